@@ -1,0 +1,427 @@
+//! Sets of policies, indexed, and the decision they reach together.
+//!
+//! The evaluation logic is AWS's, for requests within one account:
+//!
+//! 1. A matching `Deny` in any policy is an explicit deny; nothing overrides it.
+//! 2. Otherwise the request is allowed when an identity-based or a resource-based policy
+//!    allows it, and every permissions boundary and session policy present allows it too.
+//!    As in AWS, a resource-based policy that names the caller exactly (its own ARN or SPIFFE
+//!    ID, not an account, a role the session belongs to, or a wildcard) grants without
+//!    needing the boundary or session policies.
+//! 3. Otherwise it is an implicit deny.
+//!
+//! Statements are indexed by exact action and exact resource, so a decision looks only at
+//! the statements that could match, however many policies the set holds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Index maps: foldhash is several times faster than SipHash on these short keys, and
+/// seeded per process.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+use serde::Serialize;
+
+use crate::compile::{CompiledPolicy, CompiledStatement, ConditionOutcome, Miss, PrincipalMatch};
+use crate::model::{Effect, PolicyKind};
+use crate::request::Request;
+
+/// The three possible answers, named as in AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// An allow applied and nothing denied.
+    Allowed,
+    /// A `Deny` statement matched.
+    ExplicitDeny,
+    /// Nothing allowed (or a boundary or session policy did not).
+    ImplicitDeny,
+}
+
+impl Outcome {
+    /// `allowed`, `explicitDeny` or `implicitDeny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::ExplicitDeny => "explicitDeny",
+            Outcome::ImplicitDeny => "implicitDeny",
+        }
+    }
+}
+
+/// Why a request was implicitly denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DenyReason {
+    /// No identity-based or resource-based statement allows the request.
+    NoAllow,
+    /// Identity policies allow it, but no permissions boundary statement does.
+    NotInBoundary,
+    /// Identity policies allow it, but no session policy statement does.
+    NotInSessionPolicy,
+}
+
+/// A statement that decided a request: which policy, which statement, which effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchedStatement {
+    /// The policy's name.
+    pub policy: Arc<str>,
+    /// Where the policy is attached.
+    #[serde(rename = "policyType")]
+    pub kind: PolicyKind,
+    /// The statement's `Sid`, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Arc<str>>,
+    /// The statement's position in the policy, from 0.
+    pub index: usize,
+    /// Its effect.
+    pub effect: Effect,
+}
+
+impl MatchedStatement {
+    /// `Sid "X"` or `Statement[i]`, for people.
+    pub fn label(&self) -> String {
+        match &self.sid {
+            Some(sid) => format!("Statement[{}] (Sid {sid:?})", self.index),
+            None => format!("Statement[{}]", self.index),
+        }
+    }
+}
+
+/// The decision on a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Allowed, explicitly denied or implicitly denied.
+    #[serde(rename = "decision")]
+    pub outcome: Outcome,
+    /// The statements that decided it: the denies for an explicit deny, the allows for an
+    /// allow, and for an implicit deny the allows that were not enough (if any).
+    pub matched: Vec<MatchedStatement>,
+    /// For an implicit deny, why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DenyReason>,
+}
+
+impl Decision {
+    /// True when allowed.
+    pub fn is_allowed(&self) -> bool {
+        self.outcome == Outcome::Allowed
+    }
+}
+
+/// Why a statement did not apply, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "element")]
+pub enum StatementMiss {
+    /// The request's principal is not the one the statement names.
+    Principal,
+    /// The action is not in `Action` (or is in `NotAction`).
+    Action,
+    /// The resource is not in `Resource` (or is in `NotResource`).
+    Resource,
+    /// A condition did not hold.
+    Condition {
+        /// The operator, as written.
+        operator: String,
+        /// The condition key.
+        key: String,
+        /// True when the key was absent from the request.
+        #[serde(rename = "keyMissing")]
+        key_missing: bool,
+    },
+}
+
+/// One statement and whether it applied, for explanations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementTrace {
+    /// The statement.
+    #[serde(flatten)]
+    pub statement: MatchedStatement,
+    /// `None` when it applied; otherwise the first element that did not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub miss: Option<StatementMiss>,
+}
+
+/// A decision with the trace of every statement considered, in policy order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The decision, exactly as [`PolicySet::evaluate`] gives it.
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// Every statement of every policy, and whether it applied.
+    pub statements: Vec<StatementTrace>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StmtId {
+    policy: u32,
+    statement: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+struct ResourceIndex {
+    exact: Map<Box<str>, Vec<StmtId>>,
+    rest: Vec<StmtId>,
+}
+
+impl ResourceIndex {
+    fn push(list: &mut Vec<StmtId>, id: StmtId) {
+        if list.last() != Some(&id) {
+            list.push(id);
+        }
+    }
+
+    fn add(&mut self, st: &CompiledStatement, id: StmtId) {
+        match &st.resources {
+            Some(r) if !r.negated => {
+                for p in &r.patterns {
+                    match p.exact() {
+                        Some(e) => Self::push(self.exact.entry(e.into()).or_default(), id),
+                        None => Self::push(&mut self.rest, id),
+                    }
+                }
+            }
+            _ => Self::push(&mut self.rest, id),
+        }
+    }
+
+    fn candidates<'s>(&'s self, resource: &str) -> impl Iterator<Item = StmtId> + 's {
+        let exact = if self.exact.is_empty() {
+            &[][..]
+        } else {
+            self.exact.get(resource).map(Vec::as_slice).unwrap_or(&[])
+        };
+        exact.iter().chain(self.rest.iter()).copied()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct KindIndex {
+    present: bool,
+    by_action: Map<Box<str>, ResourceIndex>,
+    any_action: ResourceIndex,
+}
+
+impl KindIndex {
+    fn add(&mut self, st: &CompiledStatement, id: StmtId) {
+        self.present = true;
+        if st.actions.negated {
+            self.any_action.add(st, id);
+            return;
+        }
+        for p in &st.actions.patterns {
+            match p.exact() {
+                Some(action) => self.by_action.entry(action.into()).or_default().add(st, id),
+                None => self.any_action.add(st, id),
+            }
+        }
+    }
+
+    fn candidates<'s>(&'s self, req: &'s Request) -> impl Iterator<Item = StmtId> + 's {
+        let by_action = if self.by_action.is_empty() {
+            None
+        } else {
+            self.by_action.get(req.action_lower())
+        };
+        by_action
+            .into_iter()
+            .flat_map(|r| r.candidates(req.resource()))
+            .chain(self.any_action.candidates(req.resource()))
+    }
+}
+
+const KINDS: [PolicyKind; 4] = [
+    PolicyKind::Identity,
+    PolicyKind::Resource,
+    PolicyKind::PermissionsBoundary,
+    PolicyKind::Session,
+];
+
+fn kind_slot(kind: PolicyKind) -> usize {
+    match kind {
+        PolicyKind::Identity => 0,
+        PolicyKind::Resource => 1,
+        PolicyKind::PermissionsBoundary => 2,
+        PolicyKind::Session => 3,
+    }
+}
+
+/// The policies that bear on a request, compiled and indexed.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    policies: Vec<CompiledPolicy>,
+    index: [KindIndex; 4],
+}
+
+#[derive(Default)]
+struct Tally {
+    denies: Vec<StmtId>,
+    allows: [Vec<StmtId>; 4],
+    direct_resource_allow: bool,
+}
+
+impl PolicySet {
+    /// An empty set: it denies everything.
+    pub fn new() -> PolicySet {
+        PolicySet::default()
+    }
+
+    /// Adds a compiled policy.
+    pub fn add(&mut self, policy: CompiledPolicy) {
+        let p = u32::try_from(self.policies.len()).unwrap_or(u32::MAX);
+        let slot = kind_slot(policy.kind);
+        for (s, st) in policy.statements.iter().enumerate() {
+            let id = StmtId {
+                policy: p,
+                statement: u32::try_from(s).unwrap_or(u32::MAX),
+            };
+            self.index[slot].add(st, id);
+        }
+        self.policies.push(policy);
+    }
+
+    /// The number of policies.
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    /// True when the set holds no policy.
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    fn statement(&self, id: StmtId) -> (&CompiledPolicy, &CompiledStatement) {
+        let p = &self.policies[id.policy as usize];
+        (p, &p.statements[id.statement as usize])
+    }
+
+    fn describe(&self, id: StmtId) -> MatchedStatement {
+        let (p, st) = self.statement(id);
+        MatchedStatement {
+            policy: p.name.clone(),
+            kind: p.kind,
+            sid: st.sid.clone(),
+            index: st.index,
+            effect: st.effect,
+        }
+    }
+
+    /// Decides a request.
+    pub fn evaluate(&self, req: &Request) -> Decision {
+        let mut tally = Tally::default();
+        for (slot, index) in self.index.iter().enumerate() {
+            if !index.present {
+                continue;
+            }
+            for id in index.candidates(req) {
+                let (_, st) = self.statement(id);
+                let Ok(how) = st.applies(req) else {
+                    continue;
+                };
+                match st.effect {
+                    Effect::Deny => {
+                        if !tally.denies.contains(&id) {
+                            tally.denies.push(id);
+                        }
+                    }
+                    Effect::Allow => {
+                        if !tally.allows[slot].contains(&id) {
+                            tally.allows[slot].push(id);
+                        }
+                        if slot == kind_slot(PolicyKind::Resource) && how == PrincipalMatch::Direct
+                        {
+                            tally.direct_resource_allow = true;
+                        }
+                    }
+                }
+            }
+        }
+        self.decide(tally)
+    }
+
+    fn decide(&self, mut t: Tally) -> Decision {
+        let ids = |v: &mut Vec<StmtId>| {
+            v.sort_by_key(|id| (id.policy, id.statement));
+            v.iter().map(|&id| self.describe(id)).collect::<Vec<_>>()
+        };
+        if !t.denies.is_empty() {
+            return Decision {
+                outcome: Outcome::ExplicitDeny,
+                matched: ids(&mut t.denies),
+                reason: None,
+            };
+        }
+        let [identity, resource, boundary, session] = &mut t.allows;
+        let boundary_ok = !self.index[2].present || !boundary.is_empty();
+        let session_ok = !self.index[3].present || !session.is_empty();
+        let identity_allows = !identity.is_empty();
+        let resource_allows = !resource.is_empty();
+        let allowed = (identity_allows && boundary_ok && session_ok)
+            || (resource_allows && (t.direct_resource_allow || (boundary_ok && session_ok)));
+        let mut all: Vec<StmtId> = [identity, resource, boundary, session]
+            .into_iter()
+            .flat_map(|v| v.iter().copied())
+            .collect();
+        let matched = ids(&mut all);
+        if allowed {
+            return Decision {
+                outcome: Outcome::Allowed,
+                matched,
+                reason: None,
+            };
+        }
+        let reason = if !identity_allows && !resource_allows {
+            DenyReason::NoAllow
+        } else if !boundary_ok {
+            DenyReason::NotInBoundary
+        } else {
+            DenyReason::NotInSessionPolicy
+        };
+        Decision {
+            outcome: Outcome::ImplicitDeny,
+            matched,
+            reason: Some(reason),
+        }
+    }
+
+    /// Decides a request and traces every statement of every policy: slower than
+    /// [`PolicySet::evaluate`], for `writ policy simulate` and for people.
+    pub fn explain(&self, req: &Request) -> Explanation {
+        let decision = self.evaluate(req);
+        let mut statements = Vec::new();
+        for kind in KINDS {
+            for (p, policy) in self.policies.iter().enumerate() {
+                if policy.kind != kind {
+                    continue;
+                }
+                for (s, st) in policy.statements.iter().enumerate() {
+                    let id = StmtId {
+                        policy: u32::try_from(p).unwrap_or(u32::MAX),
+                        statement: u32::try_from(s).unwrap_or(u32::MAX),
+                    };
+                    let miss = st.applies(req).err().map(|m| match m {
+                        Miss::Principal => StatementMiss::Principal,
+                        Miss::Action => StatementMiss::Action,
+                        Miss::Resource => StatementMiss::Resource,
+                        Miss::Condition(i, outcome) => {
+                            let c = &st.conditions[i];
+                            StatementMiss::Condition {
+                                operator: c.operator.to_string(),
+                                key: c.key.to_string(),
+                                key_missing: outcome == ConditionOutcome::KeyMissing,
+                            }
+                        }
+                    });
+                    statements.push(StatementTrace {
+                        statement: self.describe(id),
+                        miss,
+                    });
+                }
+            }
+        }
+        Explanation {
+            decision,
+            statements,
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! `writ`: zero-trust identity, authorization and secrets for serverless functions.
+//!
+//! This binary is the shell around writ's core crates: it parses the command line, reads
+//! files, and renders results for people (`--format text`) or programs (`--format json`).
+
+mod cmd;
+mod input;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Zero-trust identity, authorization and secrets for serverless functions.
+#[derive(Parser)]
+#[command(name = "writ", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate, simulate and explain AWS IAM policies, offline.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
+    /// Run the whole system on this machine with two demo functions.
+    Dev(cmd::dev::DevArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Policy(c) => cmd::policy::run(c),
+        Command::Dev(args) => cmd::dev::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("writ: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
