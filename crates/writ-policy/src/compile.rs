@@ -441,7 +441,7 @@ pub(crate) struct CompiledStatement {
     pub(crate) effect: Effect,
     pub(crate) principal: Option<CompiledPrincipal>,
     pub(crate) actions: PatternSet,
-    pub(crate) resources: Option<PatternSet>,
+    pub(crate) resources: PatternSet,
     pub(crate) conditions: Vec<CompiledCondition>,
 }
 
@@ -472,10 +472,7 @@ impl CompiledStatement {
             effect: st.effect,
             principal,
             actions: PatternSet::new(&st.action, true, false),
-            resources: st
-                .resource
-                .as_ref()
-                .map(|r| PatternSet::new(r, false, expand)),
+            resources: PatternSet::new(&st.resource, false, expand),
             conditions: st
                 .conditions
                 .iter()
@@ -493,9 +490,7 @@ impl CompiledStatement {
         if !self.actions.matches(req.action_lower(), req.context()) {
             return Err(Miss::Action);
         }
-        if let Some(r) = &self.resources
-            && !r.matches(req.resource(), req.context())
-        {
+        if !self.resources.matches(req.resource(), req.context()) {
             return Err(Miss::Resource);
         }
         for (i, c) in self.conditions.iter().enumerate() {

@@ -77,8 +77,8 @@ pub struct Statement {
     pub principal: Option<PrincipalElement>,
     /// `Action` or `NotAction`.
     pub action: PatternElement,
-    /// `Resource` or `NotResource`; absent in trust policies, where it means any resource.
-    pub resource: Option<PatternElement>,
+    /// `Resource` or `NotResource`: the parser requires one in every statement.
+    pub resource: PatternElement,
     /// The condition block, flattened: one entry per operator and key, all ANDed.
     pub conditions: Vec<Condition>,
 }

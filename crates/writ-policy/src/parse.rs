@@ -523,23 +523,13 @@ impl<'t> Walker<'t> {
             "Resource",
             &mut ok,
         );
-        if resource.is_none() && ok && self.kind != PolicyKind::Resource {
-            self.error(
-                "missing-element",
-                at,
-                format!(
-                    "the statement has no \"Resource\" or \"NotResource\"; {} policies need one",
-                    self.kind
-                ),
-            );
-            ok = false;
-        }
         let conditions = match find("Condition") {
             Some((p, here)) => self.conditions(&p.value, here, &mut ok),
             None => Vec::new(),
         };
 
-        let (Some(effect), Some(action), true) = (effect, action, ok) else {
+        let (Some(effect), Some(action), Some(resource), true) = (effect, action, resource, ok)
+        else {
             return None;
         };
         let st = Statement {
@@ -747,14 +737,14 @@ impl<'t> Walker<'t> {
             (Some((p, h)), None) => (p, h, false),
             (None, Some((p, h))) => (p, h, true),
             (None, None) => {
-                if name == "Action" {
-                    self.error(
-                        "missing-element",
-                        at,
-                        "the statement has no \"Action\" or \"NotAction\"",
-                    );
-                    *ok = false;
-                }
+                // AWS role trust policies omit Resource; writ has no roles to trust, and a
+                // resource policy without one would grant on every resource of a policy set.
+                self.error(
+                    "missing-element",
+                    at,
+                    format!("the statement has no \"{name}\" or \"Not{name}\""),
+                );
+                *ok = false;
                 return None;
             }
         };
@@ -1081,11 +1071,7 @@ impl<'t> Walker<'t> {
 
     fn statement_warnings(&mut self, st: &Statement, at: &At) {
         let allow = st.effect == Effect::Allow;
-        let is_any = |e: &Option<PatternElement>| {
-            e.as_ref()
-                .is_some_and(|e| !e.negated && e.patterns.iter().any(|p| p == "*"))
-        };
-        let any_resource = is_any(&st.resource) || st.resource.is_none();
+        let any_resource = !st.resource.negated && st.resource.patterns.iter().any(|p| p == "*");
         let action_any = !st.action.negated && st.action.patterns.iter().any(|p| p == "*");
         if allow && action_any && any_resource && st.conditions.is_empty() {
             self.warn(
@@ -1115,7 +1101,7 @@ impl<'t> Walker<'t> {
                 "Allow with NotAction grants every action not listed, including ones AWS adds later; list the actions to allow instead",
             );
         }
-        if allow && st.resource.as_ref().is_some_and(|r| r.negated) {
+        if allow && st.resource.negated {
             self.warn(
                 "allow-not-resource",
                 at,
@@ -1130,10 +1116,7 @@ impl<'t> Walker<'t> {
             );
         }
         let never = st.action.negated && st.action.patterns.iter().any(|p| p == "*")
-            || st
-                .resource
-                .as_ref()
-                .is_some_and(|r| r.negated && r.patterns.iter().any(|p| p == "*"));
+            || st.resource.negated && st.resource.patterns.iter().any(|p| p == "*");
         if never {
             self.warn(
                 "never-matches",

@@ -172,16 +172,15 @@ impl ResourceIndex {
     }
 
     fn add(&mut self, st: &CompiledStatement, id: StmtId) {
-        match &st.resources {
-            Some(r) if !r.negated => {
-                for p in &r.patterns {
-                    match p.exact() {
-                        Some(e) => Self::push(self.exact.entry(e.into()).or_default(), id),
-                        None => Self::push(&mut self.rest, id),
-                    }
-                }
+        if st.resources.negated {
+            Self::push(&mut self.rest, id);
+            return;
+        }
+        for p in &st.resources.patterns {
+            match p.exact() {
+                Some(e) => Self::push(self.exact.entry(e.into()).or_default(), id),
+                None => Self::push(&mut self.rest, id),
             }
-            _ => Self::push(&mut self.rest, id),
         }
     }
 
