@@ -85,6 +85,24 @@ impl Pattern {
     }
 
     fn build(text: &str, wildcards: bool, expand_vars: bool) -> Result<Pattern, VarError> {
+        // Fast paths for the common shapes: no variable, and no wildcard or one final `*`.
+        if !(expand_vars && text.contains("${")) {
+            if !wildcards || !text.contains(['*', '?']) {
+                return Ok(Pattern {
+                    kind: Kind::Exact(text.into()),
+                });
+            }
+            if text == "*" {
+                return Ok(Pattern { kind: Kind::Any });
+            }
+            if let Some(prefix) = text.strip_suffix('*')
+                && !prefix.contains(['*', '?'])
+            {
+                return Ok(Pattern {
+                    kind: Kind::Prefix(prefix.into()),
+                });
+            }
+        }
         let segs = parse_segments(text, wildcards, expand_vars)?;
         let kind = match segs.as_slice() {
             [] => Kind::Exact("".into()),
@@ -175,7 +193,7 @@ fn push_text(toks: &mut Vec<Tok>, text: &str, wildcards: bool) {
 
 fn parse_segments(text: &str, wildcards: bool, expand_vars: bool) -> Result<Vec<Seg>, VarError> {
     let mut segs = Vec::new();
-    let mut toks = Vec::new();
+    let mut toks = Vec::with_capacity(text.len());
     let mut rest = text;
     while !rest.is_empty() {
         let Some(start) = rest.find("${").filter(|_| expand_vars) else {
