@@ -1124,11 +1124,18 @@ impl<'t> Walker<'t> {
                 "this statement can never match: it excludes every action or every resource",
             );
         }
+        // ForAllValues on a key the statement does not also require present (Null: false).
+        let required_present = |key: &str| {
+            st.conditions.iter().any(|c| {
+                c.operator.kind == crate::OperatorKind::Null
+                    && c.key.eq_ignore_ascii_case(key)
+                    && c.values.iter().all(|v| v.eq_ignore_ascii_case("false"))
+            })
+        };
         if allow
-            && st
-                .conditions
-                .iter()
-                .any(|c| c.operator.set == Some(SetQualifier::ForAllValues))
+            && st.conditions.iter().any(|c| {
+                c.operator.set == Some(SetQualifier::ForAllValues) && !required_present(&c.key)
+            })
         {
             self.warn(
                 "forallvalues-with-allow",

@@ -150,6 +150,13 @@ fn warns_on_forallvalues_with_allow() {
     assert!(codes(ID, &text).contains(&"forallvalues-with-allow"));
     let deny = text.replace("Allow", "Deny");
     assert!(!codes(ID, &deny).contains(&"forallvalues-with-allow"));
+    // The fix the warning recommends silences it.
+    let guarded = text.replace(
+        r#"["team"]}"#,
+        r#"["team"]},"Null":{"AWS:TagKeys":"false"}"#,
+    );
+    assert!(parse(&guarded, &ParseOptions::new(ID)).policy.is_some());
+    assert!(!codes(ID, &guarded).contains(&"forallvalues-with-allow"));
 }
 
 #[test]
