@@ -15,51 +15,7 @@ use writ_policy::{
 };
 
 /// Ten statements in the shapes real execution roles use, most with conditions.
-pub const TEN_STATEMENTS: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    {"Sid": "Logs", "Effect": "Allow",
-     "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-     "Resource": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/orders:*"},
-    {"Sid": "ReadTable", "Effect": "Allow",
-     "Action": ["dynamodb:GetItem", "dynamodb:Query"],
-     "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/orders",
-     "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
-    {"Sid": "WriteTable", "Effect": "Allow",
-     "Action": "dynamodb:PutItem",
-     "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/orders",
-     "Condition": {"StringEquals": {"aws:PrincipalTag/team": "orders"}}},
-    {"Sid": "Secret", "Effect": "Allow",
-     "Action": "secretsmanager:GetSecretValue",
-     "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/orders-*",
-     "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]}}},
-    {"Sid": "Bucket", "Effect": "Allow",
-     "Action": ["s3:GetObject", "s3:PutObject"],
-     "Resource": "arn:aws:s3:::orders-${aws:PrincipalTag/team}/*",
-     "Condition": {"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}},
-    {"Sid": "Queue", "Effect": "Allow",
-     "Action": "sqs:SendMessage",
-     "Resource": "arn:aws:sqs:us-east-1:123456789012:orders-events",
-     "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:lambda:us-east-1:123456789012:function:orders-*"}}},
-    {"Sid": "Invoke", "Effect": "Allow",
-     "Action": "writ:Invoke",
-     "Resource": "spiffe://example.org/fn/payments",
-     "Condition": {"StringLike": {"writ:Path": "/charge*"},
-                   "StringEqualsIgnoreCase": {"writ:Method": "post"},
-                   "NumericLessThanEquals": {"writ:BodyBytes": "65536"}}},
-    {"Sid": "Tags", "Effect": "Allow",
-     "Action": "dynamodb:TagResource",
-     "Resource": "*",
-     "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]},
-                   "Null": {"aws:TagKeys": "false"}}},
-    {"Sid": "DenyInsecure", "Effect": "Deny",
-     "Action": "*", "Resource": "*",
-     "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-    {"Sid": "DenyOutsideNetwork", "Effect": "Deny",
-     "Action": "*", "Resource": "*",
-     "Condition": {"NotIpAddress": {"aws:SourceIp": ["10.0.0.0/8", "2001:db8::/32"]}}}
-  ]
-}"#;
+const TEN_STATEMENTS: &str = include_str!("ten_statements.json");
 
 fn compile(text: &str, name: &str, kind: PolicyKind) -> CompiledPolicy {
     let policy = writ_policy::parse(text, &ParseOptions::new(kind))
