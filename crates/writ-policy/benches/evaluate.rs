@@ -21,7 +21,7 @@ fn compile(text: &str, name: &str, kind: PolicyKind) -> CompiledPolicy {
     let policy = writ_policy::parse(text, &ParseOptions::new(kind))
         .into_result()
         .unwrap_or_else(|d| panic!("{d:#?}"));
-    CompiledPolicy::new(name, kind, &policy)
+    CompiledPolicy::new(name, kind, &policy).expect("compiles")
 }
 
 fn context() -> Context {

@@ -10,8 +10,20 @@ use crate::operator::{Operator, OperatorKind, SetQualifier, ValueType};
 use crate::pattern::{Pattern, Vars};
 use crate::request::{ContextValue, Principal, Request};
 use crate::values::{
-    Decimal, IpBlock, parse_binary, parse_bool, parse_date, parse_ip, split_arn, split_arn_template,
+    Decimal, IpBlock, is_account_id, parse_binary, parse_bool, parse_date, parse_ip, split_arn,
+    split_arn_template,
 };
+
+/// Why a policy could not be compiled. [`crate::parse`] never produces such a policy; this
+/// guards policies built or changed by hand, which are refused rather than half-compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Statement[{statement}]: {message}")]
+pub struct CompileError {
+    /// The index of the offending statement.
+    pub statement: usize,
+    /// What is wrong.
+    pub message: String,
+}
 
 /// A policy compiled for evaluation, with the name decisions refer to it by.
 #[derive(Debug, Clone)]
@@ -22,20 +34,31 @@ pub struct CompiledPolicy {
 }
 
 impl CompiledPolicy {
-    /// Compiles a checked policy. `name` identifies it in decisions and audit records.
-    pub fn new(name: &str, kind: PolicyKind, policy: &Policy) -> CompiledPolicy {
+    /// Compiles a policy. `name` identifies it in decisions and audit records. A policy from
+    /// [`crate::parse`] always compiles; one built by hand is refused if any element is
+    /// invalid, so nothing is ever evaluated half-understood.
+    pub fn new(
+        name: &str,
+        kind: PolicyKind,
+        policy: &Policy,
+    ) -> Result<CompiledPolicy, CompileError> {
         let expand = policy.effective_version() == crate::Version::V2012_10_17;
         let statements = policy
             .statements
             .iter()
             .enumerate()
-            .map(|(i, st)| CompiledStatement::new(i, st, expand))
-            .collect();
-        CompiledPolicy {
+            .map(|(i, st)| {
+                CompiledStatement::new(i, st, kind, expand).map_err(|message| CompileError {
+                    statement: i,
+                    message,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(CompiledPolicy {
             name: name.into(),
             kind,
             statements,
-        }
+        })
     }
 
     /// The policy's name.
@@ -56,7 +79,10 @@ pub(crate) struct PatternSet {
 }
 
 impl PatternSet {
-    fn new(e: &PatternElement, lowercase: bool, expand: bool) -> PatternSet {
+    fn new(e: &PatternElement, lowercase: bool, expand: bool) -> Result<PatternSet, String> {
+        if e.patterns.is_empty() {
+            return Err("an Action or Resource list is empty".into());
+        }
         let patterns = e
             .patterns
             .iter()
@@ -66,25 +92,18 @@ impl PatternSet {
                 } else {
                     Cow::Borrowed(p.as_str())
                 };
-                // Checked by the parser; a pattern that fails here matches nothing.
-                Pattern::glob(&text, expand).unwrap_or_else(|_| never())
+                Pattern::glob(&text, expand).map_err(|e| e.to_string())
             })
-            .collect();
-        PatternSet {
+            .collect::<Result<_, _>>()?;
+        Ok(PatternSet {
             negated: e.negated,
             patterns,
-        }
+        })
     }
 
     pub(crate) fn matches(&self, text: &str, vars: &dyn Vars) -> bool {
         self.patterns.iter().any(|p| p.matches(text, vars)) != self.negated
     }
-}
-
-/// A pattern that matches nothing (a string containing a NUL byte, which no name has).
-fn never() -> Pattern {
-    Pattern::literal("\0never\0", false)
-        .unwrap_or_else(|_| unreachable!("a literal without variables always compiles"))
 }
 
 #[derive(Debug, Clone)]
@@ -108,26 +127,48 @@ pub(crate) enum PrincipalMatch {
 }
 
 impl PrincipalMatcher {
-    fn new(kind: PrincipalKind, v: &str) -> PrincipalMatcher {
-        match kind {
+    fn new(kind: PrincipalKind, v: &str) -> Result<PrincipalMatcher, String> {
+        let wildcard = v.contains(['*', '?']);
+        Ok(match kind {
             PrincipalKind::Aws if v == "*" => PrincipalMatcher::AwsAny,
+            PrincipalKind::Spiffe => {
+                PrincipalMatcher::Spiffe(Pattern::glob(v, false).map_err(|e| e.to_string())?)
+            }
+            _ if wildcard => return Err(format!("{kind} principal {v:?} has a wildcard")),
             PrincipalKind::Aws => {
-                if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
-                    return PrincipalMatcher::AwsAccount(v.into());
-                }
-                match split_arn(v) {
-                    Some(p) if p[2] == "iam" && p[5] == "root" => {
-                        PrincipalMatcher::AwsAccount(p[4].into())
+                if is_account_id(v) {
+                    PrincipalMatcher::AwsAccount(v.into())
+                } else {
+                    match split_arn(v) {
+                        Some(p) if p[2] == "iam" && p[5] == "root" => {
+                            PrincipalMatcher::AwsAccount(p[4].into())
+                        }
+                        _ => PrincipalMatcher::AwsArn(v.into()),
                     }
-                    _ => PrincipalMatcher::AwsArn(v.into()),
                 }
             }
             PrincipalKind::Service => PrincipalMatcher::Service(v.to_ascii_lowercase().into()),
             PrincipalKind::Federated => PrincipalMatcher::Federated(v.into()),
             PrincipalKind::CanonicalUser => PrincipalMatcher::Canonical(v.into()),
-            PrincipalKind::Spiffe => {
-                PrincipalMatcher::Spiffe(Pattern::glob(v, false).unwrap_or_else(|_| never()))
+        })
+    }
+
+    /// For `NotPrincipal`: whether this entry names one level of the caller's identity chain.
+    fn names_level(&self, level: &Level) -> bool {
+        match (self, level) {
+            (PrincipalMatcher::Any | PrincipalMatcher::AwsAny, _) => true,
+            (PrincipalMatcher::AwsAccount(a), Level::Account(acct)) => a.as_ref() == *acct,
+            (PrincipalMatcher::AwsArn(role), Level::RoleOf(session)) => {
+                role_session_of(role, session)
             }
+            (PrincipalMatcher::AwsArn(arn), Level::Exact(Principal::Aws(id))) => arn.as_ref() == id,
+            (PrincipalMatcher::AwsArn(_), Level::Exact(_)) => false,
+            // An account names its root user, and no other identity in it.
+            (PrincipalMatcher::AwsAccount(a), Level::Exact(p @ Principal::Aws(id))) => {
+                split_arn(id).is_some_and(|x| x[5] == "root") && p.aws_account() == Some(a)
+            }
+            (m, Level::Exact(p)) => m.matches(p).is_some(),
+            _ => false,
         }
     }
 
@@ -194,6 +235,31 @@ impl Vars for NoVars {
     }
 }
 
+/// One level of a caller's identity chain, as AWS checks `NotPrincipal`: the account, then
+/// (for a role session) the role, then the caller itself.
+enum Level<'a> {
+    Account(&'a str),
+    RoleOf(&'a str),
+    Exact(&'a Principal),
+}
+
+fn identity_chain(p: &Principal) -> Vec<Level<'_>> {
+    let mut chain = Vec::with_capacity(3);
+    if let Principal::Aws(id) = p {
+        if let Some(account) = p.aws_account() {
+            chain.push(Level::Account(account));
+        }
+        if is_account_id(id) {
+            return chain;
+        }
+        if split_arn(id).is_some_and(|a| a[2] == "sts" && a[5].starts_with("assumed-role/")) {
+            chain.push(Level::RoleOf(id));
+        }
+    }
+    chain.push(Level::Exact(p));
+    chain
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledPrincipal {
     negated: bool,
@@ -203,6 +269,15 @@ pub(crate) struct CompiledPrincipal {
 impl CompiledPrincipal {
     pub(crate) fn matches(&self, p: Option<&Principal>) -> Option<PrincipalMatch> {
         let p = p.unwrap_or(&Principal::Anonymous);
+        if self.negated {
+            // AWS applies a NotPrincipal statement unless every level of the caller's
+            // identity chain is listed: naming a role does not exempt its sessions unless the
+            // account is listed too.
+            let exempt = identity_chain(p)
+                .iter()
+                .all(|level| self.matchers.iter().any(|m| m.names_level(level)));
+            return (!exempt).then_some(PrincipalMatch::Indirect);
+        }
         let found = self
             .matchers
             .iter()
@@ -231,15 +306,21 @@ enum CondValues {
     Bool(Vec<bool>),
     Binary(Vec<Vec<u8>>),
     Ip(Vec<IpBlock>),
-    /// Six segment patterns, or one whole-value pattern when the value is not ARN-shaped.
+    /// ARN patterns.
     Arn(Vec<ArnPattern>),
     Null(Vec<bool>),
 }
 
 #[derive(Debug, Clone)]
 enum ArnPattern {
+    /// `*`: any value.
+    Any,
+    /// The six parts of an ARN, each a pattern.
     Segments(Box<[Pattern; 6]>),
+    /// A value that becomes an ARN only once its variables are substituted.
     Whole(Pattern),
+    /// A value that is not an ARN, which no ARN equals.
+    Never,
 }
 
 #[derive(Debug, Clone)]
@@ -259,70 +340,89 @@ pub(crate) enum ConditionOutcome {
 }
 
 impl CompiledCondition {
-    fn new(c: &crate::model::Condition, expand: bool) -> CompiledCondition {
+    fn new(c: &crate::model::Condition, expand: bool) -> Result<CompiledCondition, String> {
         let kind = c.operator.kind;
-        let positive = kind.positive();
         let vals = &c.values;
+        if vals.is_empty() {
+            return Err(format!(
+                "condition {} on {} has no values",
+                c.operator, c.key
+            ));
+        }
         let expand = expand && kind.expands_variables();
+        let bad = |v: &str| format!("{v:?} is not a valid value for {}", kind.name());
+        /// Parses every value with `f`, or names the first that does not parse.
+        fn all<T>(
+            vals: &[String],
+            f: impl Fn(&str) -> Option<T>,
+            bad: impl Fn(&str) -> String,
+        ) -> Result<Vec<T>, String> {
+            vals.iter().map(|v| f(v).ok_or_else(|| bad(v))).collect()
+        }
+        let pattern = |v: &str, glob: bool| {
+            if glob {
+                Pattern::glob(v, expand)
+            } else {
+                Pattern::literal(v, expand)
+            }
+            .map_err(|e| e.to_string())
+        };
         let values = match kind.value_type() {
-            ValueType::String => match positive {
-                OperatorKind::StringLike => CondValues::Str(
-                    vals.iter()
-                        .map(|v| Pattern::glob(v, expand).unwrap_or_else(|_| never()))
-                        .collect(),
-                ),
-                OperatorKind::StringEqualsIgnoreCase => CondValues::StrIgnoreCase(
-                    vals.iter()
-                        .map(|v| Pattern::literal(v, expand).unwrap_or_else(|_| never()))
-                        .collect(),
-                ),
-                _ => CondValues::Str(
-                    vals.iter()
-                        .map(|v| Pattern::literal(v, expand).unwrap_or_else(|_| never()))
-                        .collect(),
-                ),
-            },
-            ValueType::Numeric => CondValues::Num(
-                vals.iter()
-                    .filter(|v| Decimal::parse(v).is_some())
-                    .map(|v| v.as_str().into())
-                    .collect(),
-            ),
-            ValueType::Date => {
-                CondValues::Date(vals.iter().filter_map(|v| parse_date(v)).collect())
+            ValueType::String => {
+                let glob = kind.positive() == OperatorKind::StringLike;
+                let patterns = vals
+                    .iter()
+                    .map(|v| pattern(v, glob))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if kind.positive() == OperatorKind::StringEqualsIgnoreCase {
+                    CondValues::StrIgnoreCase(patterns)
+                } else {
+                    CondValues::Str(patterns)
+                }
             }
-            ValueType::Bool => {
-                CondValues::Bool(vals.iter().filter_map(|v| parse_bool(v)).collect())
+            ValueType::Numeric => {
+                all(vals, |v| Decimal::parse(v).map(|_| v.into()), bad).map(CondValues::Num)?
             }
-            ValueType::Null => {
-                CondValues::Null(vals.iter().filter_map(|v| parse_bool(v)).collect())
-            }
-            ValueType::Binary => {
-                CondValues::Binary(vals.iter().filter_map(|v| parse_binary(v)).collect())
-            }
-            ValueType::Ip => {
-                CondValues::Ip(vals.iter().filter_map(|v| IpBlock::parse(v)).collect())
-            }
+            ValueType::Date => all(vals, parse_date, bad).map(CondValues::Date)?,
+            ValueType::Bool => all(vals, parse_bool, bad).map(CondValues::Bool)?,
+            ValueType::Null => all(vals, parse_bool, bad).map(CondValues::Null)?,
+            ValueType::Binary => all(vals, parse_binary, bad).map(CondValues::Binary)?,
+            ValueType::Ip => all(vals, IpBlock::parse, bad).map(CondValues::Ip)?,
             ValueType::Arn => CondValues::Arn(
                 vals.iter()
                     .map(|v| {
-                        let seg = |s: &str| Pattern::glob(s, expand).unwrap_or_else(|_| never());
+                        if v == "*" {
+                            return Ok(ArnPattern::Any);
+                        }
                         match split_arn_template(v) {
                             Some(parts) if parts[0] == "arn" => {
-                                ArnPattern::Segments(Box::new(parts.map(seg)))
+                                let mut segs = Vec::with_capacity(6);
+                                for part in parts {
+                                    segs.push(pattern(part, true)?);
+                                }
+                                let segs: Box<[Pattern; 6]> =
+                                    segs.into_boxed_slice().try_into().map_err(|_| bad(v))?;
+                                Ok(ArnPattern::Segments(segs))
                             }
-                            _ => ArnPattern::Whole(seg(v)),
+                            // Only a variable can make this an ARN, e.g. "${aws:PrincipalArn}":
+                            // the substituted text is literal, so matching the whole value
+                            // is the same as matching part by part.
+                            _ if expand && v.contains("${") => {
+                                Ok(ArnPattern::Whole(pattern(v, true)?))
+                            }
+                            // Not an ARN: it can never equal one (the parser warns).
+                            _ => Ok(ArnPattern::Never),
                         }
                     })
-                    .collect(),
+                    .collect::<Result<_, String>>()?,
             ),
         };
-        CompiledCondition {
+        Ok(CompiledCondition {
             operator: c.operator,
             key: c.key.as_str().into(),
             key_lower: c.key.to_ascii_lowercase().into(),
             values,
-        }
+        })
     }
 
     /// True when one request value satisfies the positive form of the operator against any
@@ -355,6 +455,8 @@ impl CompiledCondition {
                 parse_ip(v).is_some_and(|ip| blocks.iter().any(|b| b.contains(ip)))
             }
             CondValues::Arn(ps) => ps.iter().any(|p| match p {
+                ArnPattern::Any => true,
+                ArnPattern::Never => false,
                 ArnPattern::Whole(p) => p.matches(v, vars),
                 ArnPattern::Segments(segs) => split_arn(v).is_some_and(|parts| {
                     segs.iter()
@@ -455,30 +557,51 @@ pub(crate) enum Miss {
 }
 
 impl CompiledStatement {
-    fn new(index: usize, st: &Statement, expand: bool) -> CompiledStatement {
-        let principal = st.principal.as_ref().map(|p| CompiledPrincipal {
-            negated: p.negated,
-            matchers: match &p.principals {
-                Principals::Any => vec![PrincipalMatcher::Any],
-                Principals::Named(named) => named
-                    .iter()
-                    .flat_map(|(k, vs)| vs.iter().map(move |v| PrincipalMatcher::new(*k, v)))
-                    .collect(),
-            },
-        });
-        CompiledStatement {
+    fn new(
+        index: usize,
+        st: &Statement,
+        kind: PolicyKind,
+        expand: bool,
+    ) -> Result<CompiledStatement, String> {
+        let principal = match (&st.principal, kind.requires_principal()) {
+            (None, false) => None,
+            (None, true) => return Err("a resource policy statement must name a principal".into()),
+            (Some(_), false) => {
+                return Err(format!("{kind} policies cannot name a principal"));
+            }
+            (Some(p), true) => {
+                if st.effect == Effect::Allow && p.negated {
+                    return Err("AWS does not support NotPrincipal with Allow".into());
+                }
+                let matchers = match &p.principals {
+                    Principals::Any => vec![PrincipalMatcher::Any],
+                    Principals::Named(named) if named.iter().all(|(_, v)| v.is_empty()) => {
+                        return Err("the principal names no one".into());
+                    }
+                    Principals::Named(named) => named
+                        .iter()
+                        .flat_map(|(k, vs)| vs.iter().map(move |v| PrincipalMatcher::new(*k, v)))
+                        .collect::<Result<_, _>>()?,
+                };
+                Some(CompiledPrincipal {
+                    negated: p.negated,
+                    matchers,
+                })
+            }
+        };
+        Ok(CompiledStatement {
             index,
             sid: st.sid.as_deref().map(Arc::from),
             effect: st.effect,
             principal,
-            actions: PatternSet::new(&st.action, true, false),
-            resources: PatternSet::new(&st.resource, false, expand),
+            actions: PatternSet::new(&st.action, true, false)?,
+            resources: PatternSet::new(&st.resource, false, expand)?,
             conditions: st
                 .conditions
                 .iter()
                 .map(|c| CompiledCondition::new(c, expand))
-                .collect(),
-        }
+                .collect::<Result<_, _>>()?,
+        })
     }
 
     /// Whether the statement applies to the request, and how the principal matched.

@@ -124,9 +124,16 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The closest candidate to `word`, if it is close enough to be a plausible typo.
 pub(crate) fn did_you_mean<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let limit = (word.chars().count() / 3).clamp(1, 3);
+    let len = word.chars().count();
+    // Names are short; a long word is no typo of one, and comparing it would cost
+    // O(length x candidates) on untrusted input.
+    if len > 64 {
+        return None;
+    }
+    let limit = (len / 3).clamp(1, 3);
     candidates
         .iter()
+        .filter(|c| c.chars().count().abs_diff(len) <= limit)
         .map(|c| (edit_distance(word, c), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)

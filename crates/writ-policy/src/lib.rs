@@ -17,7 +17,7 @@
 //!     .into_result()
 //!     .expect("valid policy");
 //! let mut set = PolicySet::new();
-//! set.add(CompiledPolicy::new("orders-role", PolicyKind::Identity, &policy));
+//! set.add(CompiledPolicy::new("orders-role", PolicyKind::Identity, &policy).expect("compiles"));
 //!
 //! let table = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
 //! let allowed = set.evaluate(&Request::new("dynamodb:GetItem", table));
@@ -37,7 +37,7 @@ mod request;
 mod set;
 mod values;
 
-pub use compile::CompiledPolicy;
+pub use compile::{CompileError, CompiledPolicy};
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use model::{
     Condition, Effect, PatternElement, Policy, PolicyKind, PrincipalElement, PrincipalKind,

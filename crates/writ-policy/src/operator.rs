@@ -133,7 +133,12 @@ const NAMES: [(&str, OperatorKind); 27] = [
 ];
 
 /// Every operator name a policy may use, with its qualifiers, for suggestions.
-pub(crate) fn all_spellings() -> Vec<String> {
+pub(crate) fn all_spellings() -> &'static [String] {
+    static SPELLINGS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    SPELLINGS.get_or_init(spellings)
+}
+
+fn spellings() -> Vec<String> {
     let mut out = Vec::new();
     for (name, _) in NAMES {
         if name == "Null" {
@@ -304,7 +309,7 @@ mod tests {
     #[test]
     fn every_spelling_round_trips() {
         for s in all_spellings() {
-            assert_eq!(Operator::parse(&s).unwrap().to_string(), s);
+            assert_eq!(Operator::parse(s).unwrap().to_string(), *s);
         }
     }
 

@@ -661,7 +661,7 @@ impl<'t> Walker<'t> {
                     *ok = false;
                     return;
                 }
-                let account_id = v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit());
+                let account_id = crate::values::is_account_id(v);
                 let arn_ok = split_arn(v).is_some_and(|p| {
                     p[0] == "arn" && (p[2] == "iam" || p[2] == "sts") && !p[4].is_empty()
                 });
@@ -769,13 +769,16 @@ impl<'t> Walker<'t> {
         if v == "*" {
             return;
         }
+        // AWS service prefixes are letters, digits and '-'; action names letters and digits.
+        // Anything else (a stray space) would silently never match.
         let valid = v.split_once(':').is_some_and(|(service, action)| {
+            let wild = |b: u8| b == b'*' || b == b'?';
             !service.is_empty()
                 && service
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'*' || b == b'?')
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || wild(b))
                 && !action.is_empty()
-                && !action.contains(':')
+                && action.bytes().all(|b| b.is_ascii_alphanumeric() || wild(b))
         });
         if !valid {
             self.error(
@@ -850,8 +853,8 @@ impl<'t> Walker<'t> {
                 Err(e) => {
                     let msg = match e {
                         OperatorError::Unknown => {
-                            let spellings = operator::all_spellings();
-                            let refs: Vec<&str> = spellings.iter().map(String::as_str).collect();
+                            let refs: Vec<&str> =
+                                operator::all_spellings().iter().map(String::as_str).collect();
                             match did_you_mean(op_name, &refs) {
                                 Some(s) => format!("unknown operator {op_name:?}, did you mean {s:?}?"),
                                 None => format!("unknown operator {op_name:?}"),
@@ -1109,10 +1112,11 @@ impl<'t> Walker<'t> {
             );
         }
         if allow && st.principal.as_ref().is_some_and(|p| p.negated) {
-            self.warn(
+            self.error(
                 "allow-not-principal",
                 at,
-                "Allow with NotPrincipal grants everyone not listed, including anonymous callers",
+                "AWS does not support NotPrincipal with Allow (it would grant everyone not \
+                 listed, anonymous callers included); name the principals in Principal",
             );
         }
         let never = st.action.negated && st.action.patterns.iter().any(|p| p == "*")

@@ -40,7 +40,7 @@ enum Kind {
     /// `prefix*` with no other wildcard or variable.
     Prefix(Box<str>),
     /// Wildcards, no variable.
-    Glob(Box<[Tok]>),
+    Glob(Glob),
     /// With variables: resolved per request, then matched.
     Template(Box<[Seg]>),
 }
@@ -126,9 +126,9 @@ impl Pattern {
             Kind::Any => true,
             Kind::Exact(s) => s.as_ref() == text,
             Kind::Prefix(p) => text.starts_with(p.as_ref()),
-            Kind::Glob(toks) => glob_match(toks, text.as_bytes()),
+            Kind::Glob(glob) => glob.matches(text),
             Kind::Template(segs) => match resolve(segs, vars) {
-                Some(toks) => glob_match(&toks, text.as_bytes()),
+                Some(toks) => Glob::new(&toks).matches(text),
                 None => false,
             },
         }
@@ -178,7 +178,7 @@ fn simplify(toks: &[Tok]) -> Kind {
     {
         return Kind::Prefix(s.into());
     }
-    Kind::Glob(toks.into())
+    Kind::Glob(Glob::new(toks))
 }
 
 fn push_text(toks: &mut Vec<Tok>, text: &str, wildcards: bool) {
@@ -286,40 +286,163 @@ fn char_width(b: u8) -> usize {
     }
 }
 
-/// Classic wildcard matching with single-star backtracking: linear for typical patterns,
-/// O(pattern x text) at worst, never exponential.
-fn glob_match(toks: &[Tok], hay: &[u8]) -> bool {
-    let (mut p, mut s) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while s < hay.len() {
-        match toks.get(p) {
-            Some(Tok::Byte(b)) if *b == hay[s] => {
-                p += 1;
-                s += 1;
-            }
-            Some(Tok::One) => {
-                p += 1;
-                s += char_width(hay[s]);
-            }
-            Some(Tok::Star) => {
-                star = Some((p, s));
-                p += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    let next = ss + char_width(hay[ss]);
-                    star = Some((sp, next));
-                    p = sp + 1;
-                    s = next;
+/// The text between two `*`s: plain text, or text with `?`s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Lit(Box<str>),
+    Wild(Box<[Tok]>),
+}
+
+impl Piece {
+    /// Where a match starting at byte `at` ends.
+    fn match_at(&self, hay: &str, at: usize) -> Option<usize> {
+        match self {
+            Piece::Lit(lit) => hay
+                .get(at..)
+                .filter(|rest| rest.starts_with(lit.as_ref()))
+                .map(|_| at + lit.len()),
+            Piece::Wild(toks) => {
+                let bytes = hay.as_bytes();
+                let mut i = at;
+                for t in toks.iter() {
+                    match t {
+                        Tok::Byte(b) if bytes.get(i) == Some(b) => i += 1,
+                        Tok::One if i < bytes.len() => i += char_width(bytes[i]),
+                        _ => return None,
+                    }
                 }
-                None => return false,
-            },
+                Some(i)
+            }
         }
     }
-    while toks.get(p) == Some(&Tok::Star) {
-        p += 1;
+
+    /// The leftmost match starting at or after `from`, as (start, end).
+    fn find(&self, hay: &str, from: usize) -> Option<(usize, usize)> {
+        match self {
+            // std's substring search is linear in the text.
+            Piece::Lit(lit) => hay
+                .get(from..)?
+                .find(lit.as_ref())
+                .map(|i| (from + i, from + i + lit.len())),
+            Piece::Wild(_) => (from..=hay.len())
+                .filter(|&i| hay.is_char_boundary(i))
+                .find_map(|i| self.match_at(hay, i).map(|end| (i, end))),
+        }
     }
-    p == toks.len() && s == hay.len()
+
+    /// Where a match would have to start to end exactly at `end`.
+    fn start_for_end(&self, hay: &str, end: usize) -> Option<usize> {
+        match self {
+            Piece::Lit(lit) => end.checked_sub(lit.len()),
+            Piece::Wild(toks) => {
+                // Count characters: '?' is one, and a literal byte starts one unless it is a
+                // UTF-8 continuation byte.
+                let chars = toks
+                    .iter()
+                    .filter(|t| match t {
+                        Tok::One => true,
+                        Tok::Byte(b) => b & 0xc0 != 0x80,
+                        Tok::Star => false,
+                    })
+                    .count();
+                if chars == 0 {
+                    return Some(end);
+                }
+                hay.get(..end)?
+                    .char_indices()
+                    .rev()
+                    .nth(chars - 1)
+                    .map(|(i, _)| i)
+            }
+        }
+    }
+}
+
+/// A compiled wildcard pattern: the pieces between `*`s, matched left to right with the
+/// first and last anchored unless the pattern starts or ends with `*`. Leftmost-first is
+/// correct because every piece matches a fixed number of characters; literal pieces are
+/// found with a linear substring search, so matching is linear in the text unless a piece
+/// holds `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Glob {
+    pieces: Box<[Piece]>,
+    has_star: bool,
+    star_start: bool,
+    star_end: bool,
+}
+
+impl Glob {
+    fn new(toks: &[Tok]) -> Glob {
+        let pieces = toks
+            .split(|t| *t == Tok::Star)
+            .filter(|seg| !seg.is_empty())
+            .map(|seg| {
+                if seg.contains(&Tok::One) {
+                    return Piece::Wild(seg.into());
+                }
+                let bytes: Vec<u8> = seg
+                    .iter()
+                    .filter_map(|t| match t {
+                        Tok::Byte(b) => Some(*b),
+                        _ => None,
+                    })
+                    .collect();
+                match String::from_utf8(bytes) {
+                    Ok(text) => Piece::Lit(text.into()),
+                    // Unreachable for tokens made from text; keep byte matching if it happens.
+                    Err(_) => Piece::Wild(seg.into()),
+                }
+            })
+            .collect();
+        Glob {
+            pieces,
+            has_star: toks.contains(&Tok::Star),
+            star_start: toks.first() == Some(&Tok::Star),
+            star_end: toks.last() == Some(&Tok::Star),
+        }
+    }
+
+    fn matches(&self, hay: &str) -> bool {
+        let pieces = &self.pieces[..];
+        if !self.has_star {
+            return match pieces {
+                [] => hay.is_empty(),
+                [p] => p.match_at(hay, 0) == Some(hay.len()),
+                _ => false,
+            };
+        }
+        let (mut lo, mut hi) = (0, pieces.len());
+        let mut pos = 0;
+        let mut end = hay.len();
+        if !self.star_start && lo < hi {
+            match pieces[0].match_at(hay, 0) {
+                Some(e) => pos = e,
+                None => return false,
+            }
+            lo += 1;
+        }
+        if !self.star_end && lo < hi {
+            let last = &pieces[hi - 1];
+            let Some(start) = last.start_for_end(hay, end) else {
+                return false;
+            };
+            if start < pos || last.match_at(hay, start) != Some(end) {
+                return false;
+            }
+            end = start;
+            hi -= 1;
+        }
+        let Some(window) = hay.get(..end) else {
+            return false;
+        };
+        for piece in &pieces[lo..hi] {
+            match piece.find(window, pos) {
+                Some((_, e)) => pos = e,
+                None => return false,
+            }
+        }
+        pos <= end
+    }
 }
 
 #[cfg(test)]
@@ -389,6 +512,27 @@ mod tests {
         assert!(Pattern::glob("${}", true).is_err());
         assert!(Pattern::glob("${a, guest}", true).is_err());
         assert!(Pattern::glob("${a, 'x}y'}", true).is_ok());
+    }
+
+    #[test]
+    fn anchored_pieces_do_not_overlap() {
+        assert!(!g("ab*ba", "aba"));
+        assert!(g("ab*ba", "abba"));
+        assert!(g("a?*?a", "a\u{e9}\u{e9}a"));
+        assert!(!g("a?*?a", "a\u{e9}a"));
+        assert!(g("*?", "\u{1f600}"));
+        assert!(!g("x*?", "x"));
+        assert!(g("*a?c*", "zzabcabc"));
+    }
+
+    #[test]
+    fn pathological_patterns_stay_fast() {
+        // Quadratic matching would take minutes here; linear search takes microseconds.
+        let pattern = format!("*{}b", "a".repeat(20_000));
+        let text = "a".repeat(100_000);
+        assert!(!g(&pattern, &text));
+        let pattern = format!("*{}*{}*", "a".repeat(5_000), "c".repeat(5_000));
+        assert!(!g(&pattern, &"ab".repeat(50_000)));
     }
 
     #[test]

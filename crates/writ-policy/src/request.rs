@@ -52,7 +52,7 @@ impl Principal {
             Ok(Principal::Spiffe(v))
         } else if lower == "anonymous" {
             Ok(Principal::Anonymous)
-        } else if text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        } else if crate::values::is_account_id(text) {
             Ok(Principal::Aws(text.to_string()))
         } else if lower.ends_with(".amazonaws.com") || lower.ends_with(".amazonaws.com.cn") {
             Ok(Principal::Service(text.to_string()))
@@ -68,9 +68,7 @@ impl Principal {
     /// The account an AWS principal belongs to: the account id itself, or the ARN's account.
     pub fn aws_account(&self) -> Option<&str> {
         match self {
-            Principal::Aws(id) if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) => {
-                Some(id)
-            }
+            Principal::Aws(id) if crate::values::is_account_id(id) => Some(id),
             Principal::Aws(arn) => crate::values::split_arn(arn)
                 .map(|p| p[4])
                 .filter(|a| !a.is_empty()),
@@ -238,29 +236,32 @@ impl Request {
         self
     }
 
-    /// Adds the context keys AWS derives from the principal (`aws:PrincipalArn`,
-    /// `aws:PrincipalAccount`, `aws:username`, `aws:PrincipalServiceName`), keeping any value
-    /// already set.
+    /// Sets the context keys AWS derives from the principal, replacing any value a caller
+    /// supplied, since AWS never lets callers choose them: `aws:PrincipalAccount`;
+    /// `aws:PrincipalArn` for users and roles (not for role sessions, whose key AWS sets to
+    /// the role's ARN with its path, which a session ARN does not carry: set it yourself);
+    /// `aws:username` for IAM users; `aws:PrincipalServiceName` for services.
     pub fn with_principal_context(mut self) -> Request {
         match &self.principal {
             Some(p @ Principal::Aws(id)) => {
-                if id.starts_with("arn:") {
-                    self.context.insert_default("aws:PrincipalArn", id.as_str());
+                let arn = crate::values::split_arn(id);
+                let session = arn.is_some_and(|a| a[2] == "sts");
+                if id.starts_with("arn:") && !session {
+                    self.context.insert("aws:PrincipalArn", id.as_str());
                 }
                 if let Some(account) = p.aws_account() {
-                    self.context.insert_default("aws:PrincipalAccount", account);
+                    self.context.insert("aws:PrincipalAccount", account);
                 }
-                if let Some(user) = crate::values::split_arn(id)
+                if let Some(user) = arn
                     .filter(|p| p[2] == "iam")
                     .and_then(|p| p[5].strip_prefix("user/"))
                 {
                     let name = user.rsplit('/').next().unwrap_or(user);
-                    self.context.insert_default("aws:username", name);
+                    self.context.insert("aws:username", name);
                 }
             }
             Some(Principal::Service(s)) => {
-                self.context
-                    .insert_default("aws:PrincipalServiceName", s.as_str());
+                self.context.insert("aws:PrincipalServiceName", s.as_str());
             }
             _ => {}
         }
@@ -342,5 +343,25 @@ mod tests {
             r.context().get("aws:PrincipalAccount"),
             Some(&ContextValue::from("123456789012"))
         );
+        // A caller cannot pose as another user through the context.
+        let mut ctx = Context::new();
+        ctx.insert("aws:username", "bob");
+        let r = Request::new("s3:GetObject", "*")
+            .with_context(ctx)
+            .with_principal(Principal::Aws(
+                "arn:aws:iam::123456789012:user/alice".into(),
+            ))
+            .with_principal_context();
+        assert_eq!(
+            r.context().get("aws:username"),
+            Some(&ContextValue::from("alice"))
+        );
+        // Sessions do not get a made-up aws:PrincipalArn.
+        let r = Request::new("s3:GetObject", "*")
+            .with_principal(Principal::Aws(
+                "arn:aws:sts::123456789012:assumed-role/app/s1".into(),
+            ))
+            .with_principal_context();
+        assert_eq!(r.context().get("aws:PrincipalArn"), None);
     }
 }

@@ -55,9 +55,9 @@ impl Outcome {
 pub enum DenyReason {
     /// No identity-based or resource-based statement allows the request.
     NoAllow,
-    /// Identity policies allow it, but no permissions boundary statement does.
+    /// An identity or resource policy allows it, but no permissions boundary statement does.
     NotInBoundary,
-    /// Identity policies allow it, but no session policy statement does.
+    /// An identity or resource policy allows it, but no session policy statement does.
     NotInSessionPolicy,
 }
 
@@ -171,8 +171,8 @@ impl ResourceIndex {
         }
     }
 
-    fn add(&mut self, st: &CompiledStatement, id: StmtId) {
-        if st.resources.negated {
+    fn add(&mut self, st: &CompiledStatement, id: StmtId, by_resource: bool) {
+        if st.resources.negated || !by_resource {
             Self::push(&mut self.rest, id);
             return;
         }
@@ -194,6 +194,9 @@ impl ResourceIndex {
     }
 }
 
+/// The most (action, resource) pairs one statement adds to the index.
+const MAX_PAIRS: usize = 64;
+
 #[derive(Debug, Default, Clone)]
 struct KindIndex {
     present: bool,
@@ -203,15 +206,28 @@ struct KindIndex {
 
 impl KindIndex {
     fn add(&mut self, st: &CompiledStatement, id: StmtId) {
-        self.present = true;
         if st.actions.negated {
-            self.any_action.add(st, id);
+            self.any_action.add(st, id, true);
             return;
         }
+        // A statement names N exact actions and M exact resources; indexing every pair would
+        // take N x M entries, so large statements are indexed by action only.
+        let exact_resources = st
+            .resources
+            .patterns
+            .iter()
+            .filter(|p| p.exact().is_some())
+            .count();
+        let by_resource = st.actions.patterns.len().saturating_mul(exact_resources) <= MAX_PAIRS;
         for p in &st.actions.patterns {
             match p.exact() {
-                Some(action) => self.by_action.entry(action.into()).or_default().add(st, id),
-                None => self.any_action.add(st, id),
+                Some(action) => {
+                    self.by_action
+                        .entry(action.into())
+                        .or_default()
+                        .add(st, id, by_resource)
+                }
+                None => self.any_action.add(st, id, by_resource),
             }
         }
     }
@@ -269,6 +285,9 @@ impl PolicySet {
     pub fn add(&mut self, policy: CompiledPolicy) {
         let p = u32::try_from(self.policies.len()).unwrap_or(u32::MAX);
         let slot = kind_slot(policy.kind);
+        // A boundary or session policy limits even when it has no statements: then it allows
+        // nothing.
+        self.index[slot].present = true;
         for (s, st) in policy.statements.iter().enumerate() {
             let id = StmtId {
                 policy: p,
@@ -351,8 +370,9 @@ impl PolicySet {
             };
         }
         let [identity, resource, boundary, session] = &mut t.allows;
-        let boundary_ok = !self.index[2].present || !boundary.is_empty();
-        let session_ok = !self.index[3].present || !session.is_empty();
+        let present = |kind| self.index[kind_slot(kind)].present;
+        let boundary_ok = !present(PolicyKind::PermissionsBoundary) || !boundary.is_empty();
+        let session_ok = !present(PolicyKind::Session) || !session.is_empty();
         let identity_allows = !identity.is_empty();
         let resource_allows = !resource.is_empty();
         let allowed = (identity_allows && boundary_ok && session_ok)

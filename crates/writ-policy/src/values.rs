@@ -120,7 +120,8 @@ pub(crate) fn parse_binary(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
-/// An IPv4 or IPv6 block: an address and a prefix length.
+/// An IPv4 or IPv6 block: an address and a prefix length. An IPv4-mapped IPv6 block
+/// (`::ffff:10.0.0.0/104`) is stored as the IPv4 block it maps (`10.0.0.0/8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IpBlock {
     network: IpAddr,
@@ -142,28 +143,51 @@ impl IpBlock {
         let addr: IpAddr = addr.parse().ok()?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(IpBlock {
+        if prefix > max {
+            return None;
+        }
+        if let IpAddr::V6(v6) = addr
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && prefix >= 96
+        {
+            return Some(IpBlock {
+                network: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
+        Some(IpBlock {
             network: addr,
             prefix,
         })
     }
 
-    /// True when `addr` is inside the block. IPv4-mapped IPv6 addresses count as IPv4.
+    /// True when `addr` is inside the block. IPv4 and IPv4-mapped IPv6 addresses are the same
+    /// address.
     pub(crate) fn contains(&self, addr: IpAddr) -> bool {
-        match (self.network.to_canonical(), addr.to_canonical()) {
+        fn mask32(prefix: u8) -> u32 {
+            u32::MAX
+                .checked_shl(32 - u32::from(prefix.min(32)))
+                .unwrap_or(0)
+        }
+        fn mask128(prefix: u8) -> u128 {
+            u128::MAX
+                .checked_shl(128 - u32::from(prefix.min(128)))
+                .unwrap_or(0)
+        }
+        match (self.network, addr) {
             (IpAddr::V4(net), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(a) & mask
+                u32::from(net) & mask32(self.prefix) == u32::from(a) & mask32(self.prefix)
             }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(a) & mask
+            (IpAddr::V4(net), IpAddr::V6(a)) => a.to_ipv4_mapped().is_some_and(|a| {
+                u32::from(net) & mask32(self.prefix) == u32::from(a) & mask32(self.prefix)
+            }),
+            (IpAddr::V6(net), a) => {
+                let a = match a {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                    IpAddr::V6(v6) => v6,
+                };
+                u128::from(net) & mask128(self.prefix) == u128::from(a) & mask128(self.prefix)
             }
-            _ => false,
         }
     }
 }
@@ -171,6 +195,11 @@ impl IpBlock {
 /// Parses a request's IP address value.
 pub(crate) fn parse_ip(text: &str) -> Option<IpAddr> {
     text.parse().ok()
+}
+
+/// True for a 12-digit AWS account id.
+pub(crate) fn is_account_id(v: &str) -> bool {
+    v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Splits a policy's ARN value into six parts like [`split_arn`], except that colons inside

@@ -26,7 +26,7 @@ fn decide(policy_json: &str, ctx: &Ctx) -> Outcome {
         .into_result()
         .unwrap_or_else(|d| panic!("policy did not parse:\n{policy_json}\n{d:#?}"));
     let mut set = PolicySet::new();
-    set.add(CompiledPolicy::new("p", PolicyKind::Identity, &policy));
+    set.add(CompiledPolicy::new("p", PolicyKind::Identity, &policy).expect("compiles"));
     let mut c = Context::new();
     for (k, v) in ctx {
         c.insert(k, v.clone());

@@ -574,7 +574,7 @@ fn parse_all(docs: &[Value], prefix: &str) -> Vec<(String, Policy)> {
 fn build_set<'a>(policies: impl IntoIterator<Item = &'a (String, Policy)>) -> PolicySet {
     let mut set = PolicySet::new();
     for (name, p) in policies {
-        set.add(CompiledPolicy::new(name, PolicyKind::Identity, p));
+        set.add(CompiledPolicy::new(name, PolicyKind::Identity, p).expect("compiles"));
     }
     set
 }
@@ -859,7 +859,7 @@ fn parse_never_panics(bytes: &[u8]) {
         );
         if let Some(policy) = &parsed.policy {
             let mut set = PolicySet::new();
-            set.add(CompiledPolicy::new("fuzzed", kind, policy));
+            set.add(CompiledPolicy::new("fuzzed", kind, policy).expect("a parsed policy compiles"));
             let decision = set.evaluate(&req);
             assert_eq!(set.explain(&req).decision, decision);
         }

@@ -100,7 +100,7 @@ fn warns_on_allow_with_not_action_not_resource_not_principal() {
     let text = identity(
         r#"{"Effect":"Allow","NotPrincipal":{"AWS":"123456789012"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}"#,
     );
-    assert!(codes(RES, &text).contains(&"allow-not-principal"));
+    error(RES, &text, "allow-not-principal");
     // The same shapes with Deny are the idiomatic, safe use.
     assert!(
         codes(
@@ -402,6 +402,14 @@ fn refuses_bad_actions_versions_types_and_variables() {
         "action-format",
     );
     assert_eq!(d.path, "Statement[0].Action");
+    // A stray space would make a Deny silently never apply.
+    let deny = |action: &str| {
+        identity(&format!(
+            r#"{{"Effect":"Deny","Action":"{action}","Resource":"*"}}"#
+        ))
+    };
+    error(ID, &deny("s3:DeleteObject "), "action-format");
+    error(ID, &deny("s3:Get:Object"), "action-format");
     error(
         ID,
         r#"{"Version":"2012-10-18","Statement":[]}"#,

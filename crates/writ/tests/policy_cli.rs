@@ -358,6 +358,30 @@ fn typed_context_values_are_checked() {
 }
 
 #[test]
+fn context_cannot_override_keys_derived_from_the_principal() {
+    let out = writ(&[
+        "policy",
+        "simulate",
+        "--policy",
+        ROLE,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "*",
+        "--principal",
+        "arn:aws:iam::123456789012:user/alice",
+        "--context",
+        "aws:username=bob",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("--context aws:username: this key is derived from --principal"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn spiffe_principals_and_time_conditions() {
     let policy = temp_policy(
         "payments-invoke.json",

@@ -102,13 +102,23 @@ pub struct SimulateArgs {
     resource: String,
     /// A context key: KEY=VALUE, KEY=[JSON array] for a list, or KEY:TYPE=VALUE with TYPE one
     /// of string, numeric, boolean, ip, date, binary (add `List` for lists:
-    /// ipList=10.0.0.1,10.0.0.2). Repeatable.
+    /// ipList=10.0.0.1,10.0.0.2). Repeatable. Keys derived from --principal
+    /// (aws:PrincipalAccount, aws:PrincipalArn, aws:username, aws:PrincipalServiceName)
+    /// cannot be overridden, as in AWS.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     context: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
+
+/// Context keys set from the principal, which callers cannot choose.
+const DERIVED_KEYS: [&str; 4] = [
+    "aws:PrincipalAccount",
+    "aws:PrincipalArn",
+    "aws:username",
+    "aws:PrincipalServiceName",
+];
 
 /// Runs a `writ policy` command.
 pub fn run(cmd: PolicyCommand) -> Result<ExitCode, String> {
@@ -277,7 +287,9 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
     let (policies, warnings) = load_policies(&args)?;
     let mut set = PolicySet::new();
     for (name, kind, policy) in &policies {
-        set.add(CompiledPolicy::new(name, *kind, policy));
+        let compiled =
+            CompiledPolicy::new(name, *kind, policy).map_err(|e| format!("{name}: {e}"))?;
+        set.add(compiled);
     }
     let mut context = Context::new();
     for entry in &args.context {
@@ -293,6 +305,14 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
     let mut request = Request::new(&args.action, &args.resource).with_context(context);
     if let Some(p) = &args.principal {
         let principal = Principal::parse(p).map_err(|e| format!("--principal: {e}"))?;
+        for key in DERIVED_KEYS {
+            if request.context().get(key).is_some() {
+                return Err(format!(
+                    "--context {key}: this key is derived from --principal, as AWS derives it; \
+                     drop the --context value or change the principal"
+                ));
+            }
+        }
         request = request.with_principal(principal).with_principal_context();
     }
     let explanation = set.explain(&request);
@@ -445,10 +465,10 @@ fn print_text(request: &Request, e: &Explanation, warnings: &[(String, Diagnosti
         Outcome::ImplicitDeny => {
             let why = match d.reason {
                 Some(writ_policy::DenyReason::NotInBoundary) => {
-                    "identity policies allow it, but no permissions boundary statement does"
+                    "a policy allows it, but no permissions boundary statement does"
                 }
                 Some(writ_policy::DenyReason::NotInSessionPolicy) => {
-                    "identity policies allow it, but no session policy statement does"
+                    "a policy allows it, but no session policy statement does"
                 }
                 _ => "no statement allows it",
             };
