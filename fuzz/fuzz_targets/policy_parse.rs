@@ -4,8 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use writ_policy::{
-    CompiledPolicy, Context, ContextValue, ParseOptions, PolicyKind, PolicySet, Principal,
-    Request,
+    CompiledPolicy, Context, ContextValue, ParseOptions, PolicyKind, PolicySet, Principal, Request,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -19,13 +18,17 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         let mut set = PolicySet::new();
-        set.add(CompiledPolicy::new("fuzz", kind, &policy));
+        // Whatever the parser accepts must compile.
+        set.add(CompiledPolicy::new("fuzz", kind, &policy).expect("a parsed policy compiles"));
         let mut ctx = Context::new();
         ctx.insert("aws:SourceIp", "203.0.113.7");
         ctx.insert("aws:username", "alice");
         ctx.insert("aws:CurrentTime", "2024-01-01T00:00:00Z");
         ctx.insert("aws:TagKeys", ContextValue::from(vec!["a", "b"]));
-        ctx.insert("aws:SourceArn", "arn:aws:execute-api:us-east-1:123456789012:abc/*");
+        ctx.insert(
+            "aws:SourceArn",
+            "arn:aws:execute-api:us-east-1:123456789012:abc/*",
+        );
         // Request strings drawn from the policy itself make matches likely.
         let text = String::from_utf8_lossy(data);
         let words: Vec<&str> = text
