@@ -1,0 +1,252 @@
+//! writ's policy engine and Cedar, on equivalent policies, in the same run.
+//!
+//! Run: `cd bench/policy-peers && cargo bench --bench peers`
+//!
+//! `ten_statements`: the 10-statement execution-role policy of writ-policy's own benchmark,
+//! and the same ten rules as ten Cedar policies over the same request context.
+//! `ten_thousand_functions`: 10,000 functions, each with three rules (callers may invoke,
+//! an operator may update, nobody may delete): 10,000 writ resource policies of three
+//! statements, or 30,000 Cedar policies.
+
+use std::hint::black_box;
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context as CedarContext, Decision as CedarDecision, Entities, EntityUid,
+    PolicySet as CedarSet, Request as CedarRequest, RestrictedExpression,
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+use writ_policy::{
+    CompiledPolicy, Context, ContextValue, ParseOptions, PolicyKind, PolicySet, Principal, Request,
+};
+
+const WRIT_TEN: &str = include_str!("../../../crates/writ-policy/benches/ten_statements.json");
+
+const CEDAR_TEN: &str = r#"
+permit(principal, action in [Action::"logs:CreateLogStream", Action::"logs:PutLogEvents"], resource)
+  when { context.resource like "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/orders:*" };
+permit(principal, action in [Action::"dynamodb:GetItem", Action::"dynamodb:Query"],
+       resource == Resource::"arn:aws:dynamodb:us-east-1:123456789012:table/orders")
+  when { context.secureTransport };
+permit(principal, action == Action::"dynamodb:PutItem",
+       resource == Resource::"arn:aws:dynamodb:us-east-1:123456789012:table/orders")
+  when { context.principalTeam == "orders" };
+permit(principal, action == Action::"secretsmanager:GetSecretValue", resource)
+  when { context.resource like "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/orders-*"
+         && (context.sourceIp.isInRange(ip("10.0.0.0/8")) || context.sourceIp.isInRange(ip("2001:db8::/32"))) };
+permit(principal, action in [Action::"s3:GetObject", Action::"s3:PutObject"], resource)
+  when { context.resource like "arn:aws:s3:::orders-orders/*"
+         && context.currentTime < datetime("2030-01-01T00:00:00Z") };
+permit(principal, action == Action::"sqs:SendMessage",
+       resource == Resource::"arn:aws:sqs:us-east-1:123456789012:orders-events")
+  when { context.sourceArn like "arn:aws:lambda:us-east-1:123456789012:function:orders-*" };
+permit(principal, action == Action::"writ:Invoke", resource == Resource::"spiffe://example.org/fn/payments")
+  when { context.path like "/charge*" && context.method == "POST" && context.bodyBytes <= 65536 };
+permit(principal, action == Action::"dynamodb:TagResource", resource)
+  when { ["team", "env"].containsAll(context.tagKeys) };
+forbid(principal, action, resource) unless { context.secureTransport };
+forbid(principal, action, resource)
+  unless { context.sourceIp.isInRange(ip("10.0.0.0/8")) || context.sourceIp.isInRange(ip("2001:db8::/32")) };
+"#;
+
+fn writ_set(text: &str, name: &str, kind: PolicyKind, set: &mut PolicySet) {
+    let policy = writ_policy::parse(text, &ParseOptions::new(kind))
+        .into_result()
+        .unwrap_or_else(|d| panic!("{d:#?}"));
+    set.add(CompiledPolicy::new(name, kind, &policy).expect("compiles"));
+}
+
+fn uid(text: &str) -> EntityUid {
+    EntityUid::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn ten_statements(c: &mut Criterion) {
+    // writ
+    let mut set = PolicySet::new();
+    writ_set(WRIT_TEN, "orders-role", PolicyKind::Identity, &mut set);
+    let mut ctx = Context::new();
+    ctx.insert("aws:SecureTransport", true);
+    ctx.insert("aws:SourceIp", "10.1.2.3");
+    ctx.insert("aws:PrincipalTag/team", "orders");
+    ctx.insert("aws:CurrentTime", "2026-11-24T00:00:00Z");
+    ctx.insert("writ:Path", "/charge/123");
+    ctx.insert("writ:Method", "POST");
+    ctx.insert("writ:BodyBytes", 512_i64);
+    ctx.insert("aws:TagKeys", ContextValue::from(vec!["team"]));
+    let writ_req =
+        Request::new("writ:Invoke", "spiffe://example.org/fn/payments").with_context(ctx);
+    assert!(set.evaluate(&writ_req).is_allowed());
+
+    // Cedar
+    let policies = CedarSet::from_str(CEDAR_TEN).expect("cedar policies parse");
+    let context = CedarContext::from_pairs([
+        (
+            "secureTransport".to_string(),
+            RestrictedExpression::new_bool(true),
+        ),
+        (
+            "sourceIp".to_string(),
+            RestrictedExpression::new_ip("10.1.2.3"),
+        ),
+        (
+            "principalTeam".to_string(),
+            RestrictedExpression::new_string("orders".into()),
+        ),
+        (
+            "currentTime".to_string(),
+            RestrictedExpression::new_datetime("2026-11-24T00:00:00Z"),
+        ),
+        (
+            "resource".to_string(),
+            RestrictedExpression::new_string("spiffe://example.org/fn/payments".into()),
+        ),
+        (
+            "sourceArn".to_string(),
+            RestrictedExpression::new_string("".into()),
+        ),
+        (
+            "path".to_string(),
+            RestrictedExpression::new_string("/charge/123".into()),
+        ),
+        (
+            "method".to_string(),
+            RestrictedExpression::new_string("POST".into()),
+        ),
+        ("bodyBytes".to_string(), RestrictedExpression::new_long(512)),
+        (
+            "tagKeys".to_string(),
+            RestrictedExpression::new_set([RestrictedExpression::new_string("team".into())]),
+        ),
+    ])
+    .expect("cedar context");
+    let cedar_req = CedarRequest::new(
+        uid(r#"Role::"orders""#),
+        uid(r#"Action::"writ:Invoke""#),
+        uid(r#"Resource::"spiffe://example.org/fn/payments""#),
+        context,
+        None,
+    )
+    .expect("cedar request");
+    let authorizer = Authorizer::new();
+    let entities = Entities::empty();
+    let answer = authorizer.is_authorized(&cedar_req, &policies, &entities);
+    assert_eq!(
+        answer.decision(),
+        CedarDecision::Allow,
+        "{:?}",
+        answer.diagnostics()
+    );
+
+    let mut g = c.benchmark_group("ten_statements");
+    g.bench_function("writ", |b| {
+        b.iter(|| black_box(set.evaluate(black_box(&writ_req))))
+    });
+    g.bench_function("cedar", |b| {
+        b.iter(|| black_box(authorizer.is_authorized(black_box(&cedar_req), &policies, &entities)))
+    });
+    g.finish();
+}
+
+fn ten_thousand(c: &mut Criterion) {
+    const N: usize = 10_000;
+    let mut set = PolicySet::new();
+    let mut cedar_text = String::new();
+    for i in 0..N {
+        let text = format!(
+            r#"{{"Version": "2012-10-17", "Statement": [
+              {{"Sid": "Callers", "Effect": "Allow",
+               "Principal": {{"SPIFFE": ["spiffe://example.org/fn/caller-{i}", "spiffe://example.org/fn/gateway"]}},
+               "Action": "writ:Invoke", "Resource": "spiffe://example.org/fn/fn-{i}",
+               "Condition": {{"StringEquals": {{"writ:Method": ["GET", "POST"]}}}}}},
+              {{"Sid": "Admin", "Effect": "Allow",
+               "Principal": {{"SPIFFE": "spiffe://example.org/ops/deployer"}},
+               "Action": ["writ:UpdateFunction", "writ:GetFunction"], "Resource": "spiffe://example.org/fn/fn-{i}"}},
+              {{"Sid": "NoDelete", "Effect": "Deny",
+               "Principal": "*", "Action": "writ:DeleteFunction", "Resource": "spiffe://example.org/fn/fn-{i}"}}
+            ]}}"#
+        );
+        writ_set(&text, &format!("fn-{i}"), PolicyKind::Resource, &mut set);
+        cedar_text.push_str(&format!(
+            r#"permit(principal, action == Action::"writ:Invoke", resource == Fn::"spiffe://example.org/fn/fn-{i}")
+                 when {{ (principal == Spiffe::"spiffe://example.org/fn/caller-{i}"
+                          || principal == Spiffe::"spiffe://example.org/fn/gateway")
+                         && (context.method == "GET" || context.method == "POST") }};
+               permit(principal == Spiffe::"spiffe://example.org/ops/deployer",
+                      action in [Action::"writ:UpdateFunction", Action::"writ:GetFunction"],
+                      resource == Fn::"spiffe://example.org/fn/fn-{i}");
+               forbid(principal, action == Action::"writ:DeleteFunction", resource == Fn::"spiffe://example.org/fn/fn-{i}");
+            "#
+        ));
+    }
+    let cedar = CedarSet::from_str(&cedar_text).unwrap_or_else(|e| {
+        panic!(
+            "cedar policies parse: {}",
+            e.to_string().chars().take(500).collect::<String>()
+        )
+    });
+    let authorizer = Authorizer::new();
+    let entities = Entities::empty();
+
+    let pick = |k: usize| {
+        let i = (k * 7919) % N;
+        let caller = if k % 2 == 0 { i } else { (i + 1) % N };
+        (i, caller, k % 2 == 0)
+    };
+    let writ_reqs: Vec<Request> = (0..256)
+        .map(|k| {
+            let (i, caller, allowed) = pick(k);
+            let mut ctx = Context::new();
+            ctx.insert("writ:Method", "POST");
+            let r = Request::new("writ:Invoke", &format!("spiffe://example.org/fn/fn-{i}"))
+                .with_principal(Principal::Spiffe(format!(
+                    "spiffe://example.org/fn/caller-{caller}"
+                )))
+                .with_context(ctx);
+            assert_eq!(set.evaluate(&r).is_allowed(), allowed);
+            r
+        })
+        .collect();
+    let cedar_reqs: Vec<CedarRequest> = (0..256)
+        .map(|k| {
+            let (i, caller, allowed) = pick(k);
+            let ctx = CedarContext::from_pairs([(
+                "method".to_string(),
+                RestrictedExpression::new_string("POST".into()),
+            )])
+            .expect("context");
+            let r = CedarRequest::new(
+                uid(&format!(
+                    r#"Spiffe::"spiffe://example.org/fn/caller-{caller}""#
+                )),
+                uid(r#"Action::"writ:Invoke""#),
+                uid(&format!(r#"Fn::"spiffe://example.org/fn/fn-{i}""#)),
+                ctx,
+                None,
+            )
+            .expect("request");
+            let d = authorizer.is_authorized(&r, &cedar, &entities).decision();
+            assert_eq!(d == CedarDecision::Allow, allowed);
+            r
+        })
+        .collect();
+
+    let mut g = c.benchmark_group("ten_thousand_functions");
+    let mut k = 0;
+    g.bench_function("writ", |b| {
+        b.iter(|| {
+            k = (k + 1) % writ_reqs.len();
+            black_box(set.evaluate(black_box(&writ_reqs[k])))
+        })
+    });
+    let mut k = 0;
+    g.bench_function("cedar", |b| {
+        b.iter(|| {
+            k = (k + 1) % cedar_reqs.len();
+            black_box(authorizer.is_authorized(black_box(&cedar_reqs[k]), &cedar, &entities))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, ten_statements, ten_thousand);
+criterion_main!(benches);
