@@ -128,7 +128,7 @@ impl Pattern {
             Kind::Prefix(p) => text.starts_with(p.as_ref()),
             Kind::Glob(glob) => glob.matches(text),
             Kind::Template(segs) => match resolve(segs, vars) {
-                Some(toks) => Glob::new(&toks).matches(text),
+                Some(toks) => match_tokens(&toks, text),
                 None => false,
             },
         }
@@ -286,37 +286,77 @@ fn char_width(b: u8) -> usize {
     }
 }
 
-/// The text between two `*`s: plain text, or text with `?`s.
+/// What the matcher needs of the text between two `*`s.
+trait PieceOps {
+    /// Where a match starting at byte `at` ends.
+    fn match_at(&self, hay: &str, at: usize) -> Option<usize>;
+    /// The leftmost match starting at or after `from`, as (start, end).
+    fn find(&self, hay: &str, from: usize) -> Option<(usize, usize)>;
+    /// Where a match would have to start to end exactly at `end`.
+    fn start_for_end(&self, hay: &str, end: usize) -> Option<usize>;
+}
+
+/// Tokens without `*`: literal bytes and `?`.
+impl PieceOps for &[Tok] {
+    fn match_at(&self, hay: &str, at: usize) -> Option<usize> {
+        let bytes = hay.as_bytes();
+        let mut i = at;
+        for t in self.iter() {
+            match t {
+                Tok::Byte(b) if bytes.get(i) == Some(b) => i += 1,
+                Tok::One if i < bytes.len() => i += char_width(bytes[i]),
+                _ => return None,
+            }
+        }
+        Some(i)
+    }
+
+    fn find(&self, hay: &str, from: usize) -> Option<(usize, usize)> {
+        (from..=hay.len())
+            .filter(|&i| hay.is_char_boundary(i))
+            .find_map(|i| self.match_at(hay, i).map(|end| (i, end)))
+    }
+
+    fn start_for_end(&self, hay: &str, end: usize) -> Option<usize> {
+        // Count characters: '?' is one, and a literal byte starts one unless it is a UTF-8
+        // continuation byte.
+        let chars = self
+            .iter()
+            .filter(|t| match t {
+                Tok::One => true,
+                Tok::Byte(b) => b & 0xc0 != 0x80,
+                Tok::Star => false,
+            })
+            .count();
+        if chars == 0 {
+            return Some(end);
+        }
+        hay.get(..end)?
+            .char_indices()
+            .rev()
+            .nth(chars - 1)
+            .map(|(i, _)| i)
+    }
+}
+
+/// The text between two `*`s of a compiled pattern: plain text, or text with `?`s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Lit(Box<str>),
     Wild(Box<[Tok]>),
 }
 
-impl Piece {
-    /// Where a match starting at byte `at` ends.
+impl PieceOps for Piece {
     fn match_at(&self, hay: &str, at: usize) -> Option<usize> {
         match self {
             Piece::Lit(lit) => hay
                 .get(at..)
                 .filter(|rest| rest.starts_with(lit.as_ref()))
                 .map(|_| at + lit.len()),
-            Piece::Wild(toks) => {
-                let bytes = hay.as_bytes();
-                let mut i = at;
-                for t in toks.iter() {
-                    match t {
-                        Tok::Byte(b) if bytes.get(i) == Some(b) => i += 1,
-                        Tok::One if i < bytes.len() => i += char_width(bytes[i]),
-                        _ => return None,
-                    }
-                }
-                Some(i)
-            }
+            Piece::Wild(toks) => (&toks[..]).match_at(hay, at),
         }
     }
 
-    /// The leftmost match starting at or after `from`, as (start, end).
     fn find(&self, hay: &str, from: usize) -> Option<(usize, usize)> {
         match self {
             // std's substring search is linear in the text.
@@ -324,51 +364,95 @@ impl Piece {
                 .get(from..)?
                 .find(lit.as_ref())
                 .map(|i| (from + i, from + i + lit.len())),
-            Piece::Wild(_) => (from..=hay.len())
-                .filter(|&i| hay.is_char_boundary(i))
-                .find_map(|i| self.match_at(hay, i).map(|end| (i, end))),
+            Piece::Wild(toks) => (&toks[..]).find(hay, from),
         }
     }
 
-    /// Where a match would have to start to end exactly at `end`.
     fn start_for_end(&self, hay: &str, end: usize) -> Option<usize> {
         match self {
             Piece::Lit(lit) => end.checked_sub(lit.len()),
-            Piece::Wild(toks) => {
-                // Count characters: '?' is one, and a literal byte starts one unless it is a
-                // UTF-8 continuation byte.
-                let chars = toks
-                    .iter()
-                    .filter(|t| match t {
-                        Tok::One => true,
-                        Tok::Byte(b) => b & 0xc0 != 0x80,
-                        Tok::Star => false,
-                    })
-                    .count();
-                if chars == 0 {
-                    return Some(end);
-                }
-                hay.get(..end)?
-                    .char_indices()
-                    .rev()
-                    .nth(chars - 1)
-                    .map(|(i, _)| i)
-            }
+            Piece::Wild(toks) => (&toks[..]).start_for_end(hay, end),
         }
     }
 }
 
-/// A compiled wildcard pattern: the pieces between `*`s, matched left to right with the
-/// first and last anchored unless the pattern starts or ends with `*`. Leftmost-first is
-/// correct because every piece matches a fixed number of characters; literal pieces are
-/// found with a linear substring search, so matching is linear in the text unless a piece
-/// holds `?`.
+/// Where the `*`s of a pattern are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stars {
+    any: bool,
+    at_start: bool,
+    at_end: bool,
+}
+
+impl Stars {
+    fn of(toks: &[Tok]) -> Stars {
+        Stars {
+            any: toks.contains(&Tok::Star),
+            at_start: toks.first() == Some(&Tok::Star),
+            at_end: toks.last() == Some(&Tok::Star),
+        }
+    }
+}
+
+/// Matches the pieces between `*`s left to right, the first and last anchored unless the
+/// pattern starts or ends with `*`. Leftmost-first is correct because every piece matches a
+/// fixed number of characters.
+fn match_pieces<P: PieceOps>(pieces: &[P], stars: Stars, hay: &str) -> bool {
+    if !stars.any {
+        return match pieces {
+            [] => hay.is_empty(),
+            [p] => p.match_at(hay, 0) == Some(hay.len()),
+            _ => false,
+        };
+    }
+    let (mut lo, mut hi) = (0, pieces.len());
+    let mut pos = 0;
+    let mut end = hay.len();
+    if !stars.at_start && lo < hi {
+        match pieces[0].match_at(hay, 0) {
+            Some(e) => pos = e,
+            None => return false,
+        }
+        lo += 1;
+    }
+    if !stars.at_end && lo < hi {
+        let last = &pieces[hi - 1];
+        let Some(start) = last.start_for_end(hay, end) else {
+            return false;
+        };
+        if start < pos || last.match_at(hay, start) != Some(end) {
+            return false;
+        }
+        end = start;
+        hi -= 1;
+    }
+    let Some(window) = hay.get(..end) else {
+        return false;
+    };
+    for piece in &pieces[lo..hi] {
+        match piece.find(window, pos) {
+            Some((_, e)) => pos = e,
+            None => return false,
+        }
+    }
+    pos <= end
+}
+
+/// Matches resolved template tokens without compiling them: one small allocation.
+fn match_tokens(toks: &[Tok], hay: &str) -> bool {
+    let pieces: Vec<&[Tok]> = toks
+        .split(|t| *t == Tok::Star)
+        .filter(|seg| !seg.is_empty())
+        .collect();
+    match_pieces(&pieces, Stars::of(toks), hay)
+}
+
+/// A compiled wildcard pattern. Literal pieces are found with a linear substring search, so
+/// matching is linear in the text unless a piece holds `?`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Glob {
     pieces: Box<[Piece]>,
-    has_star: bool,
-    star_start: bool,
-    star_end: bool,
+    stars: Stars,
 }
 
 impl Glob {
@@ -396,52 +480,12 @@ impl Glob {
             .collect();
         Glob {
             pieces,
-            has_star: toks.contains(&Tok::Star),
-            star_start: toks.first() == Some(&Tok::Star),
-            star_end: toks.last() == Some(&Tok::Star),
+            stars: Stars::of(toks),
         }
     }
 
     fn matches(&self, hay: &str) -> bool {
-        let pieces = &self.pieces[..];
-        if !self.has_star {
-            return match pieces {
-                [] => hay.is_empty(),
-                [p] => p.match_at(hay, 0) == Some(hay.len()),
-                _ => false,
-            };
-        }
-        let (mut lo, mut hi) = (0, pieces.len());
-        let mut pos = 0;
-        let mut end = hay.len();
-        if !self.star_start && lo < hi {
-            match pieces[0].match_at(hay, 0) {
-                Some(e) => pos = e,
-                None => return false,
-            }
-            lo += 1;
-        }
-        if !self.star_end && lo < hi {
-            let last = &pieces[hi - 1];
-            let Some(start) = last.start_for_end(hay, end) else {
-                return false;
-            };
-            if start < pos || last.match_at(hay, start) != Some(end) {
-                return false;
-            }
-            end = start;
-            hi -= 1;
-        }
-        let Some(window) = hay.get(..end) else {
-            return false;
-        };
-        for piece in &pieces[lo..hi] {
-            match piece.find(window, pos) {
-                Some((_, e)) => pos = e,
-                None => return false,
-            }
-        }
-        pos <= end
+        match_pieces(&self.pieces, self.stars, hay)
     }
 }
 
