@@ -139,17 +139,7 @@ impl Pattern {
     pub(crate) fn resolve_literal<'p>(&'p self, vars: &dyn Vars) -> Option<Cow<'p, str>> {
         match &self.kind {
             Kind::Exact(s) => Some(Cow::Borrowed(s)),
-            Kind::Template(segs) => {
-                let toks = resolve(segs, vars)?;
-                let bytes: Vec<u8> = toks
-                    .iter()
-                    .filter_map(|t| match t {
-                        Tok::Byte(b) => Some(*b),
-                        _ => None,
-                    })
-                    .collect();
-                String::from_utf8(bytes).ok().map(Cow::Owned)
-            }
+            Kind::Template(segs) => literal_text(&resolve(segs, vars)?).map(Cow::Owned),
             // Literal patterns never hold wildcards.
             Kind::Any | Kind::Prefix(_) | Kind::Glob(_) => None,
         }
@@ -160,25 +150,27 @@ fn simplify(toks: &[Tok]) -> Kind {
     if toks == [Tok::Star] {
         return Kind::Any;
     }
-    let literal = |ts: &[Tok]| -> Option<String> {
-        let bytes: Option<Vec<u8>> = ts
-            .iter()
-            .map(|t| match t {
-                Tok::Byte(b) => Some(*b),
-                _ => None,
-            })
-            .collect();
-        bytes.and_then(|b| String::from_utf8(b).ok())
-    };
-    if let Some(s) = literal(toks) {
+    if let Some(s) = literal_text(toks) {
         return Kind::Exact(s.into());
     }
     if let Some((Tok::Star, head)) = toks.split_last()
-        && let Some(s) = literal(head)
+        && let Some(s) = literal_text(head)
     {
         return Kind::Prefix(s.into());
     }
     Kind::Glob(Glob::new(toks))
+}
+
+/// The text of tokens that are all literal bytes; `None` if one is a wildcard.
+fn literal_text(toks: &[Tok]) -> Option<String> {
+    let bytes: Option<Vec<u8>> = toks
+        .iter()
+        .map(|t| match t {
+            Tok::Byte(b) => Some(*b),
+            _ => None,
+        })
+        .collect();
+    bytes.and_then(|b| String::from_utf8(b).ok())
 }
 
 fn push_text(toks: &mut Vec<Tok>, text: &str, wildcards: bool) {
@@ -460,22 +452,10 @@ impl Glob {
         let pieces = toks
             .split(|t| *t == Tok::Star)
             .filter(|seg| !seg.is_empty())
-            .map(|seg| {
-                if seg.contains(&Tok::One) {
-                    return Piece::Wild(seg.into());
-                }
-                let bytes: Vec<u8> = seg
-                    .iter()
-                    .filter_map(|t| match t {
-                        Tok::Byte(b) => Some(*b),
-                        _ => None,
-                    })
-                    .collect();
-                match String::from_utf8(bytes) {
-                    Ok(text) => Piece::Lit(text.into()),
-                    // Unreachable for tokens made from text; keep byte matching if it happens.
-                    Err(_) => Piece::Wild(seg.into()),
-                }
+            .map(|seg| match literal_text(seg) {
+                Some(text) => Piece::Lit(text.into()),
+                // Holds '?' (or, never for tokens made from text, invalid UTF-8).
+                None => Piece::Wild(seg.into()),
             })
             .collect();
         Glob {
