@@ -15,7 +15,7 @@ use cedar_policy::{
     Authorizer, Context as CedarContext, Decision as CedarDecision, Entities, EntityUid,
     PolicySet as CedarSet, Request as CedarRequest, RestrictedExpression,
 };
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use writ_policy::{
     CompiledPolicy, Context, ContextValue, ParseOptions, PolicyKind, PolicySet, Principal, Request,
 };
@@ -60,7 +60,14 @@ fn uid(text: &str) -> EntityUid {
     EntityUid::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
-fn ten_statements(c: &mut Criterion) {
+struct TenStatements {
+    set: PolicySet,
+    writ_req: Request,
+    policies: CedarSet,
+    cedar_req: CedarRequest,
+}
+
+fn ten_statement_cases() -> TenStatements {
     // writ
     let mut set = PolicySet::new();
     writ_set(WRIT_TEN, "orders-role", PolicyKind::Identity, &mut set);
@@ -127,16 +134,30 @@ fn ten_statements(c: &mut Criterion) {
         None,
     )
     .expect("cedar request");
-    let authorizer = Authorizer::new();
-    let entities = Entities::empty();
-    let answer = authorizer.is_authorized(&cedar_req, &policies, &entities);
+    let answer = Authorizer::new().is_authorized(&cedar_req, &policies, &Entities::empty());
     assert_eq!(
         answer.decision(),
         CedarDecision::Allow,
         "{:?}",
         answer.diagnostics()
     );
+    TenStatements {
+        set,
+        writ_req,
+        policies,
+        cedar_req,
+    }
+}
 
+fn ten_statements(c: &mut Criterion) {
+    let TenStatements {
+        set,
+        writ_req,
+        policies,
+        cedar_req,
+    } = ten_statement_cases();
+    let authorizer = Authorizer::new();
+    let entities = Entities::empty();
     let mut g = c.benchmark_group("ten_statements");
     g.bench_function("writ", |b| {
         b.iter(|| black_box(set.evaluate(black_box(&writ_req))))
@@ -147,24 +168,20 @@ fn ten_statements(c: &mut Criterion) {
     g.finish();
 }
 
-fn ten_thousand(c: &mut Criterion) {
+struct TenThousand {
+    set: PolicySet,
+    writ_reqs: Vec<Request>,
+    cedar: CedarSet,
+    cedar_reqs: Vec<CedarRequest>,
+}
+
+fn ten_thousand_cases() -> TenThousand {
     const N: usize = 10_000;
     let mut set = PolicySet::new();
     let mut cedar_text = String::new();
     for i in 0..N {
-        let text = format!(
-            r#"{{"Version": "2012-10-17", "Statement": [
-              {{"Sid": "Callers", "Effect": "Allow",
-               "Principal": {{"SPIFFE": ["spiffe://example.org/fn/caller-{i}", "spiffe://example.org/fn/gateway"]}},
-               "Action": "writ:Invoke", "Resource": "spiffe://example.org/fn/fn-{i}",
-               "Condition": {{"StringEquals": {{"writ:Method": ["GET", "POST"]}}}}}},
-              {{"Sid": "Admin", "Effect": "Allow",
-               "Principal": {{"SPIFFE": "spiffe://example.org/ops/deployer"}},
-               "Action": ["writ:UpdateFunction", "writ:GetFunction"], "Resource": "spiffe://example.org/fn/fn-{i}"}},
-              {{"Sid": "NoDelete", "Effect": "Deny",
-               "Principal": "*", "Action": "writ:DeleteFunction", "Resource": "spiffe://example.org/fn/fn-{i}"}}
-            ]}}"#
-        );
+        let text = include_str!("../../../crates/writ-policy/benches/function_policy.json")
+            .replace("INDEX", &i.to_string());
         writ_set(&text, &format!("fn-{i}"), PolicyKind::Resource, &mut set);
         cedar_text.push_str(&format!(
             r#"permit(principal, action == Action::"writ:Invoke", resource == Fn::"spiffe://example.org/fn/fn-{i}")
@@ -230,6 +247,23 @@ fn ten_thousand(c: &mut Criterion) {
         })
         .collect();
 
+    TenThousand {
+        set,
+        writ_reqs,
+        cedar,
+        cedar_reqs,
+    }
+}
+
+fn ten_thousand(c: &mut Criterion) {
+    let TenThousand {
+        set,
+        writ_reqs,
+        cedar,
+        cedar_reqs,
+    } = ten_thousand_cases();
+    let authorizer = Authorizer::new();
+    let entities = Entities::empty();
     let mut g = c.benchmark_group("ten_thousand_functions");
     let mut k = 0;
     g.bench_function("writ", |b| {
@@ -248,5 +282,62 @@ fn ten_thousand(c: &mut Criterion) {
     g.finish();
 }
 
+/// `PEER_BENCH_COUNT=SCENARIO:ENGINE:N` (SCENARIO `ten_statements` or
+/// `ten_thousand_functions`, ENGINE `writ` or `cedar`) runs N decisions and exits, for
+/// `valgrind --tool=callgrind`: (instructions at N - instructions at 0) / N is the cost of
+/// one decision, whatever else the machine is doing.
+fn count(spec: &str) {
+    let mut parts = spec.split(':');
+    let (Some(scenario), Some(engine), Some(n)) = (parts.next(), parts.next(), parts.next()) else {
+        panic!("PEER_BENCH_COUNT=SCENARIO:ENGINE:N");
+    };
+    let n: usize = n.parse().expect("N is a number");
+    let authorizer = Authorizer::new();
+    let entities = Entities::empty();
+    match (scenario, engine) {
+        ("ten_statements", "writ") => {
+            let t = ten_statement_cases();
+            for _ in 0..n {
+                black_box(t.set.evaluate(black_box(&t.writ_req)));
+            }
+        }
+        ("ten_statements", "cedar") => {
+            let t = ten_statement_cases();
+            for _ in 0..n {
+                black_box(authorizer.is_authorized(
+                    black_box(&t.cedar_req),
+                    &t.policies,
+                    &entities,
+                ));
+            }
+        }
+        ("ten_thousand_functions", "writ") => {
+            let t = ten_thousand_cases();
+            for k in 0..n {
+                black_box(
+                    t.set
+                        .evaluate(black_box(&t.writ_reqs[k % t.writ_reqs.len()])),
+                );
+            }
+        }
+        ("ten_thousand_functions", "cedar") => {
+            let t = ten_thousand_cases();
+            for k in 0..n {
+                let r = &t.cedar_reqs[k % t.cedar_reqs.len()];
+                black_box(authorizer.is_authorized(black_box(r), &t.cedar, &entities));
+            }
+        }
+        other => panic!("unknown scenario and engine {other:?}"),
+    }
+}
+
 criterion_group!(benches, ten_statements, ten_thousand);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("PEER_BENCH_COUNT") {
+        count(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -9,7 +9,7 @@
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use writ_policy::{
     CompiledPolicy, Context, ContextValue, ParseOptions, PolicyKind, PolicySet, Principal, Request,
 };
@@ -37,52 +37,50 @@ fn context() -> Context {
     ctx
 }
 
-fn ten_statements(c: &mut Criterion) {
+/// The 10-statement set and its three requests: allowed through three conditions, allowed
+/// through a policy variable, and implicitly denied.
+fn ten_statement_cases() -> (PolicySet, [(&'static str, Request); 3]) {
     let mut set = PolicySet::new();
     set.add(compile(TEN_STATEMENTS, "orders-role", PolicyKind::Identity));
     let allowed =
         Request::new("writ:Invoke", "spiffe://example.org/fn/payments").with_context(context());
+    let bucket = Request::new("s3:GetObject", "arn:aws:s3:::orders-orders/invoice.pdf")
+        .with_context(context());
     let denied = Request::new(
         "dynamodb:DeleteItem",
         "arn:aws:dynamodb:us-east-1:123456789012:table/orders",
     )
     .with_context(context());
-    let bucket = Request::new("s3:GetObject", "arn:aws:s3:::orders-orders/invoice.pdf")
-        .with_context(context());
     assert!(set.evaluate(&allowed).is_allowed());
-    assert!(!set.evaluate(&denied).is_allowed());
     assert!(set.evaluate(&bucket).is_allowed());
+    assert!(!set.evaluate(&denied).is_allowed());
+    let cases = [
+        ("allowed_three_conditions", allowed),
+        ("allowed_policy_variable", bucket),
+        ("implicit_deny", denied),
+    ];
+    (set, cases)
+}
 
+fn ten_statements(c: &mut Criterion) {
+    let (set, cases) = ten_statement_cases();
     let mut g = c.benchmark_group("ten_statements");
-    g.bench_function("allowed_three_conditions", |b| {
-        b.iter(|| black_box(set.evaluate(black_box(&allowed))))
-    });
-    g.bench_function("allowed_policy_variable", |b| {
-        b.iter(|| black_box(set.evaluate(black_box(&bucket))))
-    });
-    g.bench_function("implicit_deny", |b| {
-        b.iter(|| black_box(set.evaluate(black_box(&denied))))
-    });
+    for (name, req) in &cases {
+        g.bench_function(*name, |b| {
+            b.iter(|| black_box(set.evaluate(black_box(req))))
+        });
+    }
     g.finish();
 }
 
+/// One function's resource policy, as writ keeps one per function.
 fn function_policy(i: usize) -> String {
-    format!(
-        r#"{{"Version": "2012-10-17", "Statement": [
-          {{"Sid": "Callers", "Effect": "Allow",
-           "Principal": {{"SPIFFE": ["spiffe://example.org/fn/caller-{i}", "spiffe://example.org/fn/gateway"]}},
-           "Action": "writ:Invoke", "Resource": "spiffe://example.org/fn/fn-{i}",
-           "Condition": {{"StringEquals": {{"writ:Method": ["GET", "POST"]}}}}}},
-          {{"Sid": "Admin", "Effect": "Allow",
-           "Principal": {{"SPIFFE": "spiffe://example.org/ops/deployer"}},
-           "Action": ["writ:UpdateFunction", "writ:GetFunction"], "Resource": "spiffe://example.org/fn/fn-{i}"}},
-          {{"Sid": "NoDelete", "Effect": "Deny",
-           "Principal": "*", "Action": "writ:DeleteFunction", "Resource": "spiffe://example.org/fn/fn-{i}"}}
-        ]}}"#
-    )
+    include_str!("function_policy.json").replace("INDEX", &i.to_string())
 }
 
-fn ten_thousand_policies(c: &mut Criterion) {
+/// 10,000 function policies and 1,024 requests spread over them, half allowed, so caches do
+/// not flatter the numbers.
+fn ten_thousand_cases() -> (PolicySet, Vec<Request>) {
     const N: usize = 10_000;
     let mut set = PolicySet::new();
     for i in 0..N {
@@ -92,8 +90,7 @@ fn ten_thousand_policies(c: &mut Criterion) {
             PolicyKind::Resource,
         ));
     }
-    // Requests spread over the whole set, so caches do not flatter the numbers.
-    let requests: Vec<(Request, bool)> = (0..1024)
+    let requests: Vec<Request> = (0..1024)
         .map(|k| {
             let i = (k * 7919) % N;
             let allowed = k % 2 == 0;
@@ -105,18 +102,21 @@ fn ten_thousand_policies(c: &mut Criterion) {
                     "spiffe://example.org/fn/caller-{caller}"
                 )))
                 .with_context(ctx);
-            (req, allowed)
+            assert_eq!(set.evaluate(&req).is_allowed(), allowed);
+            req
         })
         .collect();
-    for (req, allowed) in &requests {
-        assert_eq!(set.evaluate(req).is_allowed(), *allowed);
-    }
+    (set, requests)
+}
+
+fn ten_thousand_policies(c: &mut Criterion) {
+    let (set, requests) = ten_thousand_cases();
     let mut g = c.benchmark_group("ten_thousand_policies");
     let mut k = 0;
     g.bench_function("invoke_mixed", |b| {
         b.iter(|| {
             k = (k + 1) % requests.len();
-            black_box(set.evaluate(black_box(&requests[k].0)))
+            black_box(set.evaluate(black_box(&requests[k])))
         })
     });
     g.finish();
@@ -134,10 +134,41 @@ fn compile_bench(c: &mut Criterion) {
     });
 }
 
+/// `WRIT_BENCH_COUNT=SCENARIO:N` runs N decisions of one scenario and exits, for
+/// `valgrind --tool=callgrind`: (instructions at N) - (instructions at 0), divided by N, is
+/// the cost of one decision, the same on a busy machine as on an idle one.
+fn count(spec: &str) {
+    let (scenario, n) = spec.rsplit_once(':').expect("WRIT_BENCH_COUNT=SCENARIO:N");
+    let n: usize = n.parse().expect("N is a number");
+    if scenario == "ten_thousand_policies" {
+        let (set, requests) = ten_thousand_cases();
+        for k in 0..n {
+            black_box(set.evaluate(black_box(&requests[k % requests.len()])));
+        }
+        return;
+    }
+    let (set, cases) = ten_statement_cases();
+    let (_, req) = cases
+        .iter()
+        .find(|(name, _)| *name == scenario)
+        .expect("a scenario: allowed_three_conditions, allowed_policy_variable, implicit_deny, ten_thousand_policies");
+    for _ in 0..n {
+        black_box(set.evaluate(black_box(req)));
+    }
+}
+
 criterion_group!(
     benches,
     ten_statements,
     ten_thousand_policies,
     compile_bench
 );
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(spec) = std::env::var("WRIT_BENCH_COUNT") {
+        count(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
