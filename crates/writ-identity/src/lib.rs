@@ -1,5 +1,5 @@
-//! Workload identity for writ: SPIFFE IDs, and a trust domain's CA that signs X.509-SVIDs
-//! for callers' certificate signing requests.
+//! Workload identity for writ: SPIFFE IDs, a trust domain's CA that signs X.509-SVIDs for
+//! callers' certificate signing requests, and JWT-SVIDs minted and verified against a JWKS.
 //!
 //! This crate does no I/O beyond asking the operating system for random bytes (for keys and
 //! serial numbers). Time is always passed in, so issuance is testable at any instant.
@@ -21,8 +21,10 @@
 //! assert_eq!(svid.spiffe_id.as_str(), "spiffe://example.org/fn/orders");
 //! ```
 
+pub mod jwt_svid;
 mod spiffe_id;
 mod x509_svid;
 
+pub use jwt_svid::{DEFAULT_JWT_TTL, JwtAuthority, JwtError, JwtSvidClaims};
 pub use spiffe_id::{SpiffeId, SpiffeIdError, TrustDomain};
 pub use x509_svid::{CertificateAuthority, IssueError, X509Svid};

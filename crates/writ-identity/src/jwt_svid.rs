@@ -1,0 +1,241 @@
+//! JWT-SVIDs: short-lived ES256 tokens that carry a SPIFFE ID for one audience, minted on
+//! demand, and verified against the trust domain's JWKS.
+//!
+//! Verification accepts only ES256 with a `kid` found in the bundle, so `alg: none`, HMAC
+//! tokens keyed with a public key, and tokens from unknown keys are refused before any claim
+//! is read. Time is passed in: expiry and not-before are checked against the caller's clock
+//! with an explicit leeway.
+
+use jsonwebtoken::jwk::{Jwk, JwkSet, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::spiffe_id::{SpiffeId, TrustDomain};
+
+/// The lifetime of a JWT-SVID when none is asked for.
+pub const DEFAULT_JWT_TTL: Duration = Duration::minutes(5);
+
+/// Why a JWT-SVID could not be minted or was refused. Messages never include the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// No audience was given; a JWT-SVID is always for someone.
+    #[error("a JWT-SVID needs at least one audience")]
+    NoAudience,
+    /// The requested lifetime is zero or negative.
+    #[error("the requested lifetime must be positive")]
+    BadLifetime,
+    /// The token is not a well-formed JWS.
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    /// The header names an algorithm other than ES256 (including `none`).
+    #[error("the token's algorithm is not ES256")]
+    Algorithm,
+    /// The header has no `kid`, or no key in the bundle has it.
+    #[error("the token's key id is missing or not in the trust bundle")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("the token's signature does not verify")]
+    Signature,
+    /// The token has expired.
+    #[error("the token has expired")]
+    Expired,
+    /// The token is not valid yet.
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// The token is not for this audience.
+    #[error("the token is not for this audience")]
+    Audience,
+    /// `sub` is not a SPIFFE ID of the trust domain.
+    #[error("the token's subject is not a SPIFFE ID of this trust domain")]
+    Subject,
+    /// The cryptographic library failed; the message carries no secret.
+    #[error("could not sign the token: {0}")]
+    Signing(String),
+}
+
+/// The claims of a JWT-SVID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwtSvidClaims {
+    /// The SPIFFE ID.
+    pub sub: String,
+    /// The audiences.
+    pub aud: Vec<String>,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the epoch.
+    pub iat: i64,
+}
+
+/// A JWT signing key of a trust domain.
+pub struct JwtAuthority {
+    trust_domain: TrustDomain,
+    encoding: EncodingKey,
+    jwk: Jwk,
+    kid: String,
+}
+
+impl std::fmt::Debug for JwtAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("JwtAuthority")
+            .field("trust_domain", &self.trust_domain)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtAuthority {
+    /// Generates an ECDSA P-256 signing key for `trust_domain`. Its `kid` is the key's
+    /// RFC 7638 thumbprint, so the same key always has the same id.
+    pub fn generate(trust_domain: &TrustDomain) -> Result<JwtAuthority, JwtError> {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|_| JwtError::Signing("key generation failed".into()))?;
+        let encoding = EncodingKey::from_ec_der(pkcs8.as_ref());
+        let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
+            .map_err(|e| JwtError::Signing(e.to_string()))?;
+        let kid = jwk
+            .thumbprint(ThumbprintHash::SHA256)
+            .map_err(|e| JwtError::Signing(e.to_string()))?;
+        jwk.common.key_id = Some(kid.clone());
+        jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+        Ok(JwtAuthority {
+            trust_domain: trust_domain.clone(),
+            encoding,
+            jwk,
+            kid,
+        })
+    }
+
+    /// The key id, as tokens name it in their header.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The public key as a JWK, for the trust bundle.
+    pub fn jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    /// Mints a JWT-SVID for `id`, for the given audiences, valid from `now` for `ttl`.
+    pub fn mint(
+        &self,
+        id: &SpiffeId,
+        audience: &[&str],
+        now: OffsetDateTime,
+        ttl: Duration,
+    ) -> Result<String, JwtError> {
+        if audience.is_empty() || audience.iter().any(|a| a.is_empty()) {
+            return Err(JwtError::NoAudience);
+        }
+        if ttl <= Duration::ZERO {
+            return Err(JwtError::BadLifetime);
+        }
+        if id.trust_domain() != self.trust_domain.as_str() {
+            return Err(JwtError::Subject);
+        }
+        let claims = JwtSvidClaims {
+            sub: id.to_string(),
+            aud: audience.iter().map(|a| a.to_string()).collect(),
+            exp: (now + ttl).unix_timestamp(),
+            iat: now.unix_timestamp(),
+        };
+        let mut header = Header::new(Algorithm::ES256);
+        header.typ = Some("JWT".into());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
+            .map_err(|e| JwtError::Signing(e.to_string()))
+    }
+}
+
+/// Builds a JWKS from signing keys: what the server publishes as the JWT bundle.
+pub fn jwks<'a>(authorities: impl IntoIterator<Item = &'a JwtAuthority>) -> JwkSet {
+    JwkSet {
+        keys: authorities.into_iter().map(|a| a.jwk.clone()).collect(),
+    }
+}
+
+/// Verifies a JWT-SVID against a JWKS: ES256 only, a known `kid`, a valid signature,
+/// `aud` containing `audience`, `exp` after and `iat`/`nbf` before `now` (with `leeway`),
+/// and `sub` a SPIFFE ID of `trust_domain`. Returns the SPIFFE ID and the claims.
+pub fn verify(
+    token: &str,
+    bundle: &JwkSet,
+    trust_domain: &TrustDomain,
+    audience: &str,
+    now: OffsetDateTime,
+    leeway: Duration,
+) -> Result<(SpiffeId, JwtSvidClaims), JwtError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
+    if header.alg != Algorithm::ES256 {
+        return Err(JwtError::Algorithm);
+    }
+    let kid = header.kid.ok_or(JwtError::UnknownKey)?;
+    let jwk = bundle.find(&kid).ok_or(JwtError::UnknownKey)?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| JwtError::UnknownKey)?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    // Time and audience are checked below against the caller's clock and rules.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let data =
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).map_err(|e| match e
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => JwtError::Signature,
+            jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => JwtError::Algorithm,
+            _ => JwtError::Malformed,
+        })?;
+    let claims = &data.claims;
+    let exp = claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or(JwtError::Malformed)?;
+    let iat = claims
+        .get("iat")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(i64::MIN);
+    let nbf = claims
+        .get("nbf")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(i64::MIN);
+    let now_s = now.unix_timestamp();
+    let leeway_s = leeway.whole_seconds().max(0);
+    if now_s.saturating_sub(leeway_s) >= exp {
+        return Err(JwtError::Expired);
+    }
+    if now_s.saturating_add(leeway_s) < nbf.max(iat) {
+        return Err(JwtError::NotYetValid);
+    }
+    // `aud` may be one string or an array (RFC 7519).
+    let aud: Vec<String> = match claims.get("aud") {
+        Some(serde_json::Value::String(a)) => vec![a.clone()],
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => return Err(JwtError::Audience),
+    };
+    if !aud.iter().any(|a| a == audience) {
+        return Err(JwtError::Audience);
+    }
+    let sub = claims
+        .get("sub")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(JwtError::Subject)?;
+    let id = SpiffeId::parse(sub).map_err(|_| JwtError::Subject)?;
+    if id.trust_domain() != trust_domain.as_str() {
+        return Err(JwtError::Subject);
+    }
+    let claims = JwtSvidClaims {
+        sub: sub.to_string(),
+        aud,
+        exp,
+        iat: if iat == i64::MIN { 0 } else { iat },
+    };
+    Ok((id, claims))
+}
