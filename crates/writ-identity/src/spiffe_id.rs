@@ -39,6 +39,9 @@ pub enum SpiffeIdError {
     /// The whole ID is longer than 2048 bytes.
     #[error("a SPIFFE ID is at most 2048 bytes")]
     TooLong,
+    /// A function name is not one path segment.
+    #[error("a function name is one path segment of letters, digits, '.', '-' and '_', not {0:?}")]
+    FunctionName(String),
 }
 
 /// A trust domain: the authority part of a SPIFFE ID, such as `example.org`.
@@ -114,6 +117,9 @@ impl SpiffeId {
 
     /// The ID of a writ function: `spiffe://<trust-domain>/fn/<name>`.
     pub fn for_function(trust_domain: &TrustDomain, name: &str) -> Result<SpiffeId, SpiffeIdError> {
+        if name.is_empty() || name.contains('/') || check_path(&format!("/{name}")).is_err() {
+            return Err(SpiffeIdError::FunctionName(name.to_string()));
+        }
         SpiffeId::parse(&format!("spiffe://{trust_domain}/fn/{name}"))
     }
 
@@ -176,8 +182,18 @@ mod tests {
         let td = SpiffeId::parse("spiffe://prod-1.example_org").unwrap();
         assert_eq!(td.path(), "");
         assert!(SpiffeId::parse("spiffe://example.org/A-b_c.9/x").is_ok());
-        let f = SpiffeId::for_function(&TrustDomain::new("example.org").unwrap(), "payments");
+        let td = TrustDomain::new("example.org").unwrap();
+        let f = SpiffeId::for_function(&td, "payments");
         assert_eq!(f.unwrap().as_str(), "spiffe://example.org/fn/payments");
+        for bad in ["", "orders/admin", "..", "a b"] {
+            assert!(
+                matches!(
+                    SpiffeId::for_function(&td, bad),
+                    Err(SpiffeIdError::FunctionName(_))
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -3,17 +3,21 @@
 //! The caller keeps its private key: it sends a certificate signing request, and the CA
 //! signs a certificate that follows the X.509-SVID rules whatever the request asked for:
 //! exactly one URI SAN (the SPIFFE ID the caller proved), not a CA, `digitalSignature`, for
-//! client and server authentication, valid for a bounded time. A request that asks for more
-//! (CA:true, other names, extensions writ does not know) is refused, not quietly trimmed, so
-//! a misbehaving client is noticed.
+//! client and server authentication, valid for a bounded time. A request that asks to be a CA
+//! (CA:true, keyCertSign, cRLSign), names anything but the caller's SPIFFE ID, or carries an
+//! extension writ does not know is refused, not quietly trimmed, so a misbehaving client is
+//! noticed; other requested key usages are replaced by the SVID's own. Only the CSR's public
+//! key reaches the certificate, with its algorithm read from the key itself.
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
+    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PublicKeyData, SanType,
+    SerialNumber, SubjectPublicKeyInfo,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use time::{Duration, OffsetDateTime};
+use x509_parser::prelude::FromDer;
 
 use crate::spiffe_id::{SpiffeId, TrustDomain};
 
@@ -30,24 +34,32 @@ pub enum IssueError {
     /// The request's signature does not match its public key.
     #[error("the CSR's signature does not verify against its own public key")]
     BadCsrSignature,
-    /// The request uses a signature algorithm writ does not accept.
-    #[error("the CSR's signature algorithm is not supported (use ECDSA P-256, P-384 or Ed25519)")]
+    /// The request's key or signature algorithm is not one writ accepts.
+    #[error("the CSR's key must be ECDSA P-256, ECDSA P-384 or Ed25519")]
     UnsupportedAlgorithm,
     /// The request carries an extension writ does not understand.
     #[error(
-        "the CSR requests an extension writ does not support; request none, or only the subject alternative name of your SPIFFE ID"
+        "the CSR requests an extension writ does not support; request only subject alternative names, key usages or basic constraints (CA:false)"
     )]
     UnsupportedExtension,
     /// The request asks to be a certificate authority.
-    #[error("the CSR asks for CA:true; an X.509-SVID is never a CA")]
+    #[error(
+        "the CSR asks to be a CA (CA:true, keyCertSign or cRLSign); an X.509-SVID is never a CA"
+    )]
     AsksForCa,
     /// The request names something other than the caller's SPIFFE ID.
     #[error(
         "the CSR asks for subject alternative names {0:?}; an X.509-SVID carries exactly one, the caller's SPIFFE ID"
     )]
     ForeignNames(Vec<String>),
-    /// The requested lifetime is zero or negative.
-    #[error("the requested lifetime must be positive")]
+    /// The SPIFFE ID is not in this CA's trust domain.
+    #[error("this CA signs only for its own trust domain, not for {0}")]
+    ForeignTrustDomain(String),
+    /// The SPIFFE ID has no path: a trust domain's own ID names no workload.
+    #[error("an X.509-SVID's SPIFFE ID needs a path, such as /fn/NAME")]
+    NoPath,
+    /// The requested lifetime is zero, negative, or past the end of representable time.
+    #[error("the requested lifetime must be positive and end before the year 10000")]
     BadLifetime,
     /// The CA itself is not valid at this time.
     #[error("the CA certificate is not valid at the time of issue")]
@@ -68,7 +80,7 @@ pub struct X509Svid {
     pub cert_pem: String,
     /// The serial number, as revocation names it.
     pub serial: Vec<u8>,
-    /// When it expires.
+    /// When it expires (whole seconds, as in the certificate).
     pub not_after: OffsetDateTime,
 }
 
@@ -78,9 +90,7 @@ pub struct CertificateAuthority {
     cert_der: Vec<u8>,
     cert_pem: String,
     key: KeyPair,
-    not_after: OffsetDateTime,
-    not_before: OffsetDateTime,
-    issuer_params: CertificateParams,
+    params: CertificateParams,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -88,7 +98,7 @@ impl std::fmt::Debug for CertificateAuthority {
         // Never the key.
         f.debug_struct("CertificateAuthority")
             .field("trust_domain", &self.trust_domain)
-            .field("not_after", &self.not_after)
+            .field("not_after", &self.params.not_after)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +117,22 @@ fn signing(e: rcgen::Error) -> IssueError {
     IssueError::Signing(e.to_string())
 }
 
+/// Certificates hold whole seconds; so do the times writ reports.
+fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
+/// `now + lifetime`, refusing non-positive lifetimes and overflow.
+fn end_of(now: OffsetDateTime, lifetime: Duration) -> Result<OffsetDateTime, IssueError> {
+    if lifetime <= Duration::ZERO {
+        return Err(IssueError::BadLifetime);
+    }
+    now.checked_add(lifetime)
+        .filter(|t| t.year() < 10_000)
+        .map(whole_seconds)
+        .ok_or(IssueError::BadLifetime)
+}
+
 impl CertificateAuthority {
     /// Creates a CA for `trust_domain`, valid from `now` for `lifetime`. Its certificate
     /// carries the trust domain's SPIFFE ID, may sign only end-entity certificates
@@ -116,9 +142,7 @@ impl CertificateAuthority {
         now: OffsetDateTime,
         lifetime: Duration,
     ) -> Result<CertificateAuthority, IssueError> {
-        if lifetime <= Duration::ZERO {
-            return Err(IssueError::BadLifetime);
-        }
+        let not_after = end_of(now, lifetime)?;
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(signing)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -126,29 +150,23 @@ impl CertificateAuthority {
         dn.push(DnType::CommonName, format!("writ CA {trust_domain}"));
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        // X509-SVID: digitalSignature is for leaves only.
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.subject_alt_names = vec![SanType::URI(
             trust_domain.id().as_str().try_into().map_err(signing)?,
         )];
-        params.not_before = now - BACKDATE;
-        params.not_after = now + lifetime;
+        params.not_before = whole_seconds(now - BACKDATE);
+        params.not_after = not_after;
         params.serial_number = Some(SerialNumber::from_slice(&random_serial(
             &SystemRandom::new(),
         )?));
-        params.use_authority_key_identifier_extension = false;
         let cert = params.self_signed(&key).map_err(signing)?;
         Ok(CertificateAuthority {
             trust_domain: trust_domain.clone(),
             cert_der: cert.der().to_vec(),
             cert_pem: cert.pem(),
-            not_after: params.not_after,
-            not_before: params.not_before,
-            issuer_params: params,
             key,
+            params,
         })
     }
 
@@ -169,7 +187,7 @@ impl CertificateAuthority {
 
     /// When the CA certificate expires.
     pub fn not_after(&self) -> OffsetDateTime {
-        self.not_after
+        self.params.not_after
     }
 
     /// Signs an X.509-SVID for `spiffe_id` over the public key of `csr` (DER, or PEM text).
@@ -182,14 +200,27 @@ impl CertificateAuthority {
         now: OffsetDateTime,
         lifetime: Duration,
     ) -> Result<X509Svid, IssueError> {
-        if lifetime <= Duration::ZERO {
-            return Err(IssueError::BadLifetime);
+        let end = end_of(now, lifetime)?;
+        if spiffe_id.trust_domain() != self.trust_domain.as_str() {
+            return Err(IssueError::ForeignTrustDomain(
+                spiffe_id.trust_domain().into(),
+            ));
         }
-        if now < self.not_before || now >= self.not_after {
+        if spiffe_id.path().is_empty() {
+            return Err(IssueError::NoPath);
+        }
+        if now < self.params.not_before || now >= self.params.not_after {
             return Err(IssueError::CaNotValid);
         }
-        let request = parse_csr(csr)?;
-        if matches!(request.params.is_ca, IsCa::Ca(_)) {
+        let (request, public_key) = parse_csr(csr)?;
+        let ca_usages = [KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        if matches!(request.params.is_ca, IsCa::Ca(_))
+            || request
+                .params
+                .key_usages
+                .iter()
+                .any(|u| ca_usages.contains(u))
+        {
             return Err(IssueError::AsksForCa);
         }
         let foreign: Vec<String> = request
@@ -204,7 +235,7 @@ impl CertificateAuthority {
         }
 
         let serial = random_serial(&SystemRandom::new())?;
-        let not_after = (now + lifetime).min(self.not_after);
+        let not_after = end.min(self.params.not_after);
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "writ");
@@ -213,24 +244,17 @@ impl CertificateAuthority {
             spiffe_id.as_str().try_into().map_err(signing)?,
         )];
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyAgreement,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        params.not_before = now - BACKDATE;
+        params.not_before = whole_seconds(now - BACKDATE);
         params.not_after = not_after;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
-        let signed = CertificateSigningRequestParams {
-            params,
-            public_key: request.public_key,
-        };
-        let issuer = Issuer::from_params(&self.issuer_params, &self.key);
-        let cert = signed.signed_by(&issuer).map_err(signing)?;
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&public_key, &issuer).map_err(signing)?;
         Ok(X509Svid {
             spiffe_id: spiffe_id.clone(),
             cert_der: cert.der().to_vec(),
@@ -241,19 +265,44 @@ impl CertificateAuthority {
     }
 }
 
-fn parse_csr(csr: &[u8]) -> Result<CertificateSigningRequestParams, IssueError> {
-    let map = |e: rcgen::Error| match e {
-        rcgen::Error::InvalidCertificationRequestSignature => IssueError::BadCsrSignature,
-        rcgen::Error::UnsupportedExtension => IssueError::UnsupportedExtension,
-        rcgen::Error::UnsupportedSignatureAlgorithm => IssueError::UnsupportedAlgorithm,
-        _ => IssueError::MalformedCsr,
-    };
-    if csr.starts_with(b"-----BEGIN") {
-        let text = std::str::from_utf8(csr).map_err(|_| IssueError::MalformedCsr)?;
-        CertificateSigningRequestParams::from_pem(text).map_err(map)
+/// Parses a CSR (DER or PEM) and checks its signature; returns what it requests and its
+/// public key, whose algorithm is read from the key itself, not from the signature.
+fn parse_csr(
+    csr: &[u8],
+) -> Result<(CertificateSigningRequestParams, SubjectPublicKeyInfo), IssueError> {
+    let trimmed = csr.trim_ascii_start();
+    let der = if trimmed.starts_with(b"-----BEGIN") {
+        let block = pem::parse(trimmed).map_err(|_| IssueError::MalformedCsr)?;
+        if !matches!(
+            block.tag(),
+            "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST"
+        ) {
+            return Err(IssueError::MalformedCsr);
+        }
+        block.into_contents()
     } else {
-        CertificateSigningRequestParams::from_der(&csr.to_vec().into()).map_err(map)
+        csr.to_vec()
+    };
+    let request =
+        CertificateSigningRequestParams::from_der(&der.as_slice().into()).map_err(|e| match e {
+            rcgen::Error::InvalidCertificationRequestSignature => IssueError::BadCsrSignature,
+            rcgen::Error::UnsupportedExtension => IssueError::UnsupportedExtension,
+            rcgen::Error::UnsupportedSignatureAlgorithm => IssueError::UnsupportedAlgorithm,
+            _ => IssueError::MalformedCsr,
+        })?;
+    let (_, parsed) = x509_parser::certification_request::X509CertificationRequest::from_der(&der)
+        .map_err(|_| IssueError::MalformedCsr)?;
+    let spki = SubjectPublicKeyInfo::from_der(parsed.certification_request_info.subject_pki.raw)
+        .map_err(|_| IssueError::UnsupportedAlgorithm)?;
+    let accepted = [
+        &PKCS_ECDSA_P256_SHA256,
+        &PKCS_ECDSA_P384_SHA384,
+        &PKCS_ED25519,
+    ];
+    if !accepted.contains(&spki.algorithm()) {
+        return Err(IssueError::UnsupportedAlgorithm);
     }
+    Ok((request, spki))
 }
 
 fn describe_san(san: &SanType) -> String {

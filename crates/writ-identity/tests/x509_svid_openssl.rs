@@ -141,7 +141,8 @@ fn lifetimes_are_bounded_and_expiry_is_enforced_by_openssl() {
     let (d, _, ca, id, now) = setup("lifetime");
     let csr = openssl_csr(&d, &[]);
     let svid = ca.sign_csr(&csr, &id, now, Duration::hours(1)).unwrap();
-    assert_eq!(svid.not_after, now + Duration::hours(1));
+    let whole = |t: OffsetDateTime| t.replace_nanosecond(0).unwrap();
+    assert_eq!(svid.not_after, whole(now + Duration::hours(1)));
     std::fs::write(d.join("svid.pem"), &svid.cert_pem).unwrap();
     let later = (now + Duration::hours(2)).unix_timestamp().to_string();
     let (ok, text) = openssl(
@@ -293,4 +294,127 @@ fn malformed_and_tampered_csrs_are_refused() {
     for cut in (0..pem.len()).step_by(37) {
         let _ = ca.sign_csr(&pem[..cut], &id, now, Duration::hours(1));
     }
+}
+
+#[test]
+fn the_key_algorithm_comes_from_the_key_not_the_signature() {
+    // A P-256 key signed with SHA-384: the certificate must still label the key P-256.
+    let (d, _, ca, id, now) = setup("alg-mismatch");
+    let csr = openssl_csr(&d, &["-sha384"]);
+    let svid = ca.sign_csr(&csr, &id, now, Duration::hours(1)).unwrap();
+    std::fs::write(d.join("svid.pem"), &svid.cert_pem).unwrap();
+    let (ok, text) = openssl(&["verify", "-CAfile", "bundle.pem", "svid.pem"], &d);
+    assert!(ok, "{text}");
+    let (_, text) = openssl(&["x509", "-in", "svid.pem", "-noout", "-text"], &d);
+    assert!(
+        text.contains("prime256v1") || text.contains("P-256"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ed25519_keys_are_accepted_and_rsa_keys_refused() {
+    let (d, _, ca, id, now) = setup("algorithms");
+    let (ok, text) = openssl(
+        &[
+            "req", "-new", "-newkey", "ed25519", "-nodes", "-subj", "/CN=a", "-keyout", "ed.key",
+            "-out", "ed.csr",
+        ],
+        &d,
+    );
+    assert!(ok, "{text}");
+    let csr = std::fs::read(d.join("ed.csr")).unwrap();
+    let svid = ca.sign_csr(&csr, &id, now, Duration::hours(1)).unwrap();
+    std::fs::write(d.join("svid.pem"), &svid.cert_pem).unwrap();
+    let (ok, text) = openssl(&["verify", "-CAfile", "bundle.pem", "svid.pem"], &d);
+    assert!(ok, "{text}");
+
+    let (ok, text) = openssl(
+        &[
+            "req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=a", "-keyout", "rsa.key",
+            "-out", "rsa.csr",
+        ],
+        &d,
+    );
+    assert!(ok, "{text}");
+    let csr = std::fs::read(d.join("rsa.csr")).unwrap();
+    assert_eq!(
+        ca.sign_csr(&csr, &id, now, Duration::hours(1)),
+        Err(IssueError::UnsupportedAlgorithm)
+    );
+}
+
+#[test]
+fn the_ca_signs_only_workload_ids_of_its_own_trust_domain() {
+    let (d, td, ca, _, now) = setup("scope");
+    let csr = openssl_csr(&d, &[]);
+    let foreign = SpiffeId::parse("spiffe://other.org/fn/x").unwrap();
+    assert_eq!(
+        ca.sign_csr(&csr, &foreign, now, Duration::hours(1)),
+        Err(IssueError::ForeignTrustDomain("other.org".into()))
+    );
+    assert_eq!(
+        ca.sign_csr(&csr, &td.id(), now, Duration::hours(1)),
+        Err(IssueError::NoPath)
+    );
+}
+
+#[test]
+fn key_usages_follow_the_specification() {
+    let (d, _, ca, id, now) = setup("usages");
+    // Asking for CA key usages is asking to be a CA.
+    let csr = openssl_csr(&d, &["-addext", "keyUsage=keyCertSign,cRLSign"]);
+    assert_eq!(
+        ca.sign_csr(&csr, &id, now, Duration::hours(1)),
+        Err(IssueError::AsksForCa)
+    );
+    let csr = openssl_csr(&d, &[]);
+    let svid = ca.sign_csr(&csr, &id, now, Duration::hours(1)).unwrap();
+    std::fs::write(d.join("svid.pem"), &svid.cert_pem).unwrap();
+    let (_, leaf) = openssl(
+        &["x509", "-in", "svid.pem", "-noout", "-ext", "keyUsage"],
+        &d,
+    );
+    assert!(
+        leaf.contains("Digital Signature") && !leaf.contains("Key Agreement"),
+        "{leaf}"
+    );
+    let (_, ca_text) = openssl(
+        &["x509", "-in", "bundle.pem", "-noout", "-ext", "keyUsage"],
+        &d,
+    );
+    assert!(
+        !ca_text.contains("Digital Signature"),
+        "digitalSignature is for leaves only: {ca_text}"
+    );
+    // Strict X.509 checking accepts the chain.
+    let (ok, text) = openssl(
+        &[
+            "verify",
+            "-x509_strict",
+            "-CAfile",
+            "bundle.pem",
+            "svid.pem",
+        ],
+        &d,
+    );
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn absurd_lifetimes_are_errors_not_panics() {
+    let (d, td, ca, id, now) = setup("absurd");
+    let csr = openssl_csr(&d, &[]);
+    assert_eq!(
+        ca.sign_csr(&csr, &id, now, Duration::MAX),
+        Err(IssueError::BadLifetime)
+    );
+    assert_eq!(
+        CertificateAuthority::generate(&td, now, Duration::days(365 * 9000)).unwrap_err(),
+        IssueError::BadLifetime
+    );
+    // PEM with leading white space is still PEM.
+    let mut padded = b"\n  ".to_vec();
+    padded.extend_from_slice(&csr);
+    assert!(ca.sign_csr(&padded, &id, now, Duration::hours(1)).is_ok());
 }
