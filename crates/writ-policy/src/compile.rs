@@ -271,8 +271,8 @@ impl CompiledPrincipal {
         let p = p.unwrap_or(&Principal::Anonymous);
         if self.negated {
             // AWS applies a NotPrincipal statement unless every level of the caller's
-            // identity chain is listed: naming a role does not exempt its sessions unless the
-            // account is listed too.
+            // identity chain is listed: a role session is exempt only when its account, its
+            // role and the session itself are all named.
             let exempt = identity_chain(p)
                 .iter()
                 .all(|level| self.matchers.iter().any(|m| m.names_level(level)));
