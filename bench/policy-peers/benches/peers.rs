@@ -16,11 +16,14 @@ use cedar_policy::{
     PolicySet as CedarSet, Request as CedarRequest, RestrictedExpression,
 };
 use criterion::{Criterion, criterion_group};
-use writ_policy::{
-    CompiledPolicy, Context, ContextValue, ParseOptions, PolicyKind, PolicySet, Principal, Request,
-};
+use writ_policy::{Context, PolicyKind, PolicySet, Principal, Request};
 
-const WRIT_TEN: &str = include_str!("../../../crates/writ-policy/benches/ten_statements.json");
+// The policy text, request context and helpers of writ's own benchmark, so both engines
+// decide exactly the same request.
+#[path = "../../../crates/writ-policy/benches/common/mod.rs"]
+mod common;
+
+use common::{TEN_STATEMENTS, compile, context, function_policy};
 
 const CEDAR_TEN: &str = r#"
 permit(principal, action in [Action::"logs:CreateLogStream", Action::"logs:PutLogEvents"], resource)
@@ -49,13 +52,6 @@ forbid(principal, action, resource)
   unless { context.sourceIp.isInRange(ip("10.0.0.0/8")) || context.sourceIp.isInRange(ip("2001:db8::/32")) };
 "#;
 
-fn writ_set(text: &str, name: &str, kind: PolicyKind, set: &mut PolicySet) {
-    let policy = writ_policy::parse(text, &ParseOptions::new(kind))
-        .into_result()
-        .unwrap_or_else(|d| panic!("{d:#?}"));
-    set.add(CompiledPolicy::new(name, kind, &policy).expect("compiles"));
-}
-
 fn uid(text: &str) -> EntityUid {
     EntityUid::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
 }
@@ -70,16 +66,8 @@ struct TenStatements {
 fn ten_statement_cases() -> TenStatements {
     // writ
     let mut set = PolicySet::new();
-    writ_set(WRIT_TEN, "orders-role", PolicyKind::Identity, &mut set);
-    let mut ctx = Context::new();
-    ctx.insert("aws:SecureTransport", true);
-    ctx.insert("aws:SourceIp", "10.1.2.3");
-    ctx.insert("aws:PrincipalTag/team", "orders");
-    ctx.insert("aws:CurrentTime", "2026-11-24T00:00:00Z");
-    ctx.insert("writ:Path", "/charge/123");
-    ctx.insert("writ:Method", "POST");
-    ctx.insert("writ:BodyBytes", 512_i64);
-    ctx.insert("aws:TagKeys", ContextValue::from(vec!["team"]));
+    set.add(compile(TEN_STATEMENTS, "orders-role", PolicyKind::Identity));
+    let ctx = context();
     let writ_req =
         Request::new("writ:Invoke", "spiffe://example.org/fn/payments").with_context(ctx);
     assert!(set.evaluate(&writ_req).is_allowed());
@@ -180,9 +168,11 @@ fn ten_thousand_cases() -> TenThousand {
     let mut set = PolicySet::new();
     let mut cedar_text = String::new();
     for i in 0..N {
-        let text = include_str!("../../../crates/writ-policy/benches/function_policy.json")
-            .replace("INDEX", &i.to_string());
-        writ_set(&text, &format!("fn-{i}"), PolicyKind::Resource, &mut set);
+        set.add(compile(
+            &function_policy(i),
+            &format!("fn-{i}"),
+            PolicyKind::Resource,
+        ));
         cedar_text.push_str(&format!(
             r#"permit(principal, action == Action::"writ:Invoke", resource == Fn::"spiffe://example.org/fn/fn-{i}")
                  when {{ (principal == Spiffe::"spiffe://example.org/fn/caller-{i}"

@@ -10,32 +10,11 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group};
-use writ_policy::{
-    CompiledPolicy, Context, ContextValue, ParseOptions, PolicyKind, PolicySet, Principal, Request,
-};
+use writ_policy::{Context, PolicyKind, PolicySet, Principal, Request};
 
-/// Ten statements in the shapes real execution roles use, most with conditions.
-const TEN_STATEMENTS: &str = include_str!("ten_statements.json");
+mod common;
 
-fn compile(text: &str, name: &str, kind: PolicyKind) -> CompiledPolicy {
-    let policy = writ_policy::parse(text, &ParseOptions::new(kind))
-        .into_result()
-        .unwrap_or_else(|d| panic!("{d:#?}"));
-    CompiledPolicy::new(name, kind, &policy).expect("compiles")
-}
-
-fn context() -> Context {
-    let mut ctx = Context::new();
-    ctx.insert("aws:SecureTransport", true);
-    ctx.insert("aws:SourceIp", "10.1.2.3");
-    ctx.insert("aws:PrincipalTag/team", "orders");
-    ctx.insert("aws:CurrentTime", "2026-11-24T00:00:00Z");
-    ctx.insert("writ:Path", "/charge/123");
-    ctx.insert("writ:Method", "POST");
-    ctx.insert("writ:BodyBytes", 512_i64);
-    ctx.insert("aws:TagKeys", ContextValue::from(vec!["team"]));
-    ctx
-}
+use common::{TEN_STATEMENTS, compile, context, function_policy};
 
 /// The 10-statement set and its three requests: allowed through three conditions, allowed
 /// through a policy variable, and implicitly denied.
@@ -71,11 +50,6 @@ fn ten_statements(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-/// One function's resource policy, as writ keeps one per function.
-fn function_policy(i: usize) -> String {
-    include_str!("function_policy.json").replace("INDEX", &i.to_string())
 }
 
 /// 10,000 function policies and 1,024 requests spread over them, half allowed, so caches do
