@@ -72,6 +72,7 @@ pub struct JwtSvidClaims {
 /// A JWT signing key of a trust domain.
 pub struct JwtAuthority {
     trust_domain: TrustDomain,
+    pkcs8: Vec<u8>,
     encoding: EncodingKey,
     jwk: Jwk,
     kid: String,
@@ -94,7 +95,21 @@ impl JwtAuthority {
         let pkcs8 =
             EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
                 .map_err(|_| JwtError::Signing("key generation failed".into()))?;
-        let encoding = EncodingKey::from_ec_der(pkcs8.as_ref());
+        JwtAuthority::from_pkcs8_der(trust_domain, pkcs8.as_ref())
+    }
+
+    /// Loads a key saved with [`JwtAuthority::pkcs8_der`]: an ECDSA P-256 key in PKCS#8.
+    pub fn from_pkcs8_der(
+        trust_domain: &TrustDomain,
+        pkcs8: &[u8],
+    ) -> Result<JwtAuthority, JwtError> {
+        EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_FIXED_SIGNING,
+            pkcs8,
+            &SystemRandom::new(),
+        )
+        .map_err(|_| JwtError::Signing("not an ECDSA P-256 PKCS#8 key".into()))?;
+        let encoding = EncodingKey::from_ec_der(pkcs8);
         let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256)
             .map_err(|e| JwtError::Signing(e.to_string()))?;
         let kid = jwk
@@ -104,10 +119,16 @@ impl JwtAuthority {
         jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
         Ok(JwtAuthority {
             trust_domain: trust_domain.clone(),
+            pkcs8: pkcs8.to_vec(),
             encoding,
             jwk,
             kid,
         })
+    }
+
+    /// The private key as PKCS#8 DER, to be wrapped before it is stored.
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
     }
 
     /// The key id, as tokens name it in their header.

@@ -69,6 +69,26 @@ pub enum IssueError {
     Signing(String),
 }
 
+/// Why a stored CA could not be loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    /// The certificate is not one PEM `CERTIFICATE` block of valid X.509.
+    #[error("the CA certificate is not a valid PEM X.509 certificate")]
+    Certificate,
+    /// The certificate is not a CA.
+    #[error("the certificate is not a CA certificate")]
+    NotCa,
+    /// The certificate does not carry the trust domain's SPIFFE ID.
+    #[error("the CA certificate is not for this trust domain")]
+    ForeignTrustDomain,
+    /// The key is not a PKCS#8 key writ can sign with.
+    #[error("the CA key is not a valid PKCS#8 signing key")]
+    Key,
+    /// The key is not the one the certificate certifies.
+    #[error("the CA key does not belong to the CA certificate")]
+    KeyMismatch,
+}
+
 /// An X.509-SVID: a signed certificate for one SPIFFE ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct X509Svid {
@@ -89,8 +109,9 @@ pub struct CertificateAuthority {
     trust_domain: TrustDomain,
     cert_der: Vec<u8>,
     cert_pem: String,
-    key: KeyPair,
-    params: CertificateParams,
+    issuer: Issuer<'static, KeyPair>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
 }
 
 impl std::fmt::Debug for CertificateAuthority {
@@ -98,7 +119,7 @@ impl std::fmt::Debug for CertificateAuthority {
         // Never the key.
         f.debug_struct("CertificateAuthority")
             .field("trust_domain", &self.trust_domain)
-            .field("not_after", &self.params.not_after)
+            .field("not_after", &self.not_after)
             .finish_non_exhaustive()
     }
 }
@@ -165,9 +186,112 @@ impl CertificateAuthority {
             trust_domain: trust_domain.clone(),
             cert_der: cert.der().to_vec(),
             cert_pem: cert.pem(),
-            key,
-            params,
+            not_before: params.not_before,
+            not_after: params.not_after,
+            issuer: Issuer::new(params, key),
         })
+    }
+
+    /// Loads a CA saved with [`CertificateAuthority::cert_pem`] and
+    /// [`CertificateAuthority::key_pkcs8_der`]. The certificate must be a CA of
+    /// `trust_domain` and the key must be the one it certifies.
+    pub fn from_parts(
+        trust_domain: &TrustDomain,
+        cert_pem: &str,
+        key_pkcs8_der: &[u8],
+    ) -> Result<CertificateAuthority, LoadError> {
+        let block = pem::parse(cert_pem).map_err(|_| LoadError::Certificate)?;
+        if block.tag() != "CERTIFICATE" {
+            return Err(LoadError::Certificate);
+        }
+        let der = block.into_contents();
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(&der).map_err(|_| LoadError::Certificate)?;
+        if !cert.is_ca() {
+            return Err(LoadError::NotCa);
+        }
+        let td_uri = trust_domain.id();
+        let names_td = cert
+            .subject_alternative_name()
+            .ok()
+            .flatten()
+            .is_some_and(|san| {
+                san.value.general_names.iter().any(|n| {
+                    matches!(n, x509_parser::extensions::GeneralName::URI(u) if *u == td_uri.as_str())
+                })
+            });
+        if !names_td {
+            return Err(LoadError::ForeignTrustDomain);
+        }
+        let key = KeyPair::try_from(key_pkcs8_der).map_err(|_| LoadError::Key)?;
+        if key.subject_public_key_info() != cert.tbs_certificate.subject_pki.raw {
+            return Err(LoadError::KeyMismatch);
+        }
+        let not_before = cert.validity().not_before.to_datetime();
+        let not_after = cert.validity().not_after.to_datetime();
+        let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), key)
+            .map_err(|_| LoadError::Certificate)?;
+        Ok(CertificateAuthority {
+            trust_domain: trust_domain.clone(),
+            cert_pem: pem::encode(&pem::Pem::new("CERTIFICATE", der.clone())),
+            cert_der: der,
+            issuer,
+            not_before,
+            not_after,
+        })
+    }
+
+    /// The CA's private key as PKCS#8 DER, to be wrapped before it is stored. Handle with
+    /// care: this is the key that signs every SVID of the trust domain.
+    pub fn key_pkcs8_der(&self) -> Vec<u8> {
+        self.issuer.key().serialize_der()
+    }
+
+    /// Issues a TLS server certificate for writ's own endpoints: the given DNS names and IP
+    /// addresses, plus `spiffe_id` as a URI SAN, for server authentication only. The key is
+    /// made here and returned as PKCS#8 DER beside the certificate PEM.
+    pub fn issue_server_certificate(
+        &self,
+        spiffe_id: &SpiffeId,
+        dns_names: &[String],
+        ip_addresses: &[std::net::IpAddr],
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<(String, Vec<u8>), IssueError> {
+        let end = end_of(now, lifetime)?;
+        if spiffe_id.trust_domain() != self.trust_domain.as_str() {
+            return Err(IssueError::ForeignTrustDomain(
+                spiffe_id.trust_domain().into(),
+            ));
+        }
+        if now < self.not_before || now >= self.not_after {
+            return Err(IssueError::CaNotValid);
+        }
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(signing)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "writ");
+        dn.push(DnType::CommonName, "writ server");
+        params.distinguished_name = dn;
+        let mut sans = vec![SanType::URI(
+            spiffe_id.as_str().try_into().map_err(signing)?,
+        )];
+        for name in dns_names {
+            sans.push(SanType::DnsName(name.as_str().try_into().map_err(signing)?));
+        }
+        sans.extend(ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = whole_seconds(now - BACKDATE);
+        params.not_after = end.min(self.not_after);
+        params.serial_number = Some(SerialNumber::from_slice(&random_serial(
+            &SystemRandom::new(),
+        )?));
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.signed_by(&key, &self.issuer).map_err(signing)?;
+        Ok((cert.pem(), key.serialize_der()))
     }
 
     /// The trust domain this CA signs for.
@@ -187,7 +311,7 @@ impl CertificateAuthority {
 
     /// When the CA certificate expires.
     pub fn not_after(&self) -> OffsetDateTime {
-        self.params.not_after
+        self.not_after
     }
 
     /// Signs an X.509-SVID for `spiffe_id` over the public key of `csr` (DER, or PEM text).
@@ -209,7 +333,7 @@ impl CertificateAuthority {
         if spiffe_id.path().is_empty() {
             return Err(IssueError::NoPath);
         }
-        if now < self.params.not_before || now >= self.params.not_after {
+        if now < self.not_before || now >= self.not_after {
             return Err(IssueError::CaNotValid);
         }
         let (request, public_key) = parse_csr(csr)?;
@@ -235,7 +359,7 @@ impl CertificateAuthority {
         }
 
         let serial = random_serial(&SystemRandom::new())?;
-        let not_after = end.min(self.params.not_after);
+        let not_after = end.min(self.not_after);
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "writ");
@@ -253,8 +377,9 @@ impl CertificateAuthority {
         params.not_after = not_after;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.use_authority_key_identifier_extension = true;
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&public_key, &issuer).map_err(signing)?;
+        let cert = params
+            .signed_by(&public_key, &self.issuer)
+            .map_err(signing)?;
         Ok(X509Svid {
             spiffe_id: spiffe_id.clone(),
             cert_der: cert.der().to_vec(),

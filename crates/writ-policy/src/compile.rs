@@ -228,7 +228,7 @@ fn role_session_of(role: &str, session: &str) -> bool {
     r[1] == s[1] && r[2] == "iam" && s[2] == "sts" && r[4] == s[4] && role_name == session_role
 }
 
-struct NoVars;
+pub(crate) struct NoVars;
 impl Vars for NoVars {
     fn var(&self, _: &str) -> Option<&str> {
         None

@@ -50,3 +50,19 @@ pub use set::{
     Decision, DenyReason, Explanation, MatchedStatement, Outcome, PolicySet, StatementMiss,
     StatementTrace,
 };
+
+/// Matches `text` against `pattern` as the `StringLike` operator does: `*` matches any run of
+/// characters (including none), `?` any one character, everything else itself, case-sensitively.
+/// Policy variables are not expanded. Other parts of writ use this for name patterns (OIDC
+/// subjects and claims, for example) so there is one glob language throughout.
+///
+/// ```
+/// assert!(writ_policy::string_like("repo:acme/*:ref:refs/heads/main", "repo:acme/api:ref:refs/heads/main"));
+/// assert!(!writ_policy::string_like("repo:acme/*", "repo:evil/api"));
+/// ```
+pub fn string_like(pattern: &str, text: &str) -> bool {
+    match pattern::Pattern::glob(pattern, false) {
+        Ok(p) => p.matches(text, &compile::NoVars),
+        Err(_) => false,
+    }
+}
