@@ -1,0 +1,494 @@
+//! Functions' endpoints: log in with an attestation and get an X.509-SVID; renew it and
+//! mint JWT-SVIDs over mTLS with the current SVID; read the trust bundle and follow the
+//! revocation feed.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
+use writ_identity::{IssueError, SpiffeId};
+use x509_parser::prelude::FromDer;
+
+use super::admin::{authorize, bearer};
+use super::{ApiError, ApiJson, hex, rfc3339};
+use crate::attest::{AttestationRule, Evidence};
+use crate::audit::Outcome;
+use crate::state::AppState;
+use crate::store::{FunctionRecord, TokenKind};
+use crate::tls::ConnInfo;
+use crate::{duration, tokens};
+
+/// Clock skew allowed on OIDC tokens' `exp` and `nbf`.
+const OIDC_LEEWAY: Duration = Duration::seconds(60);
+
+pub(super) async fn bundle(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let authorities = state.authorities();
+    Json(json!({
+        "trustDomain": state.trust_domain.as_str(),
+        "x509Bundle": authorities.bundle_pem(now),
+        "jwks": authorities.jwks(now),
+    }))
+}
+
+pub(super) async fn jwks(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    Json(json!(state.authorities().jwks(now)))
+}
+
+/// A login: the function, its evidence, and a CSR for the key it keeps.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Login {
+    function: String,
+    attestation: Evidence,
+    csr: String,
+}
+
+fn issue_error(e: IssueError) -> ApiError {
+    match e {
+        IssueError::Signing(_) | IssueError::CaNotValid => {
+            ApiError::internal("could not sign the certificate", e)
+        }
+        other => ApiError::bad_request(format!("csr: {other}")),
+    }
+}
+
+fn ttl_for(state: &AppState, f: &FunctionRecord) -> Duration {
+    f.x509_ttl_seconds
+        .map(Duration::seconds)
+        .unwrap_or(state.limits.x509_ttl)
+        .min(state.limits.x509_max_ttl)
+}
+
+/// Signs the CSR for `id` with the CA active now and builds the answer.
+fn sign(
+    state: &AppState,
+    csr: &str,
+    id: &SpiffeId,
+    ttl: Duration,
+) -> Result<(Value, String), ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let authorities = state.authorities();
+    let ca = authorities
+        .signing_ca(now.unix_timestamp())
+        .ok_or_else(|| ApiError::internal("no CA is active", "check `writ ca show`"))?;
+    let svid = ca
+        .ca
+        .sign_csr(csr.as_bytes(), id, now, ttl)
+        .map_err(issue_error)?;
+    let serial = hex(&svid.serial);
+    let t = now.unix_timestamp();
+    Ok((
+        json!({
+            "spiffeId": id.as_str(),
+            "x509Svid": svid.cert_pem,
+            "serial": serial,
+            "expiresAt": rfc3339(svid.not_after.unix_timestamp()),
+            "x509Bundle": authorities.bundle_pem(t),
+            "jwks": authorities.jwks(t),
+        }),
+        serial,
+    ))
+}
+
+pub(super) async fn login(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    ApiJson(body): ApiJson<Login>,
+) -> Result<Json<Value>, ApiError> {
+    let method = body.attestation.method();
+    let source = Some(conn.remote.ip());
+    let resource = state
+        .function_id(&body.function)
+        .map(|id| id.to_string())
+        .unwrap_or_else(|_| body.function.clone());
+    let refuse = |reason: String| -> ApiError {
+        match state.audit(
+            &resource,
+            method,
+            "writ:Login",
+            &resource,
+            Outcome::Denied,
+            Some(reason),
+            None,
+            source,
+        ) {
+            Ok(()) => ApiError::unauthenticated(),
+            Err(e) => e.into(),
+        }
+    };
+    let Ok(id) = state.function_id(&body.function) else {
+        return Err(refuse("not a valid function name".into()));
+    };
+    let Some(function) = state.store.function(&body.function).await? else {
+        return Err(refuse("no such function".into()));
+    };
+    if function.revoked_at.is_some() {
+        return Err(refuse("the function is revoked".into()));
+    }
+    let rules: Vec<AttestationRule> = serde_json::from_str(&function.attestation)
+        .map_err(|e| ApiError::internal("stored rules are unreadable", e))?;
+    let ttl = ttl_for(&state, &function);
+    let now = OffsetDateTime::now_utc();
+    let (answer, serial) = match &body.attestation {
+        Evidence::JoinToken { token } => {
+            if !rules.contains(&AttestationRule::JoinToken) {
+                return Err(refuse("the function does not accept join tokens".into()));
+            }
+            let Some(presented) = tokens::parse(token).filter(|p| p.kind == TokenKind::Join) else {
+                return Err(refuse("not a join token".into()));
+            };
+            let Some(record) = state.store.token(presented.id).await? else {
+                return Err(refuse(format!("unknown join token {}", presented.id)));
+            };
+            if record.function_name.as_deref() != Some(body.function.as_str())
+                || !presented.secret_matches(&record.secret_hash)
+            {
+                return Err(refuse(format!(
+                    "join token {} is not valid for this function",
+                    presented.id
+                )));
+            }
+            if record.used_at.is_some() {
+                return Err(refuse(format!(
+                    "join token {} was already used",
+                    presented.id
+                )));
+            }
+            if record.revoked_at.is_some() {
+                return Err(refuse(format!("join token {} is revoked", presented.id)));
+            }
+            if record.expires_at.is_some_and(|e| e <= now.unix_timestamp()) {
+                return Err(refuse(format!("join token {} has expired", presented.id)));
+            }
+            // Sign first: a bad CSR must not burn the token. Then use the token; of two
+            // concurrent logins only one can, and the other's certificate is thrown away.
+            let signed = sign(&state, &body.csr, &id, ttl)?;
+            if !state
+                .store
+                .use_join_token(presented.id, now.unix_timestamp())
+                .await?
+            {
+                return Err(refuse(format!(
+                    "join token {} was already used",
+                    presented.id
+                )));
+            }
+            signed
+        }
+        Evidence::Oidc { token } => {
+            let oidc_rules: Vec<_> = rules
+                .iter()
+                .filter_map(|r| match r {
+                    AttestationRule::Oidc(o) => Some(o),
+                    _ => None,
+                })
+                .collect();
+            if oidc_rules.is_empty() {
+                return Err(refuse("the function does not accept OIDC tokens".into()));
+            }
+            let mut reasons = Vec::new();
+            let mut verified = None;
+            for rule in oidc_rules {
+                match verify_oidc(&state, token, rule, now).await {
+                    Ok(v) => {
+                        verified = Some(v);
+                        break;
+                    }
+                    Err(e) => reasons.push(format!("issuer {}: {e}", rule.issuer)),
+                }
+            }
+            if verified.is_none() {
+                return Err(refuse(format!(
+                    "OIDC token refused: {}",
+                    reasons.join("; ")
+                )));
+            }
+            sign(&state, &body.csr, &id, ttl)?
+        }
+    };
+    state.audit(
+        id.as_str(),
+        method,
+        "writ:Login",
+        id.as_str(),
+        Outcome::Allowed,
+        None,
+        Some(serial),
+        source,
+    )?;
+    Ok(Json(answer))
+}
+
+async fn verify_oidc(
+    state: &AppState,
+    token: &str,
+    rule: &writ_identity::oidc::OidcRule,
+    now: OffsetDateTime,
+) -> Result<writ_identity::oidc::VerifiedOidc, String> {
+    use writ_identity::oidc::{OidcError, verify};
+    if let Some(inline) = &rule.jwks {
+        return verify(token, rule, inline, now, OIDC_LEEWAY).map_err(|e| e.to_string());
+    }
+    let url = rule.jwks_url.as_deref().ok_or("the rule has no JWKS")?;
+    let set = state.jwks_cache.get(&state.http, url, false).await?;
+    match verify(token, rule, &set, now, OIDC_LEEWAY) {
+        // The issuer may have rotated its keys since the JWKS was fetched.
+        Err(OidcError::UnknownKey) => {
+            let set = state.jwks_cache.get(&state.http, url, true).await?;
+            verify(token, rule, &set, now, OIDC_LEEWAY).map_err(|e| e.to_string())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
+/// What the client certificate of this connection says, if it is a valid SVID of one of
+/// this trust domain's functions.
+struct Caller {
+    id: SpiffeId,
+    function: FunctionRecord,
+    serial: String,
+}
+
+/// Authenticates the caller by its X.509-SVID (already verified against the bundle by
+/// TLS), and checks it is not revoked. Refusals are audited with their cause.
+async fn svid_caller(
+    state: &AppState,
+    conn: &ConnInfo,
+    action: &'static str,
+) -> Result<Caller, ApiError> {
+    let source = Some(conn.remote.ip());
+    let refuse = |actor: &str, reason: &str| -> ApiError {
+        match state.audit(
+            actor,
+            "x509Svid",
+            action,
+            actor,
+            Outcome::Denied,
+            Some(reason.to_string()),
+            None,
+            source,
+        ) {
+            Ok(()) => ApiError::unauthenticated(),
+            Err(e) => e.into(),
+        }
+    };
+    let Some(der) = &conn.peer_cert else {
+        return Err(refuse(
+            "anonymous",
+            "no client certificate: connect with the current X.509-SVID",
+        ));
+    };
+    let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
+        return Err(refuse("anonymous", "unreadable client certificate"));
+    };
+    let uris: Vec<&str> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::URI(u) => Some(*u),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let [uri] = uris.as_slice() else {
+        return Err(refuse(
+            "anonymous",
+            "the client certificate must carry exactly one URI SAN",
+        ));
+    };
+    let Ok(id) = SpiffeId::parse(uri) else {
+        return Err(refuse("anonymous", "the URI SAN is not a SPIFFE ID"));
+    };
+    let serial = hex(cert.raw_serial());
+    let name = id
+        .path()
+        .strip_prefix("/fn/")
+        .filter(|_| id.trust_domain() == state.trust_domain.as_str());
+    let Some(name) = name else {
+        return Err(refuse(id.as_str(), "not a function of this trust domain"));
+    };
+    if state.serial_revoked(&serial) {
+        return Err(refuse(id.as_str(), &format!("SVID {serial} is revoked")));
+    }
+    let Some(function) = state.store.function(name).await? else {
+        return Err(refuse(id.as_str(), "no such function"));
+    };
+    if function.revoked_at.is_some() {
+        return Err(refuse(id.as_str(), "the function is revoked"));
+    }
+    // An SVID from before the function was (re-)registered belongs to an earlier life of it.
+    let issued = cert.validity().not_before.timestamp();
+    if issued + 30 < function.created_at {
+        return Err(refuse(
+            id.as_str(),
+            "the SVID predates the function's registration",
+        ));
+    }
+    Ok(Caller {
+        id,
+        function,
+        serial,
+    })
+}
+
+/// A renewal: a CSR, authenticated by the current SVID.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Renew {
+    csr: String,
+}
+
+pub(super) async fn renew(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    ApiJson(body): ApiJson<Renew>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = svid_caller(&state, &conn, "writ:RenewSvid").await?;
+    let ttl = ttl_for(&state, &caller.function);
+    let (answer, serial) = sign(&state, &body.csr, &caller.id, ttl)?;
+    state.audit(
+        caller.id.as_str(),
+        "x509Svid",
+        "writ:RenewSvid",
+        caller.id.as_str(),
+        Outcome::Allowed,
+        Some(format!("renewed SVID {}", caller.serial)),
+        Some(serial),
+        Some(conn.remote.ip()),
+    )?;
+    Ok(Json(answer))
+}
+
+/// A JWT-SVID request.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct MintJwt {
+    audience: Audience,
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+/// One audience or several.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+pub(super) async fn mint_jwt(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    ApiJson(body): ApiJson<MintJwt>,
+) -> Result<Json<Value>, ApiError> {
+    let audience = match &body.audience {
+        Audience::One(a) => vec![a.as_str()],
+        Audience::Many(all) => all.iter().map(String::as_str).collect(),
+    };
+    if audience.is_empty() || audience.iter().any(|a| a.is_empty() || a.len() > 256) {
+        return Err(ApiError::bad_request(
+            "audience: give one or more non-empty audiences (at most 256 characters each)",
+        ));
+    }
+    let ttl = match &body.ttl {
+        Some(t) => duration::parse(t).map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?,
+        None => state.limits.jwt_ttl,
+    };
+    if ttl > state.limits.jwt_max_ttl {
+        return Err(ApiError::bad_request(format!(
+            "ttl: at most {}",
+            duration::format(state.limits.jwt_max_ttl)
+        )));
+    }
+    let caller = svid_caller(&state, &conn, "writ:MintJwtSvid").await?;
+    let now = OffsetDateTime::now_utc();
+    let authorities = state.authorities();
+    let key = authorities
+        .signing_jwt_key(now.unix_timestamp())
+        .ok_or_else(|| ApiError::internal("no JWT key is active", "check `writ ca show`"))?;
+    let token = key
+        .authority
+        .mint(&caller.id, &audience, now, ttl)
+        .map_err(|e| ApiError::internal("could not sign the JWT-SVID", e))?;
+    state.audit(
+        caller.id.as_str(),
+        "x509Svid",
+        "writ:MintJwtSvid",
+        &audience.join(","),
+        Outcome::Allowed,
+        None,
+        None,
+        Some(conn.remote.ip()),
+    )?;
+    Ok(Json(json!({
+        "spiffeId": caller.id.as_str(),
+        "token": token,
+        "expiresAt": rfc3339((now + ttl).unix_timestamp()),
+    })))
+}
+
+/// Feed query: entries after `after`; wait up to `wait` seconds for one if there are none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FeedQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    wait: u64,
+}
+
+/// The longest a follower may wait in one long poll.
+const MAX_WAIT_SECONDS: u64 = 60;
+
+pub(super) async fn revocation_feed(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Query(query): Query<FeedQuery>,
+) -> Result<Json<Value>, ApiError> {
+    // Gateways and agents follow it with their SVID; operators with a token.
+    if bearer(&headers).is_some() || conn.peer_cert.is_none() {
+        authorize(
+            &state,
+            &headers,
+            &conn,
+            "writ:ReadRevocations",
+            "writ:revocations",
+        )
+        .await?;
+    } else {
+        svid_caller(&state, &conn, "writ:ReadRevocations").await?;
+    }
+    let wait = StdDuration::from_secs(query.wait.min(MAX_WAIT_SECONDS));
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut head = state.feed_head.subscribe();
+    loop {
+        let entries = state.store.revocations_after(query.after, 1000).await?;
+        if !entries.is_empty() || tokio::time::Instant::now() >= deadline {
+            let next = entries.last().map_or(query.after.max(0), |e| e.seq);
+            return Ok(Json(json!({"entries": entries, "next": next})));
+        }
+        // Woken when this server sees the feed advance (its own revocations at once,
+        // other servers' within the refresh interval).
+        if tokio::time::timeout_at(deadline, head.changed())
+            .await
+            .is_err()
+        {
+            continue;
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The HTTPS JSON API under `/v1`: routing, errors, and the extractors every handler uses.
+//!
+//! Errors are JSON, `{"error": {"code": "...", "message": "..."}}`, with a status that says
+//! whose fault it was. Authentication failures are a plain 401 whatever the cause; the
+//! cause goes to the audit event, not to the caller.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::state::AppState;
+
+mod admin;
+mod identity;
+
+/// The largest request body accepted. CSRs and policies are a few KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The OpenAPI document served at `/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with a status, a stable code and a message for people.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request is wrong; the message says where.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalidRequest", message)
+    }
+
+    /// 401, the same for every cause.
+    pub fn unauthenticated() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "authentication failed",
+        )
+    }
+
+    /// 403: authenticated, but policy does not allow it.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "accessDenied", message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "notFound", message)
+    }
+
+    /// 500, logged; the caller learns only that it failed.
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%error, "{context}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context}; see the server log"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> ApiError {
+        ApiError::internal("the audit event could not be recorded", e)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> ApiError {
+        match e {
+            crate::store::StoreError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{what} already exists"),
+            ),
+            other => ApiError::internal("the store failed", other),
+        }
+    }
+}
+
+/// A JSON body: `application/json`, at most [`MAX_BODY_BYTES`], no unknown fields (the
+/// request types deny them), and errors that name the field and position.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupportedMediaType",
+            "the body must be JSON, sent with Content-Type: application/json",
+        ),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!(
+            "body: {}",
+            std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| e.body_text())
+        )),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!(
+            "body is not valid JSON: {}",
+            std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| e.body_text())
+        )),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "bodyTooLarge",
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        }
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// The API's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/bundle", get(identity::bundle))
+        .route("/v1/bundle/jwks", get(identity::jwks))
+        .route("/v1/login", post(identity::login))
+        .route("/v1/svid/x509", post(identity::renew))
+        .route("/v1/svid/jwt", post(identity::mint_jwt))
+        .route(
+            "/v1/revocations",
+            get(identity::revocation_feed).post(admin::revoke),
+        )
+        .route(
+            "/v1/functions",
+            get(admin::list_functions).post(admin::register_function),
+        )
+        .route(
+            "/v1/functions/{name}",
+            get(admin::get_function).delete(admin::delete_function),
+        )
+        .route(
+            "/v1/functions/{name}/join-tokens",
+            post(admin::create_join_token),
+        )
+        .route("/v1/tokens", post(admin::create_admin_token))
+        .route("/v1/ca", get(admin::describe_ca))
+        .route("/v1/ca/rotate", post(admin::rotate_ca))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.meta().await {
+        Ok(Some(_)) => Json(json!({
+            "status": "ok",
+            "trustDomain": state.trust_domain.as_str(),
+        }))
+        .into_response(),
+        Ok(None) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "not initialised",
+        )
+        .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the store is unreachable: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "no route for {} {}; see /v1/openapi.json",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+/// Formats a Unix time as RFC 3339.
+pub(crate) fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,20 @@
+//! writ's control plane: the function registry, attestation (join tokens, OIDC), the CA
+//! that signs X.509-SVIDs for callers' CSRs, JWT-SVIDs on demand, key rotation, and the
+//! revocation feed, served as an HTTPS JSON API under `/v1`.
+//!
+//! The functional core lives in `writ-identity` and `writ-policy`; this crate is the shell
+//! around it: storage ([`store`]), TLS ([`tls`]), the API ([`api`]) and start-up
+//! ([`server`]).
+
+pub mod admin;
+pub mod api;
+pub mod attest;
+pub mod audit;
+pub mod authority;
+pub mod duration;
+pub mod master_key;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod tls;
+pub mod tokens;

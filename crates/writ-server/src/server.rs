@@ -1,0 +1,243 @@
+//! Starting the server: open the store, load or create the master key, initialise the
+//! deployment on first start, load the signing keys, and serve the API until shut down.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use writ_identity::TrustDomain;
+
+use crate::admin::BOOTSTRAP_POLICY;
+use crate::audit::{AuditSink, LogSink};
+use crate::authority::{self, Authorities};
+use crate::master_key::{MASTER_KEY_ENV, MasterKey, write_owner_only};
+use crate::state::{AppState, Limits, ServerNames};
+use crate::store::{Store, TokenKind, TokenRecord};
+use crate::{api, tls, tokens};
+
+/// How the server is run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the master key, bootstrap token, trust bundle and SQLite database live.
+    pub data_dir: PathBuf,
+    /// A PostgreSQL URL; SQLite in `data_dir` when `None`.
+    pub store_url: Option<String>,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The trust domain: required on first start, and must match afterwards.
+    pub trust_domain: Option<String>,
+    /// Lifetimes.
+    pub limits: Limits,
+    /// Extra DNS names and IP addresses for the server certificate.
+    pub tls_names: Vec<String>,
+    /// The master key from the environment, if given there.
+    pub master_key_env: Option<String>,
+}
+
+/// A running server: its address, and how to stop it.
+pub struct Running {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    /// The state, for embedding.
+    pub state: Arc<AppState>,
+}
+
+/// Why the server could not start. Each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+fn err(context: &str, e: impl std::fmt::Display) -> StartError {
+    StartError(format!("{context}: {e}"))
+}
+
+/// Opens and, on first start, initialises the deployment; then binds the listener.
+/// Prints the bootstrap admin token once, on the start that created it.
+pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartError> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| err(&format!("--data-dir {}", settings.data_dir.display()), e))?;
+    let (master, _) = MasterKey::load_or_create(
+        settings.master_key_env.as_deref(),
+        &settings.data_dir.join("master.key"),
+    )
+    .map_err(|e| StartError(e.to_string()))?;
+    let url = match &settings.store_url {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            settings.data_dir.join("writ.db").display()
+        ),
+    };
+    let store = Store::open(&url)
+        .await
+        .map_err(|e| err("opening the store", e))?;
+
+    let now = OffsetDateTime::now_utc();
+    let meta = match store
+        .meta()
+        .await
+        .map_err(|e| err("reading the store", e))?
+    {
+        Some(meta) => meta,
+        None => {
+            let Some(td) = &settings.trust_domain else {
+                return Err(StartError(
+                    "this store is new: give --trust-domain (for example example.org) on the first start".into(),
+                ));
+            };
+            let td = TrustDomain::new(td).map_err(|e| err("--trust-domain", e))?;
+            initialise(&store, &td, &master, &settings, now).await?;
+            store
+                .meta()
+                .await
+                .map_err(|e| err("reading the store", e))?
+                .ok_or_else(|| StartError("initialisation did not persist".into()))?
+        }
+    };
+    if let Some(td) = &settings.trust_domain
+        && td != &meta.trust_domain
+    {
+        return Err(StartError(format!(
+            "--trust-domain {td} does not match this store's trust domain {}; a trust domain never changes",
+            meta.trust_domain
+        )));
+    }
+    let trust_domain =
+        TrustDomain::new(&meta.trust_domain).map_err(|e| err("stored trust domain", e))?;
+    let records = store
+        .keys()
+        .await
+        .map_err(|e| err("reading signing keys", e))?;
+    let authorities = Authorities::load(&trust_domain, meta.key_generation, records, &master)
+        .map_err(|e| {
+            StartError(format!(
+                "{e}; if {MASTER_KEY_ENV} or master.key changed, restore the original master key"
+            ))
+        })?;
+    let feed_head = store
+        .revocation_head()
+        .await
+        .map_err(|e| err("reading the revocation feed", e))?;
+
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| err(&format!("--listen {}", settings.listen), e))?;
+    let addr = listener.local_addr().map_err(|e| err("listener", e))?;
+    let names = server_names(&settings.tls_names, addr.ip());
+    let audit: Arc<dyn AuditSink> = Arc::new(LogSink);
+    let state = AppState::new(
+        store,
+        trust_domain,
+        settings.limits.clone(),
+        audit,
+        master,
+        authorities,
+        0,
+        names,
+        Some(settings.data_dir.join("ca.pem")),
+        now,
+    )
+    .map_err(|e| err("TLS", e))?;
+    // Remember every revocation so far (serials to refuse), then follow the feed.
+    state
+        .take_revocations()
+        .await
+        .map_err(|e| err("reading the revocation feed", e))?;
+    debug_assert!(*state.feed_head.borrow() >= feed_head);
+    Ok((Running { addr, state }, listener))
+}
+
+/// Serves until `shutdown` resolves, refreshing state from the store every second.
+pub async fn serve(
+    running: &Running,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let state = running.state.clone();
+    let refresher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(StdDuration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.refresh(OffsetDateTime::now_utc()).await {
+                tracing::warn!(error = %e, "could not refresh from the store");
+            }
+        }
+    });
+    let router = api::router(running.state.clone());
+    tls::serve(listener, running.state.tls.clone(), router, shutdown).await;
+    refresher.abort();
+}
+
+async fn initialise(
+    store: &Store,
+    td: &TrustDomain,
+    master: &MasterKey,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> Result<(), StartError> {
+    let t = now.unix_timestamp();
+    let ca = authority::new_ca_record(td, master, now, t).map_err(|e| err("creating the CA", e))?;
+    let jwt = authority::new_jwt_record(td, master, now, t)
+        .map_err(|e| err("creating the JWT signing key", e))?;
+    let token = tokens::issue(TokenKind::Admin)
+        .map_err(|_| StartError("the system random source failed".into()))?;
+    let record = TokenRecord {
+        id: token.id.clone(),
+        kind: TokenKind::Admin,
+        secret_hash: token.secret_hash.clone(),
+        function_name: None,
+        policies: Some(
+            serde_json::to_string(&[BOOTSTRAP_POLICY]).map_err(|e| err("bootstrap policy", e))?,
+        ),
+        description: "bootstrap admin token".into(),
+        created_at: t,
+        expires_at: None,
+        used_at: None,
+        revoked_at: None,
+    };
+    let created = store
+        .initialize(td.as_str(), t, &[ca, jwt], &record)
+        .await
+        .map_err(|e| err("initialising the store", e))?;
+    if !created {
+        // Another server initialised the shared store first; its token stands.
+        return Ok(());
+    }
+    let path = settings.data_dir.join("admin-token");
+    let written = write_owner_only(&path, format!("{}\n", token.token).as_bytes());
+    println!("writ: initialised trust domain {td}");
+    println!("writ: bootstrap admin token (shown once; revoke it when you have scoped tokens):");
+    println!("{}", token.token);
+    match written {
+        Ok(()) => println!("writ: also written to {} (mode 0600)", path.display()),
+        Err(e) => println!(
+            "writ: could not write {}: {e}; keep the token above",
+            path.display()
+        ),
+    }
+    Ok(())
+}
+
+fn server_names(extra: &[String], listen_ip: IpAddr) -> ServerNames {
+    let mut dns = vec!["localhost".to_string()];
+    let mut ips: Vec<IpAddr> = vec![
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ];
+    if !listen_ip.is_unspecified() && !ips.contains(&listen_ip) {
+        ips.push(listen_ip);
+    }
+    for name in extra {
+        match name.parse::<IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !dns.contains(name) => dns.push(name.clone()),
+            Err(_) => {}
+        }
+    }
+    ServerNames { dns, ips }
+}

@@ -1,0 +1,125 @@
+//! TLS for the API: rustls (ring), TLS 1.3 and 1.2 with rustls's safe suites. Client
+//! certificates are optional and, when presented, must chain to the trust bundle: that is
+//! how a function renews its SVID or mints a JWT-SVID without attesting again.
+//!
+//! The accept loop hands each request the connection's peer address and verified client
+//! certificate, as a [`ConnInfo`] request extension.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::RootCertStore;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// What the connection tells a request: who is at the other end.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The client's certificate (DER), verified against the trust bundle, if it sent one.
+    pub peer_cert: Option<Arc<CertificateDer<'static>>>,
+}
+
+/// Builds the server's TLS configuration: its certificate chain and key, and a client
+/// verifier that accepts certificates chaining to `bundle_ders` (or none).
+pub fn server_config(
+    cert_pem: &str,
+    key_pkcs8: Vec<u8>,
+    bundle_ders: &[Vec<u8>],
+) -> Result<rustls::ServerConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for der in bundle_ders {
+        roots
+            .add(CertificateDer::from(der.clone()))
+            .map_err(|e| format!("trust bundle: {e}"))?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| format!("client verifier: {e}"))?;
+    let chain = pem::parse_many(cert_pem)
+        .map_err(|e| format!("server certificate: {e}"))?
+        .into_iter()
+        .map(|p| CertificateDer::from(p.into_contents()))
+        .collect();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8));
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("server certificate: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Serves `router` on `listener` over TLS, reading the current configuration for each new
+/// connection (so rotation takes effect without a restart), until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<RwLock<Arc<rustls::ServerConfig>>>,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let current = config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let acceptor = tokio_rustls::TlsAcceptor::from(current);
+        let router = router.clone();
+        tokio::spawn(async move {
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let peer_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .map(|c| Arc::new(c.clone().into_owned()));
+            let info = ConnInfo { remote, peer_cert };
+            let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut().insert(info.clone());
+                router.clone().oneshot(req)
+            });
+            let result = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+            if let Err(e) = result {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
