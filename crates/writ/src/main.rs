@@ -23,6 +23,16 @@ enum Command {
     /// Validate, simulate and explain AWS IAM policies, offline.
     #[command(subcommand)]
     Policy(cmd::policy::PolicyCommand),
+    /// Run the control plane: registry, attestation, SVID issuance, rotation, revocation.
+    Server(cmd::server::ServerArgs),
+    /// Register, list, show and delete functions.
+    Fn(cmd::function::FnArgs),
+    /// Create join tokens and admin tokens.
+    Token(cmd::token::TokenArgs),
+    /// Revoke a function, an SVID serial or a token.
+    Revoke(cmd::revoke::RevokeArgs),
+    /// Show and rotate the trust domain's CA and JWT keys.
+    Ca(cmd::ca::CaArgs),
     /// Run the whole system on this machine with two demo functions.
     Dev(cmd::dev::DevArgs),
 }
@@ -31,6 +41,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(c) => cmd::policy::run(c),
+        Command::Server(args) => cmd::server::run(args),
+        Command::Fn(args) => cmd::function::run(args),
+        Command::Token(args) => cmd::token::run(args),
+        Command::Revoke(args) => cmd::revoke::run(args),
+        Command::Ca(args) => cmd::ca::run(args),
         Command::Dev(args) => cmd::dev::run(args),
     };
     match result {

@@ -1,7 +1,13 @@
 //! One module per command noun.
 
+pub mod ca;
+pub mod client;
 pub mod dev;
+pub mod function;
 pub mod policy;
+pub mod revoke;
+pub mod server;
+pub mod token;
 
 /// Output format shared by every command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -1,0 +1,152 @@
+//! The API client the operator commands share: finds the server and token from flags or
+//! the environment, and trusts only writ's own CA for the server's certificate.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::Format;
+
+/// Where the server is and how to authenticate to it. The token is never a flag value:
+/// command lines end up in shell history and process listings.
+#[derive(clap::Args, Clone)]
+pub struct ClientArgs {
+    /// Server address.
+    #[arg(
+        long,
+        env = "WRIT_ADDR",
+        default_value = "https://127.0.0.1:7443",
+        global = true
+    )]
+    addr: String,
+    /// The trust bundle to verify the server against (the server keeps DATA_DIR/ca.pem).
+    #[arg(long, env = "WRIT_CACERT", global = true)]
+    ca_file: Option<PathBuf>,
+    /// A file holding the admin token; otherwise WRIT_TOKEN.
+    #[arg(long, env = "WRIT_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub format: Format,
+}
+
+/// A connected client.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Client {
+    /// Builds a client from the arguments.
+    pub fn new(args: &ClientArgs) -> Result<Client, String> {
+        let ca_file = args.ca_file.as_ref().ok_or(
+            "give --ca-file or set WRIT_CACERT to the server's trust bundle (the server writes it to DATA_DIR/ca.pem; `writ ca show` prints it)",
+        )?;
+        let pem_text = std::fs::read_to_string(ca_file)
+            .map_err(|e| format!("--ca-file {}: {e}", ca_file.display()))?;
+        let mut roots = rustls::RootCertStore::empty();
+        let blocks = pem::parse_many(&pem_text)
+            .map_err(|e| format!("--ca-file {}: {e}", ca_file.display()))?;
+        for block in blocks.into_iter().filter(|b| b.tag() == "CERTIFICATE") {
+            roots
+                .add(block.into_contents().into())
+                .map_err(|e| format!("--ca-file {}: {e}", ca_file.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!(
+                "--ca-file {}: no certificates in it",
+                ca_file.display()
+            ));
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let token = match &args.token_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("--token-file {}: {e}", path.display()))?
+                .trim()
+                .to_string(),
+            None => std::env::var("WRIT_TOKEN").map_err(|_| {
+                "set WRIT_TOKEN or give --token-file (tokens are never taken as flag values)"
+                    .to_string()
+            })?,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Client {
+            http,
+            base: args.addr.trim_end_matches('/').to_string(),
+            token,
+            runtime,
+        })
+    }
+
+    /// Sends a request and returns the JSON answer (`null` for 204), or the server's error
+    /// message.
+    pub fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.runtime.block_on(async {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {}", describe(&e)))?;
+            let status = response.status();
+            let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
+            if status == reqwest::StatusCode::NO_CONTENT {
+                return Ok(Value::Null);
+            }
+            let value: Value = serde_json::from_str(&text)
+                .map_err(|_| format!("{url}: HTTP {status}, not JSON"))?;
+            if status.is_success() {
+                Ok(value)
+            } else {
+                let message = value
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no message");
+                Err(format!("server refused ({}): {message}", status.as_u16()))
+            }
+        })
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// Prints a JSON answer for programs.
+pub fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}

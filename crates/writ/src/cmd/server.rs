@@ -1,0 +1,133 @@
+//! `writ server`: the control plane.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use writ_server::duration;
+use writ_server::server::{self, Settings};
+use writ_server::state::Limits;
+
+/// Arguments of `writ server`.
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  writ server --data-dir /var/lib/writ --trust-domain example.org
+  writ server --data-dir ./node2 --store postgres://writ@db:5432/writ --listen 0.0.0.0:7443
+
+The first start initialises the trust domain, the CA and the JWT signing key, and prints a
+bootstrap admin token once (also written to DATA_DIR/admin-token, mode 0600). The master key
+that wraps the private keys comes from WRIT_MASTER_KEY (base64, 32 bytes) or DATA_DIR/master.key,
+created on first start. Servers sharing one PostgreSQL database must share the master key.
+The current trust bundle is kept in DATA_DIR/ca.pem for the CLI (WRIT_CACERT).")]
+pub struct ServerArgs {
+    /// Directory for the master key, bootstrap token, trust bundle and SQLite database.
+    #[arg(long, env = "WRIT_DATA_DIR", default_value = "writ-data")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://USER@HOST:PORT/DB); SQLite in --data-dir when omitted.
+    #[arg(long, env = "WRIT_STORE")]
+    store: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "WRIT_LISTEN", default_value = "127.0.0.1:7443")]
+    listen: SocketAddr,
+    /// Trust domain, e.g. example.org: required on the first start, checked afterwards.
+    #[arg(long, env = "WRIT_TRUST_DOMAIN")]
+    trust_domain: Option<String>,
+    /// X.509-SVID lifetime for functions that set none.
+    #[arg(long, default_value = "1h", value_parser = duration::parse)]
+    x509_ttl: time::Duration,
+    /// Longest X.509-SVID lifetime a function may set.
+    #[arg(long, default_value = "24h", value_parser = duration::parse)]
+    x509_max_ttl: time::Duration,
+    /// JWT-SVID lifetime when the caller asks for none.
+    #[arg(long, default_value = "5m", value_parser = duration::parse)]
+    jwt_ttl: time::Duration,
+    /// Longest JWT-SVID lifetime a caller may ask for.
+    #[arg(long, default_value = "1h", value_parser = duration::parse)]
+    jwt_max_ttl: time::Duration,
+    /// Extra DNS name or IP address for the server certificate (repeatable); localhost,
+    /// 127.0.0.1, ::1 and the listen address are always included.
+    #[arg(long = "tls-san")]
+    tls_san: Vec<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How the server logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
+    if args.x509_ttl > args.x509_max_ttl {
+        return Err("--x509-ttl is longer than --x509-max-ttl".into());
+    }
+    if args.jwt_ttl > args.jwt_max_ttl {
+        return Err("--jwt-ttl is longer than --jwt-max-ttl".into());
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WRIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    let settings = Settings {
+        data_dir: args.data_dir,
+        store_url: args.store,
+        listen: args.listen,
+        trust_domain: args.trust_domain,
+        limits: Limits {
+            x509_ttl: args.x509_ttl,
+            x509_max_ttl: args.x509_max_ttl,
+            jwt_ttl: args.jwt_ttl,
+            jwt_max_ttl: args.jwt_max_ttl,
+        },
+        tls_names: args.tls_san,
+        master_key_env: std::env::var(writ_server::master_key::MASTER_KEY_ENV).ok(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let (running, listener) = server::start(settings).await.map_err(|e| e.to_string())?;
+        println!(
+            "writ: server for trust domain {} listening on https://{}",
+            running.state.trust_domain, running.addr
+        );
+        tracing::info!(addr = %running.addr, "listening");
+        server::serve(&running, listener, shutdown_signal()).await;
+        running.state.store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}
