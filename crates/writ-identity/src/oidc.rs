@@ -174,9 +174,10 @@ pub struct VerifiedOidc {
 pub enum OidcError {
     /// The token is not a well-formed JWS with a JSON claims object and a numeric `exp`, has a
     /// `crit` header, or has a registered claim of a shape the JWT library refuses to parse.
+    /// `alg: none` lands here too: its header does not parse as a signed JWT's.
     #[error("the token is not a well-formed JWT")]
     Malformed,
-    /// The algorithm is `none`, an HMAC, or does not fit the key the token names.
+    /// The algorithm is an HMAC, or does not fit the key the token names.
     #[error("the token's algorithm is not allowed or does not fit its key")]
     Algorithm,
     /// No usable key in the JWKS has the token's `kid`, or the token has no `kid` and the JWKS

@@ -81,8 +81,9 @@ impl Evidence {
 
 /// How long a fetched JWKS is trusted before it is fetched again.
 const JWKS_TTL: Duration = Duration::from_secs(300);
-/// An unknown `kid` triggers a refetch (the issuer may have rotated), at most this often.
-const JWKS_REFETCH_MIN: Duration = Duration::from_secs(30);
+/// An unknown `kid` triggers a refetch (the issuer may have rotated), at most this often per
+/// URL, so tokens with made-up key ids cannot make the server hammer the issuer.
+const JWKS_REFETCH_MIN: Duration = Duration::from_secs(10);
 /// The largest JWKS document accepted.
 const JWKS_MAX_BYTES: usize = 1 << 20;
 

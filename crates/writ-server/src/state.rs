@@ -17,8 +17,11 @@ use crate::attest::JwksCache;
 use crate::audit::{AuditEvent, AuditSink, Outcome};
 use crate::authority::Authorities;
 use crate::master_key::MasterKey;
-use crate::store::{RevocationKind, Store};
+use crate::store::{FunctionRecord, RevocationKind, Store};
 use crate::tls;
+
+/// How long a function record read for an SVID-authenticated call is reused.
+pub const FUNCTION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long the server's own TLS certificate lives; it is re-issued at half life.
 const SERVER_CERT_LIFETIME: Duration = Duration::hours(24);
@@ -67,6 +70,10 @@ pub struct AppState {
     pub jwks_cache: JwksCache,
     /// An HTTPS client for fetching JWKS documents.
     pub http: reqwest::Client,
+    /// Functions recently read for SVID-authenticated calls, with the time they were read.
+    /// Entries live [`FUNCTION_CACHE_TTL`]; this server's own deletes and revocations drop
+    /// them at once, other servers' are seen within that time.
+    pub function_cache: Mutex<HashMap<String, (Option<FunctionRecord>, std::time::Instant)>>,
     /// Compiled admin-token policies, by token id.
     pub policy_cache: Mutex<HashMap<String, Arc<PolicySet>>>,
     /// The TLS configuration new connections get.
@@ -103,6 +110,9 @@ impl AppState {
     ) -> Result<Arc<AppState>, String> {
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(native_roots_client_config()?)
+            // A JWKS URL passed the rule check (https, or http to loopback); a redirect
+            // must not lead the server anywhere else.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         let (config, tls_state) = build_tls(&trust_domain, &authorities, &names, now)?;
@@ -117,6 +127,7 @@ impl AppState {
             feed_head: watch::channel(feed_head).0,
             jwks_cache: JwksCache::default(),
             http,
+            function_cache: Mutex::new(HashMap::new()),
             policy_cache: Mutex::new(HashMap::new()),
             tls: Arc::new(RwLock::new(Arc::new(config))),
             names,
@@ -141,6 +152,42 @@ impl AppState {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(serial)
+    }
+
+    /// A function's record for an SVID-authenticated call (renewal, JWT-SVIDs, the feed):
+    /// from the cache when read within the last second, else from the store.
+    pub async fn function_for_svid(
+        &self,
+        name: &str,
+    ) -> Result<Option<FunctionRecord>, crate::store::StoreError> {
+        let cached = self
+            .function_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .filter(|(_, at)| at.elapsed() < FUNCTION_CACHE_TTL)
+            .map(|(f, _)| f.clone());
+        if let Some(found) = cached {
+            return Ok(found);
+        }
+        let found = self.store.function(name).await?;
+        let mut cache = self
+            .function_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= 100_000 {
+            cache.clear();
+        }
+        cache.insert(name.to_string(), (found.clone(), std::time::Instant::now()));
+        Ok(found)
+    }
+
+    /// Drops a function from the cache after this server changed it.
+    pub fn forget_function(&self, name: &str) {
+        self.function_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
     }
 
     /// A function's SPIFFE ID.
@@ -247,6 +294,14 @@ impl AppState {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 for entry in entries.iter().filter(|e| e.kind == RevocationKind::Serial) {
                     serials.insert(entry.value.clone());
+                }
+            }
+            for entry in entries
+                .iter()
+                .filter(|e| e.kind == RevocationKind::Function)
+            {
+                if let Some(name) = entry.value.rsplit_once("/fn/").map(|(_, n)| n) {
+                    self.forget_function(name);
                 }
             }
             head = last;

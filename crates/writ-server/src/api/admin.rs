@@ -238,6 +238,7 @@ pub(super) async fn register_function(
         revoked_at: None,
     };
     state.store.insert_function(&record).await?;
+    state.forget_function(&record.name);
     audit_ok(&state, &actor, "writ:RegisterFunction", id.as_str(), &conn)?;
     Ok((StatusCode::CREATED, Json(function_json(&state, &record))))
 }
@@ -293,7 +294,9 @@ pub(super) async fn delete_function(
     valid_name(&name)?;
     let id = state.function_id(&name).map_err(ApiError::bad_request)?;
     let actor = authorize(&state, &headers, &conn, "writ:DeleteFunction", id.as_str()).await?;
-    if !state.store.delete_function(&name).await? {
+    let deleted = state.store.delete_function(&name).await?;
+    state.forget_function(&name);
+    if !deleted {
         return Err(ApiError::not_found(format!("no function named {name:?}")));
     }
     audit_ok(&state, &actor, "writ:DeleteFunction", id.as_str(), &conn)?;
@@ -554,6 +557,9 @@ pub(super) async fn revoke(
         RevocationKind::Serial => {}
     }
     let entry = state.store.revoke(kind, &value, function, now).await?;
+    if let Some(name) = function {
+        state.forget_function(name);
+    }
     audit_ok(&state, &actor, action, &resource, &conn)?;
     // Take it in at once rather than at the next refresh, so this server enforces it now.
     if let Err(e) = state.take_revocations().await {

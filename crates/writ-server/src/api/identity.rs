@@ -98,6 +98,34 @@ fn sign(
     ))
 }
 
+/// Audits a refused request from an authenticated caller (a bad CSR, say), and passes the
+/// error on. If the event cannot be recorded, that failure is what the caller gets.
+fn failed(
+    state: &AppState,
+    actor: &str,
+    authenticated_by: &'static str,
+    action: &'static str,
+    source: Option<std::net::IpAddr>,
+    error: ApiError,
+) -> ApiError {
+    if !error.is_client_error() {
+        return error;
+    }
+    match state.audit(
+        actor,
+        authenticated_by,
+        action,
+        actor,
+        Outcome::Failed,
+        Some(error.message().to_string()),
+        None,
+        source,
+    ) {
+        Ok(()) => error,
+        Err(e) => e.into(),
+    }
+}
+
 pub(super) async fn login(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
@@ -170,7 +198,8 @@ pub(super) async fn login(
             }
             // Sign first: a bad CSR must not burn the token. Then use the token; of two
             // concurrent logins only one can, and the other's certificate is thrown away.
-            let signed = sign(&state, &body.csr, &id, ttl)?;
+            let signed = sign(&state, &body.csr, &id, ttl)
+                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", source, e))?;
             if !state
                 .store
                 .use_join_token(presented.id, now.unix_timestamp())
@@ -211,7 +240,8 @@ pub(super) async fn login(
                     reasons.join("; ")
                 )));
             }
-            sign(&state, &body.csr, &id, ttl)?
+            sign(&state, &body.csr, &id, ttl)
+                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", source, e))?
         }
     };
     state.audit(
@@ -324,15 +354,17 @@ async fn svid_caller(
     if state.serial_revoked(&serial) {
         return Err(refuse(id.as_str(), &format!("SVID {serial} is revoked")));
     }
-    let Some(function) = state.store.function(name).await? else {
+    let Some(function) = state.function_for_svid(name).await? else {
         return Err(refuse(id.as_str(), "no such function"));
     };
     if function.revoked_at.is_some() {
         return Err(refuse(id.as_str(), "the function is revoked"));
     }
     // An SVID from before the function was (re-)registered belongs to an earlier life of it.
-    let issued = cert.validity().not_before.timestamp();
-    if issued + 30 < function.created_at {
+    // Certificates are backdated 30 s and carry whole seconds, so an SVID issued in the
+    // very second of a re-registration is taken as the new life's (see docs/server.md).
+    let issued = cert.validity().not_before.timestamp() + 30;
+    if issued < function.created_at {
         return Err(refuse(
             id.as_str(),
             "the SVID predates the function's registration",
@@ -359,7 +391,16 @@ pub(super) async fn renew(
 ) -> Result<Json<Value>, ApiError> {
     let caller = svid_caller(&state, &conn, "writ:RenewSvid").await?;
     let ttl = ttl_for(&state, &caller.function);
-    let (answer, serial) = sign(&state, &body.csr, &caller.id, ttl)?;
+    let (answer, serial) = sign(&state, &body.csr, &caller.id, ttl).map_err(|e| {
+        failed(
+            &state,
+            caller.id.as_str(),
+            "x509Svid",
+            "writ:RenewSvid",
+            Some(conn.remote.ip()),
+            e,
+        )
+    })?;
     state.audit(
         caller.id.as_str(),
         "x509Svid",

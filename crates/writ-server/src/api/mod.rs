@@ -79,6 +79,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Whether the caller is at fault (a 4xx).
+    pub fn is_client_error(&self) -> bool {
+        self.status.is_client_error()
+    }
+
+    /// The message, as the caller sees it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
@@ -239,4 +251,56 @@ pub(crate) fn rfc3339(unix: i64) -> String {
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The paths [`super::router`] serves; the OpenAPI document must describe exactly these.
+    const ROUTED: &[(&str, &[&str])] = &[
+        ("/v1/health", &["get"]),
+        ("/v1/openapi.json", &["get"]),
+        ("/v1/bundle", &["get"]),
+        ("/v1/bundle/jwks", &["get"]),
+        ("/v1/login", &["post"]),
+        ("/v1/svid/x509", &["post"]),
+        ("/v1/svid/jwt", &["post"]),
+        ("/v1/revocations", &["get", "post"]),
+        ("/v1/functions", &["get", "post"]),
+        ("/v1/functions/{name}", &["delete", "get"]),
+        ("/v1/functions/{name}/join-tokens", &["post"]),
+        ("/v1/tokens", &["post"]),
+        ("/v1/ca", &["get"]),
+        ("/v1/ca/rotate", &["post"]),
+    ];
+
+    #[test]
+    fn the_openapi_document_describes_every_route_and_no_other() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented: Vec<(String, Vec<String>)> = paths
+            .iter()
+            .map(|(p, ops)| {
+                let mut methods: Vec<String> = ops.as_object().unwrap().keys().cloned().collect();
+                methods.sort();
+                (p.clone(), methods)
+            })
+            .collect();
+        documented.sort();
+        let mut routed: Vec<(String, Vec<String>)> = ROUTED
+            .iter()
+            .map(|(p, m)| (p.to_string(), m.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        routed.sort();
+        assert_eq!(documented, routed);
+        // Every schema reference resolves.
+        let text = super::OPENAPI;
+        for part in text.split("\"$ref\": \"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "dangling $ref {name}"
+            );
+        }
+    }
 }

@@ -80,7 +80,8 @@ impl KeyKind {
 /// A stored signing key: its public half in the clear, its private half wrapped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
-    /// The key id: the JWT `kid`, or the CA's subject key identifier in hex.
+    /// The key id: the JWT `kid`, or for a CA the first 10 bytes of its certificate's
+    /// SHA-256, in hex.
     pub id: String,
     /// What it signs.
     pub kind: KeyKind,
@@ -349,9 +350,20 @@ impl Store {
 
     /// Adds a key that takes over signing at its `active_from`, and marks the keys of the
     /// same kind it replaces to leave the bundle at `retire_at` (when the last credential
-    /// they can have signed has expired). Bumps the key generation, in one transaction.
+    /// they can have signed has expired). A key of that kind still waiting to sign (made
+    /// by an earlier rotation whose activation has not come) is withdrawn at once, at the
+    /// new key's `created_at`: it has signed nothing, and it must never take over from the
+    /// newer key. Bumps the key generation, in one transaction.
     pub async fn rotate_key(&self, key: &KeyRecord, retire_at: i64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE signing_keys SET publish_until = $1 \
+             WHERE kind = $2 AND active_from > $1 AND (publish_until IS NULL OR publish_until > $1)",
+        )
+        .bind(key.created_at)
+        .bind(key.kind.as_str())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE signing_keys SET publish_until = $1 \
              WHERE kind = $2 AND (publish_until IS NULL OR publish_until > $1)",
@@ -411,7 +423,7 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Deletes a function and its unused join tokens; `false` if there was none.
+    /// Deletes a function and all its join tokens; `false` if there was none.
     pub async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let deleted = sqlx::query("DELETE FROM functions WHERE name = $1")

@@ -47,7 +47,7 @@ rules.json is a JSON array of rules, e.g.
         /// The function's name.
         name: String,
     },
-    /// Delete a function and its unused join tokens.
+    /// Delete a function and its join tokens.
     Delete {
         /// The function's name.
         name: String,

@@ -1,0 +1,744 @@
+//! Shared helpers for tests that run the real `writ` binary as a server and talk to it the
+//! way operators and functions do: the `writ` CLI, `curl` and `openssl`.
+//!
+//! Everything lives in a [`TempDir`] removed on drop; a [`Server`] is killed on drop.
+
+// Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// The trust domain the tests' servers are created with.
+pub const TRUST_DOMAIN: &str = "example.org";
+
+/// How long to wait for things that should happen promptly (a server starting, a log line).
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A number unique within this test process.
+pub fn unique() -> u64 {
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh directory under the system temp dir, removed (with its contents) on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `$TMPDIR/writ-<label>-<pid>-<n>-<nanos>`.
+    pub fn new(label: &str) -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "writ-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            unique()
+        ));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A path inside the directory.
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// A path inside the directory that no other call has returned: `<stem>-<n>.<ext>`.
+    pub fn unique_file(&self, stem: &str, ext: &str) -> PathBuf {
+        self.path.join(format!("{stem}-{}.{ext}", unique()))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Lossy UTF-8.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts a command succeeded and returns its stdout.
+pub fn success(what: &str, out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs a command to completion, panicking only if it cannot be started.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+}
+
+/// The environment variables that configure `writ`; removed from every child so the
+/// caller's environment cannot leak into a test.
+const WRIT_ENV: &[&str] = &[
+    "WRIT_ADDR",
+    "WRIT_CACERT",
+    "WRIT_TOKEN",
+    "WRIT_TOKEN_FILE",
+    "WRIT_DATA_DIR",
+    "WRIT_STORE",
+    "WRIT_LISTEN",
+    "WRIT_TRUST_DOMAIN",
+    "WRIT_MASTER_KEY",
+    "WRIT_LOG",
+];
+
+/// A `writ` command with none of the `WRIT_*` settings inherited.
+pub fn writ_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_writ"));
+    for var in WRIT_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// A running `writ server` on 127.0.0.1 with an OS-chosen port. Its stdout and stderr go
+/// to files beside the data dir; it is killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    /// The data dir it was started with.
+    pub data_dir: PathBuf,
+    /// The port it listens on.
+    pub port: u16,
+    stdout_path: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl Server {
+    /// Starts `writ server --data-dir DATA_DIR --listen 127.0.0.1:0 ARGS...` and waits
+    /// for its "listening" line; panics with its output if it does not come up.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Server {
+        Server::launch(data_dir, args, &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Server::start`], with extra environment variables, and returning the
+    /// server's output as the error if it exits instead of listening.
+    pub fn launch(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Result<Server, String> {
+        let n = unique();
+        let base = data_dir.display().to_string();
+        let stdout_path = PathBuf::from(format!("{base}.server{n}.stdout"));
+        let stderr_path = PathBuf::from(format!("{base}.server{n}.stderr"));
+        let create = |p: &Path| {
+            std::fs::File::create(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()))
+        };
+        let mut cmd = writ_command();
+        cmd.arg("server")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(create(&stdout_path))
+            .stderr(create(&stderr_path));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start writ server: {e}"));
+        let mut server = Server {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            port: 0,
+            stdout_path,
+            stderr_path,
+        };
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(port) = listening_port(&server.stdout()) {
+                server.port = port;
+                return Ok(server);
+            }
+            let exited = server
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                server.child = None;
+                return Err(format!(
+                    "writ server exited ({status}) before listening\nstdout: {}\nstderr: {}",
+                    server.stdout(),
+                    server.log()
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "writ server did not listen within {PATIENCE:?}\nstdout: {}\nstderr: {}",
+                    server.stdout(),
+                    server.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The URL of an API path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.addr())
+    }
+
+    /// `DATA_DIR/ca.pem`, the trust bundle the server keeps current.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir.join("ca.pem")
+    }
+
+    /// `DATA_DIR/admin-token`, the bootstrap admin token's file.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.data_dir.join("admin-token")
+    }
+
+    /// The bootstrap admin token.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.admin_token_file())
+            .expect("read admin-token")
+            .trim()
+            .to_string()
+    }
+
+    /// Everything the server printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    /// Everything the server logged (stderr) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The audit events logged so far, parsed (text or JSON log format).
+    pub fn audit_events(&self) -> Vec<Value> {
+        self.log().lines().filter_map(audit_event).collect()
+    }
+
+    /// Waits until an audit event satisfies `matches`, and returns it.
+    pub fn wait_for_audit(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        wait_for(what, PATIENCE, || {
+            self.audit_events().into_iter().find(|e| matches(e))
+        })
+    }
+
+    /// A `writ` CLI command aimed at this server: WRIT_ADDR, WRIT_CACERT (DATA_DIR/ca.pem)
+    /// and WRIT_TOKEN_FILE (the bootstrap token) set; override them on the command.
+    pub fn cli_command(&self) -> Command {
+        let mut cmd = writ_command();
+        cmd.env("WRIT_ADDR", self.addr())
+            .env("WRIT_CACERT", self.ca_file())
+            .env("WRIT_TOKEN_FILE", self.admin_token_file());
+        cmd
+    }
+
+    /// Runs the CLI with `args` as the bootstrap operator.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run(self.cli_command().args(args))
+    }
+
+    /// Runs the CLI with `args`, asserting success; returns stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        success(&format!("writ {}", args.join(" ")), &self.cli(args))
+    }
+
+    /// `writ fn register NAME`, asserting success.
+    pub fn register(&self, name: &str) {
+        self.cli_ok(&["fn", "register", name]);
+    }
+
+    /// `writ token create --fn NAME`: a fresh join token.
+    pub fn join_token(&self, function: &str) -> String {
+        self.cli_ok(&["token", "create", "--fn", function])
+            .trim()
+            .to_string()
+    }
+
+    /// `writ ca show --format json`.
+    pub fn ca_show(&self) -> Value {
+        let out = self.cli_ok(&["ca", "show", "--format", "json"]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ca show: {e}: {out}"))
+    }
+
+    /// A request to this server made with `curl`, verifying it against DATA_DIR/ca.pem.
+    pub fn curl(&self, method: &str, path: &str) -> Curl {
+        Curl::new(method, &self.url(path), &self.ca_file())
+    }
+
+    /// Asks the server to stop (SIGTERM) and waits for it to exit; kills it if it does
+    /// not within [`PATIENCE`]. Returns how it exited.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server already stopped");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for writ server") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                return child.wait().expect("wait for writ server");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The port of a "writ: server ... listening on https://HOST:PORT" line, if printed.
+fn listening_port(stdout: &str) -> Option<u16> {
+    stdout
+        .lines()
+        .find_map(|l| l.split("listening on https://").nth(1))
+        .and_then(|addr| addr.trim().rsplit(':').next()?.parse().ok())
+}
+
+/// The audit event of one log line, if it is one: `... writ::audit: audit event={json}`
+/// in text format, or a JSON line whose `fields.event` is the event's JSON text.
+fn audit_event(line: &str) -> Option<Value> {
+    if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(line) {
+        if o.get("target").and_then(Value::as_str) != Some("writ::audit") {
+            return None;
+        }
+        let event = o.get("fields")?.get("event")?.as_str()?;
+        return serde_json::from_str(event).ok();
+    }
+    if !line.contains("writ::audit") {
+        return None;
+    }
+    let (_, json) = line.split_once("event=")?;
+    serde_json::from_str(json.trim()).ok()
+}
+
+/// One HTTP request made with `curl`.
+pub struct Curl {
+    args: Vec<OsString>,
+    body: Option<Vec<u8>>,
+}
+
+/// What `curl` got back.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: String,
+}
+
+impl Curl {
+    /// A request to `url`, trusting only the certificates in `ca_file`.
+    pub fn new(method: &str, url: &str, ca_file: &Path) -> Curl {
+        let mut args: Vec<OsString> = ["-sS", "--max-time", "30", "-X", method, "--cacert"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        args.push(ca_file.into());
+        args.push(url.into());
+        Curl { args, body: None }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, header: &str) -> Curl {
+        self.args.push("-H".into());
+        self.args.push(header.into());
+        self
+    }
+
+    /// Sends `Authorization: Bearer TOKEN`.
+    pub fn bearer(self, token: &str) -> Curl {
+        self.header(&format!("Authorization: Bearer {token}"))
+    }
+
+    /// Sends `value` as an `application/json` body.
+    pub fn json(self, value: &Value) -> Curl {
+        self.body(value.to_string(), "application/json")
+    }
+
+    /// Sends `bytes` as the body with the given content type.
+    pub fn body(mut self, bytes: impl Into<Vec<u8>>, content_type: &str) -> Curl {
+        self.body = Some(bytes.into());
+        self.header(&format!("Content-Type: {content_type}"))
+    }
+
+    /// Presents a client certificate (mTLS).
+    pub fn client_cert(mut self, cert: &Path, key: &Path) -> Curl {
+        self.args.push("--cert".into());
+        self.args.push(cert.into());
+        self.args.push("--key".into());
+        self.args.push(key.into());
+        self
+    }
+
+    /// Sends the request; panics if `curl` itself fails (connection or TLS error).
+    pub fn send(self) -> Response {
+        self.try_send().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Sends the request; `Err` carries curl's message when it got no HTTP answer.
+    pub fn try_send(mut self) -> Result<Response, String> {
+        const MARK: &str = "\n--writ-test-status:";
+        self.args.push("-w".into());
+        self.args.push(format!("{MARK}%{{http_code}}").into());
+        let mut cmd = Command::new("curl");
+        cmd.args(&self.args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if self.body.is_some() {
+            cmd.arg("--data-binary").arg("@-").stdin(Stdio::piped());
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("run curl: {e}"))?;
+        // Written from another thread: curl may answer (413) before reading it all.
+        let writer = match (self.body.take(), child.stdin.take()) {
+            (Some(body), Some(mut stdin)) => Some(std::thread::spawn(move || {
+                let _ = stdin.write_all(&body);
+            })),
+            _ => None,
+        };
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("wait for curl: {e}"))?;
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        let stdout = text(&out.stdout);
+        let (body, status) = stdout
+            .rsplit_once(MARK)
+            .ok_or_else(|| format!("curl printed no status: {stdout}{}", text(&out.stderr)))?;
+        let status: u16 = status.trim().parse().unwrap_or(0);
+        if !out.status.success() || status == 0 {
+            return Err(format!(
+                "curl failed ({}): {}{}",
+                out.status,
+                text(&out.stderr),
+                body
+            ));
+        }
+        Ok(Response {
+            status,
+            body: body.to_string(),
+        })
+    }
+}
+
+impl Response {
+    /// The body as JSON; panics with the body if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!("HTTP {} body is not JSON ({e}): {}", self.status, self.body)
+        })
+    }
+
+    /// `error.code` of an error answer ("" if absent).
+    pub fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// `error.message` of an error answer ("" if absent).
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Asserts the status, showing the body if it differs; returns self.
+    pub fn expect(self, status: u16) -> Response {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self
+    }
+}
+
+/// Runs `openssl ARGS`, asserting success; returns stdout.
+pub fn openssl(args: &[&str]) -> String {
+    success(
+        &format!("openssl {}", args.join(" ")),
+        &run(Command::new("openssl").args(args)),
+    )
+}
+
+/// Writes a new ECDSA P-256 private key (PEM) to `path`.
+pub fn ec_key(path: &Path) {
+    let p = path.to_str().expect("utf-8 path");
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        p,
+    ]);
+}
+
+/// A PEM CSR for `key` with subject /O=x, plus `extra` arguments to `openssl req`
+/// (such as `-addext subjectAltName=DNS:x`).
+pub fn csr(key: &Path, extra: &[&str]) -> String {
+    let k = key.to_str().expect("utf-8 path");
+    let mut args = vec!["req", "-new", "-key", k, "-subj", "/O=x"];
+    args.extend_from_slice(extra);
+    openssl(&args)
+}
+
+/// `openssl verify -CAfile BUNDLE CERT`: `Ok` with its output if the certificate chains to
+/// the bundle, `Err` with its output if not.
+pub fn verify(bundle: &Path, cert: &Path) -> Result<String, String> {
+    let out = run(Command::new("openssl")
+        .arg("verify")
+        .arg("-CAfile")
+        .arg(bundle)
+        .arg(cert));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    if out.status.success() {
+        Ok(all)
+    } else {
+        Err(all)
+    }
+}
+
+/// `openssl x509 -noout ARGS -in CERT`.
+pub fn x509(cert: &Path, args: &[&str]) -> String {
+    let c = cert.to_str().expect("utf-8 path");
+    let mut all = vec!["x509", "-noout", "-in", c];
+    all.extend_from_slice(args);
+    openssl(&all)
+}
+
+/// The certificate's URI subject alternative names.
+pub fn uri_sans(cert: &Path) -> Vec<String> {
+    x509(cert, &["-ext", "subjectAltName"])
+        .split([',', '\n'])
+        .filter_map(|part| part.trim().strip_prefix("URI:").map(str::to_string))
+        .collect()
+}
+
+/// Every subject alternative name, as openssl prints them (`URI:...`, `DNS:...`).
+pub fn all_sans(cert: &Path) -> Vec<String> {
+    x509(cert, &["-ext", "subjectAltName"])
+        .lines()
+        .skip(1)
+        .flat_map(|l| {
+            l.split(',')
+                .map(|p| p.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The certificate's serial number in lowercase hex.
+pub fn serial(cert: &Path) -> String {
+    x509(cert, &["-serial"])
+        .trim()
+        .trim_start_matches("serial=")
+        .to_ascii_lowercase()
+}
+
+/// The certificate's authority key identifier, as openssl prints it.
+pub fn authority_key_id(cert: &Path) -> String {
+    x509(cert, &["-ext", "authorityKeyIdentifier"])
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+/// The public key (PEM) of a certificate.
+pub fn cert_public_key(cert: &Path) -> String {
+    x509(cert, &["-pubkey"])
+}
+
+/// The public key (PEM) of a private key.
+pub fn key_public_key(key: &Path) -> String {
+    let k = key.to_str().expect("utf-8 path");
+    openssl(&["pkey", "-in", k, "-pubout"])
+}
+
+/// Splits concatenated PEM certificates into one string per certificate.
+pub fn pem_certificates(bundle: &str) -> Vec<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    bundle
+        .split_inclusive(END)
+        .filter(|c| c.contains("-----BEGIN CERTIFICATE-----"))
+        .map(|c| format!("{}\n", c.trim()))
+        .collect()
+}
+
+/// Join-token evidence for a login.
+pub fn join_token_evidence(token: &str) -> Value {
+    json!({"type": "joinToken", "token": token})
+}
+
+/// A key pair and its CSR, made before they are needed (for timing-sensitive steps).
+pub struct KeyAndCsr {
+    /// The private key file (PEM).
+    pub key: PathBuf,
+    /// The CSR (PEM).
+    pub csr: String,
+}
+
+impl KeyAndCsr {
+    /// A new P-256 key in `dir` and a plain CSR for it.
+    pub fn new(dir: &TempDir) -> KeyAndCsr {
+        let key = dir.unique_file("key", "pem");
+        ec_key(&key);
+        let csr = csr(&key, &[]);
+        KeyAndCsr { key, csr }
+    }
+}
+
+/// An X.509-SVID held on disk, as a function holds it: key, certificate and bundle files.
+#[derive(Debug, Clone)]
+pub struct Svid {
+    /// The private key (PEM).
+    pub key: PathBuf,
+    /// The certificate (PEM).
+    pub cert: PathBuf,
+    /// The trust bundle that came with it (PEM).
+    pub bundle: PathBuf,
+    /// `serial` from the answer (lowercase hex).
+    pub serial: String,
+    /// `spiffeId` from the answer.
+    pub spiffe_id: String,
+    /// The whole answer.
+    pub answer: Value,
+}
+
+impl Svid {
+    /// Saves a login or renewal answer for the key in `key` as files in `dir`.
+    pub fn from_answer(dir: &TempDir, key: &Path, answer: Value) -> Svid {
+        let cert = dir.unique_file("svid", "pem");
+        let bundle = dir.unique_file("bundle", "pem");
+        let field = |name: &str| {
+            answer[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name} in {answer}"))
+                .to_string()
+        };
+        std::fs::write(&cert, field("x509Svid")).expect("write svid");
+        std::fs::write(&bundle, field("x509Bundle")).expect("write bundle");
+        Svid {
+            key: key.to_path_buf(),
+            cert,
+            bundle,
+            serial: field("serial"),
+            spiffe_id: field("spiffeId"),
+            answer,
+        }
+    }
+
+    /// `POST /v1/login` for `function` with `evidence` and a prepared key and CSR.
+    /// `Ok` with the SVID on 200, `Err` with the answer otherwise.
+    pub fn login_with(
+        server: &Server,
+        dir: &TempDir,
+        function: &str,
+        evidence: Value,
+        key: &KeyAndCsr,
+    ) -> Result<Svid, Response> {
+        let r = server
+            .curl("POST", "/v1/login")
+            .json(&json!({"function": function, "attestation": evidence, "csr": key.csr}))
+            .send();
+        if r.status == 200 {
+            Ok(Svid::from_answer(dir, &key.key, r.json()))
+        } else {
+            Err(r)
+        }
+    }
+
+    /// `POST /v1/login` with a new key.
+    pub fn login(
+        server: &Server,
+        dir: &TempDir,
+        function: &str,
+        evidence: Value,
+    ) -> Result<Svid, Response> {
+        Svid::login_with(server, dir, function, evidence, &KeyAndCsr::new(dir))
+    }
+
+    /// A curl request to `path` over mTLS with this SVID.
+    pub fn curl(&self, server: &Server, method: &str, path: &str) -> Curl {
+        server.curl(method, path).client_cert(&self.cert, &self.key)
+    }
+
+    /// `POST /v1/svid/x509` over mTLS with this SVID and a new key: renewal.
+    pub fn renew(&self, server: &Server, dir: &TempDir) -> Result<Svid, Response> {
+        let next = KeyAndCsr::new(dir);
+        let r = self
+            .curl(server, "POST", "/v1/svid/x509")
+            .json(&json!({"csr": next.csr}))
+            .send();
+        if r.status == 200 {
+            Ok(Svid::from_answer(dir, &next.key, r.json()))
+        } else {
+            Err(r)
+        }
+    }
+
+    /// `POST /v1/svid/jwt` over mTLS with this SVID.
+    pub fn mint_jwt(&self, server: &Server, audience: &str) -> Response {
+        self.curl(server, "POST", "/v1/svid/jwt")
+            .json(&json!({"audience": audience}))
+            .send()
+    }
+}
