@@ -725,3 +725,88 @@ fn the_cli_refuses_a_server_its_ca_file_does_not_vouch_for() {
     let list = server.cli_ok(&["fn", "list"]);
     assert!(!list.contains("orders"), "nothing was sent: {list}");
 }
+
+// --- JWT key rotation and token revocation ---
+
+#[test]
+fn jwt_key_rotation_keeps_old_tokens_verifiable_and_signs_with_the_new_key() {
+    let dir = TempDir::new("jwt-rotate");
+    let server = start(&dir);
+    server.register("orders");
+    let svid = login(&server, &dir, "orders");
+    let kid_of = |token: &str| {
+        jsonwebtoken::decode_header(token)
+            .expect("JWT header")
+            .kid
+            .expect("kid")
+    };
+    let mint = || {
+        svid.mint_jwt(&server, "payments").expect(200).json()["token"]
+            .as_str()
+            .expect("token")
+            .to_string()
+    };
+    let before = mint();
+    server.cli_ok(&["ca", "rotate", "--kind", "jwt", "--activate-after", "0s"]);
+    let after = mint();
+    assert_ne!(kid_of(&before), kid_of(&after), "the new key signs at once");
+
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(
+        &server
+            .curl("GET", "/v1/bundle/jwks")
+            .send()
+            .expect(200)
+            .body,
+    )
+    .expect("JWKS");
+    assert_eq!(jwks.keys.len(), 2, "old and new key are both published");
+    let td = writ_identity::TrustDomain::new(TRUST_DOMAIN).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    for token in [&before, &after] {
+        writ_identity::jwt_svid::verify(
+            token,
+            &jwks,
+            &td,
+            "payments",
+            now,
+            time::Duration::seconds(5),
+        )
+        .unwrap_or_else(|e| panic!("a token of either key verifies during the overlap: {e}"));
+    }
+    // The X.509 CA was not rotated.
+    let ca = server.ca_show();
+    assert_eq!(x509_keys(&ca).len(), 1);
+}
+
+#[test]
+fn a_revoked_join_token_no_longer_logs_in() {
+    let dir = TempDir::new("revoke-token");
+    let server = start(&dir);
+    server.register("orders");
+    let token = server.join_token("orders");
+    server.cli_ok(&["revoke", "--token-id", token_id(&token)]);
+    let Err(refused) = Svid::login(&server, &dir, "orders", join_token_evidence(&token)) else {
+        panic!("a revoked join token is refused");
+    };
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let event = server.wait_for_audit("the refusal", |e| {
+        e["action"] == "writ:Login" && e["outcome"] == "denied"
+    });
+    assert!(
+        event["reason"].as_str().unwrap_or("").contains("revoked"),
+        "{event}"
+    );
+    // A revoked admin token stops working too.
+    let policy = dir.join("all.json");
+    std::fs::write(
+        &policy,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"writ:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let admin = server.cli_ok(&["token", "create", "--policy", policy.to_str().unwrap()]);
+    let admin = admin.trim().to_string();
+    let list = |t: &str| server.curl("GET", "/v1/functions").bearer(t).send().status;
+    assert_eq!(list(&admin), 200);
+    server.cli_ok(&["revoke", "--token-id", token_id(&admin)]);
+    assert_eq!(list(&admin), 401);
+}
