@@ -61,11 +61,12 @@ fn published(record: &KeyRecord, now: i64) -> bool {
     record.publish_until.is_none_or(|until| now < until)
 }
 
-/// The one key of a list that signs at `now`: the latest whose `active_from` has come.
+/// The one key of a list that signs at `now`: the latest whose `active_from` has come, and
+/// of keys active from the same second, the one a later rotation made.
 fn signer<T>(keys: &[T], record: impl Fn(&T) -> &KeyRecord, now: i64) -> Option<&T> {
     keys.iter()
         .filter(|k| record(k).active_from <= now && published(record(k), now))
-        .max_by_key(|k| (record(k).active_from, record(k).created_at))
+        .max_by_key(|k| (record(k).active_from, record(k).generation))
 }
 
 impl Authorities {
@@ -156,6 +157,7 @@ pub fn new_ca_record(
         created_at: now.unix_timestamp(),
         active_from,
         publish_until: None,
+        generation: 0,
     })
 }
 
@@ -178,6 +180,7 @@ pub fn new_jwt_record(
         created_at: now.unix_timestamp(),
         active_from,
         publish_until: None,
+        generation: 0,
     })
 }
 
@@ -195,6 +198,11 @@ mod tests {
 
     fn record(id: &str, active_from: i64, publish_until: Option<i64>) -> KeyRecord {
         KeyRecord {
+            generation: match id {
+                "new" => 1,
+                "newer" => 2,
+                _ => 0,
+            },
             id: id.into(),
             kind: KeyKind::X509,
             public: String::new(),
@@ -222,6 +230,20 @@ mod tests {
         assert_eq!(signing(160), Some("new"));
         assert_eq!(bundle(3759), ["old", "new"]);
         assert_eq!(bundle(3760), ["new"]);
+    }
+
+    #[test]
+    fn of_keys_active_from_the_same_second_the_later_rotation_signs() {
+        // Initialised and rotated (to sign at once) within one second, twice.
+        let keys = [
+            record("old", 100, Some(3700)),
+            record("newer", 100, None),
+            record("new", 100, Some(3700)),
+        ];
+        assert_eq!(
+            signer(&keys, |k| k, 100).map(|k| k.id.as_str()),
+            Some("newer")
+        );
     }
 
     #[test]

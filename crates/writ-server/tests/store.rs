@@ -173,6 +173,8 @@ fn key(id: &str, kind: KeyKind, active_from: i64) -> KeyRecord {
         created_at: active_from - 5,
         active_from,
         publish_until: None,
+        // What the store assigns to the first keys; rotations assign later generations.
+        generation: 1,
     }
 }
 
@@ -453,7 +455,14 @@ async fn rotate_key_retires_older_keys_of_its_kind_only(ctx: Ctx) {
         None,
         "the other kind is untouched"
     );
-    assert_eq!(by_id("ca-2"), ca2, "the new key is stored as given");
+    assert_eq!(
+        by_id("ca-2"),
+        KeyRecord {
+            generation: 2,
+            ..ca2.clone()
+        },
+        "the new key is stored as given, with the next generation"
+    );
     assert_eq!(keys.len(), 3);
 
     // A JWT rotation leaves the CAs alone.

@@ -95,6 +95,10 @@ pub struct KeyRecord {
     pub active_from: i64,
     /// Until when it stays in the bundle, once a newer key has replaced it.
     pub publish_until: Option<i64>,
+    /// The key generation that made it: 1 for the first keys, one more for each rotation.
+    /// Of two keys active from the same second, the later generation signs. The store
+    /// assigns it; the value given on insert is ignored.
+    pub generation: i64,
 }
 
 /// A registered function.
@@ -317,7 +321,7 @@ impl Store {
             return Ok(false);
         }
         for key in keys {
-            insert_key(&mut tx, key).await?;
+            insert_key(&mut tx, key, 1).await?;
         }
         insert_token(&mut tx, bootstrap_token).await?;
         tx.commit().await?;
@@ -327,8 +331,8 @@ impl Store {
     /// Every signing key, oldest first.
     pub async fn keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, kind, public, wrapped_key, created_at, active_from, publish_until \
-             FROM signing_keys ORDER BY active_from, created_at, id",
+            "SELECT id, kind, public, wrapped_key, created_at, active_from, publish_until, generation \
+             FROM signing_keys ORDER BY active_from, generation, id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -342,6 +346,7 @@ impl Store {
                     created_at: r.try_get(4)?,
                     active_from: r.try_get(5)?,
                     publish_until: r.try_get(6)?,
+                    generation: r.try_get(7)?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -372,10 +377,13 @@ impl Store {
         .bind(key.kind.as_str())
         .execute(&mut *tx)
         .await?;
-        insert_key(&mut tx, key).await?;
-        sqlx::query("UPDATE meta SET key_generation = key_generation + 1 WHERE id = 1")
-            .execute(&mut *tx)
-            .await?;
+        let generation: i64 = sqlx::query(
+            "UPDATE meta SET key_generation = key_generation + 1 WHERE id = 1 RETURNING key_generation",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        insert_key(&mut tx, key, generation).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -591,10 +599,11 @@ fn token_from_row(r: &AnyRow) -> Result<TokenRecord, sqlx::Error> {
 async fn insert_key(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     key: &KeyRecord,
+    generation: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO signing_keys (id, kind, public, wrapped_key, created_at, active_from, publish_until) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO signing_keys (id, kind, public, wrapped_key, created_at, active_from, \
+         publish_until, generation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&key.id)
     .bind(key.kind.as_str())
@@ -603,6 +612,7 @@ async fn insert_key(
     .bind(key.created_at)
     .bind(key.active_from)
     .bind(key.publish_until)
+    .bind(generation)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -11,7 +11,8 @@ CREATE TABLE signing_keys (
     wrapped_key BYTEA NOT NULL,
     created_at BIGINT NOT NULL,
     active_from BIGINT NOT NULL,
-    publish_until BIGINT
+    publish_until BIGINT,
+    generation BIGINT NOT NULL
 );
 CREATE TABLE functions (
     name TEXT PRIMARY KEY,
