@@ -66,10 +66,7 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
     .map_err(|e| StartError(e.to_string()))?;
     let url = match &settings.store_url {
         Some(url) => url.clone(),
-        None => format!(
-            "sqlite://{}?mode=rwc",
-            settings.data_dir.join("writ.db").display()
-        ),
+        None => sqlite_url(&settings.data_dir.join("writ.db"))?,
     };
     let store = Store::open(&url)
         .await
@@ -222,6 +219,29 @@ async fn initialise(
     Ok(())
 }
 
+/// The sqlx URL of a SQLite file: an absolute path, percent-encoded, so any directory name
+/// (spaces, `#`, `?`) is read as a path.
+fn sqlite_url(file: &std::path::Path) -> Result<String, StartError> {
+    let absolute =
+        std::path::absolute(file).map_err(|e| err(&format!("--data-dir {}", file.display()), e))?;
+    let text = absolute.to_str().ok_or_else(|| {
+        StartError(format!(
+            "--data-dir {}: the path must be valid UTF-8",
+            absolute.display()
+        ))
+    })?;
+    let mut url = String::from("sqlite://");
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url.push_str("?mode=rwc");
+    Ok(url)
+}
+
 fn server_names(extra: &[String], listen_ip: IpAddr) -> ServerNames {
     let mut dns = vec!["localhost".to_string()];
     let mut ips: Vec<IpAddr> = vec![
@@ -240,4 +260,17 @@ fn server_names(extra: &[String], listen_ip: IpAddr) -> ServerNames {
         }
     }
     ServerNames { dns, ips }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_encode_awkward_directory_names() {
+        let url = sqlite_url(std::path::Path::new("/srv/my data#1?/writ.db")).unwrap();
+        assert_eq!(url, "sqlite:///srv/my%20data%231%3F/writ.db?mode=rwc");
+        let relative = sqlite_url(std::path::Path::new("d/writ.db")).unwrap();
+        assert!(relative.starts_with("sqlite:///"), "{relative}");
+    }
 }
