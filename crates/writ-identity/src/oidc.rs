@@ -51,8 +51,10 @@ pub struct OidcRule {
 impl OidcRule {
     /// Checks that the rule is usable: a non-empty issuer and audience, exactly one JWKS source,
     /// a JWKS URL that is `https://` (or `http://` to 127.0.0.1, `[::1]` or localhost only), an
-    /// inline JWKS with at least one key, a non-empty subject pattern if one is given, and
-    /// non-empty claim names. The error names the offending field, as in `"jwksUrl: ..."`.
+    /// inline JWKS with at least one key, a non-empty subject pattern if one is given,
+    /// non-empty claim names, and a subject or claim pattern that is more than wildcards, so
+    /// the rule does not admit every token of a shared issuer. The error names the offending
+    /// field, as in `"jwksUrl: ..."`.
     pub fn check(&self) -> Result<(), String> {
         if self.issuer.is_empty() {
             return Err("issuer: must not be empty".into());
@@ -77,6 +79,19 @@ impl OidcRule {
         }
         if self.claims.keys().any(String::is_empty) {
             return Err("claims: a claim name must not be empty".into());
+        }
+        // An issuer such as GitHub Actions signs tokens for every repository, and the
+        // workflow picks the audience: without a subject or claim to match, anyone using
+        // that issuer could log in as the function.
+        let narrows = |pattern: &str| pattern.chars().any(|c| c != '*' && c != '?');
+        if !self.subject.as_deref().is_some_and(narrows)
+            && !self.claims.values().any(|v| narrows(v))
+        {
+            return Err(
+                "subject: give a subject pattern or a claim to match (for example \"repo:acme/orders:*\"); \
+                 a rule that matches every token of the issuer would let anyone it serves in"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -661,9 +661,20 @@ fn rule_check_names_empty_fields() {
     let mut r = rule();
     r.claims.insert(String::new(), "x".into());
     assert!(r.check().unwrap_err().starts_with("claims: "));
+    // A rule must narrow the issuer's tokens: a subject or a claim that is more than
+    // wildcards. Without one, every workflow of a shared issuer (GitHub Actions) gets in.
     let mut r = rule();
     r.subject = None;
     r.claims.clear();
+    assert!(r.check().unwrap_err().starts_with("subject: "));
+    r.subject = Some("*".into());
+    assert!(r.check().unwrap_err().starts_with("subject: "));
+    r.claims.insert("repository_owner".into(), "**?".into());
+    assert!(r.check().unwrap_err().starts_with("subject: "));
+    r.claims.insert("repository_owner".into(), "acme".into());
+    assert_eq!(r.check(), Ok(()));
+    r.claims.clear();
+    r.subject = Some("repo:acme/*".into());
     assert_eq!(r.check(), Ok(()));
 }
 

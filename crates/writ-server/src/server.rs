@@ -19,7 +19,7 @@ use crate::store::{Store, TokenKind, TokenRecord};
 use crate::{api, tls, tokens};
 
 /// How the server is run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Settings {
     /// Where the master key, bootstrap token, trust bundle and SQLite database live.
     pub data_dir: PathBuf,
@@ -35,6 +35,24 @@ pub struct Settings {
     pub tls_names: Vec<String>,
     /// The master key from the environment, if given there.
     pub master_key_env: Option<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the master key, nor the store URL, which may carry a password.
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("store", &self.store_url.as_ref().map(|_| "(set)"))
+            .field("listen", &self.listen)
+            .field("trust_domain", &self.trust_domain)
+            .field("limits", &self.limits)
+            .field("tls_names", &self.tls_names)
+            .field(
+                "master_key_env",
+                &self.master_key_env.as_ref().map(|_| "(set)"),
+            )
+            .finish()
+    }
 }
 
 /// A running server: its address, and how to stop it.

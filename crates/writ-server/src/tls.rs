@@ -57,8 +57,18 @@ pub fn server_config(
         .with_single_cert(chain, key)
         .map_err(|e| format!("server certificate: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No session resumption: a resumed session would carry the client certificate of the
+    // first handshake without checking it again, even after it expired.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
+
+/// The most connections served at once; further ones wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 10_000;
+/// The longest one request may take, body included (the revocation feed's long poll
+/// waits up to 60 s).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
 
 /// Serves `router` on `listener` over TLS, reading the current configuration for each new
 /// connection (so rotation takes effect without a restart), until `shutdown` resolves.
@@ -69,7 +79,15 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            () = &mut shutdown => return,
+        };
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -89,6 +107,7 @@ pub async fn serve(
         let acceptor = tokio_rustls::TlsAcceptor::from(current);
         let router = router.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let tls =
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
@@ -110,7 +129,16 @@ pub async fn serve(
             let info = ConnInfo { remote, peer_cert };
             let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
                 req.extensions_mut().insert(info.clone());
-                router.clone().oneshot(req)
+                let call = router.clone().oneshot(req);
+                async move {
+                    match tokio::time::timeout(REQUEST_TIMEOUT, call).await {
+                        Ok(answer) => answer,
+                        // A client trickling its body (or anything else this slow) is cut off.
+                        Err(_) => Ok(axum::response::IntoResponse::into_response(
+                            axum::http::StatusCode::REQUEST_TIMEOUT,
+                        )),
+                    }
+                }
             });
             let result = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())

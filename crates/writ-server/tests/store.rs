@@ -157,6 +157,7 @@ backends!(
     revoke_appends_to_the_feed_and_marks_rows,
     revocation_feed_paginates,
     concurrent_revocations_get_distinct_sequence_numbers,
+    a_feed_follower_misses_nothing_under_concurrent_writes,
 );
 
 // --- fixtures ---
@@ -436,6 +437,20 @@ async fn a_rotation_withdraws_a_key_still_waiting_to_sign(ctx: Ctx) {
     assert_eq!(by_id("ca-waiting").publish_until, Some(T0 + 10));
     assert_eq!(by_id("ca-1").publish_until, Some(T0 + 10 + 3600));
     assert_eq!(by_id("ca-now").publish_until, None);
+
+    // A rotation that activates late keeps the signing key published until everything it
+    // can sign before then has expired, even past a time an earlier rotation set.
+    let mut late = key("ca-late", KeyKind::X509, T0 + 7200);
+    late.created_at = T0 + 20;
+    store.rotate_key(&late, T0 + 7200 + 3660).await.unwrap();
+    let keys = store.keys().await.unwrap();
+    let by_id = |id: &str| keys.iter().find(|k| k.id == id).unwrap().clone();
+    assert_eq!(by_id("ca-now").publish_until, Some(T0 + 7200 + 3660));
+    assert_eq!(
+        by_id("ca-1").publish_until,
+        Some(T0 + 10 + 3600),
+        "retiring: unchanged"
+    );
 }
 
 async fn rotate_key_retires_older_keys_of_its_kind_only(ctx: Ctx) {
@@ -476,7 +491,8 @@ async fn rotate_key_retires_older_keys_of_its_kind_only(ctx: Ctx) {
     assert_eq!(by_id("ca-1").publish_until, Some(T0 + 5000));
     assert_eq!(by_id("ca-2").publish_until, None);
 
-    // A later rotation never extends an earlier retirement, but may bring it forward.
+    // Each rotation sets the time of the key signing when it is made; keys already
+    // retiring keep theirs.
     let ca3 = key("ca-3", KeyKind::X509, T0 + 300);
     store.rotate_key(&ca3, T0 + 9000).await.unwrap();
     let ca4 = key("ca-4", KeyKind::X509, T0 + 400);
@@ -484,8 +500,8 @@ async fn rotate_key_retires_older_keys_of_its_kind_only(ctx: Ctx) {
     assert_eq!(generation().await, 5);
     let keys = store.keys().await.unwrap();
     let by_id = |id: &str| keys.iter().find(|k| k.id == id).unwrap().clone();
-    assert_eq!(by_id("ca-1").publish_until, Some(T0 + 4000));
-    assert_eq!(by_id("ca-2").publish_until, Some(T0 + 4000));
+    assert_eq!(by_id("ca-1").publish_until, Some(T0 + 5000));
+    assert_eq!(by_id("ca-2").publish_until, Some(T0 + 9000));
     assert_eq!(by_id("ca-3").publish_until, Some(T0 + 4000));
     assert_eq!(by_id("ca-4").publish_until, None);
     assert_eq!(by_id("jwt-1").publish_until, Some(T0 + 7000));
@@ -552,17 +568,35 @@ async fn functions_insert_get_list_delete(ctx: Ctx) {
         .await
         .unwrap();
     store.insert_token(&admin_token("adm")).await.unwrap();
-    assert!(store.delete_function("orders").await.unwrap());
+    let head = store.revocation_head().await.unwrap();
+    let entry = store
+        .delete_function("orders", T0 + 50)
+        .await
+        .unwrap()
+        .expect("deleted");
+    // Its SVIDs must stop working everywhere: the deletion is on the feed.
+    assert_eq!(entry.kind, RevocationKind::Function);
+    assert_eq!(entry.value, "spiffe://example.org/fn/orders");
+    assert_eq!(entry.revoked_at, T0 + 50);
+    assert_eq!(
+        store.revocations_after(head, 10).await.unwrap(),
+        vec![entry]
+    );
     assert_eq!(store.function("orders").await.unwrap(), None);
     assert_eq!(store.token("j-orders").await.unwrap(), None);
     assert!(store.token("j-billing").await.unwrap().is_some());
     assert!(store.token("adm").await.unwrap().is_some());
     assert_eq!(store.functions().await.unwrap(), vec![billing]);
     assert!(
-        !store.delete_function("orders").await.unwrap(),
+        store.delete_function("orders", T0).await.unwrap().is_none(),
         "already gone"
     );
-    assert!(!store.delete_function("never").await.unwrap());
+    assert!(store.delete_function("never", T0).await.unwrap().is_none());
+    assert_eq!(
+        store.revocation_head().await.unwrap(),
+        head + 1,
+        "nothing deleted, nothing published"
+    );
 
     // The name is free again.
     store.insert_function(&function("orders")).await.unwrap();
@@ -841,5 +875,52 @@ async fn concurrent_revocations_get_distinct_sequence_numbers(ctx: Ctx) {
         seqs,
         "the feed holds each once, in order"
     );
+    other.close().await;
+}
+
+/// Followers read "entries after the last one I saw"; an entry committed after one with a
+/// higher number would be skipped for good. Writers race while a follower polls.
+async fn a_feed_follower_misses_nothing_under_concurrent_writes(ctx: Ctx) {
+    let Ctx { store, url } = ctx;
+    let other = Store::open(&url).await.unwrap();
+    let writers: Vec<_> = (0..64)
+        .map(|i| {
+            let s = if i % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            tokio::spawn(async move {
+                s.revoke(RevocationKind::Serial, &format!("{i:x}"), None, T0)
+                    .await
+                    .expect("revoke")
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    let mut head = 0;
+    let follow = |head: i64| {
+        let store = store.clone();
+        async move { store.revocations_after(head, 1000).await.unwrap() }
+    };
+    while seen.len() < 64 {
+        for entry in follow(head).await {
+            head = entry.seq;
+            seen.push(entry.value);
+        }
+        if writers.iter().all(|w| w.is_finished()) {
+            // One last read after every writer is done; anything still missing was skipped.
+            seen.extend(follow(head).await.into_iter().map(|e| e.value));
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    seen.sort();
+    let mut all: Vec<String> = (0..64).map(|i| format!("{i:x}")).collect();
+    all.sort();
+    assert_eq!(seen, all, "the follower saw every entry exactly once");
     other.close().await;
 }

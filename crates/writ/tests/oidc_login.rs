@@ -729,6 +729,7 @@ fn a_jwks_url_may_not_redirect_to_a_host_the_rule_check_refuses() {
     let server = Server::start();
     let direct = json!([{
         "type": "oidc", "issuer": ISSUER, "jwksUrl": elsewhere.url(), "audience": AUDIENCE,
+        "subject": "repo:acme/orders:*",
     }]);
     let file = server.dir.path().join("direct.json");
     std::fs::write(&file, direct.to_string()).unwrap();
@@ -744,7 +745,7 @@ fn a_jwks_url_may_not_redirect_to_a_host_the_rule_check_refuses() {
 
     let via_redirect = json!([{
         "type": "oidc", "issuer": ISSUER, "audience": AUDIENCE,
-        "jwksUrl": front.redirect_url(&elsewhere.url()),
+        "jwksUrl": front.redirect_url(&elsewhere.url()), "subject": "repo:acme/orders:*",
     }]);
     server.register("orders", &via_redirect);
     let csr = make_csr(server.dir.path());

@@ -294,12 +294,18 @@ pub(super) async fn delete_function(
     valid_name(&name)?;
     let id = state.function_id(&name).map_err(ApiError::bad_request)?;
     let actor = authorize(&state, &headers, &conn, "writ:DeleteFunction", id.as_str()).await?;
-    let deleted = state.store.delete_function(&name).await?;
+    let deleted = state
+        .store
+        .delete_function(&name, OffsetDateTime::now_utc().unix_timestamp())
+        .await?;
     state.forget_function(&name);
-    if !deleted {
+    if deleted.is_none() {
         return Err(ApiError::not_found(format!("no function named {name:?}")));
     }
     audit_ok(&state, &actor, "writ:DeleteFunction", id.as_str(), &conn)?;
+    if let Err(e) = state.take_revocations().await {
+        tracing::warn!(error = %e, "could not read the revocation feed back");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -313,6 +319,8 @@ pub(super) struct CreateJoinToken {
 
 /// How long a join token lives when no TTL is given.
 const JOIN_TOKEN_TTL: time::Duration = time::Duration::minutes(10);
+/// The longest a join token may live: it is a bearer credential until used.
+const JOIN_TOKEN_MAX_TTL: time::Duration = time::Duration::days(7);
 
 pub(super) async fn create_join_token(
     State(state): State<Arc<AppState>>,
@@ -328,6 +336,11 @@ pub(super) async fn create_join_token(
         Some(t) => duration::parse(t).map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?,
         None => JOIN_TOKEN_TTL,
     };
+    if ttl > JOIN_TOKEN_MAX_TTL {
+        return Err(ApiError::bad_request(
+            "ttl: a join token lives at most 7d; make one when the function is deployed",
+        ));
+    }
     let f = state
         .store
         .function(&name)
@@ -640,6 +653,8 @@ fn all() -> String {
 /// How long a new key is published before it signs, unless the request says otherwise:
 /// long enough for gateways and agents, which follow the bundle every second, to have it.
 const DEFAULT_ACTIVATE_AFTER: time::Duration = time::Duration::minutes(1);
+/// The longest a new key may wait to sign.
+const MAX_ACTIVATE_AFTER: time::Duration = time::Duration::days(30);
 
 pub(super) async fn rotate_ca(
     State(state): State<Arc<AppState>>,
@@ -663,12 +678,18 @@ pub(super) async fn rotate_ca(
         Some(text) => duration::parse(text)
             .map_err(|e| ApiError::bad_request(format!("activateAfter: {e}")))?,
     };
+    if delay > MAX_ACTIVATE_AFTER {
+        return Err(ApiError::bad_request(
+            "activateAfter: at most 30d (a new CA lives 365d from when it is made)",
+        ));
+    }
     let actor = authorize(&state, &headers, &conn, "writ:RotateCa", "writ:ca").await?;
     let now = OffsetDateTime::now_utc();
     let active_from = now.unix_timestamp() + delay.whole_seconds();
+    let mut new_keys = Vec::new();
     for kind in kinds {
-        // The replaced key may have signed right up to `active_from`, a credential that
-        // lives the longest lifetime allowed; it stays in the bundle until that expires.
+        // The replaced key may sign right up to `active_from` a credential that lives the
+        // longest lifetime allowed; it stays in the bundle until that expires.
         let (record, longest) = match kind {
             KeyKind::X509 => (
                 authority::new_ca_record(&state.trust_domain, &state.master, now, active_from),
@@ -682,8 +703,10 @@ pub(super) async fn rotate_ca(
         let record = record.map_err(|e| ApiError::internal("could not make a new key", e))?;
         // Certificates are backdated by 30 s; a minute of margin covers that and clock skew.
         let retire_at = active_from + longest.whole_seconds() + 60;
-        state.store.rotate_key(&record, retire_at).await?;
+        new_keys.push((record, retire_at));
     }
+    // All kinds rotate together or not at all.
+    state.store.rotate_keys(&new_keys).await?;
     audit_ok(&state, &actor, "writ:RotateCa", "writ:ca", &conn)?;
     state
         .refresh(now)

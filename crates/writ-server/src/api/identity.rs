@@ -343,6 +343,11 @@ async fn svid_caller(
     let Ok(id) = SpiffeId::parse(uri) else {
         return Err(refuse("anonymous", "the URI SAN is not a SPIFFE ID"));
     };
+    // TLS checked the certificate when the connection was made; a keep-alive connection
+    // may outlive it.
+    if !cert.validity().is_valid() {
+        return Err(refuse("anonymous", "the client certificate has expired"));
+    }
     let serial = hex(cert.raw_serial());
     let name = id
         .path()

@@ -212,12 +212,16 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             "not initialised",
         )
         .into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("the store is unreachable: {e}"),
-        )
-        .into_response(),
+        Err(e) => {
+            // The details (host names, database errors) are for the operator's log only.
+            tracing::warn!(error = %e, "health check: the store is unreachable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store is unreachable",
+            )
+            .into_response()
+        }
     }
 }
 

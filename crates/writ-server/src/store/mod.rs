@@ -29,9 +29,10 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// The store URL is not one writ can open.
+    /// The store URL is not one writ can open. It holds the URL's scheme only, since the
+    /// rest may carry a password.
     #[error(
-        "unsupported store {0:?}: use postgres://USER@HOST:PORT/DB, or leave --store unset for SQLite in --data-dir"
+        "unsupported store URL scheme {0:?}: use postgres://USER@HOST:PORT/DB, or leave --store unset for SQLite in --data-dir"
     )]
     Url(String),
     /// The schema is newer than this binary, or a migration failed.
@@ -236,19 +237,21 @@ impl Store {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
         } else {
-            return Err(StoreError::Url(url.to_string()));
+            let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+            return Err(StoreError::Url(scheme.to_string()));
         };
         let options = AnyPoolOptions::new();
         let pool = match backend {
             Backend::Sqlite => {
-                // WAL lets readers go on while one writer commits; NORMAL sync is durable
-                // across process crashes in WAL mode. One writer at a time, so a small pool.
+                // WAL lets readers go on while one writer commits. FULL sync makes every
+                // commit durable across power loss too: a used join token or a revocation
+                // reported as done must stay done. One writer at a time, so a small pool.
                 options
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             sqlx::raw_sql(
-                                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+                                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; \
                                  PRAGMA foreign_keys = ON;",
                             )
                             .execute(conn)
@@ -353,37 +356,53 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Adds a key that takes over signing at its `active_from`, and marks the keys of the
-    /// same kind it replaces to leave the bundle at `retire_at` (when the last credential
-    /// they can have signed has expired). A key of that kind still waiting to sign (made
-    /// by an earlier rotation whose activation has not come) is withdrawn at once, at the
-    /// new key's `created_at`: it has signed nothing, and it must never take over from the
-    /// newer key. Bumps the key generation, in one transaction.
+    /// Adds a key that takes over signing at its `active_from`; see [`Store::rotate_keys`].
     pub async fn rotate_key(&self, key: &KeyRecord, retire_at: i64) -> Result<(), StoreError> {
+        self.rotate_keys(&[(key.clone(), retire_at)]).await
+    }
+
+    /// Adds keys (one per kind) that take over signing at their `active_from`, in one
+    /// transaction, each with the time `retire_at` when the last credential the key it
+    /// replaces can have signed has expired:
+    ///
+    /// - the key of that kind signing at the new key's `created_at` stays in the bundle
+    ///   until `retire_at` (it goes on signing until the new key activates);
+    /// - a key still waiting to sign (an earlier rotation's, not yet active) is withdrawn at
+    ///   the new key's `created_at`: it has signed nothing, and must never take over;
+    /// - keys already retiring keep their time.
+    ///
+    /// Each new key gets the next key generation, which every server watches.
+    pub async fn rotate_keys(&self, keys: &[(KeyRecord, i64)]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "UPDATE signing_keys SET publish_until = $1 \
-             WHERE kind = $2 AND active_from > $1 AND (publish_until IS NULL OR publish_until > $1)",
-        )
-        .bind(key.created_at)
-        .bind(key.kind.as_str())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE signing_keys SET publish_until = $1 \
-             WHERE kind = $2 AND (publish_until IS NULL OR publish_until > $1)",
-        )
-        .bind(retire_at)
-        .bind(key.kind.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let generation: i64 = sqlx::query(
-            "UPDATE meta SET key_generation = key_generation + 1 WHERE id = 1 RETURNING key_generation",
-        )
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
-        insert_key(&mut tx, key, generation).await?;
+        for (key, retire_at) in keys {
+            let now = key.created_at;
+            sqlx::query(
+                "UPDATE signing_keys SET publish_until = $1 WHERE id = ( \
+                   SELECT id FROM signing_keys WHERE kind = $2 AND active_from <= $3 \
+                   AND (publish_until IS NULL OR publish_until > $3) \
+                   ORDER BY active_from DESC, generation DESC LIMIT 1)",
+            )
+            .bind(*retire_at)
+            .bind(key.kind.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE signing_keys SET publish_until = $1 \
+                 WHERE kind = $2 AND active_from > $1 AND (publish_until IS NULL OR publish_until > $1)",
+            )
+            .bind(now)
+            .bind(key.kind.as_str())
+            .execute(&mut *tx)
+            .await?;
+            let generation: i64 = sqlx::query(
+                "UPDATE meta SET key_generation = key_generation + 1 WHERE id = 1 RETURNING key_generation",
+            )
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            insert_key(&mut tx, key, generation).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -431,20 +450,38 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Deletes a function and all its join tokens; `false` if there was none.
-    pub async fn delete_function(&self, name: &str) -> Result<bool, StoreError> {
+    /// Deletes a function and all its join tokens, and publishes the revocation of its
+    /// SPIFFE ID on the feed (its SVIDs must stop working everywhere), in one transaction.
+    /// Returns the feed entry, or `None` if there was no such function.
+    pub async fn delete_function(
+        &self,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<Revocation>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let deleted = sqlx::query("DELETE FROM functions WHERE name = $1")
+        let deleted = sqlx::query("DELETE FROM functions WHERE name = $1 RETURNING spiffe_id")
             .bind(name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = deleted else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let spiffe_id: String = row.try_get(0)?;
         sqlx::query("DELETE FROM tokens WHERE kind = 'join' AND function_name = $1")
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        let entry = append_revocation(
+            &mut tx,
+            self.backend,
+            RevocationKind::Function,
+            &spiffe_id,
+            now,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(deleted > 0)
+        Ok(Some(entry))
     }
 
     /// Stores a new token.
@@ -514,22 +551,9 @@ impl Store {
             }
             RevocationKind::Serial => {}
         }
-        let row = sqlx::query(
-            "INSERT INTO revocations (kind, value, revoked_at) VALUES ($1, $2, $3) RETURNING seq",
-        )
-        .bind(kind.as_str())
-        .bind(value)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let seq: i64 = row.try_get(0)?;
+        let entry = append_revocation(&mut tx, self.backend, kind, value, now).await?;
         tx.commit().await?;
-        Ok(Revocation {
-            seq,
-            kind,
-            value: value.to_string(),
-            revoked_at: now,
-        })
+        Ok(entry)
     }
 
     /// Feed entries after `after`, oldest first, at most `limit`.
@@ -593,6 +617,38 @@ fn token_from_row(r: &AnyRow) -> Result<TokenRecord, sqlx::Error> {
         expires_at: r.try_get(7)?,
         used_at: r.try_get(8)?,
         revoked_at: r.try_get(9)?,
+    })
+}
+
+/// Appends a feed entry. Followers read "entries after the last one I saw", so entries
+/// must become visible in the order of their numbers: on PostgreSQL, where a sequence
+/// hands out numbers before commit, writers of the feed take a lock held to commit, so
+/// no entry can commit after one with a higher number. (SQLite has one writer at a time.)
+async fn append_revocation(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    kind: RevocationKind,
+    value: &str,
+    now: i64,
+) -> Result<Revocation, StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query("LOCK TABLE revocations IN EXCLUSIVE MODE")
+            .execute(&mut **tx)
+            .await?;
+    }
+    let row = sqlx::query(
+        "INSERT INTO revocations (kind, value, revoked_at) VALUES ($1, $2, $3) RETURNING seq",
+    )
+    .bind(kind.as_str())
+    .bind(value)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(Revocation {
+        seq: row.try_get(0)?,
+        kind,
+        value: value.to_string(),
+        revoked_at: now,
     })
 }
 

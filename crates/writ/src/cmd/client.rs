@@ -68,8 +68,15 @@ impl Client {
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
+        if !args.addr.starts_with("https://") {
+            return Err(format!(
+                "--addr {}: writ speaks only HTTPS, and the token must never cross the network in the clear; use https://",
+                args.addr
+            ));
+        }
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .https_only(true)
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;

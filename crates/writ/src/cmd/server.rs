@@ -70,8 +70,14 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
     if args.jwt_ttl > args.jwt_max_ttl {
         return Err("--jwt-ttl is longer than --jwt-max-ttl".into());
     }
+    // Audit events go through the log until the audit log lands; WRIT_LOG may quieten
+    // everything else, but never them.
+    let audit = "writ::audit=info"
+        .parse()
+        .map_err(|e| format!("log filter: {e}"))?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("WRIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .add_directive(audit);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
