@@ -1,0 +1,127 @@
+//! One audit event: who did what to which resource, what was decided and why.
+
+use serde::{Deserialize, Serialize};
+
+/// What the policy engine decided, named as AWS names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Decision {
+    /// An allow applied and nothing denied.
+    Allowed,
+    /// A `Deny` statement matched.
+    ExplicitDeny,
+    /// Nothing allowed it.
+    ImplicitDeny,
+}
+
+/// How the request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// It was allowed and done.
+    Allowed,
+    /// It was refused: authentication failed or policy denied it.
+    Denied,
+    /// It was allowed but failed (bad input, or an internal error).
+    Failed,
+}
+
+/// One audit event. Field order is the order of its JSON, which the hash chain commits to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Event {
+    /// When, RFC 3339 in UTC.
+    pub time: String,
+    /// The server, gateway or agent that recorded it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    /// The request it belongs to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
+    /// Who: a SPIFFE ID, `token:<hmac>`, or `anonymous`.
+    pub actor: String,
+    /// How the actor authenticated: `adminToken`, `joinToken`, `oidc`, `x509Svid`,
+    /// `jwtSvid`, `hmac`, `apiKey` or `none`.
+    pub authenticated_by: String,
+    /// The action, e.g. `writ:RegisterFunction`, `writ:Invoke`, `secrets:GetSecretValue`.
+    pub action: String,
+    /// What it acted on.
+    pub resource: String,
+    /// The policy decision, for authorization events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// The statements that decided it (`policy Sid "X"` or `policy Statement[i]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched: Vec<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why it was refused or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The certificate serial issued, for issuance events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// Where the request came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// How long the request took until the event, in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_us: Option<u64>,
+    /// For events sent in by a gateway or agent: the identity that sent them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_by: Option<String>,
+}
+
+impl Event {
+    /// An event with the required fields; the rest empty.
+    pub fn new(
+        time: &str,
+        actor: &str,
+        authenticated_by: &str,
+        action: &str,
+        resource: &str,
+        outcome: Outcome,
+    ) -> Event {
+        Event {
+            time: time.into(),
+            node: String::new(),
+            request_id: String::new(),
+            actor: actor.into(),
+            authenticated_by: authenticated_by.into(),
+            action: action.into(),
+            resource: resource.into(),
+            decision: None,
+            matched: Vec::new(),
+            outcome,
+            reason: None,
+            serial: None,
+            source: None,
+            latency_us: None,
+            reported_by: None,
+        }
+    }
+
+    /// The event's JSON, as the chain commits to it.
+    pub fn to_json(&self) -> String {
+        // Serialising plain strings, numbers and enums cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Every text field, for redaction.
+    pub(crate) fn texts_mut(&mut self) -> impl Iterator<Item = &mut String> {
+        [
+            &mut self.node,
+            &mut self.request_id,
+            &mut self.actor,
+            &mut self.authenticated_by,
+            &mut self.action,
+            &mut self.resource,
+        ]
+        .into_iter()
+        .chain(self.matched.iter_mut())
+        .chain(self.reason.iter_mut())
+        .chain(self.serial.iter_mut())
+        .chain(self.source.iter_mut())
+        .chain(self.reported_by.iter_mut())
+    }
+}

@@ -1,0 +1,44 @@
+//! The audit log's core, without I/O: the [`Event`] every part of writ records, the hash
+//! chain that makes the log tamper-evident ([`chain`]), checkpoints signed by a server key
+//! in the spirit of CloudTrail's digest files ([`checkpoint`]), and redaction of secrets and
+//! sensitive identifiers ([`redact`]).
+//!
+//! ```
+//! use writ_audit::chain::{Head, append, verify_records};
+//! use writ_audit::{Event, Outcome};
+//!
+//! let event = Event::new("2026-11-24T10:00:00.000Z", "spiffe://example.org/fn/orders",
+//!     "x509Svid", "writ:RenewSvid", "spiffe://example.org/fn/orders", Outcome::Allowed);
+//! let (records, head) = append(&Head::genesis(), &[event]).unwrap();
+//! assert_eq!(head.seq, 1);
+//! assert!(verify_records(&records).is_ok());
+//! ```
+
+pub mod chain;
+pub mod checkpoint;
+mod event;
+pub mod redact;
+
+pub use event::{Decision, Event, Outcome};
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+/// Bytes from lowercase or uppercase hex; `None` if it is not hex.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
