@@ -1,73 +1,232 @@
-//! Audit events: every admin change, login, refusal and issuance produces one, through the
-//! [`AuditSink`] interface. The tamper-evident log that stores them is a separate part;
-//! until it is wired in, [`LogSink`] writes each event as a structured log line.
+//! The audit log as the server writes it: every admin change, login, refusal, issuance and
+//! decision becomes a [`writ_audit::Event`], appended to the hash-chained table in the store,
+//! with a signed checkpoint per batch, and then copied to the JSON-lines file or stdout if
+//! configured.
 //!
-//! Events never carry secrets: tokens are named by their id, keys not at all.
+//! One writer task appends in batches (group commit): whatever events are waiting when a
+//! batch starts go into one transaction, up to [`MAX_BATCH`]. Callers choose:
+//!
+//! - [`AuditLog::record_durable`] waits until its event is committed, and fails if it could
+//!   not be: admin changes, logins and (later) secret reads are reported as done only then;
+//! - [`AuditLog::record`] queues the event and goes on: decisions on the hot path (renewals,
+//!   JWT-SVIDs, refusals). If the server dies, the events still queued are lost: at most
+//!   [`QUEUE`] events, and in practice those of the last few milliseconds. A full queue
+//!   fails the request rather than dropping its event.
 
-use std::net::IpAddr;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use writ_audit::Event;
+use writ_audit::checkpoint::{PublicKey, Signer};
+use writ_audit::redact::{Redactor, scrub};
 
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Outcome {
-    /// It was allowed and done.
-    Allowed,
-    /// It was refused: authentication failed or policy denied it.
-    Denied,
-    /// It was allowed but failed (bad input, or an internal error).
-    Failed,
-}
+use crate::master_key::MasterKey;
+use crate::store::{AuditKeyRecord, Store};
 
-/// One audit event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditEvent {
-    /// When, as RFC 3339.
-    pub time: String,
-    /// Who: a SPIFFE ID, `token:<id>`, or `anonymous`.
-    pub actor: String,
-    /// How the actor authenticated: `adminToken`, `joinToken`, `oidc`, `x509Svid`, or `none`.
-    pub authenticated_by: &'static str,
-    /// The action, e.g. `writ:RegisterFunction` or `writ:Login`.
-    pub action: &'static str,
-    /// What it acted on.
-    pub resource: String,
-    /// The outcome.
-    pub outcome: Outcome,
-    /// Why it was refused or failed, or the statement that allowed it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// The certificate serial issued, for issuance events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub serial: Option<String>,
-    /// Where the request came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source: Option<IpAddr>,
-}
+/// The most events appended in one transaction.
+pub const MAX_BATCH: usize = 2000;
+/// The most events waiting to be appended.
+pub const QUEUE: usize = 100_000;
 
-/// The sink could not make the event durable; the caller must not report success.
+/// The event could not be made durable; the operation that produced it must not report
+/// success.
 #[derive(Debug, thiserror::Error)]
 #[error("the audit event could not be recorded: {0}")]
 pub struct AuditError(pub String);
 
-/// Where audit events go. A sink that returns an error makes the operation that produced
-/// the event fail (fail closed).
-pub trait AuditSink: Send + Sync {
-    /// Records one event.
-    fn record(&self, event: &AuditEvent) -> Result<(), AuditError>;
+/// Where committed events are also copied.
+#[derive(Debug, Clone, Default)]
+pub struct Copies {
+    /// A JSON-lines file, appended to.
+    pub file: Option<PathBuf>,
+    /// Standard output.
+    pub stdout: bool,
 }
 
-/// Writes each event as one log line under the `writ::audit` target (JSON when the server
-/// logs JSON).
-#[derive(Debug, Default)]
-pub struct LogSink;
+type Ack = oneshot::Sender<Result<(), String>>;
 
-impl AuditSink for LogSink {
-    fn record(&self, event: &AuditEvent) -> Result<(), AuditError> {
-        let json = serde_json::to_string(event).map_err(|e| AuditError(e.to_string()))?;
-        tracing::info!(target: "writ::audit", event = %json, "audit");
-        Ok(())
+/// The server's audit log.
+#[derive(Clone)]
+pub struct AuditLog {
+    queue: mpsc::Sender<(Event, Option<Ack>)>,
+    redactor: Arc<Redactor>,
+    public_keys: Arc<Vec<PublicKey>>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog").finish_non_exhaustive()
+    }
+}
+
+fn purpose(id: &str) -> String {
+    format!("writ audit key {id}")
+}
+
+/// Loads the audit keys (making them on the first start with this version) and starts the
+/// writer task.
+pub async fn open(store: &Store, master: &MasterKey, copies: Copies) -> Result<AuditLog, String> {
+    let mut keys = store.audit_keys().await.map_err(|e| e.to_string())?;
+    if !keys.iter().any(|k| k.kind == "signing") || !keys.iter().any(|k| k.kind == "hmac") {
+        let pkcs8 = Signer::generate_pkcs8()?;
+        let signer = Signer::from_pkcs8(&pkcs8)?;
+        let mut hmac_key = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut hmac_key)
+            .map_err(|_| "the system random source failed".to_string())?;
+        let hmac_id = format!("hmac-{}", &signer.id()[..8]);
+        let new = [
+            AuditKeyRecord {
+                id: signer.id().to_string(),
+                kind: "signing".into(),
+                public: signer.public_key_hex(),
+                wrapped_key: master
+                    .seal(&purpose(signer.id()), &pkcs8)
+                    .map_err(|e| e.to_string())?,
+            },
+            AuditKeyRecord {
+                wrapped_key: master
+                    .seal(&purpose(&hmac_id), &hmac_key)
+                    .map_err(|e| e.to_string())?,
+                id: hmac_id,
+                kind: "hmac".into(),
+                public: String::new(),
+            },
+        ];
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        store
+            .insert_audit_keys(&new, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        keys = store.audit_keys().await.map_err(|e| e.to_string())?;
+    }
+    let open = |kind: &str| -> Result<(String, Vec<u8>), String> {
+        let k = keys
+            .iter()
+            .rfind(|k| k.kind == kind)
+            .ok_or_else(|| format!("no audit {kind} key"))?;
+        let plain = master
+            .open(&purpose(&k.id), &k.wrapped_key)
+            .map_err(|e| e.to_string())?;
+        Ok((k.id.clone(), plain))
+    };
+    let (_, signing) = open("signing")?;
+    let (_, hmac) = open("hmac")?;
+    let signer = Signer::from_pkcs8(&signing)?;
+    let public_keys = keys
+        .iter()
+        .filter(|k| k.kind == "signing")
+        .map(|k| PublicKey {
+            id: k.id.clone(),
+            public_key: k.public.clone(),
+        })
+        .collect();
+    let (tx, rx) = mpsc::channel(QUEUE);
+    tokio::spawn(writer(store.clone(), signer, rx, copies));
+    Ok(AuditLog {
+        queue: tx,
+        redactor: Arc::new(Redactor::new(&hmac)),
+        public_keys: Arc::new(public_keys),
+    })
+}
+
+impl AuditLog {
+    /// Queues an event; it is committed with the next batch.
+    pub fn record(&self, mut event: Event) -> Result<(), AuditError> {
+        scrub(&mut event);
+        self.queue
+            .try_send((event, None))
+            .map_err(|e| AuditError(format!("the audit queue is {e}")))
+    }
+
+    /// Records an event and waits until it is committed.
+    pub async fn record_durable(&self, mut event: Event) -> Result<(), AuditError> {
+        scrub(&mut event);
+        let (ack, done) = oneshot::channel();
+        self.queue
+            .send((event, Some(ack)))
+            .await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?;
+        done.await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?
+            .map_err(AuditError)
+    }
+
+    /// Replaces a sensitive identifier (a token id) with its HMAC under the deployment's
+    /// audit key.
+    pub fn hmac(&self, value: &str) -> String {
+        self.redactor.hmac(value)
+    }
+
+    /// The public keys that verify checkpoints.
+    pub fn public_keys(&self) -> &[PublicKey] {
+        &self.public_keys
+    }
+}
+
+async fn writer(
+    store: Store,
+    signer: Signer,
+    mut rx: mpsc::Receiver<(Event, Option<Ack>)>,
+    copies: Copies,
+) {
+    let mut file = copies.file.as_ref().and_then(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| tracing::error!(path = %path.display(), error = %e, "cannot open the audit file"))
+            .ok()
+    });
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let events: Vec<Event> = batch.iter().map(|(e, _)| e.clone()).collect();
+        let result = store
+            .audit_append(&events, |head| {
+                let time = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                signer.sign(head, &time)
+            })
+            .await;
+        match result {
+            Ok(head) => {
+                let first = head.seq - events.len() as i64 + 1;
+                if file.is_some() || copies.stdout {
+                    let mut lines = String::new();
+                    for (i, event) in events.iter().enumerate() {
+                        lines.push_str(&format!(
+                            "{{\"seq\":{},\"event\":{}}}\n",
+                            first + i as i64,
+                            event.to_json()
+                        ));
+                    }
+                    if let Some(f) = file.as_mut()
+                        && let Err(e) = f.write_all(lines.as_bytes()).and_then(|()| f.flush())
+                    {
+                        tracing::error!(error = %e, "could not write the audit file");
+                    }
+                    if copies.stdout {
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(lines.as_bytes());
+                        let _ = out.flush();
+                    }
+                }
+                for (_, ack) in batch.drain(..) {
+                    if let Some(ack) = ack {
+                        let _ = ack.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = events.len(), "could not append audit events");
+                for (_, ack) in batch.drain(..) {
+                    if let Some(ack) = ack {
+                        let _ = ack.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use writ_identity::TrustDomain;
 
 use crate::admin::BOOTSTRAP_POLICY;
-use crate::audit::{AuditSink, LogSink};
+use crate::audit::{self as audit_log, Copies};
 use crate::authority::{self, Authorities};
 use crate::master_key::{MASTER_KEY_ENV, MasterKey, write_owner_only};
 use crate::state::{AppState, Limits, ServerNames};
@@ -35,6 +35,10 @@ pub struct Settings {
     pub tls_names: Vec<String>,
     /// The master key from the environment, if given there.
     pub master_key_env: Option<String>,
+    /// This server's name in audit events.
+    pub node: String,
+    /// Where committed audit events are also copied.
+    pub audit_copies: Copies,
 }
 
 impl std::fmt::Debug for Settings {
@@ -142,12 +146,15 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         .map_err(|e| err(&format!("--listen {}", settings.listen), e))?;
     let addr = listener.local_addr().map_err(|e| err("listener", e))?;
     let names = server_names(&settings.tls_names, addr.ip());
-    let audit: Arc<dyn AuditSink> = Arc::new(LogSink);
+    let audit = audit_log::open(&store, &master, settings.audit_copies.clone())
+        .await
+        .map_err(|e| err("opening the audit log", e))?;
     let state = AppState::new(
         store,
         trust_domain,
         settings.limits.clone(),
         audit,
+        settings.node.clone(),
         master,
         authorities,
         0,

@@ -14,11 +14,13 @@ use writ_identity::{SpiffeId, TrustDomain};
 use writ_policy::PolicySet;
 
 use crate::attest::JwksCache;
-use crate::audit::{AuditEvent, AuditSink, Outcome};
+use crate::audit::{AuditError, AuditLog};
 use crate::authority::Authorities;
 use crate::master_key::MasterKey;
 use crate::store::{FunctionRecord, RevocationKind, Store};
 use crate::tls;
+use crate::tls::ConnInfo;
+use writ_audit::{Event, Outcome};
 
 /// How long a function record read for an SVID-authenticated call is reused.
 pub const FUNCTION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -56,8 +58,10 @@ pub struct AppState {
     pub trust_domain: TrustDomain,
     /// Lifetimes.
     pub limits: Limits,
-    /// Where audit events go.
-    pub audit: Arc<dyn AuditSink>,
+    /// The audit log.
+    pub audit: AuditLog,
+    /// This server's name in audit events.
+    pub node: String,
     /// The master key, to unwrap keys after a rotation.
     pub master: MasterKey,
     /// The signing keys.
@@ -100,7 +104,8 @@ impl AppState {
         store: Store,
         trust_domain: TrustDomain,
         limits: Limits,
-        audit: Arc<dyn AuditSink>,
+        audit: AuditLog,
+        node: String,
         master: MasterKey,
         authorities: Authorities,
         feed_head: i64,
@@ -121,6 +126,7 @@ impl AppState {
             trust_domain,
             limits,
             audit,
+            node,
             master,
             authorities: RwLock::new(Arc::new(authorities)),
             revoked_serials: RwLock::new(HashSet::new()),
@@ -195,33 +201,51 @@ impl AppState {
         SpiffeId::for_function(&self.trust_domain, name).map_err(|e| e.to_string())
     }
 
-    /// Records an audit event. The error must fail the operation that produced it.
+    /// An audit event for this request, with time, node, request id, source and latency.
+    pub fn event(
+        &self,
+        conn: &ConnInfo,
+        actor: &str,
+        authenticated_by: &str,
+        action: &str,
+        resource: &str,
+        outcome: Outcome,
+    ) -> Event {
+        let time = OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let mut event = Event::new(&time, actor, authenticated_by, action, resource, outcome);
+        event.node = self.node.clone();
+        event.request_id = conn.request_id.clone();
+        event.source = Some(conn.remote.ip().to_string());
+        event.latency_us =
+            Some(u64::try_from(conn.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        event
+    }
+
+    /// Queues an audit event (committed with the next batch). The error must fail the
+    /// operation that produced it.
     #[allow(clippy::too_many_arguments)]
     pub fn audit(
         &self,
+        conn: &ConnInfo,
         actor: &str,
-        authenticated_by: &'static str,
-        action: &'static str,
+        authenticated_by: &str,
+        action: &str,
         resource: &str,
         outcome: Outcome,
         reason: Option<String>,
         serial: Option<String>,
-        source: Option<IpAddr>,
-    ) -> Result<(), crate::audit::AuditError> {
-        let time = OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        self.audit.record(&AuditEvent {
-            time,
-            actor: actor.to_string(),
-            authenticated_by,
-            action,
-            resource: resource.to_string(),
-            outcome,
-            reason,
-            serial,
-            source,
-        })
+    ) -> Result<(), AuditError> {
+        let mut event = self.event(conn, actor, authenticated_by, action, resource, outcome);
+        event.reason = reason;
+        event.serial = serial;
+        self.audit.record(event)
+    }
+
+    /// The name an admin token goes by in audit events: `token:` and the HMAC of its id.
+    pub fn token_actor(&self, token_id: &str) -> String {
+        format!("token:{}", self.audit.hmac(token_id))
     }
 
     /// Brings the state in step with the database: reloads signing keys after a rotation,

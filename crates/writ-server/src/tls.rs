@@ -17,13 +17,25 @@ use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-/// What the connection tells a request: who is at the other end.
+/// What the connection tells a request: who is at the other end, and the request's own id
+/// and start time for its audit event.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     /// The peer's address.
     pub remote: SocketAddr,
     /// The client's certificate (DER), verified against the trust bundle, if it sent one.
     pub peer_cert: Option<Arc<CertificateDer<'static>>>,
+    /// A random id for this request.
+    pub request_id: String,
+    /// When the request arrived.
+    pub started: std::time::Instant,
+}
+
+/// 16 random hex digits.
+fn request_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    writ_audit::hex(&bytes)
 }
 
 /// Builds the server's TLS configuration: its certificate chain and key, and a client
@@ -126,9 +138,13 @@ pub async fn serve(
                 .peer_certificates()
                 .and_then(|certs| certs.first())
                 .map(|c| Arc::new(c.clone().into_owned()));
-            let info = ConnInfo { remote, peer_cert };
             let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
-                req.extensions_mut().insert(info.clone());
+                req.extensions_mut().insert(ConnInfo {
+                    remote,
+                    peer_cert: peer_cert.clone(),
+                    request_id: request_id(),
+                    started: std::time::Instant::now(),
+                });
                 let call = router.clone().oneshot(req);
                 async move {
                     match tokio::time::timeout(REQUEST_TIMEOUT, call).await {

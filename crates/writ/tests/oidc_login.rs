@@ -78,6 +78,8 @@ impl Server {
                 "--log-format",
                 "json",
             ])
+            .arg("--audit-file")
+            .arg(dir.path().join("audit.jsonl"))
             .env_remove("WRIT_MASTER_KEY")
             .env_remove("WRIT_STORE")
             .env("WRIT_LOG", "info")
@@ -169,18 +171,13 @@ impl Server {
         f
     }
 
-    /// The audit events logged so far.
+    /// The audit events committed so far, from the server's `--audit-file` copy.
     fn audit_events(&self) -> Vec<Value> {
-        self.stderr
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|l| l["target"] == "writ::audit")
-            .filter_map(|l| {
-                let event = l["fields"]["event"].as_str().or(l["event"].as_str())?;
-                serde_json::from_str(event).ok()
-            })
+        std::fs::read_to_string(self.dir.path().join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|l| l["event"].clone())
             .collect()
     }
 

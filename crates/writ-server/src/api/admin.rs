@@ -16,13 +16,13 @@ use time::OffsetDateTime;
 use super::{ApiError, ApiJson, rfc3339};
 use crate::admin;
 use crate::attest::{self, AttestationRule};
-use crate::audit::Outcome;
 use crate::authority;
 use crate::duration;
 use crate::state::AppState;
 use crate::store::{FunctionRecord, KeyKind, RevocationKind, TokenKind, TokenRecord};
 use crate::tls::ConnInfo;
 use crate::tokens;
+use writ_audit::{Decision, Outcome};
 
 /// The bearer token of a request, if it sent one.
 pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -34,18 +34,27 @@ pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Authenticates the admin token and decides `action` on `resource`. Returns the token's
-/// actor name (`token:<id>`). Refusals are audited with their cause.
+/// An authenticated operator whose call policy allowed.
+pub(super) struct Operator {
+    /// `token:<hmac of the token id>`.
+    pub actor: String,
+    /// The statements that allowed the call.
+    pub matched: Vec<String>,
+}
+
+/// Authenticates the admin token and decides `action` on `resource`. Refusals and denials
+/// are audited with their cause; the caller audits what it then does ([`audit_ok`] for
+/// changes, [`audit_read`] for reads).
 pub(super) async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     conn: &ConnInfo,
     action: &'static str,
     resource: &str,
-) -> Result<String, ApiError> {
-    let source = Some(conn.remote.ip());
+) -> Result<Operator, ApiError> {
     let refuse = |actor: &str, reason: String| -> ApiError {
         match state.audit(
+            conn,
             actor,
             "adminToken",
             action,
@@ -53,7 +62,6 @@ pub(super) async fn authorize(
             Outcome::Denied,
             Some(reason),
             None,
-            source,
         ) {
             Ok(()) => ApiError::unauthenticated(),
             Err(e) => e.into(),
@@ -65,7 +73,7 @@ pub(super) async fn authorize(
     let Some(parsed) = tokens::parse(presented).filter(|p| p.kind == TokenKind::Admin) else {
         return Err(refuse("anonymous", "not an admin token".into()));
     };
-    let actor = format!("token:{}", parsed.id);
+    let actor = state.token_actor(parsed.id);
     let Some(record) = state.store.token(parsed.id).await? else {
         return Err(refuse(&actor, "unknown token id".into()));
     };
@@ -106,45 +114,87 @@ pub(super) async fn authorize(
             }
         }
     };
-    let decision = admin::decide(&policies, action, resource, &record.id, source, now);
+    let decision = admin::decide(
+        &policies,
+        action,
+        resource,
+        &record.id,
+        Some(conn.remote.ip()),
+        now,
+    );
+    let matched: Vec<String> = decision.matched.iter().map(|m| m.label()).collect();
     if !decision.is_allowed() {
         let why = format!(
             "{action} on {resource} is not allowed by the token's policies ({})",
             decision.outcome.as_str()
         );
-        state.audit(
+        let mut event = state.event(
+            conn,
             &actor,
             "adminToken",
             action,
             resource,
             Outcome::Denied,
-            Some(why.clone()),
-            None,
-            source,
-        )?;
+        );
+        event.decision = Some(match decision.outcome {
+            writ_policy::Outcome::ExplicitDeny => Decision::ExplicitDeny,
+            _ => Decision::ImplicitDeny,
+        });
+        event.matched = matched;
+        event.reason = Some(why.clone());
+        state.audit.record(event)?;
         return Err(ApiError::forbidden(why));
     }
-    Ok(actor)
+    Ok(Operator { actor, matched })
 }
 
-/// Audits a successful admin change; the change is reported only if this succeeds.
-fn audit_ok(
+fn allowed_event(
     state: &AppState,
-    actor: &str,
+    operator: &Operator,
     action: &'static str,
     resource: &str,
     conn: &ConnInfo,
-) -> Result<(), ApiError> {
-    state.audit(
-        actor,
+) -> writ_audit::Event {
+    let mut event = state.event(
+        conn,
+        &operator.actor,
         "adminToken",
         action,
         resource,
         Outcome::Allowed,
-        None,
-        None,
-        Some(conn.remote.ip()),
-    )?;
+    );
+    event.decision = Some(Decision::Allowed);
+    event.matched = operator.matched.clone();
+    event
+}
+
+/// Audits an admin change and waits until the event is durable: the change is reported
+/// only then (and a failure to record it fails the request).
+async fn audit_ok(
+    state: &AppState,
+    operator: &Operator,
+    action: &'static str,
+    resource: &str,
+    conn: &ConnInfo,
+) -> Result<(), ApiError> {
+    state
+        .audit
+        .record_durable(allowed_event(state, operator, action, resource, conn))
+        .await?;
+    Ok(())
+}
+
+/// Audits an allowed read (queued with the next batch).
+fn audit_read(
+    state: &AppState,
+    operator: &Operator,
+    action: &'static str,
+    resource: &str,
+    conn: &ConnInfo,
+) -> Result<(), ApiError> {
+    state
+        .audit
+        .record(allowed_event(state, operator, action, resource, conn))?;
     Ok(())
 }
 
@@ -205,7 +255,7 @@ pub(super) async fn register_function(
     let id = state
         .function_id(&body.name)
         .map_err(ApiError::bad_request)?;
-    let actor = authorize(
+    let operator = authorize(
         &state,
         &headers,
         &conn,
@@ -239,7 +289,14 @@ pub(super) async fn register_function(
     };
     state.store.insert_function(&record).await?;
     state.forget_function(&record.name);
-    audit_ok(&state, &actor, "writ:RegisterFunction", id.as_str(), &conn)?;
+    audit_ok(
+        &state,
+        &operator,
+        "writ:RegisterFunction",
+        id.as_str(),
+        &conn,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(function_json(&state, &record))))
 }
 
@@ -248,7 +305,7 @@ pub(super) async fn list_functions(
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(
+    let operator = authorize(
         &state,
         &headers,
         &conn,
@@ -256,6 +313,13 @@ pub(super) async fn list_functions(
         "writ:functions",
     )
     .await?;
+    audit_read(
+        &state,
+        &operator,
+        "writ:ListFunctions",
+        "writ:functions",
+        &conn,
+    )?;
     let all = state.store.functions().await?;
     Ok(Json(json!({
         "functions": all.iter().map(|f| function_json(&state, f)).collect::<Vec<_>>()
@@ -279,7 +343,8 @@ pub(super) async fn get_function(
 ) -> Result<Json<Value>, ApiError> {
     valid_name(&name)?;
     let id = state.function_id(&name).map_err(ApiError::bad_request)?;
-    authorize(&state, &headers, &conn, "writ:GetFunction", id.as_str()).await?;
+    let operator = authorize(&state, &headers, &conn, "writ:GetFunction", id.as_str()).await?;
+    audit_read(&state, &operator, "writ:GetFunction", id.as_str(), &conn)?;
     let (_, found) = named_function(&state, &name).await?;
     let f = found.ok_or_else(|| ApiError::not_found(format!("no function named {name:?}")))?;
     Ok(Json(function_json(&state, &f)))
@@ -293,7 +358,7 @@ pub(super) async fn delete_function(
 ) -> Result<StatusCode, ApiError> {
     valid_name(&name)?;
     let id = state.function_id(&name).map_err(ApiError::bad_request)?;
-    let actor = authorize(&state, &headers, &conn, "writ:DeleteFunction", id.as_str()).await?;
+    let operator = authorize(&state, &headers, &conn, "writ:DeleteFunction", id.as_str()).await?;
     let deleted = state
         .store
         .delete_function(&name, OffsetDateTime::now_utc().unix_timestamp())
@@ -302,7 +367,7 @@ pub(super) async fn delete_function(
     if deleted.is_none() {
         return Err(ApiError::not_found(format!("no function named {name:?}")));
     }
-    audit_ok(&state, &actor, "writ:DeleteFunction", id.as_str(), &conn)?;
+    audit_ok(&state, &operator, "writ:DeleteFunction", id.as_str(), &conn).await?;
     if let Err(e) = state.take_revocations().await {
         tracing::warn!(error = %e, "could not read the revocation feed back");
     }
@@ -331,7 +396,7 @@ pub(super) async fn create_join_token(
 ) -> Result<impl IntoResponse, ApiError> {
     valid_name(&name)?;
     let id = state.function_id(&name).map_err(ApiError::bad_request)?;
-    let actor = authorize(&state, &headers, &conn, "writ:CreateJoinToken", id.as_str()).await?;
+    let operator = authorize(&state, &headers, &conn, "writ:CreateJoinToken", id.as_str()).await?;
     let ttl = match &body.ttl {
         Some(t) => duration::parse(t).map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?,
         None => JOIN_TOKEN_TTL,
@@ -377,13 +442,16 @@ pub(super) async fn create_join_token(
             revoked_at: None,
         })
         .await?;
-    audit_ok(
+    // The resource is the function; the new token is named by its HMAC.
+    let mut event = allowed_event(
         &state,
-        &actor,
+        &operator,
         "writ:CreateJoinToken",
-        &format!("{id} (token {})", issued.id),
+        id.as_str(),
         &conn,
-    )?;
+    );
+    event.reason = Some(format!("join token {}", state.audit.hmac(&issued.id)));
+    state.audit.record_durable(event).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -412,7 +480,7 @@ pub(super) async fn create_admin_token(
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateAdminToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let actor = authorize(&state, &headers, &conn, "writ:CreateToken", "writ:token").await?;
+    let operator = authorize(&state, &headers, &conn, "writ:CreateToken", "writ:token").await?;
     // Each policy is given as a JSON document (an object) or as its text.
     let documents: Vec<String> = body
         .policies
@@ -451,13 +519,9 @@ pub(super) async fn create_admin_token(
             revoked_at: None,
         })
         .await?;
-    audit_ok(
-        &state,
-        &actor,
-        "writ:CreateToken",
-        &format!("writ:token/{}", issued.id),
-        &conn,
-    )?;
+    let mut event = allowed_event(&state, &operator, "writ:CreateToken", "writ:token", &conn);
+    event.reason = Some(format!("admin token {}", state.audit.hmac(&issued.id)));
+    state.audit.record_durable(event).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -542,7 +606,7 @@ pub(super) async fn revoke(
             ));
         }
     };
-    let actor = authorize(&state, &headers, &conn, action, &resource).await?;
+    let operator = authorize(&state, &headers, &conn, action, &resource).await?;
     match kind {
         RevocationKind::Function => {
             if state
@@ -573,7 +637,11 @@ pub(super) async fn revoke(
     if let Some(name) = function {
         state.forget_function(name);
     }
-    audit_ok(&state, &actor, action, &resource, &conn)?;
+    let audited = match kind {
+        RevocationKind::Token => format!("writ:token/{}", state.audit.hmac(&value)),
+        _ => resource.clone(),
+    };
+    audit_ok(&state, &operator, action, &audited, &conn).await?;
     // Take it in at once rather than at the next refresh, so this server enforces it now.
     if let Err(e) = state.take_revocations().await {
         tracing::warn!(error = %e, "could not read the revocation feed back");
@@ -586,7 +654,8 @@ pub(super) async fn describe_ca(
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&state, &headers, &conn, "writ:DescribeCa", "writ:ca").await?;
+    let operator = authorize(&state, &headers, &conn, "writ:DescribeCa", "writ:ca").await?;
+    audit_read(&state, &operator, "writ:DescribeCa", "writ:ca", &conn)?;
     Ok(Json(ca_json(&state)))
 }
 
@@ -683,7 +752,7 @@ pub(super) async fn rotate_ca(
             "activateAfter: at most 30d (a new CA lives 365d from when it is made)",
         ));
     }
-    let actor = authorize(&state, &headers, &conn, "writ:RotateCa", "writ:ca").await?;
+    let operator = authorize(&state, &headers, &conn, "writ:RotateCa", "writ:ca").await?;
     let now = OffsetDateTime::now_utc();
     let active_from = now.unix_timestamp() + delay.whole_seconds();
     let mut new_keys = Vec::new();
@@ -707,7 +776,7 @@ pub(super) async fn rotate_ca(
     }
     // All kinds rotate together or not at all.
     state.store.rotate_keys(&new_keys).await?;
-    audit_ok(&state, &actor, "writ:RotateCa", "writ:ca", &conn)?;
+    audit_ok(&state, &operator, "writ:RotateCa", "writ:ca", &conn).await?;
     state
         .refresh(now)
         .await

@@ -18,11 +18,11 @@ use x509_parser::prelude::FromDer;
 use super::admin::{authorize, bearer};
 use super::{ApiError, ApiJson, hex, rfc3339};
 use crate::attest::{AttestationRule, Evidence};
-use crate::audit::Outcome;
 use crate::state::AppState;
 use crate::store::{FunctionRecord, TokenKind};
 use crate::tls::ConnInfo;
 use crate::{duration, tokens};
+use writ_audit::Outcome;
 
 /// Clock skew allowed on OIDC tokens' `exp` and `nbf`.
 const OIDC_LEEWAY: Duration = Duration::seconds(60);
@@ -105,13 +105,14 @@ fn failed(
     actor: &str,
     authenticated_by: &'static str,
     action: &'static str,
-    source: Option<std::net::IpAddr>,
+    conn: &ConnInfo,
     error: ApiError,
 ) -> ApiError {
     if !error.is_client_error() {
         return error;
     }
     match state.audit(
+        conn,
         actor,
         authenticated_by,
         action,
@@ -119,7 +120,6 @@ fn failed(
         Outcome::Failed,
         Some(error.message().to_string()),
         None,
-        source,
     ) {
         Ok(()) => error,
         Err(e) => e.into(),
@@ -132,13 +132,13 @@ pub(super) async fn login(
     ApiJson(body): ApiJson<Login>,
 ) -> Result<Json<Value>, ApiError> {
     let method = body.attestation.method();
-    let source = Some(conn.remote.ip());
     let resource = state
         .function_id(&body.function)
         .map(|id| id.to_string())
         .unwrap_or_else(|_| body.function.clone());
     let refuse = |reason: String| -> ApiError {
         match state.audit(
+            &conn,
             &resource,
             method,
             "writ:Login",
@@ -146,7 +146,6 @@ pub(super) async fn login(
             Outcome::Denied,
             Some(reason),
             None,
-            source,
         ) {
             Ok(()) => ApiError::unauthenticated(),
             Err(e) => e.into(),
@@ -173,42 +172,37 @@ pub(super) async fn login(
             let Some(presented) = tokens::parse(token).filter(|p| p.kind == TokenKind::Join) else {
                 return Err(refuse("not a join token".into()));
             };
+            // Audit events name the token by the HMAC of its id.
+            let token_name = state.audit.hmac(presented.id);
             let Some(record) = state.store.token(presented.id).await? else {
-                return Err(refuse(format!("unknown join token {}", presented.id)));
+                return Err(refuse(format!("unknown join token {token_name}")));
             };
             if record.function_name.as_deref() != Some(body.function.as_str())
                 || !presented.secret_matches(&record.secret_hash)
             {
                 return Err(refuse(format!(
-                    "join token {} is not valid for this function",
-                    presented.id
+                    "join token {token_name} is not valid for this function"
                 )));
             }
             if record.used_at.is_some() {
-                return Err(refuse(format!(
-                    "join token {} was already used",
-                    presented.id
-                )));
+                return Err(refuse(format!("join token {token_name} was already used")));
             }
             if record.revoked_at.is_some() {
-                return Err(refuse(format!("join token {} is revoked", presented.id)));
+                return Err(refuse(format!("join token {token_name} is revoked")));
             }
             if record.expires_at.is_some_and(|e| e <= now.unix_timestamp()) {
-                return Err(refuse(format!("join token {} has expired", presented.id)));
+                return Err(refuse(format!("join token {token_name} has expired")));
             }
             // Sign first: a bad CSR must not burn the token. Then use the token; of two
             // concurrent logins only one can, and the other's certificate is thrown away.
             let signed = sign(&state, &body.csr, &id, ttl)
-                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", source, e))?;
+                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", &conn, e))?;
             if !state
                 .store
                 .use_join_token(presented.id, now.unix_timestamp())
                 .await?
             {
-                return Err(refuse(format!(
-                    "join token {} was already used",
-                    presented.id
-                )));
+                return Err(refuse(format!("join token {token_name} was already used")));
             }
             signed
         }
@@ -241,19 +235,20 @@ pub(super) async fn login(
                 )));
             }
             sign(&state, &body.csr, &id, ttl)
-                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", source, e))?
+                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", &conn, e))?
         }
     };
-    state.audit(
+    // A login hands out a credential: it is reported only once its event is durable.
+    let mut event = state.event(
+        &conn,
         id.as_str(),
         method,
         "writ:Login",
         id.as_str(),
         Outcome::Allowed,
-        None,
-        Some(serial),
-        source,
-    )?;
+    );
+    event.serial = Some(serial);
+    state.audit.record_durable(event).await?;
     Ok(Json(answer))
 }
 
@@ -294,9 +289,9 @@ async fn svid_caller(
     conn: &ConnInfo,
     action: &'static str,
 ) -> Result<Caller, ApiError> {
-    let source = Some(conn.remote.ip());
     let refuse = |actor: &str, reason: &str| -> ApiError {
         match state.audit(
+            conn,
             actor,
             "x509Svid",
             action,
@@ -304,7 +299,6 @@ async fn svid_caller(
             Outcome::Denied,
             Some(reason.to_string()),
             None,
-            source,
         ) {
             Ok(()) => ApiError::unauthenticated(),
             Err(e) => e.into(),
@@ -402,11 +396,12 @@ pub(super) async fn renew(
             caller.id.as_str(),
             "x509Svid",
             "writ:RenewSvid",
-            Some(conn.remote.ip()),
+            &conn,
             e,
         )
     })?;
     state.audit(
+        &conn,
         caller.id.as_str(),
         "x509Svid",
         "writ:RenewSvid",
@@ -414,7 +409,6 @@ pub(super) async fn renew(
         Outcome::Allowed,
         Some(format!("renewed SVID {}", caller.serial)),
         Some(serial),
-        Some(conn.remote.ip()),
     )?;
     Ok(Json(answer))
 }
@@ -471,6 +465,7 @@ pub(super) async fn mint_jwt(
         .mint(&caller.id, &audience, now, ttl)
         .map_err(|e| ApiError::internal("could not sign the JWT-SVID", e))?;
     state.audit(
+        &conn,
         caller.id.as_str(),
         "x509Svid",
         "writ:MintJwtSvid",
@@ -478,7 +473,6 @@ pub(super) async fn mint_jwt(
         Outcome::Allowed,
         None,
         None,
-        Some(conn.remote.ip()),
     )?;
     Ok(Json(json!({
         "spiffeId": caller.id.as_str(),

@@ -9,7 +9,10 @@
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+mod audit;
 mod migrate;
+
+pub use audit::{AuditFilter, AuditKeyRecord};
 
 /// Which database a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,6 +51,25 @@ pub struct ServerArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    /// This server's name in audit events (default: the host name).
+    #[arg(long, env = "WRIT_NODE")]
+    node: Option<String>,
+    /// Also append committed audit events to this JSON-lines file.
+    #[arg(long)]
+    audit_file: Option<PathBuf>,
+    /// Also print committed audit events to standard output, one JSON object per line.
+    #[arg(long)]
+    audit_stdout: bool,
+}
+
+/// The host name, for audit events.
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "writ-server".into())
 }
 
 /// How the server logs.
@@ -99,6 +118,11 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
         },
         tls_names: args.tls_san,
         master_key_env: std::env::var(writ_server::master_key::MASTER_KEY_ENV).ok(),
+        node: args.node.unwrap_or_else(host_name),
+        audit_copies: writ_server::audit::Copies {
+            file: args.audit_file,
+            stdout: args.audit_stdout,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -144,6 +144,7 @@ pub struct Server {
     pub port: u16,
     stdout_path: PathBuf,
     stderr_path: PathBuf,
+    audit_path: PathBuf,
 }
 
 impl Server {
@@ -160,6 +161,7 @@ impl Server {
         let base = data_dir.display().to_string();
         let stdout_path = PathBuf::from(format!("{base}.server{n}.stdout"));
         let stderr_path = PathBuf::from(format!("{base}.server{n}.stderr"));
+        let audit_path = PathBuf::from(format!("{base}.server{n}.audit.jsonl"));
         let create = |p: &Path| {
             std::fs::File::create(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()))
         };
@@ -168,6 +170,8 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", "127.0.0.1:0"])
+            .arg("--audit-file")
+            .arg(&audit_path)
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -182,6 +186,7 @@ impl Server {
             port: 0,
             stdout_path,
             stderr_path,
+            audit_path,
         };
         let deadline = Instant::now() + PATIENCE;
         loop {
@@ -250,9 +255,14 @@ impl Server {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
-    /// The audit events logged so far, parsed (text or JSON log format).
+    /// The audit events committed so far, from the server's `--audit-file` copy.
     pub fn audit_events(&self) -> Vec<Value> {
-        self.log().lines().filter_map(audit_event).collect()
+        std::fs::read_to_string(&self.audit_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|l| l["event"].clone())
+            .collect()
     }
 
     /// Waits until an audit event satisfies `matches`, and returns it.
@@ -341,23 +351,6 @@ fn listening_port(stdout: &str) -> Option<u16> {
         .lines()
         .find_map(|l| l.split("listening on https://").nth(1))
         .and_then(|addr| addr.trim().rsplit(':').next()?.parse().ok())
-}
-
-/// The audit event of one log line, if it is one: `... writ::audit: audit event={json}`
-/// in text format, or a JSON line whose `fields.event` is the event's JSON text.
-fn audit_event(line: &str) -> Option<Value> {
-    if let Ok(Value::Object(o)) = serde_json::from_str::<Value>(line) {
-        if o.get("target").and_then(Value::as_str) != Some("writ::audit") {
-            return None;
-        }
-        let event = o.get("fields")?.get("event")?.as_str()?;
-        return serde_json::from_str(event).ok();
-    }
-    if !line.contains("writ::audit") {
-        return None;
-    }
-    let (_, json) = line.split_once("event=")?;
-    serde_json::from_str(json.trim()).ok()
 }
 
 /// One HTTP request made with `curl`.
