@@ -14,6 +14,7 @@
 //! | `writ:CreateToken` | `writ:token` |
 //! | `writ:DescribeCa`, `writ:RotateCa` | `writ:ca` |
 //! | `writ:ReadRevocations` | `writ:revocations` |
+//! | `writ:ReadAudit`, `writ:PutAuditEvents` | `writ:audit` |
 
 use writ_policy::{
     CompiledPolicy, Context, Decision, ParseOptions, PolicyKind, PolicySet, Request,
@@ -33,6 +34,8 @@ pub const ACTIONS: &[&str] = &[
     "writ:DescribeCa",
     "writ:RotateCa",
     "writ:ReadRevocations",
+    "writ:ReadAudit",
+    "writ:PutAuditEvents",
 ];
 
 /// The policy of the bootstrap token: every writ action on everything.

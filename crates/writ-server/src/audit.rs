@@ -153,6 +153,30 @@ impl AuditLog {
             .map_err(AuditError)
     }
 
+    /// Records several events and waits until all are committed (they travel together, so
+    /// usually in one batch).
+    pub async fn record_all_durable(
+        &self,
+        events: impl IntoIterator<Item = Event>,
+    ) -> Result<(), AuditError> {
+        let mut waits = Vec::new();
+        for mut event in events {
+            scrub(&mut event);
+            let (ack, done) = oneshot::channel();
+            self.queue
+                .send((event, Some(ack)))
+                .await
+                .map_err(|_| AuditError("the audit writer has stopped".into()))?;
+            waits.push(done);
+        }
+        for done in waits {
+            done.await
+                .map_err(|_| AuditError("the audit writer has stopped".into()))?
+                .map_err(AuditError)?;
+        }
+        Ok(())
+    }
+
     /// Replaces a sensitive identifier (a token id) with its HMAC under the deployment's
     /// audit key.
     pub fn hmac(&self, value: &str) -> String {

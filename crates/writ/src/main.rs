@@ -33,6 +33,8 @@ enum Command {
     Revoke(cmd::revoke::RevokeArgs),
     /// Show and rotate the trust domain's CA and JWT keys.
     Ca(cmd::ca::CaArgs),
+    /// Tail, verify and export the tamper-evident audit log.
+    Audit(cmd::audit::AuditArgs),
     /// Run the whole system on this machine with two demo functions.
     Dev(cmd::dev::DevArgs),
 }
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Token(args) => cmd::token::run(args),
         Command::Revoke(args) => cmd::revoke::run(args),
         Command::Ca(args) => cmd::ca::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
         Command::Dev(args) => cmd::dev::run(args),
     };
     match result {

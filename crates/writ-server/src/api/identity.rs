@@ -276,15 +276,16 @@ async fn verify_oidc(
 
 /// What the client certificate of this connection says, if it is a valid SVID of one of
 /// this trust domain's functions.
-struct Caller {
-    id: SpiffeId,
+pub(super) struct Caller {
+    /// The function's SPIFFE ID.
+    pub id: SpiffeId,
     function: FunctionRecord,
     serial: String,
 }
 
 /// Authenticates the caller by its X.509-SVID (already verified against the bundle by
 /// TLS), and checks it is not revoked. Refusals are audited with their cause.
-async fn svid_caller(
+pub(super) async fn svid_caller(
     state: &AppState,
     conn: &ConnInfo,
     action: &'static str,

@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 mod admin;
+mod audit;
 mod identity;
 
 /// The largest request body accepted. CSRs and policies are a few KiB.
@@ -194,6 +195,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/tokens", post(admin::create_admin_token))
         .route("/v1/ca", get(admin::describe_ca))
         .route("/v1/ca/rotate", post(admin::rotate_ca))
+        .route(
+            "/v1/audit/events",
+            get(audit::read_events).post(audit::write_events),
+        )
+        .route("/v1/audit/checkpoints", get(audit::read_checkpoints))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -275,6 +281,8 @@ mod tests {
         ("/v1/tokens", &["post"]),
         ("/v1/ca", &["get"]),
         ("/v1/ca/rotate", &["post"]),
+        ("/v1/audit/events", &["get", "post"]),
+        ("/v1/audit/checkpoints", &["get"]),
     ];
 
     #[test]

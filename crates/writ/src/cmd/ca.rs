@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::Format;
 use super::client::{Client, ClientArgs, print_json};
 
 /// `writ ca ...`
@@ -63,7 +62,7 @@ pub fn run(args: CaArgs) -> Result<ExitCode, String> {
     };
     if bundle_only {
         print!("{}", answer["x509Bundle"].as_str().unwrap_or(""));
-    } else if format == Format::Json {
+    } else if format.is_json() {
         print_json(&answer);
     } else {
         println!(

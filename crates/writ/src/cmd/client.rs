@@ -6,8 +6,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::Format;
-
 /// Where the server is and how to authenticate to it. The token is never a flag value:
 /// command lines end up in shell history and process listings.
 #[derive(clap::Args, Clone)]
@@ -28,7 +26,25 @@ pub struct ClientArgs {
     token_file: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text", global = true)]
-    pub format: Format,
+    pub format: ClientFormat,
+}
+
+/// Output format of the commands that talk to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientFormat {
+    /// For people.
+    Text,
+    /// For programs: JSON on stdout.
+    Json,
+    /// For programs and archives: one JSON object per line (`writ audit tail`, `export`).
+    Jsonl,
+}
+
+impl ClientFormat {
+    /// Whether the output is for programs (JSON or JSON lines).
+    pub fn is_json(self) -> bool {
+        matches!(self, ClientFormat::Json | ClientFormat::Jsonl)
+    }
 }
 
 /// A connected client.

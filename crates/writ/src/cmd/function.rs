@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::Format;
-use super::client::{Client, ClientArgs, print_json};
+use super::client::{Client, ClientArgs, ClientFormat, print_json};
 
 /// `writ fn ...`
 #[derive(clap::Args)]
@@ -86,7 +85,7 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
         }
         FnCommand::List => {
             let all = client.call(Method::GET, "/v1/functions", None)?;
-            if format == Format::Json {
+            if format.is_json() {
                 print_json(&all);
             } else {
                 let list = all["functions"].as_array().cloned().unwrap_or_default();
@@ -118,7 +117,7 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
         }
         FnCommand::Delete { name } => {
             client.call(Method::DELETE, &format!("/v1/functions/{name}"), None)?;
-            if format == Format::Json {
+            if format.is_json() {
                 print_json(&json!({"deleted": name}));
             } else {
                 println!("deleted function {name}");
@@ -128,8 +127,8 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(f: &Value, format: Format, registered: bool) {
-    if format == Format::Json {
+fn show(f: &Value, format: ClientFormat, registered: bool) {
+    if format.is_json() {
         print_json(f);
         return;
     }

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use reqwest::Method;
 use serde_json::json;
 
-use super::Format;
 use super::client::{Client, ClientArgs, print_json};
 
 /// `writ revoke (--fn NAME | --serial HEX | --token-id ID)`
@@ -41,7 +40,7 @@ pub fn run(args: RevokeArgs) -> Result<ExitCode, String> {
         _ => return Err("give --fn, --serial or --token-id".into()),
     };
     let answer = client.call(Method::POST, "/v1/revocations", Some(body))?;
-    if args.client.format == Format::Json {
+    if args.client.format.is_json() {
         print_json(&answer);
     } else {
         let r = &answer["revocation"];

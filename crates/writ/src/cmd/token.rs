@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::Format;
 use super::client::{Client, ClientArgs, print_json};
 
 /// `writ token ...`
@@ -79,7 +78,7 @@ pub fn run(args: TokenArgs) -> Result<ExitCode, String> {
         }
         client.call(Method::POST, "/v1/tokens", Some(body))?
     };
-    if args.client.format == Format::Json {
+    if args.client.format.is_json() {
         print_json(&answer);
     } else {
         println!("{}", answer["token"].as_str().unwrap_or(""));

@@ -1,0 +1,164 @@
+//! The audit log's endpoints: read events and checkpoints (to tail, export and verify the
+//! chain on the client, without trusting the server), and take in events that gateways and
+//! agents send in batches.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use writ_audit::Event;
+
+use super::admin::{authorize, bearer};
+use super::identity::svid_caller;
+use super::{ApiError, ApiJson};
+use crate::state::AppState;
+use crate::store::AuditFilter;
+use crate::tls::ConnInfo;
+
+/// The most events one read returns.
+const MAX_PAGE: i64 = 10_000;
+/// The most events one batch may send in.
+const MAX_BATCH_IN: usize = 1000;
+/// The longest a follower may wait for new events in one request.
+const MAX_WAIT_SECONDS: u64 = 60;
+
+/// Which events to read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct EventsQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    since_ms: Option<i64>,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    wait: u64,
+}
+
+pub(super) async fn read_events(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, &conn, "writ:ReadAudit", "writ:audit").await?;
+    if let Some(o) = &q.outcome
+        && !matches!(o.as_str(), "allowed" | "denied" | "failed")
+    {
+        return Err(ApiError::bad_request(format!(
+            "outcome: {o:?} is not allowed, denied or failed"
+        )));
+    }
+    let filter = AuditFilter {
+        after: q.after.max(0),
+        actor: q.actor.clone(),
+        since_ms: q.since_ms,
+        outcome: q.outcome.clone(),
+        limit: q.limit.unwrap_or(1000).clamp(1, MAX_PAGE),
+    };
+    let deadline =
+        tokio::time::Instant::now() + StdDuration::from_secs(q.wait.min(MAX_WAIT_SECONDS));
+    loop {
+        let records = state.store.audit_records(&filter).await?;
+        if !records.is_empty() || tokio::time::Instant::now() >= deadline {
+            let next = records.last().map_or(filter.after, |r| r.seq);
+            return Ok(Json(json!({"records": records, "next": next})));
+        }
+        tokio::time::sleep(StdDuration::from_millis(250)).await;
+    }
+}
+
+/// Which checkpoints to read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct CheckpointsQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+pub(super) async fn read_checkpoints(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Query(q): Query<CheckpointsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers, &conn, "writ:ReadAudit", "writ:audit").await?;
+    let checkpoints = state
+        .store
+        .audit_checkpoints(
+            q.after.max(0),
+            q.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE),
+        )
+        .await?;
+    Ok(Json(json!({
+        "checkpoints": checkpoints,
+        "publicKeys": state.audit.public_keys(),
+    })))
+}
+
+/// A batch of events from a gateway or agent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EventsIn {
+    events: Vec<Event>,
+}
+
+pub(super) async fn write_events(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<EventsIn>,
+) -> Result<Json<Value>, ApiError> {
+    // Agents send with their SVID; gateways (until they have identities of their own)
+    // with an admin token allowed writ:PutAuditEvents.
+    let reporter = if bearer(&headers).is_some() || conn.peer_cert.is_none() {
+        authorize(&state, &headers, &conn, "writ:PutAuditEvents", "writ:audit")
+            .await?
+            .actor
+    } else {
+        svid_caller(&state, &conn, "writ:PutAuditEvents")
+            .await?
+            .id
+            .to_string()
+    };
+    if body.events.len() > MAX_BATCH_IN {
+        return Err(ApiError::bad_request(format!(
+            "events: at most {MAX_BATCH_IN} per batch, got {}",
+            body.events.len()
+        )));
+    }
+    for (i, e) in body.events.iter().enumerate() {
+        let rfc3339 = &time::format_description::well_known::Rfc3339;
+        if time::OffsetDateTime::parse(&e.time, rfc3339).is_err() {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}].time: {:?} is not an RFC 3339 time",
+                e.time
+            )));
+        }
+        if e.actor.is_empty() || e.action.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "events[{i}]: actor and action must not be empty"
+            )));
+        }
+    }
+    let count = body.events.len();
+    let stamped = body.events.into_iter().map(|mut e| {
+        e.reported_by = Some(reporter.clone());
+        e
+    });
+    // The sender may drop its copy once this answers: every event is committed by then.
+    state.audit.record_all_durable(stamped).await?;
+    Ok(Json(json!({"accepted": count})))
+}
