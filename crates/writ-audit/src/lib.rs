@@ -1,7 +1,8 @@
 //! The audit log's core, without I/O: the [`Event`] every part of writ records, the hash
 //! chain that makes the log tamper-evident ([`chain`]), checkpoints signed by a server key
-//! in the spirit of CloudTrail's digest files ([`checkpoint`]), and redaction of secrets and
-//! sensitive identifiers ([`redact`]).
+//! in the spirit of CloudTrail's digest files ([`checkpoint`]), redaction of secrets and
+//! sensitive identifiers ([`redact`]), and least-privilege policies generated from the
+//! record ([`generate`]).
 //!
 //! ```
 //! use writ_audit::chain::{Head, append, verify_records};
@@ -17,6 +18,7 @@
 pub mod chain;
 pub mod checkpoint;
 mod event;
+pub mod generate;
 pub mod redact;
 
 pub use event::{Decision, Event, Outcome};
