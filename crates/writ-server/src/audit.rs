@@ -26,7 +26,7 @@ use crate::master_key::MasterKey;
 use crate::store::{AuditKeyRecord, Store};
 
 /// The most events appended in one transaction.
-pub const MAX_BATCH: usize = 2000;
+pub const MAX_BATCH: usize = 8000;
 /// The most events waiting to be appended.
 pub const QUEUE: usize = 100_000;
 

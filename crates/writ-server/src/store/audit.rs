@@ -36,8 +36,8 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// Rows per INSERT statement when appending (8 values each, far below both databases'
-/// parameter limits).
+/// Rows per INSERT statement when appending, 9 values each (1,800 parameters, within both
+/// databases' limits). Fewer, larger statements mean fewer hand-offs to the driver.
 const ROWS_PER_STATEMENT: usize = 200;
 
 fn time_ms(event: &Event) -> i64 {
@@ -149,22 +149,25 @@ impl Store {
                 "INSERT INTO audit_events (seq, time_ms, actor, action, decision, outcome, event, prev_hash, hash) VALUES ",
             );
             for i in 0..chunk_records.len() {
-                let b = i * 9;
                 if i > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                ));
+                match self.backend {
+                    // Anonymous parameters: SQLite finds a named one (`$1`) by walking the
+                    // list of names, which costs the square of their number per statement.
+                    Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?)"),
+                    Backend::Postgres => {
+                        let b = i * 9;
+                        sql.push('(');
+                        for k in 1..=9 {
+                            if k > 1 {
+                                sql.push(',');
+                            }
+                            sql.push_str(&format!("${}", b + k));
+                        }
+                        sql.push(')');
+                    }
+                }
             }
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (event, record) in chunk_events.iter().zip(chunk_records) {
