@@ -566,40 +566,6 @@ fn print_json(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn context_entries() {
-        let (k, v) = parse_context("aws:SourceIp=10.0.0.1").unwrap();
-        assert_eq!(
-            (k.as_str(), v),
-            ("aws:SourceIp", ContextValue::from("10.0.0.1"))
-        );
-        let (_, v) = parse_context("aws:TagKeys=[\"a\",1,true]").unwrap();
-        assert_eq!(v, ContextValue::from(vec!["a", "1", "true"]));
-        let (k, v) = parse_context("aws:SourceIp:ip=10.0.0.1").unwrap();
-        assert_eq!(
-            (k.as_str(), v),
-            ("aws:SourceIp", ContextValue::from("10.0.0.1"))
-        );
-        let (_, v) = parse_context("k:ips:ipList=10.0.0.1,::1").unwrap();
-        assert_eq!(v, ContextValue::from(vec!["10.0.0.1", "::1"]));
-        assert!(parse_context("aws:SourceIp:ip=nope").is_err());
-        assert!(parse_context("aws:MultiFactorAuthAge:numeric=ten").is_err());
-        assert!(parse_context("aws:SecureTransport:boolean=yes").is_err());
-        assert!(parse_context("aws:CurrentTime:date=2024-02-30").is_err());
-        assert!(parse_context("aws:CurrentTime:date=2024-02-03T00:00:00Z").is_ok());
-        assert!(parse_context("aws:EpochTime:numeric=1700000000").is_ok());
-        assert!(parse_context("novalue").is_err());
-        assert!(parse_context("=x").is_err());
-        // A key whose last part is not a type name keeps its colon.
-        let (k, _) = parse_context("aws:PrincipalTag/team=x").unwrap();
-        assert_eq!(k, "aws:PrincipalTag/team");
-    }
-}
-
 /// `writ policy generate --from-audit`: reads the function's allowed events in the window
 /// from the server and prints the policy that allows exactly those calls.
 fn generate(args: GenerateArgs) -> Result<ExitCode, String> {
@@ -668,4 +634,38 @@ fn generate(args: GenerateArgs) -> Result<ExitCode, String> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_entries() {
+        let (k, v) = parse_context("aws:SourceIp=10.0.0.1").unwrap();
+        assert_eq!(
+            (k.as_str(), v),
+            ("aws:SourceIp", ContextValue::from("10.0.0.1"))
+        );
+        let (_, v) = parse_context("aws:TagKeys=[\"a\",1,true]").unwrap();
+        assert_eq!(v, ContextValue::from(vec!["a", "1", "true"]));
+        let (k, v) = parse_context("aws:SourceIp:ip=10.0.0.1").unwrap();
+        assert_eq!(
+            (k.as_str(), v),
+            ("aws:SourceIp", ContextValue::from("10.0.0.1"))
+        );
+        let (_, v) = parse_context("k:ips:ipList=10.0.0.1,::1").unwrap();
+        assert_eq!(v, ContextValue::from(vec!["10.0.0.1", "::1"]));
+        assert!(parse_context("aws:SourceIp:ip=nope").is_err());
+        assert!(parse_context("aws:MultiFactorAuthAge:numeric=ten").is_err());
+        assert!(parse_context("aws:SecureTransport:boolean=yes").is_err());
+        assert!(parse_context("aws:CurrentTime:date=2024-02-30").is_err());
+        assert!(parse_context("aws:CurrentTime:date=2024-02-03T00:00:00Z").is_ok());
+        assert!(parse_context("aws:EpochTime:numeric=1700000000").is_ok());
+        assert!(parse_context("novalue").is_err());
+        assert!(parse_context("=x").is_err());
+        // A key whose last part is not a type name keeps its colon.
+        let (k, _) = parse_context("aws:PrincipalTag/team=x").unwrap();
+        assert_eq!(k, "aws:PrincipalTag/team");
+    }
 }
