@@ -18,7 +18,8 @@ The first start initialises the trust domain, the CA and the JWT signing key, an
 bootstrap admin token once (also written to DATA_DIR/admin-token, mode 0600). The master key
 that wraps the private keys comes from WRIT_MASTER_KEY (base64, 32 bytes) or DATA_DIR/master.key,
 created on first start. Servers sharing one PostgreSQL database must share the master key.
-The current trust bundle is kept in DATA_DIR/ca.pem for the CLI (WRIT_CACERT).")]
+The current trust bundle is kept in DATA_DIR/ca.pem for the CLI (WRIT_CACERT). Audit events
+go to the store's hash-chained log, and with --audit-file or --audit-stdout also to JSON lines.")]
 pub struct ServerArgs {
     /// Directory for the master key, bootstrap token, trust bundle and SQLite database.
     #[arg(long, env = "WRIT_DATA_DIR", default_value = "writ-data")]
@@ -89,14 +90,8 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
     if args.jwt_ttl > args.jwt_max_ttl {
         return Err("--jwt-ttl is longer than --jwt-max-ttl".into());
     }
-    // Audit events go through the log until the audit log lands; WRIT_LOG may quieten
-    // everything else, but never them.
-    let audit = "writ::audit=info"
-        .parse()
-        .map_err(|e| format!("log filter: {e}"))?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("WRIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        .add_directive(audit);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
