@@ -114,14 +114,28 @@ pub async fn open(store: &Store, master: &MasterKey, copies: Copies) -> Result<A
     let (_, signing) = open("signing")?;
     let (_, hmac) = open("hmac")?;
     let signer = Signer::from_pkcs8(&signing)?;
-    let public_keys = keys
-        .iter()
-        .filter(|k| k.kind == "signing")
-        .map(|k| PublicKey {
-            id: k.id.clone(),
-            public_key: k.public.clone(),
-        })
-        .collect();
+    // Publish, for verifiers, only keys this deployment made: those the master key unseals
+    // and whose public half is what the row claims. A key planted in the table by someone
+    // with write access to the database (but not the master key) is ignored, so it cannot
+    // vouch for a rewritten log.
+    let mut public_keys = Vec::new();
+    for k in keys.iter().filter(|k| k.kind == "signing") {
+        let genuine = master
+            .open(&purpose(&k.id), &k.wrapped_key)
+            .ok()
+            .and_then(|pkcs8| Signer::from_pkcs8(&pkcs8).ok())
+            .filter(|s| s.id() == k.id && s.public_key_hex() == k.public);
+        match genuine {
+            Some(_) => public_keys.push(PublicKey {
+                id: k.id.clone(),
+                public_key: k.public.clone(),
+            }),
+            None => tracing::error!(
+                key = %k.id,
+                "an audit signing key in the store was not made by this deployment; it is not trusted"
+            ),
+        }
+    }
     let (tx, rx) = mpsc::channel(QUEUE);
     tokio::spawn(writer(store.clone(), signer, rx, copies));
     Ok(AuditLog {

@@ -185,7 +185,7 @@ async fn audit_ok(
 }
 
 /// Audits an allowed read (queued with the next batch).
-fn audit_read(
+pub(super) fn audit_read(
     state: &AppState,
     operator: &Operator,
     action: &'static str,

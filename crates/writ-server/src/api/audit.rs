@@ -24,6 +24,8 @@ use crate::tls::ConnInfo;
 const MAX_PAGE: i64 = 10_000;
 /// The most events one batch may send in.
 const MAX_BATCH_IN: usize = 1000;
+/// The largest batch body: room for 1,000 events of 4 KiB each.
+pub(super) const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 /// The longest a follower may wait for new events in one request.
 const MAX_WAIT_SECONDS: u64 = 60;
 
@@ -51,6 +53,8 @@ pub(super) async fn read_events(
     headers: HeaderMap,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    // Reading the log is not itself logged (refusals are): a verification would otherwise
+    // change what it verifies, and a follower would write an event per poll.
     authorize(&state, &headers, &conn, "writ:ReadAudit", "writ:audit").await?;
     if let Some(o) = &q.outcome
         && !matches!(o.as_str(), "allowed" | "denied" | "failed")
@@ -123,15 +127,13 @@ pub(super) async fn write_events(
 ) -> Result<Json<Value>, ApiError> {
     // Agents send with their SVID; gateways (until they have identities of their own)
     // with an admin token allowed writ:PutAuditEvents.
-    let reporter = if bearer(&headers).is_some() || conn.peer_cert.is_none() {
-        authorize(&state, &headers, &conn, "writ:PutAuditEvents", "writ:audit")
-            .await?
-            .actor
+    let (reporter, own_events_only) = if bearer(&headers).is_some() || conn.peer_cert.is_none() {
+        let operator =
+            authorize(&state, &headers, &conn, "writ:PutAuditEvents", "writ:audit").await?;
+        (operator.actor, false)
     } else {
-        svid_caller(&state, &conn, "writ:PutAuditEvents")
-            .await?
-            .id
-            .to_string()
+        let caller = svid_caller(&state, &conn, "writ:PutAuditEvents").await?;
+        (caller.id.to_string(), true)
     };
     if body.events.len() > MAX_BATCH_IN {
         return Err(ApiError::bad_request(format!(
@@ -150,6 +152,14 @@ pub(super) async fn write_events(
         if e.actor.is_empty() || e.action.is_empty() {
             return Err(ApiError::bad_request(format!(
                 "events[{i}]: actor and action must not be empty"
+            )));
+        }
+        // An agent reports what its own function did; only a gateway (by token) reports
+        // for other callers.
+        if own_events_only && e.actor != reporter {
+            return Err(ApiError::forbidden(format!(
+                "events[{i}].actor: an SVID may report only its own events ({reporter}), not {:?}",
+                e.actor
             )));
         }
     }

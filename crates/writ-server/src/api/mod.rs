@@ -197,7 +197,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/ca/rotate", post(admin::rotate_ca))
         .route(
             "/v1/audit/events",
-            get(audit::read_events).post(audit::write_events),
+            get(audit::read_events)
+                .post(audit::write_events)
+                .layer(DefaultBodyLimit::max(audit::MAX_BATCH_BYTES)),
         )
         .route("/v1/audit/checkpoints", get(audit::read_checkpoints))
         .fallback(not_found)

@@ -151,8 +151,13 @@ fn tail(
                     .as_str()
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default();
+                // Events sent in by a gateway or agent say so: their content is the sender's word.
+                let reported = event["reportedBy"]
+                    .as_str()
+                    .map(|r| format!(" [reported by {r}]"))
+                    .unwrap_or_default();
                 format!(
-                    "{} {:<7} {} {} {}{reason}",
+                    "{} {:<7} {} {} {}{reason}{reported}",
                     s("time"),
                     s("outcome"),
                     s("actor"),

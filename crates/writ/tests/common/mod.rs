@@ -735,3 +735,10 @@ impl Svid {
             .send()
     }
 }
+
+impl Server {
+    /// The `--audit-file` this server appends committed audit events to (JSON lines).
+    pub fn audit_file(&self) -> PathBuf {
+        self.audit_path.clone()
+    }
+}
