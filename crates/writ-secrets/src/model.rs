@@ -1,0 +1,194 @@
+//! Secrets in the shape of AWS Secrets Manager: names with paths, versions with ids, and
+//! staging labels that say which version is current, which came before, and which is being
+//! rotated in.
+
+use std::collections::BTreeMap;
+
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// The version callers get by default.
+pub const AWSCURRENT: &str = "AWSCURRENT";
+/// The version being rotated in, not yet current.
+pub const AWSPENDING: &str = "AWSPENDING";
+/// The version that was current before the current one.
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+/// The largest secret value, in bytes (as in Secrets Manager).
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// Checks a secret name: 1 to 512 characters from `A-Z a-z 0-9 / _ + = . @ -`, with `/`
+/// separating non-empty path segments (`prod/orders-db`). The error says what is wrong.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 512 {
+        return Err(format!("secret name {name:?}: must be 1 to 512 characters"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c)))
+    {
+        return Err(format!(
+            "secret name {name:?}: {bad:?} is not allowed; use letters, digits and / _ + = . @ -"
+        ));
+    }
+    if name.split('/').any(str::is_empty) {
+        return Err(format!(
+            "secret name {name:?}: path segments between '/' must not be empty"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a staging label: 1 to 256 printable ASCII characters, no spaces.
+pub fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() || label.len() > 256 || !label.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "staging label {label:?}: 1 to 256 printable characters without spaces"
+        ));
+    }
+    Ok(())
+}
+
+/// A new version id: 128 random bits in hex.
+pub fn new_version_id() -> Result<String, String> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| "the system random source failed".to_string())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A secret's staging labels: each label names exactly one version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Labels(BTreeMap<String, String>);
+
+impl Labels {
+    /// Labels from stored (label, version id) pairs.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Labels {
+        Labels(pairs.into_iter().collect())
+    }
+
+    /// The (label, version id) pairs, by label.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(l, v)| (l.as_str(), v.as_str()))
+    }
+
+    /// The version a label names.
+    pub fn version(&self, label: &str) -> Option<&str> {
+        self.0.get(label).map(String::as_str)
+    }
+
+    /// The labels on a version.
+    pub fn of(&self, version_id: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(_, v)| v.as_str() == version_id)
+            .map(|(l, _)| l.as_str())
+            .collect()
+    }
+
+    /// A new value becomes current: AWSCURRENT moves to `version_id`, and the version it
+    /// leaves becomes AWSPREVIOUS.
+    pub fn make_current(&mut self, version_id: &str) {
+        if let Some(old) = self.0.insert(AWSCURRENT.into(), version_id.into())
+            && old != version_id
+        {
+            self.0.insert(AWSPREVIOUS.into(), old);
+        }
+        if self.version(AWSPENDING) == Some(version_id) {
+            self.0.remove(AWSPENDING);
+        }
+    }
+
+    /// A rotation stages `version_id` as AWSPENDING; AWSCURRENT does not move.
+    pub fn stage_pending(&mut self, version_id: &str) {
+        self.0.insert(AWSPENDING.into(), version_id.into());
+    }
+
+    /// A rotation that passed every step: the pending version becomes current.
+    pub fn finish_rotation(&mut self) -> Result<(), String> {
+        let pending = self
+            .version(AWSPENDING)
+            .ok_or("no version is AWSPENDING: there is no rotation to finish")?
+            .to_string();
+        self.make_current(&pending);
+        Ok(())
+    }
+
+    /// A rotation that failed: AWSPENDING is removed; AWSCURRENT stays as it was.
+    pub fn cancel_rotation(&mut self) {
+        self.0.remove(AWSPENDING);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_follow_secrets_manager_rules() {
+        for ok in [
+            "prod/orders-db",
+            "a",
+            "team_a/x+y=z.w@host-1",
+            &"n".repeat(512),
+        ] {
+            check_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "/lead",
+            "trail/",
+            "a//b",
+            "sp ace",
+            "semi;colon",
+            "ünïcode",
+            &"n".repeat(513),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_name("a b").unwrap_err().contains("' '"));
+        check_label("MYLABEL").unwrap();
+        assert!(check_label("has space").is_err());
+        assert_ne!(new_version_id().unwrap(), new_version_id().unwrap());
+    }
+
+    #[test]
+    fn a_rotation_moves_current_only_when_it_finishes() {
+        let mut l = Labels::default();
+        l.make_current("v1");
+        assert_eq!(l.version(AWSCURRENT), Some("v1"));
+        assert_eq!(l.version(AWSPREVIOUS), None);
+        l.stage_pending("v2");
+        assert_eq!(l.version(AWSCURRENT), Some("v1"), "pending is not current");
+        l.cancel_rotation();
+        assert_eq!(l.version(AWSCURRENT), Some("v1"));
+        assert_eq!(l.version(AWSPENDING), None);
+        assert!(l.finish_rotation().is_err());
+        l.stage_pending("v3");
+        l.finish_rotation().unwrap();
+        assert_eq!(l.version(AWSCURRENT), Some("v3"));
+        assert_eq!(l.version(AWSPREVIOUS), Some("v1"));
+        assert_eq!(l.version(AWSPENDING), None);
+        assert_eq!(l.of("v3"), [AWSCURRENT]);
+    }
+
+    proptest! {
+        /// After any sequence of puts, the last put is current and the one before it is
+        /// previous; AWSCURRENT always names exactly one version.
+        #[test]
+        fn puts_keep_current_and_previous_in_order(ids in proptest::collection::vec("[a-d]", 1..12)) {
+            let mut l = Labels::default();
+            let mut history: Vec<String> = Vec::new();
+            for id in &ids {
+                l.make_current(id);
+                if history.last() != Some(id) {
+                    history.push(id.clone());
+                }
+            }
+            prop_assert_eq!(l.version(AWSCURRENT), history.last().map(String::as_str));
+            if history.len() >= 2 {
+                prop_assert_eq!(l.version(AWSPREVIOUS), Some(history[history.len() - 2].as_str()));
+            }
+        }
+    }
+}
