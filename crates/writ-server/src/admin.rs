@@ -15,6 +15,8 @@
 //! | `writ:DescribeCa`, `writ:RotateCa` | `writ:ca` |
 //! | `writ:ReadRevocations` | `writ:revocations` |
 //! | `writ:ReadAudit`, `writ:PutAuditEvents` | `writ:audit` |
+//! | `secrets:CreateSecret`, `PutSecretValue`, `GetSecretValue`, `DescribeSecret`, `DeleteSecret`, `RestoreSecret`, `PutResourcePolicy` | `writ:secret/NAME` |
+//! | `secrets:ListSecrets` | `writ:secrets` |
 
 use writ_policy::{
     CompiledPolicy, Context, Decision, ParseOptions, PolicyKind, PolicySet, Request,
@@ -38,10 +40,10 @@ pub const ACTIONS: &[&str] = &[
     "writ:PutAuditEvents",
 ];
 
-/// The policy of the bootstrap token: every writ action on everything.
+/// The policy of the bootstrap token: every writ and secrets action on everything.
 pub const BOOTSTRAP_POLICY: &str = r#"{
   "Version": "2012-10-17",
-  "Statement": [{"Sid": "Bootstrap", "Effect": "Allow", "Action": "writ:*", "Resource": "*"}]
+  "Statement": [{"Sid": "Bootstrap", "Effect": "Allow", "Action": ["writ:*", "secrets:*"], "Resource": "*"}]
 }"#;
 
 /// Compiles a token's policy documents into one set. Errors carry the policy index, the

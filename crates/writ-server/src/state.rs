@@ -78,6 +78,8 @@ pub struct AppState {
     /// Entries live [`FUNCTION_CACHE_TTL`]; this server's own deletes and revocations drop
     /// them at once, other servers' are seen within that time.
     pub function_cache: Mutex<HashMap<String, (Option<FunctionRecord>, std::time::Instant)>>,
+    /// Compiled function and secret policies, by their text.
+    pub secret_policies: crate::api::secrets::PolicyCache,
     /// Compiled admin-token policies, by token id.
     pub policy_cache: Mutex<HashMap<String, Arc<PolicySet>>>,
     /// The TLS configuration new connections get.
@@ -135,6 +137,7 @@ impl AppState {
             http,
             function_cache: Mutex::new(HashMap::new()),
             policy_cache: Mutex::new(HashMap::new()),
+            secret_policies: crate::api::secrets::PolicyCache::default(),
             tls: Arc::new(RwLock::new(Arc::new(config))),
             names,
             bundle_file,

@@ -217,6 +217,7 @@ fn function(name: &str) -> FunctionRecord {
         x509_ttl_seconds: None,
         created_at: T0,
         revoked_at: None,
+        policies: None,
     }
 }
 
@@ -253,7 +254,7 @@ async fn migrations_run_at_open_and_are_idempotent(ctx: Ctx) {
     assert_eq!(store.functions().await.unwrap(), vec![]);
     assert_eq!(store.revocation_head().await.unwrap(), 0);
     let versions = schema_versions(&url).await;
-    assert_eq!(versions, vec![1, 2], "each migration recorded once");
+    assert_eq!(versions, vec![1, 2, 3], "each migration recorded once");
 
     init(&store).await;
     store.insert_function(&function("orders")).await.unwrap();

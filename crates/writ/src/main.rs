@@ -35,6 +35,8 @@ enum Command {
     Ca(cmd::ca::CaArgs),
     /// Tail, verify and export the tamper-evident audit log.
     Audit(cmd::audit::AuditArgs),
+    /// Store and read secrets: envelope-encrypted, versioned, policy-guarded.
+    Secret(cmd::secret::SecretArgs),
     /// Run the whole system on this machine with two demo functions.
     Dev(cmd::dev::DevArgs),
 }
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Revoke(args) => cmd::revoke::run(args),
         Command::Ca(args) => cmd::ca::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Secret(args) => cmd::secret::run(args),
         Command::Dev(args) => cmd::dev::run(args),
     };
     match result {

@@ -211,6 +211,14 @@ fn function_json(state: &AppState, f: &FunctionRecord) -> Value {
         ),
         "createdAt": rfc3339(f.created_at),
         "revokedAt": f.revoked_at.map(rfc3339),
+        "policies": f
+            .policies
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Vec<String>>(p).ok())
+            .unwrap_or_default()
+            .iter()
+            .map(|p| serde_json::from_str::<Value>(p).unwrap_or(Value::String(p.clone())))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -239,6 +247,9 @@ pub(super) struct RegisterFunction {
     attestation: Vec<AttestationRule>,
     #[serde(default)]
     x509_ttl: Option<String>,
+    /// Identity policies: what the function may do (read secrets, say). None: nothing.
+    #[serde(default)]
+    policies: Vec<Value>,
 }
 
 fn default_rules() -> Vec<AttestationRule> {
@@ -278,7 +289,22 @@ pub(super) async fn register_function(
         }
         None => None,
     };
+    let policies: Vec<String> = body
+        .policies
+        .iter()
+        .map(|p| match p {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect();
+    if !policies.is_empty() {
+        admin::compile(&policies).map_err(ApiError::bad_request)?;
+    }
     let record = FunctionRecord {
+        policies: (!policies.is_empty())
+            .then(|| serde_json::to_string(&policies))
+            .transpose()
+            .map_err(|e| ApiError::internal("could not encode policies", e))?,
         name: body.name.clone(),
         spiffe_id: id.to_string(),
         attestation: serde_json::to_string(&body.attestation)

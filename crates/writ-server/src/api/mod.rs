@@ -20,6 +20,7 @@ use crate::state::AppState;
 mod admin;
 mod audit;
 mod identity;
+pub mod secrets;
 
 /// The largest request body accepted. CSRs and policies are a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -202,6 +203,14 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(audit::MAX_BATCH_BYTES)),
         )
         .route("/v1/audit/checkpoints", get(audit::read_checkpoints))
+        .route("/v1/secrets/create", post(secrets::create))
+        .route("/v1/secrets/put", post(secrets::put))
+        .route("/v1/secrets/get", post(secrets::get))
+        .route("/v1/secrets/describe", post(secrets::describe))
+        .route("/v1/secrets/list", post(secrets::list))
+        .route("/v1/secrets/delete", post(secrets::delete))
+        .route("/v1/secrets/restore", post(secrets::restore))
+        .route("/v1/secrets/policy", post(secrets::set_policy))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -285,6 +294,14 @@ mod tests {
         ("/v1/ca/rotate", &["post"]),
         ("/v1/audit/events", &["get", "post"]),
         ("/v1/audit/checkpoints", &["get"]),
+        ("/v1/secrets/create", &["post"]),
+        ("/v1/secrets/put", &["post"]),
+        ("/v1/secrets/get", &["post"]),
+        ("/v1/secrets/describe", &["post"]),
+        ("/v1/secrets/list", &["post"]),
+        ("/v1/secrets/delete", &["post"]),
+        ("/v1/secrets/restore", &["post"]),
+        ("/v1/secrets/policy", &["post"]),
     ];
 
     #[test]

@@ -26,6 +26,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0002_audit.sql"),
         postgres: include_str!("migrations/postgres/0002_audit.sql"),
     },
+    Migration {
+        version: 3,
+        name: "secrets",
+        sqlite: include_str!("migrations/sqlite/0003_secrets.sql"),
+        postgres: include_str!("migrations/postgres/0003_secrets.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that

@@ -11,8 +11,10 @@ use sqlx::{AnyPool, Row};
 
 mod audit;
 mod migrate;
+mod secrets;
 
 pub use audit::{AuditFilter, AuditKeyRecord};
+pub use secrets::{SecretRecord, VersionRecord};
 
 /// Which database a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +122,8 @@ pub struct FunctionRecord {
     pub created_at: i64,
     /// When it was revoked, if it was.
     pub revoked_at: Option<i64>,
+    /// Its identity policies (what it may do), as a JSON array of policy documents.
+    pub policies: Option<String>,
 }
 
 /// What a token is for.
@@ -415,8 +419,8 @@ impl Store {
     /// Registers a function; a name already taken is a conflict.
     pub async fn insert_function(&self, f: &FunctionRecord) -> Result<(), StoreError> {
         let result = sqlx::query(
-            "INSERT INTO functions (name, spiffe_id, attestation, x509_ttl_seconds, created_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO functions (name, spiffe_id, attestation, x509_ttl_seconds, created_at, revoked_at, policies) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(&f.name)
         .bind(&f.spiffe_id)
@@ -424,6 +428,7 @@ impl Store {
         .bind(f.x509_ttl_seconds)
         .bind(f.created_at)
         .bind(f.revoked_at)
+        .bind(&f.policies)
         .execute(&self.pool)
         .await?;
         if result.rows_affected() == 0 {
@@ -444,7 +449,7 @@ impl Store {
     /// All functions, by name.
     pub async fn functions(&self) -> Result<Vec<FunctionRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, spiffe_id, attestation, x509_ttl_seconds, created_at, revoked_at \
+            "SELECT name, spiffe_id, attestation, x509_ttl_seconds, created_at, revoked_at, policies \
              FROM functions ORDER BY name",
         )
         .fetch_all(&self.pool)
@@ -597,7 +602,7 @@ impl Store {
 }
 
 const FUNCTION_BY_NAME: &str = "SELECT name, spiffe_id, attestation, x509_ttl_seconds, created_at, \
-     revoked_at FROM functions WHERE name = $1";
+     revoked_at, policies FROM functions WHERE name = $1";
 
 fn function_from_row(r: &AnyRow) -> Result<FunctionRecord, sqlx::Error> {
     Ok(FunctionRecord {
@@ -607,6 +612,7 @@ fn function_from_row(r: &AnyRow) -> Result<FunctionRecord, sqlx::Error> {
         x509_ttl_seconds: r.try_get(3)?,
         created_at: r.try_get(4)?,
         revoked_at: r.try_get(5)?,
+        policies: r.try_get(6)?,
     })
 }
 

@@ -38,6 +38,10 @@ rules.json is a JSON array of rules, e.g.
         /// X.509-SVID lifetime for this function (default: the server's).
         #[arg(long)]
         x509_ttl: Option<String>,
+        /// An identity policy file: what the function may do, such as reading a secret
+        /// (repeatable; none means nothing).
+        #[arg(long)]
+        policy: Vec<PathBuf>,
     },
     /// List functions.
     List,
@@ -62,6 +66,7 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
             name,
             attestation,
             x509_ttl,
+            policy,
         } => {
             let mut body = json!({"name": name});
             if let Some(path) = attestation {
@@ -79,6 +84,15 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
             }
             if let Some(ttl) = x509_ttl {
                 body["x509Ttl"] = json!(ttl);
+            }
+            let mut docs = Vec::new();
+            for path in &policy {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--policy {}: {e}", path.display()))?;
+                docs.push(Value::String(text));
+            }
+            if !docs.is_empty() {
+                body["policies"] = Value::Array(docs);
             }
             let f = client.call(Method::POST, "/v1/functions", Some(body))?;
             show(&f, format, true);

@@ -7,6 +7,7 @@ pub mod dev;
 pub mod function;
 pub mod policy;
 pub mod revoke;
+pub mod secret;
 pub mod server;
 pub mod token;
 

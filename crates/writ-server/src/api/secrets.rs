@@ -1,0 +1,763 @@
+//! Secrets, in the shape of AWS Secrets Manager's API: one POST per operation, the secret
+//! named in the body (names contain `/`). Callers are functions (by their X.509-SVID over
+//! mTLS, or a JWT-SVID for the server's audience as a bearer token) and operators (by
+//! admin token). A function's access is decided by the policy engine from its identity
+//! policies and the secret's resource policy, on the resource `writ:secret/NAME`; default
+//! deny. Every read and change is audited, and a value is returned only once its read is
+//! durable in the audit log.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use writ_audit::{Decision, Outcome};
+use writ_identity::SpiffeId;
+use writ_policy::{
+    CompiledPolicy, Context, ParseOptions, PolicyKind, PolicySet, Principal, Request,
+};
+use writ_secrets::envelope::{self, KeyWrapper, Sealed};
+use writ_secrets::model::{self, AWSCURRENT, MAX_VALUE_BYTES};
+
+use super::admin::{Operator, authorize, bearer};
+use super::identity::svid_caller;
+use super::{ApiError, ApiJson, rfc3339};
+use crate::master_key::MasterKey;
+use crate::state::AppState;
+use crate::store::{SecretRecord, VersionRecord};
+use crate::tls::ConnInfo;
+
+/// The master key wraps data keys, bound to their secret and version.
+impl KeyWrapper for MasterKey {
+    fn wrap(&self, context: &str, key: &[u8]) -> Result<Vec<u8>, String> {
+        self.seal(context, key).map_err(|e| e.to_string())
+    }
+    fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Vec<u8>, String> {
+        self.open(context, wrapped).map_err(|e| e.to_string())
+    }
+}
+
+/// Compiled policies by their text, so a function's read does not re-parse them.
+#[derive(Default)]
+pub struct PolicyCache(Mutex<HashMap<(PolicyKind, String), Arc<CompiledPolicy>>>);
+
+impl PolicyCache {
+    fn get(&self, kind: PolicyKind, text: &str) -> Result<Arc<CompiledPolicy>, String> {
+        let key = (kind, text.to_string());
+        if let Some(p) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(p.clone());
+        }
+        let policy = writ_policy::parse(text, &ParseOptions::new(kind))
+            .into_result()
+            .map_err(|d| {
+                d.iter()
+                    .filter(|d| d.is_error())
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })?;
+        let name = match kind {
+            PolicyKind::Resource => "resource policy",
+            _ => "identity policy",
+        };
+        let compiled =
+            Arc::new(CompiledPolicy::new(name, kind, &policy).map_err(|e| e.to_string())?);
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(key, compiled.clone());
+        Ok(compiled)
+    }
+}
+
+/// Who is asking, once authorized.
+struct Caller {
+    actor: String,
+    authenticated_by: &'static str,
+    decision: Decision,
+    matched: Vec<String>,
+}
+
+fn resource(name: &str) -> String {
+    format!("writ:secret/{name}")
+}
+
+/// Authenticates the caller and decides `action` on the secret (or `writ:secrets` for a
+/// listing). Denials are audited; the caller audits what it then does.
+async fn authorize_secret(
+    state: &AppState,
+    headers: &HeaderMap,
+    conn: &ConnInfo,
+    action: &'static str,
+    name: Option<&str>,
+    secret: Option<&SecretRecord>,
+) -> Result<Caller, ApiError> {
+    let res = name.map_or_else(|| "writ:secrets".to_string(), resource);
+    let presented = bearer(headers);
+    let jwt = presented.filter(|t| t.starts_with("eyJ"));
+    if presented.is_some() && jwt.is_none() {
+        let Operator { actor, matched } = authorize(state, headers, conn, action, &res).await?;
+        return Ok(Caller {
+            actor,
+            authenticated_by: "adminToken",
+            decision: Decision::Allowed,
+            matched,
+        });
+    }
+    let (id, authenticated_by) = match jwt {
+        Some(token) => (jwt_caller(state, conn, token, action)?, "jwtSvid"),
+        None => (svid_caller(state, conn, action).await?.id, "x509Svid"),
+    };
+    let function = id
+        .path()
+        .strip_prefix("/fn/")
+        .map(str::to_string)
+        .unwrap_or_default();
+    let record = state.function_for_svid(&function).await?;
+    let mut set = PolicySet::new();
+    let documents: Vec<String> = record
+        .as_ref()
+        .and_then(|f| f.policies.as_deref())
+        .map(|p| serde_json::from_str(p).unwrap_or_default())
+        .unwrap_or_default();
+    for doc in &documents {
+        let compiled = state
+            .secret_policies
+            .get(PolicyKind::Identity, doc)
+            .map_err(|e| ApiError::internal("a stored function policy is invalid", e))?;
+        set.add((*compiled).clone());
+    }
+    if let Some(rp) = secret.and_then(|s| s.resource_policy.as_deref()) {
+        let compiled = state
+            .secret_policies
+            .get(PolicyKind::Resource, rp)
+            .map_err(|e| ApiError::internal("a stored resource policy is invalid", e))?;
+        set.add((*compiled).clone());
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut context = Context::new();
+    context.insert("aws:SecureTransport", true);
+    context.insert("aws:SourceIp", conn.remote.ip());
+    context.insert("aws:EpochTime", now.unix_timestamp());
+    if let Ok(t) = now.format(&time::format_description::well_known::Rfc3339) {
+        context.insert("aws:CurrentTime", t);
+    }
+    let request = Request::new(action, &res)
+        .with_principal(Principal::Spiffe(id.to_string()))
+        .with_context(context)
+        .with_principal_context();
+    let decision = set.evaluate(&request);
+    let matched: Vec<String> = decision.matched.iter().map(|m| m.label()).collect();
+    let audit_decision = match decision.outcome {
+        writ_policy::Outcome::Allowed => Decision::Allowed,
+        writ_policy::Outcome::ExplicitDeny => Decision::ExplicitDeny,
+        writ_policy::Outcome::ImplicitDeny => Decision::ImplicitDeny,
+    };
+    if !decision.is_allowed() {
+        let why = format!(
+            "{action} on {res} is not allowed for {id} ({})",
+            decision.outcome.as_str()
+        );
+        let mut event = state.event(
+            conn,
+            id.as_str(),
+            authenticated_by,
+            action,
+            &res,
+            Outcome::Denied,
+        );
+        event.decision = Some(audit_decision);
+        event.matched = matched;
+        event.reason = Some(why.clone());
+        state.audit.record(event)?;
+        return Err(ApiError::forbidden(why));
+    }
+    Ok(Caller {
+        actor: id.to_string(),
+        authenticated_by,
+        decision: audit_decision,
+        matched,
+    })
+}
+
+/// A function authenticated by a JWT-SVID whose audience is this server.
+fn jwt_caller(
+    state: &AppState,
+    conn: &ConnInfo,
+    token: &str,
+    action: &'static str,
+) -> Result<SpiffeId, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let audience = format!("spiffe://{}/writ/server", state.trust_domain);
+    let jwks = state.authorities().jwks(now.unix_timestamp());
+    match writ_identity::jwt_svid::verify(
+        token,
+        &jwks,
+        &state.trust_domain,
+        &audience,
+        now,
+        time::Duration::seconds(30),
+    ) {
+        Ok((id, _)) if id.path().starts_with("/fn/") => Ok(id),
+        Ok((id, _)) => Err(refused(state, conn, id.as_str(), action, "not a function")),
+        Err(e) => Err(refused(
+            state,
+            conn,
+            "anonymous",
+            action,
+            &format!("JWT-SVID refused: {e}"),
+        )),
+    }
+}
+
+fn refused(
+    state: &AppState,
+    conn: &ConnInfo,
+    actor: &str,
+    action: &'static str,
+    why: &str,
+) -> ApiError {
+    match state.audit(
+        conn,
+        actor,
+        "jwtSvid",
+        action,
+        actor,
+        Outcome::Denied,
+        Some(why.into()),
+        None,
+    ) {
+        Ok(()) => ApiError::unauthenticated(),
+        Err(e) => e.into(),
+    }
+}
+
+/// Audits an allowed operation and waits until the event is durable.
+async fn audited(
+    state: &AppState,
+    conn: &ConnInfo,
+    caller: &Caller,
+    action: &'static str,
+    res: &str,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let mut event = state.event(
+        conn,
+        &caller.actor,
+        caller.authenticated_by,
+        action,
+        res,
+        Outcome::Allowed,
+    );
+    event.decision = Some(caller.decision);
+    event.matched = caller.matched.clone();
+    event.reason = detail;
+    state.audit.record_durable(event).await?;
+    Ok(())
+}
+
+/// A live secret, or 404 (purging it first if its recovery window has passed).
+async fn live_secret(state: &AppState, name: &str) -> Result<SecretRecord, ApiError> {
+    model::check_name(name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    match state.store.secret(name).await? {
+        Some(s) if s.deleted_at.is_none() => Ok(s),
+        Some(s) if s.recovery_until.is_some_and(|u| u <= now) => {
+            state.store.purge_secret(name, now).await?;
+            Err(ApiError::not_found(format!("no secret named {name:?}")))
+        }
+        Some(_) => Err(ApiError::not_found(format!(
+            "secret {name:?} is scheduled for deletion; restore it to use it"
+        ))),
+        None => Err(ApiError::not_found(format!("no secret named {name:?}"))),
+    }
+}
+
+/// A value in a request: `secretString` or `secretBinary` (base64), never both.
+fn value_of(string: &Option<String>, binary: &Option<String>) -> Result<(Vec<u8>, bool), ApiError> {
+    let (bytes, is_binary) = match (string, binary) {
+        (Some(s), None) => (s.as_bytes().to_vec(), false),
+        (None, Some(b)) => (
+            STANDARD
+                .decode(b)
+                .map_err(|_| ApiError::bad_request("secretBinary: not valid base64"))?,
+            true,
+        ),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of secretString or secretBinary",
+            ));
+        }
+    };
+    if bytes.len() > MAX_VALUE_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "the value is {} bytes; a secret value is at most {MAX_VALUE_BYTES}",
+            bytes.len()
+        )));
+    }
+    Ok((bytes, is_binary))
+}
+
+fn seal_version(
+    state: &AppState,
+    name: &str,
+    value: &[u8],
+    binary: bool,
+) -> Result<VersionRecord, ApiError> {
+    let version_id = model::new_version_id().map_err(|e| ApiError::internal("version id", e))?;
+    let Sealed {
+        wrapped_key,
+        ciphertext,
+    } = envelope::seal(&state.master, name, &version_id, value)
+        .map_err(|e| ApiError::internal("could not encrypt the value", e))?;
+    Ok(VersionRecord {
+        version_id,
+        wrapped_key,
+        ciphertext,
+        binary,
+        created_at: OffsetDateTime::now_utc().unix_timestamp(),
+    })
+}
+
+/// `CreateSecret`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Create {
+    name: String,
+    #[serde(default)]
+    secret_string: Option<String>,
+    #[serde(default)]
+    secret_binary: Option<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: serde_json::Map<String, Value>,
+}
+
+pub(super) async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Create>,
+) -> Result<Json<Value>, ApiError> {
+    model::check_name(&body.name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
+    let caller = authorize_secret(
+        &state,
+        &headers,
+        &conn,
+        "secrets:CreateSecret",
+        Some(&body.name),
+        None,
+    )
+    .await?;
+    let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
+    if body.tags.values().any(|v| !v.is_string()) {
+        return Err(ApiError::bad_request(
+            "tags: each tag value must be a string",
+        ));
+    }
+    let version = seal_version(&state, &body.name, &value, binary)?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let record = SecretRecord {
+        name: body.name.clone(),
+        description: body.description.clone(),
+        tags: Value::Object(body.tags.clone()).to_string(),
+        resource_policy: None,
+        created_at: now,
+        updated_at: now,
+        deleted_at: None,
+        recovery_until: None,
+    };
+    state.store.create_secret(&record, &version).await?;
+    audited(
+        &state,
+        &conn,
+        &caller,
+        "secrets:CreateSecret",
+        &resource(&body.name),
+        Some(format!("version {}", version.version_id)),
+    )
+    .await?;
+    Ok(Json(
+        json!({"name": body.name, "versionId": version.version_id}),
+    ))
+}
+
+/// `PutSecretValue`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Put {
+    name: String,
+    #[serde(default)]
+    secret_string: Option<String>,
+    #[serde(default)]
+    secret_binary: Option<String>,
+}
+
+pub(super) async fn put(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Put>,
+) -> Result<Json<Value>, ApiError> {
+    let secret = live_secret(&state, &body.name).await?;
+    let caller = authorize_secret(
+        &state,
+        &headers,
+        &conn,
+        "secrets:PutSecretValue",
+        Some(&body.name),
+        Some(&secret),
+    )
+    .await?;
+    let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
+    let version = seal_version(&state, &body.name, &value, binary)?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let labels = state
+        .store
+        .put_secret_version(&body.name, &version, now, |l| {
+            l.make_current(&version.version_id)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no secret named {:?}", body.name)))?;
+    audited(
+        &state,
+        &conn,
+        &caller,
+        "secrets:PutSecretValue",
+        &resource(&body.name),
+        Some(format!("version {}", version.version_id)),
+    )
+    .await?;
+    Ok(Json(json!({
+        "name": body.name,
+        "versionId": version.version_id,
+        "versionStages": labels.of(&version.version_id),
+    })))
+}
+
+/// `GetSecretValue`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Get {
+    name: String,
+    #[serde(default)]
+    version_id: Option<String>,
+    #[serde(default)]
+    version_stage: Option<String>,
+}
+
+pub(super) async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Get>,
+) -> Result<Json<Value>, ApiError> {
+    let secret = live_secret(&state, &body.name).await?;
+    let caller = authorize_secret(
+        &state,
+        &headers,
+        &conn,
+        "secrets:GetSecretValue",
+        Some(&body.name),
+        Some(&secret),
+    )
+    .await?;
+    let labels = state.store.secret_labels(&body.name).await?;
+    let version_id = match (&body.version_id, &body.version_stage) {
+        (Some(id), None) => id.clone(),
+        (None, stage) => {
+            let stage = stage.as_deref().unwrap_or(AWSCURRENT);
+            labels
+                .version(stage)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "secret {:?} has no version labelled {stage}",
+                        body.name
+                    ))
+                })?
+                .to_string()
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give versionId or versionStage, not both",
+            ));
+        }
+    };
+    let version = state
+        .store
+        .secret_version(&body.name, &version_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "secret {:?} has no version {version_id:?}",
+                body.name
+            ))
+        })?;
+    let value = envelope::open(
+        &state.master,
+        &body.name,
+        &version_id,
+        &Sealed {
+            wrapped_key: version.wrapped_key.clone(),
+            ciphertext: version.ciphertext.clone(),
+        },
+    )
+    .map_err(|e| ApiError::internal("the stored value does not decrypt", e))?;
+    // The read is on record before the value leaves.
+    audited(
+        &state,
+        &conn,
+        &caller,
+        "secrets:GetSecretValue",
+        &resource(&body.name),
+        Some(format!("version {version_id}")),
+    )
+    .await?;
+    let mut answer = json!({
+        "name": body.name,
+        "versionId": version_id,
+        "versionStages": labels.of(&version_id),
+        "createdDate": rfc3339(version.created_at),
+    });
+    if version.binary {
+        answer["secretBinary"] = json!(STANDARD.encode(&value));
+    } else {
+        answer["secretString"] = json!(String::from_utf8_lossy(&value));
+    }
+    Ok(Json(answer))
+}
+
+/// A request naming one secret.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Named {
+    name: String,
+}
+
+pub(super) async fn describe(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Named>,
+) -> Result<Json<Value>, ApiError> {
+    let secret = live_secret(&state, &body.name).await?;
+    let caller = authorize_secret(
+        &state,
+        &headers,
+        &conn,
+        "secrets:DescribeSecret",
+        Some(&body.name),
+        Some(&secret),
+    )
+    .await?;
+    let labels = state.store.secret_labels(&body.name).await?;
+    let versions = state.store.secret_versions(&body.name).await?;
+    let mut event = state.event(
+        &conn,
+        &caller.actor,
+        caller.authenticated_by,
+        "secrets:DescribeSecret",
+        &resource(&body.name),
+        Outcome::Allowed,
+    );
+    event.decision = Some(caller.decision);
+    event.matched = caller.matched.clone();
+    state.audit.record(event)?;
+    Ok(Json(describe_json(&secret, &labels, &versions)))
+}
+
+fn describe_json(s: &SecretRecord, labels: &model::Labels, versions: &[VersionRecord]) -> Value {
+    json!({
+        "name": s.name,
+        "description": s.description,
+        "tags": serde_json::from_str::<Value>(&s.tags).unwrap_or(json!({})),
+        "createdDate": rfc3339(s.created_at),
+        "lastChangedDate": rfc3339(s.updated_at),
+        "resourcePolicy": s.resource_policy.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
+        "versions": versions.iter().map(|v| json!({
+            "versionId": v.version_id,
+            "versionStages": labels.of(&v.version_id),
+            "createdDate": rfc3339(v.created_at),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller =
+        authorize_secret(&state, &headers, &conn, "secrets:ListSecrets", None, None).await?;
+    let all = state.store.secrets().await?;
+    let mut event = state.event(
+        &conn,
+        &caller.actor,
+        caller.authenticated_by,
+        "secrets:ListSecrets",
+        "writ:secrets",
+        Outcome::Allowed,
+    );
+    event.decision = Some(caller.decision);
+    state.audit.record(event)?;
+    Ok(Json(json!({
+        "secrets": all.iter().map(|s| json!({
+            "name": s.name,
+            "description": s.description,
+            "lastChangedDate": rfc3339(s.updated_at),
+        })).collect::<Vec<_>>()
+    })))
+}
+
+/// `DeleteSecret`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Delete {
+    name: String,
+    #[serde(default)]
+    recovery_days: Option<i64>,
+}
+
+pub(super) async fn delete(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Delete>,
+) -> Result<Json<Value>, ApiError> {
+    let days = body.recovery_days.unwrap_or(30);
+    if !(7..=30).contains(&days) {
+        return Err(ApiError::bad_request(
+            "recoveryDays: between 7 and 30, as in Secrets Manager",
+        ));
+    }
+    let secret = live_secret(&state, &body.name).await?;
+    let caller = authorize_secret(
+        &state,
+        &headers,
+        &conn,
+        "secrets:DeleteSecret",
+        Some(&body.name),
+        Some(&secret),
+    )
+    .await?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let until = now + days * 86_400;
+    state.store.delete_secret(&body.name, now, until).await?;
+    audited(
+        &state,
+        &conn,
+        &caller,
+        "secrets:DeleteSecret",
+        &resource(&body.name),
+        Some(format!("recoverable until {}", rfc3339(until))),
+    )
+    .await?;
+    Ok(Json(
+        json!({"name": body.name, "deletionDate": rfc3339(until)}),
+    ))
+}
+
+pub(super) async fn restore(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Named>,
+) -> Result<Json<Value>, ApiError> {
+    model::check_name(&body.name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
+    let secret = state.store.secret(&body.name).await?;
+    let caller = authorize_secret(
+        &state,
+        &headers,
+        &conn,
+        "secrets:RestoreSecret",
+        Some(&body.name),
+        secret.as_ref(),
+    )
+    .await?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if !state.store.restore_secret(&body.name, now).await? {
+        return Err(ApiError::not_found(format!(
+            "secret {:?} is not scheduled for deletion, or its recovery window has passed",
+            body.name
+        )));
+    }
+    audited(
+        &state,
+        &conn,
+        &caller,
+        "secrets:RestoreSecret",
+        &resource(&body.name),
+        None,
+    )
+    .await?;
+    Ok(Json(json!({"name": body.name})))
+}
+
+/// `PutResourcePolicy` / `DeleteResourcePolicy` (a null policy).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct SetPolicy {
+    name: String,
+    policy: Option<Value>,
+}
+
+pub(super) async fn set_policy(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SetPolicy>,
+) -> Result<Json<Value>, ApiError> {
+    let secret = live_secret(&state, &body.name).await?;
+    let caller = authorize_secret(
+        &state,
+        &headers,
+        &conn,
+        "secrets:PutResourcePolicy",
+        Some(&body.name),
+        Some(&secret),
+    )
+    .await?;
+    let text = match &body.policy {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(other.to_string()),
+    };
+    if let Some(t) = &text {
+        state
+            .secret_policies
+            .get(PolicyKind::Resource, t)
+            .map_err(|e| ApiError::bad_request(format!("policy: {e}")))?;
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    state
+        .store
+        .set_secret_policy(&body.name, text.as_deref(), now)
+        .await?;
+    audited(
+        &state,
+        &conn,
+        &caller,
+        "secrets:PutResourcePolicy",
+        &resource(&body.name),
+        None,
+    )
+    .await?;
+    Ok(Json(json!({"name": body.name})))
+}

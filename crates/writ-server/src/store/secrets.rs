@@ -1,0 +1,426 @@
+//! Secrets' tables: one row per secret, one per version (its wrapped data key and
+//! ciphertext, never the value), and one per staging label. Label moves and the new version
+//! they point to are written in one transaction, serialised per secret, so concurrent
+//! writers lose no version.
+
+use sqlx::Row;
+use writ_secrets::model::Labels;
+
+use super::{Backend, Store, StoreError};
+
+/// A secret's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    /// Its name, e.g. `prod/orders-db`.
+    pub name: String,
+    /// A note for people.
+    pub description: String,
+    /// Tags, as a JSON object.
+    pub tags: String,
+    /// Its resource policy, if it has one.
+    pub resource_policy: Option<String>,
+    /// When it was made.
+    pub created_at: i64,
+    /// When a value or its metadata last changed.
+    pub updated_at: i64,
+    /// When it was scheduled for deletion.
+    pub deleted_at: Option<i64>,
+    /// Until when it can be restored.
+    pub recovery_until: Option<i64>,
+}
+
+/// One stored version.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    /// Its id.
+    pub version_id: String,
+    /// The data key, wrapped by the master key.
+    pub wrapped_key: Vec<u8>,
+    /// Nonce, ciphertext and tag.
+    pub ciphertext: Vec<u8>,
+    /// Whether the value is binary rather than a string.
+    pub binary: bool,
+    /// When it was made.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for VersionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionRecord")
+            .field("version_id", &self.version_id)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secret_from_row(r: &sqlx::any::AnyRow) -> Result<SecretRecord, sqlx::Error> {
+    Ok(SecretRecord {
+        name: r.try_get(0)?,
+        description: r.try_get(1)?,
+        tags: r.try_get(2)?,
+        resource_policy: r.try_get(3)?,
+        created_at: r.try_get(4)?,
+        updated_at: r.try_get(5)?,
+        deleted_at: r.try_get(6)?,
+        recovery_until: r.try_get(7)?,
+    })
+}
+
+const SECRET_COLUMNS: &str =
+    "name, description, tags, resource_policy, created_at, updated_at, deleted_at, recovery_until";
+
+impl Store {
+    /// Creates a secret with its first version, current. A name in use is a conflict
+    /// (also while the old secret is deleted but recoverable).
+    pub async fn create_secret(
+        &self,
+        secret: &SecretRecord,
+        version: &VersionRecord,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO secrets (name, description, tags, resource_policy, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(&secret.name)
+        .bind(&secret.description)
+        .bind(&secret.tags)
+        .bind(&secret.resource_policy)
+        .bind(secret.created_at)
+        .bind(secret.updated_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Err(StoreError::Conflict(format!("secret {:?}", secret.name)));
+        }
+        insert_version(&mut tx, &secret.name, version).await?;
+        let mut labels = Labels::default();
+        labels.make_current(&version.version_id);
+        write_labels(&mut tx, &secret.name, &Labels::default(), &labels).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds a version and moves labels with `relabel` (which sees the labels as they are
+    /// inside the transaction), in one transaction serialised with other writers of the
+    /// same secret. Returns the labels after, or `None` if there is no such live secret.
+    pub async fn put_secret_version(
+        &self,
+        name: &str,
+        version: &VersionRecord,
+        now: i64,
+        relabel: impl FnOnce(&mut Labels),
+    ) -> Result<Option<Labels>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Take the secret's row lock first (PostgreSQL; SQLite has one writer at a time),
+        // so two writers do not both read the same labels.
+        let lock = match self.backend {
+            Backend::Postgres => {
+                "SELECT name FROM secrets WHERE name = $1 AND deleted_at IS NULL FOR UPDATE"
+            }
+            Backend::Sqlite => {
+                "UPDATE secrets SET updated_at = updated_at WHERE name = $1 AND deleted_at IS NULL RETURNING name"
+            }
+        };
+        if sqlx::query(lock)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let before = read_labels(&mut tx, name).await?;
+        let mut after = before.clone();
+        relabel(&mut after);
+        insert_version(&mut tx, name, version).await?;
+        write_labels(&mut tx, name, &before, &after).await?;
+        sqlx::query("UPDATE secrets SET updated_at = $1 WHERE name = $2")
+            .bind(now)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(after))
+    }
+
+    /// Moves labels without adding a version (finishing or cancelling a rotation).
+    pub async fn relabel_secret(
+        &self,
+        name: &str,
+        relabel: impl FnOnce(&mut Labels) -> Result<(), String>,
+    ) -> Result<Result<Labels, String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let lock = match self.backend {
+            Backend::Postgres => {
+                "SELECT name FROM secrets WHERE name = $1 AND deleted_at IS NULL FOR UPDATE"
+            }
+            Backend::Sqlite => {
+                "UPDATE secrets SET updated_at = updated_at WHERE name = $1 AND deleted_at IS NULL RETURNING name"
+            }
+        };
+        if sqlx::query(lock)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_none()
+        {
+            tx.rollback().await?;
+            return Ok(Err(format!("no secret named {name:?}")));
+        }
+        let before = read_labels(&mut tx, name).await?;
+        let mut after = before.clone();
+        if let Err(e) = relabel(&mut after) {
+            tx.rollback().await?;
+            return Ok(Err(e));
+        }
+        write_labels(&mut tx, name, &before, &after).await?;
+        tx.commit().await?;
+        Ok(Ok(after))
+    }
+
+    /// A secret's metadata (deleted or not).
+    pub async fn secret(&self, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE name = $1"
+        ));
+        let row = sqlx::query(sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(secret_from_row).transpose()?)
+    }
+
+    /// All secrets not scheduled for deletion, by name.
+    pub async fn secrets(&self) -> Result<Vec<SecretRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE deleted_at IS NULL ORDER BY name"
+        ));
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(secret_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// A secret's labels.
+    pub async fn secret_labels(&self, name: &str) -> Result<Labels, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        read_labels(&mut conn, name).await
+    }
+
+    /// A secret's versions (without their ciphertexts' plaintext, which this layer never
+    /// sees), oldest first.
+    pub async fn secret_versions(&self, name: &str) -> Result<Vec<VersionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version_id, wrapped_key, ciphertext, is_binary, created_at FROM secret_versions \
+             WHERE name = $1 ORDER BY created_at, version_id",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(version_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// One version.
+    pub async fn secret_version(
+        &self,
+        name: &str,
+        version_id: &str,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT version_id, wrapped_key, ciphertext, is_binary, created_at FROM secret_versions \
+             WHERE name = $1 AND version_id = $2",
+        )
+        .bind(name)
+        .bind(version_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(version_from_row).transpose()?)
+    }
+
+    /// Schedules deletion: the secret is hidden and unreadable now, restorable until
+    /// `recovery_until`, and purged at the first access after.
+    pub async fn delete_secret(
+        &self,
+        name: &str,
+        now: i64,
+        recovery_until: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE secrets SET deleted_at = $1, recovery_until = $2 WHERE name = $3 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(recovery_until)
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Cancels a scheduled deletion within its recovery window.
+    pub async fn restore_secret(&self, name: &str, now: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE secrets SET deleted_at = NULL, recovery_until = NULL \
+             WHERE name = $1 AND deleted_at IS NOT NULL AND recovery_until > $2",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Removes for good a secret whose recovery window has passed, with its versions and
+    /// labels. Returns whether it did.
+    pub async fn purge_secret(&self, name: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM secrets WHERE name = $1 AND deleted_at IS NOT NULL AND recovery_until <= $2",
+        )
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            for table in [
+                "DELETE FROM secret_versions WHERE name = $1",
+                "DELETE FROM secret_labels WHERE name = $1",
+            ] {
+                sqlx::query(table).bind(name).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// Sets or clears a secret's resource policy.
+    pub async fn set_secret_policy(
+        &self,
+        name: &str,
+        policy: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE secrets SET resource_policy = $1, updated_at = $2 WHERE name = $3 AND deleted_at IS NULL",
+        )
+        .bind(policy)
+        .bind(now)
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Replaces the wrapped data key of every version, in one transaction: a master-key
+    /// rotation. `rewrap` gets (name, version id, wrapped key) and returns the new one.
+    pub async fn rewrap_secret_keys(
+        &self,
+        rewrap: impl Fn(&str, &str, &[u8]) -> Result<Vec<u8>, String>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT name, version_id, wrapped_key FROM secret_versions ORDER BY name, version_id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut count = 0;
+        for r in &rows {
+            let name: String = r.try_get(0)?;
+            let id: String = r.try_get(1)?;
+            let wrapped: Vec<u8> = r.try_get(2)?;
+            let new = rewrap(&name, &id, &wrapped).map_err(StoreError::Migration)?;
+            sqlx::query(
+                "UPDATE secret_versions SET wrapped_key = $1 WHERE name = $2 AND version_id = $3",
+            )
+            .bind(new)
+            .bind(&name)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            count += 1;
+        }
+        tx.commit().await?;
+        Ok(count)
+    }
+}
+
+fn version_from_row(r: &sqlx::any::AnyRow) -> Result<VersionRecord, sqlx::Error> {
+    Ok(VersionRecord {
+        version_id: r.try_get(0)?,
+        wrapped_key: r.try_get(1)?,
+        ciphertext: r.try_get(2)?,
+        binary: r.try_get::<i64, _>(3)? != 0,
+        created_at: r.try_get(4)?,
+    })
+}
+
+async fn insert_version(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    v: &VersionRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO secret_versions (name, version_id, wrapped_key, ciphertext, is_binary, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(name)
+    .bind(&v.version_id)
+    .bind(&v.wrapped_key)
+    .bind(&v.ciphertext)
+    .bind(i64::from(v.binary))
+    .bind(v.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn read_labels(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Labels, StoreError> {
+    let rows = sqlx::query("SELECT label, version_id FROM secret_labels WHERE name = $1")
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await?;
+    let pairs = rows
+        .iter()
+        .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Labels::from_pairs(pairs))
+}
+
+async fn write_labels(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    before: &Labels,
+    after: &Labels,
+) -> Result<(), StoreError> {
+    for (label, _) in before.pairs() {
+        if after.version(label).is_none() {
+            sqlx::query("DELETE FROM secret_labels WHERE name = $1 AND label = $2")
+                .bind(name)
+                .bind(label)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    for (label, version) in after.pairs() {
+        if before.version(label) != Some(version) {
+            sqlx::query(
+                "INSERT INTO secret_labels (name, label, version_id) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name, label) DO UPDATE SET version_id = excluded.version_id",
+            )
+            .bind(name)
+            .bind(label)
+            .bind(version)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}

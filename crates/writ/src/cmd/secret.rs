@@ -1,0 +1,232 @@
+//! `writ secret`: store, read, list, describe, delete and restore secrets. A value is never
+//! taken as a command-line argument, where it would land in shell history and process
+//! listings: it comes from a file or standard input.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::client::{Client, ClientArgs, print_json};
+
+/// `writ secret ...`
+#[derive(clap::Args)]
+pub struct SecretArgs {
+    #[command(subcommand)]
+    command: SecretCommand,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum SecretCommand {
+    /// Store a value: creates the secret, or adds a version that becomes AWSCURRENT.
+    #[command(after_help = "Examples:
+  writ secret put prod/orders-db --value-file db-url.txt --description 'orders database'
+  vault-or-whatever | writ secret put prod/stripe-key --value-stdin
+  writ secret put certs/tls-key --value-file key.der --binary")]
+    Put {
+        /// The secret's name, e.g. prod/orders-db.
+        name: String,
+        /// Read the value from this file.
+        #[arg(long, conflicts_with = "value_stdin", required_unless_present_any = ["value_stdin", "value"])]
+        value_file: Option<PathBuf>,
+        /// Read the value from standard input.
+        #[arg(long)]
+        value_stdin: bool,
+        /// Refused: a value on the command line lands in shell history.
+        #[arg(long, hide = true)]
+        value: Option<String>,
+        /// Store the bytes as a binary value (otherwise the value must be UTF-8 text).
+        #[arg(long)]
+        binary: bool,
+        /// A description, when the secret is created.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Print a value (AWSCURRENT unless a stage or version is named).
+    Get {
+        /// The secret's name.
+        name: String,
+        /// A staging label, e.g. AWSPREVIOUS.
+        #[arg(long, conflicts_with = "version_id")]
+        version_stage: Option<String>,
+        /// A version id.
+        #[arg(long)]
+        version_id: Option<String>,
+    },
+    /// List secrets.
+    List,
+    /// Show a secret's metadata and versions (never its value).
+    Describe {
+        /// The secret's name.
+        name: String,
+    },
+    /// Schedule a secret's deletion; it can be restored within the recovery window.
+    Delete {
+        /// The secret's name.
+        name: String,
+        /// Days it stays restorable (7 to 30).
+        #[arg(long, default_value_t = 30)]
+        recovery_days: i64,
+    },
+    /// Cancel a scheduled deletion.
+    Restore {
+        /// The secret's name.
+        name: String,
+    },
+    /// Set a secret's resource policy from a file (or remove it with --remove).
+    Policy {
+        /// The secret's name.
+        name: String,
+        /// The policy file (a resource policy: it names principals, e.g. SPIFFE IDs).
+        #[arg(long, required_unless_present = "remove")]
+        file: Option<PathBuf>,
+        /// Remove the resource policy.
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+fn read_value(file: Option<PathBuf>, stdin: bool) -> Result<Vec<u8>, String> {
+    let limit = writ_secrets::model::MAX_VALUE_BYTES;
+    let mut bytes = Vec::new();
+    if stdin {
+        std::io::stdin()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("standard input: {e}"))?;
+    } else if let Some(path) = file {
+        std::fs::File::open(&path)
+            .and_then(|f| f.take(limit as u64 + 1).read_to_end(&mut bytes))
+            .map_err(|e| format!("--value-file {}: {e}", path.display()))?;
+    }
+    if bytes.len() > limit {
+        return Err(format!(
+            "the value is larger than {limit} bytes, the most a secret holds"
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Runs `writ secret`.
+pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
+    if let SecretCommand::Put { value: Some(_), .. } = &args.command {
+        return Err(
+            "--value is refused: a value on the command line lands in shell history and process \
+             listings. Use --value-file FILE, or pipe it to --value-stdin."
+                .into(),
+        );
+    }
+    let client = Client::new(&args.client)?;
+    let json_out = args.client.format.is_json();
+    let answer = match args.command {
+        SecretCommand::Put {
+            name,
+            value_file,
+            value_stdin,
+            binary,
+            description,
+            ..
+        } => {
+            let bytes = read_value(value_file, value_stdin)?;
+            let mut body = json!({"name": name});
+            if binary {
+                body["secretBinary"] = json!(STANDARD.encode(&bytes));
+            } else {
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    "the value is not UTF-8 text; store it with --binary".to_string()
+                })?;
+                body["secretString"] = json!(text);
+            }
+            match client.call(Method::POST, "/v1/secrets/put", Some(body.clone())) {
+                Ok(a) => a,
+                Err(e) if e.contains("(404)") && e.contains("no secret named") => {
+                    body["description"] = json!(description);
+                    client.call(Method::POST, "/v1/secrets/create", Some(body))?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        SecretCommand::Get {
+            name,
+            version_stage,
+            version_id,
+        } => {
+            let mut body = json!({"name": name});
+            if let Some(s) = version_stage {
+                body["versionStage"] = json!(s);
+            }
+            if let Some(v) = version_id {
+                body["versionId"] = json!(v);
+            }
+            let a = client.call(Method::POST, "/v1/secrets/get", Some(body))?;
+            if !json_out {
+                let mut out = std::io::stdout().lock();
+                let bytes = match (a["secretString"].as_str(), a["secretBinary"].as_str()) {
+                    (Some(s), _) => s.as_bytes().to_vec(),
+                    (None, Some(b)) => STANDARD
+                        .decode(b)
+                        .map_err(|_| "the server sent malformed base64".to_string())?,
+                    _ => Vec::new(),
+                };
+                out.write_all(&bytes).map_err(|e| e.to_string())?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            a
+        }
+        SecretCommand::List => {
+            let a = client.call(Method::POST, "/v1/secrets/list", Some(json!({})))?;
+            if !json_out {
+                for s in a["secrets"].as_array().cloned().unwrap_or_default() {
+                    println!(
+                        "{:<40} {}",
+                        s["name"].as_str().unwrap_or(""),
+                        s["description"].as_str().unwrap_or("")
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            a
+        }
+        SecretCommand::Describe { name } => client.call(
+            Method::POST,
+            "/v1/secrets/describe",
+            Some(json!({"name": name})),
+        )?,
+        SecretCommand::Delete {
+            name,
+            recovery_days,
+        } => client.call(
+            Method::POST,
+            "/v1/secrets/delete",
+            Some(json!({"name": name, "recoveryDays": recovery_days})),
+        )?,
+        SecretCommand::Restore { name } => client.call(
+            Method::POST,
+            "/v1/secrets/restore",
+            Some(json!({"name": name})),
+        )?,
+        SecretCommand::Policy { name, file, remove } => {
+            let policy = match (file, remove) {
+                (_, true) => Value::Null,
+                (Some(path), false) => Value::String(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| format!("--file {}: {e}", path.display()))?,
+                ),
+                (None, false) => return Err("give --file FILE or --remove".into()),
+            };
+            client.call(
+                Method::POST,
+                "/v1/secrets/policy",
+                Some(json!({"name": name, "policy": policy})),
+            )?
+        }
+    };
+    print_json(&answer);
+    Ok(ExitCode::SUCCESS)
+}
