@@ -183,9 +183,12 @@ struct StatementDoc {
     resource: serde_json::Value,
 }
 
-/// The event's service when the event is evidence for `actor`.
+/// The event's service when the event is evidence for `actor`. An event the actor reported
+/// about itself (an agent's) is its own word, not evidence of what it was allowed: it would
+/// let a compromised function write its own policy.
 fn evidence<'e>(event: &'e Event, actor: &str) -> Option<&'e str> {
     if event.actor != actor
+        || event.reported_by.as_deref() == Some(actor)
         || event.outcome != Outcome::Allowed
         || event.decision != Some(Decision::Allowed)
         || event.resource.is_empty()

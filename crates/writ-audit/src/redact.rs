@@ -34,11 +34,25 @@ impl Redactor {
     }
 }
 
-/// Removes anything shaped like a secret from every text field of `event`: writ tokens
-/// (their secret part), JWTs, and PEM private keys. Returns whether anything was removed.
+/// The longest text field kept in an event; longer ones are cut, with a note.
+pub const MAX_FIELD_BYTES: usize = 2048;
+
+/// Removes anything shaped like a secret from every text field of `event`: writ tokens,
+/// JWTs, and PEM private keys; and cuts fields longer than [`MAX_FIELD_BYTES`]. Returns
+/// whether anything was changed.
 pub fn scrub(event: &mut Event) -> bool {
     let mut changed = false;
     for text in event.texts_mut() {
+        if text.len() > MAX_FIELD_BYTES {
+            let mut cut = MAX_FIELD_BYTES;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let total = text.len();
+            text.truncate(cut);
+            text.push_str(&format!("…[cut from {total} bytes]"));
+            changed = true;
+        }
         if let Some(clean) = scrub_text(text) {
             *text = clean;
             changed = true;
@@ -59,17 +73,25 @@ pub fn scrub_text(text: &str) -> Option<String> {
             changed = true;
             continue;
         }
-        if let Some((keep, len)) = writ_token(rest) {
-            out.push_str(&rest[..keep]);
-            out.push_str("[redacted]");
+        if let Some(len) = writ_token(rest) {
+            // The whole token: its id is a sensitive identifier too.
+            out.push_str("[redacted writ token]");
             rest = &rest[len..];
             changed = true;
             continue;
         }
-        if let Some(len) = jwt(rest) {
-            out.push_str("[redacted jwt]");
-            rest = &rest[len..];
-            changed = true;
+        if rest.starts_with("eyJ") {
+            if let Some(len) = jwt(rest) {
+                out.push_str("[redacted jwt]");
+                rest = &rest[len..];
+                changed = true;
+            } else {
+                // Not a JWT: keep the whole base64url run, so no part of it is scanned
+                // again (which would make long runs of `eyJ` quadratic).
+                let run = rest.bytes().take_while(|b| is_b64url(*b)).count();
+                out.push_str(&rest[..run]);
+                rest = &rest[run..];
+            }
             continue;
         }
         let Some(c) = rest.chars().next() else { break };
@@ -83,9 +105,8 @@ fn is_b64url(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
-/// `writ.admin.<id>.<secret>` or `writ.join.<id>.<secret>` at the start: how much to keep
-/// (through the id and its dot) and the whole length.
-fn writ_token(s: &str) -> Option<(usize, usize)> {
+/// `writ.admin.<id>.<secret>` or `writ.join.<id>.<secret>` at the start: its length.
+fn writ_token(s: &str) -> Option<usize> {
     let after_kind = ["writ.admin.", "writ.join."]
         .iter()
         .find_map(|p| s.starts_with(p).then_some(p.len()))?;
@@ -102,7 +123,7 @@ fn writ_token(s: &str) -> Option<(usize, usize)> {
         .iter()
         .take_while(|c| is_b64url(**c))
         .count();
-    (secret > 0).then_some((id_end + 1, id_end + 1 + secret))
+    (secret > 0).then_some(id_end + 1 + secret)
 }
 
 /// A compact JWS (`eyJ...` `.` `...` `.` `...`) at the start: its length.
@@ -165,7 +186,7 @@ mod tests {
         let reason = e.reason.clone().unwrap();
         assert_eq!(
             reason,
-            "bad writ.join.0123456789abcdef01234567.[redacted] and [redacted jwt] and [redacted private key] end"
+            "bad [redacted writ token] and [redacted jwt] and [redacted private key] end"
         );
         for secret in ["Np1F5ehGDRhx", "c2lnbmF0dXJl", "MIGHAgEAMBMG"] {
             assert!(!reason.contains(secret));
@@ -182,6 +203,18 @@ mod tests {
         plain.reason = Some("join token 0123456789abcdef01234567 was already used; writ.io".into());
         assert!(!scrub(&mut plain));
         assert!(scrub_text("eyJ").is_none());
+    }
+
+    #[test]
+    fn long_and_adversarial_fields_are_cut_and_scanned_in_linear_time() {
+        let mut e = Event::new("t", "a", "none", "writ:Login", "r", Outcome::Denied);
+        e.reason = Some("eyJ".repeat(1_000_000));
+        scrub(&mut e);
+        let reason = e.reason.unwrap();
+        assert!(reason.len() < MAX_FIELD_BYTES + 64, "{}", reason.len());
+        assert!(reason.ends_with("[cut from 3000000 bytes]"), "{reason}");
+        // Linear even without the cut.
+        assert!(scrub_text(&"eyJ".repeat(200_000)).is_none());
     }
 
     #[test]

@@ -398,3 +398,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn events_a_function_reported_about_itself_are_not_evidence() {
+    let actor = "spiffe://example.org/fn/orders";
+    let mut own = Event::new(
+        "2026-11-24T10:00:00Z",
+        actor,
+        "x509Svid",
+        "secrets:GetSecretValue",
+        "writ:secret/prod/root-db",
+        Outcome::Allowed,
+    );
+    own.decision = Some(Decision::Allowed);
+    own.reported_by = Some(actor.into());
+    let mut by_gateway = own.clone();
+    by_gateway.resource = "writ:secret/prod/orders-db".into();
+    by_gateway.reported_by = Some("token:hmac-sha256:00".into());
+    let generated = least_privilege(&[own.clone(), by_gateway], actor).unwrap();
+    assert!(
+        generated.text.contains("prod/orders-db"),
+        "{}",
+        generated.text
+    );
+    assert!(!generated.text.contains("root-db"), "{}", generated.text);
+    assert!(least_privilege(&[own], actor).is_err());
+}

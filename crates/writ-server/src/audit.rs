@@ -9,9 +9,11 @@
 //! - [`AuditLog::record_durable`] waits until its event is committed, and fails if it could
 //!   not be: admin changes, logins and (later) secret reads are reported as done only then;
 //! - [`AuditLog::record`] queues the event and goes on: decisions on the hot path (renewals,
-//!   JWT-SVIDs, refusals). If the server dies, the events still queued are lost: at most
-//!   [`QUEUE`] events, and in practice those of the last few milliseconds. A full queue
-//!   fails the request rather than dropping its event.
+//!   JWT-SVIDs, refusals). A batch that fails to commit is retried; a server stopped with
+//!   SIGTERM or Ctrl-C commits the queue before it exits ([`AuditLog::flush`]). Only if the
+//!   process dies are the events still queued lost: at most [`QUEUE`] + [`MAX_BATCH`], in
+//!   practice those of the last few milliseconds. A full queue fails the request rather
+//!   than dropping its event.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 use writ_audit::Event;
-use writ_audit::checkpoint::{PublicKey, Signer};
+use writ_audit::checkpoint::{PublicKey, Signer, signature_ok};
 use writ_audit::redact::{Redactor, scrub};
 
 use crate::master_key::MasterKey;
@@ -47,10 +49,19 @@ pub struct Copies {
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
+/// What the writer receives. Nearly every message is an event, so it is not boxed.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    /// An event, and whom to tell once it is committed.
+    Event(Event, Option<Ack>),
+    /// Tell once everything sent before is committed.
+    Flush(Ack),
+}
+
 /// The server's audit log.
 #[derive(Clone)]
 pub struct AuditLog {
-    queue: mpsc::Sender<(Event, Option<Ack>)>,
+    queue: mpsc::Sender<Message>,
     redactor: Arc<Redactor>,
     public_keys: Arc<Vec<PublicKey>>,
 }
@@ -136,8 +147,25 @@ pub async fn open(store: &Store, master: &MasterKey, copies: Copies) -> Result<A
             ),
         }
     }
+    let file = match &copies.file {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("--audit-file {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let (tx, rx) = mpsc::channel(QUEUE);
-    tokio::spawn(writer(store.clone(), signer, rx, copies));
+    tokio::spawn(writer(
+        store.clone(),
+        signer,
+        public_keys.clone(),
+        rx,
+        file,
+        copies.stdout,
+    ));
     Ok(AuditLog {
         queue: tx,
         redactor: Arc::new(Redactor::new(&hmac)),
@@ -150,7 +178,7 @@ impl AuditLog {
     pub fn record(&self, mut event: Event) -> Result<(), AuditError> {
         scrub(&mut event);
         self.queue
-            .try_send((event, None))
+            .try_send(Message::Event(event, None))
             .map_err(|e| AuditError(format!("the audit queue is {e}")))
     }
 
@@ -159,7 +187,7 @@ impl AuditLog {
         scrub(&mut event);
         let (ack, done) = oneshot::channel();
         self.queue
-            .send((event, Some(ack)))
+            .send(Message::Event(event, Some(ack)))
             .await
             .map_err(|_| AuditError("the audit writer has stopped".into()))?;
         done.await
@@ -178,7 +206,7 @@ impl AuditLog {
             scrub(&mut event);
             let (ack, done) = oneshot::channel();
             self.queue
-                .send((event, Some(ack)))
+                .send(Message::Event(event, Some(ack)))
                 .await
                 .map_err(|_| AuditError("the audit writer has stopped".into()))?;
             waits.push(done);
@@ -189,6 +217,19 @@ impl AuditLog {
                 .map_err(AuditError)?;
         }
         Ok(())
+    }
+
+    /// Waits until every event recorded before is committed: at shutdown, so queued events
+    /// are not lost.
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let (ack, done) = oneshot::channel();
+        self.queue
+            .send(Message::Flush(ack))
+            .await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?;
+        done.await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?
+            .map_err(AuditError)
     }
 
     /// Replaces a sensitive identifier (a token id) with its HMAC under the deployment's
@@ -206,32 +247,54 @@ impl AuditLog {
 async fn writer(
     store: Store,
     signer: Signer,
-    mut rx: mpsc::Receiver<(Event, Option<Ack>)>,
-    copies: Copies,
+    public_keys: Vec<PublicKey>,
+    mut rx: mpsc::Receiver<Message>,
+    mut file: Option<std::fs::File>,
+    stdout: bool,
 ) {
-    let mut file = copies.file.as_ref().and_then(|path| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| tracing::error!(path = %path.display(), error = %e, "cannot open the audit file"))
-            .ok()
-    });
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let events: Vec<Event> = batch.iter().map(|(e, _)| e.clone()).collect();
+    let mut incoming = Vec::with_capacity(MAX_BATCH);
+    // Queued events whose batch failed: they are tried again, first, with the next batch.
+    let mut carried: Vec<Event> = Vec::new();
+    loop {
+        if rx.recv_many(&mut incoming, MAX_BATCH).await == 0 && carried.is_empty() {
+            return;
+        }
+        let mut events: Vec<Event> = std::mem::take(&mut carried);
+        let mut acks: Vec<(usize, Ack)> = Vec::new();
+        let mut flushes = Vec::new();
+        for message in incoming.drain(..) {
+            match message {
+                Message::Event(event, ack) => {
+                    if let Some(ack) = ack {
+                        acks.push((events.len(), ack));
+                    }
+                    events.push(event);
+                }
+                Message::Flush(ack) => flushes.push(ack),
+            }
+        }
+        if events.is_empty() {
+            for ack in flushes {
+                let _ = ack.send(Ok(()));
+            }
+            continue;
+        }
         let result = store
-            .audit_append(&events, |head| {
-                let time = time::OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                signer.sign(head, &time)
-            })
+            .audit_append(
+                &events,
+                |head| {
+                    let time = time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    signer.sign(head, &time)
+                },
+                |checkpoint| signature_ok(checkpoint, &public_keys),
+            )
             .await;
         match result {
             Ok(head) => {
                 let first = head.seq - events.len() as i64 + 1;
-                if file.is_some() || copies.stdout {
+                if file.is_some() || stdout {
                     let mut lines = String::new();
                     for (i, event) in events.iter().enumerate() {
                         lines.push_str(&format!(
@@ -245,25 +308,39 @@ async fn writer(
                     {
                         tracing::error!(error = %e, "could not write the audit file");
                     }
-                    if copies.stdout {
+                    if stdout {
                         let mut out = std::io::stdout().lock();
                         let _ = out.write_all(lines.as_bytes());
                         let _ = out.flush();
                     }
                 }
-                for (_, ack) in batch.drain(..) {
-                    if let Some(ack) = ack {
-                        let _ = ack.send(Ok(()));
-                    }
+                for (_, ack) in acks {
+                    let _ = ack.send(Ok(()));
+                }
+                for ack in flushes {
+                    let _ = ack.send(Ok(()));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, events = events.len(), "could not append audit events");
-                for (_, ack) in batch.drain(..) {
-                    if let Some(ack) = ack {
-                        let _ = ack.send(Err(e.to_string()));
-                    }
+                tracing::error!(error = %e, events = events.len(), "could not append audit events; will retry the queued ones");
+                // Waiting callers learn now (their requests fail); queued events are kept
+                // and tried again, so a passing outage loses nothing.
+                let waited: std::collections::HashSet<usize> =
+                    acks.iter().map(|(i, _)| *i).collect();
+                for (_, ack) in acks {
+                    let _ = ack.send(Err(e.to_string()));
                 }
+                for ack in flushes {
+                    let _ = ack.send(Err(e.to_string()));
+                }
+                carried = events
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(i, _)| !waited.contains(i))
+                    .map(|(_, e)| e)
+                    .take(QUEUE)
+                    .collect();
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
         }
     }

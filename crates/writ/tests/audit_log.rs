@@ -441,6 +441,22 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
         &["checkpoint", "forged or altered checkpoint"],
     );
 
+    // (b''') ... or the checkpoints from the edited event on deleted: the chain is
+    // consistent and every remaining checkpoint verifies, but the end is not signed.
+    case("rehash-drop-checkpoints", &|db| {
+        rewrite_chain(db, &base.records, k, &hidden);
+        db.exec(&format!("DELETE FROM audit_checkpoints WHERE seq >= {k}"));
+    })
+    .assert_broken(
+        "rehash-drop-checkpoints",
+        base.checkpoints
+            .iter()
+            .rev()
+            .find(|c| c.seq < k)
+            .map_or(1, |c| c.seq + 1),
+        &["not covered by a signed checkpoint"],
+    );
+
     // (b'') The same for an event inside a batch (events sent in together usually are):
     // the batch's one checkpoint, over its last event, covers the others through the chain.
     let mut prev = 0;
@@ -602,6 +618,27 @@ fn tampering_with_the_sqlite_audit_tables_is_found_by_audit_verify() {
     // A restart on an untouched copy verifies: what the cases find is their tampering.
     run_case("untouched", &|_| {}).assert_intact(base.records.len());
     tamper_cases(&base, run_case);
+
+    // A server whose log was rewritten and its checkpoints dropped does not sign over the
+    // forged head: it refuses to append, so admin changes fail until someone looks.
+    let data = dir.join("case-refuse-to-append");
+    copy_dir(&pristine, &data);
+    let db = Db::Sqlite(data.join("writ.db"));
+    let k = base.target;
+    let hidden = base
+        .record(k)
+        .event
+        .replace("\"outcome\":\"denied\"", "\"outcome\":\"allowed\"");
+    rewrite_chain(&db, &base.records, k, &hidden);
+    db.exec(&format!("DELETE FROM audit_checkpoints WHERE seq >= {k}"));
+    let server = Server::start(&data, &[]);
+    let out = server.cli(&["fn", "register", "after-tampering"]);
+    assert!(!out.status.success(), "an admin change was reported done");
+    assert_eq!(
+        db.records().len(),
+        base.records.len(),
+        "nothing was appended"
+    );
 }
 
 /// A fresh PostgreSQL database, dropped when this goes out of scope; `None` (after saying

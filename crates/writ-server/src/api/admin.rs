@@ -52,13 +52,19 @@ pub(super) async fn authorize(
     action: &'static str,
     resource: &str,
 ) -> Result<Operator, ApiError> {
+    // A token named as the resource appears in the audit log by the HMAC of its id.
+    let audited_resource = match resource.strip_prefix("writ:token/") {
+        Some(id) => format!("writ:token/{}", state.audit.hmac(id)),
+        None => resource.to_string(),
+    };
+    let resource_name = audited_resource.as_str();
     let refuse = |actor: &str, reason: String| -> ApiError {
         match state.audit(
             conn,
             actor,
             "adminToken",
             action,
-            resource,
+            resource_name,
             Outcome::Denied,
             Some(reason),
             None,
@@ -133,7 +139,7 @@ pub(super) async fn authorize(
             &actor,
             "adminToken",
             action,
-            resource,
+            resource_name,
             Outcome::Denied,
         );
         event.decision = Some(match decision.outcome {
@@ -141,7 +147,7 @@ pub(super) async fn authorize(
             _ => Decision::ImplicitDeny,
         });
         event.matched = matched;
-        event.reason = Some(why.clone());
+        event.reason = Some(why.replace(resource, resource_name));
         state.audit.record(event)?;
         return Err(ApiError::forbidden(why));
     }

@@ -119,8 +119,14 @@ impl Store {
         &self,
         events: &[Event],
         sign: impl Fn(&Head) -> Result<Checkpoint, String>,
+        signed: impl Fn(&Checkpoint) -> bool,
     ) -> Result<Head, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // SQLite: take the write lock before reading the head, or a commit by another
+        // connection between the read and the insert fails the whole batch.
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         if self.backend == Backend::Postgres {
             sqlx::query("LOCK TABLE audit_events IN EXCLUSIVE MODE")
                 .execute(&mut *tx)
@@ -139,6 +145,37 @@ impl Store {
                 })?
             }
         };
+        // Every batch commits with a checkpoint over its last event, so the newest checkpoint
+        // must be genuine and name the head. If not, the tables were altered (checkpoints
+        // deleted, events rewritten): append nothing, and never sign over a forged head.
+        if head.seq > 0 {
+            let newest = sqlx::query(
+                "SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            let checkpoint = newest
+                .map(|r| -> Result<Checkpoint, sqlx::Error> {
+                    Ok(Checkpoint {
+                        seq: r.try_get(0)?,
+                        hash: r.try_get(1)?,
+                        time: r.try_get(2)?,
+                        key_id: r.try_get(3)?,
+                        signature: r.try_get(4)?,
+                    })
+                })
+                .transpose()?;
+            let intact = checkpoint.as_ref().is_some_and(|cp| {
+                cp.seq == head.seq && cp.hash == writ_audit::hex(&head.hash) && signed(cp)
+            });
+            if !intact {
+                return Err(StoreError::Tampered(format!(
+                    "the audit log's last event ({}) is not covered by a valid signed checkpoint; \
+                     the audit tables were altered outside writ. Run `writ audit verify`.",
+                    head.seq
+                )));
+            }
+        }
         let (records, new_head) =
             chain::append(&head, events).map_err(|e| StoreError::Migration(e.to_string()))?;
         for (chunk_events, chunk_records) in events

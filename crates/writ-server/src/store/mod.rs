@@ -40,6 +40,9 @@ pub enum StoreError {
         "unsupported store URL scheme {0:?}: use postgres://USER@HOST:PORT/DB, or leave --store unset for SQLite in --data-dir"
     )]
     Url(String),
+    /// Stored data that writ signed or chained no longer checks out.
+    #[error("tampering detected: {0}")]
+    Tampered(String),
     /// The schema is newer than this binary, or a migration failed.
     #[error("schema migration failed: {0}")]
     Migration(String),

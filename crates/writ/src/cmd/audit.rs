@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use writ_audit::chain::{Head, Record, verify_from};
-use writ_audit::checkpoint::{Checkpoint, PublicKey, signature_ok};
+use writ_audit::chain::Record;
+use writ_audit::checkpoint::{Checkpoint, PublicKey};
 
 use super::client::{Client, ClientArgs, ClientFormat};
 
@@ -177,27 +177,35 @@ fn tail(
     }
 }
 
-fn verify(client: &Client, format: ClientFormat) -> Result<ExitCode, String> {
-    let answer = client.call(Method::GET, "/v1/audit/checkpoints?after=0", None)?;
-    let keys: Vec<PublicKey> = serde_json::from_value(answer["publicKeys"].clone())
-        .map_err(|e| format!("the server's audit keys are unreadable: {e}"))?;
-    let mut checkpoints: Vec<Checkpoint> = Vec::new();
-    let mut page: Vec<Checkpoint> = serde_json::from_value(answer["checkpoints"].clone())
-        .map_err(|e| format!("the server's checkpoints are unreadable: {e}"))?;
-    while let Some(last) = page.last().map(|c| c.seq) {
-        checkpoints.append(&mut page);
-        let more = client.call(
+/// All checkpoints after `after`, page by page; refuses a server whose pages do not move
+/// forward.
+fn checkpoints_after(
+    client: &Client,
+    mut after: i64,
+) -> Result<(Vec<Checkpoint>, Vec<PublicKey>), String> {
+    let mut all = Vec::new();
+    loop {
+        let answer = client.call(
             Method::GET,
-            &format!("/v1/audit/checkpoints?after={last}"),
+            &format!("/v1/audit/checkpoints?after={after}"),
             None,
         )?;
-        page = serde_json::from_value(more["checkpoints"].clone())
+        let keys: Vec<PublicKey> = serde_json::from_value(answer["publicKeys"].clone())
+            .map_err(|e| format!("the server's audit keys are unreadable: {e}"))?;
+        let page: Vec<Checkpoint> = serde_json::from_value(answer["checkpoints"].clone())
             .map_err(|e| format!("the server's checkpoints are unreadable: {e}"))?;
+        let Some(last) = page.last().map(|c| c.seq) else {
+            return Ok((all, keys));
+        };
+        if page.iter().any(|c| c.seq <= after) || page.windows(2).any(|w| w[1].seq <= w[0].seq) {
+            return Err("the server's checkpoints are out of order".into());
+        }
+        all.extend(page);
+        after = last;
     }
-    // Walk the chain page by page, checking each checkpoint against the record it covers.
-    let mut head = Head::genesis();
-    let mut pending = checkpoints.iter().peekable();
-    let mut signed_through = 0;
+}
+
+fn verify(client: &Client, format: ClientFormat) -> Result<ExitCode, String> {
     let broken = |seq: i64, problem: String| -> Result<ExitCode, String> {
         if format.is_json() {
             println!(
@@ -209,67 +217,56 @@ fn verify(client: &Client, format: ClientFormat) -> Result<ExitCode, String> {
         }
         Ok(ExitCode::from(1))
     };
+    // Checkpoints first: one that covers an event missing from the records read after it
+    // means events were deleted from the end.
+    let (mut checkpoints, keys) = checkpoints_after(client, 0)?;
+    let mut records: Vec<Record> = Vec::new();
     loop {
-        let (records, _) = records_page(client, head.seq, "")?;
-        if records.is_empty() {
+        let after = records.last().map_or(0, |r| r.seq);
+        let (page, _) = records_page(client, after, "")?;
+        if page.is_empty() {
             break;
         }
-        let start = head;
-        head = match verify_from(&start, &records) {
-            Ok(h) => h,
-            Err(b) => return broken(b.seq, b.problem),
-        };
-        while let Some(cp) = pending.peek().filter(|cp| cp.seq <= head.seq) {
-            if !signature_ok(cp, &keys) {
-                return broken(
-                    cp.seq,
-                    format!(
-                        "the checkpoint signed at {} does not verify under audit key {} (forged or altered checkpoint)",
-                        cp.time, cp.key_id
-                    ),
-                );
-            }
-            let covered = usize::try_from(cp.seq - start.seq - 1)
-                .ok()
-                .and_then(|i| records.get(i));
-            match covered {
-                Some(r) if r.hash == cp.hash => signed_through = cp.seq,
-                Some(_) => {
-                    return broken(
-                        cp.seq,
-                        format!(
-                            "the chain differs from what the checkpoint signed at {} says (events rewritten up to here)",
-                            cp.time
-                        ),
-                    );
-                }
-                // A checkpoint of an earlier page: cannot happen, pages are in order.
-                None => {}
-            }
-            pending.next();
+        if page.iter().any(|r| r.seq <= after) {
+            return broken(after + 1, "the server sent events out of order".into());
         }
+        records.extend(page);
     }
-    if let Some(cp) = pending.next() {
+    let head = records.last().map_or(0, |r| r.seq);
+    // Events appended while this ran are covered by checkpoints made after the first read.
+    let newest = checkpoints.last().map_or(0, |c| c.seq);
+    if head > newest {
+        let (later, _) = checkpoints_after(client, newest)?;
+        checkpoints.extend(later.into_iter().filter(|c| c.seq <= head));
+    }
+    let report = match writ_audit::checkpoint::verify_log(&records, &checkpoints, &keys) {
+        Ok(r) => r,
+        Err(b) => return broken(b.seq, b.problem),
+    };
+    // Every batch is committed with its checkpoint, so each event is covered by one: an
+    // uncovered end means checkpoints were deleted and events changed after the last one.
+    if report.signed_through < head {
         return broken(
-            cp.seq,
+            report.signed_through + 1,
             format!(
-                "a checkpoint signed at {} covers this event, but the log ends at {} (events deleted from the end)",
-                cp.time, head.seq
+                "events {} to {head} are not covered by a signed checkpoint (checkpoints deleted, or events written outside writ)",
+                report.signed_through + 1
             ),
         );
     }
+    let head_hash = records.last().map(|r| r.hash.clone()).unwrap_or_default();
     if format.is_json() {
         println!(
             "{}",
-            json!({"intact": true, "events": head.seq, "checkpoints": checkpoints.len(), "signedThrough": signed_through})
+            json!({"intact": true, "events": head, "checkpoints": checkpoints.len(), "signedThrough": report.signed_through, "headHash": head_hash})
         );
     } else {
         println!(
-            "audit log intact: {} events, {} checkpoints, signed through event {}",
-            head.seq,
+            "audit log intact: {head} events, {} checkpoints, signed through event {}",
             checkpoints.len(),
-            signed_through
+            report.signed_through
         );
+        println!("head: event {head}, hash {head_hash}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -131,6 +131,10 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
         );
         tracing::info!(addr = %running.addr, "listening");
         server::serve(&running, listener, shutdown_signal()).await;
+        // Commit the queued audit events before the store closes.
+        if let Err(e) = running.state.audit.flush().await {
+            tracing::error!(error = %e, "queued audit events could not be committed at shutdown");
+        }
         running.state.store.close().await;
         Ok(ExitCode::SUCCESS)
     })
