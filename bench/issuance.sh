@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# SVID issuance through the API: starts a release `writ server` on SQLite in a temporary
-# directory, then runs the load generator (crates/writ-server/examples/issuance_load.rs)
-# against it, for X.509-SVID renewal over mTLS and for JWT-SVID minting. For scale, it
+# SVID issuance and secret reads through the API: starts a release `writ server` on SQLite
+# in a temporary directory, then runs the load generator
+# (crates/writ-server/examples/issuance_load.rs) against it, for X.509-SVID renewal over
+# mTLS, JWT-SVID minting, and authenticated secret reads. For scale, it
 # also runs `openssl speed ecdsap256` in the same session: each X.509 issuance costs one
 # ECDSA P-256 verification (the CSR) and one signature (the certificate), plus TLS.
 #
@@ -22,7 +23,7 @@ server=$!
 for _ in $(seq 100); do grep -q listening "$dir/out" 2>/dev/null && break; sleep 0.1; done
 addr="$(grep -o 'https://[0-9.:]*' "$dir/out")" || { echo "the server did not start" >&2; exit 1; }
 
-for what in x509 jwt; do
+for what in x509 jwt secret; do
   "$CARGO_TARGET_DIR/release/examples/issuance_load" --addr "$addr" --data-dir "$dir" \
     --what "$what" --seconds "$seconds" --connections "$connections"
 done

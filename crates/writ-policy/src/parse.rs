@@ -808,7 +808,8 @@ impl<'t> Walker<'t> {
                 ),
             );
         }
-        if v == "*" || v.starts_with("spiffe://") {
+        // writ's own resources are named `writ:...` (secrets, tokens, the CA) or by SPIFFE ID.
+        if v == "*" || v.starts_with("spiffe://") || v.starts_with("writ:") {
             return;
         }
         match split_arn(v) {

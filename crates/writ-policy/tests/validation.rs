@@ -191,8 +191,16 @@ fn warns_on_malformed_arns_in_resources_and_arn_conditions() {
         r#"{"Effect":"Allow","Action":"sns:Publish","Resource":"*","Condition":{"ArnLike":{"aws:SourceArn":"not-an-arn"}}}"#,
     );
     assert!(codes(ID, &text).contains(&"malformed-arn"));
-    // SPIFFE IDs are writ's own resources.
+    // SPIFFE IDs and writ: names are writ's own resources.
     assert!(codes(ID, &identity(r#"{"Effect":"Allow","Action":"writ:Invoke","Resource":"spiffe://example.org/fn/a"}"#)).is_empty());
+    assert!(codes(ID, &identity(r#"{"Effect":"Allow","Action":"secrets:GetSecretValue","Resource":"writ:secret/prod/orders-*"}"#)).is_empty());
+    assert!(
+        codes(
+            ID,
+            &identity(r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"wrote:secret/x"}"#)
+        )
+        .contains(&"malformed-arn")
+    );
 }
 
 #[test]

@@ -1,13 +1,15 @@
 //! Load generator for SVID issuance through the API (see BENCHMARKS.md and
 //! bench/issuance.sh, which starts a server and runs this against it).
 //!
-//! It registers a function, logs in once with a join token, and then, from `--connections`
-//! keep-alive mTLS connections, renews the X.509-SVID (`POST /v1/svid/x509`) or mints
-//! JWT-SVIDs (`POST /v1/svid/jwt`) as fast as the server answers, for `--seconds`.
+//! It registers a function (allowed to read one secret), logs in once with a join token,
+//! and then, from `--connections` keep-alive mTLS connections, renews the X.509-SVID
+//! (`POST /v1/svid/x509`), mints JWT-SVIDs (`POST /v1/svid/jwt`) or reads the secret
+//! (`POST /v1/secrets/get`, each read durable in the audit log before it is answered) as
+//! fast as the server answers, for `--seconds`.
 //! Every answer is checked (status 200 and a certificate or token in the body).
 //!
 //! ```text
-//! issuance_load --addr https://127.0.0.1:7443 --data-dir DIR [--connections 32] [--seconds 10] [--what x509|jwt]
+//! issuance_load --addr https://127.0.0.1:7443 --data-dir DIR [--connections 32] [--seconds 10] [--what x509|jwt|secret]
 //! ```
 
 use std::sync::Arc;
@@ -111,11 +113,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .to_string();
     let setup = client(&ca, None)?;
     let name = format!("bench-{}", std::process::id());
+    let secret = format!("bench/{name}");
+    // The function may read one secret (for --what secret).
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "secrets:GetSecretValue", "Resource": format!("writ:secret/{secret}")}]});
     post(
         &setup,
         &format!("{}/v1/functions", a.addr),
         Some(&admin),
-        json!({"name": name}),
+        json!({"name": name, "policies": [policy]}),
+    )
+    .await?;
+    post(
+        &setup,
+        &format!("{}/v1/secrets/create", a.addr),
+        Some(&admin),
+        json!({"name": secret, "secretString": "postgres://bench:not-a-real-password@db/bench"}),
     )
     .await?;
     let join = post(
@@ -142,7 +155,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (path, body, field) = match a.what.as_str() {
         "x509" => ("/v1/svid/x509", json!({"csr": csr}), "x509Svid"),
         "jwt" => ("/v1/svid/jwt", json!({"audience": "payments"}), "token"),
-        other => return Err(format!("--what {other}: x509 or jwt").into()),
+        "secret" => ("/v1/secrets/get", json!({"name": secret}), "secretString"),
+        other => return Err(format!("--what {other}: x509, jwt or secret").into()),
     };
     let url = format!("{}{path}", a.addr);
     let done = Arc::new(AtomicBool::new(false));
@@ -181,7 +195,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     println!(
-        "{} issuance: {:.0} per second over {:.1} s with {} connections; latency p50 {:.2} ms, p99 {:.2} ms",
+        "{}: {:.0} per second over {:.1} s with {} connections; latency p50 {:.2} ms, p99 {:.2} ms",
         a.what,
         measured as f64 / elapsed,
         elapsed,
