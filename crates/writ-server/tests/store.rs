@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::Connection;
+use writ_secrets::model::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Labels};
 use writ_server::store::{
-    Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind, Store, StoreError,
-    TokenKind, TokenRecord,
+    Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind, SecretRecord, Store,
+    StoreError, TokenKind, TokenRecord, VersionRecord,
 };
 
 const POSTGRES_ENV: &str = "WRIT_TEST_POSTGRES_URL";
@@ -158,6 +159,10 @@ backends!(
     revocation_feed_paginates,
     concurrent_revocations_get_distinct_sequence_numbers,
     a_feed_follower_misses_nothing_under_concurrent_writes,
+    secrets_versions_and_labels_round_trip,
+    concurrent_secret_writers_lose_no_version,
+    deleted_secrets_restore_within_the_window_and_purge_after,
+    rewrap_secret_keys_replaces_each_wrapped_key_once,
 );
 
 // --- fixtures ---
@@ -924,4 +929,530 @@ async fn a_feed_follower_misses_nothing_under_concurrent_writes(ctx: Ctx) {
     all.sort();
     assert_eq!(seen, all, "the follower saw every entry exactly once");
     other.close().await;
+}
+
+// --- secrets ---
+
+fn secret(name: &str) -> SecretRecord {
+    SecretRecord {
+        name: name.into(),
+        description: format!("about {name}"),
+        tags: r#"{"team":"a"}"#.into(),
+        resource_policy: None,
+        created_at: T0,
+        updated_at: T0,
+        deleted_at: None,
+        recovery_until: None,
+    }
+}
+
+fn version(id: &str, created_at: i64) -> VersionRecord {
+    VersionRecord {
+        version_id: id.into(),
+        // Every byte value, so a text column or an encoding slip would show.
+        wrapped_key: (0..=255u8).chain(id.bytes()).collect(),
+        ciphertext: id.bytes().chain((0..=255u8).rev()).collect(),
+        binary: false,
+        created_at,
+    }
+}
+
+fn version_ids(versions: &[VersionRecord]) -> Vec<String> {
+    versions.iter().map(|v| v.version_id.clone()).collect()
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    Labels::from_pairs(pairs.iter().map(|(l, v)| (l.to_string(), v.to_string())))
+}
+
+async fn secrets_versions_and_labels_round_trip(ctx: Ctx) {
+    let store = ctx.store;
+    let name = "prod/orders-db";
+    assert_eq!(store.secret(name).await.unwrap(), None);
+    assert_eq!(store.secrets().await.unwrap(), vec![]);
+    assert_eq!(store.secret_labels(name).await.unwrap(), Labels::default());
+    assert_eq!(store.secret_versions(name).await.unwrap(), vec![]);
+
+    let v1 = version("v1", T0);
+    store.create_secret(&secret(name), &v1).await.unwrap();
+    assert_eq!(store.secret(name).await.unwrap(), Some(secret(name)));
+    assert_eq!(store.secret_versions(name).await.unwrap(), vec![v1.clone()]);
+    assert_eq!(
+        store.secret_version(name, "v1").await.unwrap(),
+        Some(v1.clone()),
+        "byte for byte"
+    );
+    assert_eq!(
+        store.secret_labels(name).await.unwrap(),
+        labels(&[(AWSCURRENT, "v1")])
+    );
+
+    // The name is taken: a conflict, and the loser's version is not stored.
+    let mut other = secret(name);
+    other.description = "another".into();
+    match store.create_secret(&other, &version("v-dup", T0)).await {
+        Err(StoreError::Conflict(what)) => assert!(what.contains(name), "{what}"),
+        r => panic!("expected a conflict, got {r:?}"),
+    }
+    assert_eq!(store.secret(name).await.unwrap(), Some(secret(name)));
+    assert_eq!(store.secret_version(name, "v-dup").await.unwrap(), None);
+
+    // A new current version; the old one becomes previous; updated_at moves.
+    let v2 = version("v2", T0 + 10);
+    let after = store
+        .put_secret_version(name, &v2, T0 + 10, |l| l.make_current("v2"))
+        .await
+        .unwrap()
+        .expect("live secret");
+    let expected = labels(&[(AWSCURRENT, "v2"), (AWSPREVIOUS, "v1")]);
+    assert_eq!(after, expected);
+    assert_eq!(store.secret_labels(name).await.unwrap(), expected);
+    let record = store.secret(name).await.unwrap().unwrap();
+    assert_eq!((record.created_at, record.updated_at), (T0, T0 + 10));
+
+    // A binary version staged as pending does not move AWSCURRENT.
+    let mut v3 = version("v3", T0 + 20);
+    v3.binary = true;
+    let after = store
+        .put_secret_version(name, &v3, T0 + 20, |l| l.stage_pending("v3"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.version(AWSCURRENT), Some("v2"));
+    assert_eq!(after.version(AWSPENDING), Some("v3"));
+    assert_eq!(
+        store.secret_version(name, "v3").await.unwrap(),
+        Some(v3.clone())
+    );
+    assert_eq!(
+        version_ids(&store.secret_versions(name).await.unwrap()),
+        ["v1", "v2", "v3"],
+        "oldest first"
+    );
+
+    // A relabel that fails changes nothing; one that succeeds finishes the rotation.
+    let before = store.secret_labels(name).await.unwrap();
+    let refused = store
+        .relabel_secret(name, |l| {
+            l.cancel_rotation();
+            Err("changed my mind".into())
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused, Err("changed my mind".to_string()));
+    assert_eq!(store.secret_labels(name).await.unwrap(), before);
+    let finished = store
+        .relabel_secret(name, Labels::finish_rotation)
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = labels(&[(AWSCURRENT, "v3"), (AWSPREVIOUS, "v2")]);
+    assert_eq!(finished, expected);
+    assert_eq!(store.secret_labels(name).await.unwrap(), expected);
+
+    // No such secret: nothing written.
+    assert_eq!(
+        store
+            .put_secret_version("nope", &version("vx", T0), T0, |l| l.make_current("vx"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.secret_version("nope", "vx").await.unwrap(), None);
+    assert_eq!(
+        store.secret_labels("nope").await.unwrap(),
+        Labels::default()
+    );
+    assert!(
+        store
+            .relabel_secret("nope", |_| Ok(()))
+            .await
+            .unwrap()
+            .is_err()
+    );
+
+    // Resource policies are set and cleared.
+    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    assert!(
+        store
+            .set_secret_policy(name, Some(policy), T0 + 30)
+            .await
+            .unwrap()
+    );
+    let record = store.secret(name).await.unwrap().unwrap();
+    assert_eq!(record.resource_policy.as_deref(), Some(policy));
+    assert_eq!(record.updated_at, T0 + 30);
+    assert!(store.set_secret_policy(name, None, T0 + 40).await.unwrap());
+    assert_eq!(
+        store.secret(name).await.unwrap().unwrap().resource_policy,
+        None
+    );
+    assert!(!store.set_secret_policy("nope", None, T0).await.unwrap());
+
+    // Versions and labels belong to their secret: the same version id elsewhere is apart.
+    store
+        .create_secret(&secret("a/first"), &version("v1", T0 + 50))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .secrets()
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a/first", name],
+        "by name"
+    );
+    assert_eq!(
+        store.secret_labels("a/first").await.unwrap(),
+        labels(&[(AWSCURRENT, "v1")])
+    );
+    assert_eq!(store.secret_labels(name).await.unwrap(), expected);
+    assert_eq!(
+        store
+            .secret_version("a/first", "v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .created_at,
+        T0 + 50
+    );
+    assert_eq!(store.secret_versions(name).await.unwrap().len(), 3);
+}
+
+/// Writers on two pools (as two servers) put versions on one secret at once. Each must see
+/// the labels the one before it left: every writer's AWSPREVIOUS is a distinct version, the
+/// writes form one chain, and no version or label move is lost.
+async fn concurrent_secret_writers_lose_no_version(ctx: Ctx) {
+    let Ctx { store, url } = ctx;
+    let name = "race/key";
+    store
+        .create_secret(&secret(name), &version("v00", T0))
+        .await
+        .unwrap();
+    let other = Store::open(&url).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 1..=16i64 {
+        let s = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("v{i:02}");
+            let v = version(&id, T0 + i);
+            barrier.wait().await;
+            let after = s
+                .put_secret_version(name, &v, T0 + i, |l| l.make_current(&id))
+                .await
+                .unwrap_or_else(|e| panic!("put {id} under contention: {e}"))
+                .unwrap_or_else(|| panic!("put {id}: the secret is there"));
+            (id, after)
+        }));
+    }
+    let mut previous_of = std::collections::BTreeMap::new();
+    for t in tasks {
+        let (id, after) = t.await.unwrap();
+        assert_eq!(after.version(AWSCURRENT), Some(id.as_str()), "{after:?}");
+        let prev = after
+            .version(AWSPREVIOUS)
+            .unwrap_or_else(|| panic!("{id} has a predecessor: {after:?}"))
+            .to_string();
+        assert_ne!(prev, id);
+        previous_of.insert(id, prev);
+    }
+    let new_ids: Vec<String> = (1..=16).map(|i| format!("v{i:02}")).collect();
+
+    // Every version is there.
+    let mut stored = version_ids(&store.secret_versions(name).await.unwrap());
+    stored.sort();
+    let mut all = new_ids.clone();
+    all.push("v00".into());
+    all.sort();
+    assert_eq!(stored, all, "16 + 1 versions");
+
+    // Each write saw a different predecessor: they form one chain from v00.
+    let mut predecessors: Vec<&String> = previous_of.values().collect();
+    predecessors.sort();
+    predecessors.dedup();
+    assert_eq!(
+        predecessors.len(),
+        16,
+        "two writers saw the same AWSCURRENT: {previous_of:?}"
+    );
+    let last: Vec<&String> = new_ids
+        .iter()
+        .filter(|id| !previous_of.values().any(|p| p == *id))
+        .collect();
+    assert_eq!(last.len(), 1, "one version is nobody's predecessor");
+    let last = last[0].clone();
+    let mut chain = vec![last.clone()];
+    while let Some(p) = previous_of.get(chain.last().unwrap()) {
+        chain.push(p.clone());
+    }
+    assert_eq!(
+        chain.len(),
+        17,
+        "one chain through every version: {chain:?}"
+    );
+    assert_eq!(chain.last().map(String::as_str), Some("v00"));
+
+    // The stored labels are the last writer's.
+    let final_labels = store.secret_labels(name).await.unwrap();
+    assert_eq!(
+        final_labels,
+        labels(&[(AWSCURRENT, &last), (AWSPREVIOUS, &previous_of[&last])]),
+        "{previous_of:?}"
+    );
+    let from_other = other.secret_labels(name).await.unwrap();
+    assert_eq!(from_other, final_labels);
+    other.close().await;
+}
+
+async fn deleted_secrets_restore_within_the_window_and_purge_after(ctx: Ctx) {
+    let store = ctx.store;
+    let name = "gone/soon";
+    let window = 7 * 86_400;
+    store
+        .create_secret(&secret(name), &version("v1", T0))
+        .await
+        .unwrap();
+    store
+        .put_secret_version(name, &version("v2", T0 + 1), T0 + 1, |l| {
+            l.make_current("v2")
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .create_secret(&secret("stays/here"), &version("v1", T0))
+        .await
+        .unwrap();
+    let kept_versions = store.secret_versions("stays/here").await.unwrap();
+    let kept_labels = store.secret_labels("stays/here").await.unwrap();
+
+    let deleted_at = T0 + 100;
+    let until = deleted_at + window;
+    assert!(store.delete_secret(name, deleted_at, until).await.unwrap());
+    assert!(
+        !store
+            .delete_secret(name, deleted_at + 5, until + 5)
+            .await
+            .unwrap(),
+        "already scheduled"
+    );
+    assert!(
+        !store
+            .delete_secret("nope", deleted_at, until)
+            .await
+            .unwrap()
+    );
+    let record = store.secret(name).await.unwrap().unwrap();
+    assert_eq!(
+        (record.deleted_at, record.recovery_until),
+        (Some(deleted_at), Some(until)),
+        "the first deletion's window stands"
+    );
+    assert_eq!(
+        store
+            .secrets()
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["stays/here"]
+    );
+
+    // While deleted: no writes, no relabels, no policy, and the name stays taken.
+    assert_eq!(
+        store
+            .put_secret_version(name, &version("v3", T0 + 200), T0 + 200, |l| {
+                l.make_current("v3")
+            })
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.secret_version(name, "v3").await.unwrap(), None);
+    assert!(
+        store
+            .relabel_secret(name, |_| Ok(()))
+            .await
+            .unwrap()
+            .is_err()
+    );
+    assert!(
+        !store
+            .set_secret_policy(name, Some("{}"), T0 + 200)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        store.create_secret(&secret(name), &version("v9", T0)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Not purged within the window.
+    assert!(!store.purge_secret(name, until - 1).await.unwrap());
+    assert_eq!(store.secret_versions(name).await.unwrap().len(), 2);
+
+    // Restored within the window (not at its end), with versions and labels intact.
+    assert!(!store.restore_secret(name, until).await.unwrap());
+    assert!(!store.restore_secret(name, until + 1).await.unwrap());
+    assert!(store.restore_secret(name, until - 1).await.unwrap());
+    let record = store.secret(name).await.unwrap().unwrap();
+    assert_eq!((record.deleted_at, record.recovery_until), (None, None));
+    assert!(!store.restore_secret(name, until - 1).await.unwrap());
+    assert!(!store.restore_secret("nope", T0).await.unwrap());
+    assert_eq!(
+        store.secret_labels(name).await.unwrap(),
+        labels(&[(AWSCURRENT, "v2"), (AWSPREVIOUS, "v1")])
+    );
+    assert_eq!(store.secrets().await.unwrap().len(), 2);
+    // A live secret is never purged.
+    assert!(!store.purge_secret(name, i64::MAX).await.unwrap());
+    assert_eq!(store.secret_versions(name).await.unwrap().len(), 2);
+
+    // Deleted again and left past its window: restore fails, purge removes it all.
+    let deleted_at = T0 + 1000;
+    let until = deleted_at + window;
+    assert!(store.delete_secret(name, deleted_at, until).await.unwrap());
+    assert!(!store.restore_secret(name, until + 60).await.unwrap());
+    assert!(store.secret(name).await.unwrap().is_some());
+    assert!(store.purge_secret(name, until).await.unwrap());
+    assert_eq!(store.secret(name).await.unwrap(), None);
+    assert_eq!(store.secret_versions(name).await.unwrap(), vec![]);
+    assert_eq!(store.secret_version(name, "v1").await.unwrap(), None);
+    assert_eq!(store.secret_labels(name).await.unwrap(), Labels::default());
+    assert!(!store.purge_secret(name, until).await.unwrap(), "once");
+    assert!(!store.restore_secret(name, until - 1).await.unwrap());
+    // Only that secret went.
+    assert_eq!(
+        store.secret_versions("stays/here").await.unwrap(),
+        kept_versions
+    );
+    assert_eq!(
+        store.secret_labels("stays/here").await.unwrap(),
+        kept_labels
+    );
+
+    // The name is free, and the new secret inherits nothing.
+    store
+        .create_secret(&secret(name), &version("fresh", until + 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        version_ids(&store.secret_versions(name).await.unwrap()),
+        ["fresh"]
+    );
+    assert_eq!(
+        store.secret_labels(name).await.unwrap(),
+        labels(&[(AWSCURRENT, "fresh")])
+    );
+}
+
+async fn rewrap_secret_keys_replaces_each_wrapped_key_once(ctx: Ctx) {
+    let store = ctx.store;
+    let calls = std::sync::Mutex::new(Vec::<(String, String, Vec<u8>)>::new());
+    let new_key = |name: &str, id: &str, old: &[u8]| -> Vec<u8> {
+        [
+            b"rewrapped:".as_slice(),
+            name.as_bytes(),
+            b"/",
+            id.as_bytes(),
+            old,
+        ]
+        .concat()
+    };
+    // Nothing to do on an empty store.
+    let n = store
+        .rewrap_secret_keys(|n, i, w| {
+            calls.lock().unwrap().push((n.into(), i.into(), w.into()));
+            Ok(new_key(n, i, w))
+        })
+        .await
+        .unwrap();
+    assert_eq!((n, calls.lock().unwrap().len()), (0, 0));
+
+    let mut originals = Vec::new();
+    for (name, ids) in [("r/a", &["a1", "a2", "a3"][..]), ("r/b", &["b1", "b2"][..])] {
+        for (i, id) in ids.iter().enumerate() {
+            let mut v = version(id, T0 + i as i64);
+            v.binary = i % 2 == 1;
+            if i == 0 {
+                store.create_secret(&secret(name), &v).await.unwrap();
+            } else {
+                store
+                    .put_secret_version(name, &v, T0, |l| l.make_current(id))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            originals.push((name.to_string(), v));
+        }
+    }
+    // A deleted (but restorable) secret's keys are rewrapped too.
+    store
+        .delete_secret("r/b", T0, T0 + 86_400 * 7)
+        .await
+        .unwrap();
+
+    let n = store
+        .rewrap_secret_keys(|n, i, w| {
+            calls.lock().unwrap().push((n.into(), i.into(), w.into()));
+            Ok(new_key(n, i, w))
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    let mut seen = std::mem::take(&mut *calls.lock().unwrap());
+    seen.sort();
+    let mut expected: Vec<(String, String, Vec<u8>)> = originals
+        .iter()
+        .map(|(n, v)| (n.clone(), v.version_id.clone(), v.wrapped_key.clone()))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected, "once per version, with its wrapped key");
+    for (name, v) in &originals {
+        let stored = store
+            .secret_version(name, &v.version_id)
+            .await
+            .unwrap()
+            .unwrap();
+        let want = VersionRecord {
+            wrapped_key: new_key(name, &v.version_id, &v.wrapped_key),
+            ..v.clone()
+        };
+        assert_eq!(stored, want, "only the wrapped key changed: {name} {v:?}");
+    }
+    let snapshot = |store: Store| async move {
+        let mut all = Vec::new();
+        for name in ["r/a", "r/b"] {
+            all.extend(store.secret_versions(name).await.unwrap());
+        }
+        all
+    };
+    let before = snapshot(store.clone()).await;
+
+    // One failure fails the whole rotation: nothing is half rewrapped.
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    let r = store
+        .rewrap_secret_keys(|n, i, w| {
+            if count.fetch_add(1, Ordering::SeqCst) == 2 {
+                Err(format!("cannot unwrap {n} {i}"))
+            } else {
+                Ok(new_key(n, i, w))
+            }
+        })
+        .await;
+    match r {
+        Err(StoreError::Migration(msg)) => assert!(msg.contains("cannot unwrap"), "{msg}"),
+        other => panic!("expected the closure's error, got {other:?}"),
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 3, "it stops at the failure");
+    assert_eq!(snapshot(store.clone()).await, before, "rolled back");
 }

@@ -203,8 +203,14 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(audit::MAX_BATCH_BYTES)),
         )
         .route("/v1/audit/checkpoints", get(audit::read_checkpoints))
-        .route("/v1/secrets/create", post(secrets::create))
-        .route("/v1/secrets/put", post(secrets::put))
+        .route(
+            "/v1/secrets/create",
+            post(secrets::create).layer(DefaultBodyLimit::max(secrets::MAX_VALUE_BODY_BYTES)),
+        )
+        .route(
+            "/v1/secrets/put",
+            post(secrets::put).layer(DefaultBodyLimit::max(secrets::MAX_VALUE_BODY_BYTES)),
+        )
         .route("/v1/secrets/get", post(secrets::get))
         .route("/v1/secrets/describe", post(secrets::describe))
         .route("/v1/secrets/list", post(secrets::list))

@@ -86,6 +86,10 @@ impl PolicyCache {
     }
 }
 
+/// The largest request body for create and put: a 64 KiB value in base64, with room for
+/// the JSON around it.
+pub const MAX_VALUE_BODY_BYTES: usize = 128 * 1024;
+
 /// Who is asking, once authorized.
 struct Caller {
     actor: String,
@@ -98,31 +102,43 @@ fn resource(name: &str) -> String {
     format!("writ:secret/{name}")
 }
 
-/// Authenticates the caller and decides `action` on the secret (or `writ:secrets` for a
-/// listing). Denials are audited; the caller audits what it then does.
+/// Authenticates the caller, then reads the secret (for its resource policy) and decides
+/// `action` on it (or on `writ:secrets` for a listing). The secret is looked up only after
+/// authentication, and a denial is the same 403 whether it exists or not, so callers cannot
+/// learn which names exist. Denials are audited; the caller audits what it then does.
 async fn authorize_secret(
     state: &AppState,
     headers: &HeaderMap,
     conn: &ConnInfo,
     action: &'static str,
     name: Option<&str>,
-    secret: Option<&SecretRecord>,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, Option<SecretRecord>), ApiError> {
+    if let Some(n) = name {
+        model::check_name(n).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
+    }
     let res = name.map_or_else(|| "writ:secrets".to_string(), resource);
     let presented = bearer(headers);
     let jwt = presented.filter(|t| t.starts_with("eyJ"));
     if presented.is_some() && jwt.is_none() {
         let Operator { actor, matched } = authorize(state, headers, conn, action, &res).await?;
-        return Ok(Caller {
+        let secret = match name {
+            Some(n) => state.store.secret(n).await?,
+            None => None,
+        };
+        let caller = Caller {
             actor,
             authenticated_by: "adminToken",
             decision: Decision::Allowed,
             matched,
-        });
+        };
+        return Ok((caller, secret));
     }
-    let (id, authenticated_by) = match jwt {
-        Some(token) => (jwt_caller(state, conn, token, action)?, "jwtSvid"),
-        None => (svid_caller(state, conn, action).await?.id, "x509Svid"),
+    let (id, issued_at, authenticated_by) = match jwt {
+        Some(token) => {
+            let (id, iat) = jwt_caller(state, conn, token, action)?;
+            (id, Some(iat), "jwtSvid")
+        }
+        None => (svid_caller(state, conn, action).await?.id, None, "x509Svid"),
     };
     let function = id
         .path()
@@ -130,6 +146,26 @@ async fn authorize_secret(
         .map(str::to_string)
         .unwrap_or_default();
     let record = state.function_for_svid(&function).await?;
+    // The mTLS path checked these in svid_caller; a JWT-SVID is checked here: the function
+    // must exist, not be revoked, and the token must be from its current registration.
+    if let Some(iat) = issued_at {
+        let current = record
+            .as_ref()
+            .is_some_and(|f| f.revoked_at.is_none() && iat >= f.created_at);
+        if !current {
+            return Err(refused(
+                state,
+                conn,
+                id.as_str(),
+                action,
+                "the function is revoked, deleted, or re-registered since the token was issued",
+            ));
+        }
+    }
+    let secret = match name {
+        Some(n) => state.store.secret(n).await?,
+        None => None,
+    };
     let mut set = PolicySet::new();
     let documents: Vec<String> = record
         .as_ref()
@@ -143,7 +179,7 @@ async fn authorize_secret(
             .map_err(|e| ApiError::internal("a stored function policy is invalid", e))?;
         set.add((*compiled).clone());
     }
-    if let Some(rp) = secret.and_then(|s| s.resource_policy.as_deref()) {
+    if let Some(rp) = secret.as_ref().and_then(|s| s.resource_policy.as_deref()) {
         let compiled = state
             .secret_policies
             .get(PolicyKind::Resource, rp)
@@ -188,12 +224,13 @@ async fn authorize_secret(
         state.audit.record(event)?;
         return Err(ApiError::forbidden(why));
     }
-    Ok(Caller {
+    let caller = Caller {
         actor: id.to_string(),
         authenticated_by,
         decision: audit_decision,
         matched,
-    })
+    };
+    Ok((caller, secret))
 }
 
 /// A function authenticated by a JWT-SVID whose audience is this server.
@@ -202,7 +239,7 @@ fn jwt_caller(
     conn: &ConnInfo,
     token: &str,
     action: &'static str,
-) -> Result<SpiffeId, ApiError> {
+) -> Result<(SpiffeId, i64), ApiError> {
     let now = OffsetDateTime::now_utc();
     let audience = format!("spiffe://{}/writ/server", state.trust_domain);
     let jwks = state.authorities().jwks(now.unix_timestamp());
@@ -214,7 +251,7 @@ fn jwt_caller(
         now,
         time::Duration::seconds(30),
     ) {
-        Ok((id, _)) if id.path().starts_with("/fn/") => Ok(id),
+        Ok((id, claims)) if id.path().starts_with("/fn/") => Ok((id, claims.iat)),
         Ok((id, _)) => Err(refused(state, conn, id.as_str(), action, "not a function")),
         Err(e) => Err(refused(
             state,
@@ -272,11 +309,14 @@ async fn audited(
     Ok(())
 }
 
-/// A live secret, or 404 (purging it first if its recovery window has passed).
-async fn live_secret(state: &AppState, name: &str) -> Result<SecretRecord, ApiError> {
-    model::check_name(name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
+/// The secret if it is live, or 404 (purging it first if its recovery window has passed).
+async fn live(
+    state: &AppState,
+    name: &str,
+    record: Option<SecretRecord>,
+) -> Result<SecretRecord, ApiError> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    match state.store.secret(name).await? {
+    match record {
         Some(s) if s.deleted_at.is_none() => Ok(s),
         Some(s) if s.recovery_until.is_some_and(|u| u <= now) => {
             state.store.purge_secret(name, now).await?;
@@ -357,13 +397,12 @@ pub(super) async fn create(
     ApiJson(body): ApiJson<Create>,
 ) -> Result<Json<Value>, ApiError> {
     model::check_name(&body.name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
-    let caller = authorize_secret(
+    let (caller, _) = authorize_secret(
         &state,
         &headers,
         &conn,
         "secrets:CreateSecret",
         Some(&body.name),
-        None,
     )
     .await?;
     let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
@@ -416,16 +455,15 @@ pub(super) async fn put(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Put>,
 ) -> Result<Json<Value>, ApiError> {
-    let secret = live_secret(&state, &body.name).await?;
-    let caller = authorize_secret(
+    let (caller, record) = authorize_secret(
         &state,
         &headers,
         &conn,
         "secrets:PutSecretValue",
         Some(&body.name),
-        Some(&secret),
     )
     .await?;
+    live(&state, &body.name, record).await?;
     let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
     let version = seal_version(&state, &body.name, &value, binary)?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -469,16 +507,15 @@ pub(super) async fn get(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Get>,
 ) -> Result<Json<Value>, ApiError> {
-    let secret = live_secret(&state, &body.name).await?;
-    let caller = authorize_secret(
+    let (caller, record) = authorize_secret(
         &state,
         &headers,
         &conn,
         "secrets:GetSecretValue",
         Some(&body.name),
-        Some(&secret),
     )
     .await?;
+    live(&state, &body.name, record).await?;
     let labels = state.store.secret_labels(&body.name).await?;
     let version_id = match (&body.version_id, &body.version_stage) {
         (Some(id), None) => id.clone(),
@@ -519,7 +556,22 @@ pub(super) async fn get(
             ciphertext: version.ciphertext.clone(),
         },
     )
-    .map_err(|e| ApiError::internal("the stored value does not decrypt", e))?;
+    .map_err(|e| {
+        // Tampering, or a master key that does not match: on record, and a 500.
+        let mut event = state.event(
+            &conn,
+            &caller.actor,
+            caller.authenticated_by,
+            "secrets:GetSecretValue",
+            &resource(&body.name),
+            Outcome::Failed,
+        );
+        event.reason = Some(format!("version {version_id}: {e}"));
+        match state.audit.record(event) {
+            Ok(()) => ApiError::internal("the stored value does not decrypt", e),
+            Err(a) => a.into(),
+        }
+    })?;
     // The read is on record before the value leaves.
     audited(
         &state,
@@ -557,16 +609,15 @@ pub(super) async fn describe(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Named>,
 ) -> Result<Json<Value>, ApiError> {
-    let secret = live_secret(&state, &body.name).await?;
-    let caller = authorize_secret(
+    let (caller, record) = authorize_secret(
         &state,
         &headers,
         &conn,
         "secrets:DescribeSecret",
         Some(&body.name),
-        Some(&secret),
     )
     .await?;
+    let secret = live(&state, &body.name, record).await?;
     let labels = state.store.secret_labels(&body.name).await?;
     let versions = state.store.secret_versions(&body.name).await?;
     let mut event = state.event(
@@ -604,8 +655,8 @@ pub(super) async fn list(
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let caller =
-        authorize_secret(&state, &headers, &conn, "secrets:ListSecrets", None, None).await?;
+    let (caller, _) =
+        authorize_secret(&state, &headers, &conn, "secrets:ListSecrets", None).await?;
     let all = state.store.secrets().await?;
     let mut event = state.event(
         &conn,
@@ -647,16 +698,15 @@ pub(super) async fn delete(
             "recoveryDays: between 7 and 30, as in Secrets Manager",
         ));
     }
-    let secret = live_secret(&state, &body.name).await?;
-    let caller = authorize_secret(
+    let (caller, record) = authorize_secret(
         &state,
         &headers,
         &conn,
         "secrets:DeleteSecret",
         Some(&body.name),
-        Some(&secret),
     )
     .await?;
+    live(&state, &body.name, record).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let until = now + days * 86_400;
     state.store.delete_secret(&body.name, now, until).await?;
@@ -680,15 +730,12 @@ pub(super) async fn restore(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Named>,
 ) -> Result<Json<Value>, ApiError> {
-    model::check_name(&body.name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
-    let secret = state.store.secret(&body.name).await?;
-    let caller = authorize_secret(
+    let (caller, _) = authorize_secret(
         &state,
         &headers,
         &conn,
         "secrets:RestoreSecret",
         Some(&body.name),
-        secret.as_ref(),
     )
     .await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -724,16 +771,15 @@ pub(super) async fn set_policy(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SetPolicy>,
 ) -> Result<Json<Value>, ApiError> {
-    let secret = live_secret(&state, &body.name).await?;
-    let caller = authorize_secret(
+    let (caller, record) = authorize_secret(
         &state,
         &headers,
         &conn,
         "secrets:PutResourcePolicy",
         Some(&body.name),
-        Some(&secret),
     )
     .await?;
+    live(&state, &body.name, record).await?;
     let text = match &body.policy {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
