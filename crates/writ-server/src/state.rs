@@ -78,6 +78,8 @@ pub struct AppState {
     /// Entries live [`FUNCTION_CACHE_TTL`]; this server's own deletes and revocations drop
     /// them at once, other servers' are seen within that time.
     pub function_cache: Mutex<HashMap<String, (Option<FunctionRecord>, std::time::Instant)>>,
+    /// Secrets' metadata, labels and sealed versions, briefly.
+    pub secret_cache: crate::api::secrets::SecretCache,
     /// Compiled function and secret policies, by their text.
     pub secret_policies: crate::api::secrets::PolicyCache,
     /// Compiled admin-token policies, by token id.
@@ -138,6 +140,7 @@ impl AppState {
             function_cache: Mutex::new(HashMap::new()),
             policy_cache: Mutex::new(HashMap::new()),
             secret_policies: crate::api::secrets::PolicyCache::default(),
+            secret_cache: crate::api::secrets::SecretCache::default(),
             tls: Arc::new(RwLock::new(Arc::new(config))),
             names,
             bundle_file,

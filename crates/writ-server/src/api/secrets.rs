@@ -86,6 +86,96 @@ impl PolicyCache {
     }
 }
 
+/// How long a secret's metadata and labels read for one request are reused by the next.
+/// Writes through this server drop them at once; other servers' writes are seen within it.
+const SECRET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Secrets' metadata and labels (for a second), and versions' sealed bytes (immutable, so
+/// kept until the cache is full). Never a plaintext value.
+#[derive(Default)]
+pub struct SecretCache {
+    meta: Mutex<HashMap<String, (Option<SecretRecord>, model::Labels, std::time::Instant)>>,
+    versions: Mutex<HashMap<(String, String), VersionRecord>>,
+}
+
+impl SecretCache {
+    async fn meta(
+        &self,
+        state: &AppState,
+        name: &str,
+    ) -> Result<(Option<SecretRecord>, model::Labels), ApiError> {
+        let cached = self
+            .meta
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .filter(|(_, _, at)| at.elapsed() < SECRET_CACHE_TTL)
+            .map(|(r, l, _)| (r.clone(), l.clone()));
+        if let Some(hit) = cached {
+            return Ok(hit);
+        }
+        let record = state.store.secret(name).await?;
+        let labels = match &record {
+            Some(_) => state.store.secret_labels(name).await?,
+            None => model::Labels::default(),
+        };
+        let mut meta = self
+            .meta
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if meta.len() >= 100_000 {
+            meta.clear();
+        }
+        meta.insert(
+            name.to_string(),
+            (record.clone(), labels.clone(), std::time::Instant::now()),
+        );
+        Ok((record, labels))
+    }
+
+    async fn version(
+        &self,
+        state: &AppState,
+        name: &str,
+        version_id: &str,
+    ) -> Result<Option<VersionRecord>, ApiError> {
+        let key = (name.to_string(), version_id.to_string());
+        let cached = self
+            .versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(v) = cached {
+            return Ok(Some(v));
+        }
+        let found = state.store.secret_version(name, version_id).await?;
+        if let Some(v) = &found {
+            let mut versions = self
+                .versions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if versions.len() >= 100_000 {
+                versions.clear();
+            }
+            versions.insert(key, v.clone());
+        }
+        Ok(found)
+    }
+
+    /// Drops a secret after this server changed it.
+    fn forget(&self, name: &str) {
+        self.meta
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        self.versions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(n, _), _| n != name);
+    }
+}
+
 /// The largest request body for create and put: a 64 KiB value in base64, with room for
 /// the JSON around it.
 pub const MAX_VALUE_BODY_BYTES: usize = 128 * 1024;
@@ -122,7 +212,7 @@ async fn authorize_secret(
     if presented.is_some() && jwt.is_none() {
         let Operator { actor, matched } = authorize(state, headers, conn, action, &res).await?;
         let secret = match name {
-            Some(n) => state.store.secret(n).await?,
+            Some(n) => state.secret_cache.meta(state, n).await?.0,
             None => None,
         };
         let caller = Caller {
@@ -163,7 +253,7 @@ async fn authorize_secret(
         }
     }
     let secret = match name {
-        Some(n) => state.store.secret(n).await?,
+        Some(n) => state.secret_cache.meta(state, n).await?.0,
         None => None,
     };
     let mut set = PolicySet::new();
@@ -320,6 +410,7 @@ async fn live(
         Some(s) if s.deleted_at.is_none() => Ok(s),
         Some(s) if s.recovery_until.is_some_and(|u| u <= now) => {
             state.store.purge_secret(name, now).await?;
+            state.secret_cache.forget(name);
             Err(ApiError::not_found(format!("no secret named {name:?}")))
         }
         Some(_) => Err(ApiError::not_found(format!(
@@ -424,6 +515,7 @@ pub(super) async fn create(
         recovery_until: None,
     };
     state.store.create_secret(&record, &version).await?;
+    state.secret_cache.forget(&body.name);
     audited(
         &state,
         &conn,
@@ -474,6 +566,7 @@ pub(super) async fn put(
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no secret named {:?}", body.name)))?;
+    state.secret_cache.forget(&body.name);
     audited(
         &state,
         &conn,
@@ -516,7 +609,7 @@ pub(super) async fn get(
     )
     .await?;
     live(&state, &body.name, record).await?;
-    let labels = state.store.secret_labels(&body.name).await?;
+    let (_, labels) = state.secret_cache.meta(&state, &body.name).await?;
     let version_id = match (&body.version_id, &body.version_stage) {
         (Some(id), None) => id.clone(),
         (None, stage) => {
@@ -538,8 +631,8 @@ pub(super) async fn get(
         }
     };
     let version = state
-        .store
-        .secret_version(&body.name, &version_id)
+        .secret_cache
+        .version(&state, &body.name, &version_id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -710,6 +803,7 @@ pub(super) async fn delete(
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let until = now + days * 86_400;
     state.store.delete_secret(&body.name, now, until).await?;
+    state.secret_cache.forget(&body.name);
     audited(
         &state,
         &conn,
@@ -739,7 +833,9 @@ pub(super) async fn restore(
     )
     .await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    if !state.store.restore_secret(&body.name, now).await? {
+    let restored = state.store.restore_secret(&body.name, now).await?;
+    state.secret_cache.forget(&body.name);
+    if !restored {
         return Err(ApiError::not_found(format!(
             "secret {:?} is not scheduled for deletion, or its recovery window has passed",
             body.name
@@ -796,6 +892,7 @@ pub(super) async fn set_policy(
         .store
         .set_secret_policy(&body.name, text.as_deref(), now)
         .await?;
+    state.secret_cache.forget(&body.name);
     audited(
         &state,
         &conn,
