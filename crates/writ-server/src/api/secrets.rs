@@ -90,11 +90,14 @@ impl PolicyCache {
 /// Writes through this server drop them at once; other servers' writes are seen within it.
 const SECRET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A secret's record (or its absence) and labels, and when they were read.
+type CachedMeta = (Option<SecretRecord>, model::Labels, std::time::Instant);
+
 /// Secrets' metadata and labels (for a second), and versions' sealed bytes (immutable, so
 /// kept until the cache is full). Never a plaintext value.
 #[derive(Default)]
 pub struct SecretCache {
-    meta: Mutex<HashMap<String, (Option<SecretRecord>, model::Labels, std::time::Instant)>>,
+    meta: Mutex<HashMap<String, CachedMeta>>,
     versions: Mutex<HashMap<(String, String), VersionRecord>>,
 }
 
