@@ -9,5 +9,8 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let clean = scrub_text(&text).unwrap_or_else(|| text.to_string());
     // Scrubbing is complete: a second pass finds nothing more.
-    assert!(scrub_text(&clean).is_none(), "a second pass changed {clean:?}");
+    assert!(
+        scrub_text(&clean).is_none(),
+        "a second pass changed {clean:?}"
+    );
 });
