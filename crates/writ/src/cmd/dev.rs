@@ -1,7 +1,7 @@
 //! `writ dev`: the whole system on one machine.
 //!
-//! The server, gateway and agent it starts are not built yet, and this command says so
-//! rather than pretending: it exits with an error that points at what works today.
+//! The gateway and agent it starts are not built yet, and this command says so rather than
+//! pretending: it exits with an error that points at what works today.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,9 +18,10 @@ pub struct DevArgs {
 pub fn run(args: DevArgs) -> Result<ExitCode, String> {
     let _ = args.data_dir;
     Err(
-        "`writ dev` is not built yet: the server, gateway and agent it starts are still to \
-         come. What works today is the policy engine: try `writ policy validate FILE` and \
-         `writ policy simulate --policy FILE --action ACTION --resource ARN` (see README.md)."
+        "`writ dev` is not built yet: the gateway and agent it starts are still to come. What \
+         works today is the policy engine (`writ policy validate|simulate`) and the control \
+         plane: `writ server --data-dir DIR --trust-domain example.org`, then `writ fn`, \
+         `writ token`, `writ secret` and `writ audit` (see README.md)."
             .into(),
     )
 }
