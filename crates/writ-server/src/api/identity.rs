@@ -16,13 +16,14 @@ use writ_identity::{IssueError, SpiffeId};
 use x509_parser::prelude::FromDer;
 
 use super::admin::{authorize, bearer};
-use super::{ApiError, ApiJson, hex, rfc3339};
+use super::{ApiError, ApiJson, rfc3339};
 use crate::attest::{AttestationRule, Evidence};
 use crate::state::AppState;
 use crate::store::{FunctionRecord, TokenKind};
 use crate::tls::ConnInfo;
 use crate::{duration, tokens};
 use writ_audit::Outcome;
+use writ_audit::hex;
 
 /// Clock skew allowed on OIDC tokens' `exp` and `nbf`.
 const OIDC_LEEWAY: Duration = Duration::seconds(60);

@@ -275,11 +275,6 @@ pub(crate) fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     /// The paths [`super::router`] serves; the OpenAPI document must describe exactly these.

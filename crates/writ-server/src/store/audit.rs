@@ -154,17 +154,7 @@ impl Store {
             )
             .fetch_optional(&mut *tx)
             .await?;
-            let checkpoint = newest
-                .map(|r| -> Result<Checkpoint, sqlx::Error> {
-                    Ok(Checkpoint {
-                        seq: r.try_get(0)?,
-                        hash: r.try_get(1)?,
-                        time: r.try_get(2)?,
-                        key_id: r.try_get(3)?,
-                        signature: r.try_get(4)?,
-                    })
-                })
-                .transpose()?;
+            let checkpoint = newest.as_ref().map(checkpoint_from_row).transpose()?;
             let intact = checkpoint.as_ref().is_some_and(|cp| {
                 cp.seq == head.seq && cp.hash == writ_audit::hex(&head.hash) && signed(cp)
             });
@@ -278,17 +268,20 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Checkpoint {
-                    seq: r.try_get(0)?,
-                    hash: r.try_get(1)?,
-                    time: r.try_get(2)?,
-                    key_id: r.try_get(3)?,
-                    signature: r.try_get(4)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        Ok(rows
+            .iter()
+            .map(checkpoint_from_row)
+            .collect::<Result<_, _>>()?)
     }
+}
+
+/// A checkpoint from `SELECT seq, hash, time, key_id, signature`.
+fn checkpoint_from_row(r: &sqlx::any::AnyRow) -> Result<Checkpoint, sqlx::Error> {
+    Ok(Checkpoint {
+        seq: r.try_get(0)?,
+        hash: r.try_get(1)?,
+        time: r.try_get(2)?,
+        key_id: r.try_get(3)?,
+        signature: r.try_get(4)?,
+    })
 }

@@ -114,22 +114,7 @@ impl Store {
         relabel: impl FnOnce(&mut Labels),
     ) -> Result<Option<Labels>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Take the secret's row lock first (PostgreSQL; SQLite has one writer at a time),
-        // so two writers do not both read the same labels.
-        let lock = match self.backend {
-            Backend::Postgres => {
-                "SELECT name FROM secrets WHERE name = $1 AND deleted_at IS NULL FOR UPDATE"
-            }
-            Backend::Sqlite => {
-                "UPDATE secrets SET updated_at = updated_at WHERE name = $1 AND deleted_at IS NULL RETURNING name"
-            }
-        };
-        if sqlx::query(lock)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_none()
-        {
+        if !lock_live_secret(&mut tx, self.backend, name).await? {
             tx.rollback().await?;
             return Ok(None);
         }
@@ -154,20 +139,7 @@ impl Store {
         relabel: impl FnOnce(&mut Labels) -> Result<(), String>,
     ) -> Result<Result<Labels, String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let lock = match self.backend {
-            Backend::Postgres => {
-                "SELECT name FROM secrets WHERE name = $1 AND deleted_at IS NULL FOR UPDATE"
-            }
-            Backend::Sqlite => {
-                "UPDATE secrets SET updated_at = updated_at WHERE name = $1 AND deleted_at IS NULL RETURNING name"
-            }
-        };
-        if sqlx::query(lock)
-            .bind(name)
-            .fetch_optional(&mut *tx)
-            .await?
-            .is_none()
-        {
+        if !lock_live_secret(&mut tx, self.backend, name).await? {
             tx.rollback().await?;
             return Ok(Err(format!("no secret named {name:?}")));
         }
@@ -350,6 +322,29 @@ impl Store {
         tx.commit().await?;
         Ok(count)
     }
+}
+
+/// Takes a live secret's row lock for the rest of the transaction, so two writers never
+/// both read the same labels (PostgreSQL locks the row; SQLite's write takes its one
+/// writer lock). `false` if there is no such live secret.
+async fn lock_live_secret(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let lock = match backend {
+        Backend::Postgres => {
+            "SELECT name FROM secrets WHERE name = $1 AND deleted_at IS NULL FOR UPDATE"
+        }
+        Backend::Sqlite => {
+            "UPDATE secrets SET updated_at = updated_at WHERE name = $1 AND deleted_at IS NULL RETURNING name"
+        }
+    };
+    Ok(sqlx::query(lock)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
 }
 
 fn version_from_row(r: &sqlx::any::AnyRow) -> Result<VersionRecord, sqlx::Error> {

@@ -49,20 +49,6 @@ enum AuditCommand {
     Export,
 }
 
-/// Query-string encoding of one value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn records_page(client: &Client, after: i64, query: &str) -> Result<(Vec<Record>, i64), String> {
     let answer = client.call(
         Method::GET,
@@ -128,7 +114,7 @@ fn tail(
         let td = health["trustDomain"].as_str().unwrap_or_default();
         query.push_str(&format!(
             "&actor={}",
-            encode(&format!("spiffe://{td}/fn/{name}"))
+            super::client::query_encode(&format!("spiffe://{td}/fn/{name}"))
         ));
     }
     if let Some(d) = decision {

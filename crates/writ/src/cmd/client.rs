@@ -173,3 +173,17 @@ pub fn print_json(value: &Value) {
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
 }
+
+/// Query-string encoding of one value.
+pub fn query_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

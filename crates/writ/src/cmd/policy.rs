@@ -574,16 +574,7 @@ fn generate(args: GenerateArgs) -> Result<ExitCode, String> {
     let health = client.call(reqwest::Method::GET, "/v1/health", None)?;
     let td = health["trustDomain"].as_str().unwrap_or_default();
     let actor = format!("spiffe://{td}/fn/{}", args.function);
-    let encoded: String = actor
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let encoded = super::client::query_encode(&actor);
     let since_ms = (time::OffsetDateTime::now_utc() - args.since).unix_timestamp() * 1000;
     let mut events = Vec::new();
     let mut after = 0;
