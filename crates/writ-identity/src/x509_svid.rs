@@ -248,7 +248,8 @@ impl CertificateAuthority {
     }
 
     /// Issues a TLS server certificate for writ's own endpoints: the given DNS names and IP
-    /// addresses, plus `spiffe_id` as a URI SAN, for server authentication only. The key is
+    /// addresses, plus `spiffe_id` as a URI SAN, for server and client authentication (the
+    /// server is a client when it calls rotation hooks). The key is
     /// made here and returned as PKCS#8 DER beside the certificate PEM.
     pub fn issue_server_certificate(
         &self,
@@ -283,7 +284,11 @@ impl CertificateAuthority {
         params.subject_alt_names = sans;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        // Client auth too: the server calls rotation hooks with this identity.
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         params.not_before = whole_seconds(now - BACKDATE);
         params.not_after = end.min(self.not_after);
         params.serial_number = Some(SerialNumber::from_slice(&random_serial(

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod authority;
 pub mod duration;
 pub mod master_key;
+pub mod rotation;
 pub mod server;
 pub mod state;
 pub mod store;

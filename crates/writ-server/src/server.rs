@@ -39,6 +39,8 @@ pub struct Settings {
     pub node: String,
     /// Where committed audit events are also copied.
     pub audit_copies: Copies,
+    /// Secret rotation commands the API may name, by name (`--rotation-hook NAME=PATH`).
+    pub rotation_hooks: Vec<(String, PathBuf)>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -51,6 +53,7 @@ impl std::fmt::Debug for Settings {
             .field("trust_domain", &self.trust_domain)
             .field("limits", &self.limits)
             .field("tls_names", &self.tls_names)
+            .field("rotation_hooks", &self.rotation_hooks)
             .field(
                 "master_key_env",
                 &self.master_key_env.as_ref().map(|_| "(set)"),
@@ -160,6 +163,7 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         0,
         names,
         Some(settings.data_dir.join("ca.pem")),
+        settings.rotation_hooks.clone(),
         now,
     )
     .map_err(|e| err("TLS", e))?;
@@ -186,6 +190,9 @@ pub async fn serve(
             tick.tick().await;
             if let Err(e) = state.refresh(OffsetDateTime::now_utc()).await {
                 tracing::warn!(error = %e, "could not refresh from the store");
+            }
+            if let Err(e) = crate::rotation::start_due(&state).await {
+                tracing::warn!(error = %e, "could not look for due secret rotations");
             }
         }
     });

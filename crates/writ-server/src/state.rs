@@ -90,6 +90,8 @@ pub struct AppState {
     pub names: ServerNames,
     /// Where the current trust bundle is written for local CLIs (`<data-dir>/ca.pem`).
     pub bundle_file: Option<PathBuf>,
+    /// Rotation commands the operator registered, by name.
+    pub rotation_hooks: Vec<(String, PathBuf)>,
     tls_state: Mutex<TlsState>,
 }
 
@@ -115,6 +117,7 @@ impl AppState {
         feed_head: i64,
         names: ServerNames,
         bundle_file: Option<PathBuf>,
+        rotation_hooks: Vec<(String, PathBuf)>,
         now: OffsetDateTime,
     ) -> Result<Arc<AppState>, String> {
         let http = reqwest::Client::builder()
@@ -144,6 +147,7 @@ impl AppState {
             tls: Arc::new(RwLock::new(Arc::new(config))),
             names,
             bundle_file,
+            rotation_hooks,
             tls_state: Mutex::new(tls_state),
         };
         state.write_bundle_file(now);
@@ -226,6 +230,23 @@ impl AppState {
         event.source = Some(conn.remote.ip().to_string());
         event.latency_us =
             Some(u64::try_from(conn.started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        event
+    }
+
+    /// An audit event for something the server does on its own (a scheduled rotation).
+    pub fn system_event(
+        &self,
+        actor: &str,
+        authenticated_by: &str,
+        action: &str,
+        resource: &str,
+        outcome: Outcome,
+    ) -> Event {
+        let time = OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let mut event = Event::new(&time, actor, authenticated_by, action, resource, outcome);
+        event.node = self.node.clone();
         event
     }
 
@@ -407,15 +428,21 @@ fn build_tls(
     ))
 }
 
-/// A TLS client configuration trusting the system's CA certificates, for fetching OIDC
-/// issuers' JWKS documents.
-fn native_roots_client_config() -> Result<rustls::ClientConfig, String> {
+/// The system's CA certificates, as rustls roots.
+pub fn native_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     let found = rustls_native_certs::load_native_certs();
     for cert in found.certs {
         // A system store may hold certificates rustls cannot use; skip those.
         let _ = roots.add(cert);
     }
+    roots
+}
+
+/// A TLS client configuration trusting the system's CA certificates, for fetching OIDC
+/// issuers' JWKS documents.
+fn native_roots_client_config() -> Result<rustls::ClientConfig, String> {
+    let roots = native_roots();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

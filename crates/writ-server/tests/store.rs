@@ -163,6 +163,7 @@ backends!(
     concurrent_secret_writers_lose_no_version,
     deleted_secrets_restore_within_the_window_and_purge_after,
     rewrap_secret_keys_replaces_each_wrapped_key_once,
+    one_rotation_claim_at_a_time_and_schedules_come_due,
 );
 
 // --- fixtures ---
@@ -943,6 +944,9 @@ fn secret(name: &str) -> SecretRecord {
         updated_at: T0,
         deleted_at: None,
         recovery_until: None,
+        rotation: None,
+        next_rotation_at: None,
+        last_rotation: None,
     }
 }
 
@@ -1455,4 +1459,121 @@ async fn rewrap_secret_keys_replaces_each_wrapped_key_once(ctx: Ctx) {
     }
     assert_eq!(count.load(Ordering::SeqCst), 3, "it stops at the failure");
     assert_eq!(snapshot(store.clone()).await, before, "rolled back");
+}
+
+async fn one_rotation_claim_at_a_time_and_schedules_come_due(ctx: Ctx) {
+    let store = Arc::new(ctx.store);
+    store
+        .create_secret(&secret("rot/a"), &version("a1", T0))
+        .await
+        .unwrap();
+    store
+        .create_secret(&secret("rot/b"), &version("b1", T0))
+        .await
+        .unwrap();
+    let config = r#"{"hook":{"type":"command","name":"db"},"every":"1h"}"#;
+    assert!(
+        store
+            .set_secret_rotation("rot/a", Some(config), Some(T0 + 3600), T0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_secret_rotation("rot/none", Some(config), None, T0)
+            .await
+            .unwrap()
+    );
+    let due = |now| {
+        let store = store.clone();
+        async move {
+            store
+                .due_rotations(now, now - 300)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(due(T0 + 3599).await.is_empty(), "not yet due");
+    assert_eq!(
+        due(T0 + 3600).await,
+        ["rot/a"],
+        "only scheduled secrets come due"
+    );
+
+    // 16 servers race to claim the due rotation: exactly one wins.
+    let mut racers = Vec::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .claim_rotation("rot/a", T0 + 3600, T0 + 3300)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for r in racers {
+        winners += usize::from(r.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    assert!(
+        due(T0 + 3601).await.is_empty(),
+        "a running rotation is not due again"
+    );
+    // A claim older than the stale bound is taken over (its server died).
+    assert!(
+        store
+            .claim_rotation("rot/a", T0 + 4000, T0 + 3700)
+            .await
+            .unwrap()
+    );
+
+    store
+        .end_rotation("rot/a", r#"{"status":"succeeded"}"#, Some(T0 + 7600))
+        .await
+        .unwrap();
+    let a = store.secret("rot/a").await.unwrap().unwrap();
+    assert_eq!(a.next_rotation_at, Some(T0 + 7600));
+    assert_eq!(
+        a.last_rotation.as_deref(),
+        Some(r#"{"status":"succeeded"}"#)
+    );
+    assert_eq!(a.rotation.as_deref(), Some(config));
+    assert!(
+        store
+            .claim_rotation("rot/a", T0 + 4001, T0 + 3701)
+            .await
+            .unwrap(),
+        "ended, so free"
+    );
+    // Ending a rotation of an unscheduled secret leaves no due date.
+    assert!(store.claim_rotation("rot/b", T0, T0 - 300).await.unwrap());
+    store
+        .end_rotation("rot/b", "{}", Some(T0 + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .secret("rot/b")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_rotation_at,
+        None
+    );
+    // A deleted secret is neither due nor claimable.
+    store
+        .delete_secret("rot/a", T0, T0 + 86_400 * 7)
+        .await
+        .unwrap();
+    assert!(due(T0 + 100_000).await.is_empty());
+    assert!(
+        !store
+            .claim_rotation("rot/a", T0 + 100_000, T0 + 99_000)
+            .await
+            .unwrap()
+    );
 }

@@ -217,6 +217,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/secrets/delete", post(secrets::delete))
         .route("/v1/secrets/restore", post(secrets::restore))
         .route("/v1/secrets/policy", post(secrets::set_policy))
+        .route("/v1/secrets/rotate", post(secrets::rotate))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -303,6 +304,7 @@ mod tests {
         ("/v1/secrets/delete", &["post"]),
         ("/v1/secrets/restore", &["post"]),
         ("/v1/secrets/policy", &["post"]),
+        ("/v1/secrets/rotate", &["post"]),
     ];
 
     #[test]

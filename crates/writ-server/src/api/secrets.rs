@@ -30,6 +30,7 @@ use super::admin::{Operator, authorize, bearer};
 use super::identity::svid_caller;
 use super::{ApiError, ApiJson, rfc3339};
 use crate::master_key::MasterKey;
+use crate::rotation::{self, Hook, RotationConfig};
 use crate::state::AppState;
 use crate::store::{SecretRecord, VersionRecord};
 use crate::tls::ConnInfo;
@@ -167,7 +168,7 @@ impl SecretCache {
     }
 
     /// Drops a secret after this server changed it.
-    fn forget(&self, name: &str) {
+    pub(crate) fn forget(&self, name: &str) {
         self.meta
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -516,6 +517,9 @@ pub(super) async fn create(
         updated_at: now,
         deleted_at: None,
         recovery_until: None,
+        rotation: None,
+        next_rotation_at: None,
+        last_rotation: None,
     };
     state.store.create_secret(&record, &version).await?;
     state.secret_cache.forget(&body.name);
@@ -738,6 +742,9 @@ fn describe_json(s: &SecretRecord, labels: &model::Labels, versions: &[VersionRe
         "createdDate": rfc3339(s.created_at),
         "lastChangedDate": rfc3339(s.updated_at),
         "resourcePolicy": s.resource_policy.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
+        "rotation": s.rotation.as_deref()
+            .and_then(|r| serde_json::from_str::<RotationConfig>(r).ok())
+            .map(|c| rotation_json(&c, s.next_rotation_at, s.last_rotation.as_deref())),
         "versions": versions.iter().map(|v| json!({
             "versionId": v.version_id,
             "versionStages": labels.of(&v.version_id),
@@ -854,6 +861,133 @@ pub(super) async fn restore(
     )
     .await?;
     Ok(Json(json!({"name": body.name})))
+}
+
+/// `RotateSecret`: sets the hook and schedule if given, and rotates now unless told not to.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Rotate {
+    name: String,
+    #[serde(default)]
+    hook: Option<Hook>,
+    /// `30d`, or `off` for no schedule; unchanged when absent.
+    #[serde(default)]
+    every: Option<String>,
+    #[serde(default)]
+    rotate_now: Option<bool>,
+}
+
+pub(super) async fn rotate(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Rotate>,
+) -> Result<Json<Value>, ApiError> {
+    let action = "secrets:RotateSecret";
+    let (caller, record) =
+        authorize_secret(&state, &headers, &conn, action, Some(&body.name)).await?;
+    let secret = live(&state, &body.name, record).await?;
+    let stored: Option<RotationConfig> = secret
+        .rotation
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| ApiError::internal("a stored rotation setting is invalid", e))?;
+    let changed = body.hook.is_some() || body.every.is_some();
+    let hook = match (body.hook, &stored) {
+        (Some(hook), _) => hook,
+        (None, Some(config)) => config.hook.clone(),
+        (None, None) => {
+            return Err(ApiError::bad_request(format!(
+                "hook: secret {:?} has no rotation hook yet; give one",
+                body.name
+            )));
+        }
+    };
+    rotation::check_hook(&hook, &state).map_err(ApiError::bad_request)?;
+    let every = match body.every.as_deref() {
+        Some("off") => None,
+        Some(e) => Some(e.to_string()),
+        None => stored.as_ref().and_then(|c| c.every.clone()),
+    };
+    let config = RotationConfig { hook, every };
+    let every_seconds = config.every_seconds().map_err(ApiError::bad_request)?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    if changed || stored.is_none() {
+        let text = serde_json::to_string(&config)
+            .map_err(|e| ApiError::internal("rotation setting", e))?;
+        state
+            .store
+            .set_secret_rotation(&body.name, Some(&text), every_seconds.map(|s| now + s), now)
+            .await?;
+        state.secret_cache.forget(&body.name);
+    }
+    let res = resource(&body.name);
+    if !body.rotate_now.unwrap_or(true) {
+        audited(
+            &state,
+            &conn,
+            &caller,
+            action,
+            &res,
+            Some("rotation settings changed".into()),
+        )
+        .await?;
+        return Ok(Json(json!({
+            "name": body.name,
+            "rotated": false,
+            "rotation": rotation_json(&config, every_seconds.map(|s| now + s), None),
+        })));
+    }
+    let result = rotation::rotate(&state, &body.name, &config).await;
+    let mut event = state.event(
+        &conn,
+        &caller.actor,
+        caller.authenticated_by,
+        action,
+        &res,
+        if result.is_ok() {
+            Outcome::Allowed
+        } else {
+            Outcome::Failed
+        },
+    );
+    event.decision = Some(caller.decision);
+    event.matched = caller.matched.clone();
+    event.reason = Some(match &result {
+        Ok(v) => format!("version {v} is AWSCURRENT"),
+        Err(f) => format!("rotation failed at {f}; AWSCURRENT is unchanged"),
+    });
+    state.audit.record_durable(event).await?;
+    match result {
+        Ok(version) => Ok(Json(json!({
+            "name": body.name,
+            "rotated": true,
+            "versionId": version,
+        }))),
+        Err(f) if f.busy => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "rotationInProgress",
+            f.reason,
+        )),
+        Err(f) => Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "rotationFailed",
+            format!(
+                "rotation of {:?} failed at {f}; AWSCURRENT is unchanged",
+                body.name
+            ),
+        )),
+    }
+}
+
+fn rotation_json(config: &RotationConfig, next: Option<i64>, last: Option<&str>) -> Value {
+    json!({
+        "hook": config.hook,
+        "every": config.every,
+        "nextRotationDate": next.map(rfc3339),
+        "lastRotation": last.and_then(|l| serde_json::from_str::<Value>(l).ok()),
+    })
 }
 
 /// `PutResourcePolicy` / `DeleteResourcePolicy` (a null policy).

@@ -32,6 +32,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0003_secrets.sql"),
         postgres: include_str!("migrations/postgres/0003_secrets.sql"),
     },
+    Migration {
+        version: 4,
+        name: "rotation",
+        sqlite: include_str!("migrations/sqlite/0004_rotation.sql"),
+        postgres: include_str!("migrations/postgres/0004_rotation.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that

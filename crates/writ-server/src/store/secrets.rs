@@ -27,6 +27,12 @@ pub struct SecretRecord {
     pub deleted_at: Option<i64>,
     /// Until when it can be restored.
     pub recovery_until: Option<i64>,
+    /// How it is rotated (the hook and the schedule, as JSON), if it is.
+    pub rotation: Option<String>,
+    /// When its next scheduled rotation is due.
+    pub next_rotation_at: Option<i64>,
+    /// How the last rotation went, as JSON.
+    pub last_rotation: Option<String>,
 }
 
 /// One stored version.
@@ -63,11 +69,14 @@ fn secret_from_row(r: &sqlx::any::AnyRow) -> Result<SecretRecord, sqlx::Error> {
         updated_at: r.try_get(5)?,
         deleted_at: r.try_get(6)?,
         recovery_until: r.try_get(7)?,
+        rotation: r.try_get(8)?,
+        next_rotation_at: r.try_get(9)?,
+        last_rotation: r.try_get(10)?,
     })
 }
 
-const SECRET_COLUMNS: &str =
-    "name, description, tags, resource_policy, created_at, updated_at, deleted_at, recovery_until";
+const SECRET_COLUMNS: &str = "name, description, tags, resource_policy, created_at, updated_at, \
+     deleted_at, recovery_until, rotation, next_rotation_at, last_rotation";
 
 impl Store {
     /// Creates a secret with its first version, current. A name in use is a conflict
@@ -289,6 +298,88 @@ impl Store {
         .await?
         .rows_affected();
         Ok(n > 0)
+    }
+
+    /// Sets how a secret is rotated (`None` stops rotation) and when it is next due.
+    pub async fn set_secret_rotation(
+        &self,
+        name: &str,
+        rotation: Option<&str>,
+        next_rotation_at: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE secrets SET rotation = $1, next_rotation_at = $2, updated_at = $3 \
+             WHERE name = $4 AND deleted_at IS NULL",
+        )
+        .bind(rotation)
+        .bind(next_rotation_at)
+        .bind(now)
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Claims a live secret for one rotation: `false` if another rotation, on this or any
+    /// server sharing the store, claimed it after `stale_before` and has not ended.
+    pub async fn claim_rotation(
+        &self,
+        name: &str,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE secrets SET rotating_since = $1 WHERE name = $2 AND deleted_at IS NULL \
+             AND (rotating_since IS NULL OR rotating_since < $3)",
+        )
+        .bind(now)
+        .bind(name)
+        .bind(stale_before)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Ends a claimed rotation: records how it went and, for a scheduled secret, when the
+    /// next one is due.
+    pub async fn end_rotation(
+        &self,
+        name: &str,
+        last_rotation: &str,
+        next_rotation_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE secrets SET rotating_since = NULL, last_rotation = $1, \
+             next_rotation_at = CASE WHEN rotation IS NULL THEN NULL ELSE $2 END WHERE name = $3",
+        )
+        .bind(last_rotation)
+        .bind(next_rotation_at)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Live secrets whose scheduled rotation is due and not running.
+    pub async fn due_rotations(
+        &self,
+        now: i64,
+        stale_before: i64,
+    ) -> Result<Vec<SecretRecord>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets WHERE deleted_at IS NULL AND rotation IS NOT NULL \
+             AND next_rotation_at <= $1 AND (rotating_since IS NULL OR rotating_since < $2) \
+             ORDER BY next_rotation_at LIMIT 100"
+        ));
+        let rows = sqlx::query(sql)
+            .bind(now)
+            .bind(stale_before)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(secret_from_row).collect::<Result<_, _>>()?)
     }
 
     /// Replaces the wrapped data key of every version, in one transaction: a master-key

@@ -126,8 +126,22 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, String> {
+        self.call_within(method, path, body, None)
+    }
+
+    /// [`Client::call`] for a slow operation: waits up to `timeout` instead of 30 seconds.
+    pub fn call_within(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(t) = timeout {
+            request = request.timeout(t);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }

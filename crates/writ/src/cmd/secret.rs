@@ -79,6 +79,33 @@ enum SecretCommand {
         /// The secret's name.
         name: String,
     },
+    /// Rotate a secret now through its hook (create, set, test, finish), and set the hook
+    /// and schedule. AWSCURRENT moves only when every step passes.
+    #[command(after_help = "Examples:
+  writ secret rotate prod/orders-db --hook-url https://rotator.internal/orders-db --every 30d
+  writ secret rotate prod/orders-db                    # again, with the stored hook
+  writ secret rotate prod/orders-db --hook-command db --no-rotate-now
+  writ secret rotate prod/orders-db --every off --no-rotate-now   # stop the schedule
+
+A hook URL is called with POST and a JSON body per step; the server presents its SVID
+(spiffe://TRUST-DOMAIN/writ/server) as a client certificate. A hook command is one the
+server's operator registered with writ server --rotation-hook NAME=PATH.")]
+    Rotate {
+        /// The secret's name.
+        name: String,
+        /// An HTTPS endpoint to drive through the steps.
+        #[arg(long, conflicts_with = "hook_command")]
+        hook_url: Option<String>,
+        /// A rotation command registered on the server, by name.
+        #[arg(long)]
+        hook_command: Option<String>,
+        /// Rotate on this schedule (e.g. 30d, 12h), or `off`.
+        #[arg(long)]
+        every: Option<String>,
+        /// Only change the settings; do not rotate now.
+        #[arg(long)]
+        no_rotate_now: bool,
+    },
     /// Set a secret's resource policy from a file (or remove it with --remove).
     Policy {
         /// The secret's name.
@@ -211,6 +238,39 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
             "/v1/secrets/restore",
             Some(json!({"name": name})),
         )?,
+        SecretCommand::Rotate {
+            name,
+            hook_url,
+            hook_command,
+            every,
+            no_rotate_now,
+        } => {
+            let mut body = json!({"name": name, "rotateNow": !no_rotate_now});
+            if let Some(url) = hook_url {
+                body["hook"] = json!({"type": "https", "url": url});
+            }
+            if let Some(command) = hook_command {
+                body["hook"] = json!({"type": "command", "name": command});
+            }
+            if let Some(every) = every {
+                body["every"] = json!(every);
+            }
+            // Four hook steps of up to 15 seconds each.
+            let a = client.call_within(
+                Method::POST,
+                "/v1/secrets/rotate",
+                Some(body),
+                Some(std::time::Duration::from_secs(75)),
+            )?;
+            if !json_out {
+                match a["versionId"].as_str() {
+                    Some(v) => println!("rotated {name}: version {v} is AWSCURRENT"),
+                    None => println!("rotation settings of {name} updated"),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            a
+        }
         SecretCommand::Policy { name, file, remove } => {
             let policy = match (file, remove) {
                 (_, true) => Value::Null,

@@ -19,7 +19,9 @@ bootstrap admin token once (also written to DATA_DIR/admin-token, mode 0600). Th
 that wraps the private keys comes from WRIT_MASTER_KEY (base64, 32 bytes) or DATA_DIR/master.key,
 created on first start. Servers sharing one PostgreSQL database must share the master key.
 The current trust bundle is kept in DATA_DIR/ca.pem for the CLI (WRIT_CACERT). Audit events
-go to the store's hash-chained log, and with --audit-file or --audit-stdout also to JSON lines.")]
+go to the store's hash-chained log, and with --audit-file or --audit-stdout also to JSON lines.
+Secret rotation commands are registered with --rotation-hook NAME=PATH; the API names them,
+never a path.")]
 pub struct ServerArgs {
     /// Directory for the master key, bootstrap token, trust bundle and SQLite database.
     #[arg(long, env = "WRIT_DATA_DIR", default_value = "writ-data")]
@@ -61,6 +63,36 @@ pub struct ServerArgs {
     /// Also print committed audit events to standard output, one JSON object per line.
     #[arg(long)]
     audit_stdout: bool,
+    /// Register a secret rotation command that the API may name: NAME=PATH (repeatable).
+    /// It runs as `PATH STEP` with the step's JSON on standard input.
+    #[arg(long = "rotation-hook", value_name = "NAME=PATH", value_parser = rotation_hook)]
+    rotation_hooks: Vec<(String, PathBuf)>,
+}
+
+/// Parses `NAME=PATH` for `--rotation-hook`: a short name and an absolute path to a file
+/// that exists, so a typo fails at start, not at the first rotation.
+fn rotation_hook(text: &str) -> Result<(String, PathBuf), String> {
+    let (name, path) = text
+        .split_once('=')
+        .ok_or("write NAME=PATH, for example db=/usr/local/bin/rotate-db")?;
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "{name:?}: a hook name is 1 to 64 letters, digits, - or _"
+        ));
+    }
+    let path = PathBuf::from(path);
+    if !path.is_absolute() {
+        return Err(format!("{}: give an absolute path", path.display()));
+    }
+    if !path.is_file() {
+        return Err(format!("{}: no such file", path.display()));
+    }
+    Ok((name.to_string(), path))
 }
 
 /// The host name, for audit events.
@@ -118,6 +150,7 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
             file: args.audit_file,
             stdout: args.audit_stdout,
         },
+        rotation_hooks: args.rotation_hooks,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
