@@ -72,7 +72,8 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
-fn purpose(id: &str) -> String {
+/// What an audit key's sealing is bound to.
+pub(crate) fn purpose(id: &str) -> String {
     format!("writ audit key {id}")
 }
 

@@ -53,7 +53,8 @@ impl std::fmt::Debug for Authorities {
     }
 }
 
-fn sealing_purpose(id: &str) -> String {
+/// What a signing key's sealing is bound to.
+pub(crate) fn sealing_purpose(id: &str) -> String {
     format!("writ signing key {id}")
 }
 

@@ -81,16 +81,35 @@ impl MasterKey {
                 Ok((MasterKey::from_base64(&text, &shown)?, false))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = [0u8; 32];
-                SystemRandom::new()
-                    .fill(&mut bytes)
-                    .map_err(|_| MasterKeyError::Random)?;
-                write_owner_only(path, format!("{}\n", STANDARD.encode(bytes)).as_bytes())
-                    .map_err(|e| MasterKeyError::Io(shown, e))?;
-                Ok((MasterKey::from_bytes(&bytes)?, true))
+                Ok((MasterKey::create_file(path)?, true))
             }
             Err(e) => Err(MasterKeyError::Io(shown, e)),
         }
+    }
+
+    /// Makes a new random key and writes it to `path` (mode 0600), which must not exist.
+    pub fn create_file(path: &Path) -> Result<MasterKey, MasterKeyError> {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| MasterKeyError::Random)?;
+        write_owner_only(path, format!("{}\n", STANDARD.encode(bytes)).as_bytes())
+            .map_err(|e| MasterKeyError::Io(path.display().to_string(), e))?;
+        let key = MasterKey::from_bytes(&bytes);
+        bytes.fill(0);
+        key
+    }
+
+    /// Loads the key from `WRIT_MASTER_KEY` if set, or else from `path`, which must exist.
+    pub fn load(env_value: Option<&str>, path: &Path) -> Result<MasterKey, MasterKeyError> {
+        if let Some(text) = env_value {
+            return MasterKey::from_base64(text, MASTER_KEY_ENV);
+        }
+        let shown = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| MasterKeyError::Io(shown.clone(), e))?;
+        check_owner_only(path, &shown)?;
+        MasterKey::from_base64(&text, &shown)
     }
 
     /// Seals `plaintext` for `purpose` (bound as associated data, so sealed data cannot be

@@ -16,7 +16,7 @@ use crate::authority::{self, Authorities};
 use crate::master_key::{MASTER_KEY_ENV, MasterKey, write_owner_only};
 use crate::state::{AppState, Limits, ServerNames};
 use crate::store::{Store, TokenKind, TokenRecord};
-use crate::{api, tls, tokens};
+use crate::{api, master_key_rotation, server_lock, tls, tokens};
 
 /// How the server is run.
 #[derive(Clone)]
@@ -68,6 +68,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The state, for embedding.
     pub state: Arc<AppState>,
+    /// Held while the server runs, so a master-key rotation cannot start.
+    _lock: server_lock::ServerLock,
 }
 
 /// Why the server could not start. Each message says what to fix.
@@ -84,11 +86,6 @@ fn err(context: &str, e: impl std::fmt::Display) -> StartError {
 pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartError> {
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| err(&format!("--data-dir {}", settings.data_dir.display()), e))?;
-    let (master, _) = MasterKey::load_or_create(
-        settings.master_key_env.as_deref(),
-        &settings.data_dir.join("master.key"),
-    )
-    .map_err(|e| StartError(e.to_string()))?;
     let url = match &settings.store_url {
         Some(url) => url.clone(),
         None => sqlite_url(&settings.data_dir.join("writ.db"))?,
@@ -96,6 +93,21 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
     let store = Store::open(&url)
         .await
         .map_err(|e| err("opening the store", e))?;
+    let lock = server_lock::acquire(&settings.data_dir, &store, server_lock::Mode::Server)
+        .await
+        .map_err(StartError)?;
+    if settings.master_key_env.is_none()
+        && let Some(done) = master_key_rotation::settle_interrupted(&settings.data_dir, &store)
+            .await
+            .map_err(|e| err("master key", e))?
+    {
+        tracing::warn!("{done}");
+    }
+    let (master, _) = MasterKey::load_or_create(
+        settings.master_key_env.as_deref(),
+        &settings.data_dir.join("master.key"),
+    )
+    .map_err(|e| StartError(e.to_string()))?;
 
     let now = OffsetDateTime::now_utc();
     let meta = match store
@@ -173,7 +185,14 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         .await
         .map_err(|e| err("reading the revocation feed", e))?;
     debug_assert!(*state.feed_head.borrow() >= feed_head);
-    Ok((Running { addr, state }, listener))
+    Ok((
+        Running {
+            addr,
+            state,
+            _lock: lock,
+        },
+        listener,
+    ))
 }
 
 /// Serves until `shutdown` resolves, refreshing state from the store every second.
@@ -253,7 +272,8 @@ async fn initialise(
 
 /// The sqlx URL of a SQLite file: an absolute path, percent-encoded, so any directory name
 /// (spaces, `#`, `?`) is read as a path.
-fn sqlite_url(file: &std::path::Path) -> Result<String, StartError> {
+/// The sqlx URL of a SQLite database file, with awkward characters in its path encoded.
+pub fn sqlite_url(file: &std::path::Path) -> Result<String, StartError> {
     let absolute =
         std::path::absolute(file).map_err(|e| err(&format!("--data-dir {}", file.display()), e))?;
     let text = absolute.to_str().ok_or_else(|| {

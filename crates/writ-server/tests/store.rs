@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use sqlx::Connection;
 use writ_secrets::model::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Labels};
 use writ_server::store::{
-    Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind, SecretRecord, Store,
-    StoreError, TokenKind, TokenRecord, VersionRecord,
+    AuditKeyRecord, Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind,
+    RewrapCounts, SecretRecord, Store, StoreError, TokenKind, TokenRecord, VersionRecord,
+    WrappedKey,
 };
 
 const POSTGRES_ENV: &str = "WRIT_TEST_POSTGRES_URL";
@@ -162,7 +163,7 @@ backends!(
     secrets_versions_and_labels_round_trip,
     concurrent_secret_writers_lose_no_version,
     deleted_secrets_restore_within_the_window_and_purge_after,
-    rewrap_secret_keys_replaces_each_wrapped_key_once,
+    rewrap_wrapped_keys_replaces_each_key_once_or_none,
     one_rotation_claim_at_a_time_and_schedules_come_due,
 );
 
@@ -1359,7 +1360,24 @@ async fn deleted_secrets_restore_within_the_window_and_purge_after(ctx: Ctx) {
     );
 }
 
-async fn rewrap_secret_keys_replaces_each_wrapped_key_once(ctx: Ctx) {
+/// Adapts a closure over (secret name, version id, wrapped key) to `rewrap_wrapped_keys`;
+/// signing and audit keys get a recognisable new wrapping.
+fn secret_rewrap(
+    f: impl Fn(&str, &str, &[u8]) -> Result<Vec<u8>, String>,
+) -> impl Fn(&WrappedKey<'_>) -> Result<Vec<u8>, String> {
+    move |k| match k {
+        WrappedKey::SecretVersion {
+            name,
+            version_id,
+            wrapped,
+        } => f(name, version_id, wrapped),
+        WrappedKey::SigningKey { id, wrapped } | WrappedKey::AuditKey { id, wrapped } => {
+            Ok([b"rewrapped:", id.as_bytes(), b"/", wrapped].concat())
+        }
+    }
+}
+
+async fn rewrap_wrapped_keys_replaces_each_key_once_or_none(ctx: Ctx) {
     let store = ctx.store;
     let calls = std::sync::Mutex::new(Vec::<(String, String, Vec<u8>)>::new());
     let new_key = |name: &str, id: &str, old: &[u8]| -> Vec<u8> {
@@ -1374,13 +1392,30 @@ async fn rewrap_secret_keys_replaces_each_wrapped_key_once(ctx: Ctx) {
     };
     // Nothing to do on an empty store.
     let n = store
-        .rewrap_secret_keys(|n, i, w| {
+        .rewrap_wrapped_keys(secret_rewrap(|n, i, w| {
             calls.lock().unwrap().push((n.into(), i.into(), w.into()));
             Ok(new_key(n, i, w))
-        })
+        }))
         .await
         .unwrap();
-    assert_eq!((n, calls.lock().unwrap().len()), (0, 0));
+    assert_eq!(
+        (n, calls.lock().unwrap().len()),
+        (RewrapCounts::default(), 0)
+    );
+
+    // The CA and JWT keys, and an audit key, are wrapped by the master key too.
+    init(&store).await;
+    let audit_key = AuditKeyRecord {
+        id: "audit-1".into(),
+        kind: "hmac".into(),
+        public: String::new(),
+        wrapped_key: vec![7; 40],
+    };
+    store
+        .insert_audit_keys(std::slice::from_ref(&audit_key), T0)
+        .await
+        .unwrap();
+    let signing_before = store.keys().await.unwrap();
 
     let mut originals = Vec::new();
     for (name, ids) in [("r/a", &["a1", "a2", "a3"][..]), ("r/b", &["b1", "b2"][..])] {
@@ -1406,13 +1441,36 @@ async fn rewrap_secret_keys_replaces_each_wrapped_key_once(ctx: Ctx) {
         .unwrap();
 
     let n = store
-        .rewrap_secret_keys(|n, i, w| {
+        .rewrap_wrapped_keys(secret_rewrap(|n, i, w| {
             calls.lock().unwrap().push((n.into(), i.into(), w.into()));
             Ok(new_key(n, i, w))
-        })
+        }))
         .await
         .unwrap();
-    assert_eq!(n, 5);
+    assert_eq!(
+        n,
+        RewrapCounts {
+            secret_versions: 5,
+            signing_keys: 2,
+            audit_keys: 1
+        }
+    );
+    for (after, before) in store.keys().await.unwrap().iter().zip(&signing_before) {
+        let want = [
+            b"rewrapped:",
+            before.id.as_bytes(),
+            b"/",
+            &before.wrapped_key,
+        ]
+        .concat();
+        assert_eq!(after.wrapped_key, want, "signing key {}", before.id);
+        assert_eq!((&after.id, &after.public), (&before.id, &before.public));
+    }
+    let audit_after = store.audit_keys().await.unwrap();
+    assert_eq!(
+        audit_after[0].wrapped_key,
+        [b"rewrapped:audit-1/".as_slice(), &audit_key.wrapped_key].concat()
+    );
     let mut seen = std::mem::take(&mut *calls.lock().unwrap());
     seen.sort();
     let mut expected: Vec<(String, String, Vec<u8>)> = originals
@@ -1445,11 +1503,11 @@ async fn rewrap_secret_keys_replaces_each_wrapped_key_once(ctx: Ctx) {
     // One failure fails the whole rotation: nothing is half rewrapped.
     let count = std::sync::atomic::AtomicUsize::new(0);
     let r = store
-        .rewrap_secret_keys(|n, i, w| {
-            if count.fetch_add(1, Ordering::SeqCst) == 2 {
-                Err(format!("cannot unwrap {n} {i}"))
+        .rewrap_wrapped_keys(|k| {
+            if count.fetch_add(1, Ordering::SeqCst) == 6 {
+                Err(format!("cannot unwrap {k:?}"))
             } else {
-                Ok(new_key(n, i, w))
+                secret_rewrap(|n, i, w| Ok(new_key(n, i, w)))(k)
             }
         })
         .await;
@@ -1457,8 +1515,17 @@ async fn rewrap_secret_keys_replaces_each_wrapped_key_once(ctx: Ctx) {
         Err(StoreError::Migration(msg)) => assert!(msg.contains("cannot unwrap"), "{msg}"),
         other => panic!("expected the closure's error, got {other:?}"),
     }
-    assert_eq!(count.load(Ordering::SeqCst), 3, "it stops at the failure");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        7,
+        "it stops at the failure, a signing key"
+    );
     assert_eq!(snapshot(store.clone()).await, before, "rolled back");
+    assert_eq!(
+        store.audit_keys().await.unwrap(),
+        audit_after,
+        "rolled back"
+    );
 }
 
 async fn one_rotation_claim_at_a_time_and_schedules_come_due(ctx: Ctx) {

@@ -37,6 +37,8 @@ enum Command {
     Audit(cmd::audit::AuditArgs),
     /// Store and read secrets: envelope-encrypted, versioned, policy-guarded.
     Secret(cmd::secret::SecretArgs),
+    /// Maintain a stopped deployment: rotate the master key.
+    Operator(cmd::operator::OperatorArgs),
     /// Run the whole system on this machine with two demo functions.
     Dev(cmd::dev::DevArgs),
 }
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Ca(args) => cmd::ca::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Secret(args) => cmd::secret::run(args),
+        Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),
     };
     match result {

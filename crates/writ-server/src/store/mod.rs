@@ -14,7 +14,7 @@ mod migrate;
 mod secrets;
 
 pub use audit::{AuditFilter, AuditKeyRecord};
-pub use secrets::{SecretRecord, VersionRecord};
+pub use secrets::{RewrapCounts, SecretRecord, VersionRecord, WrappedKey};
 
 /// Which database a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +289,27 @@ impl Store {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// On PostgreSQL, takes the session advisory lock that running servers share and a
+    /// master-key rotation holds alone, on a connection of its own that keeps it until
+    /// dropped. `None` if the lock is held the other way. On SQLite, where a lock file in
+    /// the data directory does this job, always `None`.
+    pub async fn server_lock(
+        &self,
+        exclusive: bool,
+    ) -> Result<Option<sqlx::AnyConnection>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?.detach();
+        let sql = if exclusive {
+            "SELECT pg_try_advisory_lock(2003987317)"
+        } else {
+            "SELECT pg_try_advisory_lock_shared(2003987317)"
+        };
+        let got: bool = sqlx::query(sql).fetch_one(&mut conn).await?.try_get(0)?;
+        Ok(got.then_some(conn))
     }
 
     /// Closes every connection.

@@ -382,24 +382,31 @@ impl Store {
         Ok(rows.iter().map(secret_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Replaces the wrapped data key of every version, in one transaction: a master-key
-    /// rotation. `rewrap` gets (name, version id, wrapped key) and returns the new one.
-    pub async fn rewrap_secret_keys(
+    /// Replaces every key the master key wraps (secret data keys, signing keys and audit
+    /// keys) in one transaction: a master-key rotation. `rewrap` gets each wrapped key and
+    /// returns its new wrapping; one refusal rolls everything back. Returns how many of
+    /// each were rewrapped.
+    pub async fn rewrap_wrapped_keys(
         &self,
-        rewrap: impl Fn(&str, &str, &[u8]) -> Result<Vec<u8>, String>,
-    ) -> Result<usize, StoreError> {
+        rewrap: impl Fn(&WrappedKey<'_>) -> Result<Vec<u8>, String>,
+    ) -> Result<RewrapCounts, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let mut counts = RewrapCounts::default();
         let rows = sqlx::query(
             "SELECT name, version_id, wrapped_key FROM secret_versions ORDER BY name, version_id",
         )
         .fetch_all(&mut *tx)
         .await?;
-        let mut count = 0;
         for r in &rows {
             let name: String = r.try_get(0)?;
             let id: String = r.try_get(1)?;
             let wrapped: Vec<u8> = r.try_get(2)?;
-            let new = rewrap(&name, &id, &wrapped).map_err(StoreError::Migration)?;
+            let new = rewrap(&WrappedKey::SecretVersion {
+                name: &name,
+                version_id: &id,
+                wrapped: &wrapped,
+            })
+            .map_err(StoreError::Migration)?;
             sqlx::query(
                 "UPDATE secret_versions SET wrapped_key = $1 WHERE name = $2 AND version_id = $3",
             )
@@ -408,11 +415,81 @@ impl Store {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-            count += 1;
+            counts.secret_versions += 1;
+        }
+        for (table, is_signing) in [("signing_keys", true), ("audit_keys", false)] {
+            let select =
+                sqlx::AssertSqlSafe(format!("SELECT id, wrapped_key FROM {table} ORDER BY id"));
+            let update = format!("UPDATE {table} SET wrapped_key = $1 WHERE id = $2");
+            for r in &sqlx::query(select).fetch_all(&mut *tx).await? {
+                let id: String = r.try_get(0)?;
+                let wrapped: Vec<u8> = r.try_get(1)?;
+                let key = if is_signing {
+                    WrappedKey::SigningKey {
+                        id: &id,
+                        wrapped: &wrapped,
+                    }
+                } else {
+                    WrappedKey::AuditKey {
+                        id: &id,
+                        wrapped: &wrapped,
+                    }
+                };
+                let new = rewrap(&key).map_err(StoreError::Migration)?;
+                sqlx::query(sqlx::AssertSqlSafe(update.clone()))
+                    .bind(new)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                if is_signing {
+                    counts.signing_keys += 1;
+                } else {
+                    counts.audit_keys += 1;
+                }
+            }
         }
         tx.commit().await?;
-        Ok(count)
+        Ok(counts)
     }
+}
+
+/// A key the master key wraps, as stored.
+#[derive(Debug)]
+pub enum WrappedKey<'a> {
+    /// A secret version's data key.
+    SecretVersion {
+        /// The secret's name.
+        name: &'a str,
+        /// The version's id.
+        version_id: &'a str,
+        /// The wrapped data key.
+        wrapped: &'a [u8],
+    },
+    /// A CA or JWT signing key.
+    SigningKey {
+        /// Its id.
+        id: &'a str,
+        /// The wrapped private key.
+        wrapped: &'a [u8],
+    },
+    /// An audit checkpoint-signing or HMAC key.
+    AuditKey {
+        /// Its id.
+        id: &'a str,
+        /// The wrapped key.
+        wrapped: &'a [u8],
+    },
+}
+
+/// How many keys a master-key rotation rewrapped, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RewrapCounts {
+    /// Secret versions' data keys.
+    pub secret_versions: usize,
+    /// CA and JWT signing keys.
+    pub signing_keys: usize,
+    /// Audit keys.
+    pub audit_keys: usize,
 }
 
 /// Takes a live secret's row lock for the rest of the transaction, so two writers never
