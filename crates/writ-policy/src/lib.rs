@@ -29,6 +29,7 @@
 
 mod compile;
 mod diagnostic;
+pub mod intentions;
 mod model;
 mod operator;
 mod parse;
