@@ -1358,6 +1358,99 @@ mod tests {
         assert!(e.to_string().contains("unknown field `path`"), "{e}");
     }
 
+    /// The example in docs/intentions.md, statement by statement.
+    #[test]
+    fn the_documented_example_compiles_as_shown() {
+        let charge = Permission {
+            methods: vec!["POST".into()],
+            path_exact: Some("/charge".into()),
+            ..Permission::default()
+        };
+        let policy = compile(
+            &[
+                deny("*", "payments"),
+                allow("monitor", "*"),
+                l7("orders", "payments", vec![charge]),
+            ],
+            "example.org",
+        )
+        .unwrap();
+        /// (Sid, effect, principal, resource, conditions as (operator, key, values)).
+        type Shown = (
+            String,
+            Effect,
+            String,
+            String,
+            Vec<(String, String, Vec<String>)>,
+        );
+        let shown: Vec<Shown> = policy
+            .statements
+            .iter()
+            .map(|st| {
+                let Some(PrincipalElement {
+                    principals: Principals::Named(named),
+                    ..
+                }) = &st.principal
+                else {
+                    panic!("a named principal")
+                };
+                (
+                    st.sid.clone().unwrap(),
+                    st.effect,
+                    named[0].1[0].clone(),
+                    st.resource.patterns[0].clone(),
+                    st.conditions
+                        .iter()
+                        .map(|c| (c.operator.to_string(), c.key.clone(), c.values.clone()))
+                        .collect(),
+                )
+            })
+            .collect();
+        let c = |op: &str, key: &str, v: &[&str]| {
+            (
+                op.to_string(),
+                key.to_string(),
+                v.iter().map(|s| s.to_string()).collect(),
+            )
+        };
+        assert_eq!(
+            shown,
+            vec![
+                (
+                    "orders->payments:permissions[0]".into(),
+                    Effect::Allow,
+                    "spiffe://example.org/fn/orders".into(),
+                    "writ:fn/payments".into(),
+                    vec![
+                        c("StringEquals", "writ:Method", &["POST"]),
+                        c("StringEquals", "writ:Path", &["/charge"]),
+                    ],
+                ),
+                (
+                    "*->payments".into(),
+                    Effect::Deny,
+                    "spiffe://example.org/fn/*".into(),
+                    "writ:fn/payments".into(),
+                    vec![
+                        c("StringNotEquals", "writ:SourceFunction", &["orders"]),
+                        c("Null", "writ:SourceFunction", &["false"]),
+                    ],
+                ),
+                (
+                    "monitor->*".into(),
+                    Effect::Allow,
+                    "spiffe://example.org/fn/monitor".into(),
+                    "writ:fn/*".into(),
+                    vec![c(
+                        "StringNotEquals",
+                        "writ:DestinationFunction",
+                        &["payments"]
+                    )],
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn sids_round_trip() {
         let it = allow("a-", "b.c");

@@ -15,6 +15,8 @@
 //! | `writ:DescribeCa`, `writ:RotateCa` | `writ:ca` |
 //! | `writ:ReadRevocations` | `writ:revocations` |
 //! | `writ:ReadAudit`, `writ:PutAuditEvents` | `writ:audit` |
+//! | `writ:ReadIntentions` | `writ:intentions` |
+//! | `writ:WriteIntention`, `writ:DeleteIntention` | `writ:intention/SOURCE/DESTINATION` (`*` for any function) |
 //! | `secrets:CreateSecret`, `PutSecretValue`, `GetSecretValue`, `DescribeSecret`, `DeleteSecret`, `RestoreSecret`, `PutResourcePolicy` | `writ:secret/NAME` |
 //! | `secrets:ListSecrets` | `writ:secrets` |
 
@@ -38,6 +40,9 @@ pub const ACTIONS: &[&str] = &[
     "writ:ReadRevocations",
     "writ:ReadAudit",
     "writ:PutAuditEvents",
+    "writ:ReadIntentions",
+    "writ:WriteIntention",
+    "writ:DeleteIntention",
 ];
 
 /// The policy of the bootstrap token: every writ and secrets action on everything.

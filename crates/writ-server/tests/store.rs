@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::Connection;
+use writ_policy::intentions::{HeaderMatch, Intention, IntentionAction, Permission};
 use writ_secrets::model::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Labels};
 use writ_server::store::{
     AuditKeyRecord, Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind,
@@ -165,6 +166,8 @@ backends!(
     deleted_secrets_restore_within_the_window_and_purge_after,
     rewrap_wrapped_keys_replaces_each_key_once_or_none,
     one_rotation_claim_at_a_time_and_schedules_come_due,
+    intentions_upsert_list_delete_and_bump_the_index,
+    concurrent_intention_writes_get_distinct_indexes_and_lose_nothing,
 );
 
 // --- fixtures ---
@@ -261,7 +264,11 @@ async fn migrations_run_at_open_and_are_idempotent(ctx: Ctx) {
     assert_eq!(store.functions().await.unwrap(), vec![]);
     assert_eq!(store.revocation_head().await.unwrap(), 0);
     let versions = schema_versions(&url).await;
-    assert_eq!(versions, vec![1, 2, 3, 4], "each migration recorded once");
+    assert_eq!(
+        versions,
+        vec![1, 2, 3, 4, 5],
+        "each migration recorded once"
+    );
 
     init(&store).await;
     store.insert_function(&function("orders")).await.unwrap();
@@ -1643,4 +1650,109 @@ async fn one_rotation_claim_at_a_time_and_schedules_come_due(ctx: Ctx) {
             .await
             .unwrap()
     );
+}
+
+fn intention(source: &str, destination: &str, action: IntentionAction) -> Intention {
+    Intention::new(source, destination, action)
+}
+
+async fn intentions_upsert_list_delete_and_bump_the_index(ctx: Ctx) {
+    let Ctx { store, .. } = ctx;
+    assert_eq!(store.intentions_index().await.unwrap(), 0);
+    assert_eq!(store.intentions().await.unwrap(), (vec![], 0));
+
+    let l7 = Intention {
+        permissions: vec![Permission {
+            methods: vec!["POST".into()],
+            path_prefix: Some("/charge".into()),
+            headers: vec![HeaderMatch {
+                name: "x-env".into(),
+                exact: Some("prod \u{e9}".into()),
+                ..HeaderMatch::default()
+            }],
+            ..Permission::default()
+        }],
+        description: Some("checkout calls payments".into()),
+        ..intention("orders", "payments", IntentionAction::Allow)
+    };
+    let w = store.upsert_intention(&l7, T0).await.unwrap();
+    assert_eq!((w.index, w.previous), (1, None));
+    let deny_all = intention("*", "payments", IntentionAction::Deny);
+    assert_eq!(
+        store
+            .upsert_intention(&deny_all, T0 + 1)
+            .await
+            .unwrap()
+            .index,
+        2
+    );
+    let wildcard = intention("orders", "*", IntentionAction::Allow);
+    assert_eq!(
+        store
+            .upsert_intention(&wildcard, T0 + 2)
+            .await
+            .unwrap()
+            .index,
+        3
+    );
+
+    let (records, index) = store.intentions().await.unwrap();
+    assert_eq!(index, 3);
+    // Ordered by destination, then source.
+    let listed: Vec<&Intention> = records.iter().map(|r| &r.intention).collect();
+    assert_eq!(listed, vec![&wildcard, &deny_all, &l7]);
+    assert_eq!((records[2].created_at, records[2].updated_at), (T0, T0));
+
+    // Replacing keeps created_at, reports what it replaced, and bumps the index.
+    let plain = intention("orders", "payments", IntentionAction::Deny);
+    let w = store.upsert_intention(&plain, T0 + 10).await.unwrap();
+    assert_eq!((w.index, w.previous.as_ref()), (4, Some(&l7)));
+    let (records, _) = store.intentions().await.unwrap();
+    let replaced = records
+        .iter()
+        .find(|r| r.intention.source == "orders" && r.intention.destination == "payments")
+        .unwrap();
+    assert_eq!(replaced.intention, plain);
+    assert_eq!((replaced.created_at, replaced.updated_at), (T0, T0 + 10));
+
+    // Deleting returns what was deleted; deleting nothing changes nothing.
+    assert_eq!(
+        store.delete_intention("*", "payments").await.unwrap(),
+        Some((deny_all, 5))
+    );
+    assert_eq!(store.delete_intention("*", "payments").await.unwrap(), None);
+    assert_eq!(store.delete_intention("nobody", "*").await.unwrap(), None);
+    assert_eq!(store.intentions_index().await.unwrap(), 5);
+    let (records, index) = store.intentions().await.unwrap();
+    assert_eq!(index, 5);
+    assert_eq!(records.len(), 2);
+}
+
+async fn concurrent_intention_writes_get_distinct_indexes_and_lose_nothing(ctx: Ctx) {
+    let Ctx { store, url } = ctx;
+    let other = Store::open(&url).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let it = intention(&format!("fn-{i}"), "payments", IntentionAction::Allow);
+            s.upsert_intention(&it, T0)
+                .await
+                .expect("upsert under contention")
+                .index
+        }));
+    }
+    let mut indexes = Vec::new();
+    for t in tasks {
+        indexes.push(t.await.unwrap());
+    }
+    indexes.sort_unstable();
+    assert_eq!(indexes, (1..=16).collect::<Vec<i64>>());
+    let (records, index) = other.intentions().await.unwrap();
+    assert_eq!((records.len(), index), (16, 16));
+    other.close().await;
 }

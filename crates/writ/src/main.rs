@@ -35,6 +35,8 @@ enum Command {
     Ca(cmd::ca::CaArgs),
     /// Tail, verify and export the tamper-evident audit log.
     Audit(cmd::audit::AuditArgs),
+    /// Allow or deny calls between functions, Consul style, and check a call.
+    Intention(cmd::intention::IntentionArgs),
     /// Store and read secrets: envelope-encrypted, versioned, policy-guarded.
     Secret(cmd::secret::SecretArgs),
     /// Maintain a stopped deployment: rotate the master key.
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Revoke(args) => cmd::revoke::run(args),
         Command::Ca(args) => cmd::ca::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Intention(args) => cmd::intention::run(args),
         Command::Secret(args) => cmd::secret::run(args),
         Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),

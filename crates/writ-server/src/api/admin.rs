@@ -176,7 +176,7 @@ fn allowed_event(
 
 /// Audits an admin change and waits until the event is durable: the change is reported
 /// only then (and a failure to record it fails the request).
-async fn audit_ok(
+pub(super) async fn audit_ok(
     state: &AppState,
     operator: &Operator,
     action: &'static str,

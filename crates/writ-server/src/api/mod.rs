@@ -20,6 +20,7 @@ use crate::state::AppState;
 mod admin;
 mod audit;
 mod identity;
+mod intentions;
 pub mod secrets;
 
 /// The largest request body accepted. CSRs and policies are a few KiB.
@@ -193,6 +194,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/v1/functions/{name}/join-tokens",
             post(admin::create_join_token),
         )
+        .route(
+            "/v1/intentions",
+            get(intentions::list)
+                .put(intentions::upsert)
+                .delete(intentions::delete),
+        )
+        .route("/v1/intentions/check", post(intentions::check))
         .route("/v1/tokens", post(admin::create_admin_token))
         .route("/v1/ca", get(admin::describe_ca))
         .route("/v1/ca/rotate", post(admin::rotate_ca))
@@ -291,6 +299,8 @@ mod tests {
         ("/v1/functions", &["get", "post"]),
         ("/v1/functions/{name}", &["delete", "get"]),
         ("/v1/functions/{name}/join-tokens", &["post"]),
+        ("/v1/intentions", &["delete", "get", "put"]),
+        ("/v1/intentions/check", &["post"]),
         ("/v1/tokens", &["post"]),
         ("/v1/ca", &["get"]),
         ("/v1/ca/rotate", &["post"]),

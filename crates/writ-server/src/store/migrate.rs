@@ -38,6 +38,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0004_rotation.sql"),
         postgres: include_str!("migrations/postgres/0004_rotation.sql"),
     },
+    Migration {
+        version: 5,
+        name: "intentions",
+        sqlite: include_str!("migrations/sqlite/0005_intentions.sql"),
+        postgres: include_str!("migrations/postgres/0005_intentions.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that

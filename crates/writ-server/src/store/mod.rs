@@ -10,10 +10,12 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 mod audit;
+mod intentions;
 mod migrate;
 mod secrets;
 
 pub use audit::{AuditFilter, AuditKeyRecord};
+pub use intentions::{IntentionRecord, IntentionWrite};
 pub use secrets::{RewrapCounts, SecretRecord, VersionRecord, WrappedKey};
 
 /// Which database a store is on.

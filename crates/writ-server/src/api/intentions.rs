@@ -1,0 +1,231 @@
+//! Intentions: which function may call which. Operators write them with an admin token;
+//! gateways follow them with their SVID; `check` answers "may S call D?" with the same
+//! compiled policy the gateway enforces.
+//!
+//! | call | action | resource |
+//! |---|---|---|
+//! | `GET /v1/intentions` | `writ:ReadIntentions` (or any SVID of the trust domain) | `writ:intentions` |
+//! | `PUT /v1/intentions` | `writ:WriteIntention` | `writ:intention/SOURCE/DESTINATION` |
+//! | `DELETE /v1/intentions?source=S&destination=D` | `writ:DeleteIntention` | `writ:intention/SOURCE/DESTINATION` |
+//! | `POST /v1/intentions/check` | `writ:ReadIntentions` (or any SVID of the trust domain) | `writ:intentions` |
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use writ_policy::intentions::{HTTP_METHODS, Intention, IntentionSet, is_function_name, request};
+
+use super::admin::{audit_ok, audit_read, authorize, bearer};
+use super::identity::svid_caller;
+use super::{ApiError, ApiJson, rfc3339};
+use crate::state::AppState;
+use crate::store::IntentionRecord;
+use crate::tls::ConnInfo;
+
+const READ: &str = "writ:ReadIntentions";
+const WRITE: &str = "writ:WriteIntention";
+const DELETE: &str = "writ:DeleteIntention";
+const ALL: &str = "writ:intentions";
+
+/// The resource an intention is written and deleted as, so operators can be scoped to
+/// some destinations: `writ:intention/orders/payments`, `writ:intention/*/payments`.
+fn resource(source: &str, destination: &str) -> String {
+    format!("writ:intention/{source}/{destination}")
+}
+
+/// Reads are for operators (`writ:ReadIntentions` on `writ:intentions`) and for any
+/// function of the trust domain by its SVID, as gateways follow the intentions the way
+/// they follow the revocation feed.
+async fn read_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    conn: &ConnInfo,
+) -> Result<(), ApiError> {
+    if bearer(headers).is_some() || conn.peer_cert.is_none() {
+        let operator = authorize(state, headers, conn, READ, ALL).await?;
+        audit_read(state, &operator, READ, ALL, conn)?;
+    } else {
+        svid_caller(state, conn, READ).await?;
+    }
+    Ok(())
+}
+
+fn check_name(field: &str, name: &str, wildcard: bool) -> Result<(), ApiError> {
+    if (wildcard && name == "*") || is_function_name(name) {
+        return Ok(());
+    }
+    let any = if wildcard {
+        ", or \"*\" for any function"
+    } else {
+        ""
+    };
+    Err(ApiError::bad_request(format!(
+        "{field}: {name:?} is not a function name: use 1 to 128 ASCII letters, digits, '.', '-' \
+         or '_'{any}"
+    )))
+}
+
+fn record_json(r: &IntentionRecord) -> Value {
+    let mut v = serde_json::to_value(&r.intention).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        map.insert("createdAt".into(), rfc3339(r.created_at).into());
+        map.insert("updatedAt".into(), rfc3339(r.updated_at).into());
+    }
+    v
+}
+
+pub(super) async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    read_caller(&state, &headers, &conn).await?;
+    let (records, index) = state.store.intentions().await?;
+    Ok(Json(json!({
+        "intentions": records.iter().map(record_json).collect::<Vec<_>>(),
+        "index": index,
+    })))
+}
+
+pub(super) async fn upsert(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(intention): ApiJson<Intention>,
+) -> Result<impl IntoResponse, ApiError> {
+    check_name("source", &intention.source, true)?;
+    check_name("destination", &intention.destination, true)?;
+    let res = resource(&intention.source, &intention.destination);
+    let operator = authorize(&state, &headers, &conn, WRITE, &res).await?;
+    intention
+        .validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let written = state.store.upsert_intention(&intention, now).await?;
+    audit_ok(&state, &operator, WRITE, &res, &conn).await?;
+    let status = if written.previous.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(json!({
+            "intention": intention,
+            "index": written.index,
+            "created": written.previous.is_none(),
+        })),
+    ))
+}
+
+/// The query of a delete.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DeleteQuery {
+    source: Option<String>,
+    destination: Option<String>,
+}
+
+pub(super) async fn delete(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    Query(query): Query<DeleteQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let missing = |field: &str| {
+        ApiError::bad_request(format!(
+            "{field}: missing; write DELETE /v1/intentions?source=S&destination=D"
+        ))
+    };
+    let source = query.source.ok_or_else(|| missing("source"))?;
+    let destination = query.destination.ok_or_else(|| missing("destination"))?;
+    check_name("source", &source, true)?;
+    check_name("destination", &destination, true)?;
+    let res = resource(&source, &destination);
+    let operator = authorize(&state, &headers, &conn, DELETE, &res).await?;
+    let Some((deleted, index)) = state.store.delete_intention(&source, &destination).await? else {
+        return Err(ApiError::not_found(format!(
+            "no intention from {source} to {destination}"
+        )));
+    };
+    audit_ok(&state, &operator, DELETE, &res, &conn).await?;
+    Ok(Json(json!({"deleted": deleted, "index": index})))
+}
+
+/// A check: may `source` call `destination` with this method, path and headers?
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct Check {
+    source: String,
+    destination: String,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+pub(super) async fn check(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Check>,
+) -> Result<Json<Value>, ApiError> {
+    check_name("source", &body.source, false)?;
+    check_name("destination", &body.destination, false)?;
+    if let Some(m) = &body.method
+        && !HTTP_METHODS.contains(&m.as_str())
+    {
+        return Err(ApiError::bad_request(format!(
+            "method: {m:?} is not an HTTP method: use one of {}",
+            HTTP_METHODS.join(", ")
+        )));
+    }
+    if let Some(p) = &body.path
+        && !p.starts_with('/')
+    {
+        return Err(ApiError::bad_request(format!(
+            "path: {p:?} does not start with '/'"
+        )));
+    }
+    read_caller(&state, &headers, &conn).await?;
+    let (records, index) = state.store.intentions().await?;
+    let set = IntentionSet::new(
+        records.into_iter().map(|r| r.intention).collect(),
+        state.trust_domain.as_str(),
+    )
+    .map_err(|e| ApiError::internal("the stored intentions do not compile", e))?;
+    let source_id = format!(
+        "spiffe://{}/fn/{}",
+        state.trust_domain.as_str(),
+        body.source
+    );
+    let req = request(
+        &source_id,
+        &body.destination,
+        body.method.as_deref(),
+        body.path.as_deref(),
+        body.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+    );
+    let verdict = set.decide(&req);
+    Ok(Json(json!({
+        "decision": if verdict.allowed { "allowed" } else { "denied" },
+        "intention": verdict.intention.map(|i| &set.intentions()[i]),
+        "reason": verdict.reason,
+        "matched": verdict
+            .decision
+            .matched
+            .iter()
+            .filter_map(|m| m.sid.as_deref())
+            .collect::<Vec<_>>(),
+        "index": index,
+    })))
+}
