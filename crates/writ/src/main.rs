@@ -39,6 +39,8 @@ enum Command {
     Intention(cmd::intention::IntentionArgs),
     /// Store and read secrets: envelope-encrypted, versioned, policy-guarded.
     Secret(cmd::secret::SecretArgs),
+    /// Run the gateway in front of functions: authenticate, authorize, check, forward.
+    Gateway(cmd::gateway::GatewayArgs),
     /// Maintain a stopped deployment: rotate the master key.
     Operator(cmd::operator::OperatorArgs),
     /// Run the whole system on this machine with two demo functions.
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Intention(args) => cmd::intention::run(args),
         Command::Secret(args) => cmd::secret::run(args),
+        Command::Gateway(args) => cmd::gateway::run(args),
         Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),
     };

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Server, TRUST_DOMAIN, TempDir, openssl, run, wait_for};
+use common::{Server, TRUST_DOMAIN, TempDir, run, wait_for};
 use serde_json::{Value, json};
 
 const STEPS: [&str; 4] = ["create", "set", "test", "finish"];
@@ -116,81 +116,10 @@ fn labels(server: &Server, name: &str) -> Vec<String> {
     all
 }
 
-/// A CA of the test's own and a certificate for 127.0.0.1 it signed, for the hook. The
-/// server trusts the CA through SSL_CERT_FILE, as it would a company CA in the system store.
-fn hook_certificate(dir: &TempDir) -> (PathBuf, PathBuf, PathBuf) {
-    let (ca, ca_key) = (dir.join("hook-ca.pem"), dir.join("hook-ca.key"));
-    let (cert, key, csr) = (
-        dir.join("hook.pem"),
-        dir.join("hook.key"),
-        dir.join("hook.csr"),
-    );
-    let ext = dir.join("hook.ext");
-    std::fs::write(
-        &ext,
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &s(&ca_key),
-        "-out",
-        &s(&ca),
-        "-subj",
-        "/CN=hook test CA",
-        "-days",
-        "1",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &s(&key),
-        "-out",
-        &s(&csr),
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(&csr),
-        "-CA",
-        &s(&ca),
-        "-CAkey",
-        &s(&ca_key),
-        "-CAcreateserial",
-        "-out",
-        &s(&cert),
-        "-days",
-        "1",
-        "-extfile",
-        &s(&ext),
-    ]);
-    (ca, cert, key)
-}
-
 #[test]
 fn an_https_hook_rotates_a_secret_in_four_steps_and_sees_the_servers_spiffe_id() {
     let dir = TempDir::new("rotate-https");
-    let (hook_ca, hook_cert, hook_key) = hook_certificate(&dir);
+    let (hook_ca, hook_cert, hook_key) = common::localhost_certificate(&dir, "hook");
     let server = Server::launch(
         &dir.join("data"),
         &["--trust-domain", TRUST_DOMAIN],

@@ -5,6 +5,7 @@ pub mod ca;
 pub mod client;
 pub mod dev;
 pub mod function;
+pub mod gateway;
 pub mod intention;
 pub mod operator;
 pub mod policy;

@@ -96,7 +96,7 @@ fn rotation_hook(text: &str) -> Result<(String, PathBuf), String> {
 }
 
 /// The host name, for audit events.
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|h| h.trim().to_string())
@@ -114,6 +114,21 @@ enum LogFormat {
     Json,
 }
 
+/// Logs to standard error, as text or JSON lines, filtered by `WRIT_LOG` (default `info`).
+pub(crate) fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WRIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
     if args.x509_ttl > args.x509_max_ttl {
@@ -122,16 +137,7 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
     if args.jwt_ttl > args.jwt_max_ttl {
         return Err("--jwt-ttl is longer than --jwt-max-ttl".into());
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WRIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match args.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    init_logging(args.log_format == LogFormat::Json);
     let settings = Settings {
         data_dir: args.data_dir,
         store_url: args.store,
@@ -173,7 +179,7 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =

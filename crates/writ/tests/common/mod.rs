@@ -742,3 +742,78 @@ impl Server {
         self.audit_path.clone()
     }
 }
+
+/// A CA of the test's own, and a certificate for 127.0.0.1 that it signed (PEM files in
+/// `dir`, named after `name`): for TLS servers the tests run (a gateway, a hook), which
+/// clients trust through the CA file. Returns (CA, certificate, key).
+pub fn localhost_certificate(dir: &TempDir, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key) = (
+        dir.join(format!("{name}-ca.pem")),
+        dir.join(format!("{name}-ca.key")),
+    );
+    let (cert, key, csr) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.csr")),
+    );
+    let ext = dir.join(format!("{name}.ext"));
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write extensions");
+    let s = |p: &PathBuf| p.to_str().expect("utf-8 path").to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca),
+        "-subj",
+        &format!("/CN={name} test CA"),
+        "-days",
+        "1",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-out",
+        &s(&cert),
+        "-days",
+        "1",
+        "-extfile",
+        &s(&ext),
+    ]);
+    (ca, cert, key)
+}

@@ -1,0 +1,498 @@
+//! The gateway's configuration: a TOML file, checked whole before anything starts. Errors
+//! name the file, line and column (TOML syntax and types) or the route and field (meaning).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How a route authenticates callers. A route lists one or several; the first that the
+/// request presents credentials for decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// An X.509-SVID as the TLS client certificate.
+    Mtls,
+    /// A JWT-SVID as a bearer token, whose audience is the route's function.
+    Jwt,
+    /// An HMAC-signed webhook (see [`Webhook`]).
+    Webhook,
+    /// An API key in the `x-api-key` header.
+    ApiKey,
+}
+
+impl AuthMethod {
+    /// The name in configuration, events and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Mtls => "mtls",
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::Webhook => "webhook",
+            AuthMethod::ApiKey => "api-key",
+        }
+    }
+}
+
+/// Which webhook signature scheme a route checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookStyle {
+    /// `X-Hub-Signature-256: sha256=<hex of HMAC-SHA256(key, body)>`.
+    Github,
+    /// `Stripe-Signature: t=<unix time>,v1=<hex of HMAC-SHA256(key, "t.body")>`, within a
+    /// replay window.
+    Stripe,
+}
+
+/// A route's webhook settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    /// The signature scheme.
+    pub style: WebhookStyle,
+    /// The secret in writ's store that holds the signing key (its AWSCURRENT value).
+    pub secret: String,
+    /// Stripe style: how far the signed time may be from now.
+    #[serde(default = "default_tolerance", with = "duration")]
+    pub tolerance: Duration,
+}
+
+fn default_tolerance() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Requests per second with a burst, as a token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub per_second: f64,
+    /// How many may come at once.
+    pub burst: u32,
+}
+
+/// A usage plan for API keys: a rate and a quota per key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsagePlan {
+    /// The rate limit per key.
+    pub rate: Option<RateLimit>,
+    /// The most requests per key in each `quota_period`.
+    pub quota: Option<u64>,
+    /// The quota's period (default one day).
+    #[serde(default = "default_quota_period", with = "duration")]
+    pub quota_period: Duration,
+}
+
+fn default_quota_period() -> Duration {
+    Duration::from_secs(86_400)
+}
+
+/// An API key: its id and the SHA-256 of its secret part, never the key itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// The id (the `ID` in `writ.apikey.ID.SECRET`).
+    pub id: String,
+    /// `sha256:<hex>` of the secret part, as `writ gateway apikey create` prints it.
+    pub hash: String,
+    /// The usage plan's name.
+    pub plan: String,
+}
+
+/// Cross-origin settings of a route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// Origins allowed to call (`*` for any, which cannot go with credentials).
+    pub allow_origins: Vec<String>,
+    /// Methods allowed (default GET, POST).
+    #[serde(default = "default_cors_methods")]
+    pub allow_methods: Vec<String>,
+    /// Request headers allowed.
+    #[serde(default)]
+    pub allow_headers: Vec<String>,
+    /// Whether credentials may be sent.
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// How long a preflight answer may be cached, in seconds.
+    #[serde(default = "default_max_age")]
+    pub max_age: u64,
+}
+
+fn default_cors_methods() -> Vec<String> {
+    vec!["GET".into(), "POST".into()]
+}
+
+fn default_max_age() -> u64 {
+    600
+}
+
+/// One route: requests for a host and path prefix go to one function's upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// A name for logs, events and metrics.
+    pub name: String,
+    /// The destination function: intentions name it, and JWT-SVIDs must be for it.
+    pub function: String,
+    /// Only requests for this host (the `Host` header, without port); any host if unset.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Requests whose path starts with this; the longest matching prefix wins.
+    #[serde(default = "default_prefix")]
+    pub path_prefix: String,
+    /// The upstream, `http://HOST:PORT` (the seam where a Lambda Invoke upstream will go).
+    pub upstream: String,
+    /// How callers authenticate; empty only with `public = true`.
+    #[serde(default)]
+    pub auth: Vec<AuthMethod>,
+    /// Lets unauthenticated requests through. `writ lint` flags it.
+    #[serde(default)]
+    pub public: bool,
+    /// The largest request body, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body: usize,
+    /// How long the upstream may take.
+    #[serde(default = "default_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// A JSON Schema file that request bodies must satisfy.
+    #[serde(default)]
+    pub schema: Option<PathBuf>,
+    /// A rate limit for the route as a whole.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+    /// CORS.
+    #[serde(default)]
+    pub cors: Option<Cors>,
+    /// Webhook signature checking, for `auth = ["webhook"]`.
+    #[serde(default)]
+    pub webhook: Option<Webhook>,
+}
+
+fn default_prefix() -> String {
+    "/".into()
+}
+
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Where the control plane is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerLink {
+    /// `https://HOST:PORT` of `writ server`.
+    pub addr: String,
+    /// The trust bundle to verify the server with (its `DATA_DIR/ca.pem`).
+    pub ca_file: PathBuf,
+    /// A file holding an admin token whose policy allows `writ:ReadRevocations`,
+    /// `writ:ReadIntentions`, `writ:PutAuditEvents` and `secrets:GetSecretValue` on the
+    /// webhook secrets.
+    pub token_file: PathBuf,
+}
+
+/// The gateway's own TLS certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM, PKCS#8 or SEC1).
+    pub key: PathBuf,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen (HTTPS).
+    pub listen: SocketAddr,
+    /// Where to serve `/metrics` (plain HTTP; keep it on loopback), if anywhere.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// The trust domain of callers' SVIDs.
+    pub trust_domain: String,
+    /// The control plane.
+    pub server: ServerLink,
+    /// The gateway's certificate.
+    pub tls: Tls,
+    /// Where the last known control-plane state is kept, for serving while the server is
+    /// unreachable.
+    pub state_dir: PathBuf,
+    /// How long the gateway keeps enforcing its last known state without hearing from the
+    /// server; after that it refuses authenticated requests (503).
+    #[serde(default = "default_staleness", with = "duration")]
+    pub max_staleness: Duration,
+    /// The routes.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+    /// Usage plans for API keys, by name.
+    #[serde(default, rename = "usage_plan")]
+    pub usage_plans: BTreeMap<String, UsagePlan>,
+    /// API keys, hashed.
+    #[serde(default, rename = "api_key")]
+    pub api_keys: Vec<ApiKey>,
+}
+
+fn default_staleness() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// Durations written as `90s`, `10m`, `1h`, `7d` (or a number of seconds).
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+            Raw::Text(t) => super::parse_duration(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `<digits><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?}: write a number and a unit, such as 500ms, 30s, 5m or 1h");
+    let at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let n: u64 = text[..at].parse().map_err(|_| bad())?;
+    let per_ms = match &text[at..] {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_millis(
+        n.checked_mul(per_ms).ok_or_else(bad)?,
+    ))
+}
+
+/// Reads and checks a configuration file. Relative paths in it are taken from the file's
+/// directory.
+pub fn load(path: &Path) -> Result<Config, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &path.display().to_string(), base)
+}
+
+/// Parses and checks configuration text; `shown` names it in errors.
+pub fn parse(text: &str, shown: &str, base: &Path) -> Result<Config, String> {
+    let mut config: Config = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let before = &text[..s.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("{shown}:{line}:{col}")
+            })
+            .unwrap_or_else(|| shown.to_string());
+        format!("{at}: {}", e.message())
+    })?;
+    let resolve = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    resolve(&mut config.server.ca_file);
+    resolve(&mut config.server.token_file);
+    resolve(&mut config.tls.cert);
+    resolve(&mut config.tls.key);
+    resolve(&mut config.state_dir);
+    for r in &mut config.routes {
+        if let Some(s) = &mut r.schema {
+            resolve(s);
+        }
+    }
+    check(&config).map_err(|e| format!("{shown}: {e}"))?;
+    Ok(config)
+}
+
+fn check(config: &Config) -> Result<(), String> {
+    writ_identity::TrustDomain::new(&config.trust_domain)
+        .map_err(|e| format!("trust_domain: {e}"))?;
+    if config.routes.is_empty() {
+        return Err("no [[route]]: the gateway would refuse everything".into());
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, r) in config.routes.iter().enumerate() {
+        let at = format!("route[{i}] ({:?})", r.name);
+        if !names.insert(r.name.as_str()) {
+            return Err(format!("{at}.name: used by another route"));
+        }
+        writ_identity::SpiffeId::for_function(
+            &writ_identity::TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?,
+            &r.function,
+        )
+        .map_err(|e| format!("{at}.function: {e}"))?;
+        if !r.path_prefix.starts_with('/') {
+            return Err(format!("{at}.path_prefix: must start with /"));
+        }
+        if !r.upstream.starts_with("http://") {
+            return Err(format!(
+                "{at}.upstream: {:?}: only http:// upstreams are supported for now",
+                r.upstream
+            ));
+        }
+        r.upstream
+            .parse::<hyper::Uri>()
+            .map_err(|e| format!("{at}.upstream: {e}"))?;
+        match (r.public, r.auth.is_empty()) {
+            (true, false) => {
+                return Err(format!(
+                    "{at}: public = true lets anyone through; remove auth, or public"
+                ));
+            }
+            (false, true) => {
+                return Err(format!(
+                    "{at}.auth: give one or more of mtls, jwt, webhook, api-key (or public = true)"
+                ));
+            }
+            _ => {}
+        }
+        if r.auth.contains(&AuthMethod::Webhook) != r.webhook.is_some() {
+            return Err(format!(
+                "{at}: auth webhook and a [route.webhook] table go together"
+            ));
+        }
+        if let Some(c) = &r.cors
+            && c.allow_credentials
+            && c.allow_origins.iter().any(|o| o == "*")
+        {
+            return Err(format!(
+                "{at}.cors: allow_origins = \"*\" with allow_credentials lets any site act as the user"
+            ));
+        }
+        if let Some(rl) = &r.rate_limit
+            && (rl.per_second.is_nan() || rl.per_second <= 0.0 || rl.burst == 0)
+        {
+            return Err(format!(
+                "{at}.rate_limit: per_second and burst must be positive"
+            ));
+        }
+    }
+    for (i, k) in config.api_keys.iter().enumerate() {
+        if !config.usage_plans.contains_key(&k.plan) {
+            return Err(format!(
+                "api_key[{i}] ({}).plan: no usage plan {:?}",
+                k.id, k.plan
+            ));
+        }
+        let hex = k.hash.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "api_key[{i}] ({}).hash: write sha256:<64 hex digits>, as `writ gateway apikey create` prints it",
+                k.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+listen = "127.0.0.1:8443"
+trust_domain = "example.org"
+state_dir = "state"
+[server]
+addr = "https://127.0.0.1:7443"
+ca_file = "ca.pem"
+token_file = "token"
+[tls]
+cert = "gw.pem"
+key = "gw.key"
+"#;
+
+    fn with(route: &str) -> Result<Config, String> {
+        parse(
+            &format!("{BASE}{route}"),
+            "gateway.toml",
+            Path::new("/etc/writ"),
+        )
+    }
+
+    #[test]
+    fn a_route_parses_with_defaults_and_paths_resolve_from_the_file() {
+        let c = with(
+            r#"
+[[route]]
+name = "payments"
+function = "payments"
+path_prefix = "/charge"
+upstream = "http://127.0.0.1:9001"
+auth = ["mtls", "jwt"]
+timeout = "5s"
+"#,
+        )
+        .unwrap();
+        let r = &c.routes[0];
+        assert_eq!(r.auth, [AuthMethod::Mtls, AuthMethod::Jwt]);
+        assert_eq!(r.timeout, Duration::from_secs(5));
+        assert_eq!(r.max_body, 1024 * 1024);
+        assert_eq!(c.server.ca_file, Path::new("/etc/writ/ca.pem"));
+        assert_eq!(c.max_staleness, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn mistakes_are_named_with_where_they_are() {
+        let e = with("[[route]]\nname = 7\n").unwrap_err();
+        assert!(e.starts_with("gateway.toml:13:8:"), "{e}");
+        for (route, expect) in [
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\n",
+                "route[0] (\"a\").auth",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\npublic=true\nauth=['mtls']\n",
+                "public = true lets anyone",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='https://h:1'\nauth=['mtls']\n",
+                "only http://",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['webhook']\n",
+                "go together",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['jwt']\n[route.cors]\nallow_origins=['*']\nallow_credentials=true\n",
+                "any site",
+            ),
+            (
+                "name='a'\nfunction='no/slash'\nupstream='http://h:1'\nauth=['jwt']\n",
+                ".function",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['magic']\n",
+                "unknown variant",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['jwt']\ntimeout='soon'\n",
+                "500ms",
+            ),
+        ] {
+            let e = with(&format!("[[route]]\n{route}")).unwrap_err();
+            assert!(e.contains(expect), "{route}: {e}");
+        }
+        assert!(with("").unwrap_err().contains("no [[route]]"));
+    }
+}

@@ -1,0 +1,976 @@
+//! The request path: route, authenticate, authorize, check, limit, forward, record.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use rustls::pki_types::CertificateDer;
+use serde_json::json;
+use tokio::sync::mpsc;
+use writ_audit::{Decision, Event, Outcome};
+use writ_client::secrets::SecretCache;
+use writ_identity::{SpiffeId, TrustDomain};
+
+use crate::authn::{self, VerifiedSvid};
+use crate::config::{AuthMethod, Config, Cors, Route, WebhookStyle};
+use crate::limits::{Bucket, Quota};
+use crate::metrics::Metrics;
+use crate::sync::{ServerClient, Shared};
+
+/// The answer's body: the upstream's, streamed, or the gateway's own.
+pub type Body = Either<Incoming, Full<Bytes>>;
+
+/// Headers a caller may not set: the gateway sets them for the upstream.
+const IDENTITY_HEADERS: [&str; 4] = [
+    "x-writ-caller",
+    "x-writ-authenticated-by",
+    "x-forwarded-client-cert",
+    "x-writ-route",
+];
+
+/// Hop-by-hop headers, which are not forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// A route, ready to serve.
+struct Live {
+    route: Route,
+    schema: Option<jsonschema::Validator>,
+    bucket: Option<Mutex<Bucket>>,
+    audience: String,
+}
+
+/// Per API key: its hash, and its plan's limits.
+struct KeyState {
+    hash: String,
+    bucket: Option<Bucket>,
+    quota: Option<Quota>,
+}
+
+/// A client certificate checked against one bundle (by its digest): the SVID,
+/// its not-before and not-after (Unix seconds), or why it was refused.
+type CheckedCert = (u64, Result<(VerifiedSvid, i64, i64), String>);
+
+/// A verified JWT-SVID: its subject, `iat`, `exp`, and the digest of the JWKS it was
+/// verified against.
+type JwtHit = (SpiffeId, i64, i64, u64);
+
+/// What one connection tells its requests.
+pub struct Connection {
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// The client certificate, if one was presented (not yet checked).
+    pub peer_cert: Option<CertificateDer<'static>>,
+    /// The certificate's verification against the bundle in force when first checked,
+    /// with the bundle's identity and the certificate's expiry; done once per connection.
+    verified: OnceLock<CheckedCert>,
+}
+
+impl Connection {
+    /// A connection from `remote` that presented `peer_cert`.
+    pub fn new(remote: SocketAddr, peer_cert: Option<CertificateDer<'static>>) -> Connection {
+        Connection {
+            remote,
+            peer_cert,
+            verified: OnceLock::new(),
+        }
+    }
+}
+
+/// The gateway.
+pub struct Gateway {
+    config: Arc<Config>,
+    trust_domain: TrustDomain,
+    routes: Vec<Live>,
+    shared: Arc<Shared>,
+    upstream: Client<HttpConnector, Full<Bytes>>,
+    secrets: SecretCache<ServerClient>,
+    audit: mpsc::Sender<Event>,
+    metrics: Arc<Metrics>,
+    jwt_cache: Mutex<HashMap<[u8; 32], JwtHit>>,
+    keys: Mutex<HashMap<String, KeyState>>,
+    node: String,
+}
+
+/// A refusal or failure answered by the gateway itself.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// For the audit log (may say more than the caller is told).
+    reason: String,
+    decision: &'static str,
+    retry_after: Option<Duration>,
+}
+
+impl Refusal {
+    fn new(
+        status: StatusCode,
+        code: &'static str,
+        decision: &'static str,
+        message: impl Into<String>,
+    ) -> Refusal {
+        let message = message.into();
+        Refusal {
+            status,
+            code,
+            reason: message.clone(),
+            message,
+            decision,
+            retry_after: None,
+        }
+    }
+
+    fn unauthenticated(reason: impl Into<String>) -> Refusal {
+        Refusal {
+            reason: reason.into(),
+            ..Refusal::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "unauthenticated",
+                "authentication failed",
+            )
+        }
+    }
+}
+
+/// Who the caller proved to be, and how (`mtls`, `jwt`, `webhook`, `api-key`, `public`).
+struct Caller {
+    actor: String,
+    spiffe: Option<SpiffeId>,
+    method: &'static str,
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+impl Gateway {
+    /// Builds the gateway from its checked configuration.
+    pub fn new(
+        config: Arc<Config>,
+        shared: Arc<Shared>,
+        secrets: SecretCache<ServerClient>,
+        audit: mpsc::Sender<Event>,
+        metrics: Arc<Metrics>,
+        node: String,
+    ) -> Result<Gateway, String> {
+        let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
+        let now = Instant::now();
+        let mut routes = Vec::new();
+        for r in &config.routes {
+            let schema = match &r.schema {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        format!("route {:?} schema {}: {e}", r.name, path.display())
+                    })?;
+                    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                        format!("route {:?} schema {}: {e}", r.name, path.display())
+                    })?;
+                    Some(jsonschema::validator_for(&doc).map_err(|e| {
+                        format!("route {:?} schema {}: {e}", r.name, path.display())
+                    })?)
+                }
+                None => None,
+            };
+            let audience = SpiffeId::for_function(&trust_domain, &r.function)
+                .map_err(|e| e.to_string())?
+                .to_string();
+            routes.push(Live {
+                route: r.clone(),
+                schema,
+                bucket: r.rate_limit.map(|l| Mutex::new(Bucket::new(l, now))),
+                audience,
+            });
+        }
+        let keys = config
+            .api_keys
+            .iter()
+            .map(|k| {
+                let plan = &config.usage_plans[&k.plan];
+                (
+                    k.id.clone(),
+                    KeyState {
+                        hash: k.hash.clone(),
+                        bucket: plan.rate.map(|l| Bucket::new(l, now)),
+                        quota: plan.quota.map(|q| Quota::new(q, plan.quota_period, now)),
+                    },
+                )
+            })
+            .collect();
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let upstream = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(1024)
+            .build(connector);
+        Ok(Gateway {
+            config,
+            trust_domain,
+            routes,
+            shared,
+            upstream,
+            secrets,
+            audit,
+            metrics,
+            jwt_cache: Mutex::new(HashMap::new()),
+            keys: Mutex::new(keys),
+            node,
+        })
+    }
+
+    fn route_for(&self, host: Option<&str>, path: &str) -> Option<&Live> {
+        self.routes
+            .iter()
+            .filter(|l| {
+                l.route
+                    .host
+                    .as_deref()
+                    .is_none_or(|h| host.is_some_and(|x| h.eq_ignore_ascii_case(x)))
+            })
+            .filter(|l| {
+                let p = l.route.path_prefix.as_str();
+                path == p
+                    || (path.starts_with(p)
+                        && (p.ends_with('/') || path[p.len()..].starts_with('/')))
+            })
+            .max_by_key(|l| (l.route.host.is_some(), l.route.path_prefix.len()))
+    }
+
+    /// Serves one request.
+    pub async fn handle(&self, req: Request<Incoming>, conn: &Connection) -> Response<Body> {
+        let started = Instant::now();
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().host())
+            .map(|h| {
+                h.rsplit_once(':').map_or(h, |(name, port)| {
+                    if port.bytes().all(|b| b.is_ascii_digit()) {
+                        name
+                    } else {
+                        h
+                    }
+                })
+            })
+            .map(str::to_ascii_lowercase);
+        let path = req.uri().path().to_string();
+        let method = req.method().clone();
+        let Some(live) = self.route_for(host.as_deref(), &path) else {
+            let r = Refusal::new(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                "no_route",
+                format!("no route for {path}"),
+            );
+            self.metrics
+                .observe("(none)", r.decision, started.elapsed());
+            return refusal_response(&r);
+        };
+        let cors = live.route.cors.as_ref();
+        let origin = req.headers().get(header::ORIGIN).cloned();
+        // A CORS preflight carries no credentials; it is answered here.
+        if method == hyper::Method::OPTIONS
+            && origin.is_some()
+            && req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+            && let Some(c) = cors
+        {
+            self.metrics
+                .observe(&live.route.name, "preflight", started.elapsed());
+            return preflight(c, origin.as_ref());
+        }
+        let (decision, mut response, event) = match self.pass(live, req, conn, started).await {
+            Ok((response, caller)) => {
+                let mut event =
+                    self.event(live, conn, &caller.actor, caller.method, Outcome::Allowed);
+                event.decision = Some(Decision::Allowed);
+                event.reason = Some(format!("{method} {path} -> {}", response.status().as_u16()));
+                ("allowed", response, event)
+            }
+            Err((r, actor)) => {
+                let mut event = self.event(
+                    live,
+                    conn,
+                    actor.as_deref().unwrap_or("anonymous"),
+                    "",
+                    Outcome::Denied,
+                );
+                event.reason = Some(format!("{method} {path}: {}", r.reason));
+                if r.status == StatusCode::FORBIDDEN {
+                    event.decision = Some(Decision::ImplicitDeny);
+                }
+                if r.status.is_server_error() {
+                    event.outcome = Outcome::Failed;
+                }
+                (r.decision, refusal_response(&r), event)
+            }
+        };
+        if let Some(c) = cors {
+            add_cors(c, origin.as_ref(), response.headers_mut());
+        }
+        let mut event = event;
+        event.latency_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        if self.audit.try_send(event).is_err() {
+            self.metrics.audit_dropped(1);
+        }
+        self.metrics
+            .observe(&live.route.name, decision, started.elapsed());
+        response
+    }
+
+    fn event(
+        &self,
+        live: &Live,
+        conn: &Connection,
+        actor: &str,
+        by: &str,
+        outcome: Outcome,
+    ) -> Event {
+        let time = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let mut e = Event::new(
+            &time,
+            actor,
+            by,
+            "writ:Invoke",
+            &format!("writ:fn/{}", live.route.function),
+            outcome,
+        );
+        e.node = self.node.clone();
+        e.source = Some(conn.remote.ip().to_string());
+        e
+    }
+
+    async fn pass(
+        &self,
+        live: &Live,
+        req: Request<Incoming>,
+        conn: &Connection,
+        started: Instant,
+    ) -> Result<(Response<Body>, Caller), (Refusal, Option<String>)> {
+        let route = &live.route;
+        let control = self.shared.control();
+        let stale = now_unix() - self.shared.synced_at.load(Ordering::Acquire);
+        if !route.public && stale > self.config.max_staleness.as_secs() as i64 {
+            return Err((
+                Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "stale",
+                    "stale",
+                    format!(
+                        "the gateway has not heard from the server for {stale} s, past its {} s bound",
+                        self.config.max_staleness.as_secs()
+                    ),
+                ),
+                None,
+            ));
+        }
+        let (parts, body) = req.into_parts();
+        if let Some(len) = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            && len > route.max_body
+        {
+            return Err((too_large(route.max_body), None));
+        }
+        // A webhook's signature covers the body, so it is read (bounded) before
+        // authentication; every other body only once the caller is authenticated and
+        // authorized.
+        let mut incoming = Some(body);
+        let mut read = None;
+        if route.auth.contains(&AuthMethod::Webhook) {
+            let b = incoming.take().map(|b| read_body(b, route.max_body));
+            if let Some(b) = b {
+                read = Some(b.await.map_err(|r| (r, None))?);
+            }
+        }
+        let caller = self
+            .authenticate(live, &parts.headers, read.as_ref(), conn, &control)
+            .await
+            .map_err(|r| (r, None))?;
+        let actor = Some(caller.actor.clone());
+        if let Some(id) = &caller.spiffe {
+            self.authorize(live, id, &parts, conn, &control)
+                .map_err(|r| (r, actor.clone()))?;
+        }
+        if let Some(b) = &live.bucket {
+            let taken = b
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(Instant::now());
+            if let Err(wait) = taken {
+                let mut r = Refusal::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rateLimited",
+                    "rate_limited",
+                    format!("route {} is over its rate limit", route.name),
+                );
+                r.retry_after = Some(wait);
+                return Err((r, actor));
+            }
+        }
+        let body = match (read, incoming) {
+            (Some(b), _) => b,
+            (None, Some(b)) => read_body(b, route.max_body)
+                .await
+                .map_err(|r| (r, actor.clone()))?,
+            (None, None) => Bytes::new(),
+        };
+        if let Some(schema) = &live.schema {
+            let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                (
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalidRequest",
+                        "invalid",
+                        format!("body: not JSON: {e}"),
+                    ),
+                    actor.clone(),
+                )
+            })?;
+            if let Err(e) = schema.validate(&doc) {
+                let at = e.instance_path.to_string();
+                let at = if at.is_empty() { "/".to_string() } else { at };
+                return Err((
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalidRequest",
+                        "invalid",
+                        format!("body{at}: {e}"),
+                    ),
+                    actor,
+                ));
+            }
+        }
+        let response = self
+            .forward(live, parts, body, &caller, conn)
+            .await
+            .map_err(|r| (r, actor))?;
+        let _ = started;
+        Ok((response, caller))
+    }
+
+    async fn authenticate(
+        &self,
+        live: &Live,
+        headers: &HeaderMap,
+        body: Option<&Bytes>,
+        conn: &Connection,
+        control: &crate::control::Control,
+    ) -> Result<Caller, Refusal> {
+        let route = &live.route;
+        if route.public {
+            return Ok(Caller {
+                actor: "anonymous".into(),
+                spiffe: None,
+                method: "public",
+            });
+        }
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        for method in &route.auth {
+            match method {
+                AuthMethod::Mtls => {
+                    if conn.peer_cert.is_some() {
+                        return self.check_svid(conn, control).map(|svid| Caller {
+                            actor: svid.id.to_string(),
+                            spiffe: Some(svid.id),
+                            method: AuthMethod::Mtls.as_str(),
+                        });
+                    }
+                }
+                AuthMethod::Jwt => {
+                    if let Some(token) = bearer {
+                        return self
+                            .check_jwt(token, &live.audience, control)
+                            .map(|id| Caller {
+                                actor: id.to_string(),
+                                spiffe: Some(id),
+                                method: AuthMethod::Jwt.as_str(),
+                            });
+                    }
+                }
+                AuthMethod::ApiKey => {
+                    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+                        return self.check_api_key(key).map(|id| Caller {
+                            actor: format!("apikey:{id}"),
+                            spiffe: None,
+                            method: AuthMethod::ApiKey.as_str(),
+                        });
+                    }
+                }
+                AuthMethod::Webhook => {
+                    if let Some(w) = &route.webhook {
+                        let (name, present) = match w.style {
+                            WebhookStyle::Github => {
+                                ("x-hub-signature-256", headers.get("x-hub-signature-256"))
+                            }
+                            WebhookStyle::Stripe => {
+                                ("stripe-signature", headers.get("stripe-signature"))
+                            }
+                        };
+                        if present.is_some() {
+                            let key = self.secrets.get(&w.secret).await.map_err(|e| {
+                                Refusal::new(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    "unavailable",
+                                    "unavailable",
+                                    "the webhook key is unavailable",
+                                )
+                                .with_reason(format!("webhook key {}: {e}", w.secret))
+                            })?;
+                            let header_value = present.and_then(|v| v.to_str().ok());
+                            let body = body.map_or(&[][..], |b| &b[..]);
+                            let checked = match w.style {
+                                WebhookStyle::Github => {
+                                    authn::github_signature_ok(key.as_bytes(), body, header_value)
+                                }
+                                WebhookStyle::Stripe => authn::stripe_signature_ok(
+                                    key.as_bytes(),
+                                    body,
+                                    header_value,
+                                    now_unix(),
+                                    w.tolerance,
+                                ),
+                            };
+                            return checked
+                                .map(|()| Caller {
+                                    actor: format!("webhook:{}", route.name),
+                                    spiffe: None,
+                                    method: AuthMethod::Webhook.as_str(),
+                                })
+                                .map_err(|e| Refusal::unauthenticated(format!("{name}: {e}")));
+                        }
+                    }
+                }
+            }
+        }
+        let offered: Vec<&str> = route.auth.iter().map(|m| m.as_str()).collect();
+        Err(Refusal::unauthenticated(format!(
+            "no credentials for this route, which takes {}",
+            offered.join(", ")
+        )))
+    }
+
+    fn check_svid(
+        &self,
+        conn: &Connection,
+        control: &crate::control::Control,
+    ) -> Result<VerifiedSvid, Refusal> {
+        let bundle_id = control.bundle_digest;
+        let Some(cert) = &conn.peer_cert else {
+            return Err(Refusal::unauthenticated("no client certificate"));
+        };
+        let compute = || {
+            let now = time::OffsetDateTime::now_utc();
+            authn::verify_svid(cert, &control.bundle, self.trust_domain.as_str(), now).and_then(
+                |svid| {
+                    let (_, parsed) = x509_parser::parse_x509_certificate(cert)
+                        .map_err(|_| "unreadable certificate".to_string())?;
+                    let v = parsed.validity();
+                    Ok((svid, v.not_before.timestamp(), v.not_after.timestamp()))
+                },
+            )
+        };
+        let mut verified = conn.verified.get_or_init(|| (bundle_id, compute())).clone();
+        if verified.0 != bundle_id {
+            // The bundle changed since this connection was checked: check again.
+            verified = (bundle_id, compute());
+        }
+        let (svid, not_before, not_after) = verified.1.map_err(Refusal::unauthenticated)?;
+        let now = now_unix();
+        if now >= not_after {
+            return Err(Refusal::unauthenticated(
+                "the client certificate has expired",
+            ));
+        }
+        if control.revoked_serials.contains(&svid.serial) {
+            return Err(Refusal::unauthenticated(format!(
+                "SVID {} is revoked",
+                svid.serial
+            )));
+        }
+        if let Some(at) = control.revoked_functions.get(svid.id.as_str())
+            && not_before + 30 < *at
+        {
+            return Err(Refusal::unauthenticated(format!("{} is revoked", svid.id)));
+        }
+        Ok(svid)
+    }
+
+    fn check_jwt(
+        &self,
+        token: &str,
+        audience: &str,
+        control: &crate::control::Control,
+    ) -> Result<SpiffeId, Refusal> {
+        // The audience is part of the key: a token verified for one route's function is
+        // not thereby good for another's.
+        let key = sha256(&[audience.as_bytes(), b"\0", token.as_bytes()].concat());
+        let now = now_unix();
+        let cached = self
+            .jwt_cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        let (id, iat, exp, _) = match cached.filter(|hit| hit.3 == control.jwks_digest) {
+            Some(hit) => hit,
+            None => {
+                let (id, claims) = writ_identity::jwt_svid::verify(
+                    token,
+                    &control.jwks,
+                    &self.trust_domain,
+                    audience,
+                    time::OffsetDateTime::now_utc(),
+                    time::Duration::seconds(30),
+                )
+                .map_err(|e| Refusal::unauthenticated(format!("JWT-SVID refused: {e}")))?;
+                if !id.path().starts_with("/fn/") {
+                    return Err(Refusal::unauthenticated(format!("{id} is not a function")));
+                }
+                let entry = (id, claims.iat, claims.exp, control.jwks_digest);
+                let mut cache = self
+                    .jwt_cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if cache.len() >= 100_000 {
+                    cache.retain(|_, hit| hit.2 > now);
+                    if cache.len() >= 100_000 {
+                        cache.clear();
+                    }
+                }
+                cache.insert(key, entry.clone());
+                entry
+            }
+        };
+        if now > exp + 30 {
+            return Err(Refusal::unauthenticated("JWT-SVID refused: expired"));
+        }
+        if let Some(at) = control.revoked_functions.get(id.as_str())
+            && iat < *at
+        {
+            return Err(Refusal::unauthenticated(format!("{id} is revoked")));
+        }
+        Ok(id)
+    }
+
+    fn check_api_key(&self, presented: &str) -> Result<String, Refusal> {
+        let Some((id, secret)) = authn::parse_api_key(presented) else {
+            return Err(Refusal::unauthenticated("x-api-key: not a writ API key"));
+        };
+        let mut keys = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(state) = keys.get_mut(id) else {
+            return Err(Refusal::unauthenticated(format!(
+                "x-api-key: no key {id:?}"
+            )));
+        };
+        if !authn::api_key_matches(secret, &state.hash) {
+            return Err(Refusal::unauthenticated(format!(
+                "x-api-key: wrong secret for key {id:?}"
+            )));
+        }
+        let now = Instant::now();
+        if let Some(b) = &mut state.bucket
+            && let Err(wait) = b.take(now)
+        {
+            let mut r = Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rateLimited",
+                "rate_limited",
+                format!("API key {id} is over its rate"),
+            );
+            r.retry_after = Some(wait);
+            return Err(r);
+        }
+        if let Some(q) = &mut state.quota
+            && let Err(wait) = q.take(now)
+        {
+            let mut r = Refusal::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quotaExceeded",
+                "quota_exceeded",
+                format!("API key {id} has used its quota"),
+            );
+            r.retry_after = Some(wait);
+            return Err(r);
+        }
+        Ok(id.to_string())
+    }
+
+    fn authorize(
+        &self,
+        live: &Live,
+        id: &SpiffeId,
+        parts: &hyper::http::request::Parts,
+        conn: &Connection,
+        control: &crate::control::Control,
+    ) -> Result<(), Refusal> {
+        let headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let request = crate::intentions::request(
+            id.as_str(),
+            &live.route.function,
+            parts.method.as_str(),
+            parts.uri.path(),
+            &headers,
+            conn.remote.ip(),
+        );
+        let verdict = control.intentions.decide(&request);
+        if verdict.allowed {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "accessDenied",
+                "denied",
+                format!("{} {}: {}", parts.method, parts.uri.path(), verdict.reason),
+            ))
+        }
+    }
+
+    async fn forward(
+        &self,
+        live: &Live,
+        parts: hyper::http::request::Parts,
+        body: Bytes,
+        caller: &Caller,
+        conn: &Connection,
+    ) -> Result<Response<Body>, Refusal> {
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let uri: hyper::Uri = format!(
+            "{}{path_and_query}",
+            live.route.upstream.trim_end_matches('/')
+        )
+        .parse()
+        .map_err(|e| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "invalidRequest",
+                "bad_request",
+                format!("path: {e}"),
+            )
+        })?;
+        let mut out = Request::builder()
+            .method(parts.method)
+            .uri(uri)
+            .body(Full::new(body))
+            .map_err(|e| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalidRequest",
+                    "bad_request",
+                    e.to_string(),
+                )
+            })?;
+        let headers = out.headers_mut();
+        for (name, value) in &parts.headers {
+            let n = name.as_str();
+            if HOP_BY_HOP.contains(&n)
+                || IDENTITY_HEADERS.contains(&n)
+                || n == "x-api-key"
+                || n == "host"
+            {
+                continue;
+            }
+            headers.append(name.clone(), value.clone());
+        }
+        let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        };
+        set(headers, "x-writ-caller", &caller.actor);
+        set(headers, "x-writ-authenticated-by", caller.method);
+        set(headers, "x-writ-route", &live.route.name);
+        let forwarded = match parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prior) => format!("{prior}, {}", conn.remote.ip()),
+            None => conn.remote.ip().to_string(),
+        };
+        set(headers, "x-forwarded-for", &forwarded);
+        if !parts.headers.contains_key("traceparent") {
+            set(headers, "traceparent", &new_traceparent());
+        }
+        let sent = tokio::time::timeout(live.route.timeout, self.upstream.request(out)).await;
+        match sent {
+            Ok(Ok(response)) => {
+                let (mut parts, body) = response.into_parts();
+                for h in HOP_BY_HOP {
+                    parts.headers.remove(h);
+                }
+                Ok(Response::from_parts(parts, Either::Left(body)))
+            }
+            Ok(Err(e)) => Err(Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "upstreamFailed",
+                "upstream_error",
+                "the upstream could not be reached",
+            )
+            .with_reason(format!("upstream {}: {e}", live.route.upstream))),
+            Err(_) => Err(Refusal::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstreamTimeout",
+                "upstream_timeout",
+                format!(
+                    "the upstream did not answer within {:?}",
+                    live.route.timeout
+                ),
+            )),
+        }
+    }
+}
+
+impl Refusal {
+    fn with_reason(mut self, reason: String) -> Refusal {
+        self.reason = reason;
+        self
+    }
+}
+
+/// Reads a body up to `max` bytes.
+async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
+    match Limited::new(body, max).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large(max))
+        }
+        Err(e) => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "invalidRequest",
+            "bad_request",
+            format!("reading the body: {e}"),
+        )),
+    }
+}
+
+fn too_large(max: usize) -> Refusal {
+    Refusal::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "tooLarge",
+        "too_large",
+        format!("the body is over this route's {max} bytes"),
+    )
+}
+
+/// A W3C trace context for a request that came without one.
+fn new_traceparent() -> String {
+    let mut bytes = [0u8; 24];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    format!(
+        "00-{}-{}-01",
+        writ_audit::hex(&bytes[..16]),
+        writ_audit::hex(&bytes[16..])
+    )
+}
+
+fn refusal_response(r: &Refusal) -> Response<Body> {
+    let body = json!({"error": {"code": r.code, "message": r.message}}).to_string();
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    *response.status_mut() = r.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if r.status == StatusCode::UNAUTHORIZED {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"writ\""),
+        );
+    }
+    if let Some(wait) = r.retry_after {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Ok(v) = HeaderValue::from_str(&secs.max(1).to_string()) {
+            headers.insert(header::RETRY_AFTER, v);
+        }
+    }
+    response
+}
+
+fn origin_allowed<'a>(c: &Cors, origin: Option<&'a HeaderValue>) -> Option<&'a HeaderValue> {
+    let origin = origin?;
+    let text = origin.to_str().ok()?;
+    c.allow_origins
+        .iter()
+        .any(|o| o == "*" || o == text)
+        .then_some(origin)
+}
+
+fn add_cors(c: &Cors, origin: Option<&HeaderValue>, headers: &mut HeaderMap) {
+    if let Some(o) = origin_allowed(c, origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+        if c.allow_credentials {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+    }
+}
+
+fn preflight(c: &Cors, origin: Option<&HeaderValue>) -> Response<Body> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::new())));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    if origin_allowed(c, origin).is_some() {
+        add_cors(c, origin, headers);
+        if let Ok(v) = HeaderValue::from_str(&c.allow_methods.join(", ")) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
+        }
+        if !c.allow_headers.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&c.allow_headers.join(", "))
+        {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&c.max_age.to_string()) {
+            headers.insert(header::ACCESS_CONTROL_MAX_AGE, v);
+        }
+    }
+    response
+}

@@ -1,0 +1,202 @@
+//! Starting the gateway: load its certificate and last known state, follow the server,
+//! and serve HTTPS (and `/metrics` over plain HTTP on its own address) until shut down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::control::{self, Control, Snapshot};
+use crate::metrics::Metrics;
+use crate::proxy::{Connection, Gateway};
+use crate::sync::{self, ServerClient, Shared};
+
+/// The most connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 10_000;
+
+/// A gateway bound to its addresses, not yet serving.
+pub struct Bound {
+    /// The HTTPS address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The metrics address, if any.
+    pub metrics_addr: Option<SocketAddr>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    gateway: Arc<Gateway>,
+    tls: Arc<rustls::ServerConfig>,
+    metrics: Arc<Metrics>,
+}
+
+/// Loads the certificate and the last known state, starts following the server, and
+/// binds the listeners.
+pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
+    let config = Arc::new(config);
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read_to_string(p).map_err(|e| format!("{what} {}: {e}", p.display()))
+    };
+    let tls = Arc::new(crate::tls::server_config(
+        &read(&config.tls.cert, "tls.cert")?,
+        &read(&config.tls.key, "tls.key")?,
+    )?);
+    let snapshot = control::load(&config.state_dir)?.unwrap_or_else(|| Snapshot {
+        jwks: serde_json::json!({"keys": []}),
+        ..Snapshot::default()
+    });
+    let synced_at = snapshot.synced_at;
+    let shared = Arc::new(Shared {
+        control: std::sync::RwLock::new(Control::build(snapshot, &config.trust_domain)?),
+        synced_at: AtomicI64::new(synced_at),
+    });
+    let client = ServerClient::new(&config)?;
+    let metrics = Arc::new(Metrics::default());
+    let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(100_000);
+    let secrets = writ_client::secrets::SecretCache::new(
+        client.clone(),
+        writ_client::secrets::CachePolicy {
+            max_stale: config.max_staleness,
+            ..writ_client::secrets::CachePolicy::default()
+        },
+    );
+    let gateway = Arc::new(Gateway::new(
+        config.clone(),
+        shared.clone(),
+        secrets,
+        audit_tx,
+        metrics.clone(),
+        node,
+    )?);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics_listener = match config.metrics_listen {
+        Some(a) => Some(
+            TcpListener::bind(a)
+                .await
+                .map_err(|e| format!("metrics_listen {a}: {e}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    tokio::spawn(sync::poll(config.clone(), shared.clone(), client.clone()));
+    tokio::spawn(sync::follow_revocations(
+        config.clone(),
+        shared.clone(),
+        client.clone(),
+    ));
+    tokio::spawn(sync::send_audit(audit_rx, client, metrics.clone()));
+    Ok(Bound {
+        addr,
+        metrics_addr,
+        listener,
+        metrics_listener,
+        gateway,
+        tls,
+        metrics,
+    })
+}
+
+impl Bound {
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
+        if let Some(l) = self.metrics_listener {
+            tokio::spawn(serve_metrics(l, self.metrics.clone()));
+        }
+        tokio::pin!(shutdown);
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls);
+        loop {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                () = &mut shutdown => return,
+            };
+            let (tcp, remote) = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => return,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let gateway = self.gateway.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let peer_cert = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.clone().into_owned());
+                let conn = Arc::new(Connection::new(remote, peer_cert));
+                let service = service_fn(move |req| {
+                    let gateway = gateway.clone();
+                    let conn = conn.clone();
+                    async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, &conn).await) }
+                });
+                let served = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(10))
+                    .max_buf_size(64 * 1024)
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
+                if let Err(e) = served {
+                    tracing::debug!(%remote, error = %e, "connection ended");
+                }
+            });
+        }
+    }
+}
+
+async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let metrics = metrics.clone();
+                async move {
+                    let mut response = if req.uri().path() == "/metrics" {
+                        hyper::Response::new(Full::new(Bytes::from(metrics.render())))
+                    } else {
+                        let mut r =
+                            hyper::Response::new(Full::new(Bytes::from_static(b"not found\n")));
+                        *r.status_mut() = hyper::StatusCode::NOT_FOUND;
+                        r
+                    };
+                    response.headers_mut().insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+                    );
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}

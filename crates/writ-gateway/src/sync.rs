@@ -1,0 +1,311 @@
+//! Following the server: the bundle, JWKS and intentions every second, the revocation
+//! feed by long poll (so a revocation arrives within a second), webhook keys through the
+//! secrets cache, and audit events sent back in batches.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use writ_audit::Event;
+use writ_client::secrets::{Fetch, FetchError, SecretValue};
+
+use crate::config::Config;
+use crate::control::{self, Control, Snapshot};
+use crate::metrics::Metrics;
+
+/// The state every request reads, and when the server last answered.
+pub struct Shared {
+    /// What is enforced.
+    pub control: RwLock<Arc<Control>>,
+    /// When the server last answered (Unix seconds); 0 if never.
+    pub synced_at: AtomicI64,
+}
+
+impl Shared {
+    /// The current state.
+    pub fn control(&self) -> Arc<Control> {
+        self.control
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// An HTTPS client for the server, with the gateway's token.
+#[derive(Clone)]
+pub struct ServerClient {
+    http: reqwest::Client,
+    base: String,
+    token: Arc<str>,
+}
+
+impl ServerClient {
+    /// A client trusting the CAs in `ca_pem`.
+    pub fn new(config: &Config) -> Result<ServerClient, String> {
+        let ca_pem = std::fs::read_to_string(&config.server.ca_file)
+            .map_err(|e| format!("server.ca_file {}: {e}", config.server.ca_file.display()))?;
+        let token = std::fs::read_to_string(&config.server.token_file)
+            .map_err(|e| {
+                format!(
+                    "server.token_file {}: {e}",
+                    config.server.token_file.display()
+                )
+            })?
+            .trim()
+            .to_string();
+        if token.is_empty() {
+            return Err(format!(
+                "server.token_file {}: empty",
+                config.server.token_file.display()
+            ));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for block in pem::parse_many(&ca_pem).map_err(|e| format!("server.ca_file: {e}"))? {
+            roots
+                .add(rustls::pki_types::CertificateDer::from(
+                    block.into_contents(),
+                ))
+                .map_err(|e| format!("server.ca_file: {e}"))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(40))
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(ServerClient {
+            http,
+            base: config.server.addr.trim_end_matches('/').to_string(),
+            token: token.into(),
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, FetchError> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&*self.token);
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| FetchError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        let value: Value = response
+            .json()
+            .await
+            .map_err(|e| FetchError::Unreachable(format!("HTTP {status}: {}", e.without_url())))?;
+        if status.is_success() {
+            Ok(value)
+        } else if status.is_server_error() {
+            Err(FetchError::Unreachable(format!("HTTP {status}")))
+        } else {
+            Err(FetchError::Refused {
+                status: status.as_u16(),
+                message: value
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no message")
+                    .to_string(),
+            })
+        }
+    }
+}
+
+/// Webhook keys come from writ's secrets store, with the gateway's token.
+impl Fetch for ServerClient {
+    async fn fetch(&self, name: &str) -> Result<SecretValue, FetchError> {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/secrets/get",
+                Some(&json!({"name": name})),
+            )
+            .await?;
+        let version = v["versionId"].as_str().unwrap_or_default();
+        match (v["secretString"].as_str(), v["secretBinary"].as_str()) {
+            (Some(s), _) => Ok(SecretValue::text(name, version, s)),
+            (None, Some(b)) => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map(|bytes| SecretValue::binary(name, version, bytes))
+                    .map_err(|_| FetchError::Unreachable("malformed secretBinary".into()))
+            }
+            _ => Err(FetchError::Unreachable("no value in the answer".into())),
+        }
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Installs a new snapshot: compiled, enforced, and kept on disk.
+fn install(config: &Config, shared: &Shared, snapshot: Snapshot) -> Result<(), String> {
+    let control = Control::build(snapshot.clone(), &config.trust_domain)?;
+    *shared
+        .control
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = control;
+    control::save(&config.state_dir, &snapshot)
+}
+
+/// Polls the bundle, JWKS and intentions every second. A change is installed at once; the
+/// snapshot is also saved every tenth of the staleness bound (at least every second, at
+/// most every 30), so a gateway restarted during an outage knows, within that, when the
+/// server last answered.
+pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut saved_at = 0;
+    let save_every = (config.max_staleness.as_secs() as i64 / 10).clamp(1, 30);
+    loop {
+        tick.tick().await;
+        let fetched = async {
+            let bundle = client
+                .call(reqwest::Method::GET, "/v1/bundle", None)
+                .await?;
+            let intentions = client
+                .call(reqwest::Method::GET, "/v1/intentions", None)
+                .await?;
+            Ok::<_, FetchError>((bundle, intentions))
+        }
+        .await;
+        let (bundle, intentions) = match fetched {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not reach the server; enforcing the last known state");
+                continue;
+            }
+        };
+        let t = now();
+        shared.synced_at.store(t, Ordering::Release);
+        let current = shared.control().snapshot.clone();
+        let next = Snapshot {
+            bundle_pem: bundle["x509Bundle"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            jwks: bundle["jwks"].clone(),
+            intentions: intentions["intentions"].clone(),
+            synced_at: t,
+            ..current.clone()
+        };
+        let changed = Snapshot {
+            synced_at: 0,
+            ..next.clone()
+        } != Snapshot {
+            synced_at: 0,
+            ..current
+        };
+        if changed || t - saved_at >= save_every {
+            match install(&config, &shared, next) {
+                Ok(()) => saved_at = t,
+                Err(e) => tracing::error!(error = %e, "the server's state was not installed"),
+            }
+        }
+    }
+}
+
+/// Follows the revocation feed by long poll.
+pub async fn follow_revocations(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient) {
+    loop {
+        let after = shared.control().snapshot.feed_next;
+        let path = format!("/v1/revocations?after={after}&wait=25");
+        match client.call(reqwest::Method::GET, &path, None).await {
+            Ok(page) => {
+                shared.synced_at.store(now(), Ordering::Release);
+                let entries = page["entries"].as_array().cloned().unwrap_or_default();
+                if entries.is_empty() {
+                    continue;
+                }
+                let mut snapshot = shared.control().snapshot.clone();
+                for e in &entries {
+                    let value = e["value"].as_str().unwrap_or_default().to_string();
+                    match e["kind"].as_str() {
+                        Some("serial") => snapshot.revoked_serials.push(value),
+                        Some("function") => snapshot
+                            .revoked_functions
+                            .push((value, e["revokedAt"].as_i64().unwrap_or(0))),
+                        _ => {}
+                    }
+                }
+                snapshot.feed_next = page["next"].as_i64().unwrap_or(after);
+                if let Err(e) = install(&config, &shared, snapshot) {
+                    tracing::error!(error = %e, "revocations were not installed");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation feed unreachable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The most events held while the server is unreachable; older ones are dropped (and
+/// counted) beyond it.
+const MAX_PENDING_EVENTS: usize = 100_000;
+
+/// Sends audit events to the server in batches of up to 1,000, at least every second.
+pub async fn send_audit(
+    mut events: mpsc::Receiver<Event>,
+    client: ServerClient,
+    metrics: Arc<Metrics>,
+) {
+    let mut pending: Vec<Event> = Vec::new();
+    loop {
+        let deadline = tokio::time::sleep(Duration::from_secs(1));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                e = events.recv() => match e {
+                    Some(e) => {
+                        pending.push(e);
+                        if pending.len() >= 1000 { break; }
+                    }
+                    None => if pending.is_empty() { return } else { break },
+                },
+                () = &mut deadline => break,
+            }
+        }
+        while !pending.is_empty() {
+            let n = pending.len().min(1000);
+            let body = json!({"events": &pending[..n]});
+            match client
+                .call(reqwest::Method::POST, "/v1/audit/events", Some(&body))
+                .await
+            {
+                Ok(_) => {
+                    pending.drain(..n);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, pending = pending.len(), "audit events not yet sent");
+                    if pending.len() > MAX_PENDING_EVENTS {
+                        let over = pending.len() - MAX_PENDING_EVENTS;
+                        pending.drain(..over);
+                        metrics.audit_dropped(over as u64);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The gateway's TLS: rustls with the gateway's own certificate, asking every client for a
+//! certificate but checking it after the handshake. The handshake proves the client holds
+//! the certificate's key (its signature is verified here); whether the certificate is an
+//! SVID of the trust domain, unexpired and unrevoked, is decided per request against the
+//! current bundle (see [`crate::authn::verify_svid`]). So a certificate from another trust
+//! domain, or an expired one, gets a 401 with a reason in the audit log rather than a
+//! bare TLS alert, and a bundle rotation needs no new TLS configuration.
+
+use std::sync::Arc;
+
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer, UnixTime,
+};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+
+/// Accepts any client certificate at the handshake, after checking the client's signature
+/// with it; the chain is checked per request.
+#[derive(Debug)]
+struct DeferredClientCert {
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for DeferredClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The private key in a PEM file: PKCS#8 or SEC1.
+fn private_key(pem_text: &str) -> Result<PrivateKeyDer<'static>, String> {
+    pem::parse_many(pem_text)
+        .map_err(|e| format!("not PEM: {e}"))?
+        .into_iter()
+        .find_map(|p| match p.tag() {
+            "PRIVATE KEY" => Some(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                p.into_contents(),
+            ))),
+            "EC PRIVATE KEY" => Some(PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(
+                p.into_contents(),
+            ))),
+            _ => None,
+        })
+        .ok_or_else(|| "no PRIVATE KEY or EC PRIVATE KEY block".to_string())
+}
+
+/// The gateway's server configuration from its certificate chain and key (PEM text).
+pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, String> {
+    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = pem::parse_many(cert_pem)
+        .map_err(|e| format!("tls.cert: {e}"))?
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| CertificateDer::from(p.into_contents()))
+        .collect();
+    if chain.is_empty() {
+        return Err("tls.cert: no CERTIFICATE block".into());
+    }
+    let key = private_key(key_pem).map_err(|e| format!("tls.key: {e}"))?;
+    let verifier = Arc::new(DeferredClientCert {
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("tls: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No resumption: every connection shows its certificate afresh.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    Ok(config)
+}

@@ -1,0 +1,91 @@
+//! `writ gateway`: the data plane in front of functions.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `writ gateway --config FILE`, or `writ gateway apikey ID`.
+#[derive(clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:
+  writ gateway --config gateway.toml
+  writ gateway --config gateway.toml --print-config
+  writ gateway apikey partner-a          # a new API key, and the line for gateway.toml
+
+Every request is authenticated (mTLS with an X.509-SVID, a JWT-SVID, an HMAC-signed webhook
+or an API key, per route), authorized by intentions, checked (body size, JSON Schema),
+rate-limited, forwarded with x-writ-caller set to the verified caller, and audited. See
+docs/gateway.md for the configuration."
+)]
+pub struct GatewayArgs {
+    /// The configuration file (TOML).
+    #[arg(long, env = "WRIT_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the configuration as read (paths resolved, defaults filled) and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// This gateway's name in audit events (default: the host name).
+    #[arg(long, env = "WRIT_NODE")]
+    node: Option<String>,
+    #[command(subcommand)]
+    command: Option<GatewayCommand>,
+}
+
+#[derive(clap::Subcommand)]
+enum GatewayCommand {
+    /// Make a new API key: prints the key once (give it to the caller) and the [[api_key]]
+    /// entry, which holds only its hash, for the gateway's configuration.
+    Apikey {
+        /// The key's id, e.g. partner-a.
+        id: String,
+        /// The usage plan to put in the entry.
+        #[arg(long, default_value = "default")]
+        plan: String,
+    },
+}
+
+/// Runs `writ gateway`.
+pub fn run(args: GatewayArgs) -> Result<ExitCode, String> {
+    if let Some(GatewayCommand::Apikey { id, plan }) = args.command {
+        if id.is_empty()
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!("{id:?}: an API key id is letters, digits, - and _"));
+        }
+        let mut secret = [0u8; 24];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+            .map_err(|_| "the system random source failed".to_string())?;
+        let secret = writ_audit::hex(&secret);
+        println!("writ.apikey.{id}.{secret}");
+        eprintln!(
+            "writ: add to the gateway's configuration (the key above is not stored anywhere):\n\n[[api_key]]\nid = \"{id}\"\nhash = \"{}\"\nplan = \"{plan}\"",
+            writ_gateway::authn::api_key_hash(&secret)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = args
+        .config
+        .ok_or("give --config FILE (see `writ gateway --help`)")?;
+    let config = writ_gateway::config::load(&path)?;
+    if args.print_config {
+        println!("{config:#?}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::server::init_logging(false);
+    let node = args.node.unwrap_or_else(super::server::host_name);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let bound = writ_gateway::serve::bind(config, node).await?;
+        println!("writ: gateway listening on https://{}", bound.addr);
+        if let Some(m) = bound.metrics_addr {
+            println!("writ: metrics on http://{m}/metrics");
+        }
+        bound.serve(super::server::shutdown_signal()).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,516 @@
+//! `writ gateway` end to end: real processes on 127.0.0.1 (the server, the gateway, and a
+//! Python upstream that echoes what it received), curl and openssl as the clients.
+//! mTLS and JWT-SVIDs, intentions, webhooks (GitHub and Stripe style), API keys with a
+//! quota, body limits and JSON Schema, header hygiene, revocation, and fail-static
+//! behaviour while the server is down.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{
+    Curl, Response, Server, Svid, TRUST_DOMAIN, TempDir, join_token_evidence,
+    localhost_certificate, openssl, wait_for, writ_command,
+};
+use serde_json::json;
+
+/// A child process killed on drop, with its stdout and stderr in files.
+struct Proc {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd`, waiting for a stdout line starting with `marker` and ending in a port.
+fn start(mut cmd: Command, dir: &TempDir, name: &str, marker: &str) -> (Proc, u16) {
+    let stderr = dir.unique_file(name, "stderr");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let proc = Proc { child, stderr };
+    let port = line
+        .trim()
+        .strip_prefix(marker)
+        .and_then(|rest| rest.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("{name} did not start: {line:?}\n{}", proc.log()));
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    (proc, port)
+}
+
+fn upstream(dir: &TempDir) -> (Proc, u16) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/echo_upstream.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script);
+    start(cmd, dir, "upstream", "listening ")
+}
+
+fn hmac_hex(key: &[u8], data: &[u8]) -> String {
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), data);
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+struct Env {
+    dir: TempDir,
+    server: Server,
+    gateway: Option<Proc>,
+    gateway_port: u16,
+    gateway_ca: PathBuf,
+    _upstream: Proc,
+    api_key: String,
+}
+
+impl Env {
+    fn new(label: &str) -> Env {
+        let dir = TempDir::new(label);
+        let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
+        let (up, up_port) = upstream(&dir);
+        for f in ["orders", "payments", "stranger"] {
+            server.register(f);
+        }
+        server.cli_ok(&["intention", "allow", "orders", "payments"]);
+        for (name, value) in [("hooks/github", "gh-key"), ("hooks/stripe", "whsec_test")] {
+            let file = dir.unique_file("secret", "txt");
+            std::fs::write(&file, value).unwrap();
+            server.cli_ok(&[
+                "secret",
+                "put",
+                name,
+                "--value-file",
+                file.to_str().unwrap(),
+            ]);
+        }
+        // The gateway's token may read what it enforces, report events, and read the
+        // webhook keys, and nothing else.
+        let policy = dir.join("gateway-policy.json");
+        std::fs::write(
+            &policy,
+            json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions",
+                  "writ:PutAuditEvents"], "Resource": "*"},
+                {"Effect": "Allow", "Action": "secrets:GetSecretValue",
+                 "Resource": "writ:secret/hooks/*"}]})
+            .to_string(),
+        )
+        .unwrap();
+        let token = server.cli_ok(&["token", "create", "--policy", policy.to_str().unwrap()]);
+        std::fs::write(dir.join("gateway-token"), token.trim()).unwrap();
+        let (gateway_ca, cert, key) = localhost_certificate(&dir, "gateway");
+        let schema = dir.join("charge.schema.json");
+        std::fs::write(
+            &schema,
+            json!({"type": "object", "required": ["amount"],
+                   "properties": {"amount": {"type": "integer", "minimum": 1},
+                                  "currency": {"type": "string"}}})
+            .to_string(),
+        )
+        .unwrap();
+        let out = run_writ(&["gateway", "apikey", "partner-a", "--plan", "small"]);
+        let api_key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let entry = String::from_utf8_lossy(&out.stderr);
+        let entry = &entry[entry.find("[[api_key]]").expect("the config entry")..];
+        let upstream = format!("http://127.0.0.1:{up_port}");
+        let config = format!(
+            r#"
+listen = "127.0.0.1:0"
+trust_domain = "{TRUST_DOMAIN}"
+state_dir = "gateway-state"
+max_staleness = "6s"
+[server]
+addr = "{addr}"
+ca_file = "{ca}"
+token_file = "gateway-token"
+[tls]
+cert = "{cert}"
+key = "{key}"
+
+[[route]]
+name = "payments"
+function = "payments"
+path_prefix = "/pay"
+upstream = "{upstream}"
+auth = ["mtls", "jwt"]
+max_body = 1024
+schema = "charge.schema.json"
+
+[[route]]
+name = "orders"
+function = "orders"
+path_prefix = "/orders"
+upstream = "{upstream}"
+auth = ["jwt"]
+
+[[route]]
+name = "github"
+function = "hooks"
+path_prefix = "/hooks/github"
+upstream = "{upstream}"
+auth = ["webhook"]
+[route.webhook]
+style = "github"
+secret = "hooks/github"
+
+[[route]]
+name = "stripe"
+function = "hooks"
+path_prefix = "/hooks/stripe"
+upstream = "{upstream}"
+auth = ["webhook"]
+[route.webhook]
+style = "stripe"
+secret = "hooks/stripe"
+tolerance = "5m"
+
+[[route]]
+name = "partner"
+function = "partner-api"
+path_prefix = "/partner"
+upstream = "{upstream}"
+auth = ["api-key"]
+
+[usage_plan.small]
+quota = 2
+
+{entry}
+"#,
+            addr = server.addr(),
+            ca = server.ca_file().display(),
+            cert = cert.display(),
+            key = key.display(),
+        );
+        std::fs::write(dir.join("gateway.toml"), config).unwrap();
+        let mut env = Env {
+            dir,
+            server,
+            gateway: None,
+            gateway_port: 0,
+            gateway_ca,
+            _upstream: up,
+            api_key,
+        };
+        env.start_gateway();
+        env
+    }
+
+    fn start_gateway(&mut self) {
+        let mut cmd = writ_command();
+        cmd.args(["gateway", "--config"])
+            .arg(self.dir.join("gateway.toml"));
+        let (proc, port) = start(cmd, &self.dir, "gateway", "writ: gateway listening on ");
+        self.gateway = Some(proc);
+        self.gateway_port = port;
+        // Ready once it has heard from the server: the allowed caller gets through.
+    }
+
+    fn curl(&self, method: &str, path: &str) -> Curl {
+        Curl::new(
+            method,
+            &format!("https://127.0.0.1:{}{path}", self.gateway_port),
+            &self.gateway_ca,
+        )
+    }
+
+    fn login(&self, function: &str) -> Svid {
+        let token = self.server.join_token(function);
+        Svid::login(
+            &self.server,
+            &self.dir,
+            function,
+            join_token_evidence(&token),
+        )
+        .unwrap_or_else(|r| panic!("login {function}: {} {}", r.status, r.body))
+    }
+
+    fn charge(&self, svid: &Svid) -> Response {
+        self.curl("POST", "/pay/charge")
+            .client_cert(&svid.cert, &svid.key)
+            .json(&json!({"amount": 100}))
+            .send()
+    }
+
+    fn wait_ready(&self, svid: &Svid) {
+        wait_for("the gateway to sync", Duration::from_secs(15), || {
+            (self.charge(svid).status == 200).then_some(())
+        });
+    }
+
+    fn gateway_log(&self) -> String {
+        self.gateway.as_ref().map(Proc::log).unwrap_or_default()
+    }
+}
+
+fn run_writ(args: &[&str]) -> std::process::Output {
+    common::run(writ_command().args(args))
+}
+
+#[test]
+fn svids_and_jwt_svids_are_authenticated_and_authorized_by_intentions() {
+    let env = Env::new("gw-identity");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+
+    // A valid SVID of an allowed caller: through, with the verified identity and a trace.
+    let r = env
+        .curl("POST", "/pay/charge?x=1")
+        .client_cert(&orders.cert, &orders.key)
+        .header("x-writ-caller: spiffe://example.org/fn/admin")
+        .header("traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        .json(&json!({"amount": 5}))
+        .send()
+        .expect(200);
+    let seen = r.json();
+    assert_eq!(
+        seen["headers"]["x-writ-caller"],
+        "spiffe://example.org/fn/orders"
+    );
+    assert_eq!(seen["headers"]["x-writ-authenticated-by"], "mtls");
+    assert_eq!(
+        seen["headers"]["traceparent"],
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    );
+    assert_eq!(seen["path"], "/pay/charge?x=1");
+    assert_eq!(seen["body"], r#"{"amount":5}"#);
+
+    // No certificate, or one from another trust domain: 401.
+    let none = env
+        .curl("POST", "/pay/charge")
+        .json(&json!({"amount": 5}))
+        .send();
+    assert_eq!(none.status, 401, "{}", none.body);
+    let evil_key = env.dir.join("evil.key");
+    let evil_cert = env.dir.join("evil.pem");
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        evil_key.to_str().unwrap(),
+        "-out",
+        evil_cert.to_str().unwrap(),
+        "-subj",
+        "/O=evil",
+        "-days",
+        "1",
+        "-addext",
+        "subjectAltName=URI:spiffe://evil.org/fn/orders",
+    ]);
+    let foreign = env
+        .curl("POST", "/pay/charge")
+        .client_cert(&evil_cert, &evil_key)
+        .json(&json!({"amount": 5}))
+        .send();
+    assert_eq!(foreign.status, 401, "{}", foreign.body);
+
+    // Authenticated, but no intention lets it call payments: 403, saying why.
+    let stranger = env.login("stranger");
+    let r = env.charge(&stranger);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.error_message().contains("stranger"), "{}", r.body);
+
+    // JWT-SVIDs: the audience must be the route's function.
+    let token = |aud: &str| {
+        orders.mint_jwt(&env.server, aud).expect(200).json()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let right = token(&format!("spiffe://{TRUST_DOMAIN}/fn/payments"));
+    let r = env
+        .curl("POST", "/pay/charge")
+        .bearer(&right)
+        .json(&json!({"amount": 5}))
+        .send()
+        .expect(200);
+    assert_eq!(r.json()["headers"]["x-writ-authenticated-by"], "jwt");
+    // Verified (and cached) for payments, the same token is no good for another function.
+    let r = env.curl("GET", "/orders/list").bearer(&right).send();
+    assert_eq!(r.status, 401, "{}", r.body);
+    let wrong = token(&format!("spiffe://{TRUST_DOMAIN}/fn/orders"));
+    let r = env
+        .curl("POST", "/pay/charge")
+        .bearer(&wrong)
+        .json(&json!({"amount": 5}))
+        .send();
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    // An expired SVID: 401.
+    env.server
+        .cli_ok(&["fn", "register", "brief", "--x509-ttl", "1s"]);
+    env.server
+        .cli_ok(&["intention", "allow", "brief", "payments"]);
+    let brief = env.login("brief");
+    std::thread::sleep(Duration::from_millis(2100));
+    let r = env.charge(&brief);
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    // A revoked SVID: refused within about a second of the revocation.
+    env.server.cli_ok(&["revoke", "--serial", &orders.serial]);
+    wait_for(
+        "the revocation to reach the gateway",
+        Duration::from_secs(5),
+        || (env.charge(&orders).status == 401).then_some(()),
+    );
+
+    // Every decision is in the server's audit log, reported by the gateway's token.
+    let event = env.server.wait_for_audit("a gateway event", |e| {
+        e["action"] == "writ:Invoke"
+            && e["outcome"] == "denied"
+            && e["actor"] == format!("spiffe://{TRUST_DOMAIN}/fn/stranger")
+    });
+    assert!(
+        event["reportedBy"].as_str().unwrap().starts_with("token:"),
+        "{event}"
+    );
+}
+
+#[test]
+fn webhooks_api_keys_and_request_hygiene() {
+    let env = Env::new("gw-hygiene");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+
+    // GitHub style: the signature covers every byte of the body.
+    let body = r#"{"action":"opened","number":7}"#;
+    let sig = format!("sha256={}", hmac_hex(b"gh-key", body.as_bytes()));
+    let r = env
+        .curl("POST", "/hooks/github")
+        .header(&format!("X-Hub-Signature-256: {sig}"))
+        .body(body, "application/json")
+        .send();
+    assert_eq!(r.status, 200, "{}\n{}", r.body, env.gateway_log());
+    assert_eq!(r.json()["headers"]["x-writ-caller"], "webhook:github");
+    let tampered = body.replace('7', "8");
+    let r = env
+        .curl("POST", "/hooks/github")
+        .header(&format!("X-Hub-Signature-256: {sig}"))
+        .body(tampered, "application/json")
+        .send();
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    // Stripe style: fresh is accepted, a replay from outside the window is not.
+    let stripe = |t: i64| {
+        let sig = hmac_hex(b"whsec_test", format!("{t}.{body}").as_bytes());
+        env.curl("POST", "/hooks/stripe")
+            .header(&format!("Stripe-Signature: t={t},v1={sig}"))
+            .body(body, "application/json")
+            .send()
+    };
+    assert_eq!(stripe(now()).status, 200);
+    assert_eq!(stripe(now() - 600).status, 401);
+
+    // Oversize bodies: 413, whether announced or not.
+    let big = format!(r#"{{"amount": 1, "pad": "{}"}}"#, "x".repeat(2000));
+    let r = env
+        .curl("POST", "/pay/charge")
+        .client_cert(&orders.cert, &orders.key)
+        .body(big, "application/json")
+        .send();
+    assert_eq!(r.status, 413, "{}", r.body);
+
+    // A schema violation: 400 naming the field.
+    let r = env
+        .curl("POST", "/pay/charge")
+        .client_cert(&orders.cert, &orders.key)
+        .json(&json!({"amount": "lots"}))
+        .send();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.error_message().contains("/amount"), "{}", r.body);
+
+    // API keys: a quota of 2, then 429 with Retry-After; a wrong key is 401.
+    for _ in 0..2 {
+        env.curl("GET", "/partner/report")
+            .header(&format!("x-api-key: {}", env.api_key))
+            .send()
+            .expect(200);
+    }
+    let r = env
+        .curl("GET", "/partner/report")
+        .header(&format!("x-api-key: {}", env.api_key))
+        .send();
+    assert_eq!(r.status, 429, "{}", r.body);
+    let wrong = format!("{}x", env.api_key);
+    let r = env
+        .curl("GET", "/partner/report")
+        .header(&format!("x-api-key: {wrong}"))
+        .send();
+    assert_eq!(r.status, 401, "{}", r.body);
+    // The key never reaches the upstream.
+    let unknown_route = env.curl("GET", "/nowhere").send();
+    assert_eq!(unknown_route.status, 404);
+}
+
+#[test]
+fn with_the_server_down_the_gateway_enforces_its_last_state_until_the_bound() {
+    let mut env = Env::new("gw-static");
+    let orders = env.login("orders");
+    let revoked = env.login("orders");
+    let stranger = env.login("stranger");
+    env.wait_ready(&orders);
+    env.server.cli_ok(&["revoke", "--serial", &revoked.serial]);
+    wait_for("the revocation", Duration::from_secs(5), || {
+        (env.charge(&revoked).status == 401).then_some(())
+    });
+
+    env.server.stop();
+    // A restarted gateway starts from its kept state, without the server.
+    env.gateway = None;
+    env.start_gateway();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        env.charge(&orders).status,
+        200,
+        "allowed traffic flows: {}",
+        env.gateway_log()
+    );
+    assert_eq!(env.charge(&stranger).status, 403, "and the rest is refused");
+    assert_eq!(
+        env.charge(&revoked).status,
+        401,
+        "a revocation made before stays in force"
+    );
+
+    // Past the staleness bound (6 s since the server last answered), it denies.
+    let r = wait_for("the staleness bound", Duration::from_secs(20), || {
+        let r = env.charge(&orders);
+        (r.status != 200).then_some(r)
+    });
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.error_message().contains("has not heard from the server"),
+        "{}",
+        r.body
+    );
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
