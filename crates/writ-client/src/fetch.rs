@@ -85,6 +85,33 @@ fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, Str
     Ok(Arc::new(CertifiedKey::new(certs, signing)))
 }
 
+/// An HTTPS client that trusts the CAs in `bundle_pem` (the trust bundle) and presents
+/// `svid` as its client certificate: for calling the server, or other functions through
+/// the gateway. No redirects; 10-second timeout.
+pub fn mtls_client(bundle_pem: &str, svid: Arc<SvidSource>) -> Result<reqwest::Client, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for block in pem::parse_many(bundle_pem).map_err(|e| format!("trust bundle: {e}"))? {
+        roots
+            .add(CertificateDer::from(block.into_contents()))
+            .map_err(|e| format!("trust bundle: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("trust bundle: no certificates".into());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(svid);
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
 /// Fetches `AWSCURRENT` values from `writ server` (`POST /v1/secrets/get`) with the
 /// function's SVID.
 pub struct HttpFetcher {
@@ -100,27 +127,7 @@ impl HttpFetcher {
         bundle_pem: &str,
         svid: Arc<SvidSource>,
     ) -> Result<HttpFetcher, String> {
-        let mut roots = rustls::RootCertStore::empty();
-        for block in pem::parse_many(bundle_pem).map_err(|e| format!("trust bundle: {e}"))? {
-            roots
-                .add(CertificateDer::from(block.into_contents()))
-                .map_err(|e| format!("trust bundle: {e}"))?;
-        }
-        if roots.is_empty() {
-            return Err("trust bundle: no certificates".into());
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_client_cert_resolver(svid);
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(config)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let client = mtls_client(bundle_pem, svid)?;
         Ok(HttpFetcher {
             client,
             url: format!("{}/v1/secrets/get", server.trim_end_matches('/')),

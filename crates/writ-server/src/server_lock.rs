@@ -13,7 +13,8 @@ use crate::store::Store;
 #[derive(Debug)]
 pub struct ServerLock {
     _file: File,
-    _database: Option<sqlx::AnyConnection>,
+    // Behind a mutex only so a running server's state can be shared between threads.
+    _database: Option<std::sync::Mutex<sqlx::AnyConnection>>,
 }
 
 /// How a lock is held.
@@ -63,6 +64,6 @@ pub async fn acquire(data_dir: &Path, store: &Store, mode: Mode) -> Result<Serve
     };
     Ok(ServerLock {
         _file: file,
-        _database: database,
+        _database: database.map(std::sync::Mutex::new),
     })
 }

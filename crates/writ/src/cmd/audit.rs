@@ -191,18 +191,22 @@ fn checkpoints_after(
     }
 }
 
-fn verify(client: &Client, format: ClientFormat) -> Result<ExitCode, String> {
-    let broken = |seq: i64, problem: String| -> Result<ExitCode, String> {
-        if format.is_json() {
-            println!(
-                "{}",
-                json!({"intact": false, "seq": seq, "problem": problem})
-            );
-        } else {
-            println!("audit log broken at event {seq}: {problem}");
-        }
-        Ok(ExitCode::from(1))
-    };
+/// A log that verified: how many events, how many checkpoints, signed through which event,
+/// and the newest hash.
+pub struct Intact {
+    /// The newest event's sequence number.
+    pub head: i64,
+    /// How many checkpoints were checked.
+    pub checkpoints: usize,
+    /// The newest event a signed checkpoint covers.
+    pub signed_through: i64,
+    /// The newest event's hash.
+    pub head_hash: String,
+}
+
+/// Reads the whole log and its checkpoints and verifies them: `Ok(Err((seq, problem)))`
+/// when the log is broken, `Err` when it could not be read.
+pub fn check(client: &Client) -> Result<Result<Intact, (i64, String)>, String> {
     // Checkpoints first: one that covers an event missing from the records read after it
     // means events were deleted from the end.
     let (mut checkpoints, keys) = checkpoints_after(client, 0)?;
@@ -214,7 +218,10 @@ fn verify(client: &Client, format: ClientFormat) -> Result<ExitCode, String> {
             break;
         }
         if page.iter().any(|r| r.seq <= after) {
-            return broken(after + 1, "the server sent events out of order".into());
+            return Ok(Err((
+                after + 1,
+                "the server sent events out of order".into(),
+            )));
         }
         records.extend(page);
     }
@@ -227,30 +234,55 @@ fn verify(client: &Client, format: ClientFormat) -> Result<ExitCode, String> {
     }
     let report = match writ_audit::checkpoint::verify_log(&records, &checkpoints, &keys) {
         Ok(r) => r,
-        Err(b) => return broken(b.seq, b.problem),
+        Err(b) => return Ok(Err((b.seq, b.problem))),
     };
     // Every batch is committed with its checkpoint, so each event is covered by one: an
     // uncovered end means checkpoints were deleted and events changed after the last one.
     if report.signed_through < head {
-        return broken(
+        return Ok(Err((
             report.signed_through + 1,
             format!(
                 "events {} to {head} are not covered by a signed checkpoint (checkpoints deleted, or events written outside writ)",
                 report.signed_through + 1
             ),
-        );
+        )));
     }
-    let head_hash = records.last().map(|r| r.hash.clone()).unwrap_or_default();
+    Ok(Ok(Intact {
+        head,
+        checkpoints: checkpoints.len(),
+        signed_through: report.signed_through,
+        head_hash: records.last().map(|r| r.hash.clone()).unwrap_or_default(),
+    }))
+}
+
+fn verify(client: &Client, format: ClientFormat) -> Result<ExitCode, String> {
+    let Intact {
+        head,
+        checkpoints,
+        signed_through,
+        head_hash,
+    } = match check(client)? {
+        Ok(intact) => intact,
+        Err((seq, problem)) => {
+            if format.is_json() {
+                println!(
+                    "{}",
+                    json!({"intact": false, "seq": seq, "problem": problem})
+                );
+            } else {
+                println!("audit log broken at event {seq}: {problem}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
     if format.is_json() {
         println!(
             "{}",
-            json!({"intact": true, "events": head, "checkpoints": checkpoints.len(), "signedThrough": report.signed_through, "headHash": head_hash})
+            json!({"intact": true, "events": head, "checkpoints": checkpoints, "signedThrough": signed_through, "headHash": head_hash})
         );
     } else {
         println!(
-            "audit log intact: {head} events, {} checkpoints, signed through event {}",
-            checkpoints.len(),
-            report.signed_through
+            "audit log intact: {head} events, {checkpoints} checkpoints, signed through event {signed_through}"
         );
         println!("head: event {head}, hash {head_hash}");
     }

@@ -56,6 +56,17 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client for the server at `addr` (https), verified against `ca_file`, with the
+    /// token in `token_file`.
+    pub fn connect(addr: &str, ca_file: PathBuf, token_file: PathBuf) -> Result<Client, String> {
+        Client::new(&ClientArgs {
+            addr: addr.to_string(),
+            ca_file: Some(ca_file),
+            token_file: Some(token_file),
+            format: ClientFormat::Text,
+        })
+    }
+
     /// Builds a client from the arguments.
     pub fn new(args: &ClientArgs) -> Result<Client, String> {
         let ca_file = args.ca_file.as_ref().ok_or(

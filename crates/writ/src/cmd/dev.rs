@@ -1,27 +1,661 @@
-//! `writ dev`: the whole system on one machine.
+//! `writ dev`: the whole system on one machine, in one process. A server on embedded
+//! storage, a gateway in front of two demo functions (orders and payments), each with its
+//! own identity; orders may call payments on `POST /payments/charge` and nothing else, and
+//! only payments may read its secret. It drives a few calls, prints what happened and why,
+//! verifies the audit chain, and keeps serving until Ctrl-C so the CLI can be tried on it.
 //!
-//! The gateway and agent it starts are not built yet, and this command says so rather than
-//! pretending: it exits with an error that points at what works today.
+//! The demo functions use `writ-client` in-process (the Rust SDK's way); the agent that
+//! gives functions in other languages the same is not built yet.
 
-use std::path::PathBuf;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use writ_client::fetch::{HttpFetcher, SvidSource, mtls_client};
+use writ_client::secrets::{CachePolicy, SecretCache};
+use writ_server::server::{self, Settings};
+use writ_server::state::Limits;
 
 /// Arguments of `writ dev`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  writ dev
+  writ dev --data-dir ./writ-dev --listen 127.0.0.1:17443 --gateway-listen 127.0.0.1:18443")]
 pub struct DevArgs {
-    /// Directory for the embedded store (a temporary directory when omitted).
+    /// Directory for the embedded store, keys and demo files (a new temporary directory
+    /// when omitted).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The server's address.
+    #[arg(long, default_value = "127.0.0.1:7443")]
+    listen: SocketAddr,
+    /// The gateway's address.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    gateway_listen: SocketAddr,
 }
 
-/// Explains that `writ dev` is not available yet.
+const TRUST_DOMAIN: &str = "dev.writ.local";
+
+/// The admin API, as the CLI speaks it.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, String> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            Ok(value)
+        } else {
+            Err(format!(
+                "{path}: {status}: {}",
+                value["error"]["message"].as_str().unwrap_or("no message")
+            ))
+        }
+    }
+}
+
+/// A demo function: its identity, and clients that present it.
+struct Function {
+    name: &'static str,
+    cert: PathBuf,
+    key: PathBuf,
+    http: reqwest::Client,
+}
+
+fn fresh_dir() -> Result<PathBuf, String> {
+    let mut bytes = [0u8; 4];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| "the system random source failed".to_string())?;
+    let dir = std::env::temp_dir().join(format!("writ-dev-{}", writ_audit::hex(&bytes)));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs the demo, then serves until Ctrl-C.
 pub fn run(args: DevArgs) -> Result<ExitCode, String> {
-    let _ = args.data_dir;
-    Err(
-        "`writ dev` is not built yet: the gateway and agent it starts are still to come. What \
-         works today is the policy engine (`writ policy validate|simulate`) and the control \
-         plane: `writ server --data-dir DIR --trust-domain example.org`, then `writ fn`, \
-         `writ token`, `writ secret` and `writ audit` (see README.md)."
-            .into(),
+    super::server::init_logging(false);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the runtime: {e}"))?;
+    runtime.block_on(demo(args))
+}
+
+async fn demo(args: DevArgs) -> Result<ExitCode, String> {
+    let dir = match args.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d).map_err(|e| format!("--data-dir {}: {e}", d.display()))?;
+            d
+        }
+        None => fresh_dir()?,
+    };
+    let dir = std::path::absolute(&dir).map_err(|e| e.to_string())?;
+    println!("writ dev: a server, a gateway and two functions on this machine");
+    println!("  data     {}", dir.display());
+
+    // The control plane.
+    let (running, listener) = server::start(Settings {
+        data_dir: dir.clone(),
+        store_url: None,
+        listen: args.listen,
+        trust_domain: Some(TRUST_DOMAIN.into()),
+        limits: Limits {
+            x509_ttl: time::Duration::hours(1),
+            x509_max_ttl: time::Duration::hours(24),
+            jwt_ttl: time::Duration::minutes(5),
+            jwt_max_ttl: time::Duration::hours(1),
+        },
+        tls_names: Vec::new(),
+        master_key_env: None,
+        node: "writ-dev".into(),
+        audit_copies: writ_server::audit::Copies::default(),
+        rotation_hooks: Vec::new(),
+    })
+    .await
+    .map_err(|e| format!("{e} (another writ on {}? use --listen)", args.listen))?;
+    let server_addr = format!("https://{}", running.addr);
+    let state = running.state.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server_task = {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            server::serve(&running, listener, async move {
+                let _ = stop.changed().await;
+            })
+            .await;
+            let _ = running.state.audit.flush().await;
+        })
+    };
+    println!("  server   {server_addr}   trust domain {TRUST_DOMAIN}");
+    let ca_file = dir.join("ca.pem");
+    let bundle =
+        std::fs::read_to_string(&ca_file).map_err(|e| format!("{}: {e}", ca_file.display()))?;
+    let token = std::fs::read_to_string(dir.join("admin-token"))
+        .map_err(|e| format!("admin-token: {e}"))?
+        .trim()
+        .to_string();
+    let api = Api {
+        http: server_http(&bundle)?,
+        base: server_addr.clone(),
+        token,
+    };
+
+    // The two functions' upstreams, then their identities.
+    let payments_secret = "payments/stripe-key";
+    let (orders_addr, payments_addr) = (bind_local().await?, bind_local().await?);
+    println!("\nSet up:");
+    let mut functions = Vec::new();
+    for name in ["orders", "payments"] {
+        api.call(
+            reqwest::Method::POST,
+            "/v1/functions",
+            json!({"name": name}),
+        )
+        .await
+        .or_else(|e| {
+            if e.contains("409") {
+                Ok(Value::Null)
+            } else {
+                Err(e)
+            }
+        })?;
+        functions.push(login(&api, &dir, name, &bundle).await?);
+    }
+    println!(
+        "  ✔ registered orders and payments; each proved itself with a one-time join token and holds an X.509-SVID"
+    );
+    api.call(
+        reqwest::Method::PUT,
+        "/v1/intentions",
+        json!({"source": "orders", "destination": "payments", "action": "allow",
+               "permissions": [{"methods": ["POST"], "pathExact": "/payments/charge"}],
+               "description": "writ dev: orders charges through payments"}),
     )
+    .await?;
+    println!(
+        "  ✔ intention: orders -> payments, POST /payments/charge only (everything else is denied by default)"
+    );
+    let created = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/secrets/create",
+            json!({"name": payments_secret, "secretString": random_hex(16)?, "description": "writ dev demo"}),
+        )
+        .await;
+    if let Err(e) = created
+        && !e.contains("409")
+    {
+        return Err(e);
+    }
+    api.call(
+        reqwest::Method::POST,
+        "/v1/secrets/policy",
+        json!({"name": payments_secret, "policy": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"SPIFFE": format!("spiffe://{TRUST_DOMAIN}/fn/payments")},
+            "Action": "secrets:GetSecretValue", "Resource": format!("writ:secret/{payments_secret}")}]}}),
+    )
+    .await?;
+    println!("  ✔ secret {payments_secret}, readable by payments only (its resource policy)");
+
+    // The demo functions serve on loopback; payments reads its secret per request, from
+    // its in-process cache.
+    let payments = &functions[1];
+    let source = SvidSource::from_pem(
+        &std::fs::read_to_string(&payments.cert).map_err(|e| e.to_string())?,
+        &std::fs::read_to_string(&payments.key).map_err(|e| e.to_string())?,
+    )?;
+    let cache = Arc::new(SecretCache::new(
+        HttpFetcher::new(&server_addr, &bundle, source)?,
+        CachePolicy::default(),
+    ));
+    tokio::spawn(serve_function(orders_addr.0, Handler::Orders));
+    tokio::spawn(serve_function(
+        payments_addr.0,
+        Handler::Payments {
+            cache,
+            secret: payments_secret,
+        },
+    ));
+    println!(
+        "  orders   spiffe://{TRUST_DOMAIN}/fn/orders     upstream http://{}",
+        orders_addr.1
+    );
+    println!(
+        "  payments spiffe://{TRUST_DOMAIN}/fn/payments   upstream http://{}",
+        payments_addr.1
+    );
+
+    // The gateway in front of both, with a certificate from the trust domain's CA and a
+    // token that may only read what it enforces and report events.
+    let gateway_token = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/tokens",
+            json!({"description": "writ dev gateway", "policies": [{"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions", "writ:PutAuditEvents"],
+                 "Resource": "*"}]}]}),
+        )
+        .await?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    write(&dir.join("gateway-token"), &gateway_token)?;
+    issue_gateway_certificate(&state, &dir)?;
+    let config_text = format!(
+        r#"# writ dev's gateway: try `writ gateway --config {config} --print-config`
+listen = "{listen}"
+trust_domain = "{TRUST_DOMAIN}"
+state_dir = "gateway-state"
+[server]
+addr = "{server_addr}"
+ca_file = "ca.pem"
+token_file = "gateway-token"
+[tls]
+cert = "gateway.pem"
+key = "gateway.key"
+
+[[route]]
+name = "payments"
+function = "payments"
+path_prefix = "/payments"
+upstream = "http://{payments}"
+auth = ["mtls", "jwt"]
+max_body = 4096
+
+[[route]]
+name = "orders"
+function = "orders"
+path_prefix = "/orders"
+upstream = "http://{orders}"
+auth = ["mtls", "jwt"]
+"#,
+        config = dir.join("gateway.toml").display(),
+        listen = args.gateway_listen,
+        payments = payments_addr.1,
+        orders = orders_addr.1,
+    );
+    write(&dir.join("gateway.toml"), &config_text)?;
+    let config = writ_gateway::config::load(&dir.join("gateway.toml"))?;
+    let bound = writ_gateway::serve::bind(config, "writ-dev".into())
+        .await
+        .map_err(|e| {
+            format!(
+                "gateway: {e} (another on {}? use --gateway-listen)",
+                args.gateway_listen
+            )
+        })?;
+    let gateway = format!("https://{}", bound.addr);
+    println!("  gateway  {gateway}");
+    let gateway_task = {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(bound.serve(async move {
+            let _ = stop.changed().await;
+        }))
+    };
+
+    // The calls.
+    let orders = &functions[0];
+    wait_for_gateway(orders, &gateway).await?;
+    println!("\nCalls through the gateway:");
+    let anonymous = server_http(&bundle)?;
+    let calls: [(&Function, &str, &str, Value, reqwest::Client); 4] = [
+        (
+            orders,
+            "POST",
+            "/payments/charge",
+            json!({"amount": 1200}),
+            orders.http.clone(),
+        ),
+        (
+            orders,
+            "GET",
+            "/payments/charge",
+            Value::Null,
+            orders.http.clone(),
+        ),
+        (
+            payments,
+            "POST",
+            "/orders/new",
+            json!({"item": "book"}),
+            payments.http.clone(),
+        ),
+        (
+            orders,
+            "POST",
+            "/payments/charge",
+            json!({"amount": 1}),
+            anonymous,
+        ),
+    ];
+    let mut surprises = 0;
+    for (i, (caller, method, path, body, http)) in calls.into_iter().enumerate() {
+        let who = if i == 3 {
+            "(no certificate)"
+        } else {
+            caller.name
+        };
+        let mut request = http.request(
+            method.parse().map_err(|_| "method")?,
+            format!("{gateway}{path}"),
+        );
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let (mark, what) = if status < 300 {
+            ("✔", answer.to_string())
+        } else {
+            (
+                "✘",
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        };
+        println!("  {mark} {who:<16} {method:<4} {path:<18} {status}  {what}");
+        let expected = [200, 403, 403, 401][i];
+        if status != expected {
+            surprises += 1;
+            println!("    (expected {expected})");
+        }
+    }
+
+    println!("\nSecrets, read with each function's SVID:");
+    for f in &functions {
+        let r = f
+            .http
+            .post(format!("{server_addr}/v1/secrets/get"))
+            .json(&json!({"name": payments_secret}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        match status {
+            200 => println!(
+                "  ✔ {:<8} reads {payments_secret}: version {} (the value stays in the function)",
+                f.name,
+                v["versionId"].as_str().unwrap_or("?")
+            ),
+            _ => println!(
+                "  ✘ {:<8} reads {payments_secret}: {status} {}",
+                f.name,
+                v["error"]["message"].as_str().unwrap_or("")
+            ),
+        }
+        if (f.name == "payments") != (status == 200) {
+            surprises += 1;
+        }
+    }
+
+    // The gateway sends its events each second; then the chain is checked as
+    // `writ audit verify` does.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (addr, ca, admin) = (
+        server_addr.clone(),
+        ca_file.clone(),
+        dir.join("admin-token"),
+    );
+    let verified = tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            let client = super::client::Client::connect(&addr, ca, admin)?;
+            super::audit::check(&client)
+        })
+        .join()
+        .map_err(|_| "the audit check panicked".to_string())?
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    println!("\nAudit:");
+    match verified {
+        Ok(intact) => println!(
+            "  ✔ chain verified: {} events, {} signed checkpoints, every decision above is on record",
+            intact.head, intact.checkpoints
+        ),
+        Err((seq, problem)) => {
+            surprises += 1;
+            println!("  ✘ audit log broken at event {seq}: {problem}");
+        }
+    }
+
+    println!(
+        "\nTry it (in another terminal):\n  export WRIT_ADDR={server_addr} WRIT_CACERT={ca} WRIT_TOKEN_FILE={token}\n  writ audit tail\n  writ intention check orders payments --method POST --path /payments/charge\n  curl --cacert {ca} --cert {oc} --key {ok} -d '{{\"amount\": 5}}' {gateway}/payments/charge\n  writ revoke --fn orders     # then the curl above gets 401 within a second\n\nServing until Ctrl-C.",
+        ca = ca_file.display(),
+        token = dir.join("admin-token").display(),
+        oc = orders.cert.display(),
+        ok = orders.key.display(),
+    );
+    if surprises > 0 {
+        println!("(the demo did not go as expected {surprises} time(s); see above)");
+    }
+    super::server::shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    let _ = gateway_task.await;
+    let _ = server_task.await;
+    Ok(if surprises == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A client for the server's API, trusting the trust bundle.
+fn server_http(bundle: &str) -> Result<reqwest::Client, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for block in pem::parse_many(bundle).map_err(|e| e.to_string())? {
+        roots
+            .add(block.into_contents().into())
+            .map_err(|e| e.to_string())?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn random_hex(n: usize) -> Result<String, String> {
+    let mut bytes = vec![0u8; n];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| "the system random source failed".to_string())?;
+    Ok(writ_audit::hex(&bytes))
+}
+
+/// Logs a function in as its agent would: a key made here, a CSR, a one-time join token.
+async fn login(
+    api: &Api,
+    dir: &Path,
+    name: &'static str,
+    bundle: &str,
+) -> Result<Function, String> {
+    let join = api
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/functions/{name}/join-tokens"),
+            json!({}),
+        )
+        .await?["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .and_then(|p| p.serialize_request(&key))
+        .and_then(|c| c.pem())
+        .map_err(|e| e.to_string())?;
+    let answer = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/login",
+            json!({"function": name, "attestation": {"type": "joinToken", "token": join}, "csr": csr}),
+        )
+        .await?;
+    let cert_pem = answer["x509Svid"].as_str().unwrap_or_default().to_string();
+    let key_pem = key.serialize_pem();
+    let (cert, key_file) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    write(&cert, &cert_pem)?;
+    write_private(&key_file, &key_pem)?;
+    let http = mtls_client(bundle, SvidSource::from_pem(&cert_pem, &key_pem)?)?;
+    Ok(Function {
+        name,
+        cert,
+        key: key_file,
+        http,
+    })
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    let _ = std::fs::remove_file(path);
+    writ_server::master_key::write_owner_only(path, text.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The gateway's TLS certificate, for 127.0.0.1 and localhost, from the trust domain's CA:
+/// the functions trust it through the bundle they already hold.
+fn issue_gateway_certificate(
+    state: &writ_server::state::AppState,
+    dir: &Path,
+) -> Result<(), String> {
+    let now = time::OffsetDateTime::now_utc();
+    let authorities = state.authorities();
+    let ca = authorities
+        .signing_ca(now.unix_timestamp())
+        .ok_or("no CA is active")?;
+    let id = writ_identity::SpiffeId::parse(&format!("spiffe://{TRUST_DOMAIN}/writ/gateway"))
+        .map_err(|e| e.to_string())?;
+    let (cert, key) = ca
+        .ca
+        .issue_server_certificate(
+            &id,
+            &["localhost".to_string()],
+            &["127.0.0.1".parse().map_err(|_| "address")?],
+            now,
+            time::Duration::hours(24),
+        )
+        .map_err(|e| e.to_string())?;
+    write(&dir.join("gateway.pem"), &cert)?;
+    write_private(
+        &dir.join("gateway.key"),
+        &pem::encode(&pem::Pem::new("PRIVATE KEY", key)),
+    )
+}
+
+async fn bind_local() -> Result<(tokio::net::TcpListener, SocketAddr), String> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let a = l.local_addr().map_err(|e| e.to_string())?;
+    Ok((l, a))
+}
+
+/// Waits until the gateway has heard from the server and lets orders through.
+async fn wait_for_gateway(orders: &Function, gateway: &str) -> Result<(), String> {
+    for _ in 0..100 {
+        let r = orders
+            .http
+            .post(format!("{gateway}/payments/charge"))
+            .json(&json!({"amount": 0}))
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err("the gateway did not hear from the server within 10 s".into())
+}
+
+/// What a demo function does.
+#[derive(Clone)]
+enum Handler {
+    Orders,
+    Payments {
+        cache: Arc<SecretCache<HttpFetcher>>,
+        secret: &'static str,
+    },
+}
+
+async fn serve_function(listener: tokio::net::TcpListener, handler: Handler) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: hyper::Request<Incoming>| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(answer(handler, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(handler: Handler, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let caller = req
+        .headers()
+        .get("x-writ-caller")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let answer = match handler {
+        Handler::Orders => json!({"order": "created", "caller": caller}),
+        Handler::Payments { cache, secret } => match cache.get(secret).await {
+            Ok(key) => json!({"charged": request["amount"], "caller": caller,
+                              "stripeKeyVersion": key.version_id()}),
+            Err(e) => json!({"error": e.to_string()}),
+        },
+    };
+    hyper::Response::new(Full::new(Bytes::from(answer.to_string())))
 }
