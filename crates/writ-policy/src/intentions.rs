@@ -917,6 +917,7 @@ pub struct IntentionSet {
     policy: Policy,
     set: PolicySet,
     by_pair: HashMap<(String, String), usize>,
+    has_permissions: bool,
 }
 
 /// The answer to one call, with the intention that decided it.
@@ -953,11 +954,13 @@ impl IntentionSet {
             .enumerate()
             .map(|(i, it)| ((it.source.clone(), it.destination.clone()), i))
             .collect();
+        let has_permissions = intentions.iter().any(|it| !it.permissions.is_empty());
         Ok(IntentionSet {
             intentions,
             policy,
             set,
             by_pair,
+            has_permissions,
         })
     }
 
@@ -985,6 +988,11 @@ impl IntentionSet {
     }
 
     /// Decides a call built with [`request`], and says which intention decided and why.
+    ///
+    /// An allow or an explicit deny is one evaluation. An implicit deny, when some intention
+    /// has L7 permissions, also traces the policy to find the L7 intention that refused,
+    /// which looks at every statement: a caller that needs only the answer can evaluate
+    /// [`IntentionSet::policy_set`] directly.
     pub fn decide(&self, req: &Request) -> Verdict {
         let decision = self.set.evaluate(req);
         let source = req
@@ -1080,6 +1088,9 @@ impl IntentionSet {
     /// permissions did not, found from the engine's trace (its first failing condition is an
     /// L7 one, so principal, resource and every exclusion held).
     fn l7_miss(&self, req: &Request) -> Option<usize> {
+        if !self.has_permissions {
+            return None;
+        }
         let explanation = self.set.explain(req);
         explanation.statements.iter().find_map(|t| match &t.miss {
             Some(StatementMiss::Condition { key, .. })
