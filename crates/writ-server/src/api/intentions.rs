@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -137,8 +138,14 @@ pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
-    Query(query): Query<DeleteQuery>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "query: {}; write DELETE /v1/intentions?source=S&destination=D",
+            e.body_text()
+        ))
+    })?;
     let missing = |field: &str| {
         ApiError::bad_request(format!(
             "{field}: missing; write DELETE /v1/intentions?source=S&destination=D"
