@@ -175,7 +175,9 @@ fn permission_conditions(p: &Permission) -> Vec<Condition> {
 ///   statement on `writ:fn/D` excluding those sources and the `S -> *` sources.
 ///
 /// Statements for a `*` source also require `Null writ:SourceFunction = false`, so a caller
-/// that is not a function of the trust domain matches no intention. A `deny` compiles to
+/// that is not a function of the trust domain matches no intention; statements on
+/// `writ:fn/*` require `Null writ:DestinationFunction = false`, so a request built without
+/// that key is denied rather than decided by a less specific intention. A `deny` compiles to
 /// `Deny` statements; an `allow` to one `Allow` statement, or one per permission, with the
 /// permission's conditions on [`KEY_METHOD`], [`KEY_PATH`] and [`KEY_HEADER_PREFIX`] keys.
 /// Paths and header values are escaped, so `*`, `?` and `$` in them match literally.
@@ -282,10 +284,19 @@ pub fn compile(intentions: &[Intention], trust_domain: &str) -> Result<Policy, I
             }
         }
         for (dest_part, resource, mut exclusions) in targets {
+            // Fail closed when an evaluator leaves out a key the exclusions read: a
+            // statement that relies on one applies only when it is present.
             if any_source {
                 exclusions.push(condition(
                     OperatorKind::Null,
                     KEY_SOURCE_FUNCTION,
+                    vec!["false".into()],
+                ));
+            }
+            if resource == format!("{RESOURCE_PREFIX}*") {
+                exclusions.push(condition(
+                    OperatorKind::Null,
+                    KEY_DESTINATION_FUNCTION,
                     vec!["false".into()],
                 ));
             }

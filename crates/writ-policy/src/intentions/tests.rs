@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::model::{Effect, PrincipalElement, Principals};
+use crate::request::{Principal, Request};
 
 fn allow(s: &str, d: &str) -> Intention {
     Intention::new(s, d, IntentionAction::Allow)
@@ -344,11 +345,10 @@ fn the_documented_example_compiles_as_shown() {
                 Effect::Allow,
                 "spiffe://example.org/fn/monitor".into(),
                 "writ:fn/*".into(),
-                vec![c(
-                    "StringNotEquals",
-                    "writ:DestinationFunction",
-                    &["payments"]
-                )],
+                vec![
+                    c("StringNotEquals", "writ:DestinationFunction", &["payments"]),
+                    c("Null", "writ:DestinationFunction", &["false"]),
+                ],
             ),
         ]
     );
@@ -374,4 +374,33 @@ fn serde_is_camel_case() {
     let it: Intention = serde_json::from_str(text).unwrap();
     assert_eq!(it.permissions[0].path_prefix.as_deref(), Some("/charge"));
     assert_eq!(serde_json::to_string(&it).unwrap(), text);
+}
+
+#[test]
+fn requests_missing_the_precedence_keys_fail_closed() {
+    // `* -> payments` denies; `orders -> *` allows everything else. A request built without
+    // writ:DestinationFunction must not be allowed by `orders -> *`, whose exclusion of
+    // payments reads that key; one without writ:SourceFunction matches no `*` source.
+    let s = set(vec![
+        deny("*", "payments"),
+        allow("orders", "*"),
+        allow("*", "*"),
+    ]);
+    let bare = Request::new(INVOKE_ACTION, "writ:fn/payments")
+        .with_principal(Principal::Spiffe(id("orders")));
+    let v = s.decide(&bare);
+    assert!(!v.allowed);
+    assert_eq!(v.decision.outcome, crate::Outcome::ImplicitDeny);
+    let full = request(&id("orders"), "payments", Some("GET"), Some("/"), []);
+    assert_eq!(
+        s.decide(&full).decision.outcome,
+        crate::Outcome::ExplicitDeny
+    );
+    let bare = Request::new(INVOKE_ACTION, "writ:fn/billing")
+        .with_principal(Principal::Spiffe(id("search")));
+    assert!(!s.decide(&bare).allowed);
+    assert!(
+        s.decide(&request(&id("search"), "billing", None, None, []))
+            .allowed
+    );
 }
