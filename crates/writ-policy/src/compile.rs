@@ -294,10 +294,16 @@ impl CompiledPrincipal {
     }
 }
 
+/// From how many literal values a string condition looks them up by hash.
+const HASHED_VALUES: usize = 8;
+
 #[derive(Debug, Clone)]
 enum CondValues {
     /// Literal (Equals) or glob (Like) patterns, per the operator.
     Str(Vec<Pattern>),
+    /// Many literal values without variables (`StringEquals`, `StringNotEquals`): looked up
+    /// by hash, so a long list (compiled intentions exclude many names) costs one lookup.
+    StrSet(std::collections::HashSet<Box<str>, foldhash::fast::RandomState>),
     /// Literal patterns compared ignoring case.
     StrIgnoreCase(Vec<Pattern>),
     /// Numbers, kept as text that [`Decimal::parse`] accepts (checked by the parser).
@@ -376,6 +382,17 @@ impl CompiledCondition {
                     .collect::<Result<Vec<_>, _>>()?;
                 if kind.positive() == OperatorKind::StringEqualsIgnoreCase {
                     CondValues::StrIgnoreCase(patterns)
+                } else if kind.positive() == OperatorKind::StringEquals
+                    && patterns.len() >= HASHED_VALUES
+                    && patterns.iter().all(|p| p.exact().is_some())
+                {
+                    CondValues::StrSet(
+                        patterns
+                            .iter()
+                            .filter_map(|p| p.exact())
+                            .map(Into::into)
+                            .collect(),
+                    )
                 } else {
                     CondValues::Str(patterns)
                 }
@@ -430,6 +447,7 @@ impl CompiledCondition {
     fn positive_match(&self, v: &str, vars: &dyn Vars) -> bool {
         match &self.values {
             CondValues::Str(ps) => ps.iter().any(|p| p.matches(v, vars)),
+            CondValues::StrSet(set) => set.contains(v),
             CondValues::StrIgnoreCase(ps) => ps.iter().any(|p| {
                 p.resolve_literal(vars)
                     .is_some_and(|pv| eq_ignore_case(&pv, v))

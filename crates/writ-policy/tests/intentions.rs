@@ -326,3 +326,42 @@ fn every_call_on_a_dense_set() {
         }
     }
 }
+
+/// Many names, so the exclusion lists are long (the engine looks long literal lists up by
+/// hash): every call on the grid still decides as the reference does.
+#[test]
+fn long_exclusion_lists_decide_as_consul_does() {
+    let names: Vec<String> = (0..24).map(|i| format!("f{i}")).collect();
+    let mut intentions = vec![
+        Intention::new("*", "*", IntentionAction::Deny),
+        Intention::new("*", "f0", IntentionAction::Allow),
+        Intention::new("*", "f1", IntentionAction::Deny),
+    ];
+    for (i, n) in names.iter().enumerate().skip(2) {
+        let action = if i % 3 == 0 {
+            IntentionAction::Deny
+        } else {
+            IntentionAction::Allow
+        };
+        intentions.push(Intention::new(n, "f0", action));
+        intentions.push(Intention::new(n, "f1", IntentionAction::Allow));
+        if i % 2 == 0 {
+            intentions.push(Intention::new(n, "*", IntentionAction::Allow));
+        }
+        if i % 5 == 0 {
+            intentions.push(Intention::new("*", n, IntentionAction::Allow));
+        }
+    }
+    for s in names.iter().chain([&"zz".to_string()]) {
+        for d in names.iter().chain([&"zz".to_string()]) {
+            let call = Call {
+                source_id: format!("spiffe://{TD}/fn/{s}"),
+                destination: d.clone(),
+                method: Some("GET".into()),
+                path: Some("/".into()),
+                headers: vec![],
+            };
+            check(&intentions, &call).unwrap();
+        }
+    }
+}

@@ -381,6 +381,31 @@ fn writes_need_their_action_and_are_audited_and_gateways_read_with_an_svid() {
         .send()
         .expect(200);
     assert_eq!(r.json()["decision"], "denied");
+    // A long poll returns at once when the follower is behind, and as soon as a change
+    // lands when it is current.
+    let behind = svid
+        .curl(&server, "GET", "/v1/intentions?after=2&wait=30")
+        .send()
+        .expect(200);
+    assert_eq!(behind.json()["index"], 3);
+    let waiting = {
+        let r = svid.curl(&server, "GET", "/v1/intentions?after=3&wait=30");
+        std::thread::spawn(move || (std::time::Instant::now(), r.send()))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    server.cli_ok(&["intention", "allow", "orders", "payments"]);
+    let (asked, r) = waiting.join().unwrap();
+    let answer = r.expect(200).json();
+    assert_eq!(answer["index"], 4);
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(10),
+        "woken by the change"
+    );
+    let timed_out = svid
+        .curl(&server, "GET", "/v1/intentions?after=4&wait=1")
+        .send()
+        .expect(200);
+    assert_eq!(timed_out.json()["index"], 4);
     // An SVID cannot write.
     svid.curl(&server, "PUT", "/v1/intentions")
         .json(&json!({"source": "*", "destination": "*", "action": "allow"}))

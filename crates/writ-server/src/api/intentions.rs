@@ -4,7 +4,7 @@
 //!
 //! | call | action | resource |
 //! |---|---|---|
-//! | `GET /v1/intentions` | `writ:ReadIntentions` (or any SVID of the trust domain) | `writ:intentions` |
+//! | `GET /v1/intentions[?after=INDEX&wait=SECONDS]` | `writ:ReadIntentions` (or any SVID of the trust domain) | `writ:intentions` |
 //! | `PUT /v1/intentions` | `writ:WriteIntention` | `writ:intention/SOURCE/DESTINATION` |
 //! | `DELETE /v1/intentions?source=S&destination=D` | `writ:DeleteIntention` | `writ:intention/SOURCE/DESTINATION` |
 //! | `POST /v1/intentions/check` | `writ:ReadIntentions` (or any SVID of the trust domain) | `writ:intentions` |
@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -86,12 +87,46 @@ fn record_json(r: &IntentionRecord) -> Value {
     v
 }
 
+/// List query: with `after`, wait up to `wait` seconds for the index to pass `after`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    after: Option<i64>,
+    #[serde(default)]
+    wait: u64,
+}
+
+/// The longest a follower may wait in one long poll.
+const MAX_WAIT_SECONDS: u64 = 60;
+
+/// How often a waiting follower's index is compared with the store's: changes made through
+/// any server sharing the store reach waiting followers within this.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "query: {}; write GET /v1/intentions?after=INDEX&wait=SECONDS",
+            e.body_text()
+        ))
+    })?;
     read_caller(&state, &headers, &conn, false).await?;
+    if let Some(after) = query.after {
+        let wait = std::time::Duration::from_secs(query.wait.min(MAX_WAIT_SECONDS));
+        let deadline = tokio::time::Instant::now() + wait;
+        while state.store.intentions_index().await? <= after
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + POLL_INTERVAL))
+                .await;
+        }
+    }
     let (records, index) = state.store.intentions().await?;
     Ok(Json(json!({
         "intentions": records.iter().map(record_json).collect::<Vec<_>>(),
@@ -142,8 +177,14 @@ pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
-    Query(query): Query<DeleteQuery>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(|e| {
+        ApiError::bad_request(format!(
+            "query: {}; write DELETE /v1/intentions?source=S&destination=D",
+            e.body_text()
+        ))
+    })?;
     let missing = |field: &str| {
         ApiError::bad_request(format!(
             "{field}: missing; write DELETE /v1/intentions?source=S&destination=D"
