@@ -39,6 +39,8 @@ enum Command {
     Intention(cmd::intention::IntentionArgs),
     /// Store and read secrets: envelope-encrypted, versioned, policy-guarded.
     Secret(cmd::secret::SecretArgs),
+    /// Run beside one function: its identity, secrets on localhost, calls over mTLS.
+    Agent(cmd::agent::AgentArgs),
     /// Run the gateway in front of functions: authenticate, authorize, check, forward.
     Gateway(cmd::gateway::GatewayArgs),
     /// Maintain a stopped deployment: rotate the master key.
@@ -48,6 +50,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One TLS stack, one provider: ring, for every client and server in the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Policy(c) => cmd::policy::run(c),
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Intention(args) => cmd::intention::run(args),
         Command::Secret(args) => cmd::secret::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),

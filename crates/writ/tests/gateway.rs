@@ -6,65 +6,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{
-    Curl, Response, Server, Svid, TRUST_DOMAIN, TempDir, join_token_evidence,
+    Curl, Proc, Response, Server, Svid, TRUST_DOMAIN, TempDir, join_token_evidence,
     localhost_certificate, openssl, wait_for, writ_command,
 };
 use serde_json::json;
-
-/// A child process killed on drop, with its stdout and stderr in files.
-struct Proc {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `cmd`, waiting for a stdout line starting with `marker` and ending in a port.
-fn start(mut cmd: Command, dir: &TempDir, name: &str, marker: &str) -> (Proc, u16) {
-    let stderr = dir.unique_file(name, "stderr");
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {name}: {e}"));
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let proc = Proc { child, stderr };
-    let port = line
-        .trim()
-        .strip_prefix(marker)
-        .and_then(|rest| rest.rsplit(':').next())
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .unwrap_or_else(|| panic!("{name} did not start: {line:?}\n{}", proc.log()));
-    // Keep draining stdout so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in reader.lines() {});
-    (proc, port)
-}
-
-fn upstream(dir: &TempDir) -> (Proc, u16) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/echo_upstream.py");
-    let mut cmd = Command::new("python3");
-    cmd.arg(script);
-    start(cmd, dir, "upstream", "listening ")
-}
 
 fn hmac_hex(key: &[u8], data: &[u8]) -> String {
     let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), data);
@@ -92,7 +41,7 @@ impl Env {
     fn new(label: &str) -> Env {
         let dir = TempDir::new(label);
         let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
-        let (up, up_port) = upstream(&dir);
+        let (up, up_port) = common::echo_upstream(&dir);
         for f in ["orders", "payments", "stranger"] {
             server.register(f);
         }
@@ -224,7 +173,8 @@ quota = 2
         let mut cmd = writ_command();
         cmd.args(["gateway", "--config"])
             .arg(self.dir.join("gateway.toml"));
-        let (proc, port) = start(cmd, &self.dir, "gateway", "writ: gateway listening on ");
+        let (proc, port) =
+            common::start_until_port(cmd, &self.dir, "gateway", "writ: gateway listening on ");
         self.gateway = Some(proc);
         self.gateway_port = port;
         // Ready once it has heard from the server: the allowed caller gets through.

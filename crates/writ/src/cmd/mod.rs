@@ -1,5 +1,6 @@
 //! One module per command noun.
 
+pub mod agent;
 pub mod audit;
 pub mod ca;
 pub mod client;

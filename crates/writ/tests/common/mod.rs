@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -816,4 +816,65 @@ pub fn localhost_certificate(dir: &TempDir, name: &str) -> (PathBuf, PathBuf, Pa
         &s(&ext),
     ]);
     (ca, cert, key)
+}
+
+/// A child process killed on drop, with its stdout and stderr in files.
+pub struct Proc {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    /// A started child whose standard error goes to `stderr`.
+    pub fn new(child: Child, stderr: PathBuf) -> Proc {
+        Proc { child, stderr }
+    }
+
+    /// Whether it has exited, without waiting.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// What it wrote to standard error.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd`, waiting for a stdout line starting with `marker` and ending in a port.
+pub fn start_until_port(mut cmd: Command, dir: &TempDir, name: &str, marker: &str) -> (Proc, u16) {
+    let stderr = dir.unique_file(name, "stderr");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let proc = Proc { child, stderr };
+    let port = line
+        .trim()
+        .strip_prefix(marker)
+        .and_then(|rest| rest.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("{name} did not start: {line:?}\n{}", proc.log()));
+    // Keep draining stdout so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in reader.lines() {});
+    (proc, port)
+}
+
+/// The Python upstream that answers every request with what it received, as JSON.
+pub fn echo_upstream(dir: &TempDir) -> (Proc, u16) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/echo_upstream.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script);
+    start_until_port(cmd, dir, "upstream", "listening ")
 }

@@ -1,0 +1,305 @@
+//! The function's identity: attestation at start, then an X.509-SVID kept fresh. A new key
+//! is made for every renewal and never leaves the process (or its 0600 file, if asked).
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use writ_client::fetch::{SvidSource, mtls_client};
+
+/// How the function proves itself at start.
+#[derive(Clone)]
+pub enum Evidence {
+    /// A one-time join token.
+    JoinToken(String),
+    /// An OIDC ID token (read from a file, which platforms refresh).
+    OidcFile(PathBuf),
+}
+
+impl std::fmt::Debug for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evidence::JoinToken(_) => f.write_str("JoinToken(..)"),
+            Evidence::OidcFile(p) => write!(f, "OidcFile({})", p.display()),
+        }
+    }
+}
+
+/// One SVID, as issued.
+#[derive(Clone)]
+pub struct Svid {
+    /// The certificate (PEM).
+    pub cert_pem: String,
+    /// Its private key (PKCS#8 PEM).
+    pub key_pem: String,
+    /// The trust bundle that came with it (PEM).
+    pub bundle_pem: String,
+    /// The SPIFFE ID.
+    pub spiffe_id: String,
+    /// Validity, Unix seconds.
+    pub not_before: i64,
+    /// Validity, Unix seconds.
+    pub not_after: i64,
+}
+
+/// The current SVID, shared by everything that presents it.
+pub struct Identity {
+    server: String,
+    function: String,
+    current: RwLock<Svid>,
+    /// Presented on every new TLS connection; swapped on renewal.
+    pub source: Arc<SvidSource>,
+    svid_dir: Option<PathBuf>,
+}
+
+fn csr() -> Result<(String, String), String> {
+    let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
+    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+        .and_then(|p| p.serialize_request(&key))
+        .and_then(|c| c.pem())
+        .map_err(|e| e.to_string())?;
+    Ok((csr, key.serialize_pem()))
+}
+
+fn svid_from(answer: &Value, key_pem: String) -> Result<Svid, String> {
+    let cert_pem = answer["x509Svid"]
+        .as_str()
+        .ok_or("the server's answer has no x509Svid")?
+        .to_string();
+    let der = pem::parse(&cert_pem).map_err(|e| e.to_string())?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der.contents()).map_err(|e| e.to_string())?;
+    Ok(Svid {
+        spiffe_id: answer["spiffeId"].as_str().unwrap_or_default().to_string(),
+        bundle_pem: answer["x509Bundle"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        cert_pem,
+        key_pem,
+    })
+}
+
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Result<Value, String> {
+    let response = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", e.without_url()))?;
+    let status = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{url}: {status}: {}",
+            value["error"]["message"].as_str().unwrap_or("no message")
+        ))
+    }
+}
+
+impl Identity {
+    /// Attests with `evidence` and returns the first SVID. `ca_pem` is the trust bundle to
+    /// verify the server with until the first SVID brings the current one.
+    pub async fn attest(
+        server: &str,
+        ca_pem: &str,
+        function: &str,
+        evidence: &Evidence,
+        svid_dir: Option<PathBuf>,
+    ) -> Result<Arc<Identity>, String> {
+        let client = plain_client(ca_pem)?;
+        let evidence = match evidence {
+            Evidence::JoinToken(t) => json!({"type": "joinToken", "token": t}),
+            Evidence::OidcFile(p) => {
+                let token =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                json!({"type": "oidc", "token": token.trim()})
+            }
+        };
+        let (csr, key_pem) = csr()?;
+        let answer = post(
+            &client,
+            &format!("{server}/v1/login"),
+            &json!({"function": function, "attestation": evidence, "csr": csr}),
+        )
+        .await?;
+        let svid = svid_from(&answer, key_pem)?;
+        let source = SvidSource::from_pem(&svid.cert_pem, &svid.key_pem)?;
+        let identity = Arc::new(Identity {
+            server: server.to_string(),
+            function: function.to_string(),
+            current: RwLock::new(svid),
+            source,
+            svid_dir,
+        });
+        identity.write_files()?;
+        Ok(identity)
+    }
+
+    /// The current SVID.
+    pub fn svid(&self) -> Svid {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The function's name.
+    pub fn function(&self) -> &str {
+        &self.function
+    }
+
+    /// An HTTPS client for the server, presenting the current SVID.
+    pub fn server_client(&self) -> Result<reqwest::Client, String> {
+        mtls_client(&self.svid().bundle_pem, self.source.clone())
+    }
+
+    /// The server's address.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Renews over mTLS with the current SVID: a new key, a new certificate.
+    pub async fn renew(&self) -> Result<(), String> {
+        let client = self.server_client()?;
+        let (csr, key_pem) = csr()?;
+        let answer = post(
+            &client,
+            &format!("{}/v1/svid/x509", self.server),
+            &json!({"csr": csr}),
+        )
+        .await?;
+        let svid = svid_from(&answer, key_pem)?;
+        self.source.update(&svid.cert_pem, &svid.key_pem)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = svid;
+        self.write_files()
+    }
+
+    /// Writes `svid.pem`, `svid.key` (0600) and `bundle.pem` for processes that need
+    /// files, if a directory was given. Each is replaced atomically.
+    fn write_files(&self) -> Result<(), String> {
+        let Some(dir) = &self.svid_dir else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let svid = self.svid();
+        for (name, text, private) in [
+            ("svid.pem", &svid.cert_pem, false),
+            ("svid.key", &svid.key_pem, true),
+            ("bundle.pem", &svid.bundle_pem, false),
+        ] {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            let _ = std::fs::remove_file(&tmp);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(if private { 0o600 } else { 0o644 });
+            }
+            let _ = private;
+            use std::io::Write;
+            options
+                .open(&tmp)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .and_then(|()| std::fs::rename(&tmp, dir.join(name)))
+                .map_err(|e| format!("{}: {e}", dir.join(name).display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// When to renew an SVID valid from `not_before` to `not_after`: at half its life, moved
+/// by up to a tenth of it either way (`jitter` in -1.0..=1.0), so copies that started
+/// together do not renew together.
+pub fn renew_at(not_before: i64, not_after: i64, jitter: f64) -> i64 {
+    let life = (not_after - not_before).max(2);
+    let half = not_before + life / 2;
+    half + ((life as f64) * 0.1 * jitter.clamp(-1.0, 1.0)) as i64
+}
+
+/// The wait after the `failures`-th failed renewal in a row: 1 s doubling to 60 s.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.min(6)).min(Duration::from_secs(60))
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b);
+    f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX) * 2.0 - 1.0
+}
+
+/// Keeps the SVID fresh: renews at half life, retries with backoff, and keeps serving the
+/// current SVID while it is valid.
+pub async fn keep_fresh(identity: Arc<Identity>) {
+    let mut failures = 0;
+    loop {
+        let svid = identity.svid();
+        let at = renew_at(svid.not_before + 30, svid.not_after, jitter());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if at > now {
+            tokio::time::sleep(Duration::from_secs((at - now) as u64)).await;
+        }
+        loop {
+            match identity.renew().await {
+                Ok(()) => {
+                    failures = 0;
+                    tracing::info!(not_after = identity.svid().not_after, "SVID renewed");
+                    break;
+                }
+                Err(e) => {
+                    failures += 1;
+                    let wait = backoff(failures);
+                    tracing::warn!(error = %e, retry_in = ?wait, "SVID renewal failed; serving the current one while it is valid");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+/// A client for the server before there is an SVID: it trusts `ca_pem` only.
+fn plain_client(ca_pem: &str) -> Result<reqwest::Client, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for block in pem::parse_many(ca_pem).map_err(|e| format!("--ca-file: {e}"))? {
+        roots
+            .add(block.into_contents().into())
+            .map_err(|e| format!("--ca-file: {e}"))?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_is_at_half_life_with_bounded_jitter() {
+        assert_eq!(renew_at(1000, 4600, 0.0), 2800);
+        assert_eq!(renew_at(1000, 4600, 1.0), 2800 + 360);
+        assert_eq!(renew_at(1000, 4600, -1.0), 2800 - 360);
+        assert_eq!(renew_at(1000, 4600, 7.0), 2800 + 360, "clamped");
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(30), Duration::from_secs(60));
+    }
+}

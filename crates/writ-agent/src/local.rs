@@ -1,0 +1,279 @@
+//! What the agent serves on localhost, to the function beside it:
+//!
+//! - `GET /secretsmanager/get?secretId=NAME`: the secret's current value, in the response
+//!   shape of the AWS Parameters and Secrets Lambda Extension, from the cache;
+//! - `GET /v1/jwt?aud=AUDIENCE`: a JWT-SVID for the audience (cached until a minute
+//!   before it expires);
+//! - `GET /v1/svid`: the X.509-SVID and the trust bundle (the key only as a file, with
+//!   `--svid-dir`).
+//!
+//! Every request must carry `X-Aws-Parameters-Secrets-Token` equal to the agent's token
+//! (in Lambda, the function's `AWS_SESSION_TOKEN`), compared in constant time, as the AWS
+//! extension requires: a request the function was tricked into sending elsewhere does not
+//! carry it.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+use writ_client::fetch::HttpFetcher;
+use writ_client::secrets::{CacheError, SecretCache};
+
+use crate::identity::Identity;
+
+/// The header the AWS extension requires.
+pub const TOKEN_HEADER: &str = "x-aws-parameters-secrets-token";
+
+/// The localhost endpoints' state.
+pub struct Local {
+    /// The function's identity.
+    pub identity: Arc<Identity>,
+    /// Its secrets.
+    pub secrets: SecretCache<HttpFetcher>,
+    /// The token callers must present.
+    pub token: String,
+    jwts: Mutex<HashMap<String, (String, i64)>>,
+}
+
+impl Local {
+    /// The endpoints for `identity`, with `secrets` and the caller token.
+    pub fn new(identity: Arc<Identity>, secrets: SecretCache<HttpFetcher>, token: String) -> Local {
+        Local {
+            identity,
+            secrets,
+            token,
+            jwts: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn answer(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
+    answer(status, &json!({"error": {"message": message.into()}}))
+}
+
+fn query(req: &Request<Incoming>) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+/// Percent-decoding for query values (`prod%2Forders-db`); a `%` not followed by two
+/// hex digits stays as it is.
+fn decode(text: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match (hex(bytes[i + 1]), bytes.get(i + 2).and_then(|b| hex(*b))) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Local {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let presented = req
+            .headers()
+            .get(TOKEN_HEADER)
+            .map(|v| v.as_bytes().to_vec())
+            .unwrap_or_default();
+        if presented.is_empty() {
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "missing the X-Aws-Parameters-Secrets-Token header (in Lambda: the value of AWS_SESSION_TOKEN)",
+            );
+        }
+        if presented.len() != self.token.len()
+            || !bool::from(presented.ct_eq(self.token.as_bytes()))
+        {
+            return error(
+                StatusCode::FORBIDDEN,
+                "X-Aws-Parameters-Secrets-Token does not match",
+            );
+        }
+        if req.method() != hyper::Method::GET {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "only GET");
+        }
+        let q = query(&req);
+        match req.uri().path() {
+            "/secretsmanager/get" => self.secret(&q).await,
+            "/v1/jwt" => self.jwt(&q).await,
+            "/v1/svid" => {
+                let s = self.identity.svid();
+                answer(
+                    StatusCode::OK,
+                    &json!({"spiffeId": s.spiffe_id, "x509Svid": s.cert_pem,
+                            "x509Bundle": s.bundle_pem, "notAfter": s.not_after}),
+                )
+            }
+            other => error(StatusCode::NOT_FOUND, format!("no endpoint {other}")),
+        }
+    }
+
+    async fn secret(&self, q: &HashMap<String, String>) -> Response<Full<Bytes>> {
+        let Some(name) = q.get("secretId") else {
+            return error(StatusCode::BAD_REQUEST, "secretId: required");
+        };
+        if q.contains_key("versionId") || q.get("versionStage").is_some_and(|s| s != "AWSCURRENT") {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "versionId and versionStage other than AWSCURRENT are not served by the agent yet; read them from the server",
+            );
+        }
+        match self.secrets.get(name).await {
+            Ok(v) => {
+                let mut body = json!({
+                    "ARN": format!("writ:secret/{name}"),
+                    "Name": name,
+                    "VersionId": v.version_id(),
+                    "VersionStages": ["AWSCURRENT"],
+                });
+                match v.as_str() {
+                    Some(s) => body["SecretString"] = json!(s),
+                    None => {
+                        use base64::Engine;
+                        body["SecretBinary"] =
+                            json!(base64::engine::general_purpose::STANDARD.encode(v.as_bytes()));
+                    }
+                }
+                answer(StatusCode::OK, &body)
+            }
+            Err(CacheError::Refused { source, .. }) => {
+                let status = match &source {
+                    writ_client::secrets::FetchError::Refused { status, .. } => {
+                        StatusCode::from_u16(*status).unwrap_or(StatusCode::FORBIDDEN)
+                    }
+                    _ => StatusCode::FORBIDDEN,
+                };
+                error(status, source.to_string())
+            }
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        }
+    }
+
+    async fn jwt(&self, q: &HashMap<String, String>) -> Response<Full<Bytes>> {
+        let Some(aud) = q.get("aud") else {
+            return error(StatusCode::BAD_REQUEST, "aud: required");
+        };
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let cached = self
+            .jwts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(aud)
+            .filter(|(_, exp)| *exp - 60 > now)
+            .cloned();
+        if let Some((token, exp)) = cached {
+            return answer(StatusCode::OK, &json!({"token": token, "expiresAt": exp}));
+        }
+        let client = match self.identity.server_client() {
+            Ok(c) => c,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        };
+        let sent = client
+            .post(format!("{}/v1/svid/jwt", self.identity.server()))
+            .json(&json!({"audience": aud}))
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.without_url().to_string()),
+        };
+        let status = response.status();
+        let v: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return error(
+                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap_or("refused")
+                    .to_string(),
+            );
+        }
+        let token = v["token"].as_str().unwrap_or_default().to_string();
+        let exp = v["expiresAt"]
+            .as_str()
+            .and_then(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .map_or(now + 60, |t| t.unix_timestamp());
+        let mut jwts = self
+            .jwts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if jwts.len() > 1000 {
+            jwts.clear();
+        }
+        jwts.insert(aud.clone(), (token.clone(), exp));
+        answer(StatusCode::OK, &json!({"token": token, "expiresAt": exp}))
+    }
+}
+
+/// Serves the endpoints on `listener` (a loopback address).
+pub async fn serve(listener: tokio::net::TcpListener, local: Arc<Local>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let local = local.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let local = local.clone();
+                async move { Ok::<_, Infallible>(local.handle(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode;
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(decode("prod%2Forders-db"), "prod/orders-db");
+        assert_eq!(decode("a+b"), "a b");
+        assert_eq!(decode("100%"), "100%");
+        assert_eq!(decode("%zz"), "%zz");
+        assert_eq!(decode("%2"), "%2");
+    }
+}

@@ -1,0 +1,154 @@
+//! Outbound calls: a plain-HTTP listener on localhost per upstream, whose requests the
+//! agent carries to the gateway over mTLS with the function's current SVID (as
+//! consul-lambda-extension does). The function calls `http://127.0.0.1:PORT/path`; the
+//! gateway sees the function's identity.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+use crate::identity::Identity;
+
+/// The largest request body carried.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// Hop-by-hop headers, not carried either way.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+];
+
+fn failure(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::json!({"error": {"message": message}}).to_string(),
+    )));
+    *r.status_mut() = status;
+    r
+}
+
+/// One HTTPS client (with its connection pool) per SVID: after a renewal the next call
+/// builds a new one, so no pooled connection goes on presenting the old certificate
+/// until it expires.
+#[derive(Default)]
+struct Clients(std::sync::Mutex<Option<(String, reqwest::Client)>>);
+
+impl Clients {
+    fn get(&self, identity: &Identity, bundle_pem: &str) -> Result<reqwest::Client, String> {
+        let cert = identity.svid().cert_pem;
+        let mut current = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((c, client)) = current.as_ref()
+            && *c == cert
+        {
+            return Ok(client.clone());
+        }
+        let client = writ_client::fetch::mtls_client(bundle_pem, identity.source.clone())?;
+        *current = Some((cert, client.clone()));
+        Ok(client)
+    }
+}
+
+async fn carry(
+    clients: &Clients,
+    identity: &Identity,
+    gateway: &str,
+    bundle_pem: &str,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let client = match clients.get(identity, bundle_pem) {
+        Ok(c) => c,
+        Err(e) => return failure(StatusCode::BAD_GATEWAY, e),
+    };
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return failure(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("over {MAX_BODY} bytes"),
+            );
+        }
+    };
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut out = client.request(parts.method.clone(), format!("{gateway}{path}"));
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            out = out.header(name, value);
+        }
+    }
+    let response = match out.body(body).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            return failure(
+                StatusCode::BAD_GATEWAY,
+                format!("the gateway could not be reached: {}", e.without_url()),
+            );
+        }
+    };
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.unwrap_or_default();
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    for (name, value) in &headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) && name != "content-length" {
+            r.headers_mut().append(name, value.clone());
+        }
+    }
+    r
+}
+
+/// Serves one outbound listener, carrying its requests to `gateway` (`https://…`),
+/// verified against `bundle_pem` (the trust bundle, or the gateway's CA).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    identity: Arc<Identity>,
+    gateway: String,
+    bundle_pem: Arc<str>,
+) {
+    let clients = Arc::new(Clients::default());
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let (identity, gateway, bundle_pem, clients) = (
+            identity.clone(),
+            gateway.clone(),
+            bundle_pem.clone(),
+            clients.clone(),
+        );
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let (identity, gateway, bundle_pem, clients) = (
+                    identity.clone(),
+                    gateway.clone(),
+                    bundle_pem.clone(),
+                    clients.clone(),
+                );
+                async move {
+                    Ok::<_, Infallible>(
+                        carry(&clients, &identity, &gateway, &bundle_pem, req).await,
+                    )
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tcp), service)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,179 @@
+//! `writ agent`: beside one function, its identity, secrets and outbound calls.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use writ_agent::identity::Evidence;
+
+/// `writ agent --function NAME ...`
+#[derive(clap::Args)]
+#[command(after_help = "Examples:
+  WRIT_JOIN_TOKEN=$(cat join) AWS_SESSION_TOKEN=s3 writ agent --function orders \\
+      --outbound payments=127.0.0.1:9101 --gateway https://gateway.internal:8443
+  writ agent --function orders --oidc-token-file /var/run/secrets/token --svid-dir /run/writ
+
+The function then reads secrets as it would from the AWS Parameters and Secrets Lambda
+Extension (GET http://127.0.0.1:2773/secretsmanager/get?secretId=NAME with the header
+X-Aws-Parameters-Secrets-Token), gets JWT-SVIDs (GET /v1/jwt?aud=AUDIENCE), and calls
+http://127.0.0.1:9101/... to reach payments through the gateway over mTLS. With
+AWS_LAMBDA_RUNTIME_API set it registers as a Lambda extension and leaves on SHUTDOWN.")]
+pub struct AgentArgs {
+    /// The function this agent is beside.
+    #[arg(long = "function")]
+    function: String,
+    /// The server.
+    #[arg(long, env = "WRIT_ADDR", default_value = "https://127.0.0.1:7443")]
+    server: String,
+    /// The trust bundle to verify the server with at first contact.
+    #[arg(long, env = "WRIT_CACERT")]
+    ca_file: PathBuf,
+    /// A file holding a one-time join token (or set WRIT_JOIN_TOKEN).
+    #[arg(long, conflicts_with = "oidc_token_file")]
+    join_token_file: Option<PathBuf>,
+    /// A file holding an OIDC ID token (re-read at each attestation).
+    #[arg(long)]
+    oidc_token_file: Option<PathBuf>,
+    /// Where the localhost endpoints listen.
+    #[arg(long, default_value = "127.0.0.1:2773")]
+    listen: SocketAddr,
+    /// A file holding the token callers must send in X-Aws-Parameters-Secrets-Token
+    /// (default: AWS_SESSION_TOKEN, as in Lambda).
+    #[arg(long)]
+    caller_token_file: Option<PathBuf>,
+    /// An outbound listener, NAME=127.0.0.1:PORT (repeatable); its calls go to --gateway.
+    #[arg(long = "outbound", value_name = "NAME=ADDR", value_parser = outbound)]
+    outbound: Vec<(String, SocketAddr)>,
+    /// The gateway outbound calls go to.
+    #[arg(long)]
+    gateway: Option<String>,
+    /// The CA to verify the gateway with (default: the trust bundle).
+    #[arg(long)]
+    gateway_ca: Option<PathBuf>,
+    /// Write svid.pem, svid.key (0600) and bundle.pem here, kept current.
+    #[arg(long)]
+    svid_dir: Option<PathBuf>,
+    /// Fetch this secret before saying ready (repeatable).
+    #[arg(long)]
+    prefetch: Vec<String>,
+    /// How long a secret is served from the cache.
+    #[arg(long, default_value = "5m", value_parser = writ_gateway::config::parse_duration)]
+    cache_ttl: std::time::Duration,
+    /// Exit as soon as the agent is ready (to measure cold start).
+    #[arg(long)]
+    exit_when_ready: bool,
+}
+
+fn outbound(text: &str) -> Result<(String, SocketAddr), String> {
+    let (name, addr) = text.split_once('=').ok_or("write NAME=127.0.0.1:PORT")?;
+    let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr}: outbound listeners take plain HTTP, so they listen on loopback only"
+        ));
+    }
+    Ok((name.to_string(), addr))
+}
+
+fn read_secret_file(path: &PathBuf, what: &str) -> Result<String, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    let text = text.trim().to_string();
+    if text.is_empty() {
+        return Err(format!("{what} {}: empty", path.display()));
+    }
+    Ok(text)
+}
+
+/// Runs the agent until Ctrl-C, SIGTERM, or Lambda's SHUTDOWN.
+pub fn run(args: AgentArgs) -> Result<ExitCode, String> {
+    let started = Instant::now();
+    if !args.listen.ip().is_loopback() {
+        return Err(format!(
+            "--listen {}: the agent serves secrets, so it listens on loopback only",
+            args.listen
+        ));
+    }
+    let evidence = match (&args.join_token_file, &args.oidc_token_file) {
+        (Some(f), _) => Evidence::JoinToken(read_secret_file(f, "--join-token-file")?),
+        (None, Some(f)) => Evidence::OidcFile(f.clone()),
+        (None, None) => Evidence::JoinToken(std::env::var("WRIT_JOIN_TOKEN").map_err(|_| {
+            "give --join-token-file, --oidc-token-file, or set WRIT_JOIN_TOKEN (tokens are never flag values)"
+                .to_string()
+        })?),
+    };
+    let caller_token = match &args.caller_token_file {
+        Some(f) => read_secret_file(f, "--caller-token-file")?,
+        None => std::env::var("AWS_SESSION_TOKEN").map_err(|_| {
+            "give --caller-token-file, or set AWS_SESSION_TOKEN (as Lambda does): callers must present it"
+                .to_string()
+        })?,
+    };
+    let config = writ_agent::Config {
+        server: args.server.trim_end_matches('/').to_string(),
+        ca_pem: read_secret_file(&args.ca_file, "--ca-file")?,
+        function: args.function,
+        evidence,
+        listen: args.listen,
+        caller_token,
+        outbound: args.outbound,
+        gateway: args.gateway,
+        gateway_ca_pem: args
+            .gateway_ca
+            .as_ref()
+            .map(|p| read_secret_file(p, "--gateway-ca"))
+            .transpose()?,
+        svid_dir: args.svid_dir,
+        cache: writ_client::secrets::CachePolicy {
+            ttl: args.cache_ttl,
+            refresh_after: args.cache_ttl.mul_f64(0.8),
+            ..Default::default()
+        },
+        prefetch: args.prefetch,
+    };
+    super::server::init_logging(false);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        let lambda = std::env::var("AWS_LAMBDA_RUNTIME_API").ok();
+        let extension_client = reqwest::Client::new();
+        // Lambda wants extensions registered during init, before anything slow.
+        let extension_id = match &lambda {
+            Some(api) => Some(writ_agent::extension::register(&extension_client, api).await?),
+            None => None,
+        };
+        let (ready, _identity) = writ_agent::start(config).await?;
+        let outbound: Vec<String> = ready
+            .outbound
+            .iter()
+            .map(|(n, a)| format!("{n}=http://{a}"))
+            .collect();
+        println!(
+            "writ: agent ready in {} ms: {} on http://{}{}{}",
+            started.elapsed().as_millis(),
+            ready.spiffe_id,
+            ready.local,
+            if outbound.is_empty() {
+                ""
+            } else {
+                ", outbound "
+            },
+            outbound.join(" ")
+        );
+        if args.exit_when_ready {
+            return Ok(ExitCode::SUCCESS);
+        }
+        match (&lambda, extension_id) {
+            (Some(api), Some(id)) => {
+                let reason =
+                    writ_agent::extension::run_until_shutdown(&extension_client, api, &id).await?;
+                tracing::info!(%reason, "Lambda is shutting down");
+            }
+            _ => super::server::shutdown_signal().await,
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
