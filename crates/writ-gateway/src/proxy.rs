@@ -282,6 +282,15 @@ impl Gateway {
             .map(str::to_ascii_lowercase);
         let path = req.uri().path().to_string();
         let method = req.method().clone();
+        // Intentions and routes match the path literally, and the upstream may normalise
+        // it: a path that could mean another one there (`/pay/../admin`, `//`, encoded
+        // dots, slashes or backslashes) is refused rather than guessed at.
+        if let Err(why) = check_path(&path) {
+            let r = Refusal::new(StatusCode::BAD_REQUEST, "invalidRequest", "bad_path", why);
+            self.metrics
+                .observe("(none)", r.decision, started.elapsed());
+            return refusal_response(&r);
+        }
         let Some(live) = self.route_for(host.as_deref(), &path) else {
             let r = Refusal::new(
                 StatusCode::NOT_FOUND,
@@ -897,6 +906,31 @@ fn too_large(max: usize) -> Refusal {
     )
 }
 
+/// Refuses paths an upstream could read as another path than the one authorized.
+pub fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("path {path:?}: must start with /"));
+    }
+    if path.contains("//") || path.contains('\\') {
+        return Err(format!(
+            "path {path:?}: empty segments and backslashes are refused"
+        ));
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(format!("path {path:?}: dot segments are refused"));
+    }
+    let lower = path.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%00"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
+        return Err(format!(
+            "path {path:?}: percent-encoded dots, slashes, backslashes and NULs are refused"
+        ));
+    }
+    Ok(())
+}
+
 /// A W3C trace context for a request that came without one.
 fn new_traceparent() -> String {
     let mut bytes = [0u8; 24];
@@ -973,4 +1007,38 @@ fn preflight(c: &Cors, origin: Option<&HeaderValue>) -> Response<Body> {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_path;
+
+    #[test]
+    fn paths_that_could_mean_another_path_are_refused() {
+        for ok in [
+            "/",
+            "/pay/charge",
+            "/pay/charge.json",
+            "/a%20b",
+            "/x/.well-known/y",
+        ] {
+            check_path(ok).unwrap();
+        }
+        for bad in [
+            "/pay/../admin",
+            "/pay/./charge",
+            "/pay/..",
+            "//pay",
+            "/pay//charge",
+            "/pay/%2e%2e/admin",
+            "/pay/%2E%2e/admin",
+            "/pay%2fadmin",
+            "/pay%5cadmin",
+            "/pay\\admin",
+            "/pay%00",
+            "pay",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+    }
 }
