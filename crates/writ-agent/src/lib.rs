@@ -6,7 +6,6 @@
 //! carries to the gateway over mTLS.
 
 pub mod extension;
-pub mod identity;
 pub mod local;
 pub mod outbound;
 
@@ -17,7 +16,7 @@ use std::sync::Arc;
 use writ_client::fetch::HttpFetcher;
 use writ_client::secrets::{CachePolicy, SecretCache};
 
-use crate::identity::{Evidence, Identity};
+use writ_client::identity::{self, Evidence, Identity};
 
 /// How the agent runs.
 #[derive(Debug, Clone)]

@@ -27,7 +27,7 @@ use subtle::ConstantTimeEq;
 use writ_client::fetch::HttpFetcher;
 use writ_client::secrets::{CacheError, SecretCache};
 
-use crate::identity::Identity;
+use writ_client::identity::Identity;
 
 /// The header the AWS extension requires.
 pub const TOKEN_HEADER: &str = "x-aws-parameters-secrets-token";

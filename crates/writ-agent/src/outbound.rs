@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
-use crate::identity::Identity;
+use writ_client::identity::Identity;
 
 /// The largest request body carried.
 const MAX_BODY: usize = 10 * 1024 * 1024;

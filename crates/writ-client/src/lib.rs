@@ -6,9 +6,10 @@
 //! for a bounded time past expiry while the server cannot be reached. [`fetch::HttpFetcher`]
 //! fetches from `writ server` over mTLS with the function's X.509-SVID.
 //!
-//! Identity (attestation, SVID renewal) and the authenticated HTTP client come with the
-//! agent; until then the caller gives the fetcher its SVID and may replace it with
-//! [`fetch::SvidSource::update`] when it renews.
+//! [`identity::Identity`] attests at start (join token or OIDC token) and
+//! [`identity::keep_fresh`] renews the X.509-SVID at half life; every client built with
+//! [`fetch::mtls_client`] presents the current one. `writ agent` is built on the same.
 
 pub mod fetch;
+pub mod identity;
 pub mod secrets;

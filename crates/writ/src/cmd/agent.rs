@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use writ_agent::identity::Evidence;
+use writ_client::identity::Evidence;
 
 /// `writ agent --function NAME ...`
 #[derive(clap::Args)]

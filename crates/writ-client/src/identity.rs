@@ -1,12 +1,36 @@
 //! The function's identity: attestation at start, then an X.509-SVID kept fresh. A new key
 //! is made for every renewal and never leaves the process (or its 0600 file, if asked).
+//!
+//! ```no_run
+//! use writ_client::identity::{Evidence, Identity, keep_fresh};
+//! use writ_client::secrets::{CachePolicy, SecretCache};
+//! use writ_client::fetch::{HttpFetcher, mtls_client};
+//!
+//! # async fn run() -> Result<(), String> {
+//! let ca = std::fs::read_to_string("ca.pem").map_err(|e| e.to_string())?;
+//! let join = std::env::var("WRIT_JOIN_TOKEN").map_err(|e| e.to_string())?;
+//! let server = "https://writ.internal:7443";
+//! let me = Identity::attest(server, &ca, "orders", &Evidence::JoinToken(join), None).await?;
+//! tokio::spawn(keep_fresh(me.clone()));               // renews at half life, forever
+//!
+//! let bundle = me.svid().bundle_pem;
+//! let secrets = SecretCache::new(HttpFetcher::new(server, &bundle, me.source.clone())?, CachePolicy::default());
+//! let db_url = secrets.get("prod/orders-db").await.map_err(|e| e.to_string())?;
+//!
+//! // Calls to other functions through the gateway present the (current) SVID.
+//! let http = mtls_client(&bundle, me.source.clone())?;
+//! let charged = http.post("https://gateway.internal:8443/payments/charge")
+//!     .body(r#"{"amount": 100}"#).send().await.map_err(|e| e.to_string())?;
+//! # let _ = (db_url, charged);
+//! # Ok(()) }
+//! ```
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use writ_client::fetch::{SvidSource, mtls_client};
+use crate::fetch::{SvidSource, mtls_client};
 
 /// How the function proves itself at start.
 #[derive(Clone)]
