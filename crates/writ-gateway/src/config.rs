@@ -100,6 +100,8 @@ pub struct ApiKey {
     pub hash: String,
     /// The usage plan's name.
     pub plan: String,
+    /// The routes (by name) the key may call; it is refused on every other route.
+    pub routes: Vec<String>,
 }
 
 /// Cross-origin settings of a route.
@@ -387,7 +389,43 @@ fn check(config: &Config) -> Result<(), String> {
             ));
         }
     }
+    for (name, plan) in &config.usage_plans {
+        if let Some(rl) = &plan.rate
+            && (rl.per_second.is_nan() || rl.per_second <= 0.0 || rl.burst == 0)
+        {
+            return Err(format!(
+                "usage_plan.{name}.rate: per_second and burst must be positive"
+            ));
+        }
+        if plan.quota_period.is_zero() {
+            return Err(format!(
+                "usage_plan.{name}.quota_period: must be longer than zero"
+            ));
+        }
+    }
+    let mut ids = std::collections::BTreeSet::new();
     for (i, k) in config.api_keys.iter().enumerate() {
+        if !ids.insert(k.id.as_str()) {
+            return Err(format!("api_key[{i}] ({}).id: used by another key", k.id));
+        }
+        if k.routes.is_empty() {
+            return Err(format!(
+                "api_key[{i}] ({}).routes: name the routes the key may call",
+                k.id
+            ));
+        }
+        for r in &k.routes {
+            match config.routes.iter().find(|route| &route.name == r) {
+                None => return Err(format!("api_key[{i}] ({}).routes: no route {r:?}", k.id)),
+                Some(route) if !route.auth.contains(&AuthMethod::ApiKey) => {
+                    return Err(format!(
+                        "api_key[{i}] ({}).routes: route {r:?} does not take API keys",
+                        k.id
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
         if !config.usage_plans.contains_key(&k.plan) {
             return Err(format!(
                 "api_key[{i}] ({}).plan: no usage plan {:?}",

@@ -28,8 +28,11 @@ pub struct Snapshot {
     pub revoked_functions: Vec<(String, i64)>,
     /// The revocation feed position after the last entry taken in.
     pub feed_next: i64,
-    /// When the server last answered (Unix seconds).
+    /// When the bundle, JWKS and intentions were last fetched and installed (Unix seconds).
     pub synced_at: i64,
+    /// When the revocation feed last answered and its entries were installed.
+    #[serde(default)]
+    pub feed_synced_at: i64,
 }
 
 /// The state compiled for enforcement.
@@ -47,8 +50,12 @@ pub struct Control {
     pub jwks_digest: u64,
     /// The intentions, compiled to policy statements.
     pub intentions: IntentionSet,
-    /// Revoked serials.
+    /// Revoked serials, without leading zeros (see [`serial_key`]).
     pub revoked_serials: HashSet<String>,
+    /// The (lower-case) headers some intention's L7 permission names: a request may carry
+    /// each at most once, and only with a visible-ASCII value, so what was authorized is
+    /// what the upstream reads.
+    pub intention_headers: HashSet<String>,
     /// Revoked functions' SPIFFE IDs, with when they were revoked.
     pub revoked_functions: std::collections::HashMap<String, i64>,
 }
@@ -65,16 +72,44 @@ impl Control {
         let jwks =
             serde_json::from_value(snapshot.jwks.clone()).map_err(|e| format!("JWKS: {e}"))?;
         let intentions = crate::intentions::compile(&snapshot.intentions, trust_domain)?;
+        let intention_headers = intentions
+            .intentions()
+            .iter()
+            .flat_map(|i| i.permissions.iter())
+            .flat_map(|p| p.headers.iter())
+            .map(|h| h.name.to_ascii_lowercase())
+            .collect();
         Ok(Arc::new(Control {
+            intentions,
             bundle,
             bundle_digest: digest(snapshot.bundle_pem.as_bytes()),
             jwks_digest: digest(snapshot.jwks.to_string().as_bytes()),
             jwks,
-            intentions,
-            revoked_serials: snapshot.revoked_serials.iter().cloned().collect(),
+            revoked_serials: snapshot
+                .revoked_serials
+                .iter()
+                .map(|s| serial_key(s))
+                .collect(),
+            intention_headers,
             revoked_functions: snapshot.revoked_functions.iter().cloned().collect(),
             snapshot,
         }))
+    }
+}
+
+/// A serial as compared: lower-case hex without colons or leading zeros, so the same
+/// number written two ways is one serial.
+pub fn serial_key(serial: &str) -> String {
+    let hex: String = serial
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let trimmed = hex.trim_start_matches('0');
+    if trimmed.is_empty() {
+        "0".into()
+    } else {
+        trimmed.into()
     }
 }
 
@@ -108,7 +143,9 @@ pub fn load(state_dir: &Path) -> Result<Option<Snapshot>, String> {
 pub fn save(state_dir: &Path, snapshot: &Snapshot) -> Result<(), String> {
     std::fs::create_dir_all(state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
     let path = snapshot_file(state_dir);
-    let tmp = state_dir.join("control-state.json.tmp");
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = state_dir.join(format!("control-state.json.{}.{n}.tmp", std::process::id()));
     let bytes = serde_json::to_vec(snapshot).map_err(|e| e.to_string())?;
     {
         use std::io::Write;

@@ -37,6 +37,19 @@ const IDENTITY_HEADERS: [&str; 4] = [
     "x-writ-route",
 ];
 
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Forwarding headers a caller could forge; the gateway drops them (and sets its own
+/// `x-forwarded-for` and `x-forwarded-proto`).
+const FORWARDING_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-forwarded-port",
+];
+
 /// Hop-by-hop headers, which are not forwarded.
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -60,6 +73,7 @@ struct Live {
 /// Per API key: its hash, and its plan's limits.
 struct KeyState {
     hash: String,
+    routes: Vec<String>,
     bucket: Option<Bucket>,
     quota: Option<Quota>,
 }
@@ -216,6 +230,7 @@ impl Gateway {
                     k.id.clone(),
                     KeyState {
                         hash: k.hash.clone(),
+                        routes: k.routes.clone(),
                         bucket: plan.rate.map(|l| Bucket::new(l, now)),
                         quota: plan.quota.map(|q| Quota::new(q, plan.quota_period, now)),
                     },
@@ -388,7 +403,14 @@ impl Gateway {
     ) -> Result<(Response<Body>, Caller), (Refusal, Option<String>)> {
         let route = &live.route;
         let control = self.shared.control();
-        let stale = now_unix() - self.shared.synced_at.load(Ordering::Acquire);
+        // Both halves of the state must be fresh: the bundle, JWKS and intentions, and the
+        // revocation feed. Either one failing alone must not keep the other's age hidden.
+        let heard = self
+            .shared
+            .state_synced_at
+            .load(Ordering::Acquire)
+            .min(self.shared.feed_synced_at.load(Ordering::Acquire));
+        let stale = now_unix() - heard;
         if !route.public && stale > self.config.max_staleness.as_secs() as i64 {
             return Err((
                 Refusal::new(
@@ -533,7 +555,7 @@ impl Gateway {
                 }
                 AuthMethod::ApiKey => {
                     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-                        return self.check_api_key(key).map(|id| Caller {
+                        return self.check_api_key(key, &route.name).map(|id| Caller {
                             actor: format!("apikey:{id}"),
                             spiffe: None,
                             method: AuthMethod::ApiKey.as_str(),
@@ -625,7 +647,10 @@ impl Gateway {
                 "the client certificate has expired",
             ));
         }
-        if control.revoked_serials.contains(&svid.serial) {
+        if control
+            .revoked_serials
+            .contains(&crate::control::serial_key(&svid.serial))
+        {
             return Err(Refusal::unauthenticated(format!(
                 "SVID {} is revoked",
                 svid.serial
@@ -696,7 +721,7 @@ impl Gateway {
         Ok(id)
     }
 
-    fn check_api_key(&self, presented: &str) -> Result<String, Refusal> {
+    fn check_api_key(&self, presented: &str, route: &str) -> Result<String, Refusal> {
         let Some((id, secret)) = authn::parse_api_key(presented) else {
             return Err(Refusal::unauthenticated("x-api-key: not a writ API key"));
         };
@@ -713,6 +738,14 @@ impl Gateway {
             return Err(Refusal::unauthenticated(format!(
                 "x-api-key: wrong secret for key {id:?}"
             )));
+        }
+        if !state.routes.iter().any(|r| r == route) {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "accessDenied",
+                "denied",
+                format!("API key {id} may not call route {route}"),
+            ));
         }
         let now = Instant::now();
         if let Some(b) = &mut state.bucket
@@ -750,11 +783,29 @@ impl Gateway {
         conn: &Connection,
         control: &crate::control::Control,
     ) -> Result<(), Refusal> {
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
+        // Names as a CGI/WSGI upstream reads them (`_` as `-`). A header an intention
+        // conditions on must come once, with a visible-ASCII value: otherwise the decision
+        // could see one value (or none) and the upstream another.
+        let mut headers: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in &parts.headers {
+            let name = k.as_str().replace('_', "-");
+            let visible = v.as_bytes().iter().all(|b| (0x20..0x7f).contains(b));
+            if control.intention_headers.contains(&name) && (!visible || !seen.insert(name.clone()))
+            {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalidRequest",
+                    "bad_request",
+                    format!(
+                        "header {name}: an intention conditions on it, so it must come once, in visible ASCII"
+                    ),
+                ));
+            }
+            if let Ok(value) = v.to_str() {
+                headers.push((name, value.to_string()));
+            }
+        }
         let request = crate::intentions::request(
             id.as_str(),
             &live.route.function,
@@ -811,10 +862,23 @@ impl Gateway {
                 )
             })?;
         let headers = out.headers_mut();
+        // Headers the Connection header names are hop-by-hop too.
+        let connection: Vec<String> = parts
+            .headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_ascii_lowercase())
+            .collect();
         for (name, value) in &parts.headers {
-            let n = name.as_str();
-            if HOP_BY_HOP.contains(&n)
-                || IDENTITY_HEADERS.contains(&n)
+            // Compared as a CGI/WSGI upstream would read them: `_` as `-`.
+            let n = name.as_str().replace('_', "-");
+            if HOP_BY_HOP.contains(&n.as_str())
+                || n.starts_with("x-writ-")
+                || IDENTITY_HEADERS.contains(&n.as_str())
+                || FORWARDING_HEADERS.contains(&n.as_str())
+                || connection.contains(&n)
                 || n == "x-api-key"
                 || n == "host"
             {
@@ -839,6 +903,7 @@ impl Gateway {
             None => conn.remote.ip().to_string(),
         };
         set(headers, "x-forwarded-for", &forwarded);
+        set(headers, "x-forwarded-proto", "https");
         if !parts.headers.contains_key("traceparent") {
             set(headers, "traceparent", &new_traceparent());
         }
@@ -880,7 +945,19 @@ impl Refusal {
 
 /// Reads a body up to `max` bytes.
 async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
-    match Limited::new(body, max).collect().await {
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await;
+    let Ok(read) = read else {
+        return Err(Refusal::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "bad_request",
+            format!(
+                "the body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    match read {
         Ok(b) => Ok(b.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -919,14 +996,33 @@ pub fn check_path(path: &str) -> Result<(), String> {
     if path.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(format!("path {path:?}: dot segments are refused"));
     }
-    let lower = path.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c", "%00"]
-        .iter()
-        .any(|e| lower.contains(e))
-    {
+    if path.contains(';') {
         return Err(format!(
-            "path {path:?}: percent-encoded dots, slashes, backslashes and NULs are refused"
+            "path {path:?}: path parameters (;) are refused: some servers drop them before routing"
         ));
+    }
+    // An escape of a character that needs none (a letter, a digit, - . _ ~) or of a slash,
+    // backslash or NUL is a different spelling of another path.
+    for (i, b) in path.bytes().enumerate() {
+        if b != b'%' {
+            continue;
+        }
+        let decoded = path
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match decoded {
+            Some(c) if c.is_ascii_alphanumeric() || b"-._~/\\\0".contains(&c) => {
+                return Err(format!(
+                    "path {path:?}: {:?} spells {:?} another way; send it unescaped",
+                    &path[i..i + 3],
+                    c as char
+                ));
+            }
+            Some(_) => {}
+            None => {
+                return Err(format!("path {path:?}: a % not followed by two hex digits"));
+            }
+        }
     }
     Ok(())
 }
@@ -1016,6 +1112,7 @@ mod tests {
     #[test]
     fn paths_that_could_mean_another_path_are_refused() {
         for ok in [
+            "/q%3F",
             "/",
             "/pay/charge",
             "/pay/charge.json",
@@ -1037,6 +1134,10 @@ mod tests {
             "/pay\\admin",
             "/pay%00",
             "pay",
+            "/public/..;/admin",
+            "/%61pi/x",
+            "/a%7e",
+            "/bad%zz",
         ] {
             assert!(check_path(bad).is_err(), "{bad}");
         }

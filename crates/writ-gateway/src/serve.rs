@@ -49,10 +49,12 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         jwks: serde_json::json!({"keys": []}),
         ..Snapshot::default()
     });
-    let synced_at = snapshot.synced_at;
+    let (state_at, feed_at) = (snapshot.synced_at, snapshot.feed_synced_at);
     let shared = Arc::new(Shared {
         control: std::sync::RwLock::new(Control::build(snapshot, &config.trust_domain)?),
-        synced_at: AtomicI64::new(synced_at),
+        state_synced_at: AtomicI64::new(state_at),
+        feed_synced_at: AtomicI64::new(feed_at),
+        updating: std::sync::Mutex::new(()),
     });
     let client = ServerClient::new(&config)?;
     let metrics = Arc::new(Metrics::default());
@@ -172,6 +174,7 @@ impl Bound {
 async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         let metrics = metrics.clone();
@@ -195,6 +198,8 @@ async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(tcp), service)
                 .await;
         });

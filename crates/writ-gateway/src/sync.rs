@@ -15,12 +15,17 @@ use crate::config::Config;
 use crate::control::{self, Control, Snapshot};
 use crate::metrics::Metrics;
 
-/// The state every request reads, and when the server last answered.
+/// The state every request reads, and when each half of it was last confirmed.
 pub struct Shared {
     /// What is enforced.
     pub control: RwLock<Arc<Control>>,
-    /// When the server last answered (Unix seconds); 0 if never.
-    pub synced_at: AtomicI64,
+    /// When the bundle, JWKS and intentions were last fetched and in force (Unix seconds).
+    pub state_synced_at: AtomicI64,
+    /// When the revocation feed last answered and its entries were in force.
+    pub feed_synced_at: AtomicI64,
+    /// Held across read, change, install and save, so the two followers never undo each
+    /// other's changes.
+    pub updating: std::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -157,8 +162,19 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Installs a new snapshot: compiled, enforced, and kept on disk.
-fn install(config: &Config, shared: &Shared, snapshot: Snapshot) -> Result<(), String> {
+/// Changes the snapshot with `change`, then compiles, enforces and keeps it on disk; all
+/// under one lock. Nothing changes if the result does not compile.
+fn update(
+    config: &Config,
+    shared: &Shared,
+    change: impl FnOnce(&mut Snapshot),
+) -> Result<(), String> {
+    let _one_at_a_time = shared
+        .updating
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut snapshot = shared.control().snapshot.clone();
+    change(&mut snapshot);
     let control = Control::build(snapshot.clone(), &config.trust_domain)?;
     *shared
         .control
@@ -170,7 +186,8 @@ fn install(config: &Config, shared: &Shared, snapshot: Snapshot) -> Result<(), S
 /// Polls the bundle, JWKS and intentions every second. A change is installed at once; the
 /// snapshot is also saved every tenth of the staleness bound (at least every second, at
 /// most every 30), so a gateway restarted during an outage knows, within that, when the
-/// server last answered.
+/// server last answered. The state counts as fresh only once what was fetched is in
+/// force.
 pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -196,29 +213,35 @@ pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient
             }
         };
         let t = now();
-        shared.synced_at.store(t, Ordering::Release);
+        let bundle_pem = bundle["x509Bundle"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let jwks = bundle["jwks"].clone();
+        let intentions = intentions["intentions"].clone();
         let current = shared.control().snapshot.clone();
-        let next = Snapshot {
-            bundle_pem: bundle["x509Bundle"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            jwks: bundle["jwks"].clone(),
-            intentions: intentions["intentions"].clone(),
-            synced_at: t,
-            ..current.clone()
-        };
-        let changed = Snapshot {
-            synced_at: 0,
-            ..next.clone()
-        } != Snapshot {
-            synced_at: 0,
-            ..current
-        };
-        if changed || t - saved_at >= save_every {
-            match install(&config, &shared, next) {
-                Ok(()) => saved_at = t,
-                Err(e) => tracing::error!(error = %e, "the server's state was not installed"),
+        let changed = current.bundle_pem != bundle_pem
+            || current.jwks != jwks
+            || current.intentions != intentions;
+        if !changed && t - saved_at < save_every {
+            shared.state_synced_at.store(t, Ordering::Release);
+            continue;
+        }
+        let feed_at = shared.feed_synced_at.load(Ordering::Acquire);
+        let installed = update(&config, &shared, |s| {
+            s.bundle_pem = bundle_pem;
+            s.jwks = jwks;
+            s.intentions = intentions;
+            s.synced_at = t;
+            s.feed_synced_at = s.feed_synced_at.max(feed_at);
+        });
+        match installed {
+            Ok(()) => {
+                saved_at = t;
+                shared.state_synced_at.store(t, Ordering::Release);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the server's state was not installed; it ages toward the staleness bound")
             }
         }
     }
@@ -226,30 +249,49 @@ pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient
 
 /// Follows the revocation feed by long poll.
 pub async fn follow_revocations(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient) {
+    // The long poll answers at least this often, so a quiet feed still shows it is alive
+    // well within the staleness bound.
+    let wait = (config.max_staleness.as_secs() / 3).clamp(1, 25);
+    // The first request (and the first after a failure) does not wait: its answer is what
+    // shows the feed is current.
+    let mut quick = true;
     loop {
         let after = shared.control().snapshot.feed_next;
-        let path = format!("/v1/revocations?after={after}&wait=25");
-        match client.call(reqwest::Method::GET, &path, None).await {
+        let path = format!(
+            "/v1/revocations?after={after}&wait={}",
+            if quick { 0 } else { wait }
+        );
+        let answered = client.call(reqwest::Method::GET, &path, None).await;
+        quick = answered.is_err();
+        match answered {
             Ok(page) => {
-                shared.synced_at.store(now(), Ordering::Release);
+                let t = now();
                 let entries = page["entries"].as_array().cloned().unwrap_or_default();
                 if entries.is_empty() {
+                    shared.feed_synced_at.store(t, Ordering::Release);
                     continue;
                 }
-                let mut snapshot = shared.control().snapshot.clone();
-                for e in &entries {
-                    let value = e["value"].as_str().unwrap_or_default().to_string();
-                    match e["kind"].as_str() {
-                        Some("serial") => snapshot.revoked_serials.push(value),
-                        Some("function") => snapshot
-                            .revoked_functions
-                            .push((value, e["revokedAt"].as_i64().unwrap_or(0))),
-                        _ => {}
+                let next = page["next"].as_i64().unwrap_or(after);
+                let installed = update(&config, &shared, |s| {
+                    for e in &entries {
+                        let value = e["value"].as_str().unwrap_or_default().to_string();
+                        match e["kind"].as_str() {
+                            Some("serial") => s.revoked_serials.push(value),
+                            Some("function") => s
+                                .revoked_functions
+                                .push((value, e["revokedAt"].as_i64().unwrap_or(0))),
+                            _ => {}
+                        }
                     }
-                }
-                snapshot.feed_next = page["next"].as_i64().unwrap_or(after);
-                if let Err(e) = install(&config, &shared, snapshot) {
-                    tracing::error!(error = %e, "revocations were not installed");
+                    s.feed_next = next;
+                    s.feed_synced_at = t;
+                });
+                match installed {
+                    Ok(()) => shared.feed_synced_at.store(t, Ordering::Release),
+                    Err(e) => {
+                        tracing::error!(error = %e, "revocations were not installed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
             }
             Err(e) => {

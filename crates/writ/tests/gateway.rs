@@ -82,7 +82,15 @@ impl Env {
             .to_string(),
         )
         .unwrap();
-        let out = run_writ(&["gateway", "apikey", "partner-a", "--plan", "small"]);
+        let out = run_writ(&[
+            "gateway",
+            "apikey",
+            "partner-a",
+            "--plan",
+            "small",
+            "--route",
+            "partner",
+        ]);
         let api_key = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let entry = String::from_utf8_lossy(&out.stderr);
         let entry = &entry[entry.find("[[api_key]]").expect("the config entry")..];
@@ -142,6 +150,13 @@ tolerance = "5m"
 name = "partner"
 function = "partner-api"
 path_prefix = "/partner"
+upstream = "{upstream}"
+auth = ["api-key"]
+
+[[route]]
+name = "internal"
+function = "internal-api"
+path_prefix = "/internal"
 upstream = "{upstream}"
 auth = ["api-key"]
 
@@ -397,6 +412,13 @@ fn webhooks_api_keys_and_request_hygiene() {
         .send();
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.error_message().contains("/amount"), "{}", r.body);
+
+    // API keys are scoped to their routes: partner-a's key is no good on another route.
+    let r = env
+        .curl("GET", "/internal/admin")
+        .header(&format!("x-api-key: {}", env.api_key))
+        .send();
+    assert_eq!(r.status, 403, "{}", r.body);
 
     // API keys: a quota of 2, then 429 with Retry-After; a wrong key is 401.
     for _ in 0..2 {

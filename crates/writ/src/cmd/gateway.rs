@@ -10,7 +10,7 @@ use std::process::ExitCode;
     after_help = "Examples:
   writ gateway --config gateway.toml
   writ gateway --config gateway.toml --print-config
-  writ gateway apikey partner-a          # a new API key, and the line for gateway.toml
+  writ gateway apikey partner-a --route partners   # a new API key, and its entry for gateway.toml
 
 Every request is authenticated (mTLS with an X.509-SVID, a JWT-SVID, an HMAC-signed webhook
 or an API key, per route), authorized by intentions, checked (body size, JSON Schema),
@@ -41,12 +41,15 @@ enum GatewayCommand {
         /// The usage plan to put in the entry.
         #[arg(long, default_value = "default")]
         plan: String,
+        /// A route the key may call (repeatable; at least one).
+        #[arg(long = "route", required = true)]
+        routes: Vec<String>,
     },
 }
 
 /// Runs `writ gateway`.
 pub fn run(args: GatewayArgs) -> Result<ExitCode, String> {
-    if let Some(GatewayCommand::Apikey { id, plan }) = args.command {
+    if let Some(GatewayCommand::Apikey { id, plan, routes }) = args.command {
         if id.is_empty()
             || !id
                 .bytes()
@@ -60,7 +63,7 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode, String> {
         let secret = writ_audit::hex(&secret);
         println!("writ.apikey.{id}.{secret}");
         eprintln!(
-            "writ: add to the gateway's configuration (the key above is not stored anywhere):\n\n[[api_key]]\nid = \"{id}\"\nhash = \"{}\"\nplan = \"{plan}\"",
+            "writ: add to the gateway's configuration (the key above is not stored anywhere):\n\n[[api_key]]\nid = \"{id}\"\nhash = \"{}\"\nplan = \"{plan}\"\nroutes = {routes:?}",
             writ_gateway::authn::api_key_hash(&secret)
         );
         return Ok(ExitCode::SUCCESS);
