@@ -29,8 +29,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use crate::fetch::{SvidSource, mtls_client};
+use serde_json::{Value, json};
 
 /// How the function proves itself at start.
 #[derive(Clone)]
