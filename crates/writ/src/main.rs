@@ -39,6 +39,18 @@ enum Command {
     Secret(cmd::secret::SecretArgs),
     /// Run the whole system on this machine with two demo functions.
     Dev(cmd::dev::DevArgs),
+    /// Scan Terraform, CloudFormation/SAM and IAM JSON for serverless security mistakes.
+    ///
+    /// Exits 0 when nothing at or above --severity remains, 1 when something does (or a
+    /// file does not parse), 2 on usage errors.
+    ///
+    /// Examples:
+    ///   writ lint infra/
+    ///   writ lint --severity high --format sarif . > writ-lint.sarif
+    ///   writ lint --write-baseline .writ-lint-baseline.json .
+    ///   writ lint --baseline .writ-lint-baseline.json --format junit . > lint.xml
+    #[command(verbatim_doc_comment)]
+    Lint(cmd::lint::LintArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +65,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(args),
         Command::Secret(args) => cmd::secret::run(args),
         Command::Dev(args) => cmd::dev::run(args),
+        Command::Lint(args) => cmd::lint::run(args),
     };
     match result {
         Ok(code) => code,

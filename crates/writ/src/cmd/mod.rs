@@ -5,6 +5,7 @@ pub mod ca;
 pub mod client;
 pub mod dev;
 pub mod function;
+pub mod lint;
 pub mod policy;
 pub mod revoke;
 pub mod secret;
