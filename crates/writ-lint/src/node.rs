@@ -200,15 +200,17 @@ impl Node {
         }
     }
 
-    /// Writes the value as JSON text. Unresolved values become strings holding their
-    /// description, so the document stays well-formed.
+    /// Writes the value as JSON text. An unresolved value becomes a placeholder that is
+    /// well-formed where it stands (an ARN under `Resource`, `service:Action` under
+    /// `Action`...), so one reference does not make a whole policy invalid; findings
+    /// about placeholders are dropped by the caller.
     pub fn to_json(&self) -> String {
         let mut out = String::new();
-        self.write_json(&mut out);
+        self.write_json(&mut out, "");
         out
     }
 
-    fn write_json(&self, out: &mut String) {
+    fn write_json(&self, out: &mut String, element: &str) {
         match &self.kind {
             Kind::Null => out.push_str("null"),
             Kind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -220,14 +222,14 @@ impl Node {
                 }
             }
             Kind::Str(s) => write_json_string(out, s),
-            Kind::Unresolved { text, .. } => write_json_string(out, &format!("${{{text}}}")),
+            Kind::Unresolved { .. } => write_json_string(out, placeholder(element)),
             Kind::Seq(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    item.write_json(out);
+                    item.write_json(out, element);
                 }
                 out.push(']');
             }
@@ -239,11 +241,27 @@ impl Node {
                     }
                     write_json_string(out, &k.name);
                     out.push(':');
-                    v.write_json(out);
+                    let inner = match k.name.as_str() {
+                        e @ ("Action" | "NotAction" | "Resource" | "NotResource" | "AWS"
+                        | "Service" | "Federated" | "CanonicalUser" | "Condition") => e,
+                        _ => element,
+                    };
+                    v.write_json(out, inner);
                 }
                 out.push('}');
             }
         }
+    }
+}
+
+/// A stand-in for a value known only at deploy time, valid for the policy element.
+fn placeholder(element: &str) -> &'static str {
+    match element {
+        "Action" | "NotAction" => "unresolved:Unresolved",
+        "Resource" | "NotResource" => "arn:aws:unresolved:us-east-1:000000000000:unresolved",
+        "AWS" => "arn:aws:iam::000000000000:root",
+        "Service" => "unresolved.amazonaws.com",
+        _ => "unresolved",
     }
 }
 
@@ -352,7 +370,7 @@ mod tests {
                 (k("d"), Node::unresolved(Pos::default(), "var.x", None)),
             ]),
         );
-        assert_eq!(n.to_json(), r#"{"a\"b":1.5,"c":"0x1f","d":"${var.x}"}"#);
+        assert_eq!(n.to_json(), r#"{"a\"b":1.5,"c":"0x1f","d":"unresolved"}"#);
     }
 
     #[test]

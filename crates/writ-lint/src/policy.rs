@@ -1,6 +1,6 @@
 //! Policy documents: validation by writ-policy, and the IAM rules.
 
-use writ_policy::{Effect, ParseOptions, PolicyKind, PrincipalKind, Principals, Statement};
+use writ_policy::{ParseOptions, PolicyKind};
 
 use crate::model::PolicyDoc;
 use crate::node::{Key, Kind, Node, Pos};
@@ -98,26 +98,92 @@ pub(crate) fn check(doc: &PolicyDoc, out: &mut Out) {
             format!("{}{place}: {} [{}]", doc.address, d.message, d.code),
         );
     }
-    let Some(policy) = parsed.policy else { return };
-    for (i, st) in policy.statements.iter().enumerate() {
-        let path = format!("Statement[{i}]");
-        let pos = node.at_json_path(&path).pos;
+    for (i, st) in statements.iter().enumerate() {
+        let path = if matches!(
+            doc.doc.get("Statement").map(|s| &s.kind),
+            Some(Kind::Seq(_))
+        ) {
+            format!("Statement[{i}]")
+        } else {
+            "Statement".to_string()
+        };
+        let st = Stmt::read(st);
         let name = match &st.sid {
             Some(sid) => format!("{} statement {sid:?}", doc.address),
             None => format!("{} statement {}", doc.address, i + 1),
         };
         let subject = format!("{}.{}", doc.address, st.sid.clone().unwrap_or(path));
-        statement(st, &name, &subject, pos, out);
+        statement(&st, &name, &subject, out);
     }
 }
 
-fn statement(st: &Statement, name: &str, subject: &str, pos: Pos, out: &mut Out) {
-    if st.effect != Effect::Allow {
+/// A statement as the rules see it, read straight from the document so the rules run
+/// even when validation finds errors elsewhere. Unresolved values are left out: they
+/// are never `*`.
+struct Stmt {
+    pos: Pos,
+    sid: Option<String>,
+    allow: bool,
+    actions: Vec<String>,
+    not_action: bool,
+    resources: Vec<String>,
+    not_resource: bool,
+    /// `Principal` (not `NotPrincipal`): anyone, AWS principals, services.
+    principal: Option<(bool, Vec<String>, Vec<String>)>,
+    condition_keys: Vec<String>,
+}
+
+fn strings(n: Option<&Node>) -> Vec<String> {
+    n.map(|n| n.items().into_iter().filter_map(Node::scalar).collect())
+        .unwrap_or_default()
+}
+
+impl Stmt {
+    fn read(n: &Node) -> Stmt {
+        let effect = n.get("Effect").and_then(Node::as_str).unwrap_or("");
+        let (actions, not_action) = match n.get("NotAction") {
+            Some(a) => (strings(Some(a)), true),
+            None => (strings(n.get("Action")), false),
+        };
+        let (resources, not_resource) = match n.get("NotResource") {
+            Some(r) => (strings(Some(r)), true),
+            None => (strings(n.get("Resource")), false),
+        };
+        let principal = n.get("Principal").map(|p| match &p.kind {
+            Kind::Str(s) => (s.trim() == "*", Vec::new(), Vec::new()),
+            _ => (false, strings(p.get("AWS")), strings(p.get("Service"))),
+        });
+        let condition_keys = n
+            .get("Condition")
+            .map(|c| {
+                c.entries()
+                    .iter()
+                    .flat_map(|(_, inner)| inner.entries().iter().map(|(k, _)| k.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Stmt {
+            pos: n.pos,
+            sid: n.get("Sid").and_then(Node::scalar),
+            allow: effect == "Allow",
+            actions,
+            not_action,
+            resources,
+            not_resource,
+            principal,
+            condition_keys,
+        }
+    }
+}
+
+fn statement(st: &Stmt, name: &str, subject: &str, out: &mut Out) {
+    let pos = st.pos;
+    if !st.allow {
         return;
     }
-    let any_resource = !st.resource.negated && st.resource.patterns.iter().any(|p| p == "*");
-    if !st.action.negated && any_resource {
-        if st.action.patterns.iter().any(|p| p == "*") {
+    let any_resource = !st.not_resource && st.resources.iter().any(|p| p.trim() == "*");
+    if !st.not_action && any_resource {
+        if st.actions.iter().any(|p| p.trim() == "*") {
             out.add(
                 rules::IAM_WILDCARD,
                 pos,
@@ -125,7 +191,7 @@ fn statement(st: &Statement, name: &str, subject: &str, pos: Pos, out: &mut Out)
                 format!("{name} allows every action (*) on every resource (*)"),
             );
         } else {
-            for p in &st.action.patterns {
+            for p in &st.actions {
                 if let Some(service) = p.strip_suffix(":*") {
                     out.add(
                         rules::IAM_WILDCARD,
@@ -136,7 +202,7 @@ fn statement(st: &Statement, name: &str, subject: &str, pos: Pos, out: &mut Out)
                 }
             }
         }
-        let pass = st.action.patterns.iter().find(|p| {
+        let pass = st.actions.iter().find(|p| {
             p.as_str() != "*"
                 && !p.eq_ignore_ascii_case("iam:*")
                 && string_matches(&p.to_ascii_lowercase(), "iam:passrole")
@@ -150,8 +216,8 @@ fn statement(st: &Statement, name: &str, subject: &str, pos: Pos, out: &mut Out)
             );
         }
     }
-    if st.action.negated || st.resource.negated {
-        let which = match (st.action.negated, st.resource.negated) {
+    if st.not_action || st.not_resource {
+        let which = match (st.not_action, st.not_resource) {
             (true, true) => "NotAction and NotResource",
             (true, false) => "NotAction",
             _ => "NotResource",
@@ -163,60 +229,37 @@ fn statement(st: &Statement, name: &str, subject: &str, pos: Pos, out: &mut Out)
             format!("{name} uses {which} with Allow: it grants everything not listed, including what AWS adds later"),
         );
     }
-    let Some(principal) = &st.principal else {
+    let Some((any, aws, services)) = &st.principal else {
         return;
     };
-    if principal.negated {
-        return;
-    }
-    let only_sts = !st.action.negated
-        && !st.action.patterns.is_empty()
+    let only_sts = !st.not_action
+        && !st.actions.is_empty()
         && st
-            .action
-            .patterns
+            .actions
             .iter()
             .all(|p| p.to_ascii_lowercase().starts_with("sts:"));
-    match &principal.principals {
-        Principals::Any => public(st, name, subject, pos, out),
-        Principals::Named(named) => {
-            if named
-                .iter()
-                .any(|(k, v)| *k == PrincipalKind::Aws && v.iter().any(|v| v == "*"))
-            {
-                public(st, name, subject, pos, out);
-            }
-            let services: Vec<&str> = named
-                .iter()
-                .filter(|(k, _)| *k == PrincipalKind::Service)
-                .flat_map(|(_, v)| v.iter().map(String::as_str))
-                .collect();
-            let guarded = st.conditions.iter().any(|c| {
-                let k = c.key.to_ascii_lowercase();
-                k == "aws:sourcearn" || k == "aws:sourceaccount" || k == "aws:sourceorgid"
-            });
-            if !services.is_empty() && !guarded && !only_sts {
-                out.add(
-                    rules::PERM_SOURCE,
-                    pos,
-                    format!("{subject}.source"),
-                    format!(
-                        "{name} lets {} act without an aws:SourceArn or aws:SourceAccount condition (confused deputy)",
-                        services.join(", ")
-                    ),
-                );
-            }
-        }
-    }
-}
-
-fn public(st: &Statement, name: &str, subject: &str, pos: Pos, out: &mut Out) {
-    if st.conditions.is_empty() {
+    if (*any || aws.iter().any(|a| a.trim() == "*")) && st.condition_keys.is_empty() {
         out.add(
             rules::PERM_PUBLIC,
             pos,
             format!("{subject}.public"),
             format!(
                 "{name} allows any principal (*) with no condition, anonymous callers included"
+            ),
+        );
+    }
+    let guarded = st.condition_keys.iter().any(|k| {
+        let k = k.to_ascii_lowercase();
+        k == "aws:sourcearn" || k == "aws:sourceaccount" || k == "aws:sourceorgid"
+    });
+    if !services.is_empty() && !guarded && !only_sts {
+        out.add(
+            rules::PERM_SOURCE,
+            pos,
+            format!("{subject}.source"),
+            format!(
+                "{name} lets {} act without an aws:SourceArn or aws:SourceAccount condition (confused deputy)",
+                services.join(", ")
             ),
         );
     }
