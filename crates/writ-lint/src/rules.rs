@@ -64,7 +64,7 @@ pub const CONCURRENCY: &str = "WRIT-CONC-001";
 pub const CODE_SIGNING: &str = "WRIT-SIGN-001";
 /// Deprecated runtime.
 pub const RUNTIME: &str = "WRIT-RUNTIME-001";
-/// Suppression without a reason.
+/// A suppression without a reason or naming no known rule.
 pub const SUPPRESS_REASON: &str = "WRIT-SUPPRESS-001";
 
 /// Every rule, in documentation order.
@@ -198,7 +198,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         id: SUPPRESS_REASON,
         severity: Severity::Medium,
-        title: "Suppression without a reason",
+        title: "Malformed suppression (no reason, or no known rule)",
         help: "Write why the finding is accepted after the rule id: `# writ:ignore WRIT-URL-001 public webhook, HMAC checked`.",
     },
 ];
