@@ -244,7 +244,7 @@ impl Resolver<'_> {
             "Fn::Sub" => match &arg.kind {
                 Kind::Str(s) if !s.contains("${") => Node::str(pos, s.clone()),
                 Kind::Str(s) => Node::unresolved(pos, s.clone(), Some(s.clone())),
-                _ => Node::unresolved(pos, "Fn::Sub", None),
+                _ => Node::unresolved(pos, format!("Fn::Sub {}", arg.to_json()), None),
             },
             "Fn::Join" => {
                 let items = arg.items();
@@ -258,9 +258,11 @@ impl Resolver<'_> {
                         return Node::str(pos, strs.join(&sep));
                     }
                 }
-                Node::unresolved(pos, "Fn::Join", None)
+                Node::unresolved(pos, format!("Fn::Join {}", arg.to_json()), None)
             }
-            other => Node::unresolved(pos, other.to_string(), None),
+            // The whole expression, so two functions compare equal only when they say
+            // the same thing.
+            other => Node::unresolved(pos, format!("{other} {}", arg.to_json()), None),
         }
     }
 }

@@ -783,3 +783,14 @@ fn other_files_are_not_linted() {
         assert!(r.format.is_none() && r.findings.is_empty(), "{file}");
     }
 }
+
+#[test]
+fn conditional_roles_are_not_taken_for_one_role() {
+    let yaml = "Resources:\n  A:\n    Type: AWS::Lambda::Function\n    Properties:\n      Role: !If [IsProd, !GetAtt ProdA.Arn, !GetAtt DevA.Arn]\n  B:\n    Type: AWS::Lambda::Function\n    Properties:\n      Role: !If [IsProd, !GetAtt ProdB.Arn, !GetAtt DevB.Arn]\n";
+    passes("WRIT-ROLE-001", "r.yaml", yaml);
+    fails(
+        "WRIT-ROLE-001",
+        "r.yaml",
+        &yaml.replace("ProdB", "ProdA").replace("DevB", "DevA"),
+    );
+}
