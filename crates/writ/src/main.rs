@@ -47,6 +47,18 @@ enum Command {
     Operator(cmd::operator::OperatorArgs),
     /// Run the whole system on this machine with two demo functions.
     Dev(cmd::dev::DevArgs),
+    /// Scan Terraform, CloudFormation/SAM and IAM JSON for serverless security mistakes.
+    ///
+    /// Exits 0 when nothing at or above --severity remains, 1 when something does (or a
+    /// file does not parse), 2 on usage errors.
+    ///
+    /// Examples:
+    ///   writ lint infra/
+    ///   writ lint --severity high --format sarif . > writ-lint.sarif
+    ///   writ lint --write-baseline .writ-lint-baseline.json .
+    ///   writ lint --baseline .writ-lint-baseline.json --format junit . > lint.xml
+    #[command(verbatim_doc_comment)]
+    Lint(cmd::lint::LintArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +79,7 @@ fn main() -> ExitCode {
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),
+        Command::Lint(args) => cmd::lint::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,421 @@
+//! CloudFormation and SAM templates (YAML or JSON, already read into [`Node`]s) into a
+//! [`Model`].
+//!
+//! Intrinsic functions are resolved where the value is knowable offline: `Ref` to a
+//! parameter with a `Default`, `Fn::Sub` without variables, `Fn::Join` of literals.
+//! Everything else becomes an unresolved value that remembers what it refers to, so
+//! `!Ref Role` and `!GetAtt Role.Arn` name the same role.
+
+use std::collections::HashMap;
+
+use writ_policy::PolicyKind;
+
+use crate::json;
+use crate::model::{
+    Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
+    SecurityGroup, is_anywhere,
+};
+use crate::node::{Kind, Node, Pos};
+
+/// True when a document is a CloudFormation or SAM template.
+pub(crate) fn is_template(doc: &Node) -> bool {
+    if doc.get("AWSTemplateFormatVersion").is_some() {
+        return true;
+    }
+    doc.get("Resources").is_some_and(|r| {
+        r.entries().iter().any(|(_, v)| {
+            v.get("Type")
+                .and_then(Node::as_str)
+                .is_some_and(|t| t.starts_with("AWS::"))
+        })
+    })
+}
+
+/// Reads a template's resources into `model`.
+pub(crate) fn read(doc: &Node, model: &mut Model) {
+    let mut params: HashMap<&str, &Node> = HashMap::new();
+    if let Some(p) = doc.get("Parameters") {
+        for (k, v) in p.entries() {
+            if let Some(d) = v.get("Default") {
+                params.insert(k.name.as_str(), d);
+            }
+        }
+    }
+    let r = Resolver { params };
+    let globals = doc.at(&["Globals", "Function"]).map(|g| r.resolve(g, 0));
+    let Some(resources) = doc.get("Resources") else {
+        return;
+    };
+    for (key, res) in resources.entries() {
+        let Some(ty) = res.get("Type").and_then(Node::as_str) else {
+            continue;
+        };
+        let id = key.name.as_str();
+        let props = res
+            .get("Properties")
+            .map(|p| r.resolve(p, 0))
+            .unwrap_or_else(|| Node::new(key.pos, Kind::Map(Vec::new())));
+        let pos = key.pos;
+        match ty {
+            "AWS::Lambda::Function" => model.functions.push(lambda_function(id, pos, &props)),
+            "AWS::Serverless::Function" => {
+                let props = merge(&props, globals.as_ref());
+                serverless_function(id, pos, &props, model);
+            }
+            "AWS::Lambda::Url" => {
+                model.urls.push(FunctionUrl {
+                    address: id.to_string(),
+                    auth: props.get("AuthType").cloned(),
+                });
+                if let Some(c) = props.get("Cors") {
+                    model.cors.push(cors(id, c, "AllowOrigins"));
+                }
+            }
+            "AWS::Lambda::Permission" => model.permissions.push(Permission {
+                address: id.to_string(),
+                principal: props.get("Principal").cloned(),
+                source_arn: props.get("SourceArn").is_some(),
+                source_account: props.get("SourceAccount").is_some(),
+            }),
+            "AWS::Lambda::EventInvokeConfig" => model.invoke_configs.push(InvokeConfig {
+                function: props.get("FunctionName").and_then(Node::identity),
+                on_failure: props
+                    .at(&["DestinationConfig", "OnFailure", "Destination"])
+                    .is_some(),
+            }),
+            "AWS::EC2::SecurityGroup" => {
+                let (open, default_open) = match props.get("SecurityGroupEgress") {
+                    None => (Vec::new(), true),
+                    Some(rules) => (
+                        rules
+                            .items()
+                            .into_iter()
+                            .filter(|r| open_egress(r))
+                            .map(|r| r.pos)
+                            .collect(),
+                        false,
+                    ),
+                };
+                model.security_groups.push(SecurityGroup {
+                    address: id.to_string(),
+                    target: id.to_string(),
+                    pos,
+                    open_egress: open,
+                    default_open,
+                });
+            }
+            "AWS::EC2::SecurityGroupEgress" => model.egress_rules.push(EgressRule {
+                address: id.to_string(),
+                pos,
+                group: props.get("GroupId").and_then(Node::identity),
+                open: open_egress(&props),
+            }),
+            "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
+                push_policy(
+                    model,
+                    format!("{id}.PolicyDocument"),
+                    props.get("PolicyDocument"),
+                    Some(PolicyKind::Identity),
+                );
+            }
+            "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => {
+                push_policy(
+                    model,
+                    format!("{id}.AssumeRolePolicyDocument"),
+                    props.get("AssumeRolePolicyDocument"),
+                    Some(PolicyKind::Resource),
+                );
+                if let Some(ps) = props.get("Policies") {
+                    for (i, p) in ps.items().into_iter().enumerate() {
+                        let name = p
+                            .get("PolicyName")
+                            .and_then(Node::as_str)
+                            .map_or_else(|| i.to_string(), str::to_string);
+                        push_policy(
+                            model,
+                            format!("{id}.Policies.{name}"),
+                            p.get("PolicyDocument"),
+                            Some(PolicyKind::Identity),
+                        );
+                    }
+                }
+            }
+            "AWS::S3::BucketPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
+                push_policy(
+                    model,
+                    format!("{id}.PolicyDocument"),
+                    props.get("PolicyDocument"),
+                    Some(PolicyKind::Resource),
+                );
+            }
+            "AWS::KMS::Key" => {
+                push_policy(
+                    model,
+                    format!("{id}.KeyPolicy"),
+                    props.get("KeyPolicy"),
+                    Some(PolicyKind::Resource),
+                );
+            }
+            "AWS::SecretsManager::ResourcePolicy" => {
+                push_policy(
+                    model,
+                    format!("{id}.ResourcePolicy"),
+                    props.get("ResourcePolicy"),
+                    Some(PolicyKind::Resource),
+                );
+            }
+            "AWS::ApiGatewayV2::Api" | "AWS::Serverless::HttpApi" => {
+                if let Some(c) = props.get("CorsConfiguration") {
+                    model.cors.push(cors(id, c, "AllowOrigins"));
+                }
+            }
+            "AWS::Serverless::Api" => {
+                if let Some(c) = props.get("Cors") {
+                    model.cors.push(cors(id, c, "AllowOrigin"));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+struct Resolver<'a> {
+    params: HashMap<&'a str, &'a Node>,
+}
+
+/// Deeper intrinsic nesting than this is left unresolved.
+const MAX_DEPTH: usize = 64;
+
+impl Resolver<'_> {
+    fn resolve(&self, n: &Node, depth: usize) -> Node {
+        if depth > MAX_DEPTH {
+            return Node::unresolved(n.pos, "nested too deep", None);
+        }
+        match &n.kind {
+            Kind::Seq(items) => Node::new(
+                n.pos,
+                Kind::Seq(items.iter().map(|i| self.resolve(i, depth + 1)).collect()),
+            ),
+            Kind::Map(entries) => {
+                if entries.len() == 1 {
+                    let (k, v) = &entries[0];
+                    if k.name == "Ref" || k.name.starts_with("Fn::") {
+                        return self.intrinsic(n.pos, &k.name, v, depth);
+                    }
+                }
+                Node::new(
+                    n.pos,
+                    Kind::Map(
+                        entries
+                            .iter()
+                            .map(|(k, v)| (k.clone(), self.resolve(v, depth + 1)))
+                            .collect(),
+                    ),
+                )
+            }
+            _ => n.clone(),
+        }
+    }
+
+    fn intrinsic(&self, pos: Pos, name: &str, arg: &Node, depth: usize) -> Node {
+        match name {
+            "Ref" => {
+                let target = arg.as_str().unwrap_or("");
+                if let Some(default) = self.params.get(target) {
+                    let mut d = self.resolve(default, depth + 1);
+                    d.pos = pos;
+                    return d;
+                }
+                Node::unresolved(pos, format!("Ref {target}"), Some(target.to_string()))
+            }
+            "Fn::GetAtt" => {
+                let text = match &arg.kind {
+                    Kind::Str(s) => s.clone(),
+                    Kind::Seq(items) => items
+                        .iter()
+                        .filter_map(Node::scalar)
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    _ => String::new(),
+                };
+                let target = text.split('.').next().unwrap_or("").to_string();
+                Node::unresolved(pos, format!("GetAtt {text}"), Some(target))
+            }
+            "Fn::Sub" => match &arg.kind {
+                Kind::Str(s) if !s.contains("${") => Node::str(pos, s.clone()),
+                Kind::Str(s) => Node::unresolved(pos, s.clone(), Some(s.clone())),
+                _ => Node::unresolved(pos, format!("Fn::Sub {}", arg.to_json()), None),
+            },
+            "Fn::Join" => {
+                let items = arg.items();
+                if let [sep, parts] = items.as_slice()
+                    && let Some(sep) = sep.scalar()
+                {
+                    let parts = self.resolve(parts, depth + 1);
+                    let strs: Option<Vec<String>> =
+                        parts.items().into_iter().map(Node::scalar).collect();
+                    if let Some(strs) = strs {
+                        return Node::str(pos, strs.join(&sep));
+                    }
+                }
+                Node::unresolved(pos, format!("Fn::Join {}", arg.to_json()), None)
+            }
+            // The whole expression, so two functions compare equal only when they say
+            // the same thing.
+            other => Node::unresolved(pos, format!("{other} {}", arg.to_json()), None),
+        }
+    }
+}
+
+/// `props` with `globals` filled in where `props` does not set a key (SAM `Globals`).
+fn merge(props: &Node, globals: Option<&Node>) -> Node {
+    let Some(g) = globals else {
+        return props.clone();
+    };
+    let mut entries = props.entries().to_vec();
+    for (k, v) in g.entries() {
+        if props.get(&k.name).is_none() {
+            entries.push((k.clone(), v.clone()));
+        }
+    }
+    Node::new(props.pos, Kind::Map(entries))
+}
+
+fn common_function(id: &str, pos: Pos, props: &Node) -> Function {
+    Function {
+        address: id.to_string(),
+        pos,
+        role: props.get("Role").cloned(),
+        runtime: props.get("Runtime").cloned(),
+        env: props
+            .at(&["Environment", "Variables"])
+            .map(|v| v.entries().to_vec())
+            .unwrap_or_default(),
+        kms_key: props.get("KmsKeyArn").is_some(),
+        tracing: None,
+        dlq: false,
+        reserved_concurrency: props.get("ReservedConcurrentExecutions").is_some(),
+        code_signing: props.get("CodeSigningConfigArn").is_some(),
+        layers: props
+            .get("Layers")
+            .map(|l| l.items().into_iter().cloned().collect())
+            .unwrap_or_default(),
+        security_groups: props
+            .at(&["VpcConfig", "SecurityGroupIds"])
+            .map(|l| l.items().into_iter().cloned().collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn lambda_function(id: &str, pos: Pos, props: &Node) -> Function {
+    let mut f = common_function(id, pos, props);
+    f.tracing = props.at(&["TracingConfig", "Mode"]).cloned();
+    f.dlq = props.at(&["DeadLetterConfig", "TargetArn"]).is_some();
+    f
+}
+
+fn serverless_function(id: &str, pos: Pos, props: &Node, model: &mut Model) {
+    let mut f = common_function(id, pos, props);
+    f.tracing = props.get("Tracing").cloned();
+    f.dlq = props.get("DeadLetterQueue").is_some()
+        || props
+            .at(&["EventInvokeConfig", "DestinationConfig", "OnFailure"])
+            .is_some();
+    if let Some(policies) = props.get("Policies") {
+        let docs: Vec<&Node> = match &policies.kind {
+            Kind::Map(_) => vec![policies],
+            _ => policies.items(),
+        };
+        for (i, p) in docs.into_iter().enumerate() {
+            if p.get("Statement").is_some() {
+                push_policy(
+                    model,
+                    format!("{id}.Policies[{i}]"),
+                    Some(p),
+                    Some(PolicyKind::Identity),
+                );
+            }
+        }
+    }
+    if let Some(url) = props.get("FunctionUrlConfig") {
+        let address = format!("{id}.FunctionUrlConfig");
+        model.urls.push(FunctionUrl {
+            address: address.clone(),
+            auth: url.get("AuthType").cloned(),
+        });
+        if let Some(c) = url.get("Cors") {
+            model.cors.push(cors(&address, c, "AllowOrigins"));
+        }
+    }
+    model.functions.push(f);
+}
+
+fn cors(address: &str, c: &Node, origins_key: &str) -> Cors {
+    let origins = match &c.kind {
+        // SAM `Cors: "'*'"` is the origin alone, without credentials.
+        Kind::Str(_) => vec![c.clone()],
+        _ => c
+            .get(origins_key)
+            .map(|o| o.items().into_iter().cloned().collect())
+            .unwrap_or_default(),
+    };
+    Cors {
+        address: address.to_string(),
+        pos: c.pos,
+        origins,
+        credentials: c.get("AllowCredentials").cloned(),
+    }
+}
+
+/// True for an egress rule to anywhere on all ports.
+fn open_egress(r: &Node) -> bool {
+    let anywhere = ["CidrIp", "CidrIpv6"]
+        .iter()
+        .any(|k| r.get(k).and_then(Node::as_str).is_some_and(is_anywhere));
+    let proto = r
+        .get("IpProtocol")
+        .and_then(Node::scalar)
+        .unwrap_or_default();
+    let all_proto = proto == "-1" || proto.eq_ignore_ascii_case("all");
+    let from = r.get("FromPort").and_then(Node::scalar);
+    let to = r.get("ToPort").and_then(Node::scalar);
+    let all_ports = matches!(from.as_deref(), Some("0") | Some("-1"))
+        && matches!(to.as_deref(), Some("65535") | Some("-1"));
+    anywhere && (all_proto || all_ports)
+}
+
+fn push_policy(model: &mut Model, address: String, doc: Option<&Node>, kind: Option<PolicyKind>) {
+    let Some(doc) = doc else { return };
+    let doc = match &doc.kind {
+        Kind::Map(_) => doc.clone(),
+        // Some resources accept the policy as a JSON string; positions inside it all map
+        // to the string.
+        Kind::Str(s) => match json::parse(s) {
+            Ok(Some(mut inner)) => {
+                reposition(&mut inner, doc.pos);
+                inner
+            }
+            _ => return,
+        },
+        _ => return,
+    };
+    model.policies.push(PolicyDoc {
+        address,
+        doc,
+        kind,
+        text: None,
+    });
+}
+
+/// Moves every position in `n` to `pos`.
+pub(crate) fn reposition(n: &mut Node, pos: Pos) {
+    n.pos = pos;
+    match &mut n.kind {
+        Kind::Seq(items) => items.iter_mut().for_each(|i| reposition(i, pos)),
+        Kind::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            k.pos = pos;
+            reposition(v, pos);
+        }),
+        _ => {}
+    }
+}

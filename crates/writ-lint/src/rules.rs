@@ -1,0 +1,547 @@
+//! The rules: their ids, severities, titles and fix hints, and the checks over a [`Model`].
+//!
+//! Rule ids are stable: `WRIT-<AREA>-<NNN>`. A rule never changes meaning; a changed check
+//! gets a new id. Each has a page under `docs/rules/<ID>.md`.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Function, Model};
+use crate::node::{Node, Pos};
+use crate::{Config, Finding, RoleUse, Severity, SyntaxError, policy, secrets};
+
+/// A rule's description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The stable id, e.g. `WRIT-IAM-001`.
+    pub id: &'static str,
+    /// The severity of its findings (policy validation: high for errors, medium for warnings).
+    pub severity: Severity,
+    /// One line: what the rule finds.
+    pub title: &'static str,
+    /// How to fix a finding.
+    pub help: &'static str,
+}
+
+/// A file that could not be parsed.
+pub const PARSE: &str = "WRIT-PARSE-001";
+/// Policy validation by writ-policy.
+pub const IAM_VALIDATION: &str = "WRIT-IAM-000";
+/// Allow of `*` or `service:*` on `*`.
+pub const IAM_WILDCARD: &str = "WRIT-IAM-001";
+/// `iam:PassRole` on `*`.
+pub const IAM_PASSROLE: &str = "WRIT-IAM-002";
+/// NotAction / NotResource with Allow.
+pub const IAM_NOT: &str = "WRIT-IAM-003";
+/// One role shared by several functions.
+pub const ROLE_SHARED: &str = "WRIT-ROLE-001";
+/// Secret-looking variable name with a literal value.
+pub const ENV_NAME: &str = "WRIT-ENV-001";
+/// A known credential format in a variable value.
+pub const ENV_VALUE: &str = "WRIT-ENV-002";
+/// A high-entropy variable value.
+pub const ENV_ENTROPY: &str = "WRIT-ENV-003";
+/// Function URL without authentication.
+pub const URL_AUTH: &str = "WRIT-URL-001";
+/// CORS with any origin and credentials.
+pub const CORS: &str = "WRIT-CORS-001";
+/// Service principal without a source guard.
+pub const PERM_SOURCE: &str = "WRIT-PERM-001";
+/// Principal `*`.
+pub const PERM_PUBLIC: &str = "WRIT-PERM-002";
+/// Layer from an account outside the allow list.
+pub const LAYER: &str = "WRIT-LAYER-001";
+/// No dead-letter queue or on-failure destination.
+pub const DLQ: &str = "WRIT-DLQ-001";
+/// Tracing not active.
+pub const TRACING: &str = "WRIT-TRACE-001";
+/// Security group egress open everywhere.
+pub const SG_EGRESS: &str = "WRIT-SG-001";
+/// Environment not encrypted with a customer-managed key.
+pub const KMS: &str = "WRIT-KMS-001";
+/// No reserved concurrency.
+pub const CONCURRENCY: &str = "WRIT-CONC-001";
+/// No code signing.
+pub const CODE_SIGNING: &str = "WRIT-SIGN-001";
+/// Deprecated runtime.
+pub const RUNTIME: &str = "WRIT-RUNTIME-001";
+/// A suppression without a reason or naming no known rule.
+pub const SUPPRESS_REASON: &str = "WRIT-SUPPRESS-001";
+
+/// Every rule, in documentation order.
+pub const RULES: &[Rule] = &[
+    Rule {
+        id: PARSE,
+        severity: Severity::High,
+        title: "The file could not be parsed",
+        help: "Fix the syntax error at the reported position; nothing else in the file was checked.",
+    },
+    Rule {
+        id: IAM_VALIDATION,
+        severity: Severity::Medium,
+        title: "The policy document does not validate",
+        help: "Follow the validator's message: errors make AWS reject or misread the policy, warnings point at risky or dead statements.",
+    },
+    Rule {
+        id: IAM_WILDCARD,
+        severity: Severity::Critical,
+        title: "Allow of every action, or every action of a service, on every resource",
+        help: "List the actions the function calls and the ARNs it touches (e.g. dynamodb:GetItem on one table).",
+    },
+    Rule {
+        id: IAM_PASSROLE,
+        severity: Severity::High,
+        title: "iam:PassRole on every role",
+        help: "Name the roles that may be passed in Resource, and add an iam:PassedToService condition.",
+    },
+    Rule {
+        id: IAM_NOT,
+        severity: Severity::High,
+        title: "Allow with NotAction or NotResource",
+        help: "Allow lists of actions and resources instead; keep NotAction/NotResource for Deny statements.",
+    },
+    Rule {
+        id: ROLE_SHARED,
+        severity: Severity::Medium,
+        title: "One execution role shared by several functions",
+        help: "Give each function its own role with only the permissions that function needs.",
+    },
+    Rule {
+        id: ENV_NAME,
+        severity: Severity::High,
+        title: "Secret-looking environment variable with a literal value",
+        help: "Store the secret in Secrets Manager or SSM Parameter Store and put its ARN or name in the variable; read it at cold start.",
+    },
+    Rule {
+        id: ENV_VALUE,
+        severity: Severity::Critical,
+        title: "Credential in an environment variable value",
+        help: "Revoke the credential now, then store its replacement in Secrets Manager and pass only the secret's ARN.",
+    },
+    Rule {
+        id: ENV_ENTROPY,
+        severity: Severity::Medium,
+        title: "High-entropy environment variable value (likely a secret)",
+        help: "If it is a secret, move it to Secrets Manager; if not, suppress with a reason.",
+    },
+    Rule {
+        id: URL_AUTH,
+        severity: Severity::High,
+        title: "Function URL without authentication",
+        help: "Use AWS_IAM auth; for a public webhook, verify a signature in the handler and suppress with that reason.",
+    },
+    Rule {
+        id: CORS,
+        severity: Severity::High,
+        title: "CORS allows any origin together with credentials",
+        help: "List the origins that may call with credentials (e.g. https://app.example.com).",
+    },
+    Rule {
+        id: PERM_SOURCE,
+        severity: Severity::High,
+        title: "Service principal allowed without a source ARN or account",
+        help: "Add source_arn / SourceArn (or source_account / SourceAccount, or an aws:SourceArn condition) so only your resource can use the service to invoke.",
+    },
+    Rule {
+        id: PERM_PUBLIC,
+        severity: Severity::Critical,
+        title: "Anyone may invoke or use the resource (principal *)",
+        help: "Name the principals (accounts, roles or services) that need access.",
+    },
+    Rule {
+        id: LAYER,
+        severity: Severity::Medium,
+        title: "Layer from an account outside the allow list",
+        help: "Use layers published by your accounts or a vetted publisher and add that account with --allow-layer-account.",
+    },
+    Rule {
+        id: DLQ,
+        severity: Severity::Low,
+        title: "No dead-letter queue or on-failure destination",
+        help: "Add dead_letter_config / DeadLetterConfig or an on-failure destination so failed asynchronous events are kept.",
+    },
+    Rule {
+        id: TRACING,
+        severity: Severity::Low,
+        title: "X-Ray tracing not active",
+        help: "Set tracing_config { mode = \"Active\" } / TracingConfig: {Mode: Active} (SAM: Tracing: Active).",
+    },
+    Rule {
+        id: SG_EGRESS,
+        severity: Severity::Medium,
+        title: "Function security group egress open to the internet on all ports",
+        help: "Allow only the ports and CIDRs the function calls (e.g. 443 to the VPC endpoints).",
+    },
+    Rule {
+        id: KMS,
+        severity: Severity::Low,
+        title: "Environment variables not encrypted with a customer-managed KMS key",
+        help: "Set kms_key_arn / KmsKeyArn to a key you control.",
+    },
+    Rule {
+        id: CONCURRENCY,
+        severity: Severity::Low,
+        title: "No reserved concurrency",
+        help: "Set reserved_concurrent_executions / ReservedConcurrentExecutions to cap what one function can consume (and cost).",
+    },
+    Rule {
+        id: CODE_SIGNING,
+        severity: Severity::Low,
+        title: "No code signing configuration",
+        help: "Attach a code signing config (code_signing_config_arn / CodeSigningConfigArn) that enforces signed packages.",
+    },
+    Rule {
+        id: RUNTIME,
+        severity: Severity::High,
+        title: "Deprecated runtime",
+        help: "Move to a supported runtime (python3.12+, nodejs20.x+, java21, dotnet8, ruby3.3, provided.al2023).",
+    },
+    Rule {
+        id: SUPPRESS_REASON,
+        severity: Severity::Medium,
+        title: "Malformed suppression (no reason, or no known rule)",
+        help: "Write why the finding is accepted after the rule id: `# writ:ignore WRIT-URL-001 public webhook, HMAC checked`.",
+    },
+];
+
+/// The rule with this id.
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// Runtimes AWS has deprecated (no security patches), matched exactly or by prefix
+/// where a family is gone (`dotnetcore`, `ruby2.`).
+const DEPRECATED_RUNTIMES: &[&str] = &[
+    "python2.7",
+    "python3.6",
+    "python3.7",
+    "python3.8",
+    "nodejs",
+    "nodejs4.3",
+    "nodejs4.3-edge",
+    "nodejs6.10",
+    "nodejs8.10",
+    "nodejs10.x",
+    "nodejs12.x",
+    "nodejs14.x",
+    "nodejs16.x",
+    "java8",
+    "go1.x",
+    "provided",
+    "dotnet6",
+    "dotnet5.0",
+];
+const DEPRECATED_PREFIXES: &[&str] = &["dotnetcore", "ruby2."];
+
+/// True for a deprecated runtime name.
+pub(crate) fn is_deprecated_runtime(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    DEPRECATED_RUNTIMES.contains(&n.as_str())
+        || DEPRECATED_PREFIXES.iter().any(|p| n.starts_with(p))
+}
+
+/// Collects findings for one file.
+pub(crate) struct Out {
+    file: String,
+    findings: Vec<Finding>,
+}
+
+impl Out {
+    pub fn new(file: &str) -> Out {
+        Out {
+            file: file.to_string(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Adds a finding of `id` with the rule's severity.
+    pub fn add(&mut self, id: &'static str, pos: Pos, subject: String, message: String) {
+        let severity = rule(id).map_or(Severity::Medium, |r| r.severity);
+        self.add_with(id, severity, pos, subject, message);
+    }
+
+    pub fn add_with(
+        &mut self,
+        id: &'static str,
+        severity: Severity,
+        pos: Pos,
+        subject: String,
+        message: String,
+    ) {
+        self.findings.push(Finding {
+            rule: id,
+            severity,
+            file: self.file.clone(),
+            line: pos.line,
+            column: pos.column,
+            message,
+            subject,
+        });
+    }
+
+    pub fn parse_error(&mut self, e: SyntaxError) {
+        self.add(PARSE, e.pos, "parse".into(), e.message);
+    }
+
+    pub fn into_findings(self) -> Vec<Finding> {
+        self.findings
+    }
+}
+
+/// Runs every rule over a file's model.
+pub(crate) fn check(model: &Model, config: &Config, out: &mut Out) {
+    for doc in &model.policies {
+        policy::check(doc, out);
+    }
+    for f in &model.functions {
+        check_function(f, model, config, out);
+    }
+    shared_roles(model, out);
+    for url in &model.urls {
+        if let Some(auth) = &url.auth
+            && auth
+                .as_str()
+                .is_some_and(|a| a.eq_ignore_ascii_case("NONE"))
+        {
+            out.add(
+                URL_AUTH,
+                auth.pos,
+                format!("{}.auth", url.address),
+                format!(
+                    "{}: the function URL has authorization type NONE, so anyone on the internet can invoke the function",
+                    url.address
+                ),
+            );
+        }
+    }
+    for c in &model.cors {
+        let any = c.origins.iter().any(|o| {
+            o.as_str()
+                .is_some_and(|s| s.trim().trim_matches('\'').trim() == "*")
+        });
+        if any && c.credentials.as_ref().is_some_and(Node::is_true) {
+            out.add(
+                CORS,
+                c.pos,
+                format!("{}.cors", c.address),
+                format!(
+                    "{}: CORS allows any origin (*) together with credentials",
+                    c.address
+                ),
+            );
+        }
+    }
+    for p in &model.permissions {
+        let Some(principal) = &p.principal else {
+            continue;
+        };
+        let Some(name) = principal.as_str() else {
+            continue;
+        };
+        if name.trim() == "*" {
+            out.add(
+                PERM_PUBLIC,
+                principal.pos,
+                format!("{}.principal", p.address),
+                format!(
+                    "{}: the permission lets any principal (*) invoke the function",
+                    p.address
+                ),
+            );
+        } else if name.ends_with(".amazonaws.com") && !p.source_arn && !p.source_account {
+            out.add(
+                PERM_SOURCE,
+                principal.pos,
+                format!("{}.principal", p.address),
+                format!(
+                    "{}: {name} may invoke the function without a source ARN or source account, so another account's resource can use the service to call it (confused deputy)",
+                    p.address
+                ),
+            );
+        }
+    }
+    for rule in &model.egress_rules {
+        if !rule.open {
+            continue;
+        }
+        let Some(group) = &rule.group else { continue };
+        if let Some(f) = function_with_group(model, group) {
+            out.add(
+                SG_EGRESS,
+                rule.pos,
+                format!("{}.egress", rule.address),
+                format!(
+                    "{}: egress to 0.0.0.0/0 on all ports for the security group of {}",
+                    rule.address, f.address
+                ),
+            );
+        }
+    }
+    for sg in &model.security_groups {
+        let Some(f) = function_with_group(model, &sg.target) else {
+            continue;
+        };
+        for pos in &sg.open_egress {
+            out.add(
+                SG_EGRESS,
+                *pos,
+                format!("{}.egress", sg.address),
+                format!(
+                    "{}: egress to 0.0.0.0/0 on all ports for the security group of {}",
+                    sg.address, f.address
+                ),
+            );
+        }
+        if sg.default_open {
+            out.add(
+                SG_EGRESS,
+                sg.pos,
+                format!("{}.egress", sg.address),
+                format!(
+                    "{}: no SecurityGroupEgress, so CloudFormation keeps the default rule allowing all egress to 0.0.0.0/0, for the security group of {}",
+                    sg.address, f.address
+                ),
+            );
+        }
+    }
+}
+
+fn function_with_group<'m>(model: &'m Model, group: &str) -> Option<&'m Function> {
+    model.functions.iter().find(|f| {
+        f.security_groups
+            .iter()
+            .any(|g| g.identity().as_deref() == Some(group))
+    })
+}
+
+fn check_function(f: &Function, model: &Model, config: &Config, out: &mut Out) {
+    let a = &f.address;
+    secrets::check_env(f, out);
+    if !f.env.is_empty() && !f.kms_key {
+        out.add(
+            KMS,
+            f.pos,
+            format!("{a}.kms"),
+            format!("{a}: environment variables are encrypted with the AWS-managed key only; set a customer-managed KMS key"),
+        );
+    }
+    let tracing_active = f.tracing.as_ref().is_some_and(|t| {
+        t.as_str().is_some_and(|s| s.eq_ignore_ascii_case("Active")) || t.is_unresolved()
+    });
+    if !tracing_active {
+        let pos = f.tracing.as_ref().map_or(f.pos, |t| t.pos);
+        out.add(
+            TRACING,
+            pos,
+            format!("{a}.tracing"),
+            format!("{a}: X-Ray tracing is not active"),
+        );
+    }
+    let invoke_on_failure = model
+        .invoke_configs
+        .iter()
+        .any(|c| c.on_failure && c.function.as_deref() == Some(a.as_str()));
+    if !f.dlq && !invoke_on_failure {
+        out.add(
+            DLQ,
+            f.pos,
+            format!("{a}.dlq"),
+            format!("{a}: no dead-letter queue or on-failure destination; failed asynchronous events are dropped"),
+        );
+    }
+    if !f.reserved_concurrency {
+        out.add(
+            CONCURRENCY,
+            f.pos,
+            format!("{a}.concurrency"),
+            format!(
+                "{a}: no reserved concurrency; one function can exhaust the account's concurrency"
+            ),
+        );
+    }
+    if !f.code_signing {
+        out.add(
+            CODE_SIGNING,
+            f.pos,
+            format!("{a}.code_signing"),
+            format!("{a}: no code signing config; unsigned code can be deployed"),
+        );
+    }
+    if let Some(rt) = &f.runtime
+        && let Some(name) = rt.as_str()
+        && is_deprecated_runtime(name)
+    {
+        out.add(
+            RUNTIME,
+            rt.pos,
+            format!("{a}.runtime"),
+            format!("{a}: runtime {name} is deprecated and no longer receives security patches"),
+        );
+    }
+    if !config.allow_layer_accounts.is_empty() {
+        for layer in &f.layers {
+            let Some(arn) = layer.as_str() else { continue };
+            let account = arn.split(':').nth(4).unwrap_or("");
+            if !config.allow_layer_accounts.iter().any(|x| x == account) {
+                out.add(
+                    LAYER,
+                    layer.pos,
+                    format!("{a}.layers.{arn}"),
+                    format!(
+                        "{a}: layer {arn} comes from account {} which is not in the allow list",
+                        if account.is_empty() {
+                            "(none)"
+                        } else {
+                            account
+                        }
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Functions grouped by the role they name, for roles named by more than one.
+fn shared_roles(model: &Model, out: &mut Out) {
+    let mut by_role: BTreeMap<String, Vec<&Function>> = BTreeMap::new();
+    for f in &model.functions {
+        if let Some(id) = f.role.as_ref().and_then(Node::identity) {
+            by_role.entry(id).or_default().push(f);
+        }
+    }
+    for (role, fns) in by_role {
+        if fns.len() < 2 {
+            continue;
+        }
+        let names: Vec<&str> = fns.iter().map(|f| f.address.as_str()).collect();
+        for f in &fns {
+            let pos = f.role.as_ref().map_or(f.pos, |r| r.pos);
+            out.add(
+                ROLE_SHARED,
+                pos,
+                format!("{}.role", f.address),
+                format!(
+                    "{}: execution role {role} is shared by {} functions ({})",
+                    f.address,
+                    fns.len(),
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// The roles a file's functions use.
+pub(crate) fn role_uses(model: &Model) -> Vec<RoleUse> {
+    model
+        .functions
+        .iter()
+        .filter_map(|f| {
+            let role = f.role.as_ref()?;
+            Some(RoleUse {
+                role: role.identity()?,
+                function: f.address.clone(),
+                pos: role.pos,
+            })
+        })
+        .collect()
+}
