@@ -15,7 +15,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::CertificateDer;
 use serde_json::json;
-use tokio::sync::mpsc;
 use writ_audit::{Decision, Event, Outcome};
 use writ_client::secrets::SecretCache;
 use writ_identity::{SpiffeId, TrustDomain};
@@ -24,7 +23,7 @@ use crate::authn::{self, VerifiedSvid};
 use crate::config::{AuthMethod, Config, Cors, Route, WebhookStyle};
 use crate::limits::{Bucket, Quota};
 use crate::metrics::Metrics;
-use crate::sync::{ServerClient, Shared};
+use crate::sync::{AuditBuffer, ServerClient, Shared};
 
 /// The answer's body: the upstream's, streamed, or the gateway's own.
 pub type Body = Either<Incoming, Full<Bytes>>;
@@ -116,7 +115,7 @@ pub struct Gateway {
     shared: Arc<Shared>,
     upstream: Client<HttpConnector, Full<Bytes>>,
     secrets: SecretCache<ServerClient>,
-    audit: mpsc::Sender<Event>,
+    audit: Arc<AuditBuffer>,
     metrics: Arc<Metrics>,
     jwt_cache: Mutex<HashMap<[u8; 32], JwtHit>>,
     keys: Mutex<HashMap<String, KeyState>>,
@@ -189,7 +188,7 @@ impl Gateway {
         config: Arc<Config>,
         shared: Arc<Shared>,
         secrets: SecretCache<ServerClient>,
-        audit: mpsc::Sender<Event>,
+        audit: Arc<AuditBuffer>,
         metrics: Arc<Metrics>,
         node: String,
     ) -> Result<Gateway, String> {
@@ -362,7 +361,7 @@ impl Gateway {
         }
         let mut event = event;
         event.latency_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
-        if self.audit.try_send(event).is_err() {
+        if !self.audit.push(event) {
             self.metrics.audit_dropped(1);
         }
         self.metrics

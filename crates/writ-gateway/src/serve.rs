@@ -58,7 +58,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
     });
     let client = ServerClient::new(&config)?;
     let metrics = Arc::new(Metrics::default());
-    let (audit_tx, audit_rx) = tokio::sync::mpsc::channel(100_000);
+    let audit = Arc::new(sync::AuditBuffer::default());
     let secrets = writ_client::secrets::SecretCache::new(
         client.clone(),
         writ_client::secrets::CachePolicy {
@@ -70,7 +70,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         config.clone(),
         shared.clone(),
         secrets,
-        audit_tx,
+        audit.clone(),
         metrics.clone(),
         node,
     )?);
@@ -93,7 +93,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         shared.clone(),
         client.clone(),
     ));
-    tokio::spawn(sync::send_audit(audit_rx, client, metrics.clone()));
+    tokio::spawn(sync::send_audit(audit, client, metrics.clone()));
     Ok(Bound {
         addr,
         metrics_addr,

@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use writ_audit::Event;
 use writ_client::secrets::{Fetch, FetchError, SecretValue};
 
@@ -304,30 +303,47 @@ pub async fn follow_revocations(config: Arc<Config>, shared: Arc<Shared>, client
 
 /// The most events held while the server is unreachable; older ones are dropped (and
 /// counted) beyond it.
-const MAX_PENDING_EVENTS: usize = 100_000;
+pub const MAX_PENDING_EVENTS: usize = 100_000;
 
-/// Sends audit events to the server in batches of up to 1,000, at least every second.
-pub async fn send_audit(
-    mut events: mpsc::Receiver<Event>,
-    client: ServerClient,
-    metrics: Arc<Metrics>,
-) {
-    let mut pending: Vec<Event> = Vec::new();
-    loop {
-        let deadline = tokio::time::sleep(Duration::from_secs(1));
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                e = events.recv() => match e {
-                    Some(e) => {
-                        pending.push(e);
-                        if pending.len() >= 1000 { break; }
-                    }
-                    None => if pending.is_empty() { return } else { break },
-                },
-                () = &mut deadline => break,
-            }
+/// Audit events waiting to be sent. Requests append under a short lock and wake nobody;
+/// the sender takes them all once a second (a task woken per request would cost more than
+/// the request itself).
+#[derive(Default)]
+pub struct AuditBuffer(std::sync::Mutex<Vec<Event>>);
+
+impl AuditBuffer {
+    /// Queues an event; `false` (and the event dropped) when the buffer is full.
+    pub fn push(&self, event: Event) -> bool {
+        let mut events = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if events.len() >= MAX_PENDING_EVENTS {
+            return false;
         }
+        events.push(event);
+        true
+    }
+
+    fn take(&self) -> Vec<Event> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// Sends audit events to the server each second, in batches of up to 1,000; what the
+/// server does not take waits for the next round, up to [`MAX_PENDING_EVENTS`].
+pub async fn send_audit(buffer: Arc<AuditBuffer>, client: ServerClient, metrics: Arc<Metrics>) {
+    let mut pending: Vec<Event> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        pending.extend(buffer.take());
         while !pending.is_empty() {
             let n = pending.len().min(1000);
             let body = json!({"events": &pending[..n]});
