@@ -251,3 +251,24 @@ mod tests {
         assert!(parse_api_key("Bearer x").is_none());
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What callers send in headers never panics the checks, and never verifies
+        /// without the key.
+        #[test]
+        fn arbitrary_headers_are_refused_without_panicking(header in ".{0,300}", body in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let window = std::time::Duration::from_secs(300);
+            prop_assert!(stripe_signature_ok(b"key", &body, Some(&header), 1_700_000_000, window).is_err());
+            prop_assert!(github_signature_ok(b"key", &body, Some(&header)).is_err());
+            if let Some((_, secret)) = parse_api_key(&header) {
+                prop_assert!(!api_key_matches(secret, &api_key_hash("another")) || secret == "another");
+            }
+            let _ = crate::proxy::check_path(&header);
+        }
+    }
+}
