@@ -89,6 +89,8 @@ type JwtHit = (SpiffeId, i64, i64, u64);
 pub struct Connection {
     /// The peer's address.
     pub remote: SocketAddr,
+    /// The worker thread serving it.
+    pub worker: usize,
     /// The client certificate, if one was presented (not yet checked).
     pub peer_cert: Option<CertificateDer<'static>>,
     /// The certificate's verification against the bundle in force when first checked,
@@ -97,10 +99,15 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection from `remote` that presented `peer_cert`.
-    pub fn new(remote: SocketAddr, peer_cert: Option<CertificateDer<'static>>) -> Connection {
+    /// A connection from `remote` that presented `peer_cert`, served by `worker`.
+    pub fn new(
+        remote: SocketAddr,
+        peer_cert: Option<CertificateDer<'static>>,
+        worker: usize,
+    ) -> Connection {
         Connection {
             remote,
+            worker,
             peer_cert,
             verified: OnceLock::new(),
         }
@@ -113,7 +120,9 @@ pub struct Gateway {
     trust_domain: TrustDomain,
     routes: Vec<Live>,
     shared: Arc<Shared>,
-    upstream: Client<HttpConnector, Full<Bytes>>,
+    /// One upstream pool per worker thread, so a request and its upstream connection stay
+    /// on one thread.
+    upstreams: Vec<Client<HttpConnector, Full<Bytes>>>,
     secrets: SecretCache<ServerClient>,
     audit: Arc<AuditBuffer>,
     metrics: Arc<Metrics>,
@@ -191,6 +200,7 @@ impl Gateway {
         audit: Arc<AuditBuffer>,
         metrics: Arc<Metrics>,
         node: String,
+        workers: usize,
     ) -> Result<Gateway, String> {
         let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
         let now = Instant::now();
@@ -236,19 +246,23 @@ impl Gateway {
                 )
             })
             .collect();
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let upstream = Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1024)
-            .build(connector);
+        let upstreams = (0..workers.max(1))
+            .map(|_| {
+                let mut connector = HttpConnector::new();
+                connector.set_nodelay(true);
+                connector.set_connect_timeout(Some(Duration::from_secs(5)));
+                Client::builder(hyper_util::rt::TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .pool_max_idle_per_host(1024)
+                    .build(connector)
+            })
+            .collect();
         Ok(Gateway {
             config,
             trust_domain,
             routes,
             shared,
-            upstream,
+            upstreams,
             secrets,
             audit,
             metrics,
@@ -906,7 +920,8 @@ impl Gateway {
         if !parts.headers.contains_key("traceparent") {
             set(headers, "traceparent", &new_traceparent());
         }
-        let sent = tokio::time::timeout(live.route.timeout, self.upstream.request(out)).await;
+        let upstream = &self.upstreams[conn.worker % self.upstreams.len()];
+        let sent = tokio::time::timeout(live.route.timeout, upstream.request(out)).await;
         match sent {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();

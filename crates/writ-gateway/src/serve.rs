@@ -73,6 +73,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         audit.clone(),
         metrics.clone(),
         node,
+        workers(),
     )?);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -105,39 +106,115 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
     })
 }
 
+/// One worker thread per core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
 impl Bound {
-    /// Serves until `shutdown` resolves.
+    /// Serves until `shutdown` resolves. Connections are served by one worker thread per
+    /// core, each with a single-threaded runtime accepting from the shared listener (as
+    /// nginx's workers do): a request, its TLS session and its upstream connection stay
+    /// on one thread, with no hand-offs between threads on the request path. The control
+    /// plane's followers and the metrics listener stay on the calling runtime.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         if let Some(l) = self.metrics_listener {
             tokio::spawn(serve_metrics(l, self.metrics.clone()));
         }
-        tokio::pin!(shutdown);
-        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-        let acceptor = tokio_rustls::TlsAcceptor::from(self.tls);
-        loop {
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-                () = &mut shutdown => return,
+        let listener = match self.listener.into_std() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "listener");
+                return;
+            }
+        };
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let count = workers();
+        let permits_each = MAX_CONNECTIONS / count;
+        let mut threads = Vec::new();
+        for worker in 0..count {
+            let listener = match listener.try_clone() {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(error = %e, "listener");
+                    break;
+                }
             };
-            let (tcp, remote) = tokio::select! {
-                accepted = self.listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => return,
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let gateway = self.gateway.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
-                    .await
-                {
+            let (gateway, tls, mut stop) =
+                (self.gateway.clone(), self.tls.clone(), stop_rx.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("writ-gateway-{worker}"))
+                .spawn(move || {
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!(error = %e, "worker runtime");
+                            return;
+                        }
+                    };
+                    runtime.block_on(async move {
+                        let Ok(listener) = TcpListener::from_std(listener) else {
+                            return;
+                        };
+                        accept_loop(listener, gateway, tls, worker, permits_each, async move {
+                            let _ = stop.changed().await;
+                        })
+                        .await;
+                    });
+                });
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => tracing::error!(error = %e, "worker thread"),
+            }
+        }
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    tls: Arc<rustls::ServerConfig>,
+    worker: usize,
+    max_connections: usize,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            () = &mut shutdown => return,
+        };
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::debug!(%remote, error = %e, "TLS handshake failed");
@@ -145,29 +222,28 @@ impl Bound {
                     }
                     Err(_) => return,
                 };
-                let peer_cert = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| c.clone().into_owned());
-                let conn = Arc::new(Connection::new(remote, peer_cert));
-                let service = service_fn(move |req| {
-                    let gateway = gateway.clone();
-                    let conn = conn.clone();
-                    async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, &conn).await) }
-                });
-                let served = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .max_buf_size(64 * 1024)
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await;
-                if let Err(e) = served {
-                    tracing::debug!(%remote, error = %e, "connection ended");
-                }
+            let peer_cert = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.clone().into_owned());
+            let conn = Arc::new(Connection::new(remote, peer_cert, worker));
+            let service = service_fn(move |req| {
+                let gateway = gateway.clone();
+                let conn = conn.clone();
+                async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, &conn).await) }
             });
-        }
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(%remote, error = %e, "connection ended");
+            }
+        });
     }
 }
 
