@@ -8,6 +8,7 @@
 pub mod extension;
 pub mod local;
 pub mod outbound;
+pub mod revocation;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,6 +73,7 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
     let svid = identity.svid();
     let fetcher = HttpFetcher::new(&config.server, &svid.bundle_pem, identity.source.clone())?;
     let secrets = SecretCache::new(fetcher, config.cache);
+    let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for name in &config.prefetch {
         secrets
             .get(name)
@@ -84,8 +86,9 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
     let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
     let local = Arc::new(local::Local::new(
         identity.clone(),
-        secrets,
+        secrets.clone(),
         config.caller_token.clone(),
+        revoked.clone(),
     ));
     tokio::spawn(local::serve(listener, local));
     let mut outbound = Vec::new();
@@ -106,6 +109,7 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
             outbound.push((name.clone(), l.local_addr().map_err(|e| e.to_string())?));
             tokio::spawn(outbound::serve(
                 l,
+                revoked.clone(),
                 identity.clone(),
                 gateway.trim_end_matches('/').to_string(),
                 ca.clone(),
@@ -113,6 +117,7 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
         }
     }
     tokio::spawn(identity::keep_fresh(identity.clone()));
+    tokio::spawn(revocation::follow(identity.clone(), revoked, secrets));
     Ok((
         Ready {
             spiffe_id: svid.spiffe_id,

@@ -40,16 +40,24 @@ pub struct Local {
     pub secrets: SecretCache<HttpFetcher>,
     /// The token callers must present.
     pub token: String,
+    /// Set when the function's identity is revoked: every endpoint refuses from then on.
+    pub revoked: Arc<std::sync::atomic::AtomicBool>,
     jwts: Mutex<HashMap<String, (String, i64)>>,
 }
 
 impl Local {
     /// The endpoints for `identity`, with `secrets` and the caller token.
-    pub fn new(identity: Arc<Identity>, secrets: SecretCache<HttpFetcher>, token: String) -> Local {
+    pub fn new(
+        identity: Arc<Identity>,
+        secrets: SecretCache<HttpFetcher>,
+        token: String,
+        revoked: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Local {
         Local {
             identity,
             secrets,
             token,
+            revoked,
             jwts: Mutex::new(HashMap::new()),
         }
     }
@@ -125,6 +133,12 @@ impl Local {
             return error(
                 StatusCode::FORBIDDEN,
                 "X-Aws-Parameters-Secrets-Token does not match",
+            );
+        }
+        if self.revoked.load(std::sync::atomic::Ordering::Acquire) {
+            return error(
+                StatusCode::FORBIDDEN,
+                "this function's identity was revoked; the agent serves nothing more",
             );
         }
         if req.method() != hyper::Method::GET {

@@ -117,6 +117,7 @@ async fn carry(
 /// verified against `bundle_pem` (the trust bundle, or the gateway's CA).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    revoked: Arc<std::sync::atomic::AtomicBool>,
     identity: Arc<Identity>,
     gateway: String,
     bundle_pem: Arc<str>,
@@ -126,21 +127,29 @@ pub async fn serve(
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
-        let (identity, gateway, bundle_pem, clients) = (
+        let (identity, gateway, bundle_pem, clients, revoked) = (
             identity.clone(),
             gateway.clone(),
             bundle_pem.clone(),
             clients.clone(),
+            revoked.clone(),
         );
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let (identity, gateway, bundle_pem, clients) = (
+                let (identity, gateway, bundle_pem, clients, revoked) = (
                     identity.clone(),
                     gateway.clone(),
                     bundle_pem.clone(),
                     clients.clone(),
+                    revoked.clone(),
                 );
                 async move {
+                    if revoked.load(std::sync::atomic::Ordering::Acquire) {
+                        return Ok::<_, Infallible>(failure(
+                            StatusCode::FORBIDDEN,
+                            "this function's identity was revoked".into(),
+                        ));
+                    }
                     Ok::<_, Infallible>(
                         carry(&clients, &identity, &gateway, &bundle_pem, req).await,
                     )

@@ -65,6 +65,8 @@ pub struct Svid {
     pub not_before: i64,
     /// Validity, Unix seconds.
     pub not_after: i64,
+    /// The serial number, lowercase hex, as the revocation feed names it.
+    pub serial: String,
 }
 
 /// The current SVID, shared by everything that presents it.
@@ -102,6 +104,11 @@ fn svid_from(answer: &Value, key_pem: String) -> Result<Svid, String> {
             .to_string(),
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
+        serial: cert
+            .raw_serial()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
         cert_pem,
         key_pem,
     })

@@ -295,6 +295,11 @@ impl<F: Fetch> SecretCache<F> {
         self.inner.fetch_now(name).await
     }
 
+    /// Forgets every value (the function lost its identity, say).
+    pub fn clear(&self) {
+        self.inner.write().clear();
+    }
+
     /// Forgets `name`, so the next read fetches it.
     pub fn invalidate(&self, name: &str) {
         self.inner.write().remove(name);

@@ -270,17 +270,28 @@ fn a_function_behind_its_agent_reads_its_secret_and_calls_through_the_gateway() 
     let jwt: serde_json::Value = serde_json::from_slice(&jwt.stdout).unwrap();
     assert!(jwt["token"].as_str().unwrap().starts_with("eyJ"), "{jwt}");
 
-    // Revoking orders stops its next call within a second.
+    // Revoking orders stops its next call within a second: the gateway refuses it (401),
+    // or the agent, which follows the feed too, already does (403).
     env.server.cli_ok(&["revoke", "--fn", "orders"]);
     let revoked_at = Instant::now();
     wait_for("the revocation", Duration::from_secs(5), || {
-        (call_payments(outbound).0 == 401).then_some(())
+        matches!(call_payments(outbound).0, 401 | 403).then_some(())
     });
     assert!(
         revoked_at.elapsed() < Duration::from_millis(1500),
         "{:?}",
         revoked_at.elapsed()
     );
+    // The agent drops its cached secret and says why.
+    let after = wait_for(
+        "the agent to follow the feed",
+        Duration::from_secs(5),
+        || {
+            let r = python_get(local, "prod/orders-db", true);
+            r.starts_with("403").then_some(r)
+        },
+    );
+    assert!(after.contains("revoked"), "{after}");
 }
 
 #[test]

@@ -1,0 +1,114 @@
+//! Following the revocation feed with the function's SVID: when the function, or the SVID
+//! the agent holds, is revoked, the agent drops its cached secrets and refuses everything
+//! from then on (the server and gateways refuse it too; this makes the agent say so at once
+//! instead of serving cached values until they expire).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use writ_client::fetch::HttpFetcher;
+use writ_client::identity::Identity;
+use writ_client::secrets::SecretCache;
+
+/// Whether a feed entry revokes the identity the agent holds: its function, revoked after
+/// its current SVID was issued (an older entry belongs to an earlier registration), or its
+/// current SVID's serial.
+pub fn revokes(entry: &Value, spiffe_id: &str, serial: &str, issued_at: i64) -> bool {
+    let value = entry["value"].as_str().unwrap_or_default();
+    match entry["kind"].as_str() {
+        Some("function") => {
+            value == spiffe_id && entry["revokedAt"].as_i64().unwrap_or(i64::MAX) >= issued_at
+        }
+        Some("serial") => value.trim_start_matches('0') == serial.trim_start_matches('0'),
+        _ => false,
+    }
+}
+
+/// Long-polls the feed until the identity is revoked.
+pub async fn follow(
+    identity: Arc<Identity>,
+    revoked: Arc<AtomicBool>,
+    secrets: SecretCache<HttpFetcher>,
+) {
+    let mut after = 0;
+    loop {
+        let client = match identity.server_client() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation feed: no client");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let url = format!("{}/v1/revocations?after={after}&wait=25", identity.server());
+        let page: Result<Value, String> = async {
+            let r = client
+                .get(&url)
+                .timeout(Duration::from_secs(40))
+                .send()
+                .await
+                .map_err(|e| e.without_url().to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("HTTP {}", r.status()));
+            }
+            r.json().await.map_err(|e| e.to_string())
+        }
+        .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation feed unreachable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let svid = identity.svid();
+        let issued_at = svid.not_before + 30;
+        let hit = page["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| revokes(e, &svid.spiffe_id, &svid.serial, issued_at));
+        if hit {
+            revoked.store(true, Ordering::Release);
+            secrets.clear();
+            tracing::warn!(id = svid.spiffe_id, "this function's identity was revoked");
+            return;
+        }
+        after = page["next"].as_i64().unwrap_or(after);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::revokes;
+    use serde_json::json;
+
+    #[test]
+    fn only_entries_for_this_identity_after_its_issue_revoke_it() {
+        let me = "spiffe://example.org/fn/orders";
+        let f = |v: &str, at: i64| json!({"kind": "function", "value": v, "revokedAt": at});
+        assert!(revokes(&f(me, 200), me, "0abc", 100));
+        assert!(
+            !revokes(&f(me, 50), me, "0abc", 100),
+            "an earlier registration's"
+        );
+        assert!(!revokes(
+            &f("spiffe://example.org/fn/payments", 200),
+            me,
+            "0abc",
+            100
+        ));
+        let s = |v: &str| json!({"kind": "serial", "value": v, "revokedAt": 1});
+        assert!(revokes(&s("abc"), me, "0abc", 100));
+        assert!(!revokes(&s("abd"), me, "0abc", 100));
+        assert!(!revokes(
+            &json!({"kind": "token", "value": "x"}),
+            me,
+            "x",
+            100
+        ));
+    }
+}
