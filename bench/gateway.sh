@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# `writ gateway` under load, against calling the upstream directly and against nginx
+# terminating mTLS in front of the same upstream (issue 6, DESIGN.md's gateway target).
+#
+# It builds writ (release), starts `writ server` in a temporary directory, registers two
+# functions (the caller `client` and the destination `echo`), allows client -> echo by an
+# intention, makes the gateway's token (the policy of docs/gateway.md), logs `client` in
+# with a join token (an openssl key and CSR, POST /v1/login) to get its X.509-SVID, makes a
+# test CA and a 127.0.0.1 server certificate with openssl, then starts:
+#   - nginx as the upstream: plain HTTP, `return 200 "ok\n"` (bench/gateway/upstream.conf);
+#   - nginx terminating mTLS in front of it (bench/gateway/mtls-proxy.conf): TLS 1.3,
+#     ssl_verify_client on against writ's trust bundle, an upstream keep-alive pool;
+#   - `writ gateway` in front of it (bench/gateway/gateway.toml): one route, auth = ["mtls"].
+# Both proxies serve the same certificate and key. The load tool is oha, which presents
+# the SVID as its client certificate (--cert/--key); every connection is kept alive.
+# For each path: a throughput run (CONNECTIONS connections) and a latency run (one
+# connection), each after a warm-up, one load at a time; the added latency of a proxy is
+# its p50 (p99) minus the direct p50 (p99) of the same round.
+#
+#   bash bench/gateway.sh [SECONDS] [CONNECTIONS] [ROUNDS]      # defaults: 10 64 1
+#
+# Installs nginx (Debian's nginx-light) and oha (crates.io) when missing. Not run by CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/writ/target-bench}"
+seconds="${1:-10}"
+connections="${2:-64}"
+rounds="${3:-1}"
+warmup="${WARMUP_SECONDS:-2}"
+
+# --- tools ------------------------------------------------------------------------------
+missing=()
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
+command -v python3 >/dev/null || missing+=(python3)
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+fi
+export PATH="$PATH:/usr/sbin:$HOME/.cargo/bin"
+command -v oha >/dev/null || cargo install oha --locked
+
+cargo build --release -q -p writ --bin writ
+writ="$CARGO_TARGET_DIR/release/writ"
+
+# --- processes, cleaned up on any exit ------------------------------------------------------
+dir="$(mktemp -d -t writ-gwbench.XXXXXX)"
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${KEEP_DIR:-}" ]; then echo "kept $dir" >&2; else rm -rf "$dir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() { echo "bench/gateway.sh: $*" >&2; exit 1; }
+
+# Waits until FILE has a line matching REGEX; prints the first match.
+wait_line() {
+  local file="$1" regex="$2" what="$3"
+  for _ in $(seq 200); do
+    if grep -qE "$regex" "$file" 2>/dev/null; then grep -oE "$regex" "$file" | head -1; return; fi
+    sleep 0.05
+  done
+  die "$what did not start: $(cat "$file" "${file%.out}.err" 2>/dev/null | tail -20)"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- writ server, functions, intention, gateway token, SVID ---------------------------------
+"$writ" server --data-dir "$dir/data" --trust-domain bench.example --listen 127.0.0.1:0 \
+  >"$dir/server.out" 2>"$dir/server.err" </dev/null &
+pids+=($!)
+server_addr="$(wait_line "$dir/server.out" 'https://[0-9.]+:[0-9]+' "writ server")"
+export WRIT_ADDR="$server_addr" WRIT_CACERT="$dir/data/ca.pem" WRIT_TOKEN_FILE="$dir/data/admin-token"
+"$writ" fn register client >/dev/null
+"$writ" fn register echo >/dev/null
+"$writ" intention allow client echo >/dev/null
+cat >"$dir/gateway-policy.json" <<'EOF'
+{"Version": "2012-10-17", "Statement": [
+  {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions", "writ:PutAuditEvents"], "Resource": "*"},
+  {"Effect": "Allow", "Action": "secrets:GetSecretValue", "Resource": "writ:secret/hooks/*"}]}
+EOF
+"$writ" token create --policy "$dir/gateway-policy.json" | tr -d '\n' >"$dir/gateway-token"
+join_token="$("$writ" token create --fn client | tr -d '\n')"
+
+openssl ecparam -name prime256v1 -genkey -noout -out "$dir/client.key" 2>/dev/null
+openssl req -new -key "$dir/client.key" -subj /O=x -out "$dir/client.csr" 2>/dev/null
+JOIN_TOKEN="$join_token" python3 - "$dir/client.csr" >"$dir/login.json" <<'EOF'
+import json, os, sys
+print(json.dumps({"function": "client",
+                  "attestation": {"type": "joinToken", "token": os.environ["JOIN_TOKEN"]},
+                  "csr": open(sys.argv[1]).read()}))
+EOF
+curl -sS --fail-with-body --cacert "$dir/data/ca.pem" -H 'content-type: application/json' \
+  --data-binary "@$dir/login.json" "$server_addr/v1/login" >"$dir/login-answer.json" \
+  || die "login failed: $(cat "$dir/login-answer.json")"
+python3 - "$dir" <<'EOF'
+import json, sys
+d = sys.argv[1]
+a = json.load(open(f"{d}/login-answer.json"))
+open(f"{d}/client.pem", "w").write(a["x509Svid"])
+open(f"{d}/writ-bundle.pem", "w").write(a["x509Bundle"])
+EOF
+
+# --- the proxies' server certificate: a test CA and a certificate for 127.0.0.1 ---------------
+mkdir -p "$dir/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$dir/tls/ca.key" -out "$dir/tls/ca.pem" -subj "/CN=gwbench test CA" -days 1 \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$dir/tls/server.key" -out "$dir/tls/server.csr" -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+  >"$dir/tls/server.ext"
+openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/tls/ca.key" \
+  -CAcreateserial -out "$dir/tls/server.pem" -days 1 -extfile "$dir/tls/server.ext" 2>/dev/null
+
+# --- nginx: upstream and mTLS proxy ---------------------------------------------------------
+upstream_port="${UPSTREAM_PORT:-$(free_port)}"
+proxy_port="${PROXY_PORT:-$(free_port)}"
+render() {
+  sed -e "s|@DIR@|$dir|g" -e "s|@UPSTREAM_PORT@|$upstream_port|g" \
+    -e "s|@PROXY_PORT@|$proxy_port|g" -e "s|@SERVER_ADDR@|$server_addr|g" "$1" >"$2"
+}
+start_nginx() {
+  local name="$1"
+  mkdir -p "$dir/nginx-$name-tmp"
+  render "bench/gateway/$name.conf" "$dir/$name.conf"
+  nginx -t -q -e "$dir/nginx-$name.error.log" -p "$dir" -c "$dir/$name.conf" \
+    || die "nginx $name: bad configuration: $(cat "$dir/nginx-$name.error.log")"
+  nginx -e "$dir/nginx-$name.error.log" -p "$dir" -c "$dir/$name.conf" \
+    >"$dir/nginx-$name.out" 2>&1 </dev/null &
+  pids+=($!)
+}
+start_nginx upstream
+start_nginx mtls-proxy
+
+# --- writ gateway -------------------------------------------------------------------------
+render bench/gateway/gateway.toml "$dir/gateway.toml"
+WRIT_LOG="${GATEWAY_LOG:-warn}" "$writ" gateway --config "$dir/gateway.toml" \
+  >"$dir/gateway.out" 2>"$dir/gateway.err" </dev/null &
+pids+=($!)
+gateway_addr="$(wait_line "$dir/gateway.out" 'gateway listening on https://[0-9.]+:[0-9]+' "writ gateway")"
+gateway_addr="${gateway_addr##* }"
+metrics_addr="$(wait_line "$dir/gateway.out" 'http://[0-9.]+:[0-9]+/metrics' "writ gateway metrics")"
+
+direct_url="http://127.0.0.1:$upstream_port/"
+gateway_url="$gateway_addr/"
+nginx_url="https://127.0.0.1:$proxy_port/"
+mtls=(--cacert "$dir/tls/ca.pem" --cert "$dir/client.pem" --key "$dir/client.key")
+
+# Every path answers before the load: the gateway once it has synced the intentions.
+check() {
+  local url="$1" code=""
+  shift
+  for _ in $(seq 100); do
+    code="$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url" || true)"
+    [ "$code" = 200 ] && return
+    sleep 0.1
+  done
+  die "$url answers $code, not 200 (logs in $dir: KEEP_DIR=1 keeps them)"
+}
+check "$direct_url"
+check "$nginx_url" "${mtls[@]}"
+check "$gateway_url" "${mtls[@]}"
+# ... and refuses a caller without a certificate.
+code="$(curl -s -o /dev/null -w '%{http_code}' --cacert "$dir/tls/ca.pem" "$gateway_url")"
+[ "$code" = 401 ] || die "the gateway answered $code to a request without a certificate"
+
+# --- loads ----------------------------------------------------------------------------------
+# oha CONNECTIONS SECONDS URL [TLS ARGS]: prints its JSON summary.
+load() {
+  local c="$1" s="$2" url="$3"
+  shift 3
+  oha --no-tui --output-format json -c "$c" -z "${s}s" "$@" "$url"
+}
+results="$dir/results.jsonl"
+run() {
+  local round="$1" path="$2" kind="$3" c="$4" url="$5"
+  shift 5
+  load "$c" "$warmup" "$url" "$@" >/dev/null
+  load "$c" "$seconds" "$url" "$@" >"$dir/oha.json"
+  python3 - "$dir/oha.json" "$round" "$path" "$kind" "$c" >>"$results" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+codes = r.get("statusCodeDistribution", {})
+print(json.dumps({"round": int(sys.argv[2]), "path": sys.argv[3], "kind": sys.argv[4],
+                  "connections": int(sys.argv[5]),
+                  "rps": r["summary"]["requestsPerSec"],
+                  "p50": r["latencyPercentiles"]["p50"], "p99": r["latencyPercentiles"]["p99"],
+                  "ok": codes.get("200", 0),
+                  "other": {k: v for k, v in codes.items() if k != "200"},
+                  # oha cuts the requests in flight at the deadline: not errors.
+                  "errors": {k: v for k, v in r.get("errorDistribution", {}).items()
+                             if k != "aborted due to deadline"}}))
+EOF
+  tail -1 "$results" >&2
+}
+
+echo "load: $(uptime)" >&2
+for round in $(seq "$rounds"); do
+  run "$round" direct throughput "$connections" "$direct_url"
+  run "$round" writ throughput "$connections" "$gateway_url" "${mtls[@]}"
+  run "$round" nginx throughput "$connections" "$nginx_url" "${mtls[@]}"
+  run "$round" direct latency 1 "$direct_url"
+  run "$round" writ latency 1 "$gateway_url" "${mtls[@]}"
+  run "$round" nginx latency 1 "$nginx_url" "${mtls[@]}"
+done
+echo "load: $(uptime)" >&2
+
+curl -s "$metrics_addr" | grep -E '^writ_gateway_(requests_total|audit_events_dropped_total)' >"$dir/metrics.txt" || true
+
+# --- table ----------------------------------------------------------------------------------
+python3 - "$results" "$dir/metrics.txt" "$seconds" "$connections" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+seconds, connections = sys.argv[3], sys.argv[4]
+us = lambda s: s * 1e6
+names = {"direct": "direct to the upstream (HTTP)", "writ": "writ gateway (mTLS)",
+         "nginx": "nginx (mTLS)"}
+for rnd in sorted({r["round"] for r in rows}):
+    get = {(r["path"], r["kind"]): r for r in rows if r["round"] == rnd}
+    print(f"\nround {rnd}: {seconds} s per run, oha, keep-alive")
+    print(f"| path | req/s ({connections} conn) | p50 | p99 | req/s (1 conn) | p50 | p99 | added p50 | added p99 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    d = get[("direct", "latency")]
+    for p in ["direct", "writ", "nginx"]:
+        t, l = get[(p, "throughput")], get[(p, "latency")]
+        added = ("- | -" if p == "direct"
+                 else f"{us(l['p50'] - d['p50']):.0f} us | {us(l['p99'] - d['p99']):.0f} us")
+        print(f"| {names[p]} | {t['rps']:,.0f} | {us(t['p50']):.0f} us | {us(t['p99']):.0f} us "
+              f"| {l['rps']:,.0f} | {us(l['p50']):.0f} us | {us(l['p99']):.0f} us | {added} |")
+    w, n = get[("writ", "throughput")], get[("nginx", "throughput")]
+    wl, nl = get[("writ", "latency")], get[("nginx", "latency")]
+    print(f"\nwrit/nginx throughput: {w['rps'] / n['rps']:.2f}"
+          f"   added p50 writ/nginx: {(wl['p50'] - d['p50']) / (nl['p50'] - d['p50']):.2f}"
+          f"   added p99 writ/nginx: {(wl['p99'] - d['p99']) / (nl['p99'] - d['p99']):.2f}")
+    bad = [r for r in rows if r["round"] == rnd and (r["other"] or r["errors"])]
+    for r in bad:
+        print(f"NOT 200: {r['path']} {r['kind']}: {r['other']} {r['errors']}")
+print("\ngateway metrics after the runs:")
+print(open(sys.argv[2]).read().rstrip() or "(none)")
+EOF
