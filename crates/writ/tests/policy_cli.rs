@@ -535,10 +535,3 @@ fn simulate_refuses_invalid_policies_and_missing_files() {
         stderr(&out)
     );
 }
-
-#[test]
-fn dev_says_plainly_that_it_is_not_built_yet() {
-    let out = writ(&["dev"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("`writ dev` is not built yet"));
-}
