@@ -18,6 +18,7 @@
 
 pub mod baseline;
 mod cfn;
+mod gateway;
 mod json;
 mod model;
 mod node;
@@ -91,6 +92,8 @@ pub enum FileFormat {
     CloudFormationJson,
     /// A standalone IAM policy document in JSON.
     IamJson,
+    /// writ's own gateway configuration (TOML).
+    GatewayToml,
 }
 
 impl FileFormat {
@@ -101,6 +104,7 @@ impl FileFormat {
             FileFormat::CloudFormationYaml => "cloudformation-yaml",
             FileFormat::CloudFormationJson => "cloudformation-json",
             FileFormat::IamJson => "iam-json",
+            FileFormat::GatewayToml => "writ-gateway",
         }
     }
 }
@@ -190,6 +194,8 @@ const YAML_EXT: &[&str] = &["yaml", "yml"];
 const JSON_EXT: &[&str] = &["json"];
 /// Extensions whose content decides (CloudFormation's `.template`).
 const TEMPLATE_EXT: &[&str] = &["template"];
+/// Extensions read as TOML: writ's gateway configuration, when the content says so.
+const TOML_EXT: &[&str] = &["toml"];
 
 /// True when writ lint reads files with this name (by extension).
 pub fn is_candidate(path: &Path) -> bool {
@@ -198,7 +204,7 @@ pub fn is_candidate(path: &Path) -> bool {
         return false;
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    [TF_EXT, YAML_EXT, JSON_EXT, TEMPLATE_EXT]
+    [TF_EXT, YAML_EXT, JSON_EXT, TEMPLATE_EXT, TOML_EXT]
         .iter()
         .any(|list| list.iter().any(|e| e.eq_ignore_ascii_case(ext)))
 }
@@ -236,6 +242,12 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
         } else {
             read_yaml(text, &mut report, &mut out)
         }
+    } else if TOML_EXT.contains(&ext.as_str()) {
+        if gateway::is_gateway_config(text) {
+            report.format = Some(FileFormat::GatewayToml);
+            gateway::check(text, &mut out);
+        }
+        None
     } else {
         None
     };
@@ -246,6 +258,7 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
     let mut findings = out.into_findings();
     if report.format == Some(FileFormat::Terraform)
         || report.format == Some(FileFormat::CloudFormationYaml)
+        || report.format == Some(FileFormat::GatewayToml)
     {
         let (kept, suppressed, extra) = suppress::apply(file, text, findings);
         findings = kept;

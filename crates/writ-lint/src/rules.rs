@@ -66,6 +66,12 @@ pub const CODE_SIGNING: &str = "WRIT-SIGN-001";
 pub const RUNTIME: &str = "WRIT-RUNTIME-001";
 /// A suppression without a reason or naming no known rule.
 pub const SUPPRESS_REASON: &str = "WRIT-SUPPRESS-001";
+/// A public (unauthenticated) route in writ's gateway configuration.
+pub const GW_PUBLIC: &str = "WRIT-GW-001";
+/// A staleness bound over an hour in writ's gateway configuration.
+pub const GW_STALENESS: &str = "WRIT-GW-002";
+/// The gateway's metrics on a non-loopback address.
+pub const GW_METRICS: &str = "WRIT-GW-003";
 
 /// Every rule, in documentation order.
 pub const RULES: &[Rule] = &[
@@ -200,6 +206,24 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Medium,
         title: "Malformed suppression (no reason, or no known rule)",
         help: "Write why the finding is accepted after the rule id: `# writ:ignore WRIT-URL-001 public webhook, HMAC checked`.",
+    },
+    Rule {
+        id: GW_PUBLIC,
+        severity: Severity::High,
+        title: "A public route in writ's gateway configuration",
+        help: "Give the route auth = [\"mtls\", \"jwt\"] (or webhook, api-key); if it must be public, say why: `# writ:ignore WRIT-GW-001 <reason>`.",
+    },
+    Rule {
+        id: GW_STALENESS,
+        severity: Severity::Medium,
+        title: "The gateway enforces stale state for over an hour",
+        help: "Keep max_staleness to minutes (the default is 5m): past it the gateway refuses rather than enforcing old intentions and missing revocations.",
+    },
+    Rule {
+        id: GW_METRICS,
+        severity: Severity::Medium,
+        title: "The gateway's metrics listen beyond loopback",
+        help: "Set metrics_listen to 127.0.0.1:PORT and scrape it locally, or put it behind authentication.",
     },
 ];
 

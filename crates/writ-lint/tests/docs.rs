@@ -57,6 +57,7 @@ fn file_name(lang: &str) -> &'static str {
         "hcl" | "terraform" | "tf" => "example.tf",
         "yaml" | "yml" => "example.yaml",
         "json" => "example.json",
+        "toml" => "gateway.toml",
         other => panic!("unknown example language {other:?}"),
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use writ_lint::{Config, lint_source};
 
-const NAMES: [&str; 4] = ["f.tf", "f.yaml", "f.json", "f.template"];
+const NAMES: [&str; 5] = ["f.tf", "f.yaml", "f.json", "f.template", "f.toml"];
 
 fn config() -> Config {
     Config {
