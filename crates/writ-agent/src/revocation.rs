@@ -43,21 +43,39 @@ pub async fn follow(
             }
         };
         let url = format!("{}/v1/revocations?after={after}&wait=25", identity.server());
-        let page: Result<Value, String> = async {
+        let page: Result<Option<Value>, String> = async {
             let r = client
                 .get(&url)
                 .timeout(Duration::from_secs(40))
                 .send()
                 .await
                 .map_err(|e| e.without_url().to_string())?;
+            if matches!(r.status().as_u16(), 401 | 403) {
+                return Ok(None);
+            }
             if !r.status().is_success() {
                 return Err(format!("HTTP {}", r.status()));
             }
-            r.json().await.map_err(|e| e.to_string())
+            r.json().await.map(Some).map_err(|e| e.to_string())
         }
         .await;
         let page = match page {
-            Ok(p) => p,
+            Ok(Some(p)) => p,
+            // The server refuses this SVID on the feed (as it does for a revoked function
+            // or serial) while the SVID is still valid: it was revoked, maybe while this
+            // agent was not listening.
+            Ok(None)
+                if identity.svid().not_after > time::OffsetDateTime::now_utc().unix_timestamp() =>
+            {
+                revoked.store(true, Ordering::Release);
+                secrets.clear();
+                tracing::warn!("the server refuses this function's SVID: treating it as revoked");
+                return;
+            }
+            Ok(None) => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "revocation feed unreachable");
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -20,12 +20,31 @@ pub fn pending_file(data_dir: &Path) -> PathBuf {
     data_dir.join("master.key.new")
 }
 
+/// Why a rewrap did not complete.
+#[derive(Debug)]
+pub enum RewrapError {
+    /// A key did not open with the old master key: the transaction was rolled back and the
+    /// store is as it was.
+    Refused(String),
+    /// The store failed; the transaction may or may not have committed (a connection lost
+    /// during COMMIT, say), so the new key must be kept.
+    Store(String),
+}
+
+impl std::fmt::Display for RewrapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RewrapError::Refused(m) | RewrapError::Store(m) => f.write_str(m),
+        }
+    }
+}
+
 /// Rewraps every wrapped key from `old` to `new`, all or nothing.
 pub async fn rewrap_all(
     store: &Store,
     old: &MasterKey,
     new: &MasterKey,
-) -> Result<RewrapCounts, String> {
+) -> Result<RewrapCounts, RewrapError> {
     store
         .rewrap_wrapped_keys(|k| match k {
             WrappedKey::SecretVersion {
@@ -43,8 +62,8 @@ pub async fn rewrap_all(
         })
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::Migration(m) => m,
-            other => other.to_string(),
+            crate::store::StoreError::Migration(m) => RewrapError::Refused(m),
+            other => RewrapError::Store(other.to_string()),
         })
 }
 

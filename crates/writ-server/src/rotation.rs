@@ -215,7 +215,7 @@ pub async fn rotate(
         .map(|every| finished + every);
     if let Err(e) = state
         .store
-        .end_rotation(name, &last.to_string(), next)
+        .end_rotation(name, now, &last.to_string(), next)
         .await
     {
         tracing::error!(secret = name, error = %e, "could not record the end of a rotation");
@@ -330,27 +330,32 @@ async fn run_steps(state: &AppState, name: &str, hook: &Hook) -> Result<String, 
                 }
             })
             .await
-            .map_err(|e| fail(Step::Finish)(format!("store: {e}")))?
-            .map_err(fail(Step::Finish)),
-        Err(failure) => {
-            // Withdraw our AWSPENDING (and only ours); AWSCURRENT never moved.
-            let cancelled = state
-                .store
-                .relabel_secret(name, |l| {
-                    if l.version(AWSPENDING) == Some(pending_id.as_str()) {
-                        l.cancel_rotation();
-                    }
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = cancelled {
-                tracing::error!(secret = name, error = %e, "could not withdraw AWSPENDING");
-            }
-            Err(failure)
-        }
+            .map_err(|e| fail(Step::Finish)(format!("store: {e}")))
+            .and_then(|r| r.map_err(fail(Step::Finish))),
+        // Our AWSPENDING is withdrawn below; AWSCURRENT never moved.
+        Err(failure) => Err(failure),
     };
+    if relabelled.is_err() {
+        withdraw(state, name, &pending_id).await;
+    }
     state.secret_cache.forget(name);
     relabelled.map(|_| pending_id)
+}
+
+/// Removes AWSPENDING if it still names `pending_id` (and only then).
+async fn withdraw(state: &AppState, name: &str, pending_id: &str) {
+    let cancelled = state
+        .store
+        .relabel_secret(name, |l| {
+            if l.version(AWSPENDING) == Some(pending_id) {
+                l.cancel_rotation();
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = cancelled {
+        tracing::error!(secret = name, error = %e, "could not withdraw AWSPENDING");
+    }
 }
 
 async fn open_version(state: &AppState, name: &str, version_id: &str) -> Result<Opened, String> {
@@ -454,14 +459,20 @@ impl HookCaller {
                 if !status.is_success() {
                     return Err(format!("the hook answered {status}"));
                 }
-                let body = response
-                    .bytes()
+                // Read in chunks, stopping as soon as the answer is over the limit.
+                let mut response = response;
+                let mut body = Vec::new();
+                while let Some(chunk) = response
+                    .chunk()
                     .await
-                    .map_err(|e| format!("could not read the hook's answer: {}", describe(&e)))?;
-                if body.len() > MAX_HOOK_ANSWER {
-                    return Err(format!("the hook's answer is over {MAX_HOOK_ANSWER} bytes"));
+                    .map_err(|e| format!("could not read the hook's answer: {}", describe(&e)))?
+                {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_HOOK_ANSWER {
+                        return Err(format!("the hook's answer is over {MAX_HOOK_ANSWER} bytes"));
+                    }
                 }
-                Ok(body.to_vec())
+                Ok(body)
             }
             HookCaller::Command { path } => run_command(path, step, request).await,
         }

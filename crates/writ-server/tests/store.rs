@@ -1606,7 +1606,12 @@ async fn one_rotation_claim_at_a_time_and_schedules_come_due(ctx: Ctx) {
     );
 
     store
-        .end_rotation("rot/a", r#"{"status":"succeeded"}"#, Some(T0 + 7600))
+        .end_rotation(
+            "rot/a",
+            T0 + 4000,
+            r#"{"status":"succeeded"}"#,
+            Some(T0 + 7600),
+        )
         .await
         .unwrap();
     let a = store.secret("rot/a").await.unwrap().unwrap();
@@ -1625,8 +1630,20 @@ async fn one_rotation_claim_at_a_time_and_schedules_come_due(ctx: Ctx) {
     );
     // Ending a rotation of an unscheduled secret leaves no due date.
     assert!(store.claim_rotation("rot/b", T0, T0 - 300).await.unwrap());
+    // A stale claimant's end does not clear the claim that took over.
     store
-        .end_rotation("rot/b", "{}", Some(T0 + 10))
+        .end_rotation("rot/b", T0 - 1, "{}", None)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_rotation("rot/b", T0 + 1, T0 - 300)
+            .await
+            .unwrap(),
+        "still claimed"
+    );
+    store
+        .end_rotation("rot/b", T0, "{}", Some(T0 + 10))
         .await
         .unwrap();
     assert_eq!(

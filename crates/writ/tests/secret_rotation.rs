@@ -390,3 +390,53 @@ fn a_registered_command_rotates_on_schedule() {
         json!({"type": "command", "name": "db"})
     );
 }
+
+#[test]
+fn pointing_a_secret_at_a_hook_needs_read_and_write_on_it() {
+    let dir = TempDir::new("rotate-scope");
+    let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
+    put(&server, &dir, "app/key", "v1");
+    let policy = dir.join("rotate-only.json");
+    std::fs::write(
+        &policy,
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "secrets:RotateSecret", "Resource": "writ:secret/*"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let token = server.cli_ok(&["token", "create", "--policy", policy.to_str().unwrap()]);
+    let token_file = dir.join("rotate-only-token");
+    std::fs::write(&token_file, token.trim()).unwrap();
+    let hook = Hook::start(&dir, None, None);
+    let url = format!("http://127.0.0.1:{}/", hook.port);
+    let out = run(server
+        .cli_command()
+        .env("WRIT_TOKEN_FILE", &token_file)
+        .args(["secret", "rotate", "app/key", "--hook-url", &url]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("403") && err.contains("GetSecretValue"),
+        "{err}"
+    );
+    assert!(hook.steps().is_empty(), "the hook saw nothing");
+    assert_eq!(get(&server, "app/key", "AWSCURRENT"), "v1");
+    // Once the operator has set the hook, the rotate-only token may rotate with it.
+    server.cli_ok(&[
+        "secret",
+        "rotate",
+        "app/key",
+        "--hook-url",
+        &url,
+        "--no-rotate-now",
+    ]);
+    let out = run(server
+        .cli_command()
+        .env("WRIT_TOKEN_FILE", &token_file)
+        .args(["secret", "rotate", "app/key"]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(hook.steps().len(), 4);
+}

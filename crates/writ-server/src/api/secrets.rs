@@ -905,6 +905,13 @@ pub(super) async fn rotate(
         }
     };
     rotation::check_hook(&hook, &state).map_err(ApiError::bad_request)?;
+    // A hook receives the current and new values and chooses the new one: whoever points
+    // a secret at a hook must be allowed to read and to write its value as well.
+    if stored.as_ref().is_none_or(|c| c.hook != hook) {
+        for also in ["secrets:GetSecretValue", "secrets:PutSecretValue"] {
+            authorize_secret(&state, &headers, &conn, also, Some(&body.name)).await?;
+        }
+    }
     let every = match body.every.as_deref() {
         Some("off") => None,
         Some(e) => Some(e.to_string()),
@@ -939,7 +946,14 @@ pub(super) async fn rotate(
             "rotation": rotation_json(&config, every_seconds.map(|s| now + s), None),
         })));
     }
-    let result = rotation::rotate(&state, &body.name, &config).await;
+    // The rotation runs on its own task: a caller that goes away (or the request timeout)
+    // must not cancel it between steps and leave AWSPENDING behind.
+    let result = {
+        let (state, name, config) = (state.clone(), body.name.clone(), config.clone());
+        tokio::spawn(async move { rotation::rotate(&state, &name, &config).await })
+            .await
+            .map_err(|e| ApiError::internal("the rotation task failed", e))?
+    };
     let mut event = state.event(
         &conn,
         &caller.actor,

@@ -343,21 +343,25 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Ends a claimed rotation: records how it went and, for a scheduled secret, when the
-    /// next one is due.
+    /// Ends the rotation claimed at `claimed_at`: records how it went and, for a scheduled
+    /// secret, when the next one is due. A claim taken over since (this one went stale) is
+    /// left alone.
     pub async fn end_rotation(
         &self,
         name: &str,
+        claimed_at: i64,
         last_rotation: &str,
         next_rotation_at: Option<i64>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE secrets SET rotating_since = NULL, last_rotation = $1, \
-             next_rotation_at = CASE WHEN rotation IS NULL THEN NULL ELSE $2 END WHERE name = $3",
+             next_rotation_at = CASE WHEN rotation IS NULL THEN NULL ELSE $2 END \
+             WHERE name = $3 AND rotating_since = $4",
         )
         .bind(last_rotation)
         .bind(next_rotation_at)
         .bind(name)
+        .bind(claimed_at)
         .execute(&self.pool)
         .await?;
         Ok(())

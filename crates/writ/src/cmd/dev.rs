@@ -4,8 +4,8 @@
 //! only payments may read its secret. It drives a few calls, prints what happened and why,
 //! verifies the audit chain, and keeps serving until Ctrl-C so the CLI can be tried on it.
 //!
-//! The demo functions use `writ-client` in-process (the Rust SDK's way); the agent that
-//! gives functions in other languages the same is not built yet.
+//! The demo functions use `writ-client` in-process (the Rust SDK's way); `writ agent`
+//! gives functions in other languages the same.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -91,7 +91,16 @@ fn fresh_dir() -> Result<PathBuf, String> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| "the system random source failed".to_string())?;
     let dir = std::env::temp_dir().join(format!("writ-dev-{}", writ_audit::hex(&bytes)));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // A new directory, the owner's only: keys and tokens go in it.
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(dir)
 }
 
@@ -267,7 +276,7 @@ async fn demo(args: DevArgs) -> Result<ExitCode, String> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    write(&dir.join("gateway-token"), &gateway_token)?;
+    write_private(&dir.join("gateway-token"), &gateway_token)?;
     issue_gateway_certificate(&state, &dir)?;
     let config_text = format!(
         r#"# writ dev's gateway: try `writ gateway --config {config} --print-config`

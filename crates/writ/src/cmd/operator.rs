@@ -100,10 +100,22 @@ pub fn run(args: OperatorArgs) -> Result<ExitCode, String> {
         let new = MasterKey::create_file(&target).map_err(|e| e.to_string())?;
         let counts = match master_key_rotation::rewrap_all(&store, &old, &new).await {
             Ok(c) => c,
-            Err(e) => {
+            Err(master_key_rotation::RewrapError::Refused(e)) => {
                 let _ = std::fs::remove_file(&target);
                 return Err(format!(
                     "nothing changed: {e} (is this the deployment's current master key?)"
+                ));
+            }
+            Err(master_key_rotation::RewrapError::Store(e)) => {
+                // The commit may have happened: the new key must survive.
+                return Err(format!(
+                    "the store failed during the rewrap ({e}); it may have committed. Both keys are kept: {} holds the new one{}",
+                    target.display(),
+                    if env_key.is_none() {
+                        "; the next server start keeps whichever opens the store"
+                    } else {
+                        "; try the old key first, then the new one"
+                    }
                 ));
             }
         };
