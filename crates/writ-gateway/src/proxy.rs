@@ -79,7 +79,7 @@ struct KeyState {
 
 /// A client certificate checked against one bundle (by its digest): the SVID,
 /// its not-before and not-after (Unix seconds), or why it was refused.
-type CheckedCert = (u64, Result<(VerifiedSvid, i64, i64), String>);
+type CheckedCert = (u64, Result<Arc<(VerifiedSvid, i64, i64)>, String>);
 
 /// A verified JWT-SVID: its subject, `iat`, `exp`, and the digest of the JWKS it was
 /// verified against.
@@ -644,7 +644,11 @@ impl Gateway {
                     let (_, parsed) = x509_parser::parse_x509_certificate(cert)
                         .map_err(|_| "unreadable certificate".to_string())?;
                     let v = parsed.validity();
-                    Ok((svid, v.not_before.timestamp(), v.not_after.timestamp()))
+                    Ok(Arc::new((
+                        svid,
+                        v.not_before.timestamp(),
+                        v.not_after.timestamp(),
+                    )))
                 },
             )
         };
@@ -653,7 +657,8 @@ impl Gateway {
             // The bundle changed since this connection was checked: check again.
             verified = (bundle_id, compute());
         }
-        let (svid, not_before, not_after) = verified.1.map_err(Refusal::unauthenticated)?;
+        let checked = verified.1.map_err(Refusal::unauthenticated)?;
+        let (svid, not_before, not_after) = (&checked.0, checked.1, checked.2);
         let now = now_unix();
         if now >= not_after {
             return Err(Refusal::unauthenticated(
@@ -674,7 +679,7 @@ impl Gateway {
         {
             return Err(Refusal::unauthenticated(format!("{} is revoked", svid.id)));
         }
-        Ok(svid)
+        Ok(svid.clone())
     }
 
     fn check_jwt(
@@ -801,22 +806,33 @@ impl Gateway {
         // could see one value (or none) and the upstream another.
         let mut headers: Vec<(String, String)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (k, v) in &parts.headers {
-            let name = k.as_str().replace('_', "-");
-            let visible = v.as_bytes().iter().all(|b| (0x20..0x7f).contains(b));
-            if control.intention_headers.contains(&name) && (!visible || !seen.insert(name.clone()))
-            {
-                return Err(Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalidRequest",
-                    "bad_request",
-                    format!(
-                        "header {name}: an intention conditions on it, so it must come once, in visible ASCII"
-                    ),
-                ));
-            }
-            if let Ok(value) = v.to_str() {
-                headers.push((name, value.to_string()));
+        // Only headers some intention conditions on enter the decision (most deployments
+        // have none, and the request path then allocates nothing for headers).
+        if !control.intention_headers.is_empty() {
+            for (k, v) in &parts.headers {
+                let raw = k.as_str();
+                let name: std::borrow::Cow<'_, str> = if raw.contains('_') {
+                    raw.replace('_', "-").into()
+                } else {
+                    raw.into()
+                };
+                if !control.intention_headers.contains(name.as_ref()) {
+                    continue;
+                }
+                let visible = v.as_bytes().iter().all(|b| (0x20..0x7f).contains(b));
+                if !visible || !seen.insert(name.to_string()) {
+                    return Err(Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalidRequest",
+                        "bad_request",
+                        format!(
+                            "header {name}: an intention conditions on it, so it must come once, in visible ASCII"
+                        ),
+                    ));
+                }
+                if let Ok(value) = v.to_str() {
+                    headers.push((name.into_owned(), value.to_string()));
+                }
             }
         }
         let request = crate::intentions::request(
