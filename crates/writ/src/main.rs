@@ -10,6 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's allocator: under load the gateway spent a sixth of its time
+/// in glibc's malloc and free (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Zero-trust identity, authorization and secrets for serverless functions.
 #[derive(Parser)]
 #[command(name = "writ", version, about, propagate_version = true)]
