@@ -57,18 +57,10 @@ impl ResolvesClientCert for SvidSource {
     }
 }
 
-fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {
-    let certs: Vec<CertificateDer<'static>> = pem::parse_many(cert_pem)
-        .map_err(|e| format!("SVID certificate: {e}"))?
-        .into_iter()
-        .filter(|p| p.tag() == "CERTIFICATE")
-        .map(|p| CertificateDer::from(p.into_contents()))
-        .collect();
-    if certs.is_empty() {
-        return Err("SVID certificate: no CERTIFICATE block".into());
-    }
-    let key = pem::parse_many(key_pem)
-        .map_err(|_| "SVID key: not PEM".to_string())?
+/// The private key in PEM text: PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`).
+pub fn private_key(key_pem: &str) -> Result<PrivateKeyDer<'static>, String> {
+    pem::parse_many(key_pem)
+        .map_err(|_| "not PEM".to_string())?
         .into_iter()
         .find_map(|p| match p.tag() {
             "PRIVATE KEY" => Some(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
@@ -79,7 +71,62 @@ fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, Str
             ))),
             _ => None,
         })
-        .ok_or("SVID key: no PRIVATE KEY or EC PRIVATE KEY block")?;
+        .ok_or_else(|| "no PRIVATE KEY or EC PRIVATE KEY block".to_string())
+}
+
+/// The CA certificates in a PEM trust bundle, as rustls roots; an error when there are
+/// none.
+pub fn roots(bundle_pem: &str) -> Result<rustls::RootCertStore, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for block in pem::parse_many(bundle_pem).map_err(|e| format!("trust bundle: {e}"))? {
+        if block.tag() == "CERTIFICATE" {
+            roots
+                .add(CertificateDer::from(block.into_contents()))
+                .map_err(|e| format!("trust bundle: {e}"))?;
+        }
+    }
+    if roots.is_empty() {
+        return Err("trust bundle: no certificates".into());
+    }
+    Ok(roots)
+}
+
+fn client_config(
+    bundle_pem: &str,
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots(bundle_pem)?))
+}
+
+fn https_client(config: rustls::ClientConfig) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// An HTTPS client that trusts the CAs in `bundle_pem` and presents no certificate: for
+/// attestation, before there is an SVID. No redirects; 10-second timeout.
+pub fn bundle_client(bundle_pem: &str) -> Result<reqwest::Client, String> {
+    https_client(client_config(bundle_pem)?.with_no_client_auth())
+}
+
+fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, String> {
+    let certs: Vec<CertificateDer<'static>> = pem::parse_many(cert_pem)
+        .map_err(|e| format!("SVID certificate: {e}"))?
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| CertificateDer::from(p.into_contents()))
+        .collect();
+    if certs.is_empty() {
+        return Err("SVID certificate: no CERTIFICATE block".into());
+    }
+    let key = private_key(key_pem).map_err(|e| format!("SVID key: {e}"))?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key)
         .map_err(|_| "SVID key: not a key type TLS can sign with".to_string())?;
     Ok(Arc::new(CertifiedKey::new(certs, signing)))
@@ -89,27 +136,7 @@ fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>, Str
 /// `svid` as its client certificate: for calling the server, or other functions through
 /// the gateway. No redirects; 10-second timeout.
 pub fn mtls_client(bundle_pem: &str, svid: Arc<SvidSource>) -> Result<reqwest::Client, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for block in pem::parse_many(bundle_pem).map_err(|e| format!("trust bundle: {e}"))? {
-        roots
-            .add(CertificateDer::from(block.into_contents()))
-            .map_err(|e| format!("trust bundle: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err("trust bundle: no certificates".into());
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_client_cert_resolver(svid);
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))
+    https_client(client_config(bundle_pem)?.with_client_cert_resolver(svid))
 }
 
 /// Fetches `AWSCURRENT` values from `writ server` (`POST /v1/secrets/get`) with the

@@ -143,7 +143,7 @@ impl Identity {
         evidence: &Evidence,
         svid_dir: Option<PathBuf>,
     ) -> Result<Arc<Identity>, String> {
-        let client = plain_client(ca_pem)?;
+        let client = crate::fetch::bundle_client(ca_pem)?;
         let evidence = match evidence {
             Evidence::JoinToken(t) => json!({"type": "joinToken", "token": t}),
             Evidence::OidcFile(p) => {
@@ -295,29 +295,6 @@ pub async fn keep_fresh(identity: Arc<Identity>) {
             }
         }
     }
-}
-
-/// A client for the server before there is an SVID: it trusts `ca_pem` only.
-fn plain_client(ca_pem: &str) -> Result<reqwest::Client, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for block in pem::parse_many(ca_pem).map_err(|e| format!("--ca-file: {e}"))? {
-        roots
-            .add(block.into_contents().into())
-            .map_err(|e| format!("--ca-file: {e}"))?;
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

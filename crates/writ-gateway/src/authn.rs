@@ -89,22 +89,12 @@ pub fn verify_svid(
     })
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// Checks a GitHub-style signature: `X-Hub-Signature-256: sha256=<hex>` over the body.
 pub fn github_signature_ok(key: &[u8], body: &[u8], header: Option<&str>) -> Result<(), String> {
     let header = header.ok_or("no X-Hub-Signature-256 header")?;
     let tag = header
         .strip_prefix("sha256=")
-        .and_then(unhex)
+        .and_then(writ_audit::unhex)
         .ok_or("X-Hub-Signature-256: expected sha256=<hex>")?;
     hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), body, &tag)
         .map_err(|_| "X-Hub-Signature-256: the signature does not match the body".into())
@@ -134,7 +124,7 @@ pub fn stripe_signature_ok(
                         "Stripe-Signature: more than {MAX_STRIPE_SIGNATURES} v1 signatures"
                     ));
                 }
-                tags.extend(unhex(v).filter(|tag| tag.len() == 32));
+                tags.extend(writ_audit::unhex(v).filter(|tag| tag.len() == 32));
             }
             _ => {}
         }

@@ -65,14 +65,8 @@ impl ServerClient {
                 config.server.token_file.display()
             ));
         }
-        let mut roots = rustls::RootCertStore::empty();
-        for block in pem::parse_many(&ca_pem).map_err(|e| format!("server.ca_file: {e}"))? {
-            roots
-                .add(rustls::pki_types::CertificateDer::from(
-                    block.into_contents(),
-                ))
-                .map_err(|e| format!("server.ca_file: {e}"))?;
-        }
+        let roots =
+            writ_client::fetch::roots(&ca_pem).map_err(|e| format!("server.ca_file: {e}"))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -11,9 +11,7 @@ use std::sync::Arc;
 use rustls::DigitallySignedStruct;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer, UnixTime,
-};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 
 /// Accepts any client certificate at the handshake, after checking the client's signature
@@ -68,23 +66,6 @@ impl ClientCertVerifier for DeferredClientCert {
     }
 }
 
-/// The private key in a PEM file: PKCS#8 or SEC1.
-fn private_key(pem_text: &str) -> Result<PrivateKeyDer<'static>, String> {
-    pem::parse_many(pem_text)
-        .map_err(|e| format!("not PEM: {e}"))?
-        .into_iter()
-        .find_map(|p| match p.tag() {
-            "PRIVATE KEY" => Some(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-                p.into_contents(),
-            ))),
-            "EC PRIVATE KEY" => Some(PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(
-                p.into_contents(),
-            ))),
-            _ => None,
-        })
-        .ok_or_else(|| "no PRIVATE KEY or EC PRIVATE KEY block".to_string())
-}
-
 /// The gateway's server configuration from its certificate chain and key (PEM text).
 pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, String> {
     let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
@@ -97,7 +78,7 @@ pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConf
     if chain.is_empty() {
         return Err("tls.cert: no CERTIFICATE block".into());
     }
-    let key = private_key(key_pem).map_err(|e| format!("tls.key: {e}"))?;
+    let key = writ_client::fetch::private_key(key_pem).map_err(|e| format!("tls.key: {e}"))?;
     let verifier = Arc::new(DeferredClientCert {
         algorithms: provider.signature_verification_algorithms,
     });

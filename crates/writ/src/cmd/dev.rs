@@ -172,7 +172,7 @@ async fn demo(args: DevArgs) -> Result<ExitCode, String> {
         .trim()
         .to_string();
     let api = Api {
-        http: server_http(&bundle)?,
+        http: writ_client::fetch::bundle_client(&bundle)?,
         base: server_addr.clone(),
         token,
     };
@@ -334,7 +334,7 @@ auth = ["mtls", "jwt"]
     let orders = &functions[0];
     wait_for_gateway(orders, &gateway).await?;
     println!("\nCalls through the gateway:");
-    let anonymous = server_http(&bundle)?;
+    let anonymous = writ_client::fetch::bundle_client(&bundle)?;
     let calls: [(&Function, &str, &str, Value, reqwest::Client); 4] = [
         (
             orders,
@@ -478,28 +478,6 @@ auth = ["mtls", "jwt"]
     } else {
         ExitCode::from(1)
     })
-}
-
-/// A client for the server's API, trusting the trust bundle.
-fn server_http(bundle: &str) -> Result<reqwest::Client, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for block in pem::parse_many(bundle).map_err(|e| e.to_string())? {
-        roots
-            .add(block.into_contents().into())
-            .map_err(|e| e.to_string())?;
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 fn random_hex(n: usize) -> Result<String, String> {
