@@ -50,6 +50,9 @@ pub struct Control {
     pub jwks_digest: u64,
     /// The intentions, compiled to policy statements.
     pub intentions: IntentionSet,
+    /// A digest of the intentions: a decision made under one set of intentions is made
+    /// again when this changes.
+    pub intentions_digest: u64,
     /// Revoked serials, without leading zeros (see [`serial_key`]).
     pub revoked_serials: HashSet<String>,
     /// The (lower-case) headers some intention's L7 permission names: a request may carry
@@ -81,6 +84,7 @@ impl Control {
             .collect();
         Ok(Arc::new(Control {
             intentions,
+            intentions_digest: digest(snapshot.intentions.to_string().as_bytes()),
             bundle,
             bundle_digest: digest(snapshot.bundle_pem.as_bytes()),
             jwks_digest: digest(snapshot.jwks.to_string().as_bytes()),

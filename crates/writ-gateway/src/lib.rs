@@ -7,6 +7,7 @@
 //! server is unreachable the gateway enforces the last known state, up to a staleness
 //! bound, then refuses (fail static).
 
+pub mod audit;
 pub mod authn;
 pub mod config;
 pub mod control;

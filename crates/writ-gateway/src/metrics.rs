@@ -1,9 +1,12 @@
 //! Prometheus metrics: requests by route and decision, and a latency histogram per route,
 //! in the text exposition format.
+//!
+//! Counting is on the request path, so it takes no lock and allocates nothing: each worker
+//! thread counts in its own shard of atomics (no cache line shared between the cores),
+//! and [`Metrics::render`] adds the shards up.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Latency buckets, in seconds.
@@ -11,103 +14,210 @@ const BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0, 10.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+/// What the gateway decided about a request: the `decision` label of
+/// `writ_gateway_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Label {
+    /// Forwarded to the upstream.
+    Allowed,
+    /// A CORS preflight, answered by the gateway.
+    Preflight,
+    /// No credentials, or credentials that did not verify.
+    Unauthenticated,
+    /// Authenticated, but no intention (or API key scope) allows it.
+    Denied,
+    /// Over the route's or the API key's rate.
+    RateLimited,
+    /// Over the API key's quota.
+    QuotaExceeded,
+    /// The body failed the route's JSON Schema, or was not JSON.
+    Invalid,
+    /// Malformed otherwise (headers, body, URI).
+    BadRequest,
+    /// A path an upstream could read as another path.
+    BadPath,
+    /// No route for the host and path.
+    NoRoute,
+    /// A body over the route's limit.
+    TooLarge,
+    /// The gateway's state is older than its staleness bound.
+    Stale,
+    /// Something the gateway needed (a webhook key) was unavailable.
+    Unavailable,
+    /// The upstream could not be reached.
+    UpstreamError,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+}
+
+impl Label {
+    const ALL: [Label; 15] = [
+        Label::Allowed,
+        Label::Preflight,
+        Label::Unauthenticated,
+        Label::Denied,
+        Label::RateLimited,
+        Label::QuotaExceeded,
+        Label::Invalid,
+        Label::BadRequest,
+        Label::BadPath,
+        Label::NoRoute,
+        Label::TooLarge,
+        Label::Stale,
+        Label::Unavailable,
+        Label::UpstreamError,
+        Label::UpstreamTimeout,
+    ];
+
+    /// The label's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Allowed => "allowed",
+            Label::Preflight => "preflight",
+            Label::Unauthenticated => "unauthenticated",
+            Label::Denied => "denied",
+            Label::RateLimited => "rate_limited",
+            Label::QuotaExceeded => "quota_exceeded",
+            Label::Invalid => "invalid",
+            Label::BadRequest => "bad_request",
+            Label::BadPath => "bad_path",
+            Label::NoRoute => "no_route",
+            Label::TooLarge => "too_large",
+            Label::Stale => "stale",
+            Label::Unavailable => "unavailable",
+            Label::UpstreamError => "upstream_error",
+            Label::UpstreamTimeout => "upstream_timeout",
+        }
+    }
+}
+
+/// One route's counters in one shard.
+struct RouteCounters {
+    requests: [AtomicU64; Label::ALL.len()],
+    /// Per bucket (not cumulative), then one for over the last bound.
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_ns: AtomicU64,
+}
+
+impl RouteCounters {
+    fn new() -> RouteCounters {
+        RouteCounters {
+            requests: std::array::from_fn(|_| AtomicU64::new(0)),
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+/// One worker's counters, aligned so that two shards never share a cache line.
+#[repr(align(128))]
+struct Shard {
+    routes: Vec<RouteCounters>,
+    audit_dropped: AtomicU64,
 }
 
 /// The gateway's counters.
-#[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, &'static str), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
-    audit_dropped: Mutex<u64>,
+    /// The routes' names, then `(none)` for requests that matched no route.
+    names: Vec<String>,
+    shards: Vec<Shard>,
 }
 
+/// The index [`Metrics::observe`] takes for a request that matched no route.
+pub const NO_ROUTE: usize = usize::MAX;
+
 impl Metrics {
-    /// Counts a request to `route` with its `decision` (`allowed`, `unauthenticated`,
-    /// `denied`, …) and how long the gateway took with it.
-    pub fn observe(&self, route: &str, decision: &'static str, took: Duration) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry((route.to_string(), decision))
-            .or_default() += 1;
-        let seconds = took.as_secs_f64();
-        let mut latency = self
-            .latency
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let h = latency.entry(route.to_string()).or_default();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.counts[i] += 1;
-            }
+    /// Counters for `routes` (by name, in the configuration's order), counted by up to
+    /// `shards` threads at once without sharing.
+    pub fn new(routes: &[String], shards: usize) -> Metrics {
+        let mut names = routes.to_vec();
+        names.push("(none)".to_string());
+        Metrics {
+            shards: (0..shards.max(1))
+                .map(|_| Shard {
+                    routes: names.iter().map(|_| RouteCounters::new()).collect(),
+                    audit_dropped: AtomicU64::new(0),
+                })
+                .collect(),
+            names,
         }
-        h.sum += seconds;
-        h.count += 1;
+    }
+
+    /// Counts a request to route number `route` (or [`NO_ROUTE`]) with its decision and
+    /// how long the gateway took with it, in the shard of worker `shard`.
+    pub fn observe(&self, shard: usize, route: usize, label: Label, took: Duration) {
+        let shard = &self.shards[shard % self.shards.len()];
+        let route = route.min(self.names.len() - 1);
+        let c = &shard.routes[route];
+        c.requests[label as usize].fetch_add(1, Ordering::Relaxed);
+        let seconds = took.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(BUCKETS.len());
+        c.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        c.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
     /// Counts audit events dropped because the server was unreachable too long.
     pub fn audit_dropped(&self, n: u64) {
-        *self
-            .audit_dropped
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) += n;
+        self.shards[0].audit_dropped.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The text exposition.
     pub fn render(&self) -> String {
+        let total = |f: &dyn Fn(&Shard) -> u64| self.shards.iter().map(f).sum::<u64>();
         let mut out = String::new();
         out.push_str("# HELP writ_gateway_requests_total Requests by route and decision.\n");
         out.push_str("# TYPE writ_gateway_requests_total counter\n");
-        for ((route, decision), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "writ_gateway_requests_total{{route=\"{}\",decision=\"{decision}\"}} {n}",
-                escape(route)
-            );
+        for (r, name) in self.names.iter().enumerate() {
+            for label in Label::ALL {
+                let n = total(&|s| s.routes[r].requests[label as usize].load(Ordering::Relaxed));
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "writ_gateway_requests_total{{route=\"{}\",decision=\"{}\"}} {n}",
+                        escape(name),
+                        label.as_str()
+                    );
+                }
+            }
         }
         out.push_str(
             "# HELP writ_gateway_request_duration_seconds Time the gateway took per request, upstream included.\n",
         );
         out.push_str("# TYPE writ_gateway_request_duration_seconds histogram\n");
-        for (route, h) in self
-            .latency
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-        {
-            let route = escape(route);
+        for (r, name) in self.names.iter().enumerate() {
+            let counts: Vec<u64> = (0..=BUCKETS.len())
+                .map(|b| total(&|s| s.routes[r].buckets[b].load(Ordering::Relaxed)))
+                .collect();
+            let count: u64 = counts.iter().sum();
+            if count == 0 {
+                continue;
+            }
+            let route = escape(name);
+            let mut cumulative = 0;
             for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += counts[i];
                 let _ = writeln!(
                     out,
-                    "writ_gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {}",
-                    h.counts[i]
+                    "writ_gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}",
                 );
             }
             let _ = writeln!(
                 out,
-                "writ_gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
+                "writ_gateway_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}",
             );
+            let sum_ns = total(&|s| s.routes[r].sum_ns.load(Ordering::Relaxed));
             let _ = writeln!(
                 out,
                 "writ_gateway_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
+                sum_ns as f64 / 1e9
             );
             let _ = writeln!(
                 out,
-                "writ_gateway_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
+                "writ_gateway_request_duration_seconds_count{{route=\"{route}\"}} {count}",
             );
         }
         out.push_str(
@@ -117,9 +227,7 @@ impl Metrics {
         let _ = writeln!(
             out,
             "writ_gateway_audit_events_dropped_total {}",
-            self.audit_dropped
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            total(&|s| s.audit_dropped.load(Ordering::Relaxed))
         );
         out
     }
@@ -138,19 +246,33 @@ mod tests {
 
     #[test]
     fn counters_and_histograms_render_in_the_exposition_format() {
-        let m = Metrics::default();
-        m.observe("pay", "allowed", Duration::from_micros(80));
-        m.observe("pay", "allowed", Duration::from_millis(3));
-        m.observe("pay", "denied", Duration::from_micros(20));
+        let m = Metrics::new(&["pay".to_string(), "idle".to_string()], 2);
+        m.observe(0, 0, Label::Allowed, Duration::from_micros(80));
+        m.observe(1, 0, Label::Allowed, Duration::from_millis(3));
+        m.observe(1, 0, Label::Denied, Duration::from_micros(20));
+        m.observe(0, NO_ROUTE, Label::NoRoute, Duration::from_secs(20));
+        m.audit_dropped(2);
         let text = m.render();
         assert!(text.contains("writ_gateway_requests_total{route=\"pay\",decision=\"allowed\"} 2"));
         assert!(text.contains("writ_gateway_requests_total{route=\"pay\",decision=\"denied\"} 1"));
+        assert!(
+            text.contains("writ_gateway_requests_total{route=\"(none)\",decision=\"no_route\"} 1")
+        );
+        assert!(!text.contains("route=\"idle\""), "{text}");
         assert!(text.contains(
             "writ_gateway_request_duration_seconds_bucket{route=\"pay\",le=\"0.0001\"} 2"
         ));
         assert!(text.contains(
             "writ_gateway_request_duration_seconds_bucket{route=\"pay\",le=\"0.005\"} 3"
         ));
+        assert!(text.contains(
+            "writ_gateway_request_duration_seconds_bucket{route=\"(none)\",le=\"10\"} 0"
+        ));
+        assert!(text.contains(
+            "writ_gateway_request_duration_seconds_bucket{route=\"(none)\",le=\"+Inf\"} 1"
+        ));
         assert!(text.contains("writ_gateway_request_duration_seconds_count{route=\"pay\"} 3"));
+        assert!(text.contains("writ_gateway_request_duration_seconds_sum{route=\"pay\"} 0.0031"));
+        assert!(text.contains("writ_gateway_audit_events_dropped_total 2"));
     }
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -15,15 +15,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::CertificateDer;
 use serde_json::json;
-use writ_audit::{Decision, Event, Outcome};
+use writ_audit::{Decision, Outcome};
 use writ_client::secrets::SecretCache;
 use writ_identity::{SpiffeId, TrustDomain};
 
+use crate::audit::{AuditBuffer, Reason, Record};
 use crate::authn::{self, VerifiedSvid};
 use crate::config::{AuthMethod, Config, Cors, Route, WebhookStyle};
 use crate::limits::{Bucket, Quota};
-use crate::metrics::Metrics;
-use crate::sync::{AuditBuffer, ServerClient, Shared};
+use crate::metrics::{Label, Metrics, NO_ROUTE};
+use crate::sync::{ServerClient, Shared};
 
 /// The answer's body: the upstream's, streamed, or the gateway's own.
 pub type Body = Either<Incoming, Full<Bytes>>;
@@ -63,10 +64,18 @@ const HOP_BY_HOP: [&str; 8] = [
 
 /// A route, ready to serve.
 struct Live {
+    /// Its place in the configuration, which indexes its metrics.
+    index: usize,
     route: Route,
     schema: Option<jsonschema::Validator>,
     bucket: Option<Mutex<Bucket>>,
     audience: String,
+    /// `writ:fn/FUNCTION`, the resource of its audit events.
+    resource: Arc<str>,
+    /// Its name, as the upstream reads it in `x-writ-route`.
+    name_header: Option<HeaderValue>,
+    /// The upstream's address without a trailing `/`.
+    upstream: String,
 }
 
 /// Per API key: its hash, and its plan's limits.
@@ -77,9 +86,37 @@ struct KeyState {
     quota: Option<Quota>,
 }
 
-/// A client certificate checked against one bundle (by its digest): the SVID,
-/// its not-before and not-after (Unix seconds), or why it was refused.
-type CheckedCert = (u64, Result<Arc<(VerifiedSvid, i64, i64)>, String>);
+/// A client certificate checked against one bundle (by its digest), or why it was refused.
+type CheckedCert = (u64, Result<Arc<CheckedSvid>, String>);
+
+/// A client certificate that verified as an X.509-SVID, with what each request on its
+/// connection needs from it worked out once.
+struct CheckedSvid {
+    svid: VerifiedSvid,
+    /// Its not-before and not-after, Unix seconds.
+    not_before: i64,
+    not_after: i64,
+    /// Its serial as revocations are compared ([`crate::control::serial_key`]).
+    serial_key: String,
+    /// Its SPIFFE ID, as audited.
+    actor: Arc<str>,
+    /// Its SPIFFE ID, as forwarded in `x-writ-caller`.
+    header: Option<HeaderValue>,
+}
+
+/// The last authorization decision on a connection, and what it was made on: the
+/// intentions (by digest), the route's function, the method, the path and the values of
+/// the headers intentions condition on. Intentions decide on nothing else (the caller is
+/// the connection's), so the same request under the same intentions gets the same answer.
+struct Decided {
+    intentions: u64,
+    route: usize,
+    method: hyper::Method,
+    path: String,
+    headers: Vec<(String, String)>,
+    /// Allowed, or the reason for the refusal.
+    verdict: Result<(), String>,
+}
 
 /// A verified JWT-SVID: its subject, `iat`, `exp`, and the digest of the JWKS it was
 /// verified against.
@@ -96,6 +133,11 @@ pub struct Connection {
     /// The certificate's verification against the bundle in force when first checked,
     /// with the bundle's identity and the certificate's expiry; done once per connection.
     verified: OnceLock<CheckedCert>,
+    /// The peer's address as `x-forwarded-for` gives it.
+    remote_header: Option<HeaderValue>,
+    /// The last authorization decision for an mTLS caller, made again when anything it
+    /// was made on differs.
+    decided: Mutex<Option<Decided>>,
 }
 
 impl Connection {
@@ -110,6 +152,8 @@ impl Connection {
             worker,
             peer_cert,
             verified: OnceLock::new(),
+            remote_header: HeaderValue::from_str(&remote.ip().to_string()).ok(),
+            decided: Mutex::new(None),
         }
     }
 }
@@ -128,7 +172,6 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     jwt_cache: Mutex<HashMap<[u8; 32], JwtHit>>,
     keys: Mutex<HashMap<String, KeyState>>,
-    node: String,
 }
 
 /// A refusal or failure answered by the gateway itself.
@@ -138,7 +181,7 @@ struct Refusal {
     message: String,
     /// For the audit log (may say more than the caller is told).
     reason: String,
-    decision: &'static str,
+    decision: Label,
     retry_after: Option<Duration>,
 }
 
@@ -146,7 +189,7 @@ impl Refusal {
     fn new(
         status: StatusCode,
         code: &'static str,
-        decision: &'static str,
+        decision: Label,
         message: impl Into<String>,
     ) -> Refusal {
         let message = message.into();
@@ -166,7 +209,7 @@ impl Refusal {
             ..Refusal::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
-                "unauthenticated",
+                Label::Unauthenticated,
                 "authentication failed",
             )
         }
@@ -175,8 +218,12 @@ impl Refusal {
 
 /// Who the caller proved to be, and how (`mtls`, `jwt`, `webhook`, `api-key`, `public`).
 struct Caller {
-    actor: String,
-    spiffe: Option<SpiffeId>,
+    /// A SPIFFE ID, `apikey:ID`, `webhook:ROUTE` or `anonymous`.
+    actor: Arc<str>,
+    /// The verified X.509-SVID, for an mTLS caller.
+    svid: Option<Arc<CheckedSvid>>,
+    /// Whether `actor` is a verified SPIFFE ID, which intentions then authorize.
+    workload: bool,
     method: &'static str,
 }
 
@@ -199,13 +246,12 @@ impl Gateway {
         secrets: SecretCache<ServerClient>,
         audit: Arc<AuditBuffer>,
         metrics: Arc<Metrics>,
-        node: String,
         workers: usize,
     ) -> Result<Gateway, String> {
         let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
         let now = Instant::now();
         let mut routes = Vec::new();
-        for r in &config.routes {
+        for (index, r) in config.routes.iter().enumerate() {
             let schema = match &r.schema {
                 Some(path) => {
                     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -224,10 +270,14 @@ impl Gateway {
                 .map_err(|e| e.to_string())?
                 .to_string();
             routes.push(Live {
+                index,
                 route: r.clone(),
                 schema,
                 bucket: r.rate_limit.map(|l| Mutex::new(Bucket::new(l, now))),
                 audience,
+                resource: format!("writ:fn/{}", r.function).into(),
+                name_header: HeaderValue::from_str(&r.name).ok(),
+                upstream: r.upstream.trim_end_matches('/').to_string(),
             });
         }
         let keys = config
@@ -268,7 +318,6 @@ impl Gateway {
             metrics,
             jwt_cache: Mutex::new(HashMap::new()),
             keys: Mutex::new(keys),
-            node,
         })
     }
 
@@ -306,30 +355,35 @@ impl Gateway {
                         h
                     }
                 })
-            })
-            .map(str::to_ascii_lowercase);
-        let path = req.uri().path().to_string();
-        let method = req.method().clone();
+            });
+        let path = req.uri().path();
         // Intentions and routes match the path literally, and the upstream may normalise
         // it: a path that could mean another one there (`/pay/../admin`, `//`, encoded
         // dots, slashes or backslashes) is refused rather than guessed at.
-        if let Err(why) = check_path(&path) {
-            let r = Refusal::new(StatusCode::BAD_REQUEST, "invalidRequest", "bad_path", why);
+        if let Err(why) = check_path(path) {
+            let r = Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "invalidRequest",
+                Label::BadPath,
+                why,
+            );
             self.metrics
-                .observe("(none)", r.decision, started.elapsed());
+                .observe(conn.worker, NO_ROUTE, r.decision, started.elapsed());
             return refusal_response(&r);
         }
-        let Some(live) = self.route_for(host.as_deref(), &path) else {
+        let Some(live) = self.route_for(host, path) else {
             let r = Refusal::new(
                 StatusCode::NOT_FOUND,
                 "notFound",
-                "no_route",
+                Label::NoRoute,
                 format!("no route for {path}"),
             );
             self.metrics
-                .observe("(none)", r.decision, started.elapsed());
+                .observe(conn.worker, NO_ROUTE, r.decision, started.elapsed());
             return refusal_response(&r);
         };
+        let path = path.to_owned();
+        let method = req.method().clone();
         let cors = live.route.cors.as_ref();
         let origin = req.headers().get(header::ORIGIN).cloned();
         // A CORS preflight carries no credentials; it is answered here.
@@ -341,70 +395,78 @@ impl Gateway {
             && let Some(c) = cors
         {
             self.metrics
-                .observe(&live.route.name, "preflight", started.elapsed());
+                .observe(conn.worker, live.index, Label::Preflight, started.elapsed());
             return preflight(c, origin.as_ref());
         }
-        let (decision, mut response, event) = match self.pass(live, req, conn, started).await {
+        let (label, mut response, record) = match self.pass(live, req, conn, started).await {
             Ok((response, caller)) => {
-                let mut event =
-                    self.event(live, conn, &caller.actor, caller.method, Outcome::Allowed);
-                event.decision = Some(Decision::Allowed);
-                event.reason = Some(format!("{method} {path} -> {}", response.status().as_u16()));
-                ("allowed", response, event)
+                let status = response.status().as_u16();
+                let record = Record {
+                    authenticated_by: caller.method,
+                    outcome: Outcome::Allowed,
+                    decision: Some(Decision::Allowed),
+                    ..self.record(
+                        live,
+                        conn,
+                        caller.actor,
+                        Reason::Forwarded {
+                            method,
+                            path,
+                            status,
+                        },
+                    )
+                };
+                (Label::Allowed, response, record)
             }
             Err((r, actor)) => {
-                let mut event = self.event(
+                let mut record = self.record(
                     live,
                     conn,
-                    actor.as_deref().unwrap_or("anonymous"),
-                    "",
-                    Outcome::Denied,
+                    actor.unwrap_or_else(|| Arc::from("anonymous")),
+                    Reason::Refused {
+                        method,
+                        path,
+                        why: r.reason.clone(),
+                    },
                 );
-                event.reason = Some(format!("{method} {path}: {}", r.reason));
                 if r.status == StatusCode::FORBIDDEN {
-                    event.decision = Some(Decision::ImplicitDeny);
+                    record.decision = Some(Decision::ImplicitDeny);
                 }
                 if r.status.is_server_error() {
-                    event.outcome = Outcome::Failed;
+                    record.outcome = Outcome::Failed;
                 }
-                (r.decision, refusal_response(&r), event)
+                (r.decision, refusal_response(&r), record)
             }
         };
         if let Some(c) = cors {
             add_cors(c, origin.as_ref(), response.headers_mut());
         }
-        let mut event = event;
-        event.latency_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
-        if !self.audit.push(event) {
+        let took = started.elapsed();
+        let record = Record {
+            latency_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            ..record
+        };
+        if !self.audit.push(conn.worker, record) {
             self.metrics.audit_dropped(1);
         }
-        self.metrics
-            .observe(&live.route.name, decision, started.elapsed());
+        self.metrics.observe(conn.worker, live.index, label, took);
         response
     }
 
-    fn event(
-        &self,
-        live: &Live,
-        conn: &Connection,
-        actor: &str,
-        by: &str,
-        outcome: Outcome,
-    ) -> Event {
-        let time = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let mut e = Event::new(
-            &time,
+    /// The audit record of a request by `actor` on `live`, refused now without a policy
+    /// decision; the caller changes what differs.
+    fn record(&self, live: &Live, conn: &Connection, actor: Arc<str>, reason: Reason) -> Record {
+        Record {
+            at: SystemTime::now(),
             actor,
-            by,
-            "writ:Invoke",
-            &format!("writ:fn/{}", live.route.function),
-            outcome,
-        );
-        e.node = self.node.clone();
-        e.source = Some(conn.remote.ip().to_string());
-        e
+            authenticated_by: "",
+            resource: live.resource.clone(),
+            outcome: Outcome::Denied,
+            decision: None,
+            reason,
+            source: conn.remote.ip(),
+            latency_us: 0,
+        }
     }
 
     async fn pass(
@@ -413,7 +475,7 @@ impl Gateway {
         req: Request<Incoming>,
         conn: &Connection,
         started: Instant,
-    ) -> Result<(Response<Body>, Caller), (Refusal, Option<String>)> {
+    ) -> Result<(Response<Body>, Caller), (Refusal, Option<Arc<str>>)> {
         let route = &live.route;
         let control = self.shared.control();
         // Both halves of the state must be fresh: the bundle, JWKS and intentions, and the
@@ -429,7 +491,7 @@ impl Gateway {
                 Refusal::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "stale",
-                    "stale",
+                    Label::Stale,
                     format!(
                         "the gateway has not heard from the server for {stale} s, past its {} s bound",
                         self.config.max_staleness.as_secs()
@@ -463,8 +525,8 @@ impl Gateway {
             .await
             .map_err(|r| (r, None))?;
         let actor = Some(caller.actor.clone());
-        if let Some(id) = &caller.spiffe {
-            self.authorize(live, id, &parts, conn, &control)
+        if caller.workload {
+            self.authorize(live, &caller, &parts, conn, &control)
                 .map_err(|r| (r, actor.clone()))?;
         }
         if let Some(b) = &live.bucket {
@@ -476,7 +538,7 @@ impl Gateway {
                 let mut r = Refusal::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rateLimited",
-                    "rate_limited",
+                    Label::RateLimited,
                     format!("route {} is over its rate limit", route.name),
                 );
                 r.retry_after = Some(wait);
@@ -496,7 +558,7 @@ impl Gateway {
                     Refusal::new(
                         StatusCode::BAD_REQUEST,
                         "invalidRequest",
-                        "invalid",
+                        Label::Invalid,
                         format!("body: not JSON: {e}"),
                     ),
                     actor.clone(),
@@ -509,7 +571,7 @@ impl Gateway {
                     Refusal::new(
                         StatusCode::BAD_REQUEST,
                         "invalidRequest",
-                        "invalid",
+                        Label::Invalid,
                         format!("body{at}: {e}"),
                     ),
                     actor,
@@ -536,7 +598,8 @@ impl Gateway {
         if route.public {
             return Ok(Caller {
                 actor: "anonymous".into(),
-                spiffe: None,
+                svid: None,
+                workload: false,
                 method: "public",
             });
         }
@@ -549,8 +612,9 @@ impl Gateway {
                 AuthMethod::Mtls => {
                     if conn.peer_cert.is_some() {
                         return self.check_svid(conn, control).map(|svid| Caller {
-                            actor: svid.id.to_string(),
-                            spiffe: Some(svid.id),
+                            actor: svid.actor.clone(),
+                            svid: Some(svid),
+                            workload: true,
                             method: AuthMethod::Mtls.as_str(),
                         });
                     }
@@ -560,8 +624,9 @@ impl Gateway {
                         return self
                             .check_jwt(token, &live.audience, control)
                             .map(|id| Caller {
-                                actor: id.to_string(),
-                                spiffe: Some(id),
+                                actor: id.as_str().into(),
+                                svid: None,
+                                workload: true,
                                 method: AuthMethod::Jwt.as_str(),
                             });
                     }
@@ -569,8 +634,9 @@ impl Gateway {
                 AuthMethod::ApiKey => {
                     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
                         return self.check_api_key(key, &route.name).map(|id| Caller {
-                            actor: format!("apikey:{id}"),
-                            spiffe: None,
+                            actor: format!("apikey:{id}").into(),
+                            svid: None,
+                            workload: false,
                             method: AuthMethod::ApiKey.as_str(),
                         });
                     }
@@ -590,7 +656,7 @@ impl Gateway {
                                 Refusal::new(
                                     StatusCode::SERVICE_UNAVAILABLE,
                                     "unavailable",
-                                    "unavailable",
+                                    Label::Unavailable,
                                     "the webhook key is unavailable",
                                 )
                                 .with_reason(format!("webhook key {}: {e}", w.secret))
@@ -611,8 +677,9 @@ impl Gateway {
                             };
                             return checked
                                 .map(|()| Caller {
-                                    actor: format!("webhook:{}", route.name),
-                                    spiffe: None,
+                                    actor: format!("webhook:{}", route.name).into(),
+                                    svid: None,
+                                    workload: false,
                                     method: AuthMethod::Webhook.as_str(),
                                 })
                                 .map_err(|e| Refusal::unauthenticated(format!("{name}: {e}")));
@@ -632,7 +699,7 @@ impl Gateway {
         &self,
         conn: &Connection,
         control: &crate::control::Control,
-    ) -> Result<VerifiedSvid, Refusal> {
+    ) -> Result<Arc<CheckedSvid>, Refusal> {
         let bundle_id = control.bundle_digest;
         let Some(cert) = &conn.peer_cert else {
             return Err(Refusal::unauthenticated("no client certificate"));
@@ -644,42 +711,47 @@ impl Gateway {
                     let (_, parsed) = x509_parser::parse_x509_certificate(cert)
                         .map_err(|_| "unreadable certificate".to_string())?;
                     let v = parsed.validity();
-                    Ok(Arc::new((
+                    Ok(Arc::new(CheckedSvid {
+                        not_before: v.not_before.timestamp(),
+                        not_after: v.not_after.timestamp(),
+                        serial_key: crate::control::serial_key(&svid.serial),
+                        actor: svid.id.as_str().into(),
+                        header: HeaderValue::from_str(svid.id.as_str()).ok(),
                         svid,
-                        v.not_before.timestamp(),
-                        v.not_after.timestamp(),
-                    )))
+                    }))
                 },
             )
         };
-        let mut verified = conn.verified.get_or_init(|| (bundle_id, compute())).clone();
-        if verified.0 != bundle_id {
+        let verified = conn.verified.get_or_init(|| (bundle_id, compute()));
+        let recomputed;
+        let verified = if verified.0 == bundle_id {
+            &verified.1
+        } else {
             // The bundle changed since this connection was checked: check again.
-            verified = (bundle_id, compute());
-        }
-        let checked = verified.1.map_err(Refusal::unauthenticated)?;
-        let (svid, not_before, not_after) = (&checked.0, checked.1, checked.2);
-        let now = now_unix();
-        if now >= not_after {
+            recomputed = compute();
+            &recomputed
+        };
+        let checked = verified.clone().map_err(Refusal::unauthenticated)?;
+        if now_unix() >= checked.not_after {
             return Err(Refusal::unauthenticated(
                 "the client certificate has expired",
             ));
         }
-        if control
-            .revoked_serials
-            .contains(&crate::control::serial_key(&svid.serial))
-        {
+        if control.revoked_serials.contains(&checked.serial_key) {
             return Err(Refusal::unauthenticated(format!(
                 "SVID {} is revoked",
-                svid.serial
+                checked.svid.serial
             )));
         }
-        if let Some(at) = control.revoked_functions.get(svid.id.as_str())
-            && not_before + 30 < *at
+        if let Some(at) = control.revoked_functions.get(checked.svid.id.as_str())
+            && checked.not_before + 30 < *at
         {
-            return Err(Refusal::unauthenticated(format!("{} is revoked", svid.id)));
+            return Err(Refusal::unauthenticated(format!(
+                "{} is revoked",
+                checked.svid.id
+            )));
         }
-        Ok(svid.clone())
+        Ok(checked)
     }
 
     fn check_jwt(
@@ -761,7 +833,7 @@ impl Gateway {
             return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
                 "accessDenied",
-                "denied",
+                Label::Denied,
                 format!("API key {id} may not call route {route}"),
             ));
         }
@@ -772,7 +844,7 @@ impl Gateway {
             let mut r = Refusal::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rateLimited",
-                "rate_limited",
+                Label::RateLimited,
                 format!("API key {id} is over its rate"),
             );
             r.retry_after = Some(wait);
@@ -784,7 +856,7 @@ impl Gateway {
             let mut r = Refusal::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quotaExceeded",
-                "quota_exceeded",
+                Label::QuotaExceeded,
                 format!("API key {id} has used its quota"),
             );
             r.retry_after = Some(wait);
@@ -796,7 +868,7 @@ impl Gateway {
     fn authorize(
         &self,
         live: &Live,
-        id: &SpiffeId,
+        caller: &Caller,
         parts: &hyper::http::request::Parts,
         conn: &Connection,
         control: &crate::control::Control,
@@ -824,7 +896,7 @@ impl Gateway {
                     return Err(Refusal::new(
                         StatusCode::BAD_REQUEST,
                         "invalidRequest",
-                        "bad_request",
+                        Label::BadRequest,
                         format!(
                             "header {name}: an intention conditions on it, so it must come once, in visible ASCII"
                         ),
@@ -835,25 +907,52 @@ impl Gateway {
                 }
             }
         }
+        let refused = |reason: String| {
+            Refusal::new(StatusCode::FORBIDDEN, "accessDenied", Label::Denied, reason)
+        };
+        // An mTLS caller is the connection's, so its last decision stands for a request
+        // that repeats everything it was made on (intentions condition on the source,
+        // the destination, the method, the path and headers, and on nothing else).
+        let path = parts.uri.path();
+        let mut decided = caller.svid.as_ref().map(|_| {
+            conn.decided
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
+        if let Some(Some(d)) = decided.as_deref()
+            && d.intentions == control.intentions_digest
+            && d.route == live.index
+            && d.method == parts.method
+            && d.path == path
+            && d.headers == headers
+        {
+            return d.verdict.clone().map_err(refused);
+        }
         let request = crate::intentions::request(
-            id.as_str(),
+            &caller.actor,
             &live.route.function,
             parts.method.as_str(),
-            parts.uri.path(),
+            path,
             &headers,
             conn.remote.ip(),
         );
         let verdict = control.intentions.decide(&request);
-        if verdict.allowed {
+        let verdict = if verdict.allowed {
             Ok(())
         } else {
-            Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "accessDenied",
-                "denied",
-                format!("{} {}: {}", parts.method, parts.uri.path(), verdict.reason),
-            ))
+            Err(format!("{} {path}: {}", parts.method, verdict.reason))
+        };
+        if let Some(slot) = decided.as_deref_mut() {
+            *slot = Some(Decided {
+                intentions: control.intentions_digest,
+                route: live.index,
+                method: parts.method.clone(),
+                path: path.to_owned(),
+                headers,
+                verdict: verdict.clone(),
+            });
         }
+        verdict.map_err(refused)
     }
 
     async fn forward(
@@ -865,32 +964,22 @@ impl Gateway {
         conn: &Connection,
     ) -> Result<Response<Body>, Refusal> {
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri: hyper::Uri = format!(
-            "{}{path_and_query}",
-            live.route.upstream.trim_end_matches('/')
-        )
-        .parse()
-        .map_err(|e| {
+        let mut uri = String::with_capacity(live.upstream.len() + path_and_query.len());
+        uri.push_str(&live.upstream);
+        uri.push_str(path_and_query);
+        let uri = hyper::Uri::try_from(uri).map_err(|e| {
             Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "invalidRequest",
-                "bad_request",
+                Label::BadRequest,
                 format!("path: {e}"),
             )
         })?;
-        let mut out = Request::builder()
-            .method(parts.method)
-            .uri(uri)
-            .body(Full::new(body))
-            .map_err(|e| {
-                Refusal::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalidRequest",
-                    "bad_request",
-                    e.to_string(),
-                )
-            })?;
+        let mut out = Request::new(Full::new(body));
+        *out.method_mut() = parts.method;
+        *out.uri_mut() = uri;
         let headers = out.headers_mut();
+        headers.reserve(parts.headers.len() + 6);
         // Headers the Connection header names are hop-by-hop too.
         let connection: Vec<String> = parts
             .headers
@@ -901,40 +990,42 @@ impl Gateway {
             .map(|t| t.trim().to_ascii_lowercase())
             .collect();
         for (name, value) in &parts.headers {
-            // Compared as a CGI/WSGI upstream would read them: `_` as `-`.
-            let n = name.as_str().replace('_', "-");
-            if HOP_BY_HOP.contains(&n.as_str())
-                || n.starts_with("x-writ-")
-                || IDENTITY_HEADERS.contains(&n.as_str())
-                || FORWARDING_HEADERS.contains(&n.as_str())
-                || connection.contains(&n)
-                || n == "x-api-key"
-                || n == "host"
-            {
+            if !forwarded(name.as_str(), &connection) {
                 continue;
             }
             headers.append(name.clone(), value.clone());
         }
-        let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                headers.insert(HeaderName::from_static(name), v);
-            }
+        let caller_header = match caller.svid.as_ref().and_then(|s| s.header.clone()) {
+            Some(v) => Some(v),
+            None => HeaderValue::from_str(&caller.actor).ok(),
         };
-        set(headers, "x-writ-caller", &caller.actor);
-        set(headers, "x-writ-authenticated-by", caller.method);
-        set(headers, "x-writ-route", &live.route.name);
-        let forwarded = match parts
+        if let Some(v) = caller_header {
+            headers.insert(HeaderName::from_static("x-writ-caller"), v);
+        }
+        headers.insert(
+            HeaderName::from_static("x-writ-authenticated-by"),
+            HeaderValue::from_static(caller.method),
+        );
+        if let Some(v) = &live.name_header {
+            headers.insert(HeaderName::from_static("x-writ-route"), v.clone());
+        }
+        let forwarded_for = match parts
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
         {
-            Some(prior) => format!("{prior}, {}", conn.remote.ip()),
-            None => conn.remote.ip().to_string(),
+            Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", conn.remote.ip())).ok(),
+            None => conn.remote_header.clone(),
         };
-        set(headers, "x-forwarded-for", &forwarded);
-        set(headers, "x-forwarded-proto", "https");
+        if let Some(v) = forwarded_for {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+        }
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("https"),
+        );
         if !parts.headers.contains_key("traceparent") {
-            set(headers, "traceparent", &new_traceparent());
+            headers.insert(HeaderName::from_static("traceparent"), new_traceparent());
         }
         let upstream = &self.upstreams[conn.worker % self.upstreams.len()];
         let sent = tokio::time::timeout(live.route.timeout, upstream.request(out)).await;
@@ -949,14 +1040,14 @@ impl Gateway {
             Ok(Err(e)) => Err(Refusal::new(
                 StatusCode::BAD_GATEWAY,
                 "upstreamFailed",
-                "upstream_error",
+                Label::UpstreamError,
                 "the upstream could not be reached",
             )
             .with_reason(format!("upstream {}: {e}", live.route.upstream))),
             Err(_) => Err(Refusal::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstreamTimeout",
-                "upstream_timeout",
+                Label::UpstreamTimeout,
                 format!(
                     "the upstream did not answer within {:?}",
                     live.route.timeout
@@ -980,7 +1071,7 @@ async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
         return Err(Refusal::new(
             StatusCode::REQUEST_TIMEOUT,
             "timeout",
-            "bad_request",
+            Label::BadRequest,
             format!(
                 "the body did not arrive within {} s",
                 BODY_TIMEOUT.as_secs()
@@ -998,7 +1089,7 @@ async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
         Err(e) => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
             "invalidRequest",
-            "bad_request",
+            Label::BadRequest,
             format!("reading the body: {e}"),
         )),
     }
@@ -1008,7 +1099,7 @@ fn too_large(max: usize) -> Refusal {
     Refusal::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "tooLarge",
-        "too_large",
+        Label::TooLarge,
         format!("the body is over this route's {max} bytes"),
     )
 }
@@ -1057,15 +1148,78 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A W3C trace context for a request that came without one.
-fn new_traceparent() -> String {
+/// Whether a request header goes on to the upstream: not hop-by-hop (nor named by the
+/// `Connection` header, whose tokens `connection` holds), not one the gateway sets (identity
+/// and forwarding headers), not the API key, not `host`. Names are compared as a CGI/WSGI
+/// upstream reads them, `_` as `-`.
+fn forwarded(name: &str, connection: &[String]) -> bool {
+    let normalized;
+    let n = if name.contains('_') {
+        normalized = name.replace('_', "-");
+        normalized.as_str()
+    } else {
+        name
+    };
+    !(HOP_BY_HOP.contains(&n)
+        || n.starts_with("x-writ-")
+        || IDENTITY_HEADERS.contains(&n)
+        || FORWARDING_HEADERS.contains(&n)
+        || connection.iter().any(|t| t == n)
+        || n == "x-api-key"
+        || n == "host")
+}
+
+/// Random bytes for trace IDs, drawn from the operating system a block at a time (trace
+/// IDs need to be unique, not secret, and a system call per request would cost more than
+/// the rest of the ID).
+struct TraceRandom {
+    block: [u8; 4096],
+    used: usize,
+}
+
+thread_local! {
+    static TRACE_RANDOM: std::cell::RefCell<TraceRandom> = const {
+        std::cell::RefCell::new(TraceRandom { block: [0; 4096], used: 4096 })
+    };
+}
+
+/// A W3C trace context for a request that came without one: `00-TRACEID-SPANID-01`.
+fn new_traceparent() -> HeaderValue {
     let mut bytes = [0u8; 24];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    format!(
-        "00-{}-{}-01",
-        writ_audit::hex(&bytes[..16]),
-        writ_audit::hex(&bytes[16..])
-    )
+    TRACE_RANDOM.with_borrow_mut(|r| {
+        if r.used + bytes.len() > r.block.len() {
+            if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r.block)
+                .is_err()
+            {
+                // No randomness: the IDs of this block come from the clock and a counter
+                // instead, still unique within the process.
+                let seed = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos());
+                for (i, chunk) in r.block.chunks_mut(16).enumerate() {
+                    let v = seed.wrapping_add(i as u128).to_le_bytes();
+                    chunk.copy_from_slice(&v[..chunk.len()]);
+                }
+            }
+            r.used = 0;
+        }
+        bytes.copy_from_slice(&r.block[r.used..r.used + 24]);
+        r.used += 24;
+    });
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = [0u8; 55];
+    text[..3].copy_from_slice(b"00-");
+    for (i, b) in bytes.iter().enumerate() {
+        // The trace ID (16 bytes) then, after a dash, the span ID (8 bytes).
+        let at = 3 + i * 2 + usize::from(i >= 16);
+        text[at] = HEX[usize::from(b >> 4)];
+        text[at + 1] = HEX[usize::from(b & 0xf)];
+    }
+    text[35] = b'-';
+    text[52..].copy_from_slice(b"-01");
+    HeaderValue::from_bytes(&text).unwrap_or_else(|_| {
+        HeaderValue::from_static("00-00000000000000000000000000000001-0000000000000001-01")
+    })
 }
 
 fn refusal_response(r: &Refusal) -> Response<Body> {

@@ -12,6 +12,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use crate::audit::AuditBuffer;
 use crate::config::Config;
 use crate::control::{self, Control, Snapshot};
 use crate::metrics::Metrics;
@@ -57,8 +58,9 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         updating: std::sync::Mutex::new(()),
     });
     let client = ServerClient::new(&config)?;
-    let metrics = Arc::new(Metrics::default());
-    let audit = Arc::new(sync::AuditBuffer::default());
+    let route_names: Vec<String> = config.routes.iter().map(|r| r.name.clone()).collect();
+    let metrics = Arc::new(Metrics::new(&route_names, workers()));
+    let audit = Arc::new(AuditBuffer::new(workers()));
     let secrets = writ_client::secrets::SecretCache::new(
         client.clone(),
         writ_client::secrets::CachePolicy {
@@ -72,7 +74,6 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         secrets,
         audit.clone(),
         metrics.clone(),
-        node,
         workers(),
     )?);
     let listener = TcpListener::bind(config.listen)
@@ -94,7 +95,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         shared.clone(),
         client.clone(),
     ));
-    tokio::spawn(sync::send_audit(audit, client, metrics.clone()));
+    tokio::spawn(crate::audit::send(audit, client, node, metrics.clone()));
     Ok(Bound {
         addr,
         metrics_addr,

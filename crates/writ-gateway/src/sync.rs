@@ -7,12 +7,10 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use writ_audit::Event;
 use writ_client::secrets::{Fetch, FetchError, SecretValue};
 
 use crate::config::Config;
 use crate::control::{self, Control, Snapshot};
-use crate::metrics::Metrics;
 
 /// The state every request reads, and when each half of it was last confirmed.
 pub struct Shared {
@@ -87,11 +85,18 @@ impl ServerClient {
         })
     }
 
-    async fn call(
+    /// Sends a batch of audit events (`POST /v1/audit/events`).
+    pub async fn post_events(&self, batch: &crate::audit::Batch<'_>) -> Result<(), FetchError> {
+        self.call(reqwest::Method::POST, "/v1/audit/events", Some(batch))
+            .await
+            .map(drop)
+    }
+
+    async fn call<B: serde::Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&B>,
     ) -> Result<Value, FetchError> {
         let mut request = self
             .http
@@ -190,10 +195,10 @@ pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient
         tick.tick().await;
         let fetched = async {
             let bundle = client
-                .call(reqwest::Method::GET, "/v1/bundle", None)
+                .call(reqwest::Method::GET, "/v1/bundle", None::<&Value>)
                 .await?;
             let intentions = client
-                .call(reqwest::Method::GET, "/v1/intentions", None)
+                .call(reqwest::Method::GET, "/v1/intentions", None::<&Value>)
                 .await?;
             Ok::<_, FetchError>((bundle, intentions))
         }
@@ -254,7 +259,9 @@ pub async fn follow_revocations(config: Arc<Config>, shared: Arc<Shared>, client
             "/v1/revocations?after={after}&wait={}",
             if quick { 0 } else { wait }
         );
-        let answered = client.call(reqwest::Method::GET, &path, None).await;
+        let answered = client
+            .call(reqwest::Method::GET, &path, None::<&Value>)
+            .await;
         quick = answered.is_err();
         match answered {
             Ok(page) => {
@@ -290,73 +297,6 @@ pub async fn follow_revocations(config: Arc<Config>, shared: Arc<Shared>, client
             Err(e) => {
                 tracing::warn!(error = %e, "revocation feed unreachable");
                 tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// The most events held while the server is unreachable; older ones are dropped (and
-/// counted) beyond it.
-pub const MAX_PENDING_EVENTS: usize = 100_000;
-
-/// Audit events waiting to be sent. Requests append under a short lock and wake nobody;
-/// the sender takes them all once a second (a task woken per request would cost more than
-/// the request itself).
-#[derive(Default)]
-pub struct AuditBuffer(std::sync::Mutex<Vec<Event>>);
-
-impl AuditBuffer {
-    /// Queues an event; `false` (and the event dropped) when the buffer is full.
-    pub fn push(&self, event: Event) -> bool {
-        let mut events = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if events.len() >= MAX_PENDING_EVENTS {
-            return false;
-        }
-        events.push(event);
-        true
-    }
-
-    fn take(&self) -> Vec<Event> {
-        std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
-}
-
-/// Sends audit events to the server each second, in batches of up to 1,000; what the
-/// server does not take waits for the next round, up to [`MAX_PENDING_EVENTS`].
-pub async fn send_audit(buffer: Arc<AuditBuffer>, client: ServerClient, metrics: Arc<Metrics>) {
-    let mut pending: Vec<Event> = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        pending.extend(buffer.take());
-        while !pending.is_empty() {
-            let n = pending.len().min(1000);
-            let body = json!({"events": &pending[..n]});
-            match client
-                .call(reqwest::Method::POST, "/v1/audit/events", Some(&body))
-                .await
-            {
-                Ok(_) => {
-                    pending.drain(..n);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, pending = pending.len(), "audit events not yet sent");
-                    if pending.len() > MAX_PENDING_EVENTS {
-                        let over = pending.len() - MAX_PENDING_EVENTS;
-                        pending.drain(..over);
-                        metrics.audit_dropped(over as u64);
-                    }
-                    break;
-                }
             }
         }
     }

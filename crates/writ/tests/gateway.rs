@@ -486,3 +486,112 @@ fn with_the_server_down_the_gateway_enforces_its_last_state_until_the_bound() {
     );
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+/// One kept-alive HTTPS connection to the gateway, driven by a Python client.
+struct KeptAlive {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl KeptAlive {
+    fn open(env: &Env, svid: &Svid) -> KeptAlive {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/keepalive_client.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .args(["127.0.0.1", &env.gateway_port.to_string()])
+            .args([&env.gateway_ca, &svid.cert, &svid.key])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let input = child.stdin.take().unwrap();
+        let output = std::io::BufReader::new(child.stdout.take().unwrap());
+        KeptAlive {
+            child,
+            input,
+            output,
+        }
+    }
+
+    /// The status of `METHOD PATH` sent on the connection (with a charge as its JSON body
+    /// for a POST), and the connection's local port.
+    fn request(&mut self, method: &str, path: &str) -> (u16, u16) {
+        use std::io::{BufRead, Write};
+        if method == "POST" {
+            writeln!(self.input, r#"{method} {path} {{"amount": 100}}"#).unwrap();
+        } else {
+            writeln!(self.input, "{method} {path}").unwrap();
+        }
+        self.input.flush().unwrap();
+        let mut line = String::new();
+        self.output.read_line(&mut line).unwrap();
+        let mut parts = line.split_whitespace().map(|p| p.parse::<u16>().unwrap());
+        match (parts.next(), parts.next()) {
+            (Some(status), Some(port)) => (status, port),
+            _ => panic!("the keep-alive client answered {line:?}"),
+        }
+    }
+}
+
+impl Drop for KeptAlive {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn every_request_on_a_kept_alive_connection_is_authorized_on_its_own() {
+    let env = Env::new("gw-keepalive");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    let mut conn = KeptAlive::open(&env, &orders);
+    let mut ports = Vec::new();
+    let mut status = |conn: &mut KeptAlive, method: &str, path: &str| {
+        let (status, port) = conn.request(method, path);
+        ports.push(port);
+        status
+    };
+    assert_eq!(status(&mut conn, "POST", "/pay/charge"), 200);
+    assert_eq!(status(&mut conn, "POST", "/pay/refund"), 200);
+
+    // Narrowed to POST /pay/charge: on the same connection, another method or path is
+    // refused, and the allowed request still passes between refusals.
+    env.server.cli_ok(&[
+        "intention",
+        "allow",
+        "orders",
+        "payments",
+        "--method",
+        "POST",
+        "--path",
+        "/pay/charge",
+    ]);
+    // (A refused request's body is not read, and the gateway may then end the connection
+    // after answering: the refusals below carry none.)
+    wait_for(
+        "the narrowed intention to reach the gateway",
+        Duration::from_secs(5),
+        || (status(&mut conn, "DELETE", "/pay/refund") == 403).then_some(()),
+    );
+    assert_eq!(status(&mut conn, "POST", "/pay/charge"), 200);
+    assert_eq!(status(&mut conn, "GET", "/pay/charge"), 403);
+    assert_eq!(status(&mut conn, "POST", "/pay/charge"), 200);
+    assert_eq!(status(&mut conn, "POST", "/pay/charge"), 200);
+
+    // A deny in place of the allow: the very request just allowed is refused next.
+    env.server
+        .cli_ok(&["intention", "deny", "orders", "payments"]);
+    wait_for(
+        "the deny to reach the gateway",
+        Duration::from_secs(5),
+        || (status(&mut conn, "POST", "/pay/charge") == 403).then_some(()),
+    );
+    assert!(
+        ports.windows(2).all(|w| w[0] == w[1]),
+        "not one connection: local ports {ports:?}"
+    );
+    assert!(ports.len() >= 8);
+}
