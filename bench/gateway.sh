@@ -18,6 +18,8 @@
 # its p50 (p99) minus the direct p50 (p99) of the same round.
 #
 #   bash bench/gateway.sh [SECONDS] [CONNECTIONS] [ROUNDS]      # defaults: 10 64 1
+#   PERF_DATA=/tmp/gw.perf bash bench/gateway.sh                # also profiles the gateway
+#   HOLD=1 bash bench/gateway.sh >/tmp/gw.env                    # sets up, prints, waits
 #
 # Installs nginx (Debian's nginx-light) and oha (crates.io) when missing. Not run by CI.
 set -euo pipefail
@@ -76,6 +78,7 @@ free_port() {
 "$writ" server --data-dir "$dir/data" --trust-domain bench.example --listen 127.0.0.1:0 \
   >"$dir/server.out" 2>"$dir/server.err" </dev/null &
 pids+=($!)
+server_pid=$!
 server_addr="$(wait_line "$dir/server.out" 'https://[0-9.]+:[0-9]+' "writ server")"
 export WRIT_ADDR="$server_addr" WRIT_CACERT="$dir/data/ca.pem" WRIT_TOKEN_FILE="$dir/data/admin-token"
 "$writ" fn register client >/dev/null
@@ -138,13 +141,16 @@ start_nginx() {
   pids+=($!)
 }
 start_nginx upstream
+upstream_pid=$!
 start_nginx mtls-proxy
+proxy_pid=$!
 
 # --- writ gateway -------------------------------------------------------------------------
 render bench/gateway/gateway.toml "$dir/gateway.toml"
 WRIT_LOG="${GATEWAY_LOG:-warn}" "$writ" gateway --config "$dir/gateway.toml" \
   >"$dir/gateway.out" 2>"$dir/gateway.err" </dev/null &
 pids+=($!)
+gateway_pid=$!
 gateway_addr="$(wait_line "$dir/gateway.out" 'gateway listening on https://[0-9.]+:[0-9]+' "writ gateway")"
 gateway_addr="${gateway_addr##* }"
 metrics_addr="$(wait_line "$dir/gateway.out" 'http://[0-9.]+:[0-9]+/metrics' "writ gateway metrics")"
@@ -172,6 +178,19 @@ check "$gateway_url" "${mtls[@]}"
 code="$(curl -s -o /dev/null -w '%{http_code}' --cacert "$dir/tls/ca.pem" "$gateway_url")"
 [ "$code" = 401 ] || die "the gateway answered $code to a request without a certificate"
 
+# HOLD=1: set up, print what to load and the processes, and wait (for profiling by hand).
+if [ -n "${HOLD:-}" ]; then
+  cat <<EOF2
+direct_url=$direct_url
+gateway_url=$gateway_url
+nginx_url=$nginx_url
+mtls="${mtls[*]}"
+gateway_pid=$gateway_pid server_pid=$server_pid proxy_pid=$proxy_pid upstream_pid=$upstream_pid
+EOF2
+  echo "holding; Ctrl-C stops" >&2
+  while :; do sleep 3600; done
+fi
+
 # --- loads ----------------------------------------------------------------------------------
 # oha CONNECTIONS SECONDS URL [TLS ARGS]: prints its JSON summary.
 load() {
@@ -179,21 +198,59 @@ load() {
   shift 3
   oha --no-tui --output-format json -c "$c" -z "${s}s" "$@" "$url"
 }
+
+# CPU time (clock ticks, user + system, all threads) used so far by each PID and its
+# children (nginx's workers are the children of the PID started).
+ticks() {
+  local total=0 p
+  for p in "$@" $(pgrep -P "$(echo "$@" | tr ' ' ,)" || true); do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$((total + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+hz="$(getconf CLK_TCK)"
 results="$dir/results.jsonl"
 run() {
   local round="$1" path="$2" kind="$3" c="$4" url="$5"
   shift 5
   load "$c" "$warmup" "$url" "$@" >/dev/null
-  load "$c" "$seconds" "$url" "$@" >"$dir/oha.json"
-  python3 - "$dir/oha.json" "$round" "$path" "$kind" "$c" >>"$results" <<'EOF'
+  # CPU used during the run by each process (whichever path is loaded): the gateway, the
+  # writ server (which stores the gateway's audit events), nginx's mTLS proxy workers, the
+  # upstream, and the load tool (its rusage, read by a wrapper).
+  local before after
+  before="$(ticks "$gateway_pid") $(ticks "$server_pid") $(ticks "$proxy_pid") $(ticks "$upstream_pid")"
+  # PERF_DATA=FILE: a `perf record -g` profile of the gateway during its throughput run.
+  local perf_pid=""
+  if [ -n "${PERF_DATA:-}" ] && [ "$path/$kind" = writ/throughput ]; then
+    perf record -g -o "$PERF_DATA" -p "$gateway_pid" -- sleep "$seconds" 2>/dev/null &
+    perf_pid=$!
+  fi
+  python3 -c '
+import resource, subprocess, sys
+with open(sys.argv[1], "wb") as out:
+    subprocess.run(sys.argv[2:], stdout=out, check=True)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(r.ru_utime + r.ru_stime)' "$dir/oha.json" oha --no-tui --output-format json -c "$c" \
+    -z "${seconds}s" "$@" "$url" >"$dir/oha.cpu"
+  after="$(ticks "$gateway_pid") $(ticks "$server_pid") $(ticks "$proxy_pid") $(ticks "$upstream_pid")"
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
+  python3 - "$dir/oha.json" "$round" "$path" "$kind" "$c" "$before" "$after" \
+    "$(cat "$dir/oha.cpu")" "$hz" >>"$results" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
+hz = int(sys.argv[9])
 codes = r.get("statusCodeDistribution", {})
 print(json.dumps({"round": int(sys.argv[2]), "path": sys.argv[3], "kind": sys.argv[4],
                   "connections": int(sys.argv[5]),
                   "rps": r["summary"]["requestsPerSec"],
                   "p50": r["latencyPercentiles"]["p50"], "p99": r["latencyPercentiles"]["p99"],
                   "ok": codes.get("200", 0),
+                  # CPU seconds used during the run, by process.
+                  "cpu": dict(zip(["gateway", "server", "nginx", "upstream"],
+                                  [(int(a) - int(b)) / hz for b, a in
+                                   zip(sys.argv[6].split(), sys.argv[7].split())]),
+                              oha=float(sys.argv[8])),
                   "other": {k: v for k, v in codes.items() if k != "200"},
                   # oha cuts the requests in flight at the deadline: not errors.
                   "errors": {k: v for k, v in r.get("errorDistribution", {}).items()
@@ -240,6 +297,13 @@ for rnd in sorted({r["round"] for r in rows}):
     print(f"\nwrit/nginx throughput: {w['rps'] / n['rps']:.2f}"
           f"   added p50 writ/nginx: {(wl['p50'] - d['p50']) / (nl['p50'] - d['p50']):.2f}"
           f"   added p99 writ/nginx: {(wl['p99'] - d['p99']) / (nl['p99'] - d['p99']):.2f}")
+    # CPU per request during the throughput runs: what each proxy costs, whatever share
+    # of the two cores the load tool and the upstream left it.
+    per = lambda r, who: us(r["cpu"][who] / max(r["ok"], 1))
+    print(f"CPU per request ({connections} conn): writ gateway {per(w, 'gateway'):.1f} us"
+          f" + writ server (audit) {per(w, 'server'):.1f} us; nginx {per(n, 'nginx'):.1f} us;"
+          f" load tool {per(w, 'oha'):.1f} us (writ) / {per(n, 'oha'):.1f} us (nginx);"
+          f" upstream {per(w, 'upstream'):.1f} / {per(n, 'upstream'):.1f} us")
     bad = [r for r in rows if r["round"] == rnd and (r["other"] or r["errors"])]
     for r in bad:
         print(f"NOT 200: {r['path']} {r['kind']}: {r['other']} {r['errors']}")
