@@ -61,12 +61,20 @@ pub fn scrub(event: &mut Event) -> bool {
     changed
 }
 
+/// How a PEM block starts (a private key's is redacted).
+const PEM_START: &str = "-----BEGIN ";
+/// How writ's tokens start.
+const TOKEN_STARTS: [&str; 2] = ["writ.admin.", "writ.join."];
+/// How a JWT starts (`{"` in base64url).
+const JWT_START: &str = "eyJ";
+
 /// The text with secrets removed, or `None` if it had none.
 pub fn scrub_text(text: &str) -> Option<String> {
     // Every redaction starts where one of these does: text without them (nearly every
     // field) is kept as it is without a walk.
-    if !["-----BEGIN ", "writ.admin.", "writ.join.", "eyJ"]
+    if ![PEM_START, JWT_START]
         .iter()
+        .chain(&TOKEN_STARTS)
         .any(|start| text.contains(start))
     {
         return None;
@@ -88,7 +96,7 @@ pub fn scrub_text(text: &str) -> Option<String> {
             changed = true;
             continue;
         }
-        if rest.starts_with("eyJ") {
+        if rest.starts_with(JWT_START) {
             if let Some(len) = jwt(rest) {
                 out.push_str("[redacted jwt]");
                 rest = &rest[len..];
@@ -115,7 +123,7 @@ fn is_b64url(b: u8) -> bool {
 
 /// `writ.admin.<id>.<secret>` or `writ.join.<id>.<secret>` at the start: its length.
 fn writ_token(s: &str) -> Option<usize> {
-    let after_kind = ["writ.admin.", "writ.join."]
+    let after_kind = TOKEN_STARTS
         .iter()
         .find_map(|p| s.starts_with(p).then_some(p.len()))?;
     let b = s.as_bytes();
@@ -136,7 +144,7 @@ fn writ_token(s: &str) -> Option<usize> {
 
 /// A compact JWS (`eyJ...` `.` `...` `.` `...`) at the start: its length.
 fn jwt(s: &str) -> Option<usize> {
-    if !s.starts_with("eyJ") {
+    if !s.starts_with(JWT_START) {
         return None;
     }
     let b = s.as_bytes();
@@ -159,7 +167,7 @@ fn jwt(s: &str) -> Option<usize> {
 
 /// A PEM private key block at the start: its length (to the end of the text if unclosed).
 fn private_key_block(s: &str) -> Option<usize> {
-    if !s.starts_with("-----BEGIN ") {
+    if !s.starts_with(PEM_START) {
         return None;
     }
     let header_end = s[11..].find("-----")? + 11;

@@ -92,6 +92,10 @@ impl ServerClient {
             .map(drop)
     }
 
+    async fn get(&self, path: &str) -> Result<Value, FetchError> {
+        self.call(reqwest::Method::GET, path, None::<&()>).await
+    }
+
     async fn call<B: serde::Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
@@ -194,12 +198,8 @@ pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient
     loop {
         tick.tick().await;
         let fetched = async {
-            let bundle = client
-                .call(reqwest::Method::GET, "/v1/bundle", None::<&Value>)
-                .await?;
-            let intentions = client
-                .call(reqwest::Method::GET, "/v1/intentions", None::<&Value>)
-                .await?;
+            let bundle = client.get("/v1/bundle").await?;
+            let intentions = client.get("/v1/intentions").await?;
             Ok::<_, FetchError>((bundle, intentions))
         }
         .await;
@@ -259,9 +259,7 @@ pub async fn follow_revocations(config: Arc<Config>, shared: Arc<Shared>, client
             "/v1/revocations?after={after}&wait={}",
             if quick { 0 } else { wait }
         );
-        let answered = client
-            .call(reqwest::Method::GET, &path, None::<&Value>)
-            .await;
+        let answered = client.get(&path).await;
         quick = answered.is_err();
         match answered {
             Ok(page) => {
