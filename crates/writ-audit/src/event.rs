@@ -14,6 +14,17 @@ pub enum Decision {
     ImplicitDeny,
 }
 
+impl Decision {
+    /// The name in an event's JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::ExplicitDeny => "explicitDeny",
+            Decision::ImplicitDeny => "implicitDeny",
+        }
+    }
+}
+
 /// How the request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,6 +35,17 @@ pub enum Outcome {
     Denied,
     /// It was allowed but failed (bad input, or an internal error).
     Failed,
+}
+
+impl Outcome {
+    /// The name in an event's JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
 }
 
 /// One audit event. Field order is the order of its JSON, which the hash chain commits to.
@@ -123,5 +145,30 @@ impl Event {
         .chain(self.serial.iter_mut())
         .chain(self.source.iter_mut())
         .chain(self.reported_by.iter_mut())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_those_of_the_json() {
+        for d in [
+            Decision::Allowed,
+            Decision::ExplicitDeny,
+            Decision::ImplicitDeny,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&d).unwrap(),
+                format!("\"{}\"", d.as_str())
+            );
+        }
+        for o in [Outcome::Allowed, Outcome::Denied, Outcome::Failed] {
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.as_str())
+            );
+        }
     }
 }

@@ -68,15 +68,23 @@ const TOKEN_STARTS: [&str; 2] = ["writ.admin.", "writ.join."];
 /// How a JWT starts (`{"` in base64url).
 const JWT_START: &str = "eyJ";
 
+/// Whether a redaction could start anywhere in `text`: every one starts where one of the
+/// prefixes above does. One pass over the bytes, looking only at those a prefix starts
+/// with, so text without them (nearly every field) is kept as it is at little cost.
+fn may_hold_secret(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let at = |i: usize, prefix: &str| bytes[i..].starts_with(prefix.as_bytes());
+    bytes.iter().enumerate().any(|(i, b)| match b {
+        b'-' => at(i, PEM_START),
+        b'e' => at(i, JWT_START),
+        b'w' => TOKEN_STARTS.iter().any(|start| at(i, start)),
+        _ => false,
+    })
+}
+
 /// The text with secrets removed, or `None` if it had none.
 pub fn scrub_text(text: &str) -> Option<String> {
-    // Every redaction starts where one of these does: text without them (nearly every
-    // field) is kept as it is without a walk.
-    if ![PEM_START, JWT_START]
-        .iter()
-        .chain(&TOKEN_STARTS)
-        .any(|start| text.contains(start))
-    {
+    if !may_hold_secret(text) {
         return None;
     }
     let mut out = String::with_capacity(text.len());
@@ -231,6 +239,21 @@ mod tests {
         assert!(reason.ends_with("[cut from 3000000 bytes]"), "{reason}");
         // Linear even without the cut.
         assert!(scrub_text(&"eyJ".repeat(200_000)).is_none());
+    }
+
+    proptest::proptest! {
+        /// The one-pass check finds a prefix exactly when a substring search does, in any
+        /// text (multi-byte characters included), so the fast path never skips a secret.
+        #[test]
+        fn the_fast_check_agrees_with_a_substring_search(
+            text in "(-----BEGIN |eyJ|writ\\.admin\\.|writ\\.join\\.|writ|-|e|w|é|[a-z .]){0,12}"
+        ) {
+            let naive = [PEM_START, JWT_START]
+                .iter()
+                .chain(&TOKEN_STARTS)
+                .any(|start| text.contains(start));
+            proptest::prop_assert_eq!(may_hold_secret(&text), naive);
+        }
     }
 
     #[test]

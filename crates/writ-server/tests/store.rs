@@ -168,6 +168,7 @@ backends!(
     one_rotation_claim_at_a_time_and_schedules_come_due,
     intentions_upsert_list_delete_and_bump_the_index,
     concurrent_intention_writes_get_distinct_indexes_and_lose_nothing,
+    audit_batches_longer_than_one_statement_chain_and_filter,
 );
 
 // --- fixtures ---
@@ -1772,4 +1773,102 @@ async fn concurrent_intention_writes_get_distinct_indexes_and_lose_nothing(ctx: 
     let (records, index) = other.intentions().await.unwrap();
     assert_eq!((records.len(), index), (16, 16));
     other.close().await;
+}
+
+// --- audit log ---
+
+/// One append larger than an INSERT statement holds (1,000 rows), then a small one: every
+/// event is stored in order, the chain and its signed checkpoints verify, and the columns
+/// the filters read (actor, outcome) hold what the events say.
+async fn audit_batches_longer_than_one_statement_chain_and_filter(ctx: Ctx) {
+    use writ_audit::checkpoint::{PublicKey, Signer, signature_ok, verify_log};
+    use writ_audit::{Decision, Event, Outcome};
+    use writ_server::store::AuditFilter;
+
+    let signer = Signer::from_pkcs8(&Signer::generate_pkcs8().unwrap()).unwrap();
+    let keys = vec![PublicKey {
+        id: signer.id().to_string(),
+        public_key: signer.public_key_hex(),
+    }];
+    let event = |i: usize| {
+        let denied = i.is_multiple_of(7);
+        let mut e = Event::new(
+            &format!("2026-11-24T10:{:02}:{:02}.000Z", i / 60 % 60, i % 60),
+            &format!("spiffe://example.org/fn/f{}", i % 3),
+            "x509Svid",
+            "writ:Invoke",
+            "writ:fn/payments",
+            if denied {
+                Outcome::Denied
+            } else {
+                Outcome::Allowed
+            },
+        );
+        e.request_id = format!("r{i}");
+        e.decision = Some(if denied {
+            Decision::ImplicitDeny
+        } else {
+            Decision::Allowed
+        });
+        e
+    };
+    let events: Vec<Event> = (0..2_345).map(event).collect();
+    let more: Vec<Event> = (2_345..2_355).map(event).collect();
+    for batch in [&events, &more] {
+        ctx.store
+            .audit_append(
+                batch,
+                |head| signer.sign(head, "2026-11-24T11:00:00Z"),
+                |cp| signature_ok(cp, &keys),
+            )
+            .await
+            .expect("append");
+    }
+
+    let all = ctx
+        .store
+        .audit_records(&AuditFilter {
+            limit: 10_000,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2_355);
+    for (i, record) in all.iter().enumerate() {
+        assert_eq!(record.seq, i as i64 + 1);
+        assert_eq!(record.event, event(i).to_json(), "event {}", i + 1);
+    }
+    let checkpoints = ctx.store.audit_checkpoints(0, 100).await.unwrap();
+    assert_eq!(checkpoints.len(), 2);
+    let report = verify_log(&all, &checkpoints, &keys).expect("the chain verifies");
+    assert_eq!(report.events, 2_355);
+
+    let count = |filter: AuditFilter| {
+        let store = ctx.store.clone();
+        async move {
+            store
+                .audit_records(&AuditFilter {
+                    limit: 10_000,
+                    ..filter
+                })
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let denied = (0..2_355).filter(|i: &usize| i.is_multiple_of(7)).count();
+    let outcome = |o: &str| AuditFilter {
+        outcome: Some(o.into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(count(outcome("denied")).await, denied);
+    assert_eq!(count(outcome("allowed")).await, 2_355 - denied);
+    let actor = AuditFilter {
+        actor: Some("spiffe://example.org/fn/f1".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        count(actor).await,
+        (0..2_355).filter(|i| i % 3 == 1).count()
+    );
 }
