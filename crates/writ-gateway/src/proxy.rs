@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
@@ -183,6 +183,8 @@ struct Refusal {
     reason: String,
     decision: Label,
     retry_after: Option<Duration>,
+    /// The request's body was left partly read: the response ends the connection.
+    close: bool,
 }
 
 impl Refusal {
@@ -200,6 +202,7 @@ impl Refusal {
             message,
             decision,
             retry_after: None,
+            close: false,
         }
     }
 
@@ -369,7 +372,7 @@ impl Gateway {
             );
             self.metrics
                 .observe(conn.worker, NO_ROUTE, r.decision, started.elapsed());
-            return refusal_response(&r);
+            return refused(&r, req).await;
         }
         let Some(live) = self.route_for(host, path) else {
             let r = Refusal::new(
@@ -380,7 +383,7 @@ impl Gateway {
             );
             self.metrics
                 .observe(conn.worker, NO_ROUTE, r.decision, started.elapsed());
-            return refusal_response(&r);
+            return refused(&r, req).await;
         };
         let path = path.to_owned();
         let method = req.method().clone();
@@ -398,7 +401,11 @@ impl Gateway {
                 .observe(conn.worker, live.index, Label::Preflight, started.elapsed());
             return preflight(c, origin.as_ref());
         }
-        let (label, mut response, record) = match self.pass(live, req, conn, started).await {
+        let awaits_continue = awaits_continue(req.headers());
+        let (parts, body) = req.into_parts();
+        let mut body = Some(body);
+        let passed = self.pass(live, parts, &mut body, conn, started).await;
+        let (label, mut response, record) = match passed {
             Ok((response, caller)) => {
                 let status = response.status().as_u16();
                 let record = Record {
@@ -435,7 +442,8 @@ impl Gateway {
                 if r.status.is_server_error() {
                     record.outcome = Outcome::Failed;
                 }
-                (r.decision, refusal_response(&r), record)
+                let response = finish_refusal(&r, body.take(), awaits_continue).await;
+                (r.decision, response, record)
             }
         };
         if let Some(c) = cors {
@@ -469,10 +477,13 @@ impl Gateway {
         }
     }
 
+    /// Authenticates, authorizes, validates and forwards a request. `body` is taken when
+    /// it is read; left in place, it was never needed.
     async fn pass(
         &self,
         live: &Live,
-        req: Request<Incoming>,
+        parts: hyper::http::request::Parts,
+        body: &mut Option<Incoming>,
         conn: &Connection,
         started: Instant,
     ) -> Result<(Response<Body>, Caller), (Refusal, Option<Arc<str>>)> {
@@ -500,7 +511,6 @@ impl Gateway {
                 None,
             ));
         }
-        let (parts, body) = req.into_parts();
         if let Some(len) = parts
             .headers
             .get(header::CONTENT_LENGTH)
@@ -512,10 +522,9 @@ impl Gateway {
         // A webhook's signature covers the body, so it is read (bounded) before
         // authentication; every other body only once the caller is authenticated and
         // authorized.
-        let mut incoming = Some(body);
         let mut read = None;
         if route.auth.contains(&AuthMethod::Webhook) {
-            let b = incoming.take().map(|b| read_body(b, route.max_body));
+            let b = body.take().map(|b| read_body(b, route.max_body));
             if let Some(b) = b {
                 read = Some(b.await.map_err(|r| (r, None))?);
             }
@@ -545,7 +554,7 @@ impl Gateway {
                 return Err((r, actor));
             }
         }
-        let body = match (read, incoming) {
+        let body = match (read, body.take()) {
             (Some(b), _) => b,
             (None, Some(b)) => read_body(b, route.max_body)
                 .await
@@ -1064,8 +1073,15 @@ impl Refusal {
     }
 }
 
-/// Reads a body up to `max` bytes.
+/// Reads a body up to `max` bytes. On failure the body is left partly read, so the
+/// refusal ends the connection.
 async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
+    read_limited(body, max)
+        .await
+        .map_err(|r| Refusal { close: true, ..r })
+}
+
+async fn read_limited(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
     let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await;
     let Ok(read) = read else {
         return Err(Refusal::new(
@@ -1095,13 +1111,84 @@ async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
     }
 }
 
+/// A body over the route's limit: it is not read, so the connection ends.
 fn too_large(max: usize) -> Refusal {
-    Refusal::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "tooLarge",
-        Label::TooLarge,
-        format!("the body is over this route's {max} bytes"),
-    )
+    Refusal {
+        close: true,
+        ..Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "tooLarge",
+            Label::TooLarge,
+            format!("the body is over this route's {max} bytes"),
+        )
+    }
+}
+
+/// The answer to a request refused before its body was read.
+async fn refused(r: &Refusal, req: Request<Incoming>) -> Response<Body> {
+    let awaits = awaits_continue(req.headers());
+    finish_refusal(r, Some(req.into_body()), awaits).await
+}
+
+/// Whether the client sends its body only after `100 Continue`.
+fn awaits_continue(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::EXPECT)
+}
+
+/// The answer to a refusal, once the body it left `unread` is dealt with. A body the
+/// refusal never needed is read and dropped (see [`discard`]) so the connection can carry
+/// the next request; one that cannot be, or one the client sends only after
+/// `100 Continue`, is not read, and the answer says the connection ends rather than the
+/// client finding out from a closed socket.
+async fn finish_refusal(
+    r: &Refusal,
+    unread: Option<Incoming>,
+    awaits_continue: bool,
+) -> Response<Body> {
+    let mut response = refusal_response(r);
+    let kept = !r.close
+        && match unread {
+            None => true,
+            Some(body) => !awaits_continue && discard(body).await,
+        };
+    if !kept {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// The most of a refused request's body the gateway reads to keep its connection.
+const DISCARD_MAX: u64 = 64 * 1024;
+/// How long it waits for that body.
+const DISCARD_TIME: Duration = Duration::from_secs(1);
+
+/// Reads and drops a body, up to [`DISCARD_MAX`] bytes within [`DISCARD_TIME`]; whether
+/// it ended there (so the connection can carry another request).
+async fn discard(mut body: Incoming) -> bool {
+    if body.is_end_stream() {
+        return true;
+    }
+    if body.size_hint().lower() > DISCARD_MAX {
+        return false;
+    }
+    let drain = async {
+        let mut seen = 0u64;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { return false };
+            if let Some(data) = frame.data_ref() {
+                seen += data.len() as u64;
+                if seen > DISCARD_MAX {
+                    return false;
+                }
+            }
+        }
+        true
+    };
+    tokio::time::timeout(DISCARD_TIME, drain)
+        .await
+        .unwrap_or(false)
 }
 
 /// Refuses paths an upstream could read as another path than the one authorized.
