@@ -4,7 +4,9 @@
 //! configured.
 //!
 //! One writer task appends in batches (group commit): whatever events are waiting when a
-//! batch starts go into one transaction, up to [`MAX_BATCH`]. Callers choose:
+//! batch starts go into one transaction, up to [`MAX_BATCH`]; events sent in together (a
+//! gateway's or agent's batch, [`AuditLog::record_all_durable`]) are never split, so they
+//! are committed whole or not at all. Callers choose:
 //!
 //! - [`AuditLog::record_durable`] waits until its event is committed, and fails if it could
 //!   not be: admin changes, logins and (later) secret reads are reported as done only then;
@@ -16,6 +18,7 @@
 //!   than dropping its event.
 
 use std::io::Write;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -54,8 +57,22 @@ type Ack = oneshot::Sender<Result<(), String>>;
 enum Message {
     /// An event, and whom to tell once it is committed.
     Event(Event, Option<Ack>),
+    /// Events sent in together, appended in one transaction, and whom to tell once they
+    /// are committed.
+    Events(Vec<Event>, Ack),
     /// Tell once everything sent before is committed.
     Flush(Ack),
+}
+
+impl Message {
+    /// How many events it carries.
+    fn events(&self) -> usize {
+        match self {
+            Message::Event(..) => 1,
+            Message::Events(events, _) => events.len(),
+            Message::Flush(_) => 0,
+        }
+    }
 }
 
 /// The server's audit log.
@@ -196,28 +213,30 @@ impl AuditLog {
             .map_err(AuditError)
     }
 
-    /// Records several events and waits until all are committed (they travel together, so
-    /// usually in one batch).
+    /// Records several events and waits until all are committed, in one transaction: they
+    /// travel to the writer as one message.
     pub async fn record_all_durable(
         &self,
         events: impl IntoIterator<Item = Event>,
     ) -> Result<(), AuditError> {
-        let mut waits = Vec::new();
-        for mut event in events {
-            scrub(&mut event);
-            let (ack, done) = oneshot::channel();
-            self.queue
-                .send(Message::Event(event, Some(ack)))
-                .await
-                .map_err(|_| AuditError("the audit writer has stopped".into()))?;
-            waits.push(done);
+        let events: Vec<Event> = events
+            .into_iter()
+            .map(|mut event| {
+                scrub(&mut event);
+                event
+            })
+            .collect();
+        if events.is_empty() {
+            return Ok(());
         }
-        for done in waits {
-            done.await
-                .map_err(|_| AuditError("the audit writer has stopped".into()))?
-                .map_err(AuditError)?;
-        }
-        Ok(())
+        let (ack, done) = oneshot::channel();
+        self.queue
+            .send(Message::Events(events, ack))
+            .await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?;
+        done.await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?
+            .map_err(AuditError)
     }
 
     /// Waits until every event recorded before is committed: at shutdown, so queued events
@@ -257,19 +276,36 @@ async fn writer(
     // Queued events whose batch failed: they are tried again, first, with the next batch.
     let mut carried: Vec<Event> = Vec::new();
     loop {
-        if rx.recv_many(&mut incoming, MAX_BATCH).await == 0 && carried.is_empty() {
+        if rx.recv_many(&mut incoming, 1).await == 0 && carried.is_empty() {
             return;
         }
+        // Then whatever else is waiting, up to MAX_BATCH events (a message of events sent
+        // in together is never split).
+        let mut waiting: usize = incoming.iter().map(Message::events).sum();
+        while waiting < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(message) => {
+                    waiting += message.events();
+                    incoming.push(message);
+                }
+                Err(_) => break,
+            }
+        }
         let mut events: Vec<Event> = std::mem::take(&mut carried);
-        let mut acks: Vec<(usize, Ack)> = Vec::new();
+        // Which events (by index) each waiting caller is told about.
+        let mut acks: Vec<(Range<usize>, Ack)> = Vec::new();
         let mut flushes = Vec::new();
         for message in incoming.drain(..) {
             match message {
                 Message::Event(event, ack) => {
                     if let Some(ack) = ack {
-                        acks.push((events.len(), ack));
+                        acks.push((events.len()..events.len() + 1, ack));
                     }
                     events.push(event);
+                }
+                Message::Events(batch, ack) => {
+                    acks.push((events.len()..events.len() + batch.len(), ack));
+                    events.extend(batch);
                 }
                 Message::Flush(ack) => flushes.push(ack),
             }
@@ -326,8 +362,10 @@ async fn writer(
                 tracing::error!(error = %e, events = events.len(), "could not append audit events; will retry the queued ones");
                 // Waiting callers learn now (their requests fail); queued events are kept
                 // and tried again, so a passing outage loses nothing.
-                let waited: std::collections::HashSet<usize> =
-                    acks.iter().map(|(i, _)| *i).collect();
+                let mut waited = vec![false; events.len()];
+                for (range, _) in &acks {
+                    waited[range.clone()].fill(true);
+                }
                 for (_, ack) in acks {
                     let _ = ack.send(Err(e.to_string()));
                 }
@@ -337,12 +375,58 @@ async fn writer(
                 carried = events
                     .into_iter()
                     .enumerate()
-                    .filter(|(i, _)| !waited.contains(i))
+                    .filter(|(i, _)| !waited[*i])
                     .map(|(_, e)| e)
                     .take(QUEUE)
                     .collect();
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use writ_audit::Outcome;
+
+    /// Events sent in together are appended in one transaction, with one checkpoint, even
+    /// when they are more than a batch usually holds: a reporter's batch is durable whole
+    /// or not at all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_sent_in_together_are_one_transaction() {
+        let dir = std::env::temp_dir().join(format!("writ-audit-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("writ.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let master = MasterKey::from_bytes(&[7; 32]).unwrap();
+        let log = open(&store, &master, Copies::default()).await.unwrap();
+        let event = |i: usize| {
+            Event::new(
+                "2026-11-24T10:00:00Z",
+                &format!("spiffe://example.org/fn/f{i}"),
+                "x509Svid",
+                "writ:Invoke",
+                "writ:fn/payments",
+                Outcome::Allowed,
+            )
+        };
+        log.record(event(0)).unwrap();
+        log.record_all_durable((1..=MAX_BATCH + 500).map(event))
+            .await
+            .unwrap();
+        let checkpoints = store.audit_checkpoints(0, 100).await.unwrap();
+        let last = checkpoints.last().unwrap();
+        assert_eq!(last.seq, MAX_BATCH as i64 + 501);
+        // The batch's events follow the one recorded before, in one commit of their own
+        // or with it: never split.
+        let before = checkpoints.iter().rev().nth(1).map_or(0, |c| c.seq);
+        assert!(
+            before <= 1,
+            "checkpoints at {:?}",
+            checkpoints.iter().map(|c| c.seq).collect::<Vec<_>>()
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
