@@ -4,6 +4,8 @@ use jsonc_parser::ast::{ObjectPropName, Value};
 use jsonc_parser::common::Ranged;
 use jsonc_parser::{CollectOptions, CommentCollectionStrategy, ParseOptions};
 
+use writ_policy::nesting::first_deeper_than;
+
 use crate::SyntaxError;
 use crate::node::{Key, Kind, LineIndex, Node};
 
@@ -13,7 +15,7 @@ const MAX_DEPTH: usize = 128;
 /// Reads a JSON document. `Ok(None)` for an empty text.
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, SyntaxError> {
     let lines = LineIndex::new(text);
-    if let Some(offset) = too_deep(text) {
+    if let Some(offset) = first_deeper_than(text, MAX_DEPTH, b"[{", b"]}") {
         return Err(SyntaxError {
             pos: lines.pos(offset),
             message: format!("JSON nested deeper than {MAX_DEPTH} levels"),
@@ -72,36 +74,6 @@ fn convert(value: &Value<'_>, lines: &LineIndex<'_>) -> Node {
         ),
     };
     Node::new(pos, kind)
-}
-
-/// The offset of the first bracket deeper than [`MAX_DEPTH`], outside strings.
-fn too_deep(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, b) in text.bytes().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some(i);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
 }
 
 #[cfg(test)]

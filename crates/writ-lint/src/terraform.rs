@@ -15,6 +15,8 @@ use hcl_edit::structure::{Attribute, Block, Body};
 use hcl_edit::template::{Element, Template};
 use writ_policy::PolicyKind;
 
+use writ_policy::nesting::first_deeper_than;
+
 use crate::SyntaxError;
 use crate::cfn::reposition;
 use crate::json;
@@ -27,36 +29,6 @@ use crate::node::{Key, Kind, LineIndex, Node, Pos};
 /// The deepest bracket nesting parsed; the parser recurses, so deeper input is refused
 /// before it can exhaust the stack.
 const MAX_NESTING: usize = 256;
-
-/// The offset of the first bracket deeper than [`MAX_NESTING`], outside quoted strings.
-fn too_deep(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, b) in text.bytes().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Some(i);
-                }
-            }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
 
 /// The deepest chain of `local` / `var` references followed.
 const MAX_DEPTH: usize = 32;
@@ -72,7 +44,7 @@ const IDENTITY_POLICY_TYPES: &[&str] = &[
 
 /// Reads a Terraform file.
 pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
-    if let Some(offset) = too_deep(text) {
+    if let Some(offset) = first_deeper_than(text, MAX_NESTING, b"([{", b")]}") {
         return Err(SyntaxError {
             pos: LineIndex::new(text).pos(offset),
             message: format!("HCL nested deeper than {MAX_NESTING} levels"),

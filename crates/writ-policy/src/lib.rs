@@ -31,6 +31,7 @@ mod compile;
 mod diagnostic;
 pub mod intentions;
 mod model;
+pub mod nesting;
 mod operator;
 mod parse;
 mod pattern;

@@ -222,7 +222,7 @@ impl<'t> Walker<'t> {
             comments: CommentCollectionStrategy::Off,
             tokens: false,
         };
-        if let Some(offset) = too_deep(text) {
+        if let Some(offset) = crate::nesting::first_deeper_than(text, MAX_DEPTH, b"[{", b"]}") {
             self.error(
                 "too-deep",
                 &At {
@@ -1187,36 +1187,6 @@ impl<'t> Walker<'t> {
             }
         }
     }
-}
-
-/// The position of the first bracket deeper than [`MAX_DEPTH`], outside strings.
-fn too_deep(text: &str) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, b) in text.bytes().enumerate() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Some(i);
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// AWS global condition keys (after `aws:`), for spotting typos.
