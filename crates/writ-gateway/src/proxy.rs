@@ -29,6 +29,23 @@ use crate::sync::{ServerClient, Shared};
 /// The answer's body: the upstream's, streamed, or the gateway's own.
 pub type Body = Either<Incoming, Full<Bytes>>;
 
+/// Header names the request path looks up or sets, made once rather than parsed from a
+/// string on every request.
+mod names {
+    use hyper::header::HeaderName;
+
+    pub const X_WRIT_CALLER: HeaderName = HeaderName::from_static("x-writ-caller");
+    pub const X_WRIT_AUTHENTICATED_BY: HeaderName =
+        HeaderName::from_static("x-writ-authenticated-by");
+    pub const X_WRIT_ROUTE: HeaderName = HeaderName::from_static("x-writ-route");
+    pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+    pub const X_HUB_SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");
+    pub const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
+}
+
 /// Headers a caller may not set: the gateway sets them for the upstream.
 const IDENTITY_HEADERS: [&str; 4] = [
     "x-writ-caller",
@@ -50,17 +67,20 @@ const FORWARDING_HEADERS: [&str; 5] = [
     "x-forwarded-port",
 ];
 
-/// Hop-by-hop headers, which are not forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+/// Whether `name` (lowercase) is a hop-by-hop header, which is not forwarded.
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
 
 /// A route, ready to serve.
 struct Live {
@@ -74,8 +94,59 @@ struct Live {
     resource: Arc<str>,
     /// Its name, as the upstream reads it in `x-writ-route`.
     name_header: Option<HeaderValue>,
-    /// The upstream's address without a trailing `/`.
-    upstream: String,
+    /// Where it forwards to.
+    upstream: Upstream,
+}
+
+/// An HTTP upstream, with what each request to it needs worked out once.
+struct Upstream {
+    /// Its address without a trailing `/`.
+    base: String,
+    /// Its authority when its address has no path: a request's URI is then put together
+    /// from parsed parts rather than parsed again.
+    authority: Option<hyper::http::uri::Authority>,
+    /// The `host` header for it: its host, and its port unless 80.
+    host: HeaderValue,
+}
+
+impl Upstream {
+    /// The upstream at `url` (`http://HOST[:PORT][/PATH]`); `None` without a host.
+    fn new(url: &str) -> Option<Upstream> {
+        let uri: hyper::Uri = url.parse().ok()?;
+        let host = match (uri.host()?, uri.port_u16()) {
+            (host, Some(port)) if port != 80 => format!("{host}:{port}"),
+            (host, _) => host.to_string(),
+        };
+        Some(Upstream {
+            base: url.trim_end_matches('/').to_string(),
+            authority: uri
+                .authority()
+                .filter(|_| matches!(uri.path(), "" | "/") && uri.query().is_none())
+                .cloned(),
+            host: HeaderValue::from_str(&host).ok()?,
+        })
+    }
+
+    /// The URI of a request for `uri` (the path and query the caller sent) here.
+    fn uri(&self, uri: &hyper::Uri) -> Result<hyper::Uri, String> {
+        use hyper::http::uri::{Parts, PathAndQuery, Scheme};
+        if let Some(authority) = &self.authority {
+            let mut parts = Parts::default();
+            parts.scheme = Some(Scheme::HTTP);
+            parts.authority = Some(authority.clone());
+            parts.path_and_query = Some(
+                uri.path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            );
+            return hyper::Uri::from_parts(parts).map_err(|e| e.to_string());
+        }
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut joined = String::with_capacity(self.base.len() + path_and_query.len());
+        joined.push_str(&self.base);
+        joined.push_str(path_and_query);
+        hyper::Uri::try_from(joined).map_err(|e| e.to_string())
+    }
 }
 
 /// Per API key: its hash, and its plan's limits.
@@ -133,6 +204,8 @@ pub struct Connection {
     /// The certificate's verification against the bundle in force when first checked,
     /// with the bundle's identity and the certificate's expiry; done once per connection.
     verified: OnceLock<CheckedCert>,
+    /// The peer's address as audited.
+    source: Arc<str>,
     /// The peer's address as `x-forwarded-for` gives it.
     remote_header: Option<HeaderValue>,
     /// The last authorization decision for an mTLS caller, made again when anything it
@@ -147,12 +220,14 @@ impl Connection {
         peer_cert: Option<CertificateDer<'static>>,
         worker: usize,
     ) -> Connection {
+        let source: Arc<str> = remote.ip().to_string().into();
         Connection {
             remote,
             worker,
             peer_cert,
             verified: OnceLock::new(),
-            remote_header: HeaderValue::from_str(&remote.ip().to_string()).ok(),
+            remote_header: HeaderValue::from_str(&source).ok(),
+            source,
             decided: Mutex::new(None),
         }
     }
@@ -280,7 +355,9 @@ impl Gateway {
                 audience,
                 resource: format!("writ:fn/{}", r.function).into(),
                 name_header: HeaderValue::from_str(&r.name).ok(),
-                upstream: r.upstream.trim_end_matches('/').to_string(),
+                upstream: Upstream::new(&r.upstream).ok_or_else(|| {
+                    format!("route {:?}: upstream {:?} has no host", r.name, r.upstream)
+                })?,
             });
         }
         let keys = config
@@ -305,6 +382,8 @@ impl Gateway {
                 connector.set_nodelay(true);
                 connector.set_connect_timeout(Some(Duration::from_secs(5)));
                 Client::builder(hyper_util::rt::TokioExecutor::new())
+                    // The route's `host` is made once, not formatted per request.
+                    .set_host(false)
                     .pool_idle_timeout(Duration::from_secs(60))
                     .pool_max_idle_per_host(1024)
                     .build(connector)
@@ -472,7 +551,7 @@ impl Gateway {
             outcome: Outcome::Denied,
             decision: None,
             reason,
-            source: conn.remote.ip(),
+            source: conn.source.clone(),
             latency_us: 0,
         }
     }
@@ -641,7 +720,7 @@ impl Gateway {
                     }
                 }
                 AuthMethod::ApiKey => {
-                    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+                    if let Some(key) = headers.get(names::X_API_KEY).and_then(|v| v.to_str().ok()) {
                         return self.check_api_key(key, &route.name).map(|id| Caller {
                             actor: format!("apikey:{id}").into(),
                             svid: None,
@@ -653,11 +732,12 @@ impl Gateway {
                 AuthMethod::Webhook => {
                     if let Some(w) = &route.webhook {
                         let (name, present) = match w.style {
-                            WebhookStyle::Github => {
-                                ("x-hub-signature-256", headers.get("x-hub-signature-256"))
-                            }
+                            WebhookStyle::Github => (
+                                "x-hub-signature-256",
+                                headers.get(names::X_HUB_SIGNATURE_256),
+                            ),
                             WebhookStyle::Stripe => {
-                                ("stripe-signature", headers.get("stripe-signature"))
+                                ("stripe-signature", headers.get(names::STRIPE_SIGNATURE))
                             }
                         };
                         if present.is_some() {
@@ -972,11 +1052,7 @@ impl Gateway {
         caller: &Caller,
         conn: &Connection,
     ) -> Result<Response<Body>, Refusal> {
-        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut uri = String::with_capacity(live.upstream.len() + path_and_query.len());
-        uri.push_str(&live.upstream);
-        uri.push_str(path_and_query);
-        let uri = hyper::Uri::try_from(uri).map_err(|e| {
+        let uri = live.upstream.uri(&parts.uri).map_err(|e| {
             Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "invalidRequest",
@@ -988,16 +1064,10 @@ impl Gateway {
         *out.method_mut() = parts.method;
         *out.uri_mut() = uri;
         let headers = out.headers_mut();
-        headers.reserve(parts.headers.len() + 6);
+        headers.reserve(parts.headers.len() + 7);
+        headers.insert(header::HOST, live.upstream.host.clone());
         // Headers the Connection header names are hop-by-hop too.
-        let connection: Vec<String> = parts
-            .headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|t| t.trim().to_ascii_lowercase())
-            .collect();
+        let connection = connection_tokens(&parts.headers);
         for (name, value) in &parts.headers {
             if !forwarded(name.as_str(), &connection) {
                 continue;
@@ -1009,41 +1079,36 @@ impl Gateway {
             None => HeaderValue::from_str(&caller.actor).ok(),
         };
         if let Some(v) = caller_header {
-            headers.insert(HeaderName::from_static("x-writ-caller"), v);
+            headers.insert(names::X_WRIT_CALLER, v);
         }
         headers.insert(
-            HeaderName::from_static("x-writ-authenticated-by"),
+            names::X_WRIT_AUTHENTICATED_BY,
             HeaderValue::from_static(caller.method),
         );
         if let Some(v) = &live.name_header {
-            headers.insert(HeaderName::from_static("x-writ-route"), v.clone());
+            headers.insert(names::X_WRIT_ROUTE, v.clone());
         }
         let forwarded_for = match parts
             .headers
-            .get("x-forwarded-for")
+            .get(names::X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
         {
             Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", conn.remote.ip())).ok(),
             None => conn.remote_header.clone(),
         };
         if let Some(v) = forwarded_for {
-            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+            headers.insert(names::X_FORWARDED_FOR, v);
         }
-        headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static("https"),
-        );
-        if !parts.headers.contains_key("traceparent") {
-            headers.insert(HeaderName::from_static("traceparent"), new_traceparent());
+        headers.insert(names::X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        if !parts.headers.contains_key(names::TRACEPARENT) {
+            headers.insert(names::TRACEPARENT, new_traceparent());
         }
         let upstream = &self.upstreams[conn.worker % self.upstreams.len()];
         let sent = tokio::time::timeout(live.route.timeout, upstream.request(out)).await;
         match sent {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
-                for h in HOP_BY_HOP {
-                    parts.headers.remove(h);
-                }
+                strip_hop_by_hop(&mut parts.headers);
                 Ok(Response::from_parts(parts, Either::Left(body)))
             }
             Ok(Err(e)) => Err(Refusal::new(
@@ -1247,13 +1312,48 @@ fn forwarded(name: &str, connection: &[String]) -> bool {
     } else {
         name
     };
-    !(HOP_BY_HOP.contains(&n)
+    !(is_hop_by_hop(n)
         || n.starts_with("x-writ-")
         || IDENTITY_HEADERS.contains(&n)
         || FORWARDING_HEADERS.contains(&n)
         || connection.iter().any(|t| t == n)
         || n == "x-api-key"
         || n == "host")
+}
+
+/// The header names a `Connection` header lists, lowercase: hop-by-hop for this message.
+fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Drops an upstream answer's hop-by-hop headers, and those its `Connection` header
+/// names (RFC 9110, section 7.6.1). One pass over the names finds which are there
+/// (usually none, or `connection: keep-alive`); only those are looked up to remove.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let present: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| is_hop_by_hop(k.as_str()))
+        .cloned()
+        .collect();
+    if present.is_empty() {
+        return;
+    }
+    let named = connection_tokens(headers);
+    for name in present {
+        headers.remove(name);
+    }
+    for token in named {
+        if !is_hop_by_hop(&token) {
+            headers.remove(token.as_str());
+        }
+    }
 }
 
 /// Random bytes for trace IDs, drawn from the operating system a block at a time (trace
@@ -1378,7 +1478,81 @@ fn preflight(c: &Cors, origin: Option<&HeaderValue>) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_path;
+    use super::{HeaderMap, HeaderValue, Upstream, check_path, strip_hop_by_hop};
+
+    #[test]
+    fn upstream_uris_and_host() {
+        let request: hyper::Uri = "/pay/charge?x=1&y=%20".parse().unwrap();
+        for (url, host, want) in [
+            (
+                "http://127.0.0.1:9001",
+                "127.0.0.1:9001",
+                "http://127.0.0.1:9001/pay/charge?x=1&y=%20",
+            ),
+            (
+                "http://fn.internal/",
+                "fn.internal",
+                "http://fn.internal/pay/charge?x=1&y=%20",
+            ),
+            (
+                "http://fn.internal:80",
+                "fn.internal",
+                "http://fn.internal:80/pay/charge?x=1&y=%20",
+            ),
+            (
+                "http://[::1]:8080",
+                "[::1]:8080",
+                "http://[::1]:8080/pay/charge?x=1&y=%20",
+            ),
+            // A base path: joined in front of the request's.
+            (
+                "http://h:1/base/",
+                "h:1",
+                "http://h:1/base/pay/charge?x=1&y=%20",
+            ),
+        ] {
+            let upstream = Upstream::new(url).unwrap();
+            assert_eq!(upstream.host, host, "{url}");
+            assert_eq!(upstream.uri(&request).unwrap().to_string(), want, "{url}");
+        }
+        let root: hyper::Uri = "/".parse().unwrap();
+        assert_eq!(
+            Upstream::new("http://h:1")
+                .unwrap()
+                .uri(&root)
+                .unwrap()
+                .to_string(),
+            "http://h:1/"
+        );
+        assert!(Upstream::new("not a url").is_none());
+    }
+
+    #[test]
+    fn an_answers_hop_by_hop_headers_are_dropped() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("content-type", "text/plain"),
+            ("connection", "keep-alive, X-Private"),
+            ("connection", "x-other"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "1"),
+            ("x-other", "2"),
+            ("transfer-encoding", "chunked"),
+            ("x-public", "3"),
+        ] {
+            headers.append(name, HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-type", "x-public"]);
+
+        // Without hop-by-hop headers, nothing changes.
+        let mut plain = HeaderMap::new();
+        plain.insert("x-private", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut plain);
+        assert_eq!(plain.len(), 1);
+    }
 
     #[test]
     fn paths_that_could_mean_another_path_are_refused() {

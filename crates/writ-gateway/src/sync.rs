@@ -85,29 +85,33 @@ impl ServerClient {
         })
     }
 
-    /// Sends a batch of audit events (`POST /v1/audit/events`).
-    pub async fn post_events(&self, batch: &crate::audit::Batch<'_>) -> Result<(), FetchError> {
-        self.call(reqwest::Method::POST, "/v1/audit/events", Some(batch))
+    /// Sends a batch of audit events (`POST /v1/audit/events`), `body` being its JSON
+    /// ([`crate::audit::batch_json`]).
+    pub async fn post_events(&self, body: Vec<u8>) -> Result<(), FetchError> {
+        self.call(reqwest::Method::POST, "/v1/audit/events", Some(body))
             .await
             .map(drop)
     }
 
     async fn get(&self, path: &str) -> Result<Value, FetchError> {
-        self.call(reqwest::Method::GET, path, None::<&()>).await
+        self.call(reqwest::Method::GET, path, None).await
     }
 
-    async fn call<B: serde::Serialize + ?Sized>(
+    /// Calls the server; `body` is JSON.
+    async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<&B>,
+        body: Option<Vec<u8>>,
     ) -> Result<Value, FetchError> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&*self.token);
         if let Some(b) = body {
-            request = request.json(b);
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(b);
         }
         let response = request
             .send()
@@ -142,7 +146,7 @@ impl Fetch for ServerClient {
             .call(
                 reqwest::Method::POST,
                 "/v1/secrets/get",
-                Some(&json!({"name": name})),
+                Some(json!({"name": name}).to_string().into_bytes()),
             )
             .await?;
         let version = v["versionId"].as_str().unwrap_or_default();

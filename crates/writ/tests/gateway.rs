@@ -34,6 +34,7 @@ struct Env {
     gateway_port: u16,
     gateway_ca: PathBuf,
     _upstream: Proc,
+    upstream_port: u16,
     api_key: String,
 }
 
@@ -178,6 +179,7 @@ quota = 2
             gateway_port: 0,
             gateway_ca,
             _upstream: up,
+            upstream_port: up_port,
             api_key,
         };
         env.start_gateway();
@@ -262,7 +264,43 @@ fn svids_and_jwt_svids_are_authenticated_and_authorized_by_intentions() {
         "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     );
     assert_eq!(seen["path"], "/pay/charge?x=1");
+    // The upstream is asked for by its own name, not the gateway's.
+    assert_eq!(
+        seen["headers"]["host"],
+        format!("127.0.0.1:{}", env.upstream_port)
+    );
     assert_eq!(seen["body"], r#"{"amount":5}"#);
+    assert_eq!(
+        r.headers["content-type"][0], "application/json",
+        "{}",
+        r.headers
+    );
+
+    // The upstream's hop-by-hop headers stay between it and the gateway: keep-alive, and
+    // those its Connection header names; its other headers come through.
+    let r = env
+        .curl("POST", "/pay/hop")
+        .client_cert(&orders.cert, &orders.key)
+        .header("x-echo-hop: X-Private-Hop")
+        .json(&json!({"amount": 5}))
+        .send()
+        .expect(200);
+    assert_eq!(r.json()["headers"]["x-echo-hop"], "X-Private-Hop");
+    assert_eq!(r.headers["x-public"][0], "yes", "{}", r.headers);
+    for gone in ["x-private-hop", "keep-alive"] {
+        assert!(r.headers.get(gone).is_none(), "{gone}: {}", r.headers);
+    }
+    assert!(
+        r.headers["connection"]
+            .as_array()
+            .is_none_or(|values| values.iter().all(|v| !v
+                .as_str()
+                .unwrap()
+                .to_ascii_lowercase()
+                .contains("private"))),
+        "{}",
+        r.headers
+    );
 
     // No certificate, or one from another trust domain: 401.
     let none = env

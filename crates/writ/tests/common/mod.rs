@@ -366,6 +366,9 @@ pub struct Response {
     pub status: u16,
     /// The body.
     pub body: String,
+    /// The response headers as curl's `%{header_json}` gives them: each (lowercase) name
+    /// to an array of its values.
+    pub headers: Value,
 }
 
 impl Curl {
@@ -421,7 +424,8 @@ impl Curl {
     pub fn try_send(mut self) -> Result<Response, String> {
         const MARK: &str = "\n--writ-test-status:";
         self.args.push("-w".into());
-        self.args.push(format!("{MARK}%{{http_code}}").into());
+        self.args
+            .push(format!("{MARK}%{{http_code}}\n%{{header_json}}").into());
         let mut cmd = Command::new("curl");
         cmd.args(&self.args)
             .stdout(Stdio::piped())
@@ -449,7 +453,9 @@ impl Curl {
         let (body, status) = stdout
             .rsplit_once(MARK)
             .ok_or_else(|| format!("curl printed no status: {stdout}{}", text(&out.stderr)))?;
+        let (status, headers) = status.split_once('\n').unwrap_or((status, ""));
         let status: u16 = status.trim().parse().unwrap_or(0);
+        let headers: Value = serde_json::from_str(headers).unwrap_or(Value::Null);
         if !out.status.success() || status == 0 {
             return Err(format!(
                 "curl failed ({}): {}{}",
@@ -461,6 +467,7 @@ impl Curl {
         Ok(Response {
             status,
             body: body.to_string(),
+            headers,
         })
     }
 }
