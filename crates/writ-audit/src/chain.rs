@@ -77,6 +77,7 @@ pub fn link(prev: &[u8; 32], seq: i64, event_json: &str) -> [u8; 32] {
 pub fn append(head: &Head, events: &[Event]) -> Result<(Vec<Record>, Head), Break> {
     let mut current = *head;
     let mut records = Vec::with_capacity(events.len());
+    let mut prev_hex = hex(&current.hash);
     for event in events {
         let seq = current.seq.checked_add(1).ok_or(Break {
             seq: current.seq,
@@ -84,11 +85,12 @@ pub fn append(head: &Head, events: &[Event]) -> Result<(Vec<Record>, Head), Brea
         })?;
         let json = event.to_json();
         let hash = link(&current.hash, seq, &json);
+        let hash_hex = hex(&hash);
         records.push(Record {
             seq,
             event: json,
-            prev_hash: hex(&current.hash),
-            hash: hex(&hash),
+            prev_hash: std::mem::replace(&mut prev_hex, hash_hex.clone()),
+            hash: hash_hex,
         });
         current = Head { seq, hash };
     }

@@ -19,6 +19,7 @@ pub mod chain;
 pub mod checkpoint;
 mod event;
 pub mod generate;
+pub mod json;
 pub mod redact;
 
 pub use event::{Decision, Event, Outcome};
@@ -26,12 +27,12 @@ pub use event::{Decision, Event, Outcome};
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
+        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]);
     }
-    out
+    // Only ASCII digits and letters went in.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Bytes from lowercase or uppercase hex; `None` if it is not hex.

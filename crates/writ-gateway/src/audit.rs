@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use writ_audit::json;
 use writ_audit::{Decision, Event, Outcome};
 
 use crate::metrics::Metrics;
@@ -114,34 +115,34 @@ fn rfc3339(at: SystemTime) -> String {
 /// serde's per-field dispatch and `fmt` (which cost five times as much), and formats the
 /// date and time once per second rather than once per event.
 pub fn batch_json(node: &str, records: &[Record]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + records.len() * 320);
+    let mut out = String::with_capacity(16 + records.len() * 320);
     let mut clock = Clock::default();
-    out.extend_from_slice(b"{\"events\":[");
+    out.push_str("{\"events\":[");
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
-            out.push(b',');
+            out.push(',');
         }
-        out.extend_from_slice(b"{\"time\":\"");
+        out.push_str("{\"time\":\"");
         clock.write(&mut out, r.at);
-        out.push(b'"');
+        out.push('"');
         if !node.is_empty() {
-            out.extend_from_slice(b",\"node\":");
+            out.push_str(",\"node\":");
             json::string(&mut out, node);
         }
-        out.extend_from_slice(b",\"actor\":");
+        out.push_str(",\"actor\":");
         json::string(&mut out, &r.actor);
-        out.extend_from_slice(b",\"authenticatedBy\":");
+        out.push_str(",\"authenticatedBy\":");
         json::string(&mut out, r.authenticated_by);
-        out.extend_from_slice(b",\"action\":\"writ:Invoke\",\"resource\":");
+        out.push_str(",\"action\":\"writ:Invoke\",\"resource\":");
         json::string(&mut out, &r.resource);
         if let Some(d) = r.decision {
-            out.extend_from_slice(b",\"decision\":\"");
-            out.extend_from_slice(d.as_str().as_bytes());
-            out.push(b'"');
+            out.push_str(",\"decision\":\"");
+            out.push_str(d.as_str());
+            out.push('"');
         }
-        out.extend_from_slice(b",\"outcome\":\"");
-        out.extend_from_slice(r.outcome.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"reason\":\"");
+        out.push_str(",\"outcome\":\"");
+        out.push_str(r.outcome.as_str());
+        out.push_str("\",\"reason\":\"");
         match &r.reason {
             Reason::Forwarded {
                 method,
@@ -149,27 +150,27 @@ pub fn batch_json(node: &str, records: &[Record]) -> Vec<u8> {
                 status,
             } => {
                 json::contents(&mut out, method.as_str());
-                out.push(b' ');
+                out.push(' ');
                 json::contents(&mut out, path);
-                out.extend_from_slice(b" -> ");
+                out.push_str(" -> ");
                 json::number(&mut out, u64::from(*status));
             }
             Reason::Refused { method, path, why } => {
                 json::contents(&mut out, method.as_str());
-                out.push(b' ');
+                out.push(' ');
                 json::contents(&mut out, path);
-                out.extend_from_slice(b": ");
+                out.push_str(": ");
                 json::contents(&mut out, why);
             }
         }
-        out.extend_from_slice(b"\",\"source\":");
+        out.push_str("\",\"source\":");
         json::string(&mut out, &r.source);
-        out.extend_from_slice(b",\"latencyUs\":");
+        out.push_str(",\"latencyUs\":");
         json::number(&mut out, r.latency_us);
-        out.push(b'}');
+        out.push('}');
     }
-    out.extend_from_slice(b"]}");
-    out
+    out.push_str("]}");
+    out.into_bytes()
 }
 
 /// An event time as [`rfc3339`] writes it, with the date and time of day kept from the
@@ -181,7 +182,7 @@ struct Clock {
 }
 
 impl Clock {
-    fn write(&mut self, out: &mut Vec<u8>, at: SystemTime) {
+    fn write(&mut self, out: &mut String, at: SystemTime) {
         let Ok(since) = at.duration_since(SystemTime::UNIX_EPOCH) else {
             // Before 1970: not the gateway's clock; the general path.
             json::contents(out, &rfc3339(at));
@@ -198,7 +199,7 @@ impl Clock {
             self.second = Some((secs, prefix.to_string()));
         }
         if let Some((_, prefix)) = &self.second {
-            out.extend_from_slice(prefix.as_bytes());
+            out.push_str(prefix);
         }
         let nanos = since.subsec_nanos();
         if nanos != 0 {
@@ -210,65 +211,10 @@ impl Clock {
                 n /= 10;
             }
             let len = 9 - digits.iter().rev().take_while(|&&d| d == b'0').count();
-            out.push(b'.');
-            out.extend_from_slice(&digits[..len]);
+            out.push('.');
+            out.extend(digits[..len].iter().map(|&d| char::from(d)));
         }
-        out.push(b'Z');
-    }
-}
-
-/// JSON output as serde_json writes it.
-mod json {
-    /// `s` as a JSON string, quoted.
-    pub fn string(out: &mut Vec<u8>, s: &str) {
-        out.push(b'"');
-        contents(out, s);
-        out.push(b'"');
-    }
-
-    /// `s` escaped for inside a JSON string: `"`, `\\` and control characters, as
-    /// serde_json escapes them (short forms where JSON has them, else `\u00xx`).
-    pub fn contents(out: &mut Vec<u8>, s: &str) {
-        let bytes = s.as_bytes();
-        let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let short = match b {
-                b'"' => b'"',
-                b'\\' => b'\\',
-                b'\n' => b'n',
-                b'\r' => b'r',
-                b'\t' => b't',
-                0x08 => b'b',
-                0x0c => b'f',
-                0x00..=0x1f => 0,
-                _ => continue,
-            };
-            out.extend_from_slice(&bytes[start..i]);
-            start = i + 1;
-            if short != 0 {
-                out.extend_from_slice(&[b'\\', short]);
-            } else {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
-                out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-            }
-        }
-        out.extend_from_slice(&bytes[start..]);
-    }
-
-    /// `n` in decimal.
-    pub fn number(out: &mut Vec<u8>, mut n: u64) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        out.extend_from_slice(&digits[at..]);
+        out.push('Z');
     }
 }
 

@@ -10,6 +10,10 @@
 //! ```
 
 use writ_audit::{Decision, Event, Outcome};
+
+/// The writ binary's allocator, so the counts are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use writ_server::audit::{self, Copies};
 use writ_server::master_key::MasterKey;
 use writ_server::store::Store;

@@ -1,0 +1,136 @@
+//! JSON text written by hand, byte for byte as serde_json writes it, for the two places
+//! that write audit events by the thousand a second: [`crate::Event::to_json`] (what the
+//! chain hashes) and the gateway's batches. serde's generic path costs several times as
+//! much per event; the tests compare the bytes with serde_json's.
+
+/// `s` as a JSON string, quoted.
+pub fn string(out: &mut String, s: &str) {
+    out.push('"');
+    contents(out, s);
+    out.push('"');
+}
+
+/// `s` escaped for inside a JSON string: `"`, `\` and control characters, as serde_json
+/// escapes them (the short forms where JSON has them, else `\u00xx`); everything else,
+/// including non-ASCII text, as it is.
+pub fn contents(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    // Eight bytes at a time past those that need no escape (nearly all of them).
+    let mut clean = 0;
+    while let Some(word) = bytes.get(clean..clean + 8) {
+        let word = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        if needs_escape(word) {
+            break;
+        }
+        clean += 8;
+    }
+    // Every byte escaped is ASCII, so `start` and `i` are always character boundaries.
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate().skip(clean) {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0x08 => b'b',
+            0x0c => b'f',
+            0x00..=0x1f => 0,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        start = i + 1;
+        out.push('\\');
+        if short != 0 {
+            out.push(char::from(short));
+        } else {
+            out.push_str("u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+    out.push_str(&s[start..]);
+}
+
+/// Whether any of the eight bytes in `word` is below 0x20, `"` or `\\` (exact, by the
+/// usual bit tricks: a byte below `n` is found by `(x - n) & !x & 0x80` per byte).
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
+    let control = below(word, 0x20);
+    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
+    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
+    control | quote | backslash != 0
+}
+
+/// `n` in decimal.
+pub fn number(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn strings_and_numbers_are_serde_jsons(
+            s in "\\PC*|[\\x00-\\x20\"\\\\\\x7f\u{80}-\u{10ffff}]{0,12}",
+            n in any::<u64>(),
+        ) {
+            let mut out = String::new();
+            string(&mut out, &s);
+            prop_assert_eq!(out, serde_json::to_string(&s).unwrap());
+            let mut out = String::new();
+            number(&mut out, n);
+            prop_assert_eq!(out, n.to_string());
+        }
+    }
+
+    #[test]
+    fn escapes_are_found_in_every_position_of_a_word() {
+        for at in 0..20 {
+            for special in ['"', '\\', '\n', '\u{1}', '\u{1f}'] {
+                let mut s: String = "abcdefghijklmnopqrst".into();
+                s.replace_range(at..at + 1, &special.to_string());
+                let mut out = String::new();
+                string(&mut out, &s);
+                assert_eq!(out, serde_json::to_string(&s).unwrap(), "{s:?}");
+            }
+        }
+        for clean in [
+            "\u{7f} !#~",
+            "é€😀 spiffe://x/y",
+            "\u{20}\u{21}\u{5b}\u{5d}",
+        ] {
+            assert!(!needs_escape(u64::from_le_bytes(
+                format!("{clean:<8}").as_bytes()[..8].try_into().unwrap()
+            )));
+        }
+    }
+
+    #[test]
+    fn every_control_character() {
+        for b in 0u8..0x80 {
+            let s = (b as char).to_string();
+            let mut out = String::new();
+            string(&mut out, &s);
+            assert_eq!(out, serde_json::to_string(&s).unwrap());
+        }
+    }
+}
