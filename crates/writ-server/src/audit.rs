@@ -305,7 +305,13 @@ async fn writer(
                 }
                 Message::Events(batch, ack) => {
                     acks.push((events.len()..events.len() + batch.len(), ack));
-                    events.extend(batch);
+                    if events.is_empty() {
+                        // A gateway's batch alone, as under load: taken as it is, not moved
+                        // event by event.
+                        events = batch;
+                    } else {
+                        events.extend(batch);
+                    }
                 }
                 Message::Flush(ack) => flushes.push(ack),
             }
