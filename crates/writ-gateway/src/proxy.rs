@@ -1533,7 +1533,8 @@ mod tests {
         for (name, value) in [
             ("content-type", "text/plain"),
             ("connection", "keep-alive, X-Private"),
-            ("connection", "x-other"),
+            // Not header names: ignored, not a panic.
+            ("connection", "x-other, not a name, ,"),
             ("keep-alive", "timeout=5"),
             ("x-private", "1"),
             ("x-other", "2"),
