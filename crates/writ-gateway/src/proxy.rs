@@ -67,6 +67,18 @@ const FORWARDING_HEADERS: [&str; 5] = [
     "x-forwarded-port",
 ];
 
+/// The hop-by-hop headers, which are not forwarded.
+const HOP_BY_HOP_NAMES: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 /// Whether `name` (lowercase) is a hop-by-hop header, which is not forwarded.
 fn is_hop_by_hop(name: &str) -> bool {
     matches!(
@@ -1335,24 +1347,43 @@ fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
 
 /// Drops an upstream answer's hop-by-hop headers, and those its `Connection` header
 /// names (RFC 9110, section 7.6.1). One pass over the names finds which are there
-/// (usually none, or `connection: keep-alive`); only those are looked up to remove.
+/// (usually none, or only `connection: keep-alive`), and only those are removed; nothing
+/// is allocated unless the `Connection` header names a header of its own.
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let present: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| is_hop_by_hop(k.as_str()))
-        .cloned()
-        .collect();
-    if present.is_empty() {
+    // Bit i: HOP_BY_HOP_NAMES[i] is there.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP_NAMES.iter().position(|n| n == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    let named = connection_tokens(headers);
-    for name in present {
-        headers.remove(name);
-    }
-    for token in named {
-        if !is_hop_by_hop(&token) {
-            headers.remove(token.as_str());
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            if token.is_empty()
+                || HOP_BY_HOP_NAMES
+                    .iter()
+                    .any(|n| n.as_str().eq_ignore_ascii_case(token))
+            {
+                continue;
+            }
+            // A token that is no header name names nothing to drop.
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
         }
+    }
+    for (i, name) in HOP_BY_HOP_NAMES.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
+    }
+    for name in named {
+        headers.remove(name);
     }
 }
 
