@@ -55,7 +55,7 @@ pub fn contents(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// Whether any of the eight bytes in `word` is below 0x20, `"` or `\\` (exact, by the
+/// Whether any of the eight bytes in `word` is below 0x20, `"` or `\` (exact, by the
 /// usual bit tricks: a byte below `n` is found by `(x - n) & !x & 0x80` per byte).
 fn needs_escape(word: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
