@@ -10,13 +10,13 @@
 //! ```
 
 use writ_audit::{Decision, Event, Outcome};
+use writ_server::audit::{self, Copies};
+use writ_server::master_key::MasterKey;
+use writ_server::store::Store;
 
 /// The writ binary's allocator, so the counts are the server's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use writ_server::audit::{self, Copies};
-use writ_server::master_key::MasterKey;
-use writ_server::store::Store;
 
 /// User plus system CPU time of this process so far, in clock ticks (1/100 s).
 fn cpu_ticks() -> Result<u64, Box<dyn std::error::Error>> {
