@@ -313,6 +313,11 @@ impl AppState {
         if stale {
             let (config, tls_state) =
                 build_tls(&self.trust_domain, &authorities, &self.names, now)?;
+            // The bundle file first: it holds a new CA before this server presents a
+            // certificate that CA issued, so a client that reads the file to trust this
+            // server never meets one it cannot verify (a CA rotated to sign at once
+            // changes both in one refresh).
+            self.write_bundle_file(now);
             *self
                 .tls
                 .write()
@@ -321,7 +326,6 @@ impl AppState {
                 .tls_state
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = tls_state;
-            self.write_bundle_file(now);
         }
         Ok(())
     }
