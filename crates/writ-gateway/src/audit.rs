@@ -143,22 +143,17 @@ pub fn batch_json(node: &str, records: &[Record]) -> Vec<u8> {
         out.push_str(",\"outcome\":\"");
         out.push_str(r.outcome.as_str());
         out.push_str("\",\"reason\":\"");
+        let (Reason::Forwarded { method, path, .. } | Reason::Refused { method, path, .. }) =
+            &r.reason;
+        json::contents(&mut out, method.as_str());
+        out.push(' ');
+        json::contents(&mut out, path);
         match &r.reason {
-            Reason::Forwarded {
-                method,
-                path,
-                status,
-            } => {
-                json::contents(&mut out, method.as_str());
-                out.push(' ');
-                json::contents(&mut out, path);
+            Reason::Forwarded { status, .. } => {
                 out.push_str(" -> ");
                 json::number(&mut out, u64::from(*status));
             }
-            Reason::Refused { method, path, why } => {
-                json::contents(&mut out, method.as_str());
-                out.push(' ');
-                json::contents(&mut out, path);
+            Reason::Refused { why, .. } => {
                 out.push_str(": ");
                 json::contents(&mut out, why);
             }

@@ -79,21 +79,6 @@ const HOP_BY_HOP_NAMES: [HeaderName; 8] = [
     header::UPGRADE,
 ];
 
-/// Whether `name` (lowercase) is a hop-by-hop header, which is not forwarded.
-fn is_hop_by_hop(name: &str) -> bool {
-    matches!(
-        name,
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
-}
-
 /// A route, ready to serve.
 struct Live {
     /// Its place in the configuration, which indexes its metrics.
@@ -1079,7 +1064,7 @@ impl Gateway {
         headers.reserve(parts.headers.len() + 7);
         headers.insert(header::HOST, live.upstream.host.clone());
         // Headers the Connection header names are hop-by-hop too.
-        let connection = connection_tokens(&parts.headers);
+        let connection = connection_named(&parts.headers);
         for (name, value) in &parts.headers {
             if !forwarded(name.as_str(), &connection) {
                 continue;
@@ -1316,7 +1301,7 @@ pub fn check_path(path: &str) -> Result<(), String> {
 /// `Connection` header, whose tokens `connection` holds), not one the gateway sets (identity
 /// and forwarding headers), not the API key, not `host`. Names are compared as a CGI/WSGI
 /// upstream reads them, `_` as `-`.
-fn forwarded(name: &str, connection: &[String]) -> bool {
+fn forwarded(name: &str, connection: &[HeaderName]) -> bool {
     let normalized;
     let n = if name.contains('_') {
         normalized = name.replace('_', "-");
@@ -1324,25 +1309,36 @@ fn forwarded(name: &str, connection: &[String]) -> bool {
     } else {
         name
     };
-    !(is_hop_by_hop(n)
+    !(HOP_BY_HOP_NAMES.iter().any(|h| h.as_str() == n)
         || n.starts_with("x-writ-")
         || IDENTITY_HEADERS.contains(&n)
         || FORWARDING_HEADERS.contains(&n)
-        || connection.iter().any(|t| t == n)
+        || connection.iter().any(|t| t.as_str() == n)
         || n == "x-api-key"
         || n == "host")
 }
 
-/// The header names a `Connection` header lists, lowercase: hop-by-hop for this message.
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect()
+/// The headers a message's `Connection` header names besides the standard hop-by-hop
+/// ones (dropped in any case): hop-by-hop for this message too. A token that is no header
+/// name names nothing. Allocates only when there are such names.
+fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
+    let mut named = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            if token.is_empty()
+                || HOP_BY_HOP_NAMES
+                    .iter()
+                    .any(|n| n.as_str().eq_ignore_ascii_case(token))
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
+    }
+    named
 }
 
 /// Drops an upstream answer's hop-by-hop headers, and those its `Connection` header
@@ -1360,23 +1356,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if present == 0 {
         return;
     }
-    let mut named: Vec<HeaderName> = Vec::new();
-    for value in headers.get_all(header::CONNECTION) {
-        let Ok(value) = value.to_str() else { continue };
-        for token in value.split(',').map(str::trim) {
-            if token.is_empty()
-                || HOP_BY_HOP_NAMES
-                    .iter()
-                    .any(|n| n.as_str().eq_ignore_ascii_case(token))
-            {
-                continue;
-            }
-            // A token that is no header name names nothing to drop.
-            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                named.push(name);
-            }
-        }
-    }
+    let named = connection_named(headers);
     for (i, name) in HOP_BY_HOP_NAMES.iter().enumerate() {
         if present & (1 << i) != 0 {
             headers.remove(name);

@@ -282,10 +282,18 @@ fn svids_and_jwt_svids_are_authenticated_and_authorized_by_intentions() {
         .curl("POST", "/pay/hop")
         .client_cert(&orders.cert, &orders.key)
         .header("x-echo-hop: X-Private-Hop")
+        // The same the other way: what the caller's Connection names stays at the gateway.
+        .header("Connection: keep-alive, X-Caller-Hop")
+        .header("X-Caller-Hop: 1")
         .json(&json!({"amount": 5}))
         .send()
         .expect(200);
     assert_eq!(r.json()["headers"]["x-echo-hop"], "X-Private-Hop");
+    assert!(
+        r.json()["headers"].get("x-caller-hop").is_none(),
+        "{}",
+        r.body
+    );
     assert_eq!(r.headers["x-public"][0], "yes", "{}", r.headers);
     for gone in ["x-private-hop", "keep-alive"] {
         assert!(r.headers.get(gone).is_none(), "{gone}: {}", r.headers);
