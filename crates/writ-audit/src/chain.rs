@@ -97,6 +97,84 @@ pub fn append(head: &Head, events: &[Event]) -> Result<(Vec<Record>, Head), Brea
     Ok((records, current))
 }
 
+/// Consecutive events stored together, as the server stores each batch it appends: the
+/// hash before the first event, each event's hash, and each event's JSON. It holds the same
+/// text as the [`Record`]s it stands for ([`Segment::records`]), in one row instead of
+/// one per event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The first event's sequence number.
+    pub first_seq: i64,
+    /// The hash before the first event, in hex.
+    pub prev_hash: String,
+    /// Each event's hash in hex, 64 characters each, one after the other.
+    pub hashes: String,
+    /// Each event's JSON, exactly as hashed, joined by newlines (JSON text holds none).
+    pub events: String,
+}
+
+/// Characters of one hash in hex.
+const HASH_HEX: usize = 64;
+
+impl Segment {
+    /// The records it holds, in order, as stored: line `i` of `events` is event
+    /// `first_seq + i`, its hash is the `i`-th hash in `hashes` (empty if there are fewer),
+    /// and its `prev_hash` is the segment's for the first line, else the hash stored
+    /// before it. Nothing is recomputed, so whatever was altered in the store,
+    /// [`verify_from`] finds it at the first event it touched.
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let mut prev = self.prev_hash.as_str();
+        self.events.split('\n').enumerate().map(move |(i, event)| {
+            let hash = self
+                .hashes
+                .get(i * HASH_HEX..(i + 1) * HASH_HEX)
+                .unwrap_or_default();
+            let record = Record {
+                seq: self.first_seq.saturating_add(i as i64),
+                event: event.to_string(),
+                prev_hash: prev.to_string(),
+                hash: hash.to_string(),
+            };
+            prev = hash;
+            record
+        })
+    }
+}
+
+/// Chains `events` (at least one) after `head` into one segment; returns it and the new
+/// head. Its records are those [`append`] returns for the same events.
+pub fn append_segment(head: &Head, events: &[Event]) -> Result<(Segment, Head), Break> {
+    if events.is_empty() {
+        return Err(Break {
+            seq: head.seq,
+            problem: "a segment needs at least one event".into(),
+        });
+    }
+    let mut current = *head;
+    let mut segment = Segment {
+        first_seq: 0,
+        prev_hash: hex(&head.hash),
+        hashes: String::with_capacity(events.len() * HASH_HEX),
+        events: String::with_capacity(events.len() * 384),
+    };
+    for (i, event) in events.iter().enumerate() {
+        let seq = current.seq.checked_add(1).ok_or(Break {
+            seq: current.seq,
+            problem: "the sequence number overflowed".into(),
+        })?;
+        if i > 0 {
+            segment.events.push('\n');
+        }
+        let start = segment.events.len();
+        event.write_json(&mut segment.events);
+        let hash = link(&current.hash, seq, &segment.events[start..]);
+        crate::hex_into(&mut segment.hashes, &hash);
+        current = Head { seq, hash };
+    }
+    segment.first_seq = head.seq + 1;
+    Ok((segment, current))
+}
+
 /// Verifies records in the order given, from the start of the log: sequence numbers 1, 2,
 /// 3, ... without gaps, each linked to the one before, each hash recomputed from its
 /// event, each event readable. Returns the head.
@@ -186,6 +264,60 @@ mod tests {
         assert_eq!(end, end_once);
         assert_eq!(verify_records(&once).unwrap(), end);
         assert_eq!(verify_from(&head, &once[2..]).unwrap(), end);
+    }
+
+    #[test]
+    fn a_segment_holds_the_records_append_makes() {
+        let all = events(4);
+        let (first, head) = append_segment(&Head::genesis(), &all[..1]).unwrap();
+        let (rest, end) = append_segment(&head, &all[1..]).unwrap();
+        let (records, end_records) = append(&Head::genesis(), &all).unwrap();
+        assert_eq!(end, end_records);
+        assert_eq!((first.first_seq, rest.first_seq), (1, 2));
+        let stored: Vec<Record> = first.records().chain(rest.records()).collect();
+        assert_eq!(stored, records);
+        assert!(!rest.events.contains("\n\n") && rest.hashes.len() == 3 * HASH_HEX);
+        assert!(append_segment(&end, &[]).is_err());
+    }
+
+    /// Whatever is altered inside a stored segment, the records it gives break at the first
+    /// event the change touched.
+    #[test]
+    fn tampering_inside_a_segment_breaks_at_the_first_touched_event() {
+        let (good, _) = append_segment(&Head::genesis(), &events(6)).unwrap();
+        let verify = |s: &Segment| verify_records(&s.records().collect::<Vec<_>>());
+        assert!(verify(&good).is_ok());
+        let lines: Vec<&str> = good.events.split('\n').collect();
+        let hash = |i: usize| &good.hashes[i * HASH_HEX..(i + 1) * HASH_HEX];
+        let rebuild = |order: &[usize]| Segment {
+            events: order
+                .iter()
+                .map(|&i| lines[i])
+                .collect::<Vec<_>>()
+                .join("\n"),
+            hashes: order.iter().map(|&i| hash(i)).collect(),
+            ..good.clone()
+        };
+        // Edited.
+        let mut edited = good.clone();
+        edited.events = edited.events.replacen("f3", "f9", 1);
+        assert_eq!(verify(&edited).unwrap_err().seq, 4);
+        // Deleted, with its hash.
+        assert_eq!(verify(&rebuild(&[0, 1, 3, 4, 5])).unwrap_err().seq, 3);
+        // Swapped, with their hashes.
+        assert_eq!(verify(&rebuild(&[0, 4, 2, 3, 1, 5])).unwrap_err().seq, 2);
+        // Hashes cut short: the first event without one.
+        let mut short = good.clone();
+        short.hashes.truncate(2 * HASH_HEX);
+        assert_eq!(verify(&short).unwrap_err().seq, 3);
+        // A newline added inside an event splits it.
+        let mut split = good.clone();
+        split.events = split.events.replacen("\"actor\"", "\n\"actor\"", 1);
+        assert_eq!(verify(&split).unwrap_err().seq, 1);
+        // The link before the first event.
+        let mut relinked = good.clone();
+        relinked.prev_hash = hex(&[1; 32]);
+        assert_eq!(verify(&relinked).unwrap_err().seq, 1);
     }
 
     #[test]

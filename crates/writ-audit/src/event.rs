@@ -127,29 +127,35 @@ impl Event {
     /// order and names, empty fields skipped), written directly, as this runs for every
     /// event stored.
     pub fn to_json(&self) -> String {
-        use crate::json::{number, string};
         let mut out = String::with_capacity(384);
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends [`Event::to_json`]'s text to `out`.
+    pub fn write_json(&self, out: &mut String) {
+        use crate::json::{number, string};
         out.push_str("{\"time\":");
-        string(&mut out, &self.time);
+        string(out, &self.time);
         if !self.node.is_empty() {
             out.push_str(",\"node\":");
-            string(&mut out, &self.node);
+            string(out, &self.node);
         }
         if !self.request_id.is_empty() {
             out.push_str(",\"requestId\":");
-            string(&mut out, &self.request_id);
+            string(out, &self.request_id);
         }
         out.push_str(",\"actor\":");
-        string(&mut out, &self.actor);
+        string(out, &self.actor);
         out.push_str(",\"authenticatedBy\":");
-        string(&mut out, &self.authenticated_by);
+        string(out, &self.authenticated_by);
         out.push_str(",\"action\":");
-        string(&mut out, &self.action);
+        string(out, &self.action);
         out.push_str(",\"resource\":");
-        string(&mut out, &self.resource);
+        string(out, &self.resource);
         if let Some(d) = self.decision {
             out.push_str(",\"decision\":");
-            string(&mut out, d.as_str());
+            string(out, d.as_str());
         }
         if !self.matched.is_empty() {
             out.push_str(",\"matched\":[");
@@ -157,12 +163,12 @@ impl Event {
                 if i > 0 {
                     out.push(',');
                 }
-                string(&mut out, m);
+                string(out, m);
             }
             out.push(']');
         }
         out.push_str(",\"outcome\":");
-        string(&mut out, self.outcome.as_str());
+        string(out, self.outcome.as_str());
         for (name, value) in [
             (",\"reason\":", &self.reason),
             (",\"serial\":", &self.serial),
@@ -170,19 +176,18 @@ impl Event {
         ] {
             if let Some(v) = value {
                 out.push_str(name);
-                string(&mut out, v);
+                string(out, v);
             }
         }
         if let Some(us) = self.latency_us {
             out.push_str(",\"latencyUs\":");
-            number(&mut out, us);
+            number(out, us);
         }
         if let Some(by) = &self.reported_by {
             out.push_str(",\"reportedBy\":");
-            string(&mut out, by);
+            string(out, by);
         }
         out.push('}');
-        out
     }
 
     /// Every text field, for redaction.

@@ -26,13 +26,23 @@ pub use event::{Decision, Event, Outcome};
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    hex_into(&mut out, bytes);
+    out
+}
+
+/// Appends the lowercase hex of bytes to `out`.
+pub fn hex_into(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]);
+    for chunk in bytes.chunks(32) {
+        let mut buf = [0u8; 64];
+        for (i, b) in chunk.iter().enumerate() {
+            buf[2 * i] = DIGITS[usize::from(b >> 4)];
+            buf[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+        }
+        // Only ASCII hex digits were written.
+        out.push_str(std::str::from_utf8(&buf[..chunk.len() * 2]).unwrap_or_default());
     }
-    // Only ASCII digits and letters went in.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Bytes from lowercase or uppercase hex; `None` if it is not hex.
