@@ -169,6 +169,7 @@ backends!(
     intentions_upsert_list_delete_and_bump_the_index,
     concurrent_intention_writes_get_distinct_indexes_and_lose_nothing,
     audit_batches_longer_than_one_statement_chain_and_filter,
+    an_audit_log_of_rows_per_event_moves_to_segments,
 );
 
 // --- fixtures ---
@@ -267,7 +268,7 @@ async fn migrations_run_at_open_and_are_idempotent(ctx: Ctx) {
     let versions = schema_versions(&url).await;
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5],
+        vec![1, 2, 3, 4, 5, 6],
         "each migration recorded once"
     );
 
@@ -1777,9 +1778,10 @@ async fn concurrent_intention_writes_get_distinct_indexes_and_lose_nothing(ctx: 
 
 // --- audit log ---
 
-/// One append larger than an INSERT statement holds (1,000 rows), then a small one: every
-/// event is stored in order, the chain and its signed checkpoints verify, and the columns
-/// the filters read (actor, outcome) hold what the events say.
+/// A large append (one segment of 2,345 events), then a small one: every event is stored in
+/// order, the chain and its signed checkpoints verify, the filters (actor, outcome, time)
+/// find what the events say, and reads in pages that start and end inside segments give
+/// the same records as one read.
 async fn audit_batches_longer_than_one_statement_chain_and_filter(ctx: Ctx) {
     use writ_audit::checkpoint::{PublicKey, Signer, signature_ok, verify_log};
     use writ_audit::{Decision, Event, Outcome};
@@ -1871,4 +1873,165 @@ async fn audit_batches_longer_than_one_statement_chain_and_filter(ctx: Ctx) {
         count(actor).await,
         (0..2_355).filter(|i| i % 3 == 1).count()
     );
+    // Events at or after 10:30:00 (event i is at 10:mm:ss with mm = i / 60 % 60).
+    let since = time::OffsetDateTime::parse(
+        "2026-11-24T10:30:00Z",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp()
+        * 1000;
+    let recent = (0..2_355).filter(|i| i / 60 % 60 >= 30).count();
+    assert_eq!(
+        count(AuditFilter {
+            since_ms: Some(since),
+            ..AuditFilter::default()
+        })
+        .await,
+        recent
+    );
+
+    // Pages of 97 from wherever the last one ended, across the two segments' boundary.
+    let mut paged = Vec::new();
+    loop {
+        let page = ctx
+            .store
+            .audit_records(&AuditFilter {
+                after: paged
+                    .last()
+                    .map_or(0, |r: &writ_audit::chain::Record| r.seq),
+                limit: 97,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() == 97 || paged.len() + page.len() == 2_355);
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    // A filtered page that starts inside a segment.
+    let page = ctx
+        .store
+        .audit_records(&AuditFilter {
+            after: 2_000,
+            limit: 5,
+            ..outcome("denied")
+        })
+        .await
+        .unwrap();
+    let expected: Vec<i64> = (2_000..2_355)
+        .filter(|i: &usize| i.is_multiple_of(7))
+        .take(5)
+        .map(|i| i as i64 + 1)
+        .collect();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), expected);
+}
+
+/// A log stored a row per event (schema 5) reads the same after the move to segments
+/// (schema 6), its actor filter still works, and appends continue its chain.
+async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
+    use writ_audit::chain::{Head, append, verify_records};
+    use writ_audit::checkpoint::{PublicKey, Signer, signature_ok};
+    use writ_audit::{Event, Outcome};
+    use writ_server::store::AuditFilter;
+
+    let Ctx { store, url } = ctx;
+    store.close().await;
+    let event = |i: usize| {
+        Event::new(
+            &format!("2026-11-24T10:00:0{i}Z"),
+            &format!("spiffe://example.org/fn/f{}", i % 2),
+            "x509Svid",
+            "writ:Invoke",
+            "writ:fn/payments",
+            Outcome::Allowed,
+        )
+    };
+    let events: Vec<Event> = (0..5).map(event).collect();
+    let (records, head) = append(&Head::genesis(), &events).unwrap();
+    let signer = Signer::from_pkcs8(&Signer::generate_pkcs8().unwrap()).unwrap();
+    let checkpoint = signer.sign(&head, "2026-11-24T10:00:09Z").unwrap();
+    {
+        // Back to schema 5, with the events as it stored them.
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "DROP TABLE audit_segment_actors; DROP TABLE audit_segments; \
+             DELETE FROM writ_schema WHERE version = 6; \
+             CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
+               actor TEXT NOT NULL, action TEXT NOT NULL, decision TEXT, outcome TEXT NOT NULL, \
+               event TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL); \
+             CREATE INDEX audit_events_actor ON audit_events (actor, seq)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (r, e) in records.iter().zip(&events) {
+            sqlx::query(
+                "INSERT INTO audit_events (seq, time_ms, actor, action, decision, outcome, \
+                 event, prev_hash, hash) VALUES ($1, $2, $3, $4, NULL, 'allowed', $5, $6, $7)",
+            )
+            .bind(r.seq)
+            .bind(1_795_514_400_000 + r.seq)
+            .bind(e.actor.clone())
+            .bind(e.action.clone())
+            .bind(r.event.clone())
+            .bind(r.prev_hash.clone())
+            .bind(r.hash.clone())
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(checkpoint.seq)
+        .bind(checkpoint.hash.clone())
+        .bind(checkpoint.time.clone())
+        .bind(checkpoint.key_id.clone())
+        .bind(checkpoint.signature.clone())
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+
+    let store = Store::open(&url).await.expect("open and migrate");
+    assert_eq!(schema_versions(&url).await, vec![1, 2, 3, 4, 5, 6]);
+    let all = AuditFilter {
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.audit_records(&all).await.unwrap(), records);
+    let f1 = store
+        .audit_records(&AuditFilter {
+            actor: Some("spiffe://example.org/fn/f1".into()),
+            ..all.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(f1.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 4]);
+
+    let keys = vec![PublicKey {
+        id: signer.id().to_string(),
+        public_key: signer.public_key_hex(),
+    }];
+    let more: Vec<Event> = (5..8).map(event).collect();
+    let new_head = store
+        .audit_append(
+            &more,
+            |head| signer.sign(head, "2026-11-24T10:00:10Z"),
+            |cp| signature_ok(cp, &keys),
+        )
+        .await
+        .expect("append after the move");
+    assert_eq!(new_head.seq, 8);
+    let after = store.audit_records(&all).await.unwrap();
+    assert_eq!(after[..5], records[..]);
+    assert_eq!(verify_records(&after).unwrap(), new_head);
+    store.close().await;
 }

@@ -3,8 +3,10 @@
 //! reaches the logs, the audit records, the audit file or the database file; gateways and
 //! agents send events in; `writ audit tail` filters and follows.
 //!
-//! Tampering is done the way an attacker with write access to the database would: with
-//! `python3`'s `sqlite3` module on DATA_DIR/writ.db (the server stopped), or with `psql`.
+//! The chain is stored a segment per row of `audit_segments`: the events of one appended
+//! batch, their hashes, and the hash before them. Tampering is done the way an attacker
+//! with write access to the database would: with `python3`'s `sqlite3` module on
+//! DATA_DIR/writ.db (the server stopped), or with `psql`.
 
 mod common;
 
@@ -220,16 +222,73 @@ impl Db {
         }
     }
 
-    fn records(&self) -> Vec<Record> {
-        self.rows("SELECT seq, event, prev_hash, hash FROM audit_events ORDER BY seq")
+    /// The stored segments in first_seq order, each with the actors `audit_segment_actors`
+    /// lists for it.
+    fn segments(&self) -> Vec<Segment> {
+        let actors: Vec<(i64, String)> = self
+            .rows("SELECT first_seq, actor FROM audit_segment_actors ORDER BY first_seq, actor")
             .into_iter()
-            .map(|r| Record {
-                seq: r[0].parse().expect("seq"),
-                event: r[1].clone(),
-                prev_hash: r[2].clone(),
-                hash: r[3].clone(),
-            })
-            .collect()
+            .map(|r| (r[0].parse().expect("first_seq"), r[1].clone()))
+            .collect();
+        self.rows(
+            "SELECT first_seq, last_seq, min_time_ms, max_time_ms, prev_hash, hashes, events \
+             FROM audit_segments ORDER BY first_seq",
+        )
+        .into_iter()
+        .map(|r| {
+            let first_seq = r[0].parse().expect("first_seq");
+            Segment {
+                first_seq,
+                last_seq: r[1].parse().expect("last_seq"),
+                min_time_ms: r[2].parse().expect("min_time_ms"),
+                max_time_ms: r[3].parse().expect("max_time_ms"),
+                prev_hash: r[4].clone(),
+                hashes: r[5].clone(),
+                events: r[6].clone(),
+                actors: actors
+                    .iter()
+                    .filter(|(seq, _)| *seq == first_seq)
+                    .map(|(_, actor)| actor.clone())
+                    .collect(),
+            }
+        })
+        .collect()
+    }
+
+    /// The records the server makes of the stored segments: what `writ audit verify` checks.
+    fn records(&self) -> Vec<Record> {
+        self.segments().iter().flat_map(Segment::records).collect()
+    }
+
+    /// Replaces every segment and actor row with `segments` (and their actors), in one
+    /// transaction.
+    fn replace_segments(&self, segments: &[Segment]) {
+        let mut sql = vec![
+            "DELETE FROM audit_segments".to_string(),
+            "DELETE FROM audit_segment_actors".to_string(),
+        ];
+        for s in segments {
+            sql.push(format!(
+                "INSERT INTO audit_segments \
+                 (first_seq, last_seq, min_time_ms, max_time_ms, prev_hash, hashes, events) \
+                 VALUES ({}, {}, {}, {}, {}, {}, {})",
+                s.first_seq,
+                s.last_seq,
+                s.min_time_ms,
+                s.max_time_ms,
+                q(&s.prev_hash),
+                q(&s.hashes),
+                q(&s.events)
+            ));
+            for actor in &s.actors {
+                sql.push(format!(
+                    "INSERT INTO audit_segment_actors (actor, first_seq) VALUES ({}, {})",
+                    q(actor),
+                    s.first_seq
+                ));
+            }
+        }
+        self.exec(&sql.join(";\n"));
     }
 
     fn checkpoints(&self) -> Vec<Checkpoint> {
@@ -257,28 +316,156 @@ fn hash_bytes(hex_text: &str) -> [u8; 32] {
         .unwrap_or_else(|| panic!("not a 32-byte hex hash: {hex_text}"))
 }
 
-/// Replaces event `seq`'s JSON with `event` and recomputes its hash and every later
-/// prev_hash and hash with the chain's own link function, as an attacker who read the
-/// source would. Returns the new hashes by seq.
-fn rewrite_chain(db: &Db, records: &[Record], seq: i64, event: &str) -> Vec<(i64, String)> {
-    let at = usize::try_from(seq - 1).expect("seq from 1");
-    let mut prev = hash_bytes(&records[at].prev_hash);
-    let mut sql = Vec::new();
-    let mut hashes = Vec::new();
-    for r in &records[at..] {
-        let json = if r.seq == seq { event } else { &r.event };
-        let hash = link(&prev, r.seq, json);
-        sql.push(format!(
-            "UPDATE audit_events SET event = {}, prev_hash = {}, hash = {} WHERE seq = {}",
-            q(json),
-            q(&hex(&prev)),
-            q(&hex(&hash)),
-            r.seq
-        ));
-        hashes.push((r.seq, hex(&hash)));
-        prev = hash;
+/// A string field of an event's JSON ("" if it has none).
+fn event_field(event: &str, name: &str) -> String {
+    serde_json::from_str::<Value>(event)
+        .ok()
+        .and_then(|e| e[name].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// An event's time in Unix milliseconds, as the server stores it (0 if unreadable).
+fn time_ms(event: &str) -> i64 {
+    time::OffsetDateTime::parse(
+        &event_field(event, "time"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map_or(0, |t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// One row of `audit_segments` (the events of one appended batch, numbered from
+/// `first_seq`), with the actors `audit_segment_actors` lists for it.
+#[derive(Debug, Clone)]
+struct Segment {
+    first_seq: i64,
+    last_seq: i64,
+    min_time_ms: i64,
+    max_time_ms: i64,
+    /// The hash of the event before `first_seq`, in hex.
+    prev_hash: String,
+    /// Each event's hash, 64 hex characters each, concatenated.
+    hashes: String,
+    /// Each event's JSON, joined by '\n'.
+    events: String,
+    actors: Vec<String>,
+}
+
+impl Segment {
+    /// A segment holding `events` with their `hashes` from `first_seq`, after `prev_hash`.
+    fn new(first_seq: i64, prev_hash: &str, events: &[String], hashes: &[String]) -> Segment {
+        let mut s = Segment {
+            first_seq,
+            last_seq: first_seq,
+            min_time_ms: 0,
+            max_time_ms: 0,
+            prev_hash: prev_hash.to_string(),
+            hashes: String::new(),
+            events: String::new(),
+            actors: Vec::new(),
+        };
+        s.set(events, hashes);
+        s
     }
-    db.exec(&sql.join(";\n"));
+
+    /// Its events' JSON, in order.
+    fn events(&self) -> Vec<String> {
+        self.events.split('\n').map(str::to_string).collect()
+    }
+
+    /// How many events it holds.
+    fn count(&self) -> i64 {
+        self.events.split('\n').count() as i64
+    }
+
+    /// The stored hash of its `i`-th event (from 0); "" where `hashes` is too short, as the
+    /// server reads it.
+    fn hash(&self, i: usize) -> &str {
+        self.hashes.get(64 * i..64 * i + 64).unwrap_or("")
+    }
+
+    /// Its events' stored hashes, in order.
+    fn hashes(&self) -> Vec<String> {
+        (0..self.events().len())
+            .map(|i| self.hash(i).to_string())
+            .collect()
+    }
+
+    /// The records the server makes of it: its `i`-th event (from 0) is event
+    /// `first_seq + i`, with the `i`-th stored hash, and linked to the segment's
+    /// `prev_hash` (the first) or to the stored hash of the event before it.
+    fn records(&self) -> Vec<Record> {
+        self.events
+            .split('\n')
+            .enumerate()
+            .map(|(i, event)| Record {
+                seq: self.first_seq + i as i64,
+                event: event.to_string(),
+                prev_hash: match i {
+                    0 => self.prev_hash.clone(),
+                    _ => self.hash(i - 1).to_string(),
+                },
+                hash: self.hash(i).to_string(),
+            })
+            .collect()
+    }
+
+    /// Stores `events` with their `hashes` in it, as someone writing a consistent row
+    /// would: `last_seq`, the time range and the actors follow the events.
+    fn set(&mut self, events: &[String], hashes: &[String]) {
+        assert_eq!(events.len(), hashes.len(), "an event per hash");
+        self.last_seq = self.first_seq + events.len() as i64 - 1;
+        let times = events.iter().map(|e| time_ms(e));
+        self.min_time_ms = times.clone().min().unwrap_or(0);
+        self.max_time_ms = times.max().unwrap_or(0);
+        self.hashes = hashes.concat();
+        self.events = events.join("\n");
+        self.actors = events.iter().map(|e| event_field(e, "actor")).collect();
+        self.actors.sort();
+        self.actors.dedup();
+    }
+
+    /// Puts `event` with `hash` in place of its `at`-th event (from 0).
+    fn replace(&mut self, at: usize, event: &str, hash: &str) {
+        let (mut events, mut hashes) = (self.events(), self.hashes());
+        events[at] = event.to_string();
+        hashes[at] = hash.to_string();
+        self.set(&events, &hashes);
+    }
+
+    /// Renumbers it `by` places (its actor rows follow when written back).
+    fn shift(&mut self, by: i64) {
+        self.first_seq += by;
+        self.last_seq += by;
+    }
+}
+
+/// Replaces event `seq`'s JSON with `event` and recomputes its hash and every later hash
+/// with the chain's own link function, as an attacker who read the source would: the
+/// `hashes` of every segment from the edited event's on, and the `prev_hash` of every
+/// later segment. Returns the new hashes by seq.
+fn rewrite_chain(db: &Db, segments: &[Segment], seq: i64, event: &str) -> Vec<(i64, String)> {
+    let mut segments = segments.to_vec();
+    let mut hashes = Vec::new();
+    // The rewritten hash of the event before the next one, once there is one.
+    let mut prev: Option<[u8; 32]> = None;
+    for s in segments.iter_mut().filter(|s| s.last_seq >= seq) {
+        if let Some(p) = prev {
+            s.prev_hash = hex(&p);
+        }
+        let (mut events, mut stored) = (s.events(), s.hashes());
+        for (i, r) in s.records().iter().enumerate().filter(|(_, r)| r.seq >= seq) {
+            let before = prev.unwrap_or_else(|| hash_bytes(&r.prev_hash));
+            if r.seq == seq {
+                events[i] = event.to_string();
+            }
+            let hash = link(&before, r.seq, &events[i]);
+            stored[i] = hex(&hash);
+            hashes.push((r.seq, hex(&hash)));
+            prev = Some(hash);
+        }
+        s.set(&events, &stored);
+    }
+    db.replace_segments(&segments);
     hashes
 }
 
@@ -286,6 +473,9 @@ fn rewrite_chain(db: &Db, records: &[Record], seq: i64, event: &str) -> Vec<(i64
 
 /// The log as it was before tampering, and where to tamper.
 struct Baseline {
+    /// The stored segments, one per appended batch.
+    segments: Vec<Segment>,
+    /// The records the server makes of them.
     records: Vec<Record>,
     checkpoints: Vec<Checkpoint>,
     /// A refused login in the middle of the log: the event someone would want to hide.
@@ -293,9 +483,33 @@ struct Baseline {
 }
 
 impl Baseline {
+    /// Reads the log, and asserts it is stored as the tamper cases expect: segments
+    /// numbered from 1 without gaps, each with a hash per event and its actors listed, and
+    /// one checkpoint per segment, over its last event.
     fn read(db: &Db) -> Baseline {
-        let records = db.records();
+        let segments = db.segments();
+        let records: Vec<Record> = segments.iter().flat_map(Segment::records).collect();
         let checkpoints = db.checkpoints();
+        let mut next = 1;
+        for s in &segments {
+            let n = s.count();
+            assert_eq!(s.first_seq, next, "segments follow each other: {s:?}");
+            assert_eq!(s.last_seq, s.first_seq + n - 1, "{n} events: {s:?}");
+            assert_eq!(s.hashes.len() as i64, 64 * n, "a hash per event: {s:?}");
+            let mut actors: Vec<String> =
+                s.events().iter().map(|e| event_field(e, "actor")).collect();
+            actors.sort();
+            actors.dedup();
+            let mut listed = s.actors.clone();
+            listed.sort();
+            assert_eq!(listed, actors, "the actor rows of segment {}", s.first_seq);
+            next = s.last_seq + 1;
+        }
+        assert_eq!(
+            checkpoints.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            segments.iter().map(|s| s.last_seq).collect::<Vec<_>>(),
+            "a checkpoint per segment, over its last event"
+        );
         let target = records
             .iter()
             .find(|r| {
@@ -307,6 +521,7 @@ impl Baseline {
         assert!(records.len() >= 24, "only {} events", records.len());
         assert!(target >= 2 && target + 5 <= records.len() as i64);
         Baseline {
+            segments,
             records,
             checkpoints,
             target,
@@ -315,6 +530,17 @@ impl Baseline {
 
     fn record(&self, seq: i64) -> &Record {
         &self.records[usize::try_from(seq - 1).expect("seq from 1")]
+    }
+
+    /// Where event `seq` is stored: the index of its segment, and its place in it (from 0).
+    fn locate(&self, seq: i64) -> (usize, usize) {
+        let i = self
+            .segments
+            .iter()
+            .position(|s| s.first_seq <= seq && seq <= s.last_seq)
+            .unwrap_or_else(|| panic!("no segment holds event {seq}"));
+        let at = usize::try_from(seq - self.segments[i].first_seq).expect("in its segment");
+        (i, at)
     }
 
     /// The first checkpoint at or after `seq`: the one that covers it.
@@ -392,6 +618,11 @@ fn make_activity(server: &Server, dir: &TempDir) {
 
 /// Runs every tampering case through `case(name, tamper)`, which must apply `tamper` to a
 /// pristine copy of the log and return what `writ audit verify` then says.
+///
+/// The server reads a segment's `i`-th event as event `first_seq + i`, linked to the
+/// segment's `prev_hash` (the first) or to the stored hash of the event before it. So a
+/// change inside a segment shows as a hash that does not match its content, a broken link
+/// only at a segment's first event, and a gap in the numbers as events missing.
 fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Verdict) {
     let k = base.target;
     let target = base.record(k);
@@ -399,13 +630,13 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
         .event
         .replace("\"outcome\":\"denied\"", "\"outcome\":\"allowed\"");
     assert_ne!(hidden, target.event);
+    let (ki, kat) = base.locate(k);
 
     // (a) One event's JSON edited: found at that event.
     case("edit", &|db| {
-        db.exec(&format!(
-            "UPDATE audit_events SET event = {} WHERE seq = {k}",
-            q(&hidden)
-        ))
+        let mut segments = base.segments.clone();
+        segments[ki].replace(kat, &hidden, &target.hash);
+        db.replace_segments(&segments);
     })
     .assert_broken("edit", k, &["hash does not match its content"]);
 
@@ -413,7 +644,7 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
     // signed checkpoint covering the event no longer matches it.
     let covering = base.covering(k);
     case("rehash", &|db| {
-        rewrite_chain(db, &base.records, k, &hidden);
+        rewrite_chain(db, &base.segments, k, &hidden);
     })
     .assert_broken(
         "rehash",
@@ -423,7 +654,7 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
 
     // (b') ... and the checkpoints' hashes changed to match: their signatures fail.
     case("rehash-checkpoints", &|db| {
-        let hashes = rewrite_chain(db, &base.records, k, &hidden);
+        let hashes = rewrite_chain(db, &base.segments, k, &hidden);
         let sql: Vec<String> = hashes
             .iter()
             .map(|(seq, hash)| {
@@ -442,9 +673,10 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
     );
 
     // (b''') ... or the checkpoints from the edited event on deleted: the chain is
-    // consistent and every remaining checkpoint verifies, but the end is not signed.
+    // consistent and every remaining checkpoint verifies, but the end is not signed from
+    // the first event of the edited event's segment on.
     case("rehash-drop-checkpoints", &|db| {
-        rewrite_chain(db, &base.records, k, &hidden);
+        rewrite_chain(db, &base.segments, k, &hidden);
         db.exec(&format!("DELETE FROM audit_checkpoints WHERE seq >= {k}"));
     })
     .assert_broken(
@@ -457,69 +689,184 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
         &["not covered by a signed checkpoint"],
     );
 
-    // (b'') The same for an event inside a batch (events sent in together usually are):
-    // the batch's one checkpoint, over its last event, covers the others through the chain.
-    let mut prev = 0;
-    let batch = base.checkpoints.iter().find(|c| {
-        let several = c.seq > prev + 1;
-        prev = c.seq;
-        several
-    });
-    match batch {
-        Some(cp) => {
-            let inner = cp.seq - 1;
+    // (b'') The same for an event inside a segment of several (events sent in together
+    // usually are): the segment's one checkpoint, over its last event, covers the others
+    // through the chain.
+    match base.segments.iter().find(|s| s.count() > 1) {
+        Some(batch) => {
+            let inner = batch.last_seq - 1;
             let edited = base
                 .record(inner)
                 .event
                 .replacen("\"time\":\"2", "\"time\":\"1", 1);
             assert_ne!(edited, base.record(inner).event);
             case("rehash-in-batch", &|db| {
-                rewrite_chain(db, &base.records, inner, &edited);
+                rewrite_chain(db, &base.segments, inner, &edited);
             })
             .assert_broken(
                 "rehash-in-batch",
-                cp.seq,
+                base.covering(inner).seq,
                 &["events rewritten up to here"],
             );
         }
-        None => eprintln!("note: every checkpoint covers one event; no batch to tamper inside"),
+        None => eprintln!("note: every segment holds one event; no batch to tamper inside"),
     }
 
-    // (c) One event deleted: found where it is missing.
-    case("delete", &|db| {
-        db.exec(&format!("DELETE FROM audit_events WHERE seq = {k}"))
-    })
-    .assert_broken("delete", k, &["missing"]);
+    // (c) One event deleted (later ones not renumbered). Where the target is stored
+    // decides which of these its deletion is; the others are run on the first event
+    // stored so.
+    // - A segment's only event: its row deleted, the numbers jump over it.
+    // - Inside a segment, not its last: the events after it in its segment move down a
+    //   place, so the one now at its number does not match its hash.
+    // - The last of a segment of several: its segment now ends before it, and the next
+    //   one begins after it.
+    let delete = |seq: i64| -> Vec<Segment> {
+        let mut segments = base.segments.clone();
+        let (i, at) = base.locate(seq);
+        if segments[i].count() == 1 {
+            segments.remove(i);
+        } else {
+            let (mut events, mut hashes) = (segments[i].events(), segments[i].hashes());
+            events.remove(at);
+            hashes.remove(at);
+            segments[i].set(&events, &hashes);
+        }
+        segments
+    };
+    // How deleting `seq` shows: the case's name and what verify says (`None` at the end of
+    // the log, which (g) covers).
+    let deletion = |seq: i64| -> Option<(&str, &str)> {
+        let (i, at) = base.locate(seq);
+        let n = base.segments[i].count();
+        if (at as i64) + 1 < n {
+            Some(("delete-in-segment", "hash does not match its content"))
+        } else if i + 1 == base.segments.len() {
+            None
+        } else if n == 1 {
+            Some(("delete-segment", "missing: the next stored event is"))
+        } else {
+            Some(("delete-end-of-segment", "missing: the next stored event is"))
+        }
+    };
+    // The target, then the first other event of each kind the target is not.
+    let mut done = Vec::new();
+    for seq in std::iter::once(k).chain(1..=base.last_seq()) {
+        let Some((name, says)) = deletion(seq) else {
+            continue;
+        };
+        if !done.contains(&name) {
+            done.push(name);
+            case(name, &|db| db.replace_segments(&delete(seq))).assert_broken(name, seq, &[says]);
+        }
+    }
+    for name in [
+        "delete-segment",
+        "delete-in-segment",
+        "delete-end-of-segment",
+    ] {
+        if !done.contains(&name) {
+            eprintln!("note: no event is stored as {name} needs");
+        }
+    }
 
-    // (d) An event inserted, later ones renumbered to close the gap. The inserted record
-    // is itself well linked; the one after it no longer is.
+    // (d) An event inserted, later ones renumbered to close the gap. The inserted event
+    // (a replay of the one before it) is itself well linked; the one after it is not.
+    let forge = |seq: i64| -> (String, String) {
+        let before = base.record(seq - 1);
+        let hash = link(&hash_bytes(&before.hash), seq, &before.event);
+        (before.event.clone(), hex(&hash))
+    };
+    // Inside the target's segment, before the target: the target, now at k + 1, is read
+    // as linked to the forged event's hash, so its stored hash does not match.
     case("insert", &|db| {
-        let prev = base.record(k - 1);
-        // A replay of the event before it.
-        let forged = prev.event.clone();
-        let hash = link(&hash_bytes(&prev.hash), k, &forged);
-        db.exec(&format!(
-            "UPDATE audit_events SET seq = -seq WHERE seq >= {k};\n\
-             UPDATE audit_events SET seq = 1 - seq WHERE seq < 0;\n\
-             INSERT INTO audit_events (seq, time_ms, actor, action, decision, outcome, event, prev_hash, hash) \
-             VALUES ({k}, 0, 'anonymous', 'writ:Login', NULL, 'allowed', {}, {}, {})",
-            q(&forged),
-            q(&prev.hash),
-            q(&hex(&hash))
-        ));
+        let (forged, hash) = forge(k);
+        let mut segments = base.segments.clone();
+        let (mut events, mut hashes) = (segments[ki].events(), segments[ki].hashes());
+        events.insert(kat, forged);
+        hashes.insert(kat, hash);
+        segments[ki].set(&events, &hashes);
+        for s in &mut segments[ki + 1..] {
+            s.shift(1);
+        }
+        db.replace_segments(&segments);
     })
-    .assert_broken("insert", k + 1, &["link to the previous event"]);
+    .assert_broken("insert", k + 1, &["hash does not match its content"]);
 
-    // (e) Two events swapped.
+    // As a segment of its own, before a segment's first event (the target if it is one,
+    // else the next segment's): that segment, renumbered, still names the hash of the
+    // event before the forged one.
+    let boundary = if kat == 0 {
+        Some(k)
+    } else {
+        base.segments.get(ki + 1).map(|s| s.first_seq)
+    };
+    match boundary {
+        Some(b) => {
+            case("insert-segment", &|db| {
+                let (forged, hash) = forge(b);
+                let mut segments = base.segments.clone();
+                let (i, _) = base.locate(b);
+                for s in &mut segments[i..] {
+                    s.shift(1);
+                }
+                let prev = &base.record(b - 1).hash;
+                segments.insert(i, Segment::new(b, prev, &[forged], &[hash]));
+                db.replace_segments(&segments);
+            })
+            .assert_broken("insert-segment", b + 1, &["link to the previous event"]);
+        }
+        None => eprintln!("note: the target's segment is the last; no segment to insert before"),
+    }
+
+    // (e) Two events exchanged with their hashes: the first of them is read as linked to
+    // the event before its place, and does not match its hash.
     let other = k + 3;
     case("swap", &|db| {
-        db.exec(&format!(
-            "UPDATE audit_events SET seq = -1 WHERE seq = {k};\n\
-             UPDATE audit_events SET seq = {k} WHERE seq = {other};\n\
-             UPDATE audit_events SET seq = {other} WHERE seq = -1"
-        ))
+        let mut segments = base.segments.clone();
+        let (oi, oat) = base.locate(other);
+        let theirs = base.record(other);
+        segments[ki].replace(kat, &theirs.event, &theirs.hash);
+        segments[oi].replace(oat, &target.event, &target.hash);
+        db.replace_segments(&segments);
     })
-    .assert_broken("swap", k, &["link to the previous event"]);
+    .assert_broken("swap", k, &["hash does not match its content"]);
+
+    // (e') Two segments of one event exchanged with their prev_hash, their numbers kept
+    // (the target and the event 3 after it if both are alone in theirs): the first is
+    // linked to the wrong event.
+    let alone: Vec<i64> = base
+        .segments
+        .iter()
+        .filter(|s| s.count() == 1)
+        .map(|s| s.first_seq)
+        .collect();
+    let pair = if alone.contains(&k) && alone.contains(&other) {
+        Some((k, other))
+    } else {
+        alone.get(..2).map(|p| (p[0], p[1]))
+    };
+    match pair {
+        Some((a, b)) => {
+            case("swap-segments", &|db| {
+                let mut segments = base.segments.clone();
+                let (i, j) = (base.locate(a).0, base.locate(b).0);
+                let (x, y) = (segments[i].clone(), segments[j].clone());
+                segments[i] = Segment {
+                    first_seq: x.first_seq,
+                    last_seq: x.last_seq,
+                    ..y
+                };
+                segments[j] = Segment {
+                    first_seq: y.first_seq,
+                    last_seq: y.last_seq,
+                    ..x
+                };
+                db.replace_segments(&segments);
+            })
+            .assert_broken("swap-segments", a, &["link to the previous event"]);
+        }
+        None => eprintln!("note: fewer than two segments of one event; none to swap"),
+    }
 
     // (f) One checkpoint's signature altered.
     let cp = covering;
@@ -539,7 +886,7 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
         &["checkpoint", &cp.key_id, "forged or altered checkpoint"],
     );
 
-    // (g) The newest events deleted, their checkpoints kept: the checkpoint that covered
+    // (g) The newest segments deleted, their checkpoints kept: the checkpoint that covered
     // them says so.
     let keep = base
         .checkpoints
@@ -554,17 +901,19 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
         .expect("a later checkpoint");
     case("truncate", &|db| {
         db.exec(&format!(
-            "DELETE FROM audit_events WHERE seq > {}",
+            "DELETE FROM audit_segments WHERE first_seq > {0};\n\
+             DELETE FROM audit_segment_actors WHERE first_seq > {0}",
             keep.seq
         ))
     })
     .assert_broken("truncate", next_cp.seq, &["deleted from the end"]);
 
-    // (g') The newest events and their checkpoints deleted. Nothing in the database says
+    // (g') The newest segments and their checkpoints deleted. Nothing in the database says
     // they existed, and no documentation claims this is detected: recorded, not asserted.
     let v = case("truncate-with-checkpoints", &|db| {
         db.exec(&format!(
-            "DELETE FROM audit_events WHERE seq > {0};\n\
+            "DELETE FROM audit_segments WHERE first_seq > {0};\n\
+             DELETE FROM audit_segment_actors WHERE first_seq > {0};\n\
              DELETE FROM audit_checkpoints WHERE seq > {0}",
             keep.seq
         ))
@@ -629,7 +978,7 @@ fn tampering_with_the_sqlite_audit_tables_is_found_by_audit_verify() {
         .record(k)
         .event
         .replace("\"outcome\":\"denied\"", "\"outcome\":\"allowed\"");
-    rewrite_chain(&db, &base.records, k, &hidden);
+    rewrite_chain(&db, &base.segments, k, &hidden);
     db.exec(&format!("DELETE FROM audit_checkpoints WHERE seq >= {k}"));
     let server = Server::start(&data, &[]);
     let out = server.cli(&["fn", "register", "after-tampering"]);
@@ -705,13 +1054,16 @@ fn tampering_with_the_postgres_audit_tables_is_found_by_audit_verify() {
     let base = Baseline::read(&db);
     audit_verify(&server).assert_intact(base.records.len());
     db.exec(
-        "CREATE TABLE saved_events AS SELECT * FROM audit_events;\n\
+        "CREATE TABLE saved_segments AS SELECT * FROM audit_segments;\n\
+         CREATE TABLE saved_segment_actors AS SELECT * FROM audit_segment_actors;\n\
          CREATE TABLE saved_checkpoints AS SELECT * FROM audit_checkpoints",
     );
     let restore = || {
         db.exec(
-            "DELETE FROM audit_events;\n\
-             INSERT INTO audit_events SELECT * FROM saved_events;\n\
+            "DELETE FROM audit_segments;\n\
+             INSERT INTO audit_segments SELECT * FROM saved_segments;\n\
+             DELETE FROM audit_segment_actors;\n\
+             INSERT INTO audit_segment_actors SELECT * FROM saved_segment_actors;\n\
              DELETE FROM audit_checkpoints;\n\
              INSERT INTO audit_checkpoints SELECT * FROM saved_checkpoints",
         )
@@ -744,7 +1096,7 @@ fn a_checkpoint_key_planted_in_the_database_does_not_make_a_rewritten_log_verify
         .record(k)
         .event
         .replace("\"outcome\":\"denied\"", "\"outcome\":\"allowed\"");
-    let hashes = rewrite_chain(&db, &base.records, k, &hidden);
+    let hashes = rewrite_chain(&db, &base.segments, k, &hidden);
     let attacker = Signer::from_pkcs8(&Signer::generate_pkcs8().expect("key")).expect("key");
     let mut sql = vec![format!(
         "INSERT INTO audit_keys (id, kind, public, wrapped_key, created_at) \

@@ -1,9 +1,15 @@
 //! The audit log's tables: events (append-only, hash-chained), signed checkpoints, and the
 //! audit keys. The code only ever inserts into them.
+//!
+//! Events are stored a segment at a time ([`writ_audit::chain::Segment`]): each append, a
+//! batch of up to thousands of events under load, is one row holding their JSON and their
+//! hashes, with a row in `audit_segment_actors` per distinct actor in it for the actor
+//! filter. Reads give the same [`Record`]s a row per event gave, from the stored text
+//! alone, so `writ audit verify` checks exactly what is stored.
 
 use sqlx::Row;
 use writ_audit::Event;
-use writ_audit::chain::{self, Head, Record};
+use writ_audit::chain::{self, Head, Record, Segment};
 use writ_audit::checkpoint::Checkpoint;
 
 use super::{Backend, Store, StoreError};
@@ -36,15 +42,47 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
-/// Rows per INSERT statement when appending, 9 values each: 9,000 parameters, within both
-/// databases' limits (SQLite 32,766, PostgreSQL 65,535). Each statement is a hand-off to
-/// the driver's thread and back, so fewer, larger ones cost less.
-const ROWS_PER_STATEMENT: usize = 1000;
+/// Actor rows per INSERT statement when appending, 2 values each: within both databases'
+/// parameter limits (SQLite 32,766, PostgreSQL 65,535).
+const ACTORS_PER_STATEMENT: usize = 1000;
 
-fn time_ms(event: &Event) -> i64 {
-    time::OffsetDateTime::parse(&event.time, &time::format_description::well_known::Rfc3339)
+/// Segments whose bounds one read looks up at a time.
+const SEGMENTS_PER_LOOKUP: i64 = 1000;
+
+/// Unix milliseconds of an event's time; 0 if it is not RFC 3339.
+fn time_ms(time: &str) -> i64 {
+    time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339)
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .unwrap_or(0)
+}
+
+/// The fields of a stored event's JSON that reads filter on.
+#[derive(serde::Deserialize)]
+struct Filtered<'a> {
+    #[serde(borrow)]
+    time: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    actor: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    outcome: std::borrow::Cow<'a, str>,
+}
+
+impl AuditFilter {
+    /// Whether it filters on anything an event's JSON holds.
+    fn on_content(&self) -> bool {
+        self.actor.is_some() || self.since_ms.is_some() || self.outcome.is_some()
+    }
+
+    /// Whether a stored event's JSON passes the actor, time and outcome filters. An event
+    /// that is not readable passes none (`writ audit verify` reads without filters).
+    fn passes(&self, event_json: &str) -> bool {
+        let Ok(e) = serde_json::from_str::<Filtered>(event_json) else {
+            return false;
+        };
+        self.actor.as_deref().is_none_or(|a| e.actor == a)
+            && self.since_ms.is_none_or(|since| time_ms(&e.time) >= since)
+            && self.outcome.as_deref().is_none_or(|o| e.outcome == o)
+    }
 }
 
 impl Store {
@@ -122,13 +160,17 @@ impl Store {
             Backend::Postgres => self.pool.begin().await?,
         };
         if self.backend == Backend::Postgres {
-            sqlx::query("LOCK TABLE audit_events IN EXCLUSIVE MODE")
+            sqlx::query("LOCK TABLE audit_segments IN EXCLUSIVE MODE")
                 .execute(&mut *tx)
                 .await?;
         }
-        let last = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
+        // The head: the newest segment's last event and the last hash it stores.
+        let last = sqlx::query(
+            "SELECT last_seq, substr(hashes, length(hashes) - 63) FROM audit_segments \
+             ORDER BY first_seq DESC LIMIT 1",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
         let head = match last {
             None => Head::genesis(),
             Some(row) => {
@@ -160,53 +202,50 @@ impl Store {
                 )));
             }
         }
-        let (records, new_head) =
-            chain::append(&head, events).map_err(|e| StoreError::Migration(e.to_string()))?;
-        let mut records = records.into_iter();
-        for chunk in events.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = String::from(match self.backend {
-                // Any failure fails the whole transaction anyway, so a statement need not
-                // be undone on its own: OR ROLLBACK spares SQLite a statement journal (a
-                // copy of every page a multi-row INSERT touches).
-                Backend::Sqlite => "INSERT OR ROLLBACK INTO ",
-                Backend::Postgres => "INSERT INTO ",
-            });
-            sql.push_str(
-                "audit_events (seq, time_ms, actor, action, decision, outcome, event, prev_hash, hash) VALUES ",
-            );
+        let (segment, new_head) = chain::append_segment(&head, events)
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+        for event in events {
+            let t = time_ms(&event.time);
+            min_time = min_time.min(t);
+            max_time = max_time.max(t);
+        }
+        sqlx::query(match self.backend {
+            // Any failure fails the whole transaction anyway, so a statement need not be
+            // undone on its own: OR ROLLBACK spares SQLite a statement journal.
+            Backend::Sqlite => {
+                "INSERT OR ROLLBACK INTO audit_segments (first_seq, last_seq, min_time_ms, \
+                 max_time_ms, prev_hash, hashes, events) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            }
+            Backend::Postgres => {
+                "INSERT INTO audit_segments (first_seq, last_seq, min_time_ms, max_time_ms, \
+                 prev_hash, hashes, events) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            }
+        })
+        .bind(segment.first_seq)
+        .bind(new_head.seq)
+        .bind(min_time)
+        .bind(max_time)
+        .bind(segment.prev_hash)
+        .bind(segment.hashes)
+        .bind(segment.events)
+        .execute(&mut *tx)
+        .await?;
+        let mut actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
+        actors.sort_unstable();
+        actors.dedup();
+        for chunk in actors.chunks(ACTORS_PER_STATEMENT) {
+            let mut sql =
+                String::from("INSERT INTO audit_segment_actors (actor, first_seq) VALUES ");
             for i in 0..chunk.len() {
                 if i > 0 {
                     sql.push(',');
                 }
-                match self.backend {
-                    // Anonymous parameters: SQLite finds a named one (`$1`) by walking the
-                    // list of names, which costs the square of their number per statement.
-                    Backend::Sqlite => sql.push_str("(?,?,?,?,?,?,?,?,?)"),
-                    Backend::Postgres => {
-                        let b = i * 9;
-                        sql.push('(');
-                        for k in 1..=9 {
-                            if k > 1 {
-                                sql.push(',');
-                            }
-                            sql.push_str(&format!("${}", b + k));
-                        }
-                        sql.push(')');
-                    }
-                }
+                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
             }
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (event, record) in chunk.iter().zip(records.by_ref()) {
-                query = query
-                    .bind(record.seq)
-                    .bind(time_ms(event))
-                    .bind(event.actor.clone())
-                    .bind(event.action.clone())
-                    .bind(event.decision.map(|d| d.as_str()))
-                    .bind(event.outcome.as_str())
-                    .bind(record.event)
-                    .bind(record.prev_hash)
-                    .bind(record.hash);
+            for actor in chunk {
+                query = query.bind(actor.to_string()).bind(segment.first_seq);
             }
             query.execute(&mut *tx).await?;
         }
@@ -225,32 +264,81 @@ impl Store {
         Ok(new_head)
     }
 
-    /// Stored events in order, as the chain holds them.
+    /// Stored events in order, as the chain holds them: those after `filter.after` that
+    /// pass its filters, at most `filter.limit`.
     pub async fn audit_records(&self, filter: &AuditFilter) -> Result<Vec<Record>, StoreError> {
-        // Filters are optional; NULL parameters switch them off, so one statement serves.
-        let rows = sqlx::query(
-            "SELECT seq, event, prev_hash, hash FROM audit_events \
-             WHERE seq > $1 AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR time_ms >= $3) \
-             AND ($4 IS NULL OR outcome = $4) ORDER BY seq LIMIT $5",
-        )
-        .bind(filter.after)
-        .bind(filter.actor.clone())
-        .bind(filter.since_ms)
-        .bind(filter.outcome.clone())
-        .bind(filter.limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Record {
-                    seq: r.try_get(0)?,
-                    event: r.try_get(1)?,
-                    prev_hash: r.try_get(2)?,
-                    hash: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        let limit = usize::try_from(filter.limit).unwrap_or(0);
+        let mut records = Vec::new();
+        // Every event after `cursor` is still to be read.
+        let mut cursor = filter.after;
+        while records.len() < limit {
+            // First the bounds of the segments to read (the index alone), then the
+            // segments holding about as many events as are still wanted, so a read holds
+            // no more than it returns plus a segment. Filters are optional; NULL
+            // parameters switch them off, so one statement serves.
+            let bounds = sqlx::query(
+                "SELECT first_seq, last_seq FROM audit_segments WHERE last_seq > $1 \
+                 AND ($2 IS NULL OR first_seq IN \
+                   (SELECT first_seq FROM audit_segment_actors WHERE actor = $2)) \
+                 AND ($3 IS NULL OR max_time_ms >= $3) ORDER BY first_seq LIMIT $4",
+            )
+            .bind(cursor)
+            .bind(filter.actor.clone())
+            .bind(filter.since_ms)
+            .bind(SEGMENTS_PER_LOOKUP)
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(first) = bounds.first() else { break };
+            let from: i64 = first.try_get(0)?;
+            let wanted = (limit - records.len()) as i64;
+            let (mut to, mut to_last) = (from, cursor);
+            let mut events = 0i64;
+            for row in &bounds {
+                let (first_seq, last_seq): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+                (to, to_last) = (first_seq, last_seq);
+                let from_here = first_seq.max(cursor.saturating_add(1));
+                events = events.saturating_add(last_seq.saturating_sub(from_here) + 1);
+                if events >= wanted {
+                    break;
+                }
+            }
+            let rows = sqlx::query(
+                "SELECT first_seq, prev_hash, hashes, events FROM audit_segments \
+                 WHERE first_seq >= $1 AND first_seq <= $2 AND last_seq > $3 \
+                 AND ($4 IS NULL OR first_seq IN \
+                   (SELECT first_seq FROM audit_segment_actors WHERE actor = $4)) \
+                 AND ($5 IS NULL OR max_time_ms >= $5) ORDER BY first_seq",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(cursor)
+            .bind(filter.actor.clone())
+            .bind(filter.since_ms)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut next = cursor;
+            for row in &rows {
+                let segment = Segment {
+                    first_seq: row.try_get(0)?,
+                    prev_hash: row.try_get(1)?,
+                    hashes: row.try_get(2)?,
+                    events: row.try_get(3)?,
+                };
+                for record in segment.records() {
+                    next = next.max(record.seq);
+                    if record.seq > cursor && (!filter.on_content() || filter.passes(&record.event))
+                    {
+                        records.push(record);
+                        if records.len() == limit {
+                            return Ok(records);
+                        }
+                    }
+                }
+            }
+            // Past the last segment read, even if the second read did not return it.
+            cursor = next.max(to_last);
+        }
+        Ok(records)
     }
 
     /// Checkpoints in order, after `after` (a sequence number), at most `limit`.

@@ -44,6 +44,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0005_intentions.sql"),
         postgres: include_str!("migrations/postgres/0005_intentions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "audit segments",
+        sqlite: include_str!("migrations/sqlite/0006_audit_segments.sql"),
+        postgres: include_str!("migrations/postgres/0006_audit_segments.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that
