@@ -3,8 +3,8 @@
 //!
 //! A request appends a [`Record`] (shared strings and numbers, the path copied once) to
 //! its worker's shard of the [`AuditBuffer`] under a lock no other core touches; the
-//! sender takes every shard once a second and writes the records straight into the
-//! request body ([`batch_json`]), in exactly the JSON of the [`Event`] they stand for.
+//! sender takes every shard ten times a second, sends once a second or when half a
+//! batch waits, and writes the records straight into the request body ([`batch_json`]), in exactly the JSON of the [`Event`] they stand for.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,8 +20,16 @@ use crate::sync::ServerClient;
 /// counted) beyond it.
 pub const MAX_PENDING_EVENTS: usize = 100_000;
 
-/// The most events sent in one request to the server.
-const BATCH: usize = 1000;
+/// The most events sent in one request to the server (its limit: `POST /v1/audit/events`
+/// takes up to 10,000). Under load a gateway records tens of thousands of requests a
+/// second, and each request to the server is a commit there: with batches of 1,000 the
+/// sender fell behind and the buffer overflowed.
+const BATCH: usize = 10_000;
+
+/// A batch stops growing once its body is this large: half the server's 16 MiB limit, so
+/// the record that crosses it (its path at most hyper's request-line limit) cannot take
+/// the body past the server's.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// What happened to a request, for the event's `reason`.
 #[derive(Debug, Clone)]
@@ -114,14 +122,22 @@ fn rfc3339(at: SystemTime) -> String {
 /// records. Under load every request adds an event, so this skips serde's per-field
 /// dispatch and `fmt` (three times the instructions), and formats the date and time once
 /// per second of events rather than once per event.
-pub fn batch_json(node: &str, records: &[Record]) -> Vec<u8> {
+///
+/// Records are written until the body reaches `max_bytes` (always at least one); returns
+/// the body and how many records it holds.
+pub fn batch_json(node: &str, records: &[Record], max_bytes: usize) -> (Vec<u8>, usize) {
     let mut out = String::with_capacity(16 + records.len() * 320);
     let mut clock = Clock::default();
+    let mut written = 0;
     out.push_str("{\"events\":[");
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
+            if out.len() >= max_bytes {
+                break;
+            }
             out.push(',');
         }
+        written += 1;
         out.push_str("{\"time\":\"");
         clock.write(&mut out, r.at);
         out.push('"');
@@ -165,7 +181,7 @@ pub fn batch_json(node: &str, records: &[Record]) -> Vec<u8> {
         out.push('}');
     }
     out.push_str("]}");
-    out.into_bytes()
+    (out.into_bytes(), written)
 }
 
 /// An event time as [`rfc3339`] writes it, with the date and time of day kept from the
@@ -260,8 +276,43 @@ impl AuditBuffer {
     }
 }
 
-/// Sends audit records to the server each second, in batches of up to 1,000; what the
-/// server does not take waits for the next round, up to [`MAX_PENDING_EVENTS`].
+/// How often the sender moves records out of the workers' buffers.
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
+/// How often the sender sends what is waiting, at most, unless [`SEND_AT`] are.
+const SEND_EVERY: Duration = Duration::from_secs(1);
+/// Records that are sent as soon as they are waiting, without waiting for the second.
+const SEND_AT: usize = BATCH / 2;
+
+/// When the sender sends: what is waiting once a second, and at once when half a batch
+/// is, so the workers' buffers (drained every [`DRAIN_EVERY`]) never hold more than a
+/// fraction of a second of requests. Drained only once a second, a worker serving most
+/// connections at 50,000 requests a second filled its share of [`MAX_PENDING_EVENTS`]
+/// and its records were dropped. After a failed attempt, nothing is tried again for a
+/// second.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    /// When what is waiting is sent, however little.
+    next: std::time::Instant,
+    /// The last attempt failed: wait until `next` whatever is waiting.
+    backing_off: bool,
+}
+
+impl Schedule {
+    /// Whether to send now, with `waiting` records waiting.
+    fn due(&self, waiting: usize, now: std::time::Instant) -> bool {
+        waiting > 0 && (now >= self.next || (waiting >= SEND_AT && !self.backing_off))
+    }
+
+    /// After an attempt to send, at `now`, that succeeded or not.
+    fn attempted(&mut self, now: std::time::Instant, ok: bool) {
+        self.next = now + SEND_EVERY;
+        self.backing_off = !ok;
+    }
+}
+
+/// Sends audit records to the server, in batches of up to [`BATCH`], as [`Schedule`]
+/// says; what the server does not take waits for the next attempt, up to
+/// [`MAX_PENDING_EVENTS`].
 pub async fn send(
     buffer: Arc<AuditBuffer>,
     client: ServerClient,
@@ -269,14 +320,22 @@ pub async fn send(
     metrics: Arc<Metrics>,
 ) {
     let mut pending: Vec<Record> = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut schedule = Schedule {
+        next: std::time::Instant::now() + SEND_EVERY,
+        backing_off: false,
+    };
+    let mut tick = tokio::time::interval(DRAIN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         pending.extend(buffer.take());
+        if !schedule.due(pending.len(), std::time::Instant::now()) {
+            continue;
+        }
+        let mut ok = true;
         while !pending.is_empty() {
-            let n = pending.len().min(BATCH);
-            match client.post_events(batch_json(&node, &pending[..n])).await {
+            let (body, n) = batch_json(&node, &pending[..pending.len().min(BATCH)], BATCH_BYTES);
+            match client.post_events(body).await {
                 Ok(()) => {
                     pending.drain(..n);
                 }
@@ -287,10 +346,12 @@ pub async fn send(
                         pending.drain(..over);
                         metrics.audit_dropped(over as u64);
                     }
+                    ok = false;
                     break;
                 }
             }
         }
+        schedule.attempted(std::time::Instant::now(), ok);
     }
 }
 
@@ -342,7 +403,9 @@ mod tests {
             },
         ];
         for node in ["gw-1", ""] {
-            let json = String::from_utf8(batch_json(node, &records)).unwrap();
+            let (body, n) = batch_json(node, &records, usize::MAX);
+            assert_eq!(n, records.len());
+            let json = String::from_utf8(body).unwrap();
             #[derive(serde::Deserialize)]
             struct Body {
                 events: Vec<Event>,
@@ -363,7 +426,63 @@ mod tests {
                 Some("GET /a \"quoted\" path: no credentials for this route, which takes mtls")
             );
         }
-        assert_eq!(batch_json("gw-1", &[]), b"{\"events\":[]}");
+        assert_eq!(
+            batch_json("gw-1", &[], usize::MAX),
+            (b"{\"events\":[]}".to_vec(), 0)
+        );
+    }
+
+    /// Once a second whatever is waiting; at once when half a batch is; never a record-less
+    /// request; and after a failure, nothing before the second is over.
+    #[test]
+    fn the_sender_sends_each_second_or_when_half_a_batch_waits() {
+        let t0 = std::time::Instant::now();
+        let mut s = Schedule {
+            next: t0 + SEND_EVERY,
+            backing_off: false,
+        };
+        let soon = t0 + DRAIN_EVERY;
+        assert!(!s.due(0, t0 + SEND_EVERY));
+        assert!(!s.due(1, soon));
+        assert!(!s.due(SEND_AT - 1, soon));
+        assert!(s.due(SEND_AT, soon));
+        assert!(s.due(1, t0 + SEND_EVERY));
+        s.attempted(soon, false);
+        assert!(!s.due(BATCH * 10, soon + DRAIN_EVERY), "backing off");
+        assert!(s.due(1, soon + SEND_EVERY));
+        s.attempted(soon + SEND_EVERY, true);
+        assert!(s.due(SEND_AT, soon + SEND_EVERY + DRAIN_EVERY));
+        assert!(!s.due(1, soon + SEND_EVERY + DRAIN_EVERY));
+    }
+
+    /// A batch stops at the first record written past the byte budget, and always holds
+    /// one; what it holds is the JSON of those records alone.
+    #[test]
+    fn a_batch_stops_growing_at_its_byte_budget() {
+        let at = SystemTime::UNIX_EPOCH;
+        let one = |path: &str| {
+            record(
+                Reason::Forwarded {
+                    method: hyper::Method::GET,
+                    path: path.into(),
+                    status: 200,
+                },
+                Some(Decision::Allowed),
+                at,
+            )
+        };
+        let records: Vec<Record> = (0..10).map(|i| one(&format!("/r{i}"))).collect();
+        assert_eq!(batch_json("gw", &records, usize::MAX).1, 10);
+        let (first_three, _) = batch_json("gw", &records[..3], usize::MAX);
+        // The body reaches the budget with the third record (its length before "]}").
+        let budget = first_three.len() - 2;
+        let (capped, n) = batch_json("gw", &records, budget);
+        assert_eq!(n, 3, "{}", String::from_utf8_lossy(&capped));
+        assert_eq!(capped, first_three);
+        assert_eq!(batch_json("gw", &records, budget + 1).1, 4);
+        let (tiny, n) = batch_json("gw", &records, 0);
+        assert_eq!(n, 1);
+        assert_eq!(tiny, batch_json("gw", &records[..1], usize::MAX).0);
     }
 
     /// `{"events":[...]}` as serde_json writes each event.
@@ -424,7 +543,7 @@ mod tests {
                 })
                 .collect();
             let expected: Vec<Event> = records.iter().map(|r| r.to_event(&node)).collect();
-            let ours = String::from_utf8(batch_json(&node, &records)).unwrap();
+            let ours = String::from_utf8(batch_json(&node, &records, usize::MAX).0).unwrap();
             prop_assert_eq!(ours, events_json(&expected));
         }
     }

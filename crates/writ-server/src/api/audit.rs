@@ -22,10 +22,13 @@ use crate::tls::ConnInfo;
 
 /// The most events one read returns.
 const MAX_PAGE: i64 = 10_000;
-/// The most events one batch may send in.
-const MAX_BATCH_IN: usize = 1000;
-/// The largest batch body: room for 1,000 events of 4 KiB each.
-pub(super) const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// The most events one batch may send in. A gateway under load records tens of thousands
+/// of requests a second, and each batch is a commit (an fsync and a signed checkpoint), so
+/// batches are large.
+const MAX_BATCH_IN: usize = 10_000;
+/// The largest batch body: 10,000 events of up to 1.6 KiB each (a gateway's are about
+/// 350 bytes); senders cap their batches by size as well.
+pub(super) const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// The longest a follower may wait for new events in one request.
 const MAX_WAIT_SECONDS: u64 = 60;
 
