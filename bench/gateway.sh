@@ -20,6 +20,7 @@
 #   bash bench/gateway.sh [SECONDS] [CONNECTIONS] [ROUNDS]      # defaults: 10 64 1
 #   PERF_DATA=/tmp/gw.perf bash bench/gateway.sh                # also profiles the gateway
 #   HOLD=1 bash bench/gateway.sh >/tmp/gw.env                    # sets up, prints, waits
+#   WRIT_BIN=/tmp/writ-old bash bench/gateway.sh                  # another build of writ
 #   git apply bench/gateway/bare-forward.patch && WRIT_BENCH_BARE_FORWARD=1 bash bench/gateway.sh
 #       # the gateway reduced to forwarding (then: git apply -R bench/gateway/bare-forward.patch)
 #
@@ -45,8 +46,13 @@ fi
 export PATH="$PATH:/usr/sbin:$HOME/.cargo/bin"
 command -v oha >/dev/null || cargo install oha --locked
 
-cargo build --release -q -p writ --bin writ
-writ="$CARGO_TARGET_DIR/release/writ"
+# WRIT_BIN: run a writ binary built elsewhere (another commit, for an A/B comparison).
+if [ -n "${WRIT_BIN:-}" ]; then
+  writ="$WRIT_BIN"
+else
+  cargo build --release -q -p writ --bin writ
+  writ="$CARGO_TARGET_DIR/release/writ"
+fi
 
 # --- processes, cleaned up on any exit ------------------------------------------------------
 dir="$(mktemp -d -t writ-gwbench.XXXXXX)"
