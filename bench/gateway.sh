@@ -59,6 +59,7 @@ dir="$(mktemp -d -t writ-gwbench.XXXXXX)"
 pids=()
 cleanup() {
   local p
+  [ -z "${hold_sleep:-}" ] || kill "$hold_sleep" 2>/dev/null || true
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ -n "${KEEP_DIR:-}" ]; then echo "kept $dir" >&2; else rm -rf "$dir"; fi
@@ -199,7 +200,12 @@ mtls="${mtls[*]}"
 gateway_pid=$gateway_pid server_pid=$server_pid proxy_pid=$proxy_pid upstream_pid=$upstream_pid
 EOF2
   echo "holding; Ctrl-C stops" >&2
-  while :; do sleep 3600; done
+  # A signal interrupts `wait` (not a foreground sleep), so the cleanup runs at once.
+  while :; do
+    sleep 3600 &
+    hold_sleep=$!
+    wait "$hold_sleep" || true
+  done
 fi
 
 # --- loads ----------------------------------------------------------------------------------
