@@ -7,6 +7,7 @@
 #
 #   bash bench/gateway_callgrind.sh [REQUESTS]            # default 20000
 #   WRIT_BIN=/tmp/writ-old bash bench/gateway_callgrind.sh  # another build of writ
+#   CALLGRIND_OUT=/tmp/gw.cg bash bench/gateway_callgrind.sh  # keeps the dump, for callgrind_annotate
 #   git apply bench/gateway/bare-forward.patch && WRIT_BENCH_BARE_FORWARD=1 bash bench/gateway_callgrind.sh
 #
 # Not run by CI.
@@ -39,7 +40,7 @@ grep -q upstream_pid "$work/env" || { cat "$work/setup.err" >&2; exit 1; }
 dir="$(grep -o '/tmp/writ-gwbench[^/ ]*' "$work/env" | head -1)"
 sed "s|$dir/gateway-state|$dir/gateway-state-callgrind|" "$dir/gateway.toml" >"$work/gateway.toml"
 
-WRIT_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+WRIT_LOG=warn valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$work/cg.out" \
   "${WRIT_BIN:-$CARGO_TARGET_DIR/release/writ}" gateway --config "$work/gateway.toml" \
   >"$work/gateway.out" 2>"$work/gateway.err" </dev/null &
 valgrind_pid=$!
@@ -57,6 +58,7 @@ oha -n "$requests" -c 8 --no-tui --output-format json "${tls[@]}" "$url" >"$work
 sleep 3   # the audit sender's next tick sends these requests' events
 callgrind_control -d "$valgrind_pid" >/dev/null 2>&1
 sleep 1
+if [ -n "${CALLGRIND_OUT:-}" ]; then cp "$(ls -t "$work"/cg.out.* | head -1)" "$CALLGRIND_OUT"; fi
 python3 - "$work/oha.json" "$requests" "$work"/cg.out* <<'PY'
 import json, re, sys
 oha, n, dumps = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
