@@ -4,7 +4,8 @@
 //! A request appends a [`Record`] (shared strings and numbers, the path copied once) to
 //! its worker's shard of the [`AuditBuffer`] under a lock no other core touches; the
 //! sender takes every shard ten times a second, sends once a second or when half a
-//! batch waits, and writes the records straight into the request body ([`batch_json`]), in exactly the JSON of the [`Event`] they stand for.
+//! batch waits, and writes the records straight into the request body ([`batch_json`]),
+//! in exactly the JSON of the [`Event`] they stand for.
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -280,7 +281,7 @@ impl AuditBuffer {
 const DRAIN_EVERY: Duration = Duration::from_millis(100);
 /// How often the sender sends what is waiting, at most, unless [`SEND_AT`] are.
 const SEND_EVERY: Duration = Duration::from_secs(1);
-/// Records that are sent as soon as they are waiting, without waiting for the second.
+/// How many waiting records are sent at once, without waiting for the second.
 const SEND_AT: usize = BATCH / 2;
 
 /// When the sender sends: what is waiting once a second, and at once when half a batch
