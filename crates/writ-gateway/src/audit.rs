@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use writ_audit::json;
 use writ_audit::{Decision, Event, Outcome};
@@ -293,19 +293,19 @@ const SEND_AT: usize = BATCH / 2;
 #[derive(Debug, Clone, Copy)]
 struct Schedule {
     /// When what is waiting is sent, however little.
-    next: std::time::Instant,
+    next: Instant,
     /// The last attempt failed: wait until `next` whatever is waiting.
     backing_off: bool,
 }
 
 impl Schedule {
     /// Whether to send now, with `waiting` records waiting.
-    fn due(&self, waiting: usize, now: std::time::Instant) -> bool {
+    fn due(&self, waiting: usize, now: Instant) -> bool {
         waiting > 0 && (now >= self.next || (waiting >= SEND_AT && !self.backing_off))
     }
 
     /// After an attempt to send, at `now`, that succeeded or not.
-    fn attempted(&mut self, now: std::time::Instant, ok: bool) {
+    fn attempted(&mut self, now: Instant, ok: bool) {
         self.next = now + SEND_EVERY;
         self.backing_off = !ok;
     }
@@ -322,7 +322,7 @@ pub async fn send(
 ) {
     let mut pending: Vec<Record> = Vec::new();
     let mut schedule = Schedule {
-        next: std::time::Instant::now() + SEND_EVERY,
+        next: Instant::now() + SEND_EVERY,
         backing_off: false,
     };
     let mut tick = tokio::time::interval(DRAIN_EVERY);
@@ -330,7 +330,7 @@ pub async fn send(
     loop {
         tick.tick().await;
         pending.extend(buffer.take());
-        if !schedule.due(pending.len(), std::time::Instant::now()) {
+        if !schedule.due(pending.len(), Instant::now()) {
             continue;
         }
         let mut ok = true;
@@ -352,7 +352,7 @@ pub async fn send(
                 }
             }
         }
-        schedule.attempted(std::time::Instant::now(), ok);
+        schedule.attempted(Instant::now(), ok);
     }
 }
 
@@ -437,7 +437,7 @@ mod tests {
     /// request; and after a failure, nothing before the second is over.
     #[test]
     fn the_sender_sends_each_second_or_when_half_a_batch_waits() {
-        let t0 = std::time::Instant::now();
+        let t0 = Instant::now();
         let mut s = Schedule {
             next: t0 + SEND_EVERY,
             backing_off: false,

@@ -335,15 +335,14 @@ async fn writer(
             )
             .await;
         match result {
-            Ok(head) => {
-                let first = head.seq - events.len() as i64 + 1;
+            Ok((_, segment)) => {
                 if file.is_some() || stdout {
                     let mut lines = String::new();
-                    for (i, event) in events.iter().enumerate() {
+                    // The events' JSON exactly as stored and hashed, one per line.
+                    for (i, event) in segment.events.split('\n').enumerate() {
                         lines.push_str(&format!(
-                            "{{\"seq\":{},\"event\":{}}}\n",
-                            first + i as i64,
-                            event.to_json()
+                            "{{\"seq\":{},\"event\":{event}}}\n",
+                            segment.first_seq + i as i64
                         ));
                     }
                     if let Some(f) = file.as_mut()

@@ -2021,7 +2021,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
         public_key: signer.public_key_hex(),
     }];
     let more: Vec<Event> = (5..8).map(event).collect();
-    let new_head = store
+    let (new_head, _) = store
         .audit_append(
             &more,
             |head| signer.sign(head, "2026-11-24T10:00:10Z"),

@@ -145,14 +145,15 @@ impl Store {
     }
 
     /// Appends events to the chain and a checkpoint signed by `sign` over the new head, in
-    /// one transaction: either all of them are durable, or none. Several servers on one
+    /// one transaction: either all of them are durable, or none. Returns the new head and
+    /// the segment stored (its events' JSON as hashed, for copies of the log). Several servers on one
     /// PostgreSQL database append in turn (a table lock held to commit).
     pub async fn audit_append(
         &self,
         events: &[Event],
         sign: impl Fn(&Head) -> Result<Checkpoint, String>,
         signed: impl Fn(&Checkpoint) -> bool,
-    ) -> Result<Head, StoreError> {
+    ) -> Result<(Head, Segment), StoreError> {
         // SQLite: take the write lock before reading the head, or a commit by another
         // connection between the read and the insert fails the whole batch.
         let mut tx = match self.backend {
@@ -226,9 +227,9 @@ impl Store {
         .bind(new_head.seq)
         .bind(min_time)
         .bind(max_time)
-        .bind(segment.prev_hash)
-        .bind(segment.hashes)
-        .bind(segment.events)
+        .bind(segment.prev_hash.as_str())
+        .bind(segment.hashes.as_str())
+        .bind(segment.events.as_str())
         .execute(&mut *tx)
         .await?;
         let mut actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
@@ -261,7 +262,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(new_head)
+        Ok((new_head, segment))
     }
 
     /// Stored events in order, as the chain holds them: those after `filter.after` that
