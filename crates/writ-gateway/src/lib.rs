@@ -18,3 +18,4 @@ pub mod proxy;
 pub mod serve;
 pub mod sync;
 pub mod tls;
+pub mod upstream;

@@ -11,8 +11,6 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::pki_types::CertificateDer;
 use serde_json::json;
 use writ_audit::{Decision, Outcome};
@@ -25,9 +23,10 @@ use crate::config::{AuthMethod, Config, Cors, Route, WebhookStyle};
 use crate::limits::{Bucket, Quota};
 use crate::metrics::{Label, Metrics, NO_ROUTE};
 use crate::sync::{ServerClient, Shared};
+use crate::upstream::{Pooled, Upstream, Upstreams};
 
 /// The answer's body: the upstream's, streamed, or the gateway's own.
-pub type Body = Either<Incoming, Full<Bytes>>;
+pub type Body = Either<Pooled, Full<Bytes>>;
 
 /// Header names the request path looks up or sets, made once rather than parsed from a
 /// string on every request.
@@ -67,8 +66,9 @@ const FORWARDING_HEADERS: [&str; 5] = [
     "x-forwarded-port",
 ];
 
-/// The hop-by-hop headers, which are not forwarded.
-const HOP_BY_HOP_NAMES: [HeaderName; 8] = [
+/// The hop-by-hop headers, which are not forwarded. A `static`, not a `const`: a `const`
+/// would be built and dropped at every use.
+static HOP_BY_HOP_NAMES: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     header::PROXY_AUTHENTICATE,
@@ -93,57 +93,6 @@ struct Live {
     name_header: Option<HeaderValue>,
     /// Where it forwards to.
     upstream: Upstream,
-}
-
-/// An HTTP upstream, with what each request to it needs worked out once.
-struct Upstream {
-    /// Its address without a trailing `/`.
-    base: String,
-    /// Its authority when its address has no path: a request's URI is then put together
-    /// from parsed parts rather than parsed again.
-    authority: Option<hyper::http::uri::Authority>,
-    /// The `host` header for it: its host, and its port unless 80.
-    host: HeaderValue,
-}
-
-impl Upstream {
-    /// The upstream at `url` (`http://HOST[:PORT][/PATH]`); `None` without a host.
-    fn new(url: &str) -> Option<Upstream> {
-        let uri: hyper::Uri = url.parse().ok()?;
-        let host = match (uri.host()?, uri.port_u16()) {
-            (host, Some(port)) if port != 80 => format!("{host}:{port}"),
-            (host, _) => host.to_string(),
-        };
-        Some(Upstream {
-            base: url.trim_end_matches('/').to_string(),
-            authority: uri
-                .authority()
-                .filter(|_| matches!(uri.path(), "" | "/") && uri.query().is_none())
-                .cloned(),
-            host: HeaderValue::from_str(&host).ok()?,
-        })
-    }
-
-    /// The URI of a request for `uri` (the path and query the caller sent) here.
-    fn uri(&self, uri: &hyper::Uri) -> Result<hyper::Uri, String> {
-        use hyper::http::uri::{Parts, PathAndQuery, Scheme};
-        if let Some(authority) = &self.authority {
-            let mut parts = Parts::default();
-            parts.scheme = Some(Scheme::HTTP);
-            parts.authority = Some(authority.clone());
-            parts.path_and_query = Some(
-                uri.path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
-            );
-            return hyper::Uri::from_parts(parts).map_err(|e| e.to_string());
-        }
-        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut joined = String::with_capacity(self.base.len() + path_and_query.len());
-        joined.push_str(&self.base);
-        joined.push_str(path_and_query);
-        hyper::Uri::try_from(joined).map_err(|e| e.to_string())
-    }
 }
 
 /// Per API key: its hash, and its plan's limits.
@@ -236,9 +185,6 @@ pub struct Gateway {
     trust_domain: TrustDomain,
     routes: Vec<Live>,
     shared: Arc<Shared>,
-    /// One upstream pool per worker thread, so a request and its upstream connection stay
-    /// on one thread.
-    upstreams: Vec<Client<HttpConnector, Full<Bytes>>>,
     secrets: SecretCache<ServerClient>,
     audit: Arc<AuditBuffer>,
     metrics: Arc<Metrics>,
@@ -325,6 +271,7 @@ impl Gateway {
     ) -> Result<Gateway, String> {
         let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
         let now = Instant::now();
+        let mut upstreams = Upstreams::new(workers);
         let mut routes = Vec::new();
         for (index, r) in config.routes.iter().enumerate() {
             let schema = match &r.schema {
@@ -352,7 +299,7 @@ impl Gateway {
                 audience,
                 resource: format!("writ:fn/{}", r.function).into(),
                 name_header: HeaderValue::from_str(&r.name).ok(),
-                upstream: Upstream::new(&r.upstream).ok_or_else(|| {
+                upstream: upstreams.upstream(&r.upstream).ok_or_else(|| {
                     format!("route {:?}: upstream {:?} has no host", r.name, r.upstream)
                 })?,
             });
@@ -373,25 +320,11 @@ impl Gateway {
                 )
             })
             .collect();
-        let upstreams = (0..workers.max(1))
-            .map(|_| {
-                let mut connector = HttpConnector::new();
-                connector.set_nodelay(true);
-                connector.set_connect_timeout(Some(Duration::from_secs(5)));
-                Client::builder(hyper_util::rt::TokioExecutor::new())
-                    // The route's `host` is made once, not formatted per request.
-                    .set_host(false)
-                    .pool_idle_timeout(Duration::from_secs(60))
-                    .pool_max_idle_per_host(1024)
-                    .build(connector)
-            })
-            .collect();
         Ok(Gateway {
             config,
             trust_domain,
             routes,
             shared,
-            upstreams,
             secrets,
             audit,
             metrics,
@@ -1049,7 +982,7 @@ impl Gateway {
         caller: &Caller,
         conn: &Connection,
     ) -> Result<Response<Body>, Refusal> {
-        let uri = live.upstream.uri(&parts.uri).map_err(|e| {
+        let uri = live.upstream.target(&parts.uri).map_err(|e| {
             Refusal::new(
                 StatusCode::BAD_REQUEST,
                 "invalidRequest",
@@ -1057,20 +990,30 @@ impl Gateway {
                 format!("path: {e}"),
             )
         })?;
-        let mut out = Request::new(Full::new(body));
-        *out.method_mut() = parts.method;
-        *out.uri_mut() = uri;
-        let headers = out.headers_mut();
-        headers.reserve(parts.headers.len() + 7);
-        headers.insert(header::HOST, live.upstream.host.clone());
+        // The caller's headers are forwarded in place: those that may not pass are
+        // found first and removed (a request rarely has any), then the gateway's set.
+        let mut headers = parts.headers;
         // Headers the Connection header names are hop-by-hop too.
-        let connection = connection_named(&parts.headers);
-        for (name, value) in &parts.headers {
-            if !forwarded(name.as_str(), &connection) {
-                continue;
-            }
-            headers.append(name.clone(), value.clone());
+        let connection = connection_named(&headers);
+        let dropped: Vec<HeaderName> = headers
+            .keys()
+            // `host` is replaced below in any case.
+            .filter(|name| *name != header::HOST && !forwarded(name.as_str(), &connection))
+            .cloned()
+            .collect();
+        for name in dropped {
+            headers.remove(name);
         }
+        let forwarded_for = match headers
+            .get(names::X_FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", conn.remote.ip())).ok(),
+            None => conn.remote_header.clone(),
+        };
+        let traced = headers.contains_key(names::TRACEPARENT);
+        headers.reserve(7);
+        headers.insert(header::HOST, live.upstream.host.clone());
         let caller_header = match caller.svid.as_ref().and_then(|s| s.header.clone()) {
             Some(v) => Some(v),
             None => HeaderValue::from_str(&caller.actor).ok(),
@@ -1085,23 +1028,20 @@ impl Gateway {
         if let Some(v) = &live.name_header {
             headers.insert(names::X_WRIT_ROUTE, v.clone());
         }
-        let forwarded_for = match parts
-            .headers
-            .get(names::X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", conn.remote.ip())).ok(),
-            None => conn.remote_header.clone(),
+        match forwarded_for {
+            Some(v) => headers.insert(names::X_FORWARDED_FOR, v),
+            None => headers.remove(names::X_FORWARDED_FOR),
         };
-        if let Some(v) = forwarded_for {
-            headers.insert(names::X_FORWARDED_FOR, v);
-        }
         headers.insert(names::X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        if !parts.headers.contains_key(names::TRACEPARENT) {
+        if !traced {
             headers.insert(names::TRACEPARENT, new_traceparent());
         }
-        let upstream = &self.upstreams[conn.worker % self.upstreams.len()];
-        let sent = tokio::time::timeout(live.route.timeout, upstream.request(out)).await;
+        let mut out = Request::new(Full::new(body));
+        *out.method_mut() = parts.method;
+        *out.uri_mut() = uri;
+        *out.headers_mut() = headers;
+        let sent =
+            tokio::time::timeout(live.route.timeout, live.upstream.send(conn.worker, out)).await;
         match sent {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
@@ -1297,6 +1237,22 @@ pub fn check_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The place of `name` (lower case) in [`HOP_BY_HOP_NAMES`], if it is there: one `match`
+/// on the text rather than eight comparisons of header names.
+fn hop_by_hop(name: &str) -> Option<usize> {
+    Some(match name {
+        "connection" => 0,
+        "keep-alive" => 1,
+        "proxy-authenticate" => 2,
+        "proxy-authorization" => 3,
+        "te" => 4,
+        "trailer" => 5,
+        "transfer-encoding" => 6,
+        "upgrade" => 7,
+        _ => return None,
+    })
+}
+
 /// Whether a request header goes on to the upstream: not hop-by-hop (nor named by the
 /// `Connection` header, whose tokens `connection` holds), not one the gateway sets (identity
 /// and forwarding headers), not the API key, not `host`. Names are compared as a CGI/WSGI
@@ -1309,7 +1265,7 @@ fn forwarded(name: &str, connection: &[HeaderName]) -> bool {
     } else {
         name
     };
-    !(HOP_BY_HOP_NAMES.iter().any(|h| h.as_str() == n)
+    !(hop_by_hop(n).is_some()
         || n.starts_with("x-writ-")
         || IDENTITY_HEADERS.contains(&n)
         || FORWARDING_HEADERS.contains(&n)
@@ -1349,7 +1305,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Bit i: HOP_BY_HOP_NAMES[i] is there.
     let mut present = 0u8;
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP_NAMES.iter().position(|n| n == name) {
+        if let Some(i) = hop_by_hop(name.as_str()) {
             present |= 1 << i;
         }
     }
@@ -1489,53 +1445,18 @@ fn preflight(c: &Cors, origin: Option<&HeaderValue>) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::{HeaderMap, HeaderValue, Upstream, check_path, strip_hop_by_hop};
+    use super::{
+        HOP_BY_HOP_NAMES, HeaderMap, HeaderValue, check_path, hop_by_hop, strip_hop_by_hop,
+    };
 
     #[test]
-    fn upstream_uris_and_host() {
-        let request: hyper::Uri = "/pay/charge?x=1&y=%20".parse().unwrap();
-        for (url, host, want) in [
-            (
-                "http://127.0.0.1:9001",
-                "127.0.0.1:9001",
-                "http://127.0.0.1:9001/pay/charge?x=1&y=%20",
-            ),
-            (
-                "http://fn.internal/",
-                "fn.internal",
-                "http://fn.internal/pay/charge?x=1&y=%20",
-            ),
-            (
-                "http://fn.internal:80",
-                "fn.internal",
-                "http://fn.internal:80/pay/charge?x=1&y=%20",
-            ),
-            (
-                "http://[::1]:8080",
-                "[::1]:8080",
-                "http://[::1]:8080/pay/charge?x=1&y=%20",
-            ),
-            // A base path: joined in front of the request's.
-            (
-                "http://h:1/base/",
-                "h:1",
-                "http://h:1/base/pay/charge?x=1&y=%20",
-            ),
-        ] {
-            let upstream = Upstream::new(url).unwrap();
-            assert_eq!(upstream.host, host, "{url}");
-            assert_eq!(upstream.uri(&request).unwrap().to_string(), want, "{url}");
+    fn hop_by_hop_knows_each_name_by_its_place() {
+        for (i, name) in HOP_BY_HOP_NAMES.iter().enumerate() {
+            assert_eq!(hop_by_hop(name.as_str()), Some(i), "{name}");
         }
-        let root: hyper::Uri = "/".parse().unwrap();
-        assert_eq!(
-            Upstream::new("http://h:1")
-                .unwrap()
-                .uri(&root)
-                .unwrap()
-                .to_string(),
-            "http://h:1/"
-        );
-        assert!(Upstream::new("not a url").is_none());
+        for other in ["connections", "host", "x-keep-alive", ""] {
+            assert_eq!(hop_by_hop(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -276,6 +276,70 @@ fn svids_and_jwt_svids_are_authenticated_and_authorized_by_intentions() {
         r.headers
     );
 
+    // What a caller could forge is the gateway's to say: identity headers (also spelled
+    // with `_`), any other `x-writ-*`, forwarding headers and the API key are dropped;
+    // `x-forwarded-for` gets the caller's address added, once.
+    let r = env
+        .curl("POST", "/pay/charge")
+        .client_cert(&orders.cert, &orders.key)
+        .header("x_writ_caller: spiffe://example.org/fn/admin")
+        .header("x-writ-authenticated-by: public")
+        .header("x-writ-anything: 1")
+        .header("x-forwarded-client-cert: Hash=1")
+        .header("x-forwarded-for: 203.0.113.9")
+        .header("x-forwarded-for: 203.0.113.10")
+        .header("x-forwarded-proto: http")
+        .header("x-forwarded-host: evil.example")
+        .header("x-real-ip: 203.0.113.9")
+        .header("forwarded: for=203.0.113.9")
+        .header("x-api-key: wk_1.2")
+        .header("x-kept: yes")
+        .json(&json!({"amount": 5}))
+        .send()
+        .expect(200);
+    let seen = r.json();
+    let mut lines: Vec<(String, String)> = seen["header_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            let name = pair[0].as_str().unwrap().to_string();
+            let value = pair[1].as_str().unwrap().to_string();
+            (name, value)
+        })
+        .filter(|(name, _)| {
+            ![
+                "traceparent",
+                "user-agent",
+                "accept",
+                "content-type",
+                "content-length",
+            ]
+            .contains(&name.as_str())
+        })
+        .collect();
+    lines.sort();
+    let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        lines,
+        owned(&[
+            ("host", &format!("127.0.0.1:{}", env.upstream_port)),
+            ("x-forwarded-for", "203.0.113.9, 127.0.0.1"),
+            ("x-forwarded-proto", "https"),
+            ("x-kept", "yes"),
+            ("x-writ-authenticated-by", "mtls"),
+            ("x-writ-caller", "spiffe://example.org/fn/orders"),
+            ("x-writ-route", "payments"),
+        ]),
+        "{}",
+        r.body
+    );
+
     // The upstream's hop-by-hop headers stay between it and the gateway: keep-alive, and
     // those its Connection header names; its other headers come through.
     let r = env
