@@ -565,6 +565,9 @@ impl Gateway {
         }
         let body = match (read, body.take()) {
             (Some(b), _) => b,
+            // A request without a body (no `content-length`, or 0, and not chunked) has
+            // nothing to wait for.
+            (None, Some(b)) if b.is_end_stream() => Bytes::new(),
             (None, Some(b)) => read_body(b, route.max_body)
                 .await
                 .map_err(|r| (r, actor.clone()))?,
@@ -1280,6 +1283,11 @@ fn forwarded(name: &str, connection: &[HeaderName]) -> bool {
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
     let mut named = Vec::new();
     for value in headers.get_all(header::CONNECTION) {
+        // What nearly every message says: no names to look for.
+        let plain = value.as_bytes();
+        if plain.eq_ignore_ascii_case(b"keep-alive") || plain.eq_ignore_ascii_case(b"close") {
+            continue;
+        }
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',').map(str::trim) {
             if token.is_empty()
@@ -1479,6 +1487,16 @@ mod tests {
         let mut left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
         left.sort();
         assert_eq!(left, ["content-type", "x-public"]);
+
+        // The usual `keep-alive` (any case) or `close` names nothing else.
+        for connection in ["Keep-Alive", "close"] {
+            let mut usual = HeaderMap::new();
+            usual.insert("connection", HeaderValue::from_static(connection));
+            usual.insert("x-kept", HeaderValue::from_static("1"));
+            strip_hop_by_hop(&mut usual);
+            let left: Vec<&str> = usual.keys().map(|k| k.as_str()).collect();
+            assert_eq!(left, ["x-kept"], "{connection}");
+        }
 
         // Without hop-by-hop headers, nothing changes.
         let mut plain = HeaderMap::new();
