@@ -216,15 +216,17 @@ load() {
   oha --no-tui --output-format json -c "$c" -z "${s}s" "$@" "$url"
 }
 
-# CPU time (clock ticks, user + system, all threads) used so far by each PID and its
-# children (nginx's workers are the children of the PID started).
+# CPU time (clock ticks, all threads) used so far by each PID and its children (nginx's
+# workers are the children of the PID started), as USER:SYSTEM.
 ticks() {
-  local total=0 p
+  local user=0 system=0 p u s
   for p in "$@" $(pgrep -P "$(echo "$@" | tr ' ' ,)" || true); do
     [ -r "/proc/$p/stat" ] || continue
-    total=$((total + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+    read -r u s < <(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
+    user=$((user + u))
+    system=$((system + s))
   done
-  echo "$total"
+  echo "$user:$system"
 }
 hz="$(getconf CLK_TCK)"
 results="$dir/results.jsonl"
@@ -257,17 +259,21 @@ print(r.ru_utime + r.ru_stime)' "$dir/oha.json" oha --no-tui --output-format jso
 import json, sys
 r = json.load(open(sys.argv[1]))
 hz = int(sys.argv[9])
+# CPU seconds used during the run, by process, and of them in user space (the rest is
+# the kernel's: TCP on loopback, system calls).
+names = ["gateway", "server", "nginx", "upstream"]
+before = [tuple(map(int, t.split(":"))) for t in sys.argv[6].split()]
+after = [tuple(map(int, t.split(":"))) for t in sys.argv[7].split()]
+cpu = {n: (sum(a) - sum(b)) / hz for n, b, a in zip(names, before, after)}
+cpu["oha"] = float(sys.argv[8])
+user = {n: (a[0] - b[0]) / hz for n, b, a in zip(names, before, after)}
 codes = r.get("statusCodeDistribution", {})
 print(json.dumps({"round": int(sys.argv[2]), "path": sys.argv[3], "kind": sys.argv[4],
                   "connections": int(sys.argv[5]),
                   "rps": r["summary"]["requestsPerSec"],
                   "p50": r["latencyPercentiles"]["p50"], "p99": r["latencyPercentiles"]["p99"],
                   "ok": codes.get("200", 0),
-                  # CPU seconds used during the run, by process.
-                  "cpu": dict(zip(["gateway", "server", "nginx", "upstream"],
-                                  [(int(a) - int(b)) / hz for b, a in
-                                   zip(sys.argv[6].split(), sys.argv[7].split())]),
-                              oha=float(sys.argv[8])),
+                  "cpu": cpu, "user": user,
                   "other": {k: v for k, v in codes.items() if k != "200"},
                   # oha cuts the requests in flight at the deadline: not errors.
                   "errors": {k: v for k, v in r.get("errorDistribution", {}).items()
@@ -321,6 +327,10 @@ for rnd in sorted({r["round"] for r in rows}):
           f" + writ server (audit) {per(w, 'server'):.1f} us; nginx {per(n, 'nginx'):.1f} us;"
           f" load tool {per(w, 'oha'):.1f} us (writ) / {per(n, 'oha'):.1f} us (nginx);"
           f" upstream {per(w, 'upstream'):.1f} / {per(n, 'upstream'):.1f} us")
+    if "user" in w:
+        user = lambda r, who: us(r["user"][who] / max(r["ok"], 1))
+        print(f"  of which in user space: writ gateway {user(w, 'gateway'):.1f} us,"
+              f" nginx {user(n, 'nginx'):.1f} us (the rest is the kernel's)")
     bad = [r for r in rows if r["round"] == rnd and (r["other"] or r["errors"])]
     for r in bad:
         print(f"NOT 200: {r['path']} {r['kind']}: {r['other']} {r['errors']}")
