@@ -1264,7 +1264,8 @@ fn hop_by_hop(name: &str) -> Option<usize> {
 /// Whether a request header goes on to the upstream: not hop-by-hop (nor named by the
 /// `Connection` header, whose tokens `connection` holds), not one the gateway sets (identity
 /// and forwarding headers), not the API key, not `host`. Names are compared as a CGI/WSGI
-/// upstream reads them, `_` as `-`.
+/// upstream reads them, `_` as `-`: so `x_forwarded_for` is dropped too, which the
+/// upstream would read as the gateway's `x-forwarded-for`.
 fn forwarded(name: &str, connection: &[HeaderName]) -> bool {
     let normalized;
     let n = if name.contains('_') {
@@ -1279,7 +1280,8 @@ fn forwarded(name: &str, connection: &[HeaderName]) -> bool {
         || FORWARDING_HEADERS.contains(&n)
         || connection.iter().any(|t| t.as_str() == n)
         || n == "x-api-key"
-        || n == "host")
+        || n == "host"
+        || (n != name && n == "x-forwarded-for"))
 }
 
 /// The headers a message's `Connection` header names besides the standard hop-by-hop

@@ -288,6 +288,7 @@ fn svids_and_jwt_svids_are_authenticated_and_authorized_by_intentions() {
         .header("x-forwarded-client-cert: Hash=1")
         .header("x-forwarded-for: 203.0.113.9")
         .header("x-forwarded-for: 203.0.113.10")
+        .header("x_forwarded_for: 203.0.113.11")
         .header("x-forwarded-proto: http")
         .header("x-forwarded-host: evil.example")
         .header("x-real-ip: 203.0.113.9")
