@@ -1012,12 +1012,23 @@ impl Gateway {
         for name in dropped {
             headers.remove(name);
         }
-        let forwarded_for = match headers
-            .get(names::X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", conn.remote.ip())).ok(),
-            None => conn.remote_header.clone(),
+        // The addresses the caller's `x-forwarded-for` lines list, in order (several lines
+        // are one list, RFC 9110 section 5.3), then the caller's own.
+        let mut prior = String::new();
+        for line in headers.get_all(names::X_FORWARDED_FOR) {
+            let Ok(line) = line.to_str() else { continue };
+            let line = line.trim();
+            if !line.is_empty() {
+                if !prior.is_empty() {
+                    prior.push_str(", ");
+                }
+                prior.push_str(line);
+            }
+        }
+        let forwarded_for = if prior.is_empty() {
+            conn.remote_header.clone()
+        } else {
+            HeaderValue::from_str(&format!("{prior}, {}", conn.remote.ip())).ok()
         };
         let traced = headers.contains_key(names::TRACEPARENT);
         headers.reserve(7);

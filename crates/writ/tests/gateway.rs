@@ -278,7 +278,8 @@ fn svids_and_jwt_svids_are_authenticated_and_authorized_by_intentions() {
 
     // What a caller could forge is the gateway's to say: identity headers (also spelled
     // with `_`), any other `x-writ-*`, forwarding headers and the API key are dropped;
-    // `x-forwarded-for` gets the caller's address added, once.
+    // `x-forwarded-for` keeps the caller's list (both lines, in order) and gets the
+    // caller's address added.
     let r = env
         .curl("POST", "/pay/charge")
         .client_cert(&orders.cert, &orders.key)
@@ -330,7 +331,7 @@ fn svids_and_jwt_svids_are_authenticated_and_authorized_by_intentions() {
         lines,
         owned(&[
             ("host", &format!("127.0.0.1:{}", env.upstream_port)),
-            ("x-forwarded-for", "203.0.113.9, 127.0.0.1"),
+            ("x-forwarded-for", "203.0.113.9, 203.0.113.10, 127.0.0.1"),
             ("x-forwarded-proto", "https"),
             ("x-kept", "yes"),
             ("x-writ-authenticated-by", "mtls"),
