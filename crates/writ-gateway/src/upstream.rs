@@ -398,10 +398,13 @@ mod tests {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
                         let path = req.uri().path().to_string();
+                        // `content-length` for a `Full` body, chunked for `Frames`.
                         let body = if path == "/chunked" {
-                            Frames(ANSWER.chunks(3).map(Bytes::copy_from_slice).collect())
+                            http_body_util::Either::Right(Frames(
+                                ANSWER.chunks(3).map(Bytes::copy_from_slice).collect(),
+                            ))
                         } else {
-                            Frames(VecDeque::from([Bytes::from_static(ANSWER)]))
+                            http_body_util::Either::Left(Full::new(Bytes::from_static(ANSWER)))
                         };
                         let mut response = Response::new(body);
                         if path == "/close" {
@@ -444,6 +447,20 @@ mod tests {
             let response = upstream.send(0, get(&upstream, path)).await.unwrap();
             assert_eq!(read(response).await, ANSWER, "{path}");
         }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+
+        // A body with a `content-length` is at its end with its last byte, and hyper's
+        // server stops polling it there: dropped then, it hands its connection back.
+        let mut body = upstream
+            .send(0, get(&upstream, "/"))
+            .await
+            .unwrap()
+            .into_body();
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), ANSWER);
+        assert!(body.is_end_stream());
+        drop(body);
+        read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 1);
 
         // Another worker has connections of its own.
