@@ -579,7 +579,7 @@ impl Gateway {
             (None, None) => Bytes::new(),
         };
         if let Some(schema) = &live.schema {
-            let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            let doc: serde_json::Value = writ_audit::json::from_bytes(&body).map_err(|e| {
                 (
                     Refusal::new(
                         StatusCode::BAD_REQUEST,

@@ -139,7 +139,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .map_err(|e| json_rejection(JsonRejection::BytesRejection(e)))?;
         // Most bodies are well-formed: parse them without tracking the path (about twice
         // as fast), and only a body that fails again for the error that names the field.
-        if let Ok(value) = serde_json::from_slice::<T>(&bytes) {
+        if let Ok(value) = writ_audit::json::from_bytes::<T>(&bytes) {
             return Ok(ApiJson(value));
         }
         match Json::<T>::from_bytes(&bytes) {
