@@ -23,6 +23,8 @@
 #   WRIT_BIN=/tmp/writ-old bash bench/gateway.sh                  # another build of writ
 #   git apply bench/gateway/bare-forward.patch && WRIT_BENCH_BARE_FORWARD=1 bash bench/gateway.sh
 #       # the gateway reduced to forwarding (then: git apply -R bench/gateway/bare-forward.patch)
+#   git apply bench/gateway/no-audit.patch && WRIT_BENCH_NO_AUDIT=1 bash bench/gateway.sh
+#       # every step but handing the audit record to the sender (the server stores nothing)
 #
 # Installs nginx (Debian's nginx-light) and oha (crates.io) when missing. Not run by CI.
 set -euo pipefail
