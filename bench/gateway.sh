@@ -21,6 +21,7 @@
 #   PERF_DATA=/tmp/gw.perf bash bench/gateway.sh                # also profiles the gateway
 #   HOLD=1 bash bench/gateway.sh >/tmp/gw.env                    # sets up, prints, waits
 #   WRIT_BIN=/tmp/writ-old bash bench/gateway.sh                  # another build of writ
+#   NGINX_LOG=1 bash bench/gateway.sh      # also nginx writing an access log line per request
 #   git apply bench/gateway/bare-forward.patch && WRIT_BENCH_BARE_FORWARD=1 bash bench/gateway.sh
 #       # the gateway reduced to forwarding (then: git apply -R bench/gateway/bare-forward.patch)
 #   git apply bench/gateway/no-audit.patch && WRIT_BENCH_NO_AUDIT=1 bash bench/gateway.sh
@@ -137,14 +138,18 @@ openssl x509 -req -in "$dir/tls/server.csr" -CA "$dir/tls/ca.pem" -CAkey "$dir/t
 # --- nginx: upstream and mTLS proxy ---------------------------------------------------------
 upstream_port="${UPSTREAM_PORT:-$(free_port)}"
 proxy_port="${PROXY_PORT:-$(free_port)}"
+# render SRC DST [NAME PORT ACCESS_LOG]: SRC with this run's values filled in; an nginx
+# configuration also gets its instance NAME, listening PORT and access_log directive.
 render() {
   sed -e "s|@DIR@|$dir|g" -e "s|@UPSTREAM_PORT@|$upstream_port|g" \
-    -e "s|@PROXY_PORT@|$proxy_port|g" -e "s|@SERVER_ADDR@|$server_addr|g" "$1" >"$2"
+    -e "s|@SERVER_ADDR@|$server_addr|g" -e "s|@NAME@|${3:-}|g" -e "s|@PROXY_PORT@|${4:-}|g" \
+    -e "s|@ACCESS_LOG@|${5:-access_log off;}|g" "$1" >"$2"
 }
+# start_nginx NAME [CONF PORT ACCESS_LOG]: nginx running bench/gateway/CONF.conf (NAME.conf).
 start_nginx() {
-  local name="$1"
+  local name="$1" conf="${2:-$1}"
   mkdir -p "$dir/nginx-$name-tmp"
-  render "bench/gateway/$name.conf" "$dir/$name.conf"
+  render "bench/gateway/$conf.conf" "$dir/$name.conf" "$name" "${3:-}" "${4:-}"
   nginx -t -q -e "$dir/nginx-$name.error.log" -p "$dir" -c "$dir/$name.conf" \
     || die "nginx $name: bad configuration: $(cat "$dir/nginx-$name.error.log")"
   nginx -e "$dir/nginx-$name.error.log" -p "$dir" -c "$dir/$name.conf" \
@@ -153,8 +158,19 @@ start_nginx() {
 }
 start_nginx upstream
 upstream_pid=$!
-start_nginx mtls-proxy
+start_nginx mtls-proxy mtls-proxy "$proxy_port"
 proxy_pid=$!
+# NGINX_LOG=1: a second nginx proxy, the same but for one access log line per request
+# (nginx's default `combined` format, buffered and flushed each second), the nearest
+# thing nginx has to the gateway's audit event (which is hash-chained and stored by the
+# writ server, so still more work).
+log_proxy_pid=""
+if [ -n "${NGINX_LOG:-}" ]; then
+  log_proxy_port="$(free_port)"
+  start_nginx mtls-proxy-log mtls-proxy "$log_proxy_port" \
+    "access_log $dir/nginx-access.log combined buffer=64k flush=1s;"
+  log_proxy_pid=$!
+fi
 
 # --- writ gateway -------------------------------------------------------------------------
 render bench/gateway/gateway.toml "$dir/gateway.toml"
@@ -169,6 +185,7 @@ metrics_addr="$(wait_line "$dir/gateway.out" 'http://[0-9.]+:[0-9]+/metrics' "wr
 direct_url="http://127.0.0.1:$upstream_port/"
 gateway_url="$gateway_addr/"
 nginx_url="https://127.0.0.1:$proxy_port/"
+nginx_log_url="${log_proxy_pid:+https://127.0.0.1:${log_proxy_port:-}/}"
 mtls=(--cacert "$dir/tls/ca.pem" --cert "$dir/client.pem" --key "$dir/client.key")
 
 # Every path answers before the load: the gateway once it has synced the intentions.
@@ -184,6 +201,7 @@ check() {
 }
 check "$direct_url"
 check "$nginx_url" "${mtls[@]}"
+[ -z "$nginx_log_url" ] || check "$nginx_log_url" "${mtls[@]}"
 check "$gateway_url" "${mtls[@]}"
 # ... and refuses a caller without a certificate (unless it is the bare-forward build of
 # bench/gateway/bare-forward.patch, which checks nothing).
@@ -198,8 +216,9 @@ if [ -n "${HOLD:-}" ]; then
 direct_url=$direct_url
 gateway_url=$gateway_url
 nginx_url=$nginx_url
+nginx_log_url=$nginx_log_url
 mtls="${mtls[*]}"
-gateway_pid=$gateway_pid server_pid=$server_pid proxy_pid=$proxy_pid upstream_pid=$upstream_pid
+gateway_pid=$gateway_pid server_pid=$server_pid proxy_pid=$proxy_pid upstream_pid=$upstream_pid log_proxy_pid=$log_proxy_pid
 EOF2
   echo "holding; Ctrl-C stops" >&2
   # A signal interrupts `wait` (not a foreground sleep), so the cleanup runs at once.
@@ -222,6 +241,7 @@ load() {
 # workers are the children of the PID started), as USER:SYSTEM.
 ticks() {
   local user=0 system=0 p u s
+  [ "$#" -gt 0 ] || { echo 0:0; return; }
   for p in "$@" $(pgrep -P "$(echo "$@" | tr ' ' ,)" || true); do
     [ -r "/proc/$p/stat" ] || continue
     read -r u s < <(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12, $13}')
@@ -238,9 +258,10 @@ run() {
   load "$c" "$warmup" "$url" "$@" >/dev/null
   # CPU used during the run by each process (whichever path is loaded): the gateway, the
   # writ server (which stores the gateway's audit events), nginx's mTLS proxy workers, the
-  # upstream, and the load tool (its rusage, read by a wrapper).
+  # upstream, the logging nginx proxy's workers (NGINX_LOG=1), and the load tool (its
+  # rusage, read by a wrapper).
   local before after
-  before="$(ticks "$gateway_pid") $(ticks "$server_pid") $(ticks "$proxy_pid") $(ticks "$upstream_pid")"
+  before="$(ticks "$gateway_pid") $(ticks "$server_pid") $(ticks "$proxy_pid") $(ticks "$upstream_pid") $(ticks $log_proxy_pid)"
   # PERF_DATA=FILE: a `perf record -g` profile of the gateway during its throughput run.
   local perf_pid=""
   if [ -n "${PERF_DATA:-}" ] && [ "$path/$kind" = writ/throughput ]; then
@@ -254,7 +275,7 @@ with open(sys.argv[1], "wb") as out:
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(r.ru_utime + r.ru_stime)' "$dir/oha.json" oha --no-tui --output-format json -c "$c" \
     -z "${seconds}s" "$@" "$url" >"$dir/oha.cpu"
-  after="$(ticks "$gateway_pid") $(ticks "$server_pid") $(ticks "$proxy_pid") $(ticks "$upstream_pid")"
+  after="$(ticks "$gateway_pid") $(ticks "$server_pid") $(ticks "$proxy_pid") $(ticks "$upstream_pid") $(ticks $log_proxy_pid)"
   [ -z "$perf_pid" ] || wait "$perf_pid" || true
   python3 - "$dir/oha.json" "$round" "$path" "$kind" "$c" "$before" "$after" \
     "$(cat "$dir/oha.cpu")" "$hz" >>"$results" <<'EOF'
@@ -263,7 +284,7 @@ r = json.load(open(sys.argv[1]))
 hz = int(sys.argv[9])
 # CPU seconds used during the run, by process, and of them in user space (the rest is
 # the kernel's: TCP on loopback, system calls).
-names = ["gateway", "server", "nginx", "upstream"]
+names = ["gateway", "server", "nginx", "upstream", "nginx_log"]
 before = [tuple(map(int, t.split(":"))) for t in sys.argv[6].split()]
 after = [tuple(map(int, t.split(":"))) for t in sys.argv[7].split()]
 cpu = {n: (sum(a) - sum(b)) / hz for n, b, a in zip(names, before, after)}
@@ -289,9 +310,11 @@ for round in $(seq "$rounds"); do
   run "$round" direct throughput "$connections" "$direct_url"
   run "$round" writ throughput "$connections" "$gateway_url" "${mtls[@]}"
   run "$round" nginx throughput "$connections" "$nginx_url" "${mtls[@]}"
+  [ -z "$nginx_log_url" ] || run "$round" nginx-log throughput "$connections" "$nginx_log_url" "${mtls[@]}"
   run "$round" direct latency 1 "$direct_url"
   run "$round" writ latency 1 "$gateway_url" "${mtls[@]}"
   run "$round" nginx latency 1 "$nginx_url" "${mtls[@]}"
+  [ -z "$nginx_log_url" ] || run "$round" nginx-log latency 1 "$nginx_log_url" "${mtls[@]}"
 done
 echo "load: $(uptime)" >&2
 
@@ -304,14 +327,16 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 seconds, connections = sys.argv[3], sys.argv[4]
 us = lambda s: s * 1e6
 names = {"direct": "direct to the upstream (HTTP)", "writ": "writ gateway (mTLS)",
-         "nginx": "nginx (mTLS)"}
+         "nginx": "nginx (mTLS)", "nginx-log": "nginx (mTLS, access log)"}
 for rnd in sorted({r["round"] for r in rows}):
     get = {(r["path"], r["kind"]): r for r in rows if r["round"] == rnd}
     print(f"\nround {rnd}: {seconds} s per run, oha, keep-alive")
     print(f"| path | req/s ({connections} conn) | p50 | p99 | req/s (1 conn) | p50 | p99 | added p50 | added p99 |")
     print("|---|---|---|---|---|---|---|---|---|")
     d = get[("direct", "latency")]
-    for p in ["direct", "writ", "nginx"]:
+    for p in ["direct", "writ", "nginx", "nginx-log"]:
+        if (p, "throughput") not in get:
+            continue
         t, l = get[(p, "throughput")], get[(p, "latency")]
         added = ("- | -" if p == "direct"
                  else f"{us(l['p50'] - d['p50']):.0f} us | {us(l['p99'] - d['p99']):.0f} us")
@@ -333,6 +358,12 @@ for rnd in sorted({r["round"] for r in rows}):
         user = lambda r, who: us(r["user"][who] / max(r["ok"], 1))
         print(f"  of which in user space: writ gateway {user(w, 'gateway'):.1f} us,"
               f" nginx {user(n, 'nginx'):.1f} us (the rest is the kernel's)")
+    if ("nginx-log", "throughput") in get:
+        g, gl = get[("nginx-log", "throughput")], get[("nginx-log", "latency")]
+        print(f"against nginx with an access log: writ/nginx throughput {w['rps'] / g['rps']:.2f}"
+              f"   added p50 writ/nginx: {(wl['p50'] - d['p50']) / (gl['p50'] - d['p50']):.2f};"
+              f" CPU per request: nginx {per(g, 'nginx_log'):.1f} us,"
+              f" load tool {per(g, 'oha'):.1f} us, upstream {per(g, 'upstream'):.1f} us")
     bad = [r for r in rows if r["round"] == rnd and (r["other"] or r["errors"])]
     for r in bad:
         print(f"NOT 200: {r['path']} {r['kind']}: {r['other']} {r['errors']}")
