@@ -69,17 +69,49 @@ const TOKEN_STARTS: [&str; 2] = ["writ.admin.", "writ.join."];
 const JWT_START: &str = "eyJ";
 
 /// Whether a redaction could start anywhere in `text`: every one starts where one of the
-/// prefixes above does. One pass over the bytes, looking only at those a prefix starts
-/// with, so text without them (nearly every field) is kept as it is at little cost.
+/// prefixes above does. Rather than trying each prefix at each byte, it looks for a byte
+/// each prefix holds and ordinary text seldom does (`B` of `-----BEGIN `, `J` of `eyJ`,
+/// the `w` a token starts with), eight bytes at a time, and tries the prefix only around
+/// those: text without them (nearly every field) costs about a quarter of a byte-by-byte
+/// scan.
 fn may_hold_secret(text: &str) -> bool {
     let bytes = text.as_bytes();
-    let at = |i: usize, prefix: &str| bytes[i..].starts_with(prefix.as_bytes());
-    bytes.iter().enumerate().any(|(i, b)| match b {
-        b'-' => at(i, PEM_START),
-        b'e' => at(i, JWT_START),
-        b'w' => TOKEN_STARTS.iter().any(|start| at(i, start)),
-        _ => false,
-    })
+    // The prefix a byte may belong to, and how far into it that byte is.
+    let found_at = |i: usize| {
+        let (prefix, offset) = match bytes[i] {
+            b'B' => (PEM_START, 5),
+            b'J' => (JWT_START, 2),
+            b'w' => {
+                return TOKEN_STARTS
+                    .iter()
+                    .any(|p| bytes[i..].starts_with(p.as_bytes()));
+            }
+            _ => return false,
+        };
+        i >= offset && bytes[i - offset..].starts_with(prefix.as_bytes())
+    };
+    let mut word_start = 0;
+    while let Some(word) = bytes.get(word_start..word_start + 8) {
+        let word = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        if (has_byte(word, b'B') || has_byte(word, b'J') || has_byte(word, b'w'))
+            && (word_start..word_start + 8).any(found_at)
+        {
+            return true;
+        }
+        word_start += 8;
+    }
+    (word_start..bytes.len()).any(found_at)
+}
+
+/// Whether any of the eight bytes in `word` is `b` (exact: a zero byte of `word ^ b...` is
+/// found by `(x - 0x01...) & !x & 0x80...`, which never reports one that is not there).
+fn has_byte(word: u64, b: u8) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = word ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGH != 0
 }
 
 /// The text with secrets removed, or `None` if it had none.
@@ -246,13 +278,41 @@ mod tests {
         /// text (multi-byte characters included), so the fast path never skips a secret.
         #[test]
         fn the_fast_check_agrees_with_a_substring_search(
-            text in "(-----BEGIN |eyJ|writ\\.admin\\.|writ\\.join\\.|writ|-|e|w|é|[a-z .]){0,12}"
+            text in "(-----BEGIN |eyJ|writ\\.admin\\.|writ\\.join\\.|writ|-----|ey|-|e|w|B|J|é|[a-z .]){0,40}"
         ) {
             let naive = [PEM_START, JWT_START]
                 .iter()
                 .chain(&TOKEN_STARTS)
                 .any(|start| text.contains(start));
             proptest::prop_assert_eq!(may_hold_secret(&text), naive);
+        }
+    }
+
+    /// Each prefix is found at every offset of the eight-byte words the check reads, across
+    /// a word boundary, and at the very end; the bytes it looks for, alone, are not enough.
+    #[test]
+    fn the_fast_check_finds_a_prefix_at_every_offset() {
+        for prefix in [PEM_START, JWT_START, TOKEN_STARTS[0], TOKEN_STARTS[1]] {
+            for pad in 0..20 {
+                let text = format!("{}{prefix}", "x".repeat(pad));
+                assert!(may_hold_secret(&text), "{text:?}");
+                assert!(may_hold_secret(&format!("{text}tail of it")), "{text:?}");
+                let cut = &text[..text.len() - 1];
+                assert!(!may_hold_secret(cut), "{cut:?}");
+            }
+        }
+        for text in [
+            "B",
+            "J",
+            "w",
+            "BJw",
+            "yJ",
+            "----BEGIN ",
+            "eyj",
+            "writ.",
+            "x".repeat(17).as_str(),
+        ] {
+            assert!(!may_hold_secret(text), "{text:?}");
         }
     }
 
