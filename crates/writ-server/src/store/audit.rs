@@ -165,44 +165,38 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        // The head: the newest segment's last event and the last hash it stores.
-        let last = sqlx::query(
-            "SELECT last_seq, substr(hashes, length(hashes) - 63) FROM audit_segments \
-             ORDER BY first_seq DESC LIMIT 1",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
+        // The head: the newest segment's last event, and the hash the newest checkpoint
+        // signed for it. Every batch commits with a checkpoint over its last event, so that
+        // checkpoint must be genuine and name that event. If not, the tables were altered
+        // (checkpoints deleted, events added or removed): append nothing, and never sign
+        // over a forged head. The hash is taken from the signed checkpoint, not from the
+        // segment's stored hashes (which would mean reading them all, a few MB a batch
+        // under load); `writ audit verify` checks the stored ones against it.
+        let last =
+            sqlx::query("SELECT last_seq FROM audit_segments ORDER BY first_seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
         let head = match last {
             None => Head::genesis(),
             Some(row) => {
                 let seq: i64 = row.try_get(0)?;
-                let hash: String = row.try_get(1)?;
-                Head::from_stored(seq, &hash).ok_or_else(|| {
-                    StoreError::Migration(format!("audit event {seq} has a malformed hash"))
+                let newest = sqlx::query(
+                    "SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+                let checkpoint = newest.as_ref().map(checkpoint_from_row).transpose()?;
+                let head = checkpoint
+                    .filter(|cp| cp.seq == seq && signed(cp))
+                    .and_then(|cp| Head::from_stored(cp.seq, &cp.hash));
+                head.ok_or_else(|| {
+                    StoreError::Tampered(format!(
+                        "the audit log's last event ({seq}) is not covered by a valid signed checkpoint; \
+                         the audit tables were altered outside writ. Run `writ audit verify`."
+                    ))
                 })?
             }
         };
-        // Every batch commits with a checkpoint over its last event, so the newest checkpoint
-        // must be genuine and name the head. If not, the tables were altered (checkpoints
-        // deleted, events rewritten): append nothing, and never sign over a forged head.
-        if head.seq > 0 {
-            let newest = sqlx::query(
-                "SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
-            )
-            .fetch_optional(&mut *tx)
-            .await?;
-            let checkpoint = newest.as_ref().map(checkpoint_from_row).transpose()?;
-            let intact = checkpoint.as_ref().is_some_and(|cp| {
-                cp.seq == head.seq && cp.hash == writ_audit::hex(&head.hash) && signed(cp)
-            });
-            if !intact {
-                return Err(StoreError::Tampered(format!(
-                    "the audit log's last event ({}) is not covered by a valid signed checkpoint; \
-                     the audit tables were altered outside writ. Run `writ audit verify`.",
-                    head.seq
-                )));
-            }
-        }
         let (segment, new_head) = chain::append_segment(&head, events)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
