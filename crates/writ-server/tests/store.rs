@@ -170,6 +170,7 @@ backends!(
     concurrent_intention_writes_get_distinct_indexes_and_lose_nothing,
     audit_batches_longer_than_one_statement_chain_and_filter,
     an_audit_log_of_rows_per_event_moves_to_segments,
+    an_append_chains_on_the_signed_head_and_refuses_without_one,
 );
 
 // --- fixtures ---
@@ -1928,6 +1929,92 @@ async fn audit_batches_longer_than_one_statement_chain_and_filter(ctx: Ctx) {
         .map(|i| i as i64 + 1)
         .collect();
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), expected);
+}
+
+/// An append chains on the hash the newest checkpoint signed, not on the newest segment's
+/// stored hashes: one altered in place does not become the head (and `verify_log` finds
+/// it), and an append whose newest checkpoint is gone is refused, appending nothing.
+async fn an_append_chains_on_the_signed_head_and_refuses_without_one(ctx: Ctx) {
+    use sqlx::Row;
+    use writ_audit::checkpoint::{PublicKey, Signer, signature_ok, verify_log};
+    use writ_audit::{Event, Outcome};
+    use writ_server::store::{AuditFilter, StoreError};
+
+    let signer = Signer::from_pkcs8(&Signer::generate_pkcs8().unwrap()).unwrap();
+    let keys = vec![PublicKey {
+        id: signer.id().to_string(),
+        public_key: signer.public_key_hex(),
+    }];
+    let event = |i: usize| {
+        Event::new(
+            &format!("2026-11-24T10:00:{i:02}Z"),
+            "spiffe://example.org/fn/orders",
+            "x509Svid",
+            "writ:Invoke",
+            "writ:fn/payments",
+            Outcome::Allowed,
+        )
+    };
+    let append = |events: Vec<Event>| {
+        let (store, signer, keys) = (ctx.store.clone(), &signer, &keys);
+        async move {
+            store
+                .audit_append(
+                    &events,
+                    |head| signer.sign(head, "2026-11-24T11:00:00Z"),
+                    |cp| signature_ok(cp, keys),
+                )
+                .await
+        }
+    };
+    append((0..3).map(event).collect())
+        .await
+        .expect("append 1-3");
+    append((3..5).map(event).collect())
+        .await
+        .expect("append 4-5");
+    let signed_head = ctx.store.audit_checkpoints(0, 100).await.unwrap()[1]
+        .hash
+        .clone();
+
+    // Event 5's stored hash, altered in place.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&ctx.url).await.unwrap();
+    let hashes: String = sqlx::query("SELECT hashes FROM audit_segments WHERE first_seq = 4")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .try_get(0)
+        .unwrap();
+    assert_eq!(&hashes[64..], signed_head);
+    let forged = format!("{}{}", &hashes[..64], "0".repeat(64));
+    sqlx::query("UPDATE audit_segments SET hashes = $1 WHERE first_seq = 4")
+        .bind(forged)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let (head, segment) = append(vec![event(5)]).await.expect("append 6");
+    assert_eq!(head.seq, 6);
+    assert_eq!(segment.prev_hash, signed_head, "chained on the signed hash");
+    let all = AuditFilter {
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    let records = ctx.store.audit_records(&all).await.unwrap();
+    let checkpoints = ctx.store.audit_checkpoints(0, 100).await.unwrap();
+    let broken = verify_log(&records, &checkpoints, &keys).expect_err("the altered hash");
+    assert_eq!(broken.seq, 5, "{}", broken.problem);
+
+    // Without a checkpoint over the newest event, nothing is appended.
+    sqlx::query("DELETE FROM audit_checkpoints WHERE seq = 6")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let refused = append(vec![event(6)]).await.expect_err("no signed head");
+    assert!(matches!(refused, StoreError::Tampered(_)), "{refused}");
+    assert_eq!(ctx.store.audit_records(&all).await.unwrap().len(), 6);
 }
 
 /// A log stored a row per event (schema 5) reads the same after the move to segments
