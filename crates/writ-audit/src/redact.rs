@@ -63,6 +63,8 @@ pub fn scrub(event: &mut Event) -> bool {
 
 /// How a PEM block starts (a private key's is redacted).
 const PEM_START: &str = "-----BEGIN ";
+/// How a PEM block's end line starts.
+const PEM_END: &str = "-----END ";
 /// How writ's tokens start.
 const TOKEN_STARTS: [&str; 2] = ["writ.admin.", "writ.join."];
 /// How a JWT starts (`{"` in base64url).
@@ -115,46 +117,170 @@ fn has_byte(word: u64, b: u8) -> bool {
 }
 
 /// The text with secrets removed, or `None` if it had none.
+///
+/// Every secret is found on its own, wherever it starts, and the union of what they cover
+/// is replaced: a secret glued to another (`-`, `writ` and `eyJ` are all base64url, so a
+/// private key or token can start inside a JWT-like run, and a JWT inside a token's secret)
+/// is removed whole, never left in part past the end of the first. Removing one can also
+/// complete the shape of another around it (a PEM label that ran into a removed block now
+/// runs past it), so the result is scrubbed again until nothing is found. Each pass
+/// removes at least one place where a secret can start and the placeholders hold none, so
+/// that ends. One pass is linear in the text; nesting that needs many is only possible in
+/// text built for it, and [`scrub`] cuts a field to [`MAX_FIELD_BYTES`] first.
 pub fn scrub_text(text: &str) -> Option<String> {
     if !may_hold_secret(text) {
         return None;
     }
-    let mut out = String::with_capacity(text.len());
-    let mut changed = false;
-    let mut rest = text;
-    while !rest.is_empty() {
-        if let Some(len) = private_key_block(rest) {
-            out.push_str("[redacted private key]");
-            rest = &rest[len..];
-            changed = true;
-            continue;
-        }
-        if let Some(len) = writ_token(rest) {
-            // The whole token: its id is a sensitive identifier too.
-            out.push_str("[redacted writ token]");
-            rest = &rest[len..];
-            changed = true;
-            continue;
-        }
-        if rest.starts_with(JWT_START) {
-            if let Some(len) = jwt(rest) {
-                out.push_str("[redacted jwt]");
-                rest = &rest[len..];
-                changed = true;
-            } else {
-                // Not a JWT: keep the whole base64url run, so no part of it is scanned
-                // again (which would make long runs of `eyJ` quadratic).
-                let run = rest.bytes().take_while(|b| is_b64url(*b)).count();
-                out.push_str(&rest[..run]);
-                rest = &rest[run..];
-            }
-            continue;
-        }
-        let Some(c) = rest.chars().next() else { break };
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
+    let mut clean = redact_once(text)?;
+    while let Some(again) = redact_once(&clean) {
+        clean = again;
     }
-    changed.then_some(out)
+    Some(clean)
+}
+
+/// One pass of [`scrub_text`]: every secret found in `text` replaced, or `None` if none.
+fn redact_once(text: &str) -> Option<String> {
+    let mut found = secrets(text);
+    if found.is_empty() {
+        return None;
+    }
+    found.sort_unstable_by_key(|f| f.start);
+    let mut out = String::with_capacity(text.len());
+    let mut kept_to = 0;
+    let mut next = found.iter().peekable();
+    while let Some(first) = next.next() {
+        // This secret, and every one that starts before the redaction so far ends.
+        let mut end = first.end;
+        while let Some(more) = next.next_if(|f| f.start < end) {
+            end = end.max(more.end);
+        }
+        out.push_str(&text[kept_to..first.start]);
+        out.push_str(first.placeholder);
+        kept_to = end;
+    }
+    out.push_str(&text[kept_to..]);
+    Some(out)
+}
+
+/// A secret in a text: its byte range, and what replaces it.
+struct Found {
+    start: usize,
+    end: usize,
+    placeholder: &'static str,
+}
+
+/// Every secret in `text`, in no particular order; they may overlap. Every range starts
+/// and ends at an ASCII byte, so at a character boundary.
+fn secrets(text: &str) -> Vec<Found> {
+    let mut found = Vec::new();
+    // Private keys: a PEM block whose label ends in `PRIVATE KEY`, to the end of its end
+    // line, or of the text if it has none. Blocks may nest or share an end line; the end
+    // line after each is looked for once per stretch of text (headers come in order, so
+    // the places looked from only move forward).
+    // (where it was looked for from, where it starts if there is one, where the block ends)
+    let mut end_line: Option<(usize, Option<usize>, usize)> = None;
+    for (start, _) in text.match_indices(PEM_START) {
+        let label = start + PEM_START.len();
+        let Some(label_len) = text[label..].find("-----") else {
+            continue;
+        };
+        if !text[label..label + label_len].ends_with("PRIVATE KEY") {
+            continue;
+        }
+        let header_end = label + label_len;
+        let close = match end_line {
+            Some((from, at, close)) if from <= header_end && at.is_none_or(|e| e >= header_end) => {
+                close
+            }
+            _ => {
+                let at = text[header_end..].find(PEM_END).map(|e| header_end + e);
+                let close = at.map_or(text.len(), |e| {
+                    let after = e + PEM_END.len();
+                    text[after..]
+                        .find("-----")
+                        .map_or(text.len(), |c| after + c + 5)
+                });
+                end_line = Some((header_end, at, close));
+                close
+            }
+        };
+        found.push(Found {
+            start,
+            end: close,
+            placeholder: "[redacted private key]",
+        });
+    }
+    // writ tokens, whole: the id is a sensitive identifier too.
+    for prefix in TOKEN_STARTS {
+        for (start, _) in text.match_indices(prefix) {
+            if let Some(len) = writ_token(&text[start..]) {
+                found.push(Found {
+                    start,
+                    end: start + len,
+                    placeholder: "[redacted writ token]",
+                });
+            }
+        }
+    }
+    // JWTs, tried at the first `eyJ` of each base64url run only: one starting later in the
+    // same run has the same rest of the run, then the same dots and parts, so it is a JWT
+    // exactly when the first is, and ends where it does. Trying each would be quadratic in
+    // a long run of `eyJ`.
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(JWT_START) {
+        let start = from + at;
+        if let Some(len) = jwt(&text[start..]) {
+            found.push(Found {
+                start,
+                end: start + len,
+                placeholder: "[redacted jwt]",
+            });
+        }
+        // Past this run (at least past the `eyJ`, which is base64url).
+        from = start + bytes[start..].iter().take_while(|b| is_b64url(**b)).count();
+    }
+    found
+}
+
+/// Whether `text` holds anything shaped like a secret [`scrub_text`] removes: a writ token
+/// (`writ.admin.` or `writ.join.`, hex, `.`, base64url), a compact JWS (`eyJ` and
+/// base64url, `.`, base64url, `.`) or a PEM private key header. A plain scan from every
+/// byte, sharing no code with the scrubber: slow, and plainly complete, so tests and the
+/// fuzzer check the scrubber's output with it.
+pub fn shaped_like_secret(text: &str) -> bool {
+    let b = text.as_bytes();
+    let b64url = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+    let run = |from: usize, ok: &dyn Fn(u8) -> bool| {
+        b.get(from..)
+            .map_or(0, |rest| rest.iter().take_while(|c| ok(**c)).count())
+    };
+    (0..b.len()).any(|i| {
+        let rest = &b[i..];
+        for prefix in [&b"writ.admin."[..], b"writ.join."] {
+            if rest.starts_with(prefix) {
+                let id = run(i + prefix.len(), &|c: u8| c.is_ascii_hexdigit());
+                let dot = i + prefix.len() + id;
+                if id > 0 && b.get(dot) == Some(&b'.') && run(dot + 1, &b64url) > 0 {
+                    return true;
+                }
+            }
+        }
+        if rest.starts_with(b"eyJ") {
+            let first = i + run(i, &b64url);
+            if b.get(first) == Some(&b'.') {
+                let second = run(first + 1, &b64url);
+                if second > 0 && b.get(first + 1 + second) == Some(&b'.') {
+                    return true;
+                }
+            }
+        }
+        // "-----BEGIN " is ASCII, so i + 11 is a character boundary.
+        rest.starts_with(b"-----BEGIN ")
+            && text[i + 11..]
+                .find("-----")
+                .is_some_and(|end| text[i + 11..i + 11 + end].ends_with("PRIVATE KEY"))
+    })
 }
 
 fn is_b64url(b: u8) -> bool {
@@ -205,26 +331,6 @@ fn jwt(s: &str) -> Option<usize> {
     Some(i)
 }
 
-/// A PEM private key block at the start: its length (to the end of the text if unclosed).
-fn private_key_block(s: &str) -> Option<usize> {
-    if !s.starts_with(PEM_START) {
-        return None;
-    }
-    let header_end = s[11..].find("-----")? + 11;
-    if !s[11..header_end].ends_with("PRIVATE KEY") {
-        return None;
-    }
-    let end_marker = "-----END ";
-    match s[header_end..].find(end_marker) {
-        Some(at) => {
-            let from = header_end + at + end_marker.len();
-            let close = s[from..].find("-----").map_or(s.len(), |c| from + c + 5);
-            Some(close)
-        }
-        None => Some(s.len()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,6 +367,71 @@ mod tests {
         assert!(scrub_text("eyJ").is_none());
     }
 
+    /// Secrets glued to one another: a private key or a token starting inside a run that
+    /// starts with `eyJ` (`-` and `writ` are base64url), a JWT inside a token's secret, a
+    /// JWT in a JWT's last part. Each is removed whole, not cut off where the first ends.
+    #[test]
+    fn glued_secrets_are_removed_whole() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n-----END PRIVATE KEY-----";
+        let cases = [
+            (format!("eyJ{pem} end"), "MIGHAgEAMBMG"),
+            (format!("eyJabc.def.ghi{pem}"), "MIGHAgEAMBMG"),
+            (
+                "eyJxwrit.admin.0123abcd.SECRETPART".to_string(),
+                "SECRETPART",
+            ),
+            (
+                "eyJxwrit.join.0123abcd.SECRETPART x".to_string(),
+                "SECRETPART",
+            ),
+            (
+                "writ.join.0a.SECRETeyJx.PAYLOAD.SIGNATURE".to_string(),
+                "PAYLOAD",
+            ),
+            ("eyJa.b.eyJhead.PAYLOAD.SIGNATURE".to_string(), "PAYLOAD"),
+            (
+                "writ.admin.0a.SEC-----BEGIN EC PRIVATE KEY-----\nKEYBODY".to_string(),
+                "KEYBODY",
+            ),
+        ];
+        for (text, secret) in cases {
+            let clean = scrub_text(&text).unwrap_or_else(|| text.clone());
+            assert!(!clean.contains(secret), "{text:?} -> {clean:?}");
+            assert!(!shaped_like_secret(&clean), "{text:?} -> {clean:?}");
+        }
+        // Separate secrets keep their own placeholders; overlapping ones share the first's.
+        assert_eq!(
+            scrub_text(&format!("a eyJ{pem} b")).as_deref(),
+            Some("a eyJ[redacted private key] b")
+        );
+        assert_eq!(
+            scrub_text("eyJxwrit.admin.0123abcd.SECRETPART!").as_deref(),
+            Some("[redacted jwt]!")
+        );
+    }
+
+    /// Many private key headers sharing one distant end line, or none, cost one look for
+    /// it each: a 1 MB field of them is not quadratic.
+    #[test]
+    fn nested_private_key_headers_are_scanned_in_linear_time() {
+        let header = "-----BEGIN PRIVATE KEY-----";
+        let unclosed = header.repeat(40_000);
+        assert_eq!(
+            scrub_text(&unclosed).as_deref(),
+            Some("[redacted private key]")
+        );
+        let closed = format!(
+            "{}{}-----END x{}",
+            header.repeat(40_000),
+            "y".repeat(100_000),
+            "z".repeat(100_000)
+        );
+        assert_eq!(
+            scrub_text(&closed).as_deref(),
+            Some("[redacted private key]")
+        );
+    }
+
     #[test]
     fn long_and_adversarial_fields_are_cut_and_scanned_in_linear_time() {
         let mut e = Event::new("t", "a", "none", "writ:Login", "r", Outcome::Denied);
@@ -285,6 +456,20 @@ mod tests {
                 .chain(&TOKEN_STARTS)
                 .any(|start| text.contains(start));
             proptest::prop_assert_eq!(may_hold_secret(&text), naive);
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the text (the secrets' pieces glued in any order, any text between),
+        /// what scrubbing leaves holds nothing shaped like a secret, and a second pass
+        /// changes nothing.
+        #[test]
+        fn scrubbed_text_holds_nothing_shaped_like_a_secret(
+            text in "(-----BEGIN |PRIVATE KEY-----|EC |-----END |-----|eyJ|writ\\.admin\\.|writ\\.join\\.|writ|0a|[.]|[a-z]|-|_| |\n|é){0,48}"
+        ) {
+            let clean = scrub_text(&text).unwrap_or_else(|| text.clone());
+            proptest::prop_assert!(!shaped_like_secret(&clean), "{:?} -> {:?}", text, clean);
+            proptest::prop_assert!(scrub_text(&clean).is_none(), "{:?} -> {:?}", text, clean);
         }
     }
 
