@@ -48,6 +48,7 @@ pub fn scrub(event: &mut Event) -> bool {
             while !text.is_char_boundary(cut) {
                 cut -= 1;
             }
+            cut = before_secret_cut_through(text, cut);
             let total = text.len();
             text.truncate(cut);
             text.push_str(&format!("…[cut from {total} bytes]"));
@@ -59,6 +60,29 @@ pub fn scrub(event: &mut Event) -> bool {
         }
     }
     changed
+}
+
+/// Where to cut `text` at `cut` or before, so no JWT or writ token is cut through: cut
+/// short, one would lose the shape that gets it removed (a JWT cut before its second dot)
+/// and its start would be kept. If the run of base64url and dots that `cut` falls inside
+/// holds the start of one, the cut moves back to it. (A private key keeps its header, and
+/// with it its shape, wherever it is cut.)
+fn before_secret_cut_through(text: &str, cut: usize) -> usize {
+    let b = text.as_bytes();
+    let in_run = |c: u8| is_b64url(c) || c == b'.';
+    if !b.get(cut).is_some_and(|c| in_run(*c)) {
+        return cut;
+    }
+    let run_start = b[..cut]
+        .iter()
+        .rposition(|c| !in_run(*c))
+        .map_or(0, |p| p + 1);
+    let run = &text[run_start..cut];
+    [JWT_START, "writ."]
+        .iter()
+        .filter_map(|p| run.find(p))
+        .min()
+        .map_or(cut, |at| run_start + at)
 }
 
 /// How a PEM block starts (a private key's is redacted).
@@ -408,6 +432,34 @@ mod tests {
             scrub_text("eyJxwrit.admin.0123abcd.SECRETPART!").as_deref(),
             Some("[redacted jwt]!")
         );
+    }
+
+    /// A field cut to its limit through a JWT or a token is cut before it: cut short, it
+    /// would no longer be removed, and its start would be kept.
+    #[test]
+    fn a_field_is_not_cut_through_a_secret() {
+        let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzZWNyZXQtdXNlciJ9.c2lnbmF0dXJl";
+        let token = "writ.join.0123456789abcdef01234567.Np1F5ehGDRhxsQC_HCFN48odLl_Tv";
+        for secret in [jwt, token] {
+            // The limit falls inside the secret, before its second dot for the JWT.
+            let mut e = Event::new("t", "a", "none", "writ:Login", "r", Outcome::Denied);
+            e.reason = Some(format!(
+                "{} {secret} tail",
+                "x".repeat(MAX_FIELD_BYTES - 30)
+            ));
+            assert!(scrub(&mut e));
+            let reason = e.reason.unwrap();
+            assert!(
+                !reason.contains("eyJ") && !reason.contains("writ."),
+                "{reason}"
+            );
+            assert!(reason.contains("…[cut from "), "{reason}");
+        }
+        // A cut through ordinary text, or at a secret's end, stays where it was.
+        assert_eq!(before_secret_cut_through("abc def", 5), 5);
+        assert_eq!(before_secret_cut_through("abc eyJa.b.c def", 14), 14);
+        assert_eq!(before_secret_cut_through("abc eyJa.b.c def", 12), 12);
+        assert_eq!(before_secret_cut_through("abc xeyJa.b.c", 10), 5);
     }
 
     /// Many private key headers sharing one distant end line, or none, cost one look for
