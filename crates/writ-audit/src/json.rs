@@ -34,10 +34,7 @@ pub fn contents(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     // Eight bytes at a time past those that need no escape (nearly all of them).
     let mut clean = 0;
-    while let Some(word) = bytes.get(clean..clean + 8) {
-        let word = u64::from_le_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]);
+    while let Some(word) = crate::swar::word_at(bytes, clean) {
         if needs_escape(word) {
             break;
         }
@@ -71,16 +68,10 @@ pub fn contents(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// Whether any of the eight bytes in `word` is below 0x20, `"` or `\` (exact, by the
-/// usual bit tricks: a byte below `n` is found by `(x - n) & !x & 0x80` per byte).
+/// Whether any of the eight bytes in `word` is below 0x20, `"` or `\`.
 fn needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-    let control = below(word, 0x20);
-    let quote = below(word ^ (ONES * u64::from(b'"')), 1);
-    let backslash = below(word ^ (ONES * u64::from(b'\\')), 1);
-    control | quote | backslash != 0
+    use crate::swar::{has_below, has_byte};
+    has_below(word, 0x20) | has_byte(word, b'"') | has_byte(word, b'\\')
 }
 
 /// `n` in decimal.

@@ -21,6 +21,7 @@ mod event;
 pub mod generate;
 pub mod json;
 pub mod redact;
+mod swar;
 
 pub use event::{Decision, Event, Outcome};
 

@@ -6,7 +6,7 @@
 
 use ring::hmac;
 
-use crate::{Event, hex};
+use crate::{Event, hex, swar};
 
 /// Replaces sensitive identifiers with their HMAC-SHA256 under a per-deployment key.
 pub struct Redactor {
@@ -117,11 +117,8 @@ fn may_hold_secret(text: &str) -> bool {
         i >= offset && bytes[i - offset..].starts_with(prefix.as_bytes())
     };
     let mut word_start = 0;
-    while let Some(word) = bytes.get(word_start..word_start + 8) {
-        let word = u64::from_le_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]);
-        if (has_byte(word, b'B') || has_byte(word, b'J') || has_byte(word, b'w'))
+    while let Some(word) = swar::word_at(bytes, word_start) {
+        if (swar::has_byte(word, b'B') || swar::has_byte(word, b'J') || swar::has_byte(word, b'w'))
             && (word_start..word_start + 8).any(found_at)
         {
             return true;
@@ -129,15 +126,6 @@ fn may_hold_secret(text: &str) -> bool {
         word_start += 8;
     }
     (word_start..bytes.len()).any(found_at)
-}
-
-/// Whether any of the eight bytes in `word` is `b` (exact: a zero byte of `word ^ b...` is
-/// found by `(x - 0x01...) & !x & 0x80...`, which never reports one that is not there).
-fn has_byte(word: u64, b: u8) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let x = word ^ (ONES * u64::from(b));
-    x.wrapping_sub(ONES) & !x & HIGH != 0
 }
 
 /// The text with secrets removed, or `None` if it had none.
