@@ -175,6 +175,20 @@ backends!(
 
 // --- fixtures ---
 
+/// A fresh audit signing key, and the public keys that verify its checkpoints.
+fn audit_signer() -> (
+    writ_audit::checkpoint::Signer,
+    Vec<writ_audit::checkpoint::PublicKey>,
+) {
+    use writ_audit::checkpoint::{PublicKey, Signer};
+    let signer = Signer::from_pkcs8(&Signer::generate_pkcs8().unwrap()).unwrap();
+    let keys = vec![PublicKey {
+        id: signer.id().to_string(),
+        public_key: signer.public_key_hex(),
+    }];
+    (signer, keys)
+}
+
 const T0: i64 = 1_700_000_000;
 
 fn key(id: &str, kind: KeyKind, active_from: i64) -> KeyRecord {
@@ -1784,15 +1798,11 @@ async fn concurrent_intention_writes_get_distinct_indexes_and_lose_nothing(ctx: 
 /// find what the events say, and reads in pages that start and end inside segments give
 /// the same records as one read.
 async fn audit_batches_longer_than_one_statement_chain_and_filter(ctx: Ctx) {
-    use writ_audit::checkpoint::{PublicKey, Signer, signature_ok, verify_log};
+    use writ_audit::checkpoint::{signature_ok, verify_log};
     use writ_audit::{Decision, Event, Outcome};
     use writ_server::store::AuditFilter;
 
-    let signer = Signer::from_pkcs8(&Signer::generate_pkcs8().unwrap()).unwrap();
-    let keys = vec![PublicKey {
-        id: signer.id().to_string(),
-        public_key: signer.public_key_hex(),
-    }];
+    let (signer, keys) = audit_signer();
     let event = |i: usize| {
         let denied = i.is_multiple_of(7);
         let mut e = Event::new(
@@ -1936,15 +1946,11 @@ async fn audit_batches_longer_than_one_statement_chain_and_filter(ctx: Ctx) {
 /// it), and an append whose newest checkpoint is gone is refused, appending nothing.
 async fn an_append_chains_on_the_signed_head_and_refuses_without_one(ctx: Ctx) {
     use sqlx::Row;
-    use writ_audit::checkpoint::{PublicKey, Signer, signature_ok, verify_log};
+    use writ_audit::checkpoint::{signature_ok, verify_log};
     use writ_audit::{Event, Outcome};
     use writ_server::store::{AuditFilter, StoreError};
 
-    let signer = Signer::from_pkcs8(&Signer::generate_pkcs8().unwrap()).unwrap();
-    let keys = vec![PublicKey {
-        id: signer.id().to_string(),
-        public_key: signer.public_key_hex(),
-    }];
+    let (signer, keys) = audit_signer();
     let event = |i: usize| {
         Event::new(
             &format!("2026-11-24T10:00:{i:02}Z"),
@@ -2021,7 +2027,7 @@ async fn an_append_chains_on_the_signed_head_and_refuses_without_one(ctx: Ctx) {
 /// (schema 6), its actor filter still works, and appends continue its chain.
 async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
     use writ_audit::chain::{Head, append, verify_records};
-    use writ_audit::checkpoint::{PublicKey, Signer, signature_ok};
+    use writ_audit::checkpoint::signature_ok;
     use writ_audit::{Event, Outcome};
     use writ_server::store::AuditFilter;
 
@@ -2039,7 +2045,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
     };
     let events: Vec<Event> = (0..5).map(event).collect();
     let (records, head) = append(&Head::genesis(), &events).unwrap();
-    let signer = Signer::from_pkcs8(&Signer::generate_pkcs8().unwrap()).unwrap();
+    let (signer, keys) = audit_signer();
     let checkpoint = signer.sign(&head, "2026-11-24T10:00:09Z").unwrap();
     {
         // Back to schema 5, with the events as it stored them.
@@ -2103,10 +2109,6 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
         .unwrap();
     assert_eq!(f1.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 4]);
 
-    let keys = vec![PublicKey {
-        id: signer.id().to_string(),
-        public_key: signer.public_key_hex(),
-    }];
     let more: Vec<Event> = (5..8).map(event).collect();
     let (new_head, _) = store
         .audit_append(
