@@ -14,6 +14,7 @@ pub mod control;
 pub mod intentions;
 pub mod limits;
 pub mod metrics;
+pub mod path;
 pub mod proxy;
 pub mod serve;
 pub mod sync;

@@ -525,6 +525,21 @@ fn webhooks_api_keys_and_request_hygiene() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.error_message().contains("/amount"), "{}", r.body);
 
+    // Paths an upstream that unescapes before routing could read as another path (here
+    // `/pay/../admin` and Tomcat's `..;`, which intentions never allowed): 400 saying why.
+    for (path, why) in [
+        ("/pay/%252e%252e/admin", "escaped twice"),
+        ("/pay/..%3b/charge", "escaped path parameter"),
+    ] {
+        let r = env
+            .curl("POST", path)
+            .client_cert(&orders.cert, &orders.key)
+            .json(&json!({"amount": 1}))
+            .send();
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.error_message().contains(why), "{path}: {}", r.body);
+    }
+
     // API keys are scoped to their routes: partner-a's key is no good on another route.
     let r = env
         .curl("GET", "/internal/admin")
