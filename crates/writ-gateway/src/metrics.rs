@@ -114,6 +114,8 @@ impl RouteCounters {
 struct Shard {
     routes: Vec<RouteCounters>,
     audit_dropped: AtomicU64,
+    /// Connections the worker serves now (a gauge; the serve loop balances on it).
+    open_connections: AtomicU64,
 }
 
 /// The gateway's counters.
@@ -137,6 +139,7 @@ impl Metrics {
                 .map(|_| Shard {
                     routes: names.iter().map(|_| RouteCounters::new()).collect(),
                     audit_dropped: AtomicU64::new(0),
+                    open_connections: AtomicU64::new(0),
                 })
                 .collect(),
             names,
@@ -163,6 +166,27 @@ impl Metrics {
     /// Counts audit events dropped because the server was unreachable too long.
     pub fn audit_dropped(&self, n: u64) {
         self.shards[0].audit_dropped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts a connection worker `worker` is given to serve.
+    pub fn connection_opened(&self, worker: usize) {
+        self.shards[worker % self.shards.len()]
+            .open_connections
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the end of a connection worker `worker` served.
+    pub fn connection_closed(&self, worker: usize) {
+        self.shards[worker % self.shards.len()]
+            .open_connections
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The connections worker `worker` serves now.
+    pub fn open_connections(&self, worker: usize) -> u64 {
+        self.shards[worker % self.shards.len()]
+            .open_connections
+            .load(Ordering::Relaxed)
     }
 
     /// The text exposition.
@@ -229,6 +253,17 @@ impl Metrics {
             "writ_gateway_audit_events_dropped_total {}",
             total(&|s| s.audit_dropped.load(Ordering::Relaxed))
         );
+        out.push_str(
+            "# HELP writ_gateway_open_connections Client connections each worker thread serves now.\n",
+        );
+        out.push_str("# TYPE writ_gateway_open_connections gauge\n");
+        for (worker, shard) in self.shards.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "writ_gateway_open_connections{{worker=\"{worker}\"}} {}",
+                shard.open_connections.load(Ordering::Relaxed)
+            );
+        }
         out
     }
 }

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::audit::AuditBuffer;
 use crate::config::Config;
@@ -118,6 +119,11 @@ impl Bound {
     /// nginx's workers do): a request, its TLS session and its upstream connection stay
     /// on one thread, with no hand-offs between threads on the request path. The control
     /// plane's followers and the metrics listener stay on the calling runtime.
+    ///
+    /// Which worker the kernel wakes for a new connection is its choice, and a burst of
+    /// connections could all land on one worker, leaving the other cores idle. So an
+    /// accepted connection goes to the worker that serves the fewest (Envoy's exact
+    /// balance), handed over before its TLS handshake.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()>) {
         if let Some(l) = self.metrics_listener {
             tokio::spawn(serve_metrics(l, self.metrics.clone()));
@@ -131,9 +137,12 @@ impl Bound {
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let count = workers();
-        let permits_each = MAX_CONNECTIONS / count;
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let (inboxes, receivers): (Vec<_>, Vec<_>) =
+            (0..count).map(|_| mpsc::unbounded_channel()).unzip();
+        let inboxes: Arc<[mpsc::UnboundedSender<Handoff>]> = inboxes.into();
         let mut threads = Vec::new();
-        for worker in 0..count {
+        for (worker, inbox) in receivers.into_iter().enumerate() {
             let listener = match listener.try_clone() {
                 Ok(l) => l,
                 Err(e) => {
@@ -141,8 +150,14 @@ impl Bound {
                     break;
                 }
             };
-            let (gateway, tls, mut stop) =
-                (self.gateway.clone(), self.tls.clone(), stop_rx.clone());
+            let workers = Workers {
+                gateway: self.gateway.clone(),
+                tls: tokio_rustls::TlsAcceptor::from(self.tls.clone()),
+                metrics: self.metrics.clone(),
+                permits: permits.clone(),
+                inboxes: inboxes.clone(),
+            };
+            let mut stop = stop_rx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("writ-gateway-{worker}"))
                 .spawn(move || {
@@ -160,7 +175,7 @@ impl Bound {
                         let Ok(listener) = TcpListener::from_std(listener) else {
                             return;
                         };
-                        accept_loop(listener, gateway, tls, worker, permits_each, async move {
+                        accept_loop(listener, inbox, workers, worker, async move {
                             let _ = stop.changed().await;
                         })
                         .await;
@@ -182,70 +197,154 @@ impl Bound {
     }
 }
 
+/// What every worker shares: the gateway, the TLS acceptor, the counters, the limit on
+/// connections, and each worker's inbox of connections handed over by the others.
+#[derive(Clone)]
+struct Workers {
+    gateway: Arc<Gateway>,
+    tls: tokio_rustls::TlsAcceptor,
+    metrics: Arc<Metrics>,
+    permits: Arc<Semaphore>,
+    inboxes: Arc<[mpsc::UnboundedSender<Handoff>]>,
+}
+
+/// A connection one worker accepted for another to serve, before its TLS handshake.
+struct Handoff {
+    tcp: std::net::TcpStream,
+    remote: SocketAddr,
+    permit: OwnedSemaphorePermit,
+}
+
+/// The worker that serves a connection `acceptor` accepted: the one serving the fewest,
+/// `acceptor` itself among equals (no hand-over).
+fn least_loaded(open: impl Fn(usize) -> u64, workers: usize, acceptor: usize) -> usize {
+    (0..workers)
+        .min_by_key(|&w| (open(w), w != acceptor))
+        .unwrap_or(acceptor)
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    gateway: Arc<Gateway>,
-    tls: Arc<rustls::ServerConfig>,
+    mut inbox: mpsc::UnboundedReceiver<Handoff>,
+    workers: Workers,
     worker: usize,
-    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    // A permit first, then a connection: over the limit, connections wait in the backlog.
+    let accept = || async {
+        let permit = workers.permits.clone().acquire_owned().await;
+        (listener.accept().await, permit)
+    };
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            () = &mut shutdown => return,
-        };
-        let (tcp, remote) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::select! {
+            handed = inbox.recv() => {
+                let Some(Handoff { tcp, remote, permit }) = handed else { return };
+                match TcpStream::from_std(tcp) {
+                    Ok(tcp) => serve_connection(&workers, worker, tcp, remote, permit),
+                    Err(e) => {
+                        workers.metrics.connection_closed(worker);
+                        tracing::warn!(%remote, error = %e, "taking over a connection failed");
+                    }
+                }
+            }
+            (accepted, permit) = accept() => {
+                let Ok(permit) = permit else { return };
+                let (tcp, remote) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let metrics = &workers.metrics;
+                let target = least_loaded(|w| metrics.open_connections(w), workers.inboxes.len(), worker);
+                metrics.connection_opened(target);
+                if target == worker {
+                    serve_connection(&workers, worker, tcp, remote, permit);
                     continue;
                 }
-            },
-            () = &mut shutdown => return,
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let gateway = gateway.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let tls =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                        return;
+                let tcp = match tcp.into_std() {
+                    Ok(tcp) => tcp,
+                    Err(e) => {
+                        metrics.connection_closed(target);
+                        tracing::warn!(%remote, error = %e, "handing over a connection failed");
+                        continue;
                     }
-                    Err(_) => return,
                 };
-            let peer_cert = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .map(|c| c.clone().into_owned());
-            let conn = Arc::new(Connection::new(remote, peer_cert, worker));
-            let service = service_fn(move |req| {
-                let gateway = gateway.clone();
-                let conn = conn.clone();
-                async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, &conn).await) }
-            });
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(tls), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!(%remote, error = %e, "connection ended");
+                // A worker whose thread is gone takes nothing: then this one serves it.
+                if let Err(back) = workers.inboxes[target].send(Handoff { tcp, remote, permit }) {
+                    metrics.connection_closed(target);
+                    metrics.connection_opened(worker);
+                    let Handoff { tcp, remote, permit } = back.0;
+                    match TcpStream::from_std(tcp) {
+                        Ok(tcp) => serve_connection(&workers, worker, tcp, remote, permit),
+                        Err(e) => {
+                            metrics.connection_closed(worker);
+                            tracing::warn!(%remote, error = %e, "taking back a connection failed");
+                        }
+                    }
+                }
             }
-        });
+            () = &mut shutdown => return,
+        }
     }
+}
+
+/// Serves one client connection on this worker's runtime: the TLS handshake, then HTTP/1.1
+/// until the client is done; counted in `worker`'s open connections until it ends.
+fn serve_connection(
+    workers: &Workers,
+    worker: usize,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    permit: OwnedSemaphorePermit,
+) {
+    /// Counts the connection closed however its task ends.
+    struct Open(Arc<Metrics>, usize);
+    impl Drop for Open {
+        fn drop(&mut self) {
+            self.0.connection_closed(self.1);
+        }
+    }
+    let open = Open(workers.metrics.clone(), worker);
+    let _ = tcp.set_nodelay(true);
+    let acceptor = workers.tls.clone();
+    let gateway = workers.gateway.clone();
+    tokio::spawn(async move {
+        let _open = open;
+        let _permit = permit;
+        let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => return,
+        };
+        let peer_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.clone().into_owned());
+        let conn = Arc::new(Connection::new(remote, peer_cert, worker));
+        let service = service_fn(move |req| {
+            let gateway = gateway.clone();
+            let conn = conn.clone();
+            async move { Ok::<_, std::convert::Infallible>(gateway.handle(req, &conn).await) }
+        });
+        let served = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10))
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(tls), service)
+            .await;
+        if let Err(e) = served {
+            tracing::debug!(%remote, error = %e, "connection ended");
+        }
+    });
 }
 
 async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
@@ -280,5 +379,20 @@ async fn serve_metrics(listener: TcpListener, metrics: Arc<Metrics>) {
                 .serve_connection(TokioIo::new(tcp), service)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::least_loaded;
+
+    #[test]
+    fn a_connection_goes_to_the_worker_serving_fewest_and_stays_among_equals() {
+        let open = |counts: &'static [u64]| move |w: usize| counts[w];
+        assert_eq!(least_loaded(open(&[3, 1, 2]), 3, 0), 1);
+        assert_eq!(least_loaded(open(&[2, 2, 2]), 3, 2), 2);
+        assert_eq!(least_loaded(open(&[2, 1, 1]), 3, 2), 2);
+        assert_eq!(least_loaded(open(&[2, 1, 1]), 3, 0), 1);
+        assert_eq!(least_loaded(open(&[0]), 1, 0), 0);
     }
 }

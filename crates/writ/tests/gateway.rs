@@ -2,11 +2,12 @@
 //! Python upstream that echoes what it received), curl and openssl as the clients.
 //! mTLS and JWT-SVIDs, intentions, webhooks (GitHub and Stripe style), API keys with a
 //! quota, body limits and JSON Schema, header hygiene, revocation, and fail-static
-//! behaviour while the server is down.
+//! behaviour while the server is down, and connections spread over the worker threads.
 
 mod common;
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use common::{
@@ -32,6 +33,8 @@ struct Env {
     server: Server,
     gateway: Option<Proc>,
     gateway_port: u16,
+    /// Where the gateway serves `/metrics` (plain HTTP).
+    metrics_port: u16,
     gateway_ca: PathBuf,
     _upstream: Proc,
     upstream_port: u16,
@@ -96,9 +99,14 @@ impl Env {
         let entry = String::from_utf8_lossy(&out.stderr);
         let entry = &entry[entry.find("[[api_key]]").expect("the config entry")..];
         let upstream = format!("http://127.0.0.1:{up_port}");
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
         let config = format!(
             r#"
 listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:{metrics_port}"
 trust_domain = "{TRUST_DOMAIN}"
 state_dir = "gateway-state"
 max_staleness = "6s"
@@ -177,6 +185,7 @@ quota = 2
             server,
             gateway: None,
             gateway_port: 0,
+            metrics_port,
             gateway_ca,
             _upstream: up,
             upstream_port: up_port,
@@ -746,4 +755,39 @@ fn every_request_on_a_kept_alive_connection_is_authorized_on_its_own() {
     assert_eq!(port, ports[0]);
     let (code, _, close) = conn.send("POST", "/pay/charge", None);
     assert_eq!((code, close), (403, false));
+}
+
+/// The gateway's `writ_gateway_open_connections` gauge: connections per worker thread.
+fn open_connections(env: &Env) -> Vec<u64> {
+    let out = common::run(Command::new("curl").args([
+        "-sS",
+        &format!("http://127.0.0.1:{}/metrics", env.metrics_port),
+    ]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("writ_gateway_open_connections{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn connections_are_spread_evenly_over_the_worker_threads() {
+    let env = Env::new("gw-balance");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    // Connections opened at once, as a load tool or a client pool opens them; they wait
+    // in the TLS handshake (up to its 10 s timeout), each counted by the worker serving it.
+    let held: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", env.gateway_port)).unwrap())
+        .collect();
+    let counts = wait_for("16 open connections", Duration::from_secs(5), || {
+        let counts = open_connections(&env);
+        (counts.iter().sum::<u64>() == 16).then_some(counts)
+    });
+    let (least, most) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+    assert!(most - least <= 1, "connections per worker: {counts:?}");
+    drop(held);
+    wait_for("the connections to close", Duration::from_secs(5), || {
+        (open_connections(&env).iter().sum::<u64>() == 0).then_some(())
+    });
 }
