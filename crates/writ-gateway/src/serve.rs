@@ -2,8 +2,8 @@
 //! and serve HTTPS (and `/metrics` over plain HTTP on its own address) until shut down.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -141,6 +141,7 @@ impl Bound {
         let (inboxes, receivers): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::unbounded_channel()).unzip();
         let inboxes: Arc<[mpsc::UnboundedSender<Handoff>]> = inboxes.into();
+        let choosing = Arc::new(std::sync::Mutex::new(()));
         let mut threads = Vec::new();
         for (worker, inbox) in receivers.into_iter().enumerate() {
             let listener = match listener.try_clone() {
@@ -156,6 +157,7 @@ impl Bound {
                 metrics: self.metrics.clone(),
                 permits: permits.clone(),
                 inboxes: inboxes.clone(),
+                choosing: choosing.clone(),
             };
             let mut stop = stop_rx.clone();
             let spawned = std::thread::Builder::new()
@@ -206,6 +208,9 @@ struct Workers {
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     inboxes: Arc<[mpsc::UnboundedSender<Handoff>]>,
+    /// Held while a connection's worker is chosen and counted, so that two workers
+    /// accepting at once do not both choose from the same counts.
+    choosing: Arc<std::sync::Mutex<()>>,
 }
 
 /// A connection one worker accepted for another to serve, before its TLS handshake.
@@ -259,8 +264,12 @@ async fn accept_loop(
                     }
                 };
                 let metrics = &workers.metrics;
-                let target = least_loaded(|w| metrics.open_connections(w), workers.inboxes.len(), worker);
-                metrics.connection_opened(target);
+                let target = {
+                    let _choosing = workers.choosing.lock().unwrap_or_else(PoisonError::into_inner);
+                    let target = least_loaded(|w| metrics.open_connections(w), workers.inboxes.len(), worker);
+                    metrics.connection_opened(target);
+                    target
+                };
                 if target == worker {
                     serve_connection(&workers, worker, tcp, remote, permit);
                     continue;

@@ -775,6 +775,12 @@ fn connections_are_spread_evenly_over_the_worker_threads() {
     let env = Env::new("gw-balance");
     let orders = env.login("orders");
     env.wait_ready(&orders);
+    // Each connection is placed by the counts when it comes: none left from before.
+    wait_for(
+        "the readiness checks' connections to close",
+        Duration::from_secs(5),
+        || (open_connections(&env).iter().sum::<u64>() == 0).then_some(()),
+    );
     // Connections opened at once, as a load tool or a client pool opens them; they wait
     // in the TLS handshake (up to its 10 s timeout), each counted by the worker serving it.
     let held: Vec<std::net::TcpStream> = (0..16)
