@@ -201,7 +201,6 @@ impl Bound {
 
 /// What every worker shares: the gateway, the TLS acceptor, the counters, the limit on
 /// connections, and each worker's inbox of connections handed over by the others.
-#[derive(Clone)]
 struct Workers {
     gateway: Arc<Gateway>,
     tls: tokio_rustls::TlsAcceptor,
@@ -244,14 +243,8 @@ async fn accept_loop(
     loop {
         tokio::select! {
             handed = inbox.recv() => {
-                let Some(Handoff { tcp, remote, permit }) = handed else { return };
-                match TcpStream::from_std(tcp) {
-                    Ok(tcp) => serve_connection(&workers, worker, tcp, remote, permit),
-                    Err(e) => {
-                        workers.metrics.connection_closed(worker);
-                        tracing::warn!(%remote, error = %e, "taking over a connection failed");
-                    }
-                }
+                let Some(handoff) = handed else { return };
+                take_over(&workers, worker, handoff);
             }
             (accepted, permit) = accept() => {
                 let Ok(permit) = permit else { return };
@@ -286,17 +279,27 @@ async fn accept_loop(
                 if let Err(back) = workers.inboxes[target].send(Handoff { tcp, remote, permit }) {
                     metrics.connection_closed(target);
                     metrics.connection_opened(worker);
-                    let Handoff { tcp, remote, permit } = back.0;
-                    match TcpStream::from_std(tcp) {
-                        Ok(tcp) => serve_connection(&workers, worker, tcp, remote, permit),
-                        Err(e) => {
-                            metrics.connection_closed(worker);
-                            tracing::warn!(%remote, error = %e, "taking back a connection failed");
-                        }
-                    }
+                    take_over(&workers, worker, back.0);
                 }
             }
             () = &mut shutdown => return,
+        }
+    }
+}
+
+/// Serves a connection accepted elsewhere (already counted for `worker`) on this
+/// worker's runtime.
+fn take_over(workers: &Workers, worker: usize, handoff: Handoff) {
+    let Handoff {
+        tcp,
+        remote,
+        permit,
+    } = handoff;
+    match TcpStream::from_std(tcp) {
+        Ok(tcp) => serve_connection(workers, worker, tcp, remote, permit),
+        Err(e) => {
+            workers.metrics.connection_closed(worker);
+            tracing::warn!(%remote, error = %e, "taking over a connection failed");
         }
     }
 }
