@@ -11,6 +11,7 @@ pub mod audit;
 pub mod authn;
 pub mod config;
 pub mod control;
+pub mod http1;
 pub mod intentions;
 pub mod limits;
 pub mod metrics;

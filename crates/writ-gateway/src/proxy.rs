@@ -1056,7 +1056,7 @@ impl Gateway {
         if !traced {
             headers.insert(names::TRACEPARENT, new_traceparent());
         }
-        let mut out = Request::new(Full::new(body));
+        let mut out = Request::new(body);
         *out.method_mut() = parts.method;
         *out.uri_mut() = uri;
         *out.headers_mut() = headers;

@@ -757,6 +757,45 @@ fn every_request_on_a_kept_alive_connection_is_authorized_on_its_own() {
     assert_eq!((code, close), (403, false));
 }
 
+#[test]
+fn answers_reach_the_caller_whole_however_the_upstream_frames_them() {
+    let env = Env::new("gw-framing");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    // Chunked, to the connection's close, by length, and alternated, so that a pooled
+    // upstream connection left mid-answer would show in the next answer.
+    let frames = [
+        "chunked",
+        "close",
+        "chunked",
+        "length",
+        "close",
+        "length",
+        "bad-length",
+        "length",
+        "chunked",
+    ];
+    for frame in frames {
+        let r = env
+            .curl("POST", "/pay/charge")
+            .client_cert(&orders.cert, &orders.key)
+            .header(&format!("x-echo-frame: {frame}"))
+            .json(&json!({"amount": 1}))
+            .send();
+        if frame == "bad-length" {
+            // Two lengths: a 502, not a guess at which.
+            assert_eq!(r.status, 502, "{}", r.body);
+            assert_eq!(r.json()["error"]["code"], "upstreamFailed", "{}", r.body);
+            continue;
+        }
+        assert_eq!(r.status, 200, "{frame}: {}\n{}", r.body, env.gateway_log());
+        let seen = r.json();
+        assert_eq!(seen["path"], "/pay/charge", "{frame}: {}", r.body);
+        assert_eq!(seen["headers"]["x-echo-frame"], frame, "{}", r.body);
+        assert_eq!(seen["body"], r#"{"amount":1}"#, "{}", r.body);
+    }
+}
+
 /// The gateway's `writ_gateway_open_connections` gauge: connections per worker thread.
 fn open_connections(env: &Env) -> Vec<u64> {
     let out = common::run(Command::new("curl").args([
