@@ -252,11 +252,8 @@ fn framing(
             chunked += 1;
         }
         if chunked != 1 {
-            let text: Vec<String> = codings
-                .iter()
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect();
-            return Err(Error::BadCoding(text.join(", ")));
+            let text: Vec<String> = codings.iter().map(|v| shown(v.as_bytes())).collect();
+            return Err(Error::BadCoding(shown(text.join(", ").as_bytes())));
         }
         return Ok((Framing::Chunked(Chunked::default()), true));
     }
@@ -266,7 +263,7 @@ fn framing(
         // anything else is no length at all (RFC 9110, section 8.6).
         for item in value.as_bytes().split(|&b| b == b',') {
             let item = item.trim_ascii();
-            let bad = || Error::BadLength(String::from_utf8_lossy(value.as_bytes()).into_owned());
+            let bad = || Error::BadLength(shown(value.as_bytes()));
             let n = decimal(item).ok_or_else(bad)?;
             if length.is_some_and(|l| l != n) {
                 return Err(bad());
@@ -278,6 +275,15 @@ fn framing(
         Some(n) => (Framing::Length(n), true),
         None => (Framing::UntilClose, false),
     })
+}
+
+/// An upstream's header value as an error quotes it: its first 64 bytes, as text.
+fn shown(value: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(&value[..value.len().min(64)]).into_owned();
+    if value.len() > 64 {
+        text.push_str("...");
+    }
+    text
 }
 
 /// `digits` as a decimal number: one to nineteen ASCII digits, nothing else.
@@ -634,6 +640,14 @@ mod tests {
         ));
         let long = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD));
         assert_eq!(answer(&long, false).unwrap_err(), Error::HeadTooLarge);
+        let long = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n",
+            "7".repeat(100)
+        );
+        let Err(Error::BadLength(shown)) = answer(&long, false) else {
+            panic!("a 100-digit length was read");
+        };
+        assert_eq!(shown, format!("{}...", "7".repeat(64)));
         let many = format!(
             "HTTP/1.1 200 OK\r\n{}\r\n",
             "x: 1\r\n".repeat(MAX_HEADERS + 1)
