@@ -196,13 +196,14 @@ pub fn read_answer(buf: &mut BytesMut, head_request: bool) -> Result<Option<Answ
                 .map_err(|_| Error::Malformed(format!("header {name}: its value")))?;
             headers.append(name, value);
         }
-        let (framing, mut keep_alive) = framing(&headers, status, head_request)?;
-        if matches!(framing, Framing::Chunked(_)) {
-            // A transfer coding overrides a length (RFC 9112, section 6.3): the length
-            // is not forwarded, and the connection is not trusted with another request.
-            if headers.remove(header::CONTENT_LENGTH).is_some() {
+        let (framing, mut keep_alive) = framing(&mut headers, status, head_request)?;
+        match framing {
+            // A transfer coding overrides a length (RFC 9112, section 6.3): the length is
+            // not forwarded, and the connection is not trusted with another request.
+            Framing::Chunked(_) if headers.remove(header::CONTENT_LENGTH).is_some() => {
                 keep_alive = false;
             }
+            _ => {}
         }
         keep_alive &= http11 && !says_close(&headers);
         return Ok(Some(Answer {
@@ -225,9 +226,10 @@ fn says_close(headers: &HeaderMap) -> bool {
 
 /// How an answer with `headers` and `status`, to a request that was `HEAD` or not, is
 /// delimited (RFC 9112, section 6.3), and whether that framing lets its connection be
-/// reused.
+/// reused. A length given more than once (`5, 5`, or two lines of `5`: allowed, and read
+/// as 5) is left in `headers` once, so that the caller's client need not be as lenient.
 fn framing(
-    headers: &HeaderMap,
+    headers: &mut HeaderMap,
     status: StatusCode,
     head_request: bool,
 ) -> Result<(Framing, bool), Error> {
@@ -258,6 +260,7 @@ fn framing(
         return Ok((Framing::Chunked(Chunked::default()), true));
     }
     let mut length: Option<u64> = None;
+    let mut given = 0;
     for value in headers.get_all(header::CONTENT_LENGTH) {
         // `Content-Length: 5, 5` and two `Content-Length: 5` lines are one length;
         // anything else is no length at all (RFC 9110, section 8.6).
@@ -269,10 +272,16 @@ fn framing(
                 return Err(bad());
             }
             length = Some(n);
+            given += 1;
         }
     }
     Ok(match length {
-        Some(n) => (Framing::Length(n), true),
+        Some(n) => {
+            if given > 1 {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            (Framing::Length(n), true)
+        }
         None => (Framing::UntilClose, false),
     })
 }
@@ -599,6 +608,15 @@ mod tests {
             .unwrap();
         assert_eq!(a.framing, Framing::Length(0));
         assert_eq!(a.headers["content-length"], "7");
+        // A length given twice is forwarded once.
+        for head in [
+            "HTTP/1.1 200 OK\r\ncontent-length: 5, 5\r\n\r\n",
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 5\r\n\r\n",
+        ] {
+            let (a, _) = answer(head, false).unwrap().unwrap();
+            let lengths: Vec<_> = a.headers.get_all("content-length").iter().collect();
+            assert_eq!(lengths, ["5"], "{head:?}");
+        }
         // A dropped length is not forwarded either.
         let (a, _) = answer(
             "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n",
