@@ -291,36 +291,76 @@ impl Upstream {
 }
 
 /// Writes `wire` (and `body`, when not in it) to `conn`, and reads the answer's head.
+///
+/// A request that fits in one write is written whole, then its answer read. With a body
+/// of its own (bigger than [`COALESCE_BODY`]), the answer is read while the body is
+/// written: an upstream may answer (a 413, a 401) without reading a big body, and would
+/// then never take the rest of it. Such an early answer is forwarded, and its connection
+/// is not used again, since the request on it was cut short.
 async fn exchange(
     conn: &mut Conn,
     wire: &[u8],
     body: Option<&Bytes>,
     head_request: bool,
 ) -> Result<http1::Answer, Failure> {
-    let closed = |e: &io::Error| {
-        matches!(
-            e.kind(),
-            io::ErrorKind::BrokenPipe
-                | io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted
-        )
+    let Conn { tcp, buf } = conn;
+    let (mut reader, mut writer) = tcp.split();
+    let write = async {
+        writer.write_all(wire).await?;
+        if let Some(body) = body {
+            writer.write_all(body).await?;
+        }
+        Ok::<(), io::Error>(())
     };
-    let mut written = conn.tcp.write_all(wire).await;
-    if let (Ok(()), Some(body)) = (&written, body) {
-        written = conn.tcp.write_all(body).await;
+    let read = read_head(&mut reader, buf, head_request);
+    if body.is_none() {
+        write.await.map_err(write_failure)?;
+        return read.await;
     }
-    if let Err(e) = written {
-        return Err(if closed(&e) {
-            Failure::ClosedBeforeAnswer
-        } else {
-            Failure::Other(format!("writing the request: {e}"))
-        });
+    tokio::pin!(write, read);
+    tokio::select! {
+        biased;
+        answer = &mut read => {
+            let mut answer = answer?;
+            answer.keep_alive = false;
+            Ok(answer)
+        }
+        written = &mut write => match written {
+            Ok(()) => read.await,
+            // An answer sent before the upstream stopped reading may still be there.
+            Err(e) => match read.await {
+                Ok(mut answer) => {
+                    answer.keep_alive = false;
+                    Ok(answer)
+                }
+                Err(_) => Err(write_failure(e)),
+            },
+        },
     }
-    // The buffer is empty: a connection is pooled only so.
+}
+
+/// What a failed write of a request means: a kept-alive connection the upstream closed
+/// (reset, or a broken pipe), or something else.
+fn write_failure(e: io::Error) -> Failure {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted => Failure::ClosedBeforeAnswer,
+        _ => Failure::Other(format!("writing the request: {e}")),
+    }
+}
+
+/// Reads an answer's head from `reader` into `buf`, which is empty (a connection is
+/// pooled only so).
+async fn read_head(
+    reader: &mut tokio::net::tcp::ReadHalf<'_>,
+    buf: &mut BytesMut,
+    head_request: bool,
+) -> Result<http1::Answer, Failure> {
     let mut read_any = false;
     loop {
-        conn.buf.reserve(READ_SIZE);
-        match conn.tcp.read_buf(&mut conn.buf).await {
+        buf.reserve(READ_SIZE);
+        match reader.read_buf(buf).await {
             Ok(0) | Err(_) if !read_any => return Err(Failure::ClosedBeforeAnswer),
             Ok(0) => {
                 return Err(Failure::Other(
@@ -330,7 +370,7 @@ async fn exchange(
             Ok(_) => read_any = true,
             Err(e) => return Err(Failure::Other(format!("reading the answer: {e}"))),
         }
-        match http1::read_answer(&mut conn.buf, head_request) {
+        match http1::read_answer(buf, head_request) {
             Ok(Some(answer)) => return Ok(answer),
             Ok(None) => {}
             Err(e) => return Err(Failure::Other(e.to_string())),
@@ -884,6 +924,56 @@ mod tests {
             String::from_utf8_lossy(&requests[2]),
             format!("GET / HTTP/1.1\r\n{host}\r\n\r\n")
         );
+    }
+
+    #[tokio::test]
+    async fn an_answer_before_a_big_body_is_all_sent_is_forwarded() {
+        // An upstream that answers a PUT from its head alone, then holds the connection
+        // open without reading the body (far more than the sockets buffer); a GET gets
+        // an ordinary answer.
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let mut tcp = tcp.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        tcp.read_exact(&mut byte).unwrap();
+                        head.push(byte[0]);
+                    }
+                    if head.starts_with(b"PUT") {
+                        tcp.write_all(
+                            b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig!",
+                        )
+                        .unwrap();
+                        std::thread::sleep(Duration::from_secs(10));
+                    } else {
+                        tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .unwrap();
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                });
+            }
+        });
+        let upstream = Upstreams::new(1)
+            .upstream(&format!("http://{addr}"))
+            .unwrap();
+        let mut put = get(&upstream, "/upload");
+        *put.method_mut() = hyper::Method::PUT;
+        *put.body_mut() = Bytes::from(vec![b'x'; 32 << 20]);
+        let sent = tokio::time::timeout(Duration::from_secs(5), upstream.send(0, put)).await;
+        let response = sent.expect("the answer waited for the body").unwrap();
+        assert_eq!(response.status(), hyper::StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(read(response).await, "big!");
+        // The connection with half a request on it is not used again.
+        read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
