@@ -191,6 +191,8 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     jwt_cache: Mutex<HashMap<[u8; 32], JwtHit>>,
     keys: Mutex<HashMap<String, KeyState>>,
+    /// Every upstream address, with its idle connections.
+    upstreams: Upstreams,
 }
 
 /// A refusal or failure answered by the gateway itself.
@@ -336,7 +338,14 @@ impl Gateway {
             metrics,
             jwt_cache: Mutex::new(HashMap::new()),
             keys: Mutex::new(keys),
+            upstreams,
         })
+    }
+
+    /// Closes `worker`'s idle upstream connections that their upstream closed or that
+    /// went unused too long; run on `worker`'s thread, every second.
+    pub fn sweep_idle_upstreams(&self, worker: usize) {
+        self.upstreams.sweep(worker);
     }
 
     fn route_for(&self, host: Option<&str>, path: &str) -> Option<&Live> {

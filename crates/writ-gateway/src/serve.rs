@@ -23,6 +23,10 @@ use crate::sync::{self, ServerClient, Shared};
 /// The most connections served at once; more wait in the listen backlog.
 const MAX_CONNECTIONS: usize = 10_000;
 
+/// How often each worker closes the idle upstream connections that their upstream closed
+/// (say, on its keep-alive timeout), rather than holding them until they are next taken.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A gateway bound to its addresses, not yet serving.
 pub struct Bound {
     /// The HTTPS address (useful with port 0).
@@ -177,6 +181,14 @@ impl Bound {
                         let Ok(listener) = TcpListener::from_std(listener) else {
                             return;
                         };
+                        let gateway = workers.gateway.clone();
+                        tokio::spawn(async move {
+                            let mut every = tokio::time::interval(SWEEP_EVERY);
+                            loop {
+                                every.tick().await;
+                                gateway.sweep_idle_upstreams(worker);
+                            }
+                        });
                         accept_loop(listener, inbox, workers, worker, async move {
                             let _ = stop.changed().await;
                         })

@@ -13,11 +13,12 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::HeaderValue;
 use hyper::http::uri::PathAndQuery;
@@ -57,6 +58,30 @@ impl Conn {
     fn is_open(&self) -> bool {
         let mut probe = [0u8; 1];
         matches!(self.tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Writes what it can of `unsent` without waiting, and has `cx` woken when more can
+    /// go; `None` once all is written, or once the upstream stops taking it (its answer
+    /// is what counts then).
+    fn push(&self, unsent: &mut Option<Bytes>, cx: &mut Context<'_>) {
+        while let Some(tail) = unsent.as_mut() {
+            match self.tcp.try_write(tail) {
+                Ok(n) if n > 0 => {
+                    tail.advance(n);
+                    if tail.is_empty() {
+                        *unsent = None;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match self.tcp.poll_write_ready(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(_)) => *unsent = None,
+                        Poll::Pending => return,
+                    }
+                }
+                _ => *unsent = None,
+            }
+        }
     }
 
     /// Reads more onto the end of the buffer; `Ok(0)` when the upstream closed.
@@ -117,6 +142,16 @@ impl Endpoint {
         }
     }
 
+    /// Closes `worker`'s idle connections here that the upstream closed (or sent
+    /// something on unasked), or that went unused for [`IDLE_TIMEOUT`].
+    fn sweep(&self, worker: usize) {
+        let now = Instant::now();
+        let mut idle = self.idle[worker % self.idle.len()]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        idle.retain(|(conn, since)| now.duration_since(*since) < IDLE_TIMEOUT && conn.is_open());
+    }
+
     /// Opens a connection.
     async fn connect(&self) -> Result<Conn, String> {
         let address = (self.host.as_str(), self.port);
@@ -160,6 +195,16 @@ impl Upstreams {
         Upstreams {
             workers: workers.max(1),
             endpoints: Vec::new(),
+        }
+    }
+
+    /// Closes `worker`'s idle connections that their upstream closed, or that went
+    /// unused for [`IDLE_TIMEOUT`]. Called on `worker`'s thread, whose runtime sees the
+    /// closes: a connection is otherwise looked at only when it is next taken, and one
+    /// kept since a burst of traffic could hold its socket open indefinitely.
+    pub fn sweep(&self, worker: usize) {
+        for endpoint in &self.endpoints {
+            endpoint.sweep(worker);
         }
     }
 
@@ -233,8 +278,8 @@ impl Upstream {
     /// An idle connection can close under a request: the upstream's keep-alive timeout
     /// ran out, or it restarted, before the gateway saw the close. When it closed before
     /// any of the answer came, a request with an idempotent method (RFC 9110, section
-    /// 9.2.2) is sent again on another connection, as RFC 9112, section 9.3.1 allows. A
-    /// `POST` or `PATCH` that may have reached the upstream is not sent twice.
+    /// 9.2.2) is sent again, once, on a new connection, as RFC 9112, section 9.3.1
+    /// allows. A `POST` or `PATCH` that may have reached the upstream is not sent twice.
     pub async fn send(
         &self,
         worker: usize,
@@ -249,8 +294,16 @@ impl Upstream {
             wire.extend_from_slice(&body);
         }
         let head_request = parts.method == Method::HEAD;
+        let mut again = false;
         loop {
-            let (mut conn, reused) = match self.endpoint.take(worker) {
+            // A request sent again goes out on a new connection: another idle one may
+            // be as stale, and a request is not replayed more than once.
+            let idle = if again {
+                None
+            } else {
+                self.endpoint.take(worker)
+            };
+            let (mut conn, reused) = match idle {
                 Some(conn) => (conn, true),
                 None => (self.endpoint.connect().await?, false),
             };
@@ -261,8 +314,10 @@ impl Upstream {
                 head_request,
             );
             match sent.await {
-                Ok(answer) => return Ok(self.answer(worker, conn, answer)),
-                Err(Failure::ClosedBeforeAnswer) if reused && parts.method.is_idempotent() => {}
+                Ok((answer, unsent)) => return Ok(self.answer(worker, conn, answer, unsent)),
+                Err(Failure::ClosedBeforeAnswer) if reused && parts.method.is_idempotent() => {
+                    again = true;
+                }
                 Err(Failure::ClosedBeforeAnswer) => {
                     return Err("connection closed before message completed".into());
                 }
@@ -271,10 +326,18 @@ impl Upstream {
         }
     }
 
-    /// The answer whose head is `answer`, its body streaming from `conn`.
-    fn answer(&self, worker: usize, conn: Conn, answer: http1::Answer) -> Response<Pooled> {
+    /// The answer whose head is `answer`, its body streaming from `conn`, on which the
+    /// request's `unsent` end still goes out.
+    fn answer(
+        &self,
+        worker: usize,
+        conn: Conn,
+        answer: http1::Answer,
+        unsent: Option<Bytes>,
+    ) -> Response<Pooled> {
         let mut body = Pooled {
             first: None,
+            unsent,
             framing: answer.framing,
             conn: Some(conn),
             keep_alive: answer.keep_alive,
@@ -294,44 +357,65 @@ impl Upstream {
 ///
 /// A request that fits in one write is written whole, then its answer read. With a body
 /// of its own (bigger than [`COALESCE_BODY`]), the answer is read while the body is
-/// written: an upstream may answer (a 413, a 401) without reading a big body, and would
-/// then never take the rest of it. Such an early answer is forwarded, and its connection
-/// is not used again, since the request on it was cut short.
+/// written: an upstream may answer from the request's head (a 413 or a 401 without
+/// reading the body, or a head flushed before it reads the body and answers). Such an
+/// early answer is forwarded with what of the request is still unsent, which goes out as
+/// the answer's body is read; its connection, with an interrupted exchange on it, is not
+/// used again.
 async fn exchange(
     conn: &mut Conn,
     wire: &[u8],
     body: Option<&Bytes>,
     head_request: bool,
-) -> Result<http1::Answer, Failure> {
+) -> Result<(http1::Answer, Option<Bytes>), Failure> {
     let Conn { tcp, buf } = conn;
     let (mut reader, mut writer) = tcp.split();
+    let Some(body) = body else {
+        writer.write_all(wire).await.map_err(write_failure)?;
+        let answer = read_head(&mut reader, buf, head_request).await?;
+        return Ok((answer, None));
+    };
+    // How much of `wire`, then `body`, has been written (an atomic only because the
+    // future must be `Send`; one task reads and writes it).
+    let sent = AtomicUsize::new(0);
     let write = async {
-        writer.write_all(wire).await?;
-        if let Some(body) = body {
-            writer.write_all(body).await?;
+        for part in [wire, &body[..]] {
+            let mut at = 0;
+            while at < part.len() {
+                let n = writer.write(&part[at..]).await?;
+                if n == 0 {
+                    return Err(io::Error::from(io::ErrorKind::WriteZero));
+                }
+                at += n;
+                sent.fetch_add(n, Ordering::Relaxed);
+            }
         }
-        Ok::<(), io::Error>(())
+        Ok(())
     };
     let read = read_head(&mut reader, buf, head_request);
-    if body.is_none() {
-        write.await.map_err(write_failure)?;
-        return read.await;
-    }
     tokio::pin!(write, read);
     tokio::select! {
         biased;
         answer = &mut read => {
             let mut answer = answer?;
             answer.keep_alive = false;
-            Ok(answer)
+            let sent = sent.load(Ordering::Relaxed);
+            let unsent = if sent < wire.len() {
+                let mut rest = BytesMut::from(&wire[sent..]);
+                rest.extend_from_slice(body);
+                rest.freeze()
+            } else {
+                body.slice(sent - wire.len()..)
+            };
+            Ok((answer, (!unsent.is_empty()).then_some(unsent)))
         }
         written = &mut write => match written {
-            Ok(()) => read.await,
+            Ok(()) => Ok((read.await?, None)),
             // An answer sent before the upstream stopped reading may still be there.
             Err(e) => match read.await {
                 Ok(mut answer) => {
                     answer.keep_alive = false;
-                    Ok(answer)
+                    Ok((answer, None))
                 }
                 Err(_) => Err(write_failure(e)),
             },
@@ -383,6 +467,9 @@ async fn read_head(
 pub struct Pooled {
     /// The body's next bytes, already read.
     first: Option<Bytes>,
+    /// The end of the request, not yet written when this answer began; written as the
+    /// body is read, until the upstream stops taking it.
+    unsent: Option<Bytes>,
     /// How the rest is delimited; `Length` counts the bytes still to read.
     framing: Framing,
     /// The connection, until the body ends or fails.
@@ -490,6 +577,9 @@ impl Body for Pooled {
             let Some(conn) = &mut this.conn else {
                 return Poll::Ready(None);
             };
+            if this.unsent.is_some() {
+                conn.push(&mut this.unsent, cx);
+            }
             match ready!(conn.poll_fill(cx)) {
                 Ok(0) if this.framing == Framing::UntilClose => {
                     this.done = true;
@@ -526,7 +616,6 @@ mod tests {
     use http_body_util::{BodyExt, Full};
     use hyper::body::Incoming;
     use hyper_util::rt::TokioIo;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[test]
     fn targets_and_host() {
@@ -974,6 +1063,141 @@ mod tests {
         // The connection with half a request on it is not used again.
         read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// Reads one request's head off `tcp`, a byte at a time (so nothing after it is
+    /// consumed); its first line and its content-length, or `None` at the end.
+    fn request_head(tcp: &mut std::net::TcpStream) -> Option<(String, usize)> {
+        use std::io::Read;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match tcp.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return None,
+            }
+        }
+        let text = String::from_utf8_lossy(&head).to_lowercase();
+        let length = text
+            .split("content-length: ")
+            .nth(1)
+            .map_or(0, |l| l[..l.find('\r').unwrap()].parse().unwrap());
+        Some((text.lines().next().unwrap_or("").to_string(), length))
+    }
+
+    /// An upstream on threads of its own: for each request, `answer` is called with the
+    /// connection, the request line and its content-length (the body not yet read), and
+    /// says whether to go on reading requests on the connection. Counts connections.
+    fn threaded(
+        answer: fn(&mut std::net::TcpStream, &str, usize) -> bool,
+    ) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            for tcp in listener.incoming() {
+                let mut tcp = tcp.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    while let Some((line, length)) = request_head(&mut tcp) {
+                        if !answer(&mut tcp, &line, length) {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_head_sent_before_the_body_is_read_gets_the_body_all_the_same() {
+        // As a handler that flushes its head, then reads the upload, then answers. It
+        // reads nothing for a moment, so that the head comes while the gateway is still
+        // writing the body (a reader as fast as the writer takes the body first).
+        let (addr, _) = threaded(|tcp, _, length| {
+            use std::io::{Read, Write};
+            tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            let mut left = length;
+            let mut buf = vec![0u8; 65536];
+            while left > 0 {
+                match tcp.read(&mut buf[..left.min(65536)]) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => left -= n,
+                }
+            }
+            tcp.write_all(b"ok").is_ok()
+        });
+        let upstream = Upstreams::new(1)
+            .upstream(&format!("http://{addr}"))
+            .unwrap();
+        let mut put = get(&upstream, "/upload");
+        *put.method_mut() = hyper::Method::PUT;
+        *put.body_mut() = Bytes::from(vec![b'x'; 32 << 20]);
+        let response = upstream.send(0, put).await.unwrap();
+        let body = tokio::time::timeout(Duration::from_secs(10), read(response)).await;
+        assert_eq!(body.expect("the body never came"), "ok");
+    }
+
+    #[tokio::test]
+    async fn a_request_is_sent_again_once_on_a_new_connection() {
+        // An upstream that answers `/` slowly (so that callers at once take several
+        // connections), and closes the connection without an answer on `/crash`.
+        static CRASHES: AtomicUsize = AtomicUsize::new(0);
+        let (addr, accepted) = threaded(|tcp, line, _| {
+            use std::io::Write;
+            if line.contains("/crash") {
+                CRASHES.fetch_add(1, Ordering::SeqCst);
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .is_ok()
+        });
+        let upstream = Upstreams::new(1)
+            .upstream(&format!("http://{addr}"))
+            .unwrap();
+        let one = || async { read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await };
+        tokio::join!(one(), one(), one(), one(), one());
+        assert_eq!(accepted.load(Ordering::SeqCst), 5);
+        let mut delete = get(&upstream, "/crash");
+        *delete.method_mut() = hyper::Method::DELETE;
+        let Err(e) = upstream.send(0, delete).await else {
+            panic!("an answer from an upstream that gave none");
+        };
+        assert_eq!(e, "connection closed before message completed");
+        // On a kept-alive connection, then once more on a new one: not on each of the
+        // four other idle connections.
+        assert_eq!(CRASHES.load(Ordering::SeqCst), 2);
+        assert_eq!(accepted.load(Ordering::SeqCst), 6);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_the_upstream_closed_are_swept() {
+        // An upstream that answers slowly and closes a connection 300 ms after each
+        // answer, as a short keep-alive timeout would.
+        let (addr, _) = threaded(|tcp, _, _| {
+            use std::io::Write;
+            std::thread::sleep(Duration::from_millis(100));
+            tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            false
+        });
+        let mut upstreams = Upstreams::new(1);
+        let upstream = upstreams.upstream(&format!("http://{addr}")).unwrap();
+        let one = || async { read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await };
+        tokio::join!(one(), one(), one(), one());
+        let idle = || upstreams.endpoints[0].idle[0].lock().unwrap().len();
+        assert_eq!(idle(), 4);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Closed by the upstream, and still held until swept.
+        assert_eq!(idle(), 4);
+        upstreams.sweep(0);
+        assert_eq!(idle(), 0);
     }
 
     #[tokio::test]
