@@ -9,6 +9,8 @@
 //! error, and a connection is offered for reuse only when its answer ended exactly where
 //! its framing said, with nothing after it.
 
+use std::io::Write as _;
+
 use bytes::{Buf, Bytes, BytesMut};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, StatusCode};
@@ -105,40 +107,10 @@ pub fn write_request(
         out.extend_from_slice(b"\r\n");
     }
     if body_len > 0 || !bodiless(method) {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(itoa(body_len as u64).as_bytes());
-        out.extend_from_slice(b"\r\n");
+        // Writing to a `Vec` cannot fail.
+        let _ = write!(out, "content-length: {body_len}\r\n");
     }
     out.extend_from_slice(b"\r\n");
-}
-
-/// `n` in decimal, without an allocation.
-fn itoa(n: u64) -> ItoaBuf {
-    let mut buf = ItoaBuf {
-        digits: [0; 20],
-        start: 20,
-    };
-    let mut n = n;
-    loop {
-        buf.start -= 1;
-        buf.digits[buf.start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return buf;
-        }
-    }
-}
-
-/// A number's decimal digits, at the end of a fixed buffer.
-struct ItoaBuf {
-    digits: [u8; 20],
-    start: usize,
-}
-
-impl ItoaBuf {
-    fn as_bytes(&self) -> &[u8] {
-        &self.digits[self.start..]
-    }
 }
 
 /// Reads an answer's head off the front of `buf`, the bytes an upstream sent for a

@@ -341,7 +341,6 @@ impl Upstream {
             framing: answer.framing,
             conn: Some(conn),
             keep_alive: answer.keep_alive,
-            done: false,
             endpoint: self.endpoint.clone(),
             worker,
         };
@@ -472,12 +471,11 @@ pub struct Pooled {
     unsent: Option<Bytes>,
     /// How the rest is delimited; `Length` counts the bytes still to read.
     framing: Framing,
-    /// The connection, until the body ends or fails.
+    /// The connection, until the body ends or fails: `None` once there are no more
+    /// frames but `first`.
     conn: Option<Conn>,
     /// The answer lets the connection carry another request.
     keep_alive: bool,
-    /// The body has ended: no more frames.
-    done: bool,
     endpoint: Arc<Endpoint>,
     worker: usize,
 }
@@ -504,7 +502,6 @@ impl Pooled {
     /// The body has ended where its framing says: the connection goes back to the idle
     /// list if the answer allows it and nothing came after the body.
     fn finish(&mut self) {
-        self.done = true;
         if let Some(conn) = self.conn.take()
             && self.keep_alive
         {
@@ -514,7 +511,6 @@ impl Pooled {
 
     /// The body failed: the connection is closed.
     fn fail(&mut self, e: impl Into<String>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
-        self.done = true;
         self.conn = None;
         Poll::Ready(Some(Err(io::Error::other(e.into()))))
     }
@@ -533,14 +529,14 @@ impl Body for Pooled {
             return Poll::Ready(Some(Ok(Frame::data(first))));
         }
         loop {
-            if this.done {
-                return Poll::Ready(None);
-            }
             let Some(conn) = &mut this.conn else {
                 return Poll::Ready(None);
             };
             match &mut this.framing {
-                Framing::Length(0) => this.finish(),
+                Framing::Length(0) => {
+                    this.finish();
+                    continue;
+                }
                 Framing::Length(left) => {
                     if !conn.buf.is_empty() {
                         let n = conn
@@ -571,20 +567,12 @@ impl Body for Pooled {
                     }
                 }
             }
-            if this.done {
-                continue;
-            }
-            let Some(conn) = &mut this.conn else {
-                return Poll::Ready(None);
-            };
             if this.unsent.is_some() {
                 conn.push(&mut this.unsent, cx);
             }
             match ready!(conn.poll_fill(cx)) {
-                Ok(0) if this.framing == Framing::UntilClose => {
-                    this.done = true;
-                    this.conn = None;
-                }
+                // The end of a body that runs to the close.
+                Ok(0) if this.framing == Framing::UntilClose => this.conn = None,
                 Ok(0) => return this.fail("the upstream closed the connection within the body"),
                 Ok(_) => {}
                 Err(e) => return this.fail(format!("reading the body: {e}")),
@@ -593,13 +581,13 @@ impl Body for Pooled {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && (self.done || self.framing == Framing::Length(0))
+        self.first.is_none() && self.conn.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
         let first = self.first.as_ref().map_or(0, |b| b.len() as u64);
         match self.framing {
-            _ if self.done => SizeHint::with_exact(first),
+            _ if self.conn.is_none() => SizeHint::with_exact(first),
             Framing::Length(left) => SizeHint::with_exact(first + left),
             _ => {
                 let mut hint = SizeHint::new();
@@ -868,6 +856,26 @@ mod tests {
         ok(post).await;
     }
 
+    /// Reads one request's head off `tcp`, a byte at a time (so nothing after it is
+    /// consumed): the head as sent, and its content-length; `None` at the end.
+    fn request_head(tcp: &mut std::net::TcpStream) -> Option<(Vec<u8>, usize)> {
+        use std::io::Read;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match tcp.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return None,
+            }
+        }
+        let text = String::from_utf8_lossy(&head).to_lowercase();
+        let length = text
+            .split("content-length: ")
+            .nth(1)
+            .map_or(0, |l| l[..l.find('\r').unwrap()].parse().unwrap());
+        Some((head, length))
+    }
+
     /// The requests an upstream read, byte for byte.
     type Seen = Arc<Mutex<Vec<Vec<u8>>>>;
 
@@ -889,34 +897,12 @@ mod tests {
             for tcp in listener.incoming() {
                 let mut tcp = tcp.unwrap();
                 count.fetch_add(1, Ordering::SeqCst);
-                let mut got = Vec::new();
-                loop {
-                    // A request: its head, then as many bytes as its content-length says.
-                    let mut buf = [0u8; 4096];
-                    let end = loop {
-                        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                            break at + 4;
-                        }
-                        match tcp.read(&mut buf) {
-                            Ok(0) | Err(_) => break 0,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                    };
-                    if end == 0 {
-                        break;
-                    }
-                    let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
-                    let length: usize = head
-                        .split("content-length: ")
-                        .nth(1)
-                        .map_or(0, |l| l[..l.find('\r').unwrap()].parse().unwrap());
-                    while got.len() < end + length {
-                        let n = tcp.read(&mut buf).unwrap();
-                        got.extend_from_slice(&buf[..n]);
-                    }
-                    seen.lock()
-                        .unwrap()
-                        .push(got.drain(..end + length).collect());
+                // A request: its head, then as many bytes as its content-length says.
+                while let Some((mut request, length)) = request_head(&mut tcp) {
+                    let mut body = vec![0u8; length];
+                    tcp.read_exact(&mut body).unwrap();
+                    request.extend(body);
+                    seen.lock().unwrap().push(request);
                     let Some((answer, close)) = script.next() else {
                         return;
                     };
@@ -1020,35 +1006,16 @@ mod tests {
         // An upstream that answers a PUT from its head alone, then holds the connection
         // open without reading the body (far more than the sockets buffer); a GET gets
         // an ordinary answer.
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        std::thread::spawn(move || {
-            for tcp in listener.incoming() {
-                let mut tcp = tcp.unwrap();
-                count.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        tcp.read_exact(&mut byte).unwrap();
-                        head.push(byte[0]);
-                    }
-                    if head.starts_with(b"PUT") {
-                        tcp.write_all(
-                            b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig!",
-                        )
-                        .unwrap();
-                        std::thread::sleep(Duration::from_secs(10));
-                    } else {
-                        tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                            .unwrap();
-                        std::thread::sleep(Duration::from_millis(500));
-                    }
-                });
+        let (addr, accepted) = threaded(|tcp, line, _| {
+            use std::io::Write;
+            if line.starts_with("put") {
+                tcp.write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 4\r\n\r\nbig!")
+                    .unwrap();
+                std::thread::sleep(Duration::from_secs(10));
+                return false;
             }
+            tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .is_ok()
         });
         let upstream = Upstreams::new(1)
             .upstream(&format!("http://{addr}"))
@@ -1063,26 +1030,6 @@ mod tests {
         // The connection with half a request on it is not used again.
         read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await;
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
-    }
-
-    /// Reads one request's head off `tcp`, a byte at a time (so nothing after it is
-    /// consumed); its first line and its content-length, or `None` at the end.
-    fn request_head(tcp: &mut std::net::TcpStream) -> Option<(String, usize)> {
-        use std::io::Read;
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match tcp.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => return None,
-            }
-        }
-        let text = String::from_utf8_lossy(&head).to_lowercase();
-        let length = text
-            .split("content-length: ")
-            .nth(1)
-            .map_or(0, |l| l[..l.find('\r').unwrap()].parse().unwrap());
-        Some((text.lines().next().unwrap_or("").to_string(), length))
     }
 
     /// An upstream on threads of its own: for each request, `answer` is called with the
@@ -1100,8 +1047,10 @@ mod tests {
                 let mut tcp = tcp.unwrap();
                 count.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    while let Some((line, length)) = request_head(&mut tcp) {
-                        if !answer(&mut tcp, &line, length) {
+                    while let Some((head, length)) = request_head(&mut tcp) {
+                        let head = String::from_utf8_lossy(&head).to_lowercase();
+                        let line = head.lines().next().unwrap_or("");
+                        if !answer(&mut tcp, line, length) {
                             return;
                         }
                     }
