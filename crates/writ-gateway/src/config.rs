@@ -241,6 +241,22 @@ pub struct Config {
     /// API keys, hashed.
     #[serde(default, rename = "api_key")]
     pub api_keys: Vec<ApiKey>,
+    /// How many worker threads serve connections (nginx's `worker_processes`, Envoy's
+    /// `--concurrency`): by default one per core. Fewer leave cores to other processes on
+    /// a shared host.
+    #[serde(default)]
+    pub workers: Option<usize>,
+}
+
+/// The most worker threads a configuration may ask for.
+pub const MAX_WORKERS: usize = 1024;
+
+impl Config {
+    /// How many worker threads serve connections: `workers`, or one per core.
+    pub fn worker_count(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+    }
 }
 
 fn default_staleness() -> Duration {
@@ -331,6 +347,11 @@ fn check(config: &Config) -> Result<(), String> {
         .map_err(|e| format!("trust_domain: {e}"))?;
     if config.routes.is_empty() {
         return Err("no [[route]]: the gateway would refuse everything".into());
+    }
+    if let Some(n) = config.workers
+        && !(1..=MAX_WORKERS).contains(&n)
+    {
+        return Err(format!("workers: {n}: must be 1 to {MAX_WORKERS}"));
     }
     let mut names = std::collections::BTreeSet::new();
     for (i, r) in config.routes.iter().enumerate() {
@@ -532,5 +553,30 @@ timeout = "5s"
             assert!(e.contains(expect), "{route}: {e}");
         }
         assert!(with("").unwrap_err().contains("no [[route]]"));
+    }
+
+    #[test]
+    fn workers_default_to_the_cores_and_take_one_to_the_limit() {
+        let route = "[[route]]\nname='a'\nfunction='f'\nupstream='http://h:1'\nauth=['mtls']\n";
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        assert_eq!(with(route).unwrap().worker_count(), cores);
+        let parse_top = |top: &str| {
+            parse(
+                &format!("{top}\n{BASE}{route}"),
+                "gateway.toml",
+                Path::new("/etc/writ"),
+            )
+        };
+        assert_eq!(parse_top("workers = 3").unwrap().worker_count(), 3);
+        assert_eq!(parse_top("workers = 1024").unwrap().worker_count(), 1024);
+        for bad in ["workers = 0", "workers = 1025"] {
+            let e = parse_top(bad).unwrap_err();
+            assert!(
+                e.contains("workers:") && e.contains("1 to 1024"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse_top("workers = -1").unwrap_err();
+        assert!(e.starts_with("gateway.toml:1:11:"), "{e}");
     }
 }

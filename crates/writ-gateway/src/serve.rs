@@ -38,6 +38,8 @@ pub struct Bound {
     gateway: Arc<Gateway>,
     tls: Arc<rustls::ServerConfig>,
     metrics: Arc<Metrics>,
+    /// How many worker threads serve connections.
+    workers: usize,
 }
 
 /// Loads the certificate and the last known state, starts following the server, and
@@ -64,8 +66,9 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
     });
     let client = ServerClient::new(&config)?;
     let route_names: Vec<String> = config.routes.iter().map(|r| r.name.clone()).collect();
-    let metrics = Arc::new(Metrics::new(&route_names, workers()));
-    let audit = Arc::new(AuditBuffer::new(workers()));
+    let workers = config.worker_count();
+    let metrics = Arc::new(Metrics::new(&route_names, workers));
+    let audit = Arc::new(AuditBuffer::new(workers));
     let secrets = writ_client::secrets::SecretCache::new(
         client.clone(),
         writ_client::secrets::CachePolicy {
@@ -79,7 +82,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         secrets,
         audit.clone(),
         metrics.clone(),
-        workers(),
+        workers,
     )?);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -109,20 +112,17 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         gateway,
         tls,
         metrics,
+        workers,
     })
 }
 
-/// One worker thread per core.
-fn workers() -> usize {
-    std::thread::available_parallelism().map_or(2, usize::from)
-}
-
 impl Bound {
-    /// Serves until `shutdown` resolves. Connections are served by one worker thread per
-    /// core, each with a single-threaded runtime accepting from the shared listener (as
-    /// nginx's workers do): a request, its TLS session and its upstream connection stay
-    /// on one thread, with no hand-offs between threads on the request path. The control
-    /// plane's followers and the metrics listener stay on the calling runtime.
+    /// Serves until `shutdown` resolves. Connections are served by worker threads (one
+    /// per core unless the configuration's `workers` says otherwise), each with a
+    /// single-threaded runtime accepting from the shared listener (as nginx's workers
+    /// do): a request, its TLS session and its upstream connection stay on one thread,
+    /// with no hand-offs between threads on the request path. The control plane's
+    /// followers and the metrics listener stay on the calling runtime.
     ///
     /// Which worker the kernel wakes for a new connection is its choice, and a burst of
     /// connections could all land on one worker, leaving the other cores idle. So an
@@ -140,7 +140,7 @@ impl Bound {
             }
         };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let count = workers();
+        let count = self.workers;
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let (inboxes, receivers): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::unbounded_channel()).unzip();

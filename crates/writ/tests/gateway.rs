@@ -811,9 +811,16 @@ fn open_connections(env: &Env) -> Vec<u64> {
 
 #[test]
 fn connections_are_spread_evenly_over_the_worker_threads() {
-    let env = Env::new("gw-balance");
+    let mut env = Env::new("gw-balance");
+    // Three workers, whatever the machine's cores: the configuration's `workers`.
+    let file = env.dir.join("gateway.toml");
+    let config = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("workers = 3\n{config}")).unwrap();
+    env.gateway = None;
+    env.start_gateway();
     let orders = env.login("orders");
     env.wait_ready(&orders);
+    assert_eq!(open_connections(&env).len(), 3, "one gauge per worker");
     // Each connection is placed by the counts when it comes: none left from before.
     wait_for(
         "the readiness checks' connections to close",
@@ -822,12 +829,12 @@ fn connections_are_spread_evenly_over_the_worker_threads() {
     );
     // Connections opened at once, as a load tool or a client pool opens them; they wait
     // in the TLS handshake (up to its 10 s timeout), each counted by the worker serving it.
-    let held: Vec<std::net::TcpStream> = (0..16)
+    let held: Vec<std::net::TcpStream> = (0..17)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", env.gateway_port)).unwrap())
         .collect();
-    let counts = wait_for("16 open connections", Duration::from_secs(5), || {
+    let counts = wait_for("17 open connections", Duration::from_secs(5), || {
         let counts = open_connections(&env);
-        (counts.iter().sum::<u64>() == 16).then_some(counts)
+        (counts.iter().sum::<u64>() == 17).then_some(counts)
     });
     let (least, most) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
     assert!(most - least <= 1, "connections per worker: {counts:?}");
