@@ -22,6 +22,8 @@
 #   HOLD=1 bash bench/gateway.sh >/tmp/gw.env                    # sets up, prints, waits
 #   WRIT_BIN=/tmp/writ-old bash bench/gateway.sh                  # another build of writ
 #   NGINX_LOG=1 bash bench/gateway.sh      # also nginx writing an access log line per request
+#   GATEWAY_WORKERS=1 NGINX_WORKERS=1 bash bench/gateway.sh    # one worker each
+#   NGINX_REUSEPORT=1 bash bench/gateway.sh  # nginx's connections spread over its workers
 #   git apply bench/gateway/bare-forward.patch && WRIT_BENCH_BARE_FORWARD=1 bash bench/gateway.sh
 #       # the gateway reduced to forwarding (then: git apply -R bench/gateway/bare-forward.patch)
 #   git apply bench/gateway/no-audit.patch && WRIT_BENCH_NO_AUDIT=1 bash bench/gateway.sh
@@ -140,10 +142,17 @@ upstream_port="${UPSTREAM_PORT:-$(free_port)}"
 proxy_port="${PROXY_PORT:-$(free_port)}"
 # render SRC DST [NAME PORT ACCESS_LOG]: SRC with this run's values filled in; an nginx
 # configuration also gets its instance NAME, listening PORT and access_log directive.
+# NGINX_WORKERS and GATEWAY_WORKERS set each proxy's worker count (default: one per
+# core for both); NGINX_REUSEPORT=1 gives each nginx worker a listening socket of its own,
+# so the kernel spreads connections over them (without it, one worker often takes all 64).
+cores="$(nproc)"
+gateway_workers="${GATEWAY_WORKERS:+workers = $GATEWAY_WORKERS}"
 render() {
   sed -e "s|@DIR@|$dir|g" -e "s|@UPSTREAM_PORT@|$upstream_port|g" \
     -e "s|@SERVER_ADDR@|$server_addr|g" -e "s|@NAME@|${3:-}|g" -e "s|@PROXY_PORT@|${4:-}|g" \
-    -e "s|@ACCESS_LOG@|${5:-access_log off;}|g" "$1" >"$2"
+    -e "s|@ACCESS_LOG@|${5:-access_log off;}|g" -e "s|@WORKERS@|${NGINX_WORKERS:-$cores}|g" \
+    -e "s|@REUSEPORT@|${NGINX_REUSEPORT:+reuseport}|g" \
+    -e "s|@GATEWAY_WORKERS@|$gateway_workers|g" "$1" >"$2"
 }
 # start_nginx NAME [CONF PORT ACCESS_LOG]: nginx running bench/gateway/CONF.conf (NAME.conf).
 start_nginx() {
