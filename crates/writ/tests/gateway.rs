@@ -43,6 +43,11 @@ struct Env {
 
 impl Env {
     fn new(label: &str) -> Env {
+        Env::with_settings(label, "")
+    }
+
+    /// An environment whose gateway configuration starts with `settings` (top-level keys).
+    fn with_settings(label: &str, settings: &str) -> Env {
         let dir = TempDir::new(label);
         let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
         let (up, up_port) = common::echo_upstream(&dir);
@@ -104,7 +109,7 @@ impl Env {
             .unwrap()
             .port();
         let config = format!(
-            r#"
+            r#"{settings}
 listen = "127.0.0.1:0"
 metrics_listen = "127.0.0.1:{metrics_port}"
 trust_domain = "{TRUST_DOMAIN}"
@@ -811,13 +816,8 @@ fn open_connections(env: &Env) -> Vec<u64> {
 
 #[test]
 fn connections_are_spread_evenly_over_the_worker_threads() {
-    let mut env = Env::new("gw-balance");
     // Three workers, whatever the machine's cores: the configuration's `workers`.
-    let file = env.dir.join("gateway.toml");
-    let config = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, format!("workers = 3\n{config}")).unwrap();
-    env.gateway = None;
-    env.start_gateway();
+    let env = Env::with_settings("gw-balance", "workers = 3");
     let orders = env.login("orders");
     env.wait_ready(&orders);
     assert_eq!(open_connections(&env).len(), 3, "one gauge per worker");
