@@ -107,14 +107,14 @@ pub struct Segment {
     pub first_seq: i64,
     /// The hash before the first event, in hex.
     pub prev_hash: String,
-    /// Each event's hash in hex, 64 characters each, one after the other.
-    pub hashes: String,
+    /// Each event's hash, 32 bytes each, one after the other.
+    pub hashes: Vec<u8>,
     /// Each event's JSON, exactly as hashed, joined by newlines (JSON text holds none).
     pub events: String,
 }
 
-/// Characters of one hash in hex.
-const HASH_HEX: usize = 64;
+/// Bytes of one hash.
+const HASH_LEN: usize = 32;
 
 impl Segment {
     /// The records it holds, in order, as stored: line `i` of `events` is event
@@ -123,20 +123,19 @@ impl Segment {
     /// before it. Nothing is recomputed, so whatever was altered in the store,
     /// [`verify_from`] finds it at the first event it touched.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        let mut prev = self.prev_hash.as_str();
+        let mut prev = self.prev_hash.clone();
         self.events.split('\n').enumerate().map(move |(i, event)| {
             let hash = self
                 .hashes
-                .get(i * HASH_HEX..(i + 1) * HASH_HEX)
+                .get(i * HASH_LEN..(i + 1) * HASH_LEN)
+                .map(hex)
                 .unwrap_or_default();
-            let record = Record {
+            Record {
                 seq: self.first_seq.saturating_add(i as i64),
                 event: event.to_string(),
-                prev_hash: prev.to_string(),
-                hash: hash.to_string(),
-            };
-            prev = hash;
-            record
+                prev_hash: std::mem::replace(&mut prev, hash.clone()),
+                hash,
+            }
         })
     }
 }
@@ -154,7 +153,7 @@ pub fn append_segment(head: &Head, events: &[Event]) -> Result<(Segment, Head), 
     let mut segment = Segment {
         first_seq: 0,
         prev_hash: hex(&head.hash),
-        hashes: String::with_capacity(events.len() * HASH_HEX),
+        hashes: Vec::with_capacity(events.len() * HASH_LEN),
         events: String::with_capacity(events.len() * 384),
     };
     for (i, event) in events.iter().enumerate() {
@@ -168,7 +167,7 @@ pub fn append_segment(head: &Head, events: &[Event]) -> Result<(Segment, Head), 
         let start = segment.events.len();
         event.write_json(&mut segment.events);
         let hash = link(&current.hash, seq, &segment.events[start..]);
-        crate::hex_into(&mut segment.hashes, &hash);
+        segment.hashes.extend_from_slice(&hash);
         current = Head { seq, hash };
     }
     segment.first_seq = head.seq + 1;
@@ -276,7 +275,7 @@ mod tests {
         assert_eq!((first.first_seq, rest.first_seq), (1, 2));
         let stored: Vec<Record> = first.records().chain(rest.records()).collect();
         assert_eq!(stored, records);
-        assert!(!rest.events.contains("\n\n") && rest.hashes.len() == 3 * HASH_HEX);
+        assert!(!rest.events.contains("\n\n") && rest.hashes.len() == 3 * HASH_LEN);
         assert!(append_segment(&end, &[]).is_err());
     }
 
@@ -288,14 +287,14 @@ mod tests {
         let verify = |s: &Segment| verify_records(&s.records().collect::<Vec<_>>());
         assert!(verify(&good).is_ok());
         let lines: Vec<&str> = good.events.split('\n').collect();
-        let hash = |i: usize| &good.hashes[i * HASH_HEX..(i + 1) * HASH_HEX];
+        let hash = |i: usize| &good.hashes[i * HASH_LEN..(i + 1) * HASH_LEN];
         let rebuild = |order: &[usize]| Segment {
             events: order
                 .iter()
                 .map(|&i| lines[i])
                 .collect::<Vec<_>>()
                 .join("\n"),
-            hashes: order.iter().map(|&i| hash(i)).collect(),
+            hashes: order.iter().flat_map(|&i| hash(i)).copied().collect(),
             ..good.clone()
         };
         // Edited.
@@ -308,7 +307,7 @@ mod tests {
         assert_eq!(verify(&rebuild(&[0, 4, 2, 3, 1, 5])).unwrap_err().seq, 2);
         // Hashes cut short: the first event without one.
         let mut short = good.clone();
-        short.hashes.truncate(2 * HASH_HEX);
+        short.hashes.truncate(2 * HASH_LEN);
         assert_eq!(verify(&short).unwrap_err().seq, 3);
         // A newline added inside an event splits it.
         let mut split = good.clone();

@@ -20,6 +20,7 @@ pub mod checkpoint;
 mod event;
 pub mod generate;
 pub mod json;
+pub mod packed;
 pub mod redact;
 mod swar;
 

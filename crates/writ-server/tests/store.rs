@@ -170,6 +170,8 @@ backends!(
     concurrent_intention_writes_get_distinct_indexes_and_lose_nothing,
     audit_batches_longer_than_one_statement_chain_and_filter,
     an_audit_log_of_rows_per_event_moves_to_segments,
+    an_audit_log_of_text_segments_is_packed,
+    altered_hashes_are_kept_as_stored_when_packed,
     an_append_chains_on_the_signed_head_and_refuses_without_one,
 );
 
@@ -283,7 +285,7 @@ async fn migrations_run_at_open_and_are_idempotent(ctx: Ctx) {
     let versions = schema_versions(&url).await;
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6],
+        vec![1, 2, 3, 4, 5, 6, 7],
         "each migration recorded once"
     );
 
@@ -1986,14 +1988,14 @@ async fn an_append_chains_on_the_signed_head_and_refuses_without_one(ctx: Ctx) {
     // Event 5's stored hash, altered in place.
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&ctx.url).await.unwrap();
-    let hashes: String = sqlx::query("SELECT hashes FROM audit_segments WHERE first_seq = 4")
+    let hashes: Vec<u8> = sqlx::query("SELECT hashes FROM audit_segments WHERE first_seq = 4")
         .fetch_one(&pool)
         .await
         .unwrap()
         .try_get(0)
         .unwrap();
-    assert_eq!(&hashes[64..], signed_head);
-    let forged = format!("{}{}", &hashes[..64], "0".repeat(64));
+    assert_eq!(writ_audit::hex(&hashes[32..]), signed_head);
+    let forged = [&hashes[..32], &[0; 32]].concat();
     sqlx::query("UPDATE audit_segments SET hashes = $1 WHERE first_seq = 4")
         .bind(forged)
         .execute(&pool)
@@ -2024,7 +2026,8 @@ async fn an_append_chains_on_the_signed_head_and_refuses_without_one(ctx: Ctx) {
 }
 
 /// A log stored a row per event (schema 5) reads the same after the move to segments
-/// (schema 6), its actor filter still works, and appends continue its chain.
+/// (schema 6, then packed by 7), its actor filter still works, and appends continue its
+/// chain.
 async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
     use writ_audit::chain::{Head, append, verify_records};
     use writ_audit::checkpoint::signature_ok;
@@ -2053,7 +2056,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         sqlx::raw_sql(
             "DROP TABLE audit_segment_actors; DROP TABLE audit_segments; \
-             DELETE FROM writ_schema WHERE version = 6; \
+             DELETE FROM writ_schema WHERE version >= 6; \
              CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
                actor TEXT NOT NULL, action TEXT NOT NULL, decision TEXT, outcome TEXT NOT NULL, \
                event TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL); \
@@ -2094,7 +2097,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
     }
 
     let store = Store::open(&url).await.expect("open and migrate");
-    assert_eq!(schema_versions(&url).await, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(schema_versions(&url).await, vec![1, 2, 3, 4, 5, 6, 7]);
     let all = AuditFilter {
         limit: 100,
         ..AuditFilter::default()
@@ -2122,5 +2125,216 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
     let after = store.audit_records(&all).await.unwrap();
     assert_eq!(after[..5], records[..]);
     assert_eq!(verify_records(&after).unwrap(), new_head);
+    store.close().await;
+}
+
+/// One row of `audit_segments` as schema 6 stored it: hashes in hex, events as text.
+struct TextSegment {
+    first_seq: i64,
+    last_seq: i64,
+    prev_hash: String,
+    hashes: String,
+    events: String,
+}
+
+impl TextSegment {
+    /// What schema 6 stored for `segment`.
+    fn of(segment: &writ_audit::chain::Segment) -> TextSegment {
+        TextSegment {
+            first_seq: segment.first_seq,
+            last_seq: segment.first_seq + segment.events.split('\n').count() as i64 - 1,
+            prev_hash: segment.prev_hash.clone(),
+            hashes: writ_audit::hex(&segment.hashes),
+            events: segment.events.clone(),
+        }
+    }
+}
+
+/// Takes the store at `url` back to schema 6, with `segments` (and their actors) and
+/// `checkpoint` in its audit tables.
+async fn store_as_schema_6(
+    url: &str,
+    segments: &[TextSegment],
+    checkpoint: &writ_audit::checkpoint::Checkpoint,
+) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE audit_segments; DELETE FROM audit_segment_actors; \
+         DELETE FROM audit_checkpoints; DELETE FROM writ_schema WHERE version = 7; \
+         CREATE TABLE audit_segments (first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL, \
+           min_time_ms BIGINT NOT NULL, max_time_ms BIGINT NOT NULL, prev_hash TEXT NOT NULL, \
+           hashes TEXT NOT NULL, events TEXT NOT NULL); \
+         CREATE INDEX audit_segments_last ON audit_segments (last_seq)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for s in segments {
+        sqlx::query(
+            "INSERT INTO audit_segments (first_seq, last_seq, min_time_ms, max_time_ms, \
+             prev_hash, hashes, events) VALUES ($1, $2, 0, 0, $3, $4, $5)",
+        )
+        .bind(s.first_seq)
+        .bind(s.last_seq)
+        .bind(s.prev_hash.clone())
+        .bind(s.hashes.clone())
+        .bind(s.events.clone())
+        .execute(&pool)
+        .await
+        .unwrap();
+        let mut actors: Vec<String> = s
+            .events
+            .split('\n')
+            .filter_map(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+            .filter_map(|e| e["actor"].as_str().map(str::to_string))
+            .collect();
+        actors.sort();
+        actors.dedup();
+        for actor in actors {
+            sqlx::query("INSERT INTO audit_segment_actors (actor, first_seq) VALUES ($1, $2)")
+                .bind(actor)
+                .bind(s.first_seq)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(checkpoint.seq)
+    .bind(checkpoint.hash.clone())
+    .bind(checkpoint.time.clone())
+    .bind(checkpoint.key_id.clone())
+    .bind(checkpoint.signature.clone())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
+/// An event of the migration tests, its actor one of two.
+fn numbered_event(i: usize) -> writ_audit::Event {
+    writ_audit::Event::new(
+        &format!("2026-11-24T10:00:0{i}Z"),
+        &format!("spiffe://example.org/fn/f{}", i % 2),
+        "x509Svid",
+        "writ:Invoke",
+        "writ:fn/payments",
+        writ_audit::Outcome::Allowed,
+    )
+}
+
+/// A log of segments stored as text (schema 6) reads the same once schema 7 stores them as
+/// bytes: each event's text and hash exactly as before, the actor filter, and appends that
+/// continue its chain, now compressed.
+async fn an_audit_log_of_text_segments_is_packed(ctx: Ctx) {
+    use writ_audit::chain::{Head, Record, append_segment, verify_records};
+    use writ_audit::checkpoint::signature_ok;
+    use writ_server::store::AuditFilter;
+
+    let Ctx { store, url } = ctx;
+    store.close().await;
+    let events: Vec<_> = (0..5).map(numbered_event).collect();
+    let (first, head) = append_segment(&Head::genesis(), &events[..3]).unwrap();
+    let (second, head) = append_segment(&head, &events[3..]).unwrap();
+    let records: Vec<Record> = first.records().chain(second.records()).collect();
+    let (signer, keys) = audit_signer();
+    let checkpoint = signer.sign(&head, "2026-11-24T10:00:09Z").unwrap();
+    store_as_schema_6(
+        &url,
+        &[TextSegment::of(&first), TextSegment::of(&second)],
+        &checkpoint,
+    )
+    .await;
+
+    let store = Store::open(&url).await.expect("open and migrate");
+    assert_eq!(schema_versions(&url).await, vec![1, 2, 3, 4, 5, 6, 7]);
+    let all = AuditFilter {
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.audit_records(&all).await.unwrap(), records);
+    let f1 = store
+        .audit_records(&AuditFilter {
+            actor: Some("spiffe://example.org/fn/f1".into()),
+            ..all.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(f1.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 4]);
+
+    let more: Vec<_> = (5..9).map(numbered_event).collect();
+    let (new_head, _) = store
+        .audit_append(
+            &more,
+            |head| signer.sign(head, "2026-11-24T10:00:10Z"),
+            |cp| signature_ok(cp, &keys),
+        )
+        .await
+        .expect("append after packing");
+    assert_eq!(new_head.seq, 9);
+    let after = store.audit_records(&all).await.unwrap();
+    assert_eq!(after[..5], records[..]);
+    assert_eq!(verify_records(&after).unwrap(), new_head);
+    store.close().await;
+
+    // Stored as the columns say: the old segments as their text, the new one compressed,
+    // and every hash as its 32 bytes.
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let rows: Vec<(String, Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT codec, hashes, events FROM audit_segments ORDER BY first_seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    let codecs: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(codecs, ["none", "none", "lz4"]);
+    assert_eq!(rows[0].1, first.hashes);
+    assert_eq!(rows[0].2, first.events.as_bytes());
+    let text: String = after[5..]
+        .iter()
+        .map(|r| r.event.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(rows[2].1.len(), 4 * 32);
+    assert!(rows[2].2.len() < text.len(), "compressed");
+    assert_eq!(writ_audit::packed::unpack("lz4", &rows[2].2).unwrap(), text);
+}
+
+/// Hashes altered into something that is not hex before schema 7 are kept byte for byte
+/// (the migration does not fail, and does not tidy the evidence away): the records show
+/// them, so `writ audit verify` still breaks at the segment.
+async fn altered_hashes_are_kept_as_stored_when_packed(ctx: Ctx) {
+    use writ_audit::chain::{Head, append_segment, verify_records};
+    use writ_server::store::AuditFilter;
+
+    let Ctx { store, url } = ctx;
+    store.close().await;
+    let events: Vec<_> = (0..3).map(numbered_event).collect();
+    let (segment, head) = append_segment(&Head::genesis(), &events).unwrap();
+    let mut altered = TextSegment::of(&segment);
+    // Three hashes' worth of text, not hex.
+    altered.hashes = "z".repeat(192);
+    let (signer, _) = audit_signer();
+    let checkpoint = signer.sign(&head, "2026-11-24T10:00:09Z").unwrap();
+    store_as_schema_6(&url, &[altered], &checkpoint).await;
+
+    let store = Store::open(&url).await.expect("open and migrate");
+    let records = store
+        .audit_records(&AuditFilter {
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let kept = writ_audit::hex(&[b'z'; 32]);
+    assert_eq!(
+        records.iter().map(|r| r.hash.as_str()).collect::<Vec<_>>(),
+        [kept.as_str(); 3]
+    );
+    assert_eq!(verify_records(&records).unwrap_err().seq, 1);
     store.close().await;
 }

@@ -23,7 +23,7 @@ use common::{
 use serde_json::{Value, json};
 use writ_audit::chain::{Head, Record, link};
 use writ_audit::checkpoint::{Checkpoint, Signer};
-use writ_audit::{hex, unhex};
+use writ_audit::{hex, packed, unhex};
 
 const POSTGRES_ENV: &str = "WRIT_TEST_POSTGRES_URL";
 
@@ -222,29 +222,42 @@ impl Db {
         }
     }
 
+    /// An SQL expression for the hex of a BLOB / BYTEA column.
+    fn hex_of(&self, column: &str) -> String {
+        match self {
+            Db::Sqlite(_) => format!("hex({column})"),
+            Db::Postgres(_) => format!("encode({column}, 'hex')"),
+        }
+    }
+
     /// The stored segments in first_seq order, each with the actors `audit_segment_actors`
-    /// lists for it.
+    /// lists for it. Their events are unpacked and their hashes read as hex, as the server
+    /// reads them.
     fn segments(&self) -> Vec<Segment> {
         let actors: Vec<(i64, String)> = self
             .rows("SELECT first_seq, actor FROM audit_segment_actors ORDER BY first_seq, actor")
             .into_iter()
             .map(|r| (r[0].parse().expect("first_seq"), r[1].clone()))
             .collect();
-        self.rows(
-            "SELECT first_seq, last_seq, min_time_ms, max_time_ms, prev_hash, hashes, events \
+        self.rows(&format!(
+            "SELECT first_seq, last_seq, min_time_ms, max_time_ms, prev_hash, {}, codec, {} \
              FROM audit_segments ORDER BY first_seq",
-        )
+            self.hex_of("hashes"),
+            self.hex_of("events")
+        ))
         .into_iter()
         .map(|r| {
             let first_seq = r[0].parse().expect("first_seq");
+            let bytes = |hex_text: &str| unhex(hex_text).expect("hex from the database");
             Segment {
                 first_seq,
                 last_seq: r[1].parse().expect("last_seq"),
                 min_time_ms: r[2].parse().expect("min_time_ms"),
                 max_time_ms: r[3].parse().expect("max_time_ms"),
                 prev_hash: r[4].clone(),
-                hashes: r[5].clone(),
-                events: r[6].clone(),
+                hashes: hex(&bytes(&r[5])),
+                events: packed::unpack(&r[6], &bytes(&r[7]))
+                    .unwrap_or_else(|e| panic!("segment {first_seq}: {e}")),
                 actors: actors
                     .iter()
                     .filter(|(seq, _)| *seq == first_seq)
@@ -261,7 +274,7 @@ impl Db {
     }
 
     /// Replaces every segment and actor row with `segments` (and their actors), in one
-    /// transaction.
+    /// transaction, stored as the server stores them: events compressed, hashes as bytes.
     fn replace_segments(&self, segments: &[Segment]) {
         let mut sql = vec![
             "DELETE FROM audit_segments".to_string(),
@@ -270,15 +283,15 @@ impl Db {
         for s in segments {
             sql.push(format!(
                 "INSERT INTO audit_segments \
-                 (first_seq, last_seq, min_time_ms, max_time_ms, prev_hash, hashes, events) \
-                 VALUES ({}, {}, {}, {}, {}, {}, {})",
+                 (first_seq, last_seq, min_time_ms, max_time_ms, prev_hash, hashes, codec, events) \
+                 VALUES ({}, {}, {}, {}, {}, {}, 'lz4', {})",
                 s.first_seq,
                 s.last_seq,
                 s.min_time_ms,
                 s.max_time_ms,
                 q(&s.prev_hash),
-                q(&s.hashes),
-                q(&s.events)
+                self.blob(&unhex(&s.hashes).expect("hex hashes")),
+                self.blob(&packed::pack(&s.events))
             ));
             for actor in &s.actors {
                 sql.push(format!(
@@ -816,6 +829,31 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
             .assert_broken("insert-segment", b + 1, &["link to the previous event"]);
         }
         None => eprintln!("note: the target's segment is the last; no segment to insert before"),
+    }
+
+    // (d'') The compressed bytes of the target's segment altered (one byte of its LZ4
+    // stream flipped, or its declared length changed): they no longer unpack, and the
+    // segment reads as one empty event, found at its first.
+    let first_of_target = base.segments[ki].first_seq;
+    for (name, sql_bytes) in [
+        (
+            "corrupt-lz4",
+            "substr(events, 1, 8) || x'ff' || substr(events, 10)",
+        ),
+        ("lz4-length", "x'ffffff7f' || substr(events, 5)"),
+    ] {
+        case(name, &|db| {
+            let expression = match db {
+                Db::Sqlite(_) => sql_bytes.to_string(),
+                Db::Postgres(_) => sql_bytes
+                    .replace("x'ff'", "'\\xff'::bytea")
+                    .replace("x'ffffff7f'", "'\\xffffff7f'::bytea"),
+            };
+            db.exec(&format!(
+                "UPDATE audit_segments SET events = {expression} WHERE first_seq = {first_of_target}"
+            ));
+        })
+        .assert_broken(name, first_of_target, &["hash does not match its content"]);
     }
 
     // (e) Two events exchanged with their hashes: the first of them is read as linked to

@@ -2,15 +2,17 @@
 //! audit keys. The code only ever inserts into them.
 //!
 //! Events are stored a segment at a time ([`writ_audit::chain::Segment`]): each append, a
-//! batch of up to thousands of events under load, is one row holding their JSON and their
-//! hashes, with a row in `audit_segment_actors` per distinct actor in it for the actor
-//! filter. Reads give the same [`Record`]s a row per event gave, from the stored text
-//! alone, so `writ audit verify` checks exactly what is stored.
+//! batch of up to thousands of events under load, is one row holding their JSON
+//! (compressed, [`writ_audit::packed`]) and their hashes, with a row in
+//! `audit_segment_actors` per distinct actor in it for the actor filter. Reads give the
+//! same [`Record`]s a row per event gave, from what is stored alone, so `writ audit verify`
+//! checks exactly that.
 
 use sqlx::Row;
 use writ_audit::Event;
 use writ_audit::chain::{self, Head, Record, Segment};
 use writ_audit::checkpoint::Checkpoint;
+use writ_audit::packed;
 
 use super::{Backend, Store, StoreError};
 
@@ -210,11 +212,12 @@ impl Store {
             // undone on its own: OR ROLLBACK spares SQLite a statement journal.
             Backend::Sqlite => {
                 "INSERT OR ROLLBACK INTO audit_segments (first_seq, last_seq, min_time_ms, \
-                 max_time_ms, prev_hash, hashes, events) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                 max_time_ms, prev_hash, hashes, codec, events) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             }
             Backend::Postgres => {
                 "INSERT INTO audit_segments (first_seq, last_seq, min_time_ms, max_time_ms, \
-                 prev_hash, hashes, events) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                 prev_hash, hashes, codec, events) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             }
         })
         .bind(segment.first_seq)
@@ -222,8 +225,9 @@ impl Store {
         .bind(min_time)
         .bind(max_time)
         .bind(segment.prev_hash.as_str())
-        .bind(segment.hashes.as_str())
-        .bind(segment.events.as_str())
+        .bind(segment.hashes.as_slice())
+        .bind(packed::LZ4)
+        .bind(packed::pack(&segment.events))
         .execute(&mut *tx)
         .await?;
         let mut actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
@@ -297,13 +301,27 @@ impl Store {
                     break;
                 }
             }
-            let rows = sqlx::query(
-                "SELECT first_seq, prev_hash, hashes, events FROM audit_segments \
+            // Every column as bytes: SQLite keeps a value as the type it was written
+            // with, whatever the column says, and text need not be UTF-8. A row altered
+            // that way is still read (and `writ audit verify` finds it) rather than failing
+            // every read of the log.
+            let columns = match self.backend {
+                Backend::Sqlite => {
+                    "first_seq, CAST(prev_hash AS BLOB), CAST(hashes AS BLOB), \
+                     CAST(codec AS BLOB), CAST(events AS BLOB)"
+                }
+                Backend::Postgres => {
+                    "first_seq, convert_to(prev_hash, 'UTF8'), hashes, \
+                     convert_to(codec, 'UTF8'), events"
+                }
+            };
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {columns} FROM audit_segments \
                  WHERE first_seq >= $1 AND first_seq <= $2 AND last_seq > $3 \
                  AND ($4 IS NULL OR first_seq IN \
                    (SELECT first_seq FROM audit_segment_actors WHERE actor = $4)) \
-                 AND ($5 IS NULL OR max_time_ms >= $5) ORDER BY first_seq",
-            )
+                 AND ($5 IS NULL OR max_time_ms >= $5) ORDER BY first_seq"
+            )))
             .bind(from)
             .bind(to)
             .bind(cursor)
@@ -313,11 +331,23 @@ impl Store {
             .await?;
             let mut next = cursor;
             for row in &rows {
+                let first_seq: i64 = row.try_get(0)?;
+                let text = |i: usize| -> Result<String, sqlx::Error> {
+                    Ok(String::from_utf8_lossy(&row.try_get::<Vec<u8>, _>(i)?).into_owned())
+                };
+                let codec = text(3)?;
+                let stored: Vec<u8> = row.try_get(4)?;
+                // Stored bytes that do not unpack were altered: the segment reads as one
+                // empty event, which `writ audit verify` reports as edited, at its first.
+                let events = packed::unpack(&codec, &stored).unwrap_or_else(|e| {
+                    tracing::error!(first_seq, error = %e, "a stored audit segment does not unpack");
+                    String::new()
+                });
                 let segment = Segment {
-                    first_seq: row.try_get(0)?,
-                    prev_hash: row.try_get(1)?,
+                    first_seq,
+                    prev_hash: text(1)?,
                     hashes: row.try_get(2)?,
-                    events: row.try_get(3)?,
+                    events,
                 };
                 for record in segment.records() {
                     next = next.max(record.seq);

@@ -50,6 +50,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0006_audit_segments.sql"),
         postgres: include_str!("migrations/postgres/0006_audit_segments.sql"),
     },
+    Migration {
+        version: 7,
+        name: "audit segments packed",
+        sqlite: include_str!("migrations/sqlite/0007_audit_packed.sql"),
+        postgres: include_str!("migrations/postgres/0007_audit_packed.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that
