@@ -832,8 +832,8 @@ fn tamper_cases(base: &Baseline, mut case: impl FnMut(&str, &dyn Fn(&Db)) -> Ver
     }
 
     // (d'') The compressed bytes of the target's segment altered (one byte of its LZ4
-    // stream flipped, or its declared length changed): they no longer unpack, and the
-    // segment reads as one empty event, found at its first.
+    // stream replaced by 0xff, or its declared length changed): they no longer unpack, so
+    // the segment reads as one empty event, found at its first.
     let first_of_target = base.segments[ki].first_seq;
     for (name, sql_bytes) in [
         (
