@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             e.reported_by = Some("token:hmac-sha256:0123456789abcdef".into());
             e
         });
-        log.record_all_durable(events).await?;
+        log.record_all_durable(events.collect()).await?;
     }
     let ticks = cpu_ticks()? - start;
     let events = (batches * per_batch) as f64;

@@ -166,12 +166,13 @@ pub(super) async fn write_events(
             )));
         }
     }
-    let count = body.events.len();
-    let stamped = body.events.into_iter().map(|mut e| {
+    let mut events = body.events;
+    let count = events.len();
+    // Stamped where they lie: a gateway's batch is thousands of events of about 300 bytes.
+    for e in &mut events {
         e.reported_by = Some(reporter.clone());
-        e
-    });
+    }
     // The sender may drop its copy once this answers: every event is committed by then.
-    state.audit.record_all_durable(stamped).await?;
+    state.audit.record_all_durable(events).await?;
     Ok(Json(json!({"accepted": count})))
 }
