@@ -157,7 +157,8 @@ pub struct Route {
     /// The largest request body, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body: usize,
-    /// How long the upstream may take.
+    /// How long the upstream may take to begin its answer, and then to send each next
+    /// piece of the answer's body.
     #[serde(default = "default_timeout", with = "duration")]
     pub timeout: Duration,
     /// A JSON Schema file that request bodies must satisfy.

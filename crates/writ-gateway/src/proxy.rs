@@ -307,7 +307,7 @@ impl Gateway {
                 audience,
                 resource: format!("writ:fn/{}", r.function).into(),
                 name_header: HeaderValue::from_str(&r.name).ok(),
-                upstream: upstreams.upstream(&r.upstream).ok_or_else(|| {
+                upstream: upstreams.upstream(&r.upstream, r.timeout).ok_or_else(|| {
                     format!("route {:?}: upstream {:?} has no host", r.name, r.upstream)
                 })?,
             });

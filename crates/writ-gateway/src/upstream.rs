@@ -180,6 +180,8 @@ pub struct Upstream {
     pub host: HeaderValue,
     /// The path in front of each request's, without a trailing `/`; empty for none.
     base_path: String,
+    /// The longest an answer's body may go without a byte from the upstream.
+    read_timeout: Duration,
 }
 
 /// Builds upstreams, one [`Endpoint`] (and so one set of idle connections) per address
@@ -208,8 +210,9 @@ impl Upstreams {
         }
     }
 
-    /// The upstream at `url` (`http://HOST[:PORT][/PATH]`); `None` without a host.
-    pub fn upstream(&mut self, url: &str) -> Option<Upstream> {
+    /// The upstream at `url` (`http://HOST[:PORT][/PATH]`), whose answers' bodies fail
+    /// once `read_timeout` passes without a byte of them; `None` without a host.
+    pub fn upstream(&mut self, url: &str, read_timeout: Duration) -> Option<Upstream> {
         let uri: Uri = url.parse().ok()?;
         let host = uri.host().filter(|h| !h.is_empty())?;
         let port = uri.port_u16().unwrap_or(80);
@@ -240,6 +243,7 @@ impl Upstreams {
             endpoint,
             host: HeaderValue::from_str(&host_header).ok()?,
             base_path: uri.path().trim_end_matches('/').to_string(),
+            read_timeout,
         })
     }
 }
@@ -343,6 +347,9 @@ impl Upstream {
             keep_alive: answer.keep_alive,
             endpoint: self.endpoint.clone(),
             worker,
+            read_timeout: self.read_timeout,
+            last_read: Instant::now(),
+            stall: None,
         };
         body.take_whole_body();
         let mut response = Response::new(body);
@@ -478,6 +485,13 @@ pub struct Pooled {
     keep_alive: bool,
     endpoint: Arc<Endpoint>,
     worker: usize,
+    /// The longest the body may go without a byte from the upstream.
+    read_timeout: Duration,
+    /// When the upstream last sent any of the answer.
+    last_read: Instant,
+    /// The timer a wait for more of the body runs against, made at the first wait:
+    /// answers that came whole with their head never need one.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Pooled {
@@ -507,6 +521,20 @@ impl Pooled {
         {
             self.endpoint.put(self.worker, conn);
         }
+    }
+
+    /// Whether the upstream has sent nothing for `read_timeout`, while waiting for more of
+    /// the body; if not, `cx` is woken when it will have.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = tokio::time::Instant::from_std(self.last_read + self.read_timeout);
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        // Bytes came since the timer was set: it runs from the last of them.
+        if stall.deadline() != deadline {
+            stall.as_mut().reset(deadline);
+        }
+        stall.as_mut().poll(cx).is_ready()
     }
 
     /// The body failed: the connection is closed.
@@ -570,11 +598,26 @@ impl Body for Pooled {
             if this.unsent.is_some() {
                 conn.push(&mut this.unsent, cx);
             }
-            match ready!(conn.poll_fill(cx)) {
+            let filled = match conn.poll_fill(cx) {
+                Poll::Ready(filled) => filled,
+                Poll::Pending if this.stalled(cx) => {
+                    let why = format!(
+                        "the upstream sent nothing of the body for {:?}",
+                        this.read_timeout
+                    );
+                    tracing::warn!(
+                        upstream = %format_args!("{}:{}", this.endpoint.host, this.endpoint.port),
+                        "{why}; the answer was cut off"
+                    );
+                    return this.fail(why);
+                }
+                Poll::Pending => return Poll::Pending,
+            };
+            match filled {
                 // The end of a body that runs to the close.
                 Ok(0) if this.framing == Framing::UntilClose => this.conn = None,
                 Ok(0) => return this.fail("the upstream closed the connection within the body"),
-                Ok(_) => {}
+                Ok(_) => this.last_read = Instant::now(),
                 Err(e) => return this.fail(format!("reading the body: {e}")),
             }
         }
@@ -630,7 +673,7 @@ mod tests {
             ("http://h:1/base/", "h:1", "/base/pay/charge?x=1&y=%20"),
             ("http://h:1/base", "h:1", "/base/pay/charge?x=1&y=%20"),
         ] {
-            let upstream = upstreams.upstream(url).unwrap();
+            let upstream = upstreams.upstream(url, LONG).unwrap();
             assert_eq!(upstream.host, host, "{url}");
             assert_eq!(
                 upstream.target(&request).unwrap().to_string(),
@@ -639,9 +682,9 @@ mod tests {
             );
         }
         let root: Uri = "/".parse().unwrap();
-        let h = upstreams.upstream("http://h:1").unwrap();
+        let h = upstreams.upstream("http://h:1", LONG).unwrap();
         assert_eq!(h.target(&root).unwrap().to_string(), "/");
-        assert!(upstreams.upstream("not a url").is_none());
+        assert!(upstreams.upstream("not a url", LONG).is_none());
         // One endpoint per address: h:1 twice, fn.internal and fn.internal:80 alike.
         assert_eq!(upstreams.endpoints.len(), 4);
         let addresses: Vec<(&str, u16)> = upstreams
@@ -677,6 +720,9 @@ mod tests {
     }
 
     const ANSWER: &[u8] = b"0123456789";
+
+    /// A read timeout no test's upstream comes near.
+    const LONG: Duration = Duration::from_secs(30);
 
     /// An upstream on 127.0.0.1 that counts the connections it accepts and answers each
     /// request with [`ANSWER`]: on `/close` it then closes the connection, and on
@@ -744,7 +790,7 @@ mod tests {
     async fn a_connection_is_reused_once_its_answer_is_read() {
         let (addr, accepted) = counting_upstream().await;
         let upstream = Upstreams::new(2)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         for path in ["/", "/chunked", "/", "/chunked"] {
             let response = upstream.send(0, get(&upstream, path)).await.unwrap();
@@ -781,7 +827,7 @@ mod tests {
     async fn a_connection_the_upstream_closed_is_not_used_again() {
         let (addr, accepted) = counting_upstream().await;
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         for _ in 0..3 {
             let response = upstream.send(0, get(&upstream, "/close")).await.unwrap();
@@ -821,7 +867,7 @@ mod tests {
             }
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         let ok = async |request| {
             let response = upstream.send(0, request).await.unwrap();
@@ -947,7 +993,7 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false),
         ]);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         let mut connections = Vec::new();
         for want in [
@@ -974,7 +1020,7 @@ mod tests {
         let ok: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
         let (addr, _, requests) = scripted(vec![(ok, false), (ok, false), (ok, false)]);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         let mut post = get(&upstream, "/pay?x=1");
         *post.method_mut() = hyper::Method::POST;
@@ -1026,7 +1072,7 @@ mod tests {
                 .is_ok()
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         let mut put = get(&upstream, "/upload");
         *put.method_mut() = hyper::Method::PUT;
@@ -1089,7 +1135,7 @@ mod tests {
             tcp.write_all(b"ok").is_ok()
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         let mut put = get(&upstream, "/upload");
         *put.method_mut() = hyper::Method::PUT;
@@ -1115,7 +1161,7 @@ mod tests {
                 .is_ok()
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         let one = || async { read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await };
         tokio::join!(one(), one(), one(), one(), one());
@@ -1145,7 +1191,7 @@ mod tests {
             false
         });
         let mut upstreams = Upstreams::new(1);
-        let upstream = upstreams.upstream(&format!("http://{addr}")).unwrap();
+        let upstream = upstreams.upstream(&format!("http://{addr}"), LONG).unwrap();
         let one = || async { read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await };
         tokio::join!(one(), one(), one(), one());
         let idle = || upstreams.endpoints[0].idle[0].lock().unwrap().len();
@@ -1172,7 +1218,7 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false),
         ]);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         let Err(e) = upstream.send(0, get(&upstream, "/")).await else {
             panic!("an answer of two lengths was read");
@@ -1192,12 +1238,70 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_the_upstream_stops_sending_fails_after_the_read_timeout() {
+        // Half a body by length, and a chunked body without its last chunk; the upstream
+        // then waits for another request, sending nothing more.
+        let (addr, _, _) = scripted(vec![
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhello", false),
+            (
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                false,
+            ),
+        ]);
+        let upstream = Upstreams::new(1)
+            .upstream(&format!("http://{addr}"), Duration::from_millis(200))
+            .unwrap();
+        for _ in 0..2 {
+            let mut body = upstream
+                .send(0, get(&upstream, "/"))
+                .await
+                .unwrap()
+                .into_body();
+            let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            assert_eq!(first, "hello");
+            // Bounded, so that a gateway that waited on would fail here, not hang.
+            let next = tokio::time::timeout(Duration::from_secs(10), body.frame()).await;
+            let e = next.expect("still waiting").unwrap().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "the upstream sent nothing of the body for 200ms"
+            );
+            assert!(body.is_end_stream());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_keeps_coming_is_read_however_long_it_takes() {
+        // Six pieces 100 ms apart: 500 ms in all, but never 300 ms without a byte.
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut tcp, _) = listener.accept().unwrap();
+            request_head(&mut tcp).unwrap();
+            tcp.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n")
+                .unwrap();
+            for piece in [b"a", b"b", b"c", b"d", b"e", b"f"] {
+                std::thread::sleep(Duration::from_millis(100));
+                tcp.write_all(piece).unwrap();
+            }
+            // Held open until the gateway's side closes.
+            let _ = request_head(&mut tcp);
+        });
+        let upstream = Upstreams::new(1)
+            .upstream(&format!("http://{addr}"), Duration::from_millis(300))
+            .unwrap();
+        let response = upstream.send(0, get(&upstream, "/")).await.unwrap();
+        assert_eq!(read(response).await, "abcdef");
+    }
+
+    #[tokio::test]
     async fn an_upstream_that_is_not_there_is_an_error_that_says_so() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"))
+            .upstream(&format!("http://{addr}"), LONG)
             .unwrap();
         let Err(e) = upstream.send(0, get(&upstream, "/")).await else {
             panic!("an answer from no upstream");

@@ -133,6 +133,14 @@ max_body = 1024
 schema = "charge.schema.json"
 
 [[route]]
+name = "slow"
+function = "payments"
+path_prefix = "/slow"
+upstream = "{upstream}"
+auth = ["mtls"]
+timeout = "2s"
+
+[[route]]
 name = "orders"
 function = "orders"
 path_prefix = "/orders"
@@ -799,6 +807,35 @@ fn answers_reach_the_caller_whole_however_the_upstream_frames_them() {
         assert_eq!(seen["headers"]["x-echo-frame"], frame, "{}", r.body);
         assert_eq!(seen["body"], r#"{"amount":1}"#, "{}", r.body);
     }
+}
+
+#[test]
+fn an_answer_the_upstream_stops_sending_is_cut_off_after_the_routes_timeout() {
+    let env = Env::new("gw-stall");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    // The upstream sends the head and half the body, then nothing for 5 s; the route's
+    // timeout is 2 s. The status has gone out by then, so the gateway can only end the
+    // answer short: curl sees the connection close before the length it was promised.
+    let cut = env
+        .curl("GET", "/slow/x")
+        .client_cert(&orders.cert, &orders.key)
+        .header("x-echo-frame: stall")
+        .try_send()
+        .expect_err("the whole answer, after the upstream's 5 s pause");
+    assert!(cut.contains("(18) transfer closed"), "{cut}");
+    let log = env.gateway_log();
+    assert!(
+        log.contains("the upstream sent nothing of the body for 2s"),
+        "{log}"
+    );
+    // The gateway's next answer on that route is whole.
+    let r = env
+        .curl("GET", "/slow/y")
+        .client_cert(&orders.cert, &orders.key)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["path"], "/slow/y", "{}", r.body);
 }
 
 /// The gateway's `writ_gateway_open_connections` gauge: connections per worker thread.
