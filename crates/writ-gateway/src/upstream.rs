@@ -348,7 +348,7 @@ impl Upstream {
             endpoint: self.endpoint.clone(),
             worker,
             read_timeout: self.read_timeout,
-            last_read: Instant::now(),
+            last_read: None,
             stall: None,
         };
         body.take_whole_body();
@@ -487,10 +487,10 @@ pub struct Pooled {
     worker: usize,
     /// The longest the body may go without a byte from the upstream.
     read_timeout: Duration,
-    /// When the upstream last sent any of the answer.
-    last_read: Instant,
+    /// When the upstream last sent any of the body, or the first wait for it began.
+    last_read: Option<Instant>,
     /// The timer a wait for more of the body runs against, made at the first wait:
-    /// answers that came whole with their head never need one.
+    /// answers that came whole with their head need neither.
     stall: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -526,7 +526,8 @@ impl Pooled {
     /// Whether the upstream has sent nothing for `read_timeout`, while waiting for more of
     /// the body; if not, `cx` is woken when it will have.
     fn stalled(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = tokio::time::Instant::from_std(self.last_read + self.read_timeout);
+        let since = *self.last_read.get_or_insert_with(Instant::now);
+        let deadline = tokio::time::Instant::from_std(since + self.read_timeout);
         let stall = self
             .stall
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -617,7 +618,7 @@ impl Body for Pooled {
                 // The end of a body that runs to the close.
                 Ok(0) if this.framing == Framing::UntilClose => this.conn = None,
                 Ok(0) => return this.fail("the upstream closed the connection within the body"),
-                Ok(_) => this.last_read = Instant::now(),
+                Ok(_) => this.last_read = Some(Instant::now()),
                 Err(e) => return this.fail(format!("reading the body: {e}")),
             }
         }
