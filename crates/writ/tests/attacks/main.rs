@@ -1,0 +1,10 @@
+//! The attack regression suite: each case is an attack that once worked against writ (or a
+//! close variant of one), run against the real binaries on loopback, and the refusal that
+//! must now answer it. Cases are grouped by the surface they attack, one module each, so
+//! the next finding is one more test in the module of its surface.
+//!
+//! | module | surface |
+//! |---|---|
+
+#[path = "../common/mod.rs"]
+mod common;
