@@ -103,18 +103,14 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
     {
         tracing::warn!("{done}");
     }
-    let (master, _) = MasterKey::load_or_create(
-        settings.master_key_env.as_deref(),
-        &settings.data_dir.join("master.key"),
-    )
-    .map_err(|e| StartError(e.to_string()))?;
-
-    let now = OffsetDateTime::now_utc();
-    let meta = match store
+    let existing = store
         .meta()
         .await
-        .map_err(|e| err("reading the store", e))?
-    {
+        .map_err(|e| err("reading the store", e))?;
+    let master = load_master_key(&settings, existing.is_some())?;
+
+    let now = OffsetDateTime::now_utc();
+    let meta = match existing {
         Some(meta) => meta,
         None => {
             let Some(td) = &settings.trust_domain else {
@@ -218,6 +214,28 @@ pub async fn serve(
     let router = api::router(running.state.clone());
     tls::serve(listener, running.state.tls.clone(), router, shutdown).await;
     refresher.abort();
+}
+
+/// The master key: made on the first start only. A store that is already initialised was
+/// sealed under a key that a new one cannot open, so a missing key stops the server before
+/// it writes anything, rather than leaving a useless new key file behind.
+fn load_master_key(settings: &Settings, initialised: bool) -> Result<MasterKey, StartError> {
+    let path = settings.data_dir.join("master.key");
+    let env = settings.master_key_env.as_deref();
+    if !initialised {
+        return MasterKey::load_or_create(env, &path)
+            .map(|(key, _)| key)
+            .map_err(|e| StartError(e.to_string()));
+    }
+    if env.is_none() && !path.exists() {
+        return Err(StartError(format!(
+            "the master key is missing: this store is initialised, but {} does not exist and \
+             {MASTER_KEY_ENV} is not set; restore the master key that initialised it (a new key \
+             cannot open the CA, the signing keys or the secrets)",
+            path.display()
+        )));
+    }
+    MasterKey::load(env, &path).map_err(|e| StartError(e.to_string()))
 }
 
 async fn initialise(
