@@ -7,6 +7,7 @@
 //! | action | resource |
 //! |---|---|
 //! | `writ:RegisterFunction`, `writ:GetFunction`, `writ:DeleteFunction`, `writ:CreateJoinToken` | the function's SPIFFE ID |
+//! | `writ:PutAttestationRules` (rules other than join tokens), `writ:PutFunctionPolicy` | the function's SPIFFE ID |
 //! | `writ:ListFunctions` | `writ:functions` |
 //! | `writ:RevokeFunction` | the function's SPIFFE ID |
 //! | `writ:RevokeSvid` | `writ:svid/<serial hex>` |
@@ -19,6 +20,10 @@
 //! | `writ:WriteIntention`, `writ:DeleteIntention` | `writ:intention/SOURCE/DESTINATION` (`*` for any function) |
 //! | `secrets:CreateSecret`, `PutSecretValue`, `GetSecretValue`, `DescribeSecret`, `DeleteSecret`, `RestoreSecret`, `PutResourcePolicy` | `writ:secret/NAME` |
 //! | `secrets:ListSecrets` | `writ:secrets` |
+//!
+//! An operator cannot give a function more than it may do itself: the policies of the
+//! token that sets a function's identity policies become the function's permissions
+//! boundary, and the function may do only what both allow (docs/server.md).
 
 use writ_policy::{
     CompiledPolicy, Context, Decision, ParseOptions, PolicyKind, PolicySet, Request,
@@ -27,6 +32,8 @@ use writ_policy::{
 /// Every admin action writ knows, for validation and docs.
 pub const ACTIONS: &[&str] = &[
     "writ:RegisterFunction",
+    "writ:PutAttestationRules",
+    "writ:PutFunctionPolicy",
     "writ:GetFunction",
     "writ:ListFunctions",
     "writ:DeleteFunction",
@@ -45,10 +52,11 @@ pub const ACTIONS: &[&str] = &[
     "writ:DeleteIntention",
 ];
 
-/// The policy of the bootstrap token: every writ and secrets action on everything.
+/// The policy of the bootstrap token: every action on everything. As the boundary of the
+/// functions it gives policies to, it limits them in nothing.
 pub const BOOTSTRAP_POLICY: &str = r#"{
   "Version": "2012-10-17",
-  "Statement": [{"Sid": "Bootstrap", "Effect": "Allow", "Action": ["writ:*", "secrets:*"], "Resource": "*"}]
+  "Statement": [{"Sid": "Bootstrap", "Effect": "Allow", "Action": "*", "Resource": "*"}]
 }"#;
 
 /// Compiles a token's policy documents into one set. Errors carry the policy index, the

@@ -247,6 +247,7 @@ fn function(name: &str) -> FunctionRecord {
         created_at: T0,
         revoked_at: None,
         policies: None,
+        boundary: None,
     }
 }
 
@@ -285,7 +286,7 @@ async fn migrations_run_at_open_and_are_idempotent(ctx: Ctx) {
     let versions = schema_versions(&url).await;
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7],
+        vec![1, 2, 3, 4, 5, 6, 7, 8],
         "each migration recorded once"
     );
 
@@ -2044,6 +2045,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         sqlx::raw_sql(
             "DROP TABLE audit_segment_actors; DROP TABLE audit_segments; \
+             ALTER TABLE functions DROP COLUMN boundary; \
              DELETE FROM writ_schema WHERE version >= 6; \
              CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
                actor TEXT NOT NULL, action TEXT NOT NULL, decision TEXT, outcome TEXT NOT NULL, \
@@ -2102,7 +2104,7 @@ async fn migrated_log_reads_the_same_and_continues(
     use writ_server::store::AuditFilter;
 
     let store = Store::open(url).await.expect("open and migrate");
-    assert_eq!(schema_versions(url).await, vec![1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(schema_versions(url).await, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     let all = AuditFilter {
         limit: 100,
         ..AuditFilter::default()
@@ -2156,7 +2158,7 @@ impl TextSegment {
     }
 }
 
-/// Takes the store at `url` back to schema 6, with `segments` (and their actors) and
+/// Takes the store at `url` back to schema 6 (undoing the later migrations), with `segments` (and their actors) and
 /// `checkpoint` in its audit tables.
 async fn store_as_schema_6(
     url: &str,
@@ -2167,7 +2169,8 @@ async fn store_as_schema_6(
     let pool = sqlx::AnyPool::connect(url).await.unwrap();
     sqlx::raw_sql(
         "DROP TABLE audit_segments; DELETE FROM audit_segment_actors; \
-         DELETE FROM audit_checkpoints; DELETE FROM writ_schema WHERE version = 7; \
+         DELETE FROM audit_checkpoints; ALTER TABLE functions DROP COLUMN boundary; \
+         DELETE FROM writ_schema WHERE version >= 7; \
          CREATE TABLE audit_segments (first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL, \
            min_time_ms BIGINT NOT NULL, max_time_ms BIGINT NOT NULL, prev_hash TEXT NOT NULL, \
            hashes TEXT NOT NULL, events TEXT NOT NULL); \

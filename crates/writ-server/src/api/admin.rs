@@ -40,6 +40,9 @@ pub(super) struct Operator {
     pub actor: String,
     /// The statements that allowed the call.
     pub matched: Vec<String>,
+    /// The token's own policies, as stored (a JSON array of policy documents): the most
+    /// this operator can give a function ([`register_function`]).
+    pub policies: Option<String>,
 }
 
 /// Authenticates the admin token and decides `action` on `resource`. Refusals and denials
@@ -151,7 +154,11 @@ pub(super) async fn authorize(
         state.audit.record(event)?;
         return Err(ApiError::forbidden(why));
     }
-    Ok(Operator { actor, matched })
+    Ok(Operator {
+        actor,
+        matched,
+        policies: record.policies,
+    })
 }
 
 fn allowed_event(
@@ -204,6 +211,17 @@ pub(super) fn audit_read(
     Ok(())
 }
 
+/// A stored JSON array of policy documents, as JSON values (a document that is not JSON is
+/// shown as its text).
+fn documents_json(stored: Option<&str>) -> Vec<Value> {
+    stored
+        .and_then(|p| serde_json::from_str::<Vec<String>>(p).ok())
+        .unwrap_or_default()
+        .iter()
+        .map(|p| serde_json::from_str::<Value>(p).unwrap_or(Value::String(p.clone())))
+        .collect()
+}
+
 fn function_json(state: &AppState, f: &FunctionRecord) -> Value {
     let rules: Value = serde_json::from_str(&f.attestation).unwrap_or(Value::Null);
     json!({
@@ -217,14 +235,8 @@ fn function_json(state: &AppState, f: &FunctionRecord) -> Value {
         ),
         "createdAt": rfc3339(f.created_at),
         "revokedAt": f.revoked_at.map(rfc3339),
-        "policies": f
-            .policies
-            .as_deref()
-            .and_then(|p| serde_json::from_str::<Vec<String>>(p).ok())
-            .unwrap_or_default()
-            .iter()
-            .map(|p| serde_json::from_str::<Value>(p).unwrap_or(Value::String(p.clone())))
-            .collect::<Vec<_>>(),
+        "policies": documents_json(f.policies.as_deref()),
+        "permissionsBoundary": f.boundary.as_deref().map(|b| documents_json(Some(b))),
     })
 }
 
@@ -281,6 +293,16 @@ pub(super) async fn register_function(
     )
     .await?;
     attest::check_rules(&body.attestation).map_err(ApiError::bad_request)?;
+    // Who may log in as the function, and what it may do, are each an action of their own:
+    // registering alone gives a function nothing but join-token logins.
+    let mut granted = Vec::new();
+    if body.attestation != default_rules() {
+        let action = "writ:PutAttestationRules";
+        granted.push((
+            action,
+            authorize(&state, &headers, &conn, action, id.as_str()).await?,
+        ));
+    }
     let ttl = match &body.x509_ttl {
         Some(text) => {
             let ttl = duration::parse(text)
@@ -303,9 +325,18 @@ pub(super) async fn register_function(
             other => other.to_string(),
         })
         .collect();
-    if !policies.is_empty() {
+    // The policies are bounded by the operator's own: the function may do only what both
+    // allow, so no operator can give a function more than it may do itself.
+    let boundary = if policies.is_empty() {
+        None
+    } else {
         admin::compile(&policies).map_err(ApiError::bad_request)?;
-    }
+        let action = "writ:PutFunctionPolicy";
+        let allowed = authorize(&state, &headers, &conn, action, id.as_str()).await?;
+        let boundary = allowed.policies.clone();
+        granted.push((action, allowed));
+        boundary
+    };
     let record = FunctionRecord {
         policies: (!policies.is_empty())
             .then(|| serde_json::to_string(&policies))
@@ -318,6 +349,7 @@ pub(super) async fn register_function(
         x509_ttl_seconds: ttl,
         created_at: OffsetDateTime::now_utc().unix_timestamp(),
         revoked_at: None,
+        boundary,
     };
     state.store.insert_function(&record).await?;
     state.forget_function(&record.name);
@@ -329,6 +361,9 @@ pub(super) async fn register_function(
         &conn,
     )
     .await?;
+    for (action, operator) in &granted {
+        audit_ok(&state, operator, action, id.as_str(), &conn).await?;
+    }
     Ok((StatusCode::CREATED, Json(function_json(&state, &record))))
 }
 

@@ -71,6 +71,7 @@ impl PolicyCache {
             })?;
         let name = match kind {
             PolicyKind::Resource => "resource policy",
+            PolicyKind::PermissionsBoundary => "permissions boundary",
             _ => "identity policy",
         };
         let compiled =
@@ -214,7 +215,7 @@ async fn authorize_secret(
     let presented = bearer(headers);
     let jwt = presented.filter(|t| t.starts_with("eyJ"));
     if presented.is_some() && jwt.is_none() {
-        let Operator { actor, matched } = authorize(state, headers, conn, action, &res).await?;
+        let Operator { actor, matched, .. } = authorize(state, headers, conn, action, &res).await?;
         let secret = match name {
             Some(n) => state.secret_cache.meta(state, n).await?.0,
             None => None,
@@ -273,6 +274,21 @@ async fn authorize_secret(
             .map_err(|e| ApiError::internal("a stored function policy is invalid", e))?;
         set.add((*compiled).clone());
     }
+    // The policies of the operator who set the function's: what they may grant at most.
+    let boundary: Vec<String> = record
+        .as_ref()
+        .and_then(|f| f.boundary.as_deref())
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| ApiError::internal("a stored permissions boundary is unreadable", e))?
+        .unwrap_or_default();
+    for doc in &boundary {
+        let compiled = state
+            .secret_policies
+            .get(PolicyKind::PermissionsBoundary, doc)
+            .map_err(|e| ApiError::internal("a stored permissions boundary is invalid", e))?;
+        set.add((*compiled).clone());
+    }
     if let Some(rp) = secret.as_ref().and_then(|s| s.resource_policy.as_deref()) {
         let compiled = state
             .secret_policies
@@ -300,10 +316,16 @@ async fn authorize_secret(
         writ_policy::Outcome::ImplicitDeny => Decision::ImplicitDeny,
     };
     if !decision.is_allowed() {
-        let why = format!(
+        let mut why = format!(
             "{action} on {res} is not allowed for {id} ({})",
             decision.outcome.as_str()
         );
+        if decision.reason == Some(writ_policy::DenyReason::NotInBoundary) {
+            why.push_str(
+                ": the function's policies allow it, but not its permissions boundary \
+                 (the policies of the operator who set them)",
+            );
+        }
         let mut event = state.event(
             conn,
             id.as_str(),

@@ -56,6 +56,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0007_audit_packed.sql"),
         postgres: include_str!("migrations/postgres/0007_audit_packed.sql"),
     },
+    Migration {
+        version: 8,
+        name: "function permissions boundary",
+        sqlite: include_str!("migrations/sqlite/0008_function_boundary.sql"),
+        postgres: include_str!("migrations/postgres/0008_function_boundary.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that

@@ -129,6 +129,10 @@ pub struct FunctionRecord {
     pub revoked_at: Option<i64>,
     /// Its identity policies (what it may do), as a JSON array of policy documents.
     pub policies: Option<String>,
+    /// Its permissions boundary, as a JSON array of policy documents: the policies of the
+    /// operator's token that set [`FunctionRecord::policies`]. The function may do only what
+    /// both allow.
+    pub boundary: Option<String>,
 }
 
 /// What a token is for.
@@ -445,8 +449,8 @@ impl Store {
     /// Registers a function; a name already taken is a conflict.
     pub async fn insert_function(&self, f: &FunctionRecord) -> Result<(), StoreError> {
         let result = sqlx::query(
-            "INSERT INTO functions (name, spiffe_id, attestation, x509_ttl_seconds, created_at, revoked_at, policies) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            "INSERT INTO functions (name, spiffe_id, attestation, x509_ttl_seconds, created_at, revoked_at, policies, boundary) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(&f.name)
         .bind(&f.spiffe_id)
@@ -455,6 +459,7 @@ impl Store {
         .bind(f.created_at)
         .bind(f.revoked_at)
         .bind(&f.policies)
+        .bind(&f.boundary)
         .execute(&self.pool)
         .await?;
         if result.rows_affected() == 0 {
@@ -475,8 +480,8 @@ impl Store {
     /// All functions, by name.
     pub async fn functions(&self) -> Result<Vec<FunctionRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, spiffe_id, attestation, x509_ttl_seconds, created_at, revoked_at, policies \
-             FROM functions ORDER BY name",
+            "SELECT name, spiffe_id, attestation, x509_ttl_seconds, created_at, revoked_at, policies, \
+             boundary FROM functions ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -628,7 +633,7 @@ impl Store {
 }
 
 const FUNCTION_BY_NAME: &str = "SELECT name, spiffe_id, attestation, x509_ttl_seconds, created_at, \
-     revoked_at, policies FROM functions WHERE name = $1";
+     revoked_at, policies, boundary FROM functions WHERE name = $1";
 
 fn function_from_row(r: &AnyRow) -> Result<FunctionRecord, sqlx::Error> {
     Ok(FunctionRecord {
@@ -639,6 +644,7 @@ fn function_from_row(r: &AnyRow) -> Result<FunctionRecord, sqlx::Error> {
         created_at: r.try_get(4)?,
         revoked_at: r.try_get(5)?,
         policies: r.try_get(6)?,
+        boundary: r.try_get(7)?,
     })
 }
 

@@ -160,4 +160,16 @@ fn show(f: &Value, format: ClientFormat, registered: bool) {
         "attestation: {}",
         serde_json::to_string(&f["attestation"]).unwrap_or_default()
     );
+    let policies = f["policies"].as_array().map_or(0, Vec::len);
+    match f["permissionsBoundary"].as_array() {
+        Some(boundary) => println!(
+            "policies:    {policies}, bounded by the {} of the token that set them (--format json shows them)",
+            if boundary.len() == 1 {
+                "policy".to_string()
+            } else {
+                format!("{} policies", boundary.len())
+            }
+        ),
+        None => println!("policies:    {policies}"),
+    }
 }

@@ -5,6 +5,11 @@
 //!
 //! | module | surface |
 //! |---|---|
+//! | `operator_scopes` | admin tokens scoped by policy: what an operator may grant a function |
+//! | `startup` | what the server does with its data directory and master key |
 
 #[path = "../common/mod.rs"]
 mod common;
+
+mod operator_scopes;
+mod startup;
