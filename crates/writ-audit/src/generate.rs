@@ -185,10 +185,13 @@ struct StatementDoc {
 
 /// The event's service when the event is evidence for `actor`. An event the actor reported
 /// about itself (an agent's) is its own word, not evidence of what it was allowed: it would
-/// let a compromised function write its own policy.
+/// let a compromised function write its own policy. A reported event of an action no
+/// reporter decides ([`crate::reportable`]) is a forgery, whoever sent it (a log written
+/// before the server refused them may hold some).
 fn evidence<'e>(event: &'e Event, actor: &str) -> Option<&'e str> {
     if event.actor != actor
         || event.reported_by.as_deref() == Some(actor)
+        || (event.reported_by.is_some() && !crate::reportable(&event.action))
         || event.outcome != Outcome::Allowed
         || event.decision != Some(Decision::Allowed)
         || event.resource.is_empty()

@@ -26,6 +26,17 @@ mod swar;
 
 pub use event::{Decision, Event, Outcome};
 
+/// The actions a gateway or an agent may report to the server: the calls they decide
+/// themselves. Everything else (logins, issuance, secret reads, admin changes) is decided
+/// and recorded by the server alone, so a reported event of another action is a forgery:
+/// the server refuses it, and [`generate`] never takes one as evidence.
+pub const REPORTABLE_ACTIONS: &[&str] = &["writ:Invoke"];
+
+/// Whether a reporter may send events of `action` ([`REPORTABLE_ACTIONS`]).
+pub fn reportable(action: &str) -> bool {
+    REPORTABLE_ACTIONS.contains(&action)
+}
+
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);

@@ -413,14 +413,38 @@ fn events_a_function_reported_about_itself_are_not_evidence() {
     own.decision = Some(Decision::Allowed);
     own.reported_by = Some(actor.into());
     let mut by_gateway = own.clone();
-    by_gateway.resource = "writ:secret/prod/orders-db".into();
+    by_gateway.action = "writ:Invoke".into();
+    by_gateway.resource = "writ:fn/payments".into();
     by_gateway.reported_by = Some("token:hmac-sha256:00".into());
     let generated = least_privilege(&[own.clone(), by_gateway], actor).unwrap();
     assert!(
-        generated.text.contains("prod/orders-db"),
+        generated.text.contains("writ:fn/payments"),
         "{}",
         generated.text
     );
     assert!(!generated.text.contains("root-db"), "{}", generated.text);
     assert!(least_privilege(&[own], actor).is_err());
+}
+
+/// A gateway decides calls (`writ:Invoke`), never secret reads: a reported secret read is
+/// a forgery, and a policy generated from it would grant what never happened.
+#[test]
+fn reported_events_of_actions_only_the_server_decides_are_not_evidence() {
+    let actor = "spiffe://example.org/fn/orders";
+    let mut forged = Event::new(
+        "2026-11-24T10:00:00Z",
+        actor,
+        "x509Svid",
+        "secrets:GetSecretValue",
+        "writ:secret/prod/root-db",
+        Outcome::Allowed,
+    );
+    forged.decision = Some(Decision::Allowed);
+    forged.reported_by = Some("token:hmac-sha256:00".into());
+    assert!(least_privilege(std::slice::from_ref(&forged), actor).is_err());
+    // The same read recorded by the server itself is evidence.
+    let mut decided = forged;
+    decided.reported_by = None;
+    let generated = least_privilege(&[decided], actor).unwrap();
+    assert!(generated.text.contains("root-db"), "{}", generated.text);
 }

@@ -1447,10 +1447,11 @@ fn agents_and_gateways_send_events_in_and_each_is_stamped_with_its_sender() {
         .expect(403);
     assert!(r.error_message().contains("events[0].actor"), "{}", r.body);
 
-    // From a gateway's admin token allowed writ:PutAuditEvents: stamped with its name.
+    // From a gateway's admin token allowed writ:PutAuditEvents on the event's resource:
+    // stamped with its name.
     let gateway = scoped_token(
         &server,
-        &policy_file(&dir, &["writ:PutAuditEvents"], "writ:audit"),
+        &policy_file(&dir, &["writ:PutAuditEvents"], &fn_id("orders")),
     );
     server
         .curl("POST", "/v1/audit/events")

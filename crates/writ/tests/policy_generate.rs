@@ -1,5 +1,6 @@
 //! `writ policy generate --from-audit`: the least-privilege policy for what a function did,
-//! from a flow recorded in the real server's audit log, checked with `writ policy simulate`.
+//! from a flow recorded in the real server's audit log (secret reads it decided, calls a
+//! gateway reported), checked with `writ policy simulate`.
 
 mod common;
 
@@ -10,14 +11,14 @@ fn fn_id(name: &str) -> String {
     format!("spiffe://{TRUST_DOMAIN}/fn/{name}")
 }
 
-/// One authorization event as a gateway or the secrets service reports it.
-fn decision(actor: &str, action: &str, resource: &str, allowed: bool) -> Value {
+/// A call as a gateway reports it.
+fn call(actor: &str, function: &str, allowed: bool) -> Value {
     json!({
         "time": "2026-11-24T10:00:00Z",
         "actor": actor,
-        "authenticatedBy": "x509Svid",
-        "action": action,
-        "resource": resource,
+        "authenticatedBy": "mtls",
+        "action": "writ:Invoke",
+        "resource": format!("writ:fn/{function}"),
         "decision": if allowed { "allowed" } else { "implicitDeny" },
         "outcome": if allowed { "allowed" } else { "denied" },
     })
@@ -47,28 +48,52 @@ fn a_generated_policy_allows_the_recorded_flow_and_nothing_else() {
     let dir = TempDir::new("generate");
     let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
     let orders = fn_id("orders");
-    let table = "arn:aws:dynamodb:us-east-1:123456789012:table/orders";
-    // What a gateway and the secrets service would have recorded over a day.
-    let mut events = Vec::new();
-    for _ in 0..3 {
-        events.push(decision(&orders, "writ:Invoke", &fn_id("payments"), true));
+    // The secrets service records what it decides: orders reads its database URL, and is
+    // refused the payment provider's key.
+    let value = dir.join("value.txt");
+    std::fs::write(&value, "postgres://orders").unwrap();
+    for name in ["prod/orders-db", "prod/stripe-key"] {
+        server.cli_ok(&[
+            "secret",
+            "put",
+            name,
+            "--value-file",
+            value.to_str().unwrap(),
+        ]);
     }
-    events.push(decision(
-        &orders,
-        "secrets:GetSecretValue",
-        "prod/orders-db",
-        true,
-    ));
-    events.push(decision(&orders, "dynamodb:GetItem", table, true));
-    events.push(decision(&orders, "dynamodb:Query", table, true));
-    // Noise: a call that was refused, and another function's calls.
-    events.push(decision(&orders, "writ:Invoke", &fn_id("billing"), false));
-    events.push(decision(
-        &fn_id("payments"),
-        "secrets:GetSecretValue",
-        "prod/stripe-key",
-        true,
-    ));
+    let read_policy = dir.join("orders-reads.json");
+    std::fs::write(
+        &read_policy,
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "secrets:GetSecretValue", "Resource": "writ:secret/prod/orders-db"}]})
+        .to_string(),
+    )
+    .unwrap();
+    server.cli_ok(&[
+        "fn",
+        "register",
+        "orders",
+        "--policy",
+        read_policy.to_str().unwrap(),
+    ]);
+    let svid = common::Svid::login(
+        &server,
+        &dir,
+        "orders",
+        common::join_token_evidence(&server.join_token("orders")),
+    )
+    .unwrap_or_else(|r| panic!("login: {} {}", r.status, r.body));
+    for (name, status) in [("prod/orders-db", 200), ("prod/stripe-key", 403)] {
+        svid.curl(&server, "POST", "/v1/secrets/get")
+            .json(&json!({"name": name}))
+            .send()
+            .expect(status);
+    }
+    // A gateway reports the calls it forwarded: three to payments, one refused to
+    // billing, and another function's.
+    let mut events = vec![call(&orders, "payments", true); 3];
+    events.push(call(&orders, "billing", false));
+    events.push(call(&fn_id("payments"), "ledger", true));
     let accepted = server
         .curl("POST", "/v1/audit/events")
         .bearer(&server.admin_token())
@@ -76,7 +101,7 @@ fn a_generated_policy_allows_the_recorded_flow_and_nothing_else() {
         .send()
         .expect(200)
         .json();
-    assert_eq!(accepted["accepted"], 8);
+    assert_eq!(accepted["accepted"], 5);
 
     let text = server.cli_ok(&[
         "policy",
@@ -108,29 +133,27 @@ fn a_generated_policy_allows_the_recorded_flow_and_nothing_else() {
     );
 
     // The same flow is allowed ...
-    assert!(allowed(&server, &file, "writ:Invoke", &fn_id("payments")));
+    assert!(allowed(&server, &file, "writ:Invoke", "writ:fn/payments"));
     assert!(allowed(
         &server,
         &file,
         "secrets:GetSecretValue",
-        "prod/orders-db"
+        "writ:secret/prod/orders-db"
     ));
-    assert!(allowed(&server, &file, "dynamodb:GetItem", table));
-    assert!(allowed(&server, &file, "dynamodb:Query", table));
     // ... and what it never did, or was refused, is not.
-    assert!(!allowed(&server, &file, "writ:Invoke", &fn_id("billing")));
+    assert!(!allowed(&server, &file, "writ:Invoke", "writ:fn/billing"));
+    assert!(!allowed(&server, &file, "writ:Invoke", "writ:fn/ledger"));
     assert!(!allowed(
         &server,
         &file,
         "secrets:GetSecretValue",
-        "prod/stripe-key"
+        "writ:secret/prod/stripe-key"
     ));
-    assert!(!allowed(&server, &file, "dynamodb:DeleteItem", table));
     assert!(!allowed(
         &server,
         &file,
-        "dynamodb:GetItem",
-        "arn:aws:dynamodb:us-east-1:123456789012:table/users"
+        "secrets:PutSecretValue",
+        "writ:secret/prod/orders-db"
     ));
 
     // A function with no recorded calls gets an error, not an empty policy.

@@ -29,6 +29,9 @@ const MAX_BATCH_IN: usize = 10_000;
 /// The largest batch body: 10,000 events of up to 1.6 KiB each (a gateway's are about
 /// 350 bytes); senders cap their batches by size as well.
 pub(super) const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// The most distinct resources one batch of a token's may report on: each is a decision
+/// against the token's policies (a gateway fronts a handful of functions).
+const MAX_RESOURCES_IN: usize = 256;
 /// The longest a follower may wait for new events in one request.
 const MAX_WAIT_SECONDS: u64 = 60;
 
@@ -128,12 +131,31 @@ pub(super) async fn write_events(
     headers: HeaderMap,
     ApiJson(body): ApiJson<EventsIn>,
 ) -> Result<Json<Value>, ApiError> {
-    // Agents send with their SVID; gateways (until they have identities of their own)
-    // with an admin token allowed writ:PutAuditEvents.
-    let (reporter, own_events_only) = if bearer(&headers).is_some() || conn.peer_cert.is_none() {
-        let operator =
-            authorize(&state, &headers, &conn, "writ:PutAuditEvents", "writ:audit").await?;
-        (operator.actor, false)
+    // Agents send with their SVID, and report only their own function's calls; gateways
+    // (until they have identities of their own) with an admin token allowed
+    // writ:PutAuditEvents on the resource of each event they report: `writ:fn/NAME` for the
+    // calls they forward to NAME. An empty batch is checked against `writ:audit`.
+    let by_token = bearer(&headers).is_some() || conn.peer_cert.is_none();
+    let (reporter, own_events_only) = if by_token {
+        let mut resources: Vec<&str> = body.events.iter().map(|e| e.resource.as_str()).collect();
+        resources.sort_unstable();
+        resources.dedup();
+        if resources.is_empty() {
+            resources.push("writ:audit");
+        }
+        if resources.len() > MAX_RESOURCES_IN {
+            return Err(ApiError::bad_request(format!(
+                "events: at most {MAX_RESOURCES_IN} distinct resources per batch, got {}",
+                resources.len()
+            )));
+        }
+        let mut actor = String::new();
+        for resource in resources {
+            actor = authorize(&state, &headers, &conn, "writ:PutAuditEvents", resource)
+                .await?
+                .actor;
+        }
+        (actor, false)
     } else {
         let caller = svid_caller(&state, &conn, "writ:PutAuditEvents").await?;
         (caller.id.to_string(), true)
@@ -155,6 +177,14 @@ pub(super) async fn write_events(
         if e.actor.is_empty() || e.action.is_empty() {
             return Err(ApiError::bad_request(format!(
                 "events[{i}]: actor and action must not be empty"
+            )));
+        }
+        // Only the calls a gateway or agent decides; the server records its own decisions.
+        if !writ_audit::reportable(&e.action) {
+            return Err(ApiError::forbidden(format!(
+                "events[{i}].action: {:?} is decided and recorded by the server alone; a gateway or agent reports only {}",
+                e.action,
+                writ_audit::REPORTABLE_ACTIONS.join(", ")
             )));
         }
         // An agent reports what its own function did; only a gateway (by token) reports

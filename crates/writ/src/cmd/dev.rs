@@ -269,8 +269,10 @@ async fn demo(args: DevArgs) -> Result<ExitCode, String> {
             reqwest::Method::POST,
             "/v1/tokens",
             json!({"description": "writ dev gateway", "policies": [{"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions", "writ:PutAuditEvents"],
-                 "Resource": "*"}]}]}),
+                {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions"],
+                 "Resource": "*"},
+                {"Effect": "Allow", "Action": "writ:PutAuditEvents",
+                 "Resource": ["writ:fn/orders", "writ:fn/payments"]}]}]}),
         )
         .await?["token"]
         .as_str()

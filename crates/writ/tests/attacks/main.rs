@@ -5,11 +5,13 @@
 //!
 //! | module | surface |
 //! |---|---|
+//! | `audit_intake` | the events gateways and agents report to the audit log |
 //! | `operator_scopes` | admin tokens scoped by policy: what an operator may grant a function |
 //! | `startup` | what the server does with its data directory and master key |
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit_intake;
 mod operator_scopes;
 mod startup;
