@@ -6,6 +6,7 @@
 //! carries to the gateway over mTLS.
 
 pub mod extension;
+pub mod guard;
 pub mod local;
 pub mod outbound;
 pub mod revocation;
@@ -90,7 +91,11 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
         config.caller_token.clone(),
         revoked.clone(),
     ));
-    tokio::spawn(local::serve(listener, local));
+    tokio::spawn(local::serve(
+        listener,
+        guard::OwnAddress::new(local_addr),
+        local,
+    ));
     let mut outbound = Vec::new();
     if !config.outbound.is_empty() {
         let gateway = config
@@ -106,9 +111,13 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("--outbound {name}={addr}: {e}"))?;
-            outbound.push((name.clone(), l.local_addr().map_err(|e| e.to_string())?));
+            let bound = l
+                .local_addr()
+                .map_err(|e| format!("--outbound {name}={addr}: {e}"))?;
+            outbound.push((name.clone(), bound));
             tokio::spawn(outbound::serve(
                 l,
+                guard::OwnAddress::new(bound),
                 revoked.clone(),
                 identity.clone(),
                 gateway.trim_end_matches('/').to_string(),

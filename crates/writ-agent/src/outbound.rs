@@ -1,7 +1,8 @@
 //! Outbound calls: a plain-HTTP listener on localhost per upstream, whose requests the
 //! agent carries to the gateway over mTLS with the function's current SVID (as
 //! consul-lambda-extension does). The function calls `http://127.0.0.1:PORT/path`; the
-//! gateway sees the function's identity.
+//! gateway sees the function's identity. A request not addressed to the listener (421) or
+//! sent by a browser (403) is refused before anything is carried (see [`crate::guard`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
 use writ_client::identity::Identity;
+
+use crate::guard::OwnAddress;
 
 /// The largest request body carried.
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -113,10 +116,12 @@ async fn carry(
     r
 }
 
-/// Serves one outbound listener, carrying its requests to `gateway` (`https://…`),
-/// verified against `bundle_pem` (the trust bundle, or the gateway's CA).
+/// Serves one outbound listener, carrying the requests addressed to `own` (its address,
+/// see [`crate::guard`]) to `gateway` (`https://…`), verified against `bundle_pem` (the
+/// trust bundle, or the gateway's CA).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    own: OwnAddress,
     revoked: Arc<std::sync::atomic::AtomicBool>,
     identity: Arc<Identity>,
     gateway: String,
@@ -144,6 +149,9 @@ pub async fn serve(
                     revoked.clone(),
                 );
                 async move {
+                    if let Err(refused) = own.check(req.headers(), req.uri()) {
+                        return Ok::<_, Infallible>(failure(refused.status, refused.message));
+                    }
                     if revoked.load(std::sync::atomic::Ordering::Acquire) {
                         return Ok::<_, Infallible>(failure(
                             StatusCode::FORBIDDEN,

@@ -5,6 +5,9 @@
 //!
 //! | module | surface |
 //! |---|---|
+//! | `agent_listeners` | the agent's local listeners: what a local caller or a browser page can make it do |
 
 #[path = "../common/mod.rs"]
 mod common;
+
+mod agent_listeners;
