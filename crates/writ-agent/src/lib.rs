@@ -72,7 +72,11 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
     )
     .await?;
     let svid = identity.svid();
-    let fetcher = HttpFetcher::new(&config.server, &svid.bundle_pem, identity.source.clone())?;
+    let fetcher = HttpFetcher::trusting(
+        &config.server,
+        identity.trust.clone(),
+        identity.source.clone(),
+    )?;
     let secrets = SecretCache::new(fetcher, config.cache);
     let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for name in &config.prefetch {
@@ -102,11 +106,13 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
             .gateway
             .clone()
             .ok_or("--outbound needs --gateway URL: the gateway the calls go to")?;
-        let ca: Arc<str> = config
-            .gateway_ca_pem
-            .clone()
-            .unwrap_or_else(|| svid.bundle_pem.clone())
-            .into();
+        // The gateway's own CA if one was given; the trust bundle, followed through CA
+        // rotations, if not.
+        let trust = match &config.gateway_ca_pem {
+            Some(pem) => writ_client::fetch::TrustBundle::from_pem(pem)
+                .map_err(|e| format!("--gateway-ca: {e}"))?,
+            None => identity.trust.clone(),
+        };
         for (name, addr) in &config.outbound {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
@@ -121,7 +127,7 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
                 revoked.clone(),
                 identity.clone(),
                 gateway.trim_end_matches('/').to_string(),
-                ca.clone(),
+                trust.clone(),
             ));
         }
     }
