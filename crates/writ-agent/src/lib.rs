@@ -6,6 +6,7 @@
 //! carries to the gateway over mTLS.
 
 pub mod extension;
+pub mod guard;
 pub mod local;
 pub mod outbound;
 pub mod revocation;
@@ -71,7 +72,11 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
     )
     .await?;
     let svid = identity.svid();
-    let fetcher = HttpFetcher::new(&config.server, &svid.bundle_pem, identity.source.clone())?;
+    let fetcher = HttpFetcher::trusting(
+        &config.server,
+        identity.trust.clone(),
+        identity.source.clone(),
+    )?;
     let secrets = SecretCache::new(fetcher, config.cache);
     let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for name in &config.prefetch {
@@ -90,29 +95,39 @@ pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
         config.caller_token.clone(),
         revoked.clone(),
     ));
-    tokio::spawn(local::serve(listener, local));
+    tokio::spawn(local::serve(
+        listener,
+        guard::OwnAddress::new(local_addr),
+        local,
+    ));
     let mut outbound = Vec::new();
     if !config.outbound.is_empty() {
         let gateway = config
             .gateway
             .clone()
             .ok_or("--outbound needs --gateway URL: the gateway the calls go to")?;
-        let ca: Arc<str> = config
-            .gateway_ca_pem
-            .clone()
-            .unwrap_or_else(|| svid.bundle_pem.clone())
-            .into();
+        // The gateway's own CA if one was given; the trust bundle, followed through CA
+        // rotations, if not.
+        let trust = match &config.gateway_ca_pem {
+            Some(pem) => writ_client::fetch::TrustBundle::from_pem(pem)
+                .map_err(|e| format!("--gateway-ca: {e}"))?,
+            None => identity.trust.clone(),
+        };
         for (name, addr) in &config.outbound {
             let l = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("--outbound {name}={addr}: {e}"))?;
-            outbound.push((name.clone(), l.local_addr().map_err(|e| e.to_string())?));
+            let bound = l
+                .local_addr()
+                .map_err(|e| format!("--outbound {name}={addr}: {e}"))?;
+            outbound.push((name.clone(), bound));
             tokio::spawn(outbound::serve(
                 l,
+                guard::OwnAddress::new(bound),
                 revoked.clone(),
                 identity.clone(),
                 gateway.trim_end_matches('/').to_string(),
-                ca.clone(),
+                trust.clone(),
             ));
         }
     }

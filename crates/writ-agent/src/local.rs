@@ -10,7 +10,8 @@
 //! Every request must carry `X-Aws-Parameters-Secrets-Token` equal to the agent's token
 //! (in Lambda, the function's `AWS_SESSION_TOKEN`), compared in constant time, as the AWS
 //! extension requires: a request the function was tricked into sending elsewhere does not
-//! carry it.
+//! carry it. Before that, [`crate::guard`] refuses a request not addressed to this
+//! listener (421) or sent by a browser (403), so no web page can read a secret through it.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -28,6 +29,8 @@ use writ_client::fetch::HttpFetcher;
 use writ_client::secrets::{CacheError, SecretCache};
 
 use writ_client::identity::Identity;
+
+use crate::guard::OwnAddress;
 
 /// The header the AWS extension requires.
 pub const TOKEN_HEADER: &str = "x-aws-parameters-secrets-token";
@@ -115,7 +118,10 @@ fn decode(text: &str) -> String {
 }
 
 impl Local {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, own: OwnAddress, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Err(refused) = own.check(req.headers(), req.uri()) {
+            return error(refused.status, refused.message);
+        }
         let presented = req
             .headers()
             .get(TOKEN_HEADER)
@@ -259,8 +265,9 @@ impl Local {
     }
 }
 
-/// Serves the endpoints on `listener` (a loopback address).
-pub async fn serve(listener: tokio::net::TcpListener, local: Arc<Local>) {
+/// Serves the endpoints on `listener` (a loopback address), answering only requests
+/// addressed to `own`, its address (see [`crate::guard`]).
+pub async fn serve(listener: tokio::net::TcpListener, own: OwnAddress, local: Arc<Local>) {
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
@@ -269,7 +276,7 @@ pub async fn serve(listener: tokio::net::TcpListener, local: Arc<Local>) {
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let local = local.clone();
-                async move { Ok::<_, Infallible>(local.handle(req).await) }
+                async move { Ok::<_, Infallible>(local.handle(own, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(tcp), service)

@@ -1,7 +1,8 @@
 //! Outbound calls: a plain-HTTP listener on localhost per upstream, whose requests the
 //! agent carries to the gateway over mTLS with the function's current SVID (as
 //! consul-lambda-extension does). The function calls `http://127.0.0.1:PORT/path`; the
-//! gateway sees the function's identity.
+//! gateway sees the function's identity. A request not addressed to the listener (421) or
+//! sent by a browser (403) is refused before anything is carried (see [`crate::guard`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,7 +14,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
+use writ_client::fetch::TrustBundle;
 use writ_client::identity::Identity;
+
+use crate::guard::OwnAddress;
 
 /// The largest request body carried.
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -46,7 +50,11 @@ fn failure(status: StatusCode, message: String) -> Response<Full<Bytes>> {
 struct Clients(std::sync::Mutex<Option<(String, reqwest::Client)>>);
 
 impl Clients {
-    fn get(&self, identity: &Identity, bundle_pem: &str) -> Result<reqwest::Client, String> {
+    fn get(
+        &self,
+        identity: &Identity,
+        trust: &Arc<TrustBundle>,
+    ) -> Result<reqwest::Client, String> {
         let cert = identity.svid().cert_pem;
         let mut current = self
             .0
@@ -57,7 +65,8 @@ impl Clients {
         {
             return Ok(client.clone());
         }
-        let client = writ_client::fetch::mtls_client(bundle_pem, identity.source.clone())?;
+        let client =
+            writ_client::fetch::mtls_client_trusting(trust.clone(), identity.source.clone())?;
         *current = Some((cert, client.clone()));
         Ok(client)
     }
@@ -67,10 +76,10 @@ async fn carry(
     clients: &Clients,
     identity: &Identity,
     gateway: &str,
-    bundle_pem: &str,
+    trust: &Arc<TrustBundle>,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let client = match clients.get(identity, bundle_pem) {
+    let client = match clients.get(identity, trust) {
         Ok(c) => c,
         Err(e) => return failure(StatusCode::BAD_GATEWAY, e),
     };
@@ -113,46 +122,49 @@ async fn carry(
     r
 }
 
-/// Serves one outbound listener, carrying its requests to `gateway` (`https://…`),
-/// verified against `bundle_pem` (the trust bundle, or the gateway's CA).
+/// Serves one outbound listener, carrying the requests addressed to `own` (its address,
+/// see [`crate::guard`]) to `gateway` (`https://…`), verified against `trust` (the
+/// trust bundle, current at each new connection, or the gateway's CA).
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    own: OwnAddress,
     revoked: Arc<std::sync::atomic::AtomicBool>,
     identity: Arc<Identity>,
     gateway: String,
-    bundle_pem: Arc<str>,
+    trust: Arc<TrustBundle>,
 ) {
     let clients = Arc::new(Clients::default());
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
-        let (identity, gateway, bundle_pem, clients, revoked) = (
+        let (identity, gateway, trust, clients, revoked) = (
             identity.clone(),
             gateway.clone(),
-            bundle_pem.clone(),
+            trust.clone(),
             clients.clone(),
             revoked.clone(),
         );
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let (identity, gateway, bundle_pem, clients, revoked) = (
+                let (identity, gateway, trust, clients, revoked) = (
                     identity.clone(),
                     gateway.clone(),
-                    bundle_pem.clone(),
+                    trust.clone(),
                     clients.clone(),
                     revoked.clone(),
                 );
                 async move {
+                    if let Err(refused) = own.check(req.headers(), req.uri()) {
+                        return Ok::<_, Infallible>(failure(refused.status, refused.message));
+                    }
                     if revoked.load(std::sync::atomic::Ordering::Acquire) {
                         return Ok::<_, Infallible>(failure(
                             StatusCode::FORBIDDEN,
                             "this function's identity was revoked".into(),
                         ));
                     }
-                    Ok::<_, Infallible>(
-                        carry(&clients, &identity, &gateway, &bundle_pem, req).await,
-                    )
+                    Ok::<_, Infallible>(carry(&clients, &identity, &gateway, &trust, req).await)
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()

@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use rustls::DigitallySignedStruct;
 use rustls::client::ResolvesClientCert;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer, ServerName, UnixTime,
+};
 use rustls::sign::CertifiedKey;
 use serde_json::{Value, json};
 
@@ -74,6 +78,113 @@ pub fn private_key(key_pem: &str) -> Result<PrivateKeyDer<'static>, String> {
         .ok_or_else(|| "no PRIVATE KEY or EC PRIVATE KEY block".to_string())
 }
 
+/// The trust bundle a function verifies writ's TLS servers with: the union of the CAs the
+/// server publishes (old and new through a CA rotation's overlap window), replaced with
+/// [`TrustBundle::update`] as the server publishes a new one. It verifies each new TLS
+/// connection against the bundle current at that moment, so a client built once with
+/// [`mtls_client_trusting`] goes on working when the server's certificate comes to be
+/// signed by a CA published after the client was built.
+#[derive(Debug)]
+pub struct TrustBundle {
+    current: RwLock<(String, Arc<rustls::client::WebPkiServerVerifier>)>,
+}
+
+fn verifier(bundle_pem: &str) -> Result<Arc<rustls::client::WebPkiServerVerifier>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots(bundle_pem)?),
+        provider,
+    )
+    .build()
+    .map_err(|e| format!("trust bundle: {e}"))
+}
+
+impl TrustBundle {
+    /// The CAs in `bundle_pem` (concatenated PEM certificates); an error when it holds
+    /// none or one cannot be used.
+    pub fn from_pem(bundle_pem: &str) -> Result<Arc<TrustBundle>, String> {
+        Ok(Arc::new(TrustBundle {
+            current: RwLock::new((bundle_pem.to_string(), verifier(bundle_pem)?)),
+        }))
+    }
+
+    /// The current bundle (PEM).
+    pub fn pem(&self) -> String {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// Replaces the bundle with `bundle_pem`, for the connections made from now on.
+    /// `Ok(true)` when it changed; an error (and the current bundle kept) when
+    /// `bundle_pem` holds no usable CA.
+    pub fn update(&self, bundle_pem: &str) -> Result<bool, String> {
+        if self.pem() == bundle_pem {
+            return Ok(false);
+        }
+        let verifier = verifier(bundle_pem)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (bundle_pem.to_string(), verifier);
+        Ok(true)
+    }
+
+    fn verifier(&self) -> Arc<rustls::client::WebPkiServerVerifier> {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .1
+            .clone()
+    }
+}
+
+/// Verification is WebPKI's (chain to a CA of the bundle, validity, the server's name),
+/// against the bundle current when the connection is made.
+impl ServerCertVerifier for TrustBundle {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier().verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.verifier().supported_verify_schemes()
+    }
+}
+
 /// The CA certificates in a PEM trust bundle, as rustls roots; an error when there are
 /// none.
 pub fn roots(bundle_pem: &str) -> Result<rustls::RootCertStore, String> {
@@ -139,6 +250,23 @@ pub fn mtls_client(bundle_pem: &str, svid: Arc<SvidSource>) -> Result<reqwest::C
     https_client(client_config(bundle_pem)?.with_client_cert_resolver(svid))
 }
 
+/// An HTTPS client that verifies servers against `trust` as it is when each connection is
+/// made (so it follows the trust bundle through a CA rotation) and presents `svid` as its
+/// client certificate. No redirects; 10-second timeout.
+pub fn mtls_client_trusting(
+    trust: Arc<TrustBundle>,
+    svid: Arc<SvidSource>,
+) -> Result<reqwest::Client, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(trust)
+        .with_client_cert_resolver(svid);
+    https_client(config)
+}
+
 /// Fetches `AWSCURRENT` values from `writ server` (`POST /v1/secrets/get`) with the
 /// function's SVID.
 pub struct HttpFetcher {
@@ -157,6 +285,22 @@ impl HttpFetcher {
         let client = mtls_client(bundle_pem, svid)?;
         Ok(HttpFetcher {
             client,
+            url: format!("{}/v1/secrets/get", server.trim_end_matches('/')),
+        })
+    }
+}
+
+impl HttpFetcher {
+    /// A fetcher for the server at `server` (`https://host:port`) that verifies it against
+    /// `trust` as it is at each new connection (following the trust bundle through a CA
+    /// rotation) and presents `svid`.
+    pub fn trusting(
+        server: &str,
+        trust: Arc<TrustBundle>,
+        svid: Arc<SvidSource>,
+    ) -> Result<HttpFetcher, String> {
+        Ok(HttpFetcher {
+            client: mtls_client_trusting(trust, svid)?,
             url: format!("{}/v1/secrets/get", server.trim_end_matches('/')),
         })
     }
@@ -200,5 +344,64 @@ impl Fetch for HttpFetcher {
                 "the server's answer holds no value".into(),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+    /// A CA (its PEM certificate) and what signs with it.
+    fn ca(name: &str) -> (String, Issuer<'static, KeyPair>) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        (cert.pem(), Issuer::new(params, key))
+    }
+
+    /// A TLS server certificate for `localhost` that `issuer` signed.
+    fn server_cert(issuer: &Issuer<'_, KeyPair>) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params.signed_by(&key, issuer).unwrap().der().clone()
+    }
+
+    #[test]
+    fn the_trust_bundle_follows_a_ca_rotation() {
+        let (old_pem, old) = ca("old CA");
+        let (new_pem, new) = ca("new CA");
+        let (by_old, by_new) = (server_cert(&old), server_cert(&new));
+        let name = ServerName::try_from("localhost").unwrap();
+        let verify = |trust: &TrustBundle, cert: &CertificateDer<'_>| {
+            trust
+                .verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+                .is_ok()
+        };
+
+        let trust = TrustBundle::from_pem(&old_pem).unwrap();
+        assert!(verify(&trust, &by_old));
+        assert!(!verify(&trust, &by_new), "a CA not yet published");
+
+        // The overlap window: both CAs published.
+        let both = format!("{old_pem}{new_pem}");
+        assert_eq!(trust.update(&both), Ok(true));
+        assert_eq!(trust.update(&both), Ok(false), "unchanged");
+        assert_eq!(trust.pem(), both);
+        assert!(verify(&trust, &by_old));
+        assert!(verify(&trust, &by_new));
+
+        // Nothing usable: the current bundle stays.
+        assert!(trust.update("").is_err());
+        assert!(trust.update("not PEM").is_err());
+        assert_eq!(trust.pem(), both);
+        assert!(verify(&trust, &by_new));
+
+        // The old CA retired.
+        assert_eq!(trust.update(&new_pem), Ok(true));
+        assert!(!verify(&trust, &by_old));
+        assert!(verify(&trust, &by_new));
     }
 }

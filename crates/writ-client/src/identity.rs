@@ -1,24 +1,30 @@
-//! The function's identity: attestation at start, then an X.509-SVID kept fresh. A new key
-//! is made for every renewal and never leaves the process (or its 0600 file, if asked).
+//! The function's identity: attestation at start, then an X.509-SVID and the trust bundle
+//! kept fresh. A new key is made for every renewal and never leaves the process (or its
+//! 0600 file, if asked). The trust bundle follows the server's (`GET /v1/bundle` every
+//! [`BUNDLE_POLL`], and the bundle each renewal brings), so the clients built from
+//! [`Identity::trust`](Identity#structfield.trust) keep verifying the server through a CA
+//! rotation: a new CA is published before it signs (`writ ca rotate --activate-after`, 1
+//! minute by default), and is trusted here within a poll of being published.
 //!
 //! ```no_run
 //! use writ_client::identity::{Evidence, Identity, keep_fresh};
 //! use writ_client::secrets::{CachePolicy, SecretCache};
-//! use writ_client::fetch::{HttpFetcher, mtls_client};
+//! use writ_client::fetch::{HttpFetcher, mtls_client_trusting};
 //!
 //! # async fn run() -> Result<(), String> {
 //! let ca = std::fs::read_to_string("ca.pem").map_err(|e| e.to_string())?;
 //! let join = std::env::var("WRIT_JOIN_TOKEN").map_err(|e| e.to_string())?;
 //! let server = "https://writ.internal:7443";
 //! let me = Identity::attest(server, &ca, "orders", &Evidence::JoinToken(join), None).await?;
-//! tokio::spawn(keep_fresh(me.clone()));               // renews at half life, forever
+//! tokio::spawn(keep_fresh(me.clone()));   // renews at half life, follows the bundle, forever
 //!
-//! let bundle = me.svid().bundle_pem;
-//! let secrets = SecretCache::new(HttpFetcher::new(server, &bundle, me.source.clone())?, CachePolicy::default());
+//! let fetcher = HttpFetcher::trusting(server, me.trust.clone(), me.source.clone())?;
+//! let secrets = SecretCache::new(fetcher, CachePolicy::default());
 //! let db_url = secrets.get("prod/orders-db").await.map_err(|e| e.to_string())?;
 //!
-//! // Calls to other functions through the gateway present the (current) SVID.
-//! let http = mtls_client(&bundle, me.source.clone())?;
+//! // Calls to other functions through the gateway present the (current) SVID and verify
+//! // the gateway against the (current) trust bundle.
+//! let http = mtls_client_trusting(me.trust.clone(), me.source.clone())?;
 //! let charged = http.post("https://gateway.internal:8443/payments/charge")
 //!     .body(r#"{"amount": 100}"#).send().await.map_err(|e| e.to_string())?;
 //! # let _ = (db_url, charged);
@@ -29,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::fetch::{SvidSource, mtls_client};
+use crate::fetch::{SvidSource, TrustBundle, mtls_client_trusting};
 use serde_json::{Value, json};
 
 /// How the function proves itself at start.
@@ -50,6 +56,10 @@ impl std::fmt::Debug for Evidence {
     }
 }
 
+/// How often [`keep_fresh`] fetches the server's trust bundle: every second, as gateways
+/// do, well within the minute a rotated CA is published by default before it signs.
+pub const BUNDLE_POLL: Duration = Duration::from_secs(1);
+
 /// One SVID, as issued.
 #[derive(Clone)]
 pub struct Svid {
@@ -57,7 +67,8 @@ pub struct Svid {
     pub cert_pem: String,
     /// Its private key (PKCS#8 PEM).
     pub key_pem: String,
-    /// The trust bundle that came with it (PEM).
+    /// The trust bundle (PEM): the one that came with it, or a newer one the server
+    /// published since.
     pub bundle_pem: String,
     /// The SPIFFE ID.
     pub spiffe_id: String,
@@ -76,6 +87,9 @@ pub struct Identity {
     current: RwLock<Svid>,
     /// Presented on every new TLS connection; swapped on renewal.
     pub source: Arc<SvidSource>,
+    /// What every new TLS connection to the server (and to a gateway, unless another CA is
+    /// given) is verified against; kept current with the server's bundle.
+    pub trust: Arc<TrustBundle>,
     svid_dir: Option<PathBuf>,
 }
 
@@ -161,11 +175,14 @@ impl Identity {
         .await?;
         let svid = svid_from(&answer, key_pem)?;
         let source = SvidSource::from_pem(&svid.cert_pem, &svid.key_pem)?;
+        let trust = TrustBundle::from_pem(&svid.bundle_pem)
+            .map_err(|e| format!("{server}/v1/login: the answer's x509Bundle: {e}"))?;
         let identity = Arc::new(Identity {
             server: server.to_string(),
             function: function.to_string(),
             current: RwLock::new(svid),
             source,
+            trust,
             svid_dir,
         });
         identity.write_files()?;
@@ -185,9 +202,57 @@ impl Identity {
         &self.function
     }
 
-    /// An HTTPS client for the server, presenting the current SVID.
+    /// An HTTPS client for the server, presenting the current SVID and verifying the
+    /// server against the current trust bundle.
     pub fn server_client(&self) -> Result<reqwest::Client, String> {
-        mtls_client(&self.svid().bundle_pem, self.source.clone())
+        mtls_client_trusting(self.trust.clone(), self.source.clone())
+    }
+
+    /// Takes `bundle_pem` as the trust bundle, for every connection made from now on, and
+    /// rewrites the files. `Ok(true)` when it changed; an error (and the current bundle
+    /// kept) when it holds no usable CA.
+    pub fn set_bundle(&self, bundle_pem: &str) -> Result<bool, String> {
+        let changed = {
+            let mut current = self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = self.trust.update(bundle_pem)?;
+            current.bundle_pem = self.trust.pem();
+            changed
+        };
+        if changed {
+            self.write_files()?;
+        }
+        Ok(changed)
+    }
+
+    /// Fetches the server's trust bundle (`GET /v1/bundle`) and takes it; `Ok(true)` when
+    /// it changed.
+    pub async fn refresh_bundle(&self) -> Result<bool, String> {
+        self.refresh_bundle_with(&self.server_client()?).await
+    }
+
+    /// [`Identity::refresh_bundle`] with `client`, one of [`Identity::server_client`]'s.
+    async fn refresh_bundle_with(&self, client: &reqwest::Client) -> Result<bool, String> {
+        let url = format!("{}/v1/bundle", self.server);
+        let response = client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {}", e.without_url()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("{url}: {status}"));
+        }
+        let answer: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("{url}: {}", e.without_url()))?;
+        let pem = answer["x509Bundle"]
+            .as_str()
+            .ok_or_else(|| format!("{url}: the answer has no x509Bundle"))?;
+        self.set_bundle(pem).map_err(|e| format!("{url}: {e}"))
     }
 
     /// The server's address.
@@ -205,12 +270,21 @@ impl Identity {
             &json!({"csr": csr}),
         )
         .await?;
-        let svid = svid_from(&answer, key_pem)?;
+        let mut svid = svid_from(&answer, key_pem)?;
         self.source.update(&svid.cert_pem, &svid.key_pem)?;
-        *self
-            .current
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = svid;
+        {
+            let mut current = self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The bundle that came with the renewal is the server's current one; an
+            // answer without a usable one keeps the bundle already held.
+            if let Err(e) = self.trust.update(&svid.bundle_pem) {
+                tracing::warn!(error = %e, "the renewal's x509Bundle was not usable; keeping the current trust bundle");
+            }
+            svid.bundle_pem = self.trust.pem();
+            *current = svid;
+        }
         self.write_files()
     }
 
@@ -268,9 +342,60 @@ fn jitter() -> f64 {
     f64::from(u16::from_be_bytes(b)) / f64::from(u16::MAX) * 2.0 - 1.0
 }
 
-/// Keeps the SVID fresh: renews at half life, retries with backoff, and keeps serving the
-/// current SVID while it is valid.
+/// Keeps the SVID and the trust bundle fresh: renews at half life, retries with backoff,
+/// and keeps serving the current SVID while it is valid; fetches the server's bundle every
+/// [`BUNDLE_POLL`] ([`follow_bundle`]).
 pub async fn keep_fresh(identity: Arc<Identity>) {
+    tokio::join!(
+        keep_renewing(identity.clone()),
+        follow_bundle(identity, BUNDLE_POLL)
+    );
+}
+
+/// Fetches the server's trust bundle every `every` and takes it, forever; on a failure
+/// the current bundle is kept and the next poll tries again (the first failure of a run is
+/// a warning, the rest debug, so an outage does not flood the log). One client serves
+/// every poll, so they share a connection while the server keeps it open; a new
+/// connection is verified against the bundle current then.
+pub async fn follow_bundle(identity: Arc<Identity>, every: Duration) {
+    let client = loop {
+        match identity.server_client() {
+            Ok(c) => break c,
+            Err(e) => {
+                tracing::warn!(error = %e, "no client to fetch the trust bundle with");
+                tokio::time::sleep(every).await;
+            }
+        }
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is at once; the bundle that came with the SVID is current then.
+    tick.tick().await;
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match identity.refresh_bundle_with(&client).await {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!("trust bundle updated from the server");
+                }
+                if failing {
+                    tracing::info!("the trust bundle can be fetched again");
+                }
+                failing = false;
+            }
+            Err(e) if failing => {
+                tracing::debug!(error = %e, "could not fetch the trust bundle; keeping the current one")
+            }
+            Err(e) => {
+                failing = true;
+                tracing::warn!(error = %e, "could not fetch the trust bundle; keeping the current one")
+            }
+        }
+    }
+}
+
+async fn keep_renewing(identity: Arc<Identity>) {
     let mut failures = 0;
     loop {
         let svid = identity.svid();

@@ -2,8 +2,9 @@
 //! token, serves the function's secret to a Python client written the way AWS documents
 //! the Parameters and Secrets Lambda Extension (and refuses one without the header),
 //! carries the function's plain-HTTP calls to the gateway over mTLS, stops them within a
-//! second of a revocation, renews its SVID during a long run without one failed call, and
-//! runs as a Lambda extension against a local Extensions API.
+//! second of a revocation, renews its SVID during a long run without one failed call,
+//! follows a CA rotation of the server it runs against, and runs as a Lambda extension
+//! against a local Extensions API.
 
 mod common;
 
@@ -12,8 +13,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Proc, Server, TRUST_DOMAIN, TempDir, localhost_certificate, start_until_port, wait_for,
-    writ_command,
+    PATIENCE, Proc, Server, TRUST_DOMAIN, TempDir, localhost_certificate, start_until_port,
+    wait_for, writ_command,
 };
 use serde_json::json;
 
@@ -345,4 +346,118 @@ fn as_a_lambda_extension_it_registers_and_leaves_on_shutdown() {
         log.matches("next").count() >= 2,
         "an INVOKE, then SHUTDOWN: {log}"
     );
+}
+
+/// The certificates in a PEM bundle file.
+fn bundle_certs(path: &Path) -> Vec<String> {
+    common::pem_certificates(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// Through the agent, as the function does, in one phase of a CA rotation: a JWT-SVID for
+/// an audience not asked for before and a secret not read before (so neither comes from
+/// the agent's caches), and a call through the outbound listener.
+fn through_the_agent(env: &Env, local: u16, outbound: u16, phase: &str) {
+    let value = env.dir.join(format!("value-{phase}"));
+    std::fs::write(&value, format!("secret of {phase}")).unwrap();
+    let name = format!("prod/orders-{phase}");
+    env.server.cli_ok(&[
+        "secret",
+        "put",
+        &name,
+        "--value-file",
+        value.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        python_get(local, &name, true),
+        format!("200 secret of {phase}"),
+        "{phase}: the secret through the agent"
+    );
+    let jwt = Command::new("curl")
+        .args([
+            "-sS",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            &format!("X-Aws-Parameters-Secrets-Token: {CALLER_TOKEN}"),
+        ])
+        .arg(format!(
+            "http://127.0.0.1:{local}/v1/jwt?aud=spiffe://{TRUST_DOMAIN}/fn/payments-{phase}"
+        ))
+        .output()
+        .unwrap();
+    let jwt = String::from_utf8_lossy(&jwt.stdout).to_string();
+    let (body, code) = jwt.rsplit_once('\n').unwrap_or((&jwt, "0"));
+    assert_eq!(code, "200", "{phase}: a JWT-SVID through the agent: {body}");
+    let token: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        token["token"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("eyJ")),
+        "{phase}: {body}"
+    );
+    let (code, body) = call_payments(outbound);
+    assert_eq!(
+        code, 200,
+        "{phase}: a call through the outbound listener: {body}"
+    );
+}
+
+#[test]
+fn a_running_agent_follows_a_ca_rotation_through_activation() {
+    let env = Env::new("agent-ca-rotation", "1h");
+    let svid_dir = env.dir.join("svid");
+    let (agent, local, outbound) = start_agent(&env, env.agent_command(&svid_dir));
+    let old = bundle_certs(&env.server.ca_file());
+    assert_eq!(old.len(), 1, "one CA before the rotation");
+    wait_for("the gateway to sync", Duration::from_secs(15), || {
+        (call_payments(outbound).0 == 200).then_some(())
+    });
+    through_the_agent(&env, local, outbound, "before");
+
+    // A new CA, published now, signing (the server's TLS certificate too) in 5 seconds.
+    env.server
+        .cli_ok(&["ca", "rotate", "--kind", "x509", "--activate-after", "5s"]);
+    let new_ca = wait_for("the new CA to be published", PATIENCE, || {
+        let certs = common::pem_certificates(&env.server.cli_ok(&["ca", "show", "--bundle"]));
+        certs.into_iter().find(|c| !old.contains(c))
+    });
+    let new_ca_file = env.dir.join("new-ca.pem");
+    std::fs::write(&new_ca_file, &new_ca).unwrap();
+
+    // The agent takes the published bundle (both CAs) from the server.
+    wait_for("the agent to follow the bundle", PATIENCE, || {
+        let held = bundle_certs(&svid_dir.join("bundle.pem"));
+        (held.contains(&new_ca) && held.contains(&old[0])).then_some(())
+    });
+    through_the_agent(&env, local, outbound, "during");
+
+    // Activation: the server now presents a certificate only the new CA verifies.
+    wait_for(
+        "the server to present a certificate the new CA signed",
+        PATIENCE,
+        || {
+            common::Curl::new("GET", &env.server.url("/v1/bundle"), &new_ca_file)
+                .try_send()
+                .ok()
+                .filter(|r| r.status == 200)
+        },
+    );
+    through_the_agent(&env, local, outbound, "after");
+
+    // The revocation feed is followed over the new certificate too: the agent itself
+    // says the identity was revoked.
+    env.server.cli_ok(&["revoke", "--fn", "orders"]);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let r = python_get(local, "prod/orders-db", true);
+        if r.starts_with("403") && r.contains("the agent serves nothing more") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the agent did not follow the feed after the rotation: {r}\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

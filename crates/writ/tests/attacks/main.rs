@@ -5,6 +5,7 @@
 //!
 //! | module | surface |
 //! |---|---|
+//! | `agent_listeners` | the agent's local listeners: what a local caller or a browser page can make it do |
 //! | `audit_intake` | the events gateways and agents report to the audit log |
 //! | `operator_scopes` | admin tokens scoped by policy: what an operator may grant a function |
 //! | `startup` | what the server does with its data directory and master key |
@@ -12,6 +13,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod agent_listeners;
 mod audit_intake;
 mod operator_scopes;
 mod startup;
