@@ -12,6 +12,7 @@ pub mod attest;
 pub mod audit;
 pub mod authority;
 pub mod duration;
+pub mod hook_destination;
 pub mod master_key;
 pub mod master_key_rotation;
 pub mod rotation;

@@ -25,6 +25,7 @@ use tokio::io::AsyncWriteExt;
 use writ_secrets::envelope::{self, Sealed};
 use writ_secrets::model::{self, AWSCURRENT, AWSPENDING, MAX_VALUE_BYTES};
 
+use crate::hook_destination::GuardedResolver;
 use crate::state::AppState;
 use crate::store::VersionRecord;
 
@@ -34,6 +35,10 @@ pub const STEP_TIMEOUT: StdDuration = StdDuration::from_secs(15);
 pub const STALE_AFTER_SECONDS: i64 = 300;
 /// The shortest schedule: rotating more often than this is a mistake, not a policy.
 pub const MIN_EVERY_SECONDS: i64 = 10;
+/// What a rotation reports when its hook gave no answer, whatever the cause (refused,
+/// timed out, TLS, DNS, a destination hooks may not reach).
+const UNREACHABLE: &str = "could not reach the hook (the server's log has the cause)";
+
 /// The most a hook may answer, in bytes.
 const MAX_HOOK_ANSWER: usize = 256 * 1024;
 
@@ -125,18 +130,31 @@ pub fn check_hook(hook: &Hook, state: &AppState) -> Result<(), String> {
             // The same parser reqwest uses for the call reads the host, so the check and
             // the call cannot disagree about where it goes.
             let host = parsed.host_str().unwrap_or_default();
+            let literal = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok();
             let loopback = host.eq_ignore_ascii_case("localhost")
-                || host
-                    .trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| ip.is_loopback());
+                || literal.is_some_and(|ip| ip.is_loopback());
             match parsed.scheme() {
-                "https" => Ok(()),
-                "http" if loopback => Ok(()),
-                _ => Err(format!(
-                    "hook.url: {url:?}: use https (http only to a loopback address)"
-                )),
+                "https" => {}
+                "http" if loopback => {}
+                _ => {
+                    return Err(format!(
+                        "hook.url: {url:?}: use https (http only to a loopback address)"
+                    ));
+                }
+            }
+            // A literal address is connected to without resolving, so it is checked here;
+            // a name is checked on every address it resolves to when the call is made.
+            // (The URL parser has already written any IPv4 form, such as 0x7f.1, plainly.)
+            match literal {
+                Some(ip) => state
+                    .hook_networks
+                    .check_literal(ip)
+                    .map_err(|e| format!("hook.url: {e}")),
+                None => Ok(()),
             }
         }
         Hook::Command { name } => {
@@ -449,12 +467,13 @@ impl HookCaller {
     async fn call(&self, step: Step, request: &Value) -> Result<Vec<u8>, String> {
         match self {
             HookCaller::Https { client, url } => {
-                let response = client
-                    .post(url)
-                    .json(request)
-                    .send()
-                    .await
-                    .map_err(|e| format!("could not reach the hook: {}", describe(&e)))?;
+                // Every way of not getting an answer reads the same to the API caller, so
+                // rotations cannot map which addresses and ports answer; the cause is for
+                // the server's operator, in its log.
+                let response = client.post(url).json(request).send().await.map_err(|e| {
+                    tracing::warn!(step = step.as_str(), cause = %describe(&e), "a rotation hook could not be reached");
+                    UNREACHABLE.to_string()
+                })?;
                 let status = response.status();
                 if !status.is_success() {
                     return Err(format!("the hook answered {status}"));
@@ -565,6 +584,7 @@ fn hook_client(state: &AppState) -> Result<reqwest::Client, String> {
         .map_err(|e| e.to_string())?;
     reqwest::Client::builder()
         .use_preconfigured_tls(config)
+        .dns_resolver(Arc::new(GuardedResolver::new(state.hook_networks.clone())))
         .redirect(reqwest::redirect::Policy::none())
         .timeout(STEP_TIMEOUT)
         .build()

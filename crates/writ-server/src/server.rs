@@ -13,6 +13,7 @@ use writ_identity::TrustDomain;
 use crate::admin::BOOTSTRAP_POLICY;
 use crate::audit::{self as audit_log, Copies};
 use crate::authority::{self, Authorities};
+use crate::hook_destination::HookNetworks;
 use crate::master_key::{MASTER_KEY_ENV, MasterKey, write_owner_only};
 use crate::state::{AppState, Limits, ServerNames};
 use crate::store::{Store, TokenKind, TokenRecord};
@@ -41,6 +42,9 @@ pub struct Settings {
     pub audit_copies: Copies,
     /// Secret rotation commands the API may name, by name (`--rotation-hook NAME=PATH`).
     pub rotation_hooks: Vec<(String, PathBuf)>,
+    /// Networks HTTPS rotation hooks may reach although they are not public
+    /// (`--hook-allow-net CIDR`).
+    pub hook_networks: HookNetworks,
 }
 
 impl std::fmt::Debug for Settings {
@@ -54,6 +58,7 @@ impl std::fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("tls_names", &self.tls_names)
             .field("rotation_hooks", &self.rotation_hooks)
+            .field("hook_networks", &self.hook_networks.allowed())
             .field(
                 "master_key_env",
                 &self.master_key_env.as_ref().map(|_| "(set)"),
@@ -172,6 +177,7 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         names,
         Some(settings.data_dir.join("ca.pem")),
         settings.rotation_hooks.clone(),
+        settings.hook_networks.clone(),
         now,
     )
     .map_err(|e| err("TLS", e))?;

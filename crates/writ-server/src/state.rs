@@ -92,6 +92,8 @@ pub struct AppState {
     pub bundle_file: Option<PathBuf>,
     /// Rotation commands the operator registered, by name.
     pub rotation_hooks: Vec<(String, PathBuf)>,
+    /// Where HTTPS rotation hooks may connect.
+    pub hook_networks: Arc<crate::hook_destination::HookNetworks>,
     tls_state: Mutex<TlsState>,
 }
 
@@ -118,6 +120,7 @@ impl AppState {
         names: ServerNames,
         bundle_file: Option<PathBuf>,
         rotation_hooks: Vec<(String, PathBuf)>,
+        hook_networks: crate::hook_destination::HookNetworks,
         now: OffsetDateTime,
     ) -> Result<Arc<AppState>, String> {
         let http = reqwest::Client::builder()
@@ -148,6 +151,7 @@ impl AppState {
             names,
             bundle_file,
             rotation_hooks,
+            hook_networks: Arc::new(hook_networks),
             tls_state: Mutex::new(tls_state),
         };
         state.write_bundle_file(now);

@@ -122,7 +122,12 @@ fn an_https_hook_rotates_a_secret_in_four_steps_and_sees_the_servers_spiffe_id()
     let (hook_ca, hook_cert, hook_key) = common::localhost_certificate(&dir, "hook");
     let server = Server::launch(
         &dir.join("data"),
-        &["--trust-domain", TRUST_DOMAIN],
+        &[
+            "--trust-domain",
+            TRUST_DOMAIN,
+            "--hook-allow-net",
+            "127.0.0.1",
+        ],
         &[("SSL_CERT_FILE", hook_ca.to_str().unwrap())],
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -218,7 +223,16 @@ fn an_https_hook_rotates_a_secret_in_four_steps_and_sees_the_servers_spiffe_id()
 #[test]
 fn a_failure_at_any_step_leaves_awscurrent_as_it_was() {
     let dir = TempDir::new("rotate-fail");
-    let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
+    // The test's hooks listen on loopback, which hooks reach only when allow-listed.
+    let server = Server::start(
+        &dir.join("data"),
+        &[
+            "--trust-domain",
+            TRUST_DOMAIN,
+            "--hook-allow-net",
+            "127.0.0.1",
+        ],
+    );
     put(&server, &dir, "app/key", "v1");
     for (i, step) in STEPS.iter().enumerate() {
         let hook = Hook::start(&dir, Some(step), None);
@@ -394,7 +408,16 @@ fn a_registered_command_rotates_on_schedule() {
 #[test]
 fn pointing_a_secret_at_a_hook_needs_read_and_write_on_it() {
     let dir = TempDir::new("rotate-scope");
-    let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
+    // The test's hooks listen on loopback, which hooks reach only when allow-listed.
+    let server = Server::start(
+        &dir.join("data"),
+        &[
+            "--trust-domain",
+            TRUST_DOMAIN,
+            "--hook-allow-net",
+            "127.0.0.1",
+        ],
+    );
     put(&server, &dir, "app/key", "v1");
     let policy = dir.join("rotate-only.json");
     std::fs::write(

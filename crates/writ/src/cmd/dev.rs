@@ -147,6 +147,7 @@ async fn demo(args: DevArgs) -> Result<ExitCode, String> {
         node: "writ-dev".into(),
         audit_copies: writ_server::audit::Copies::default(),
         rotation_hooks: Vec::new(),
+        hook_networks: Default::default(),
     })
     .await
     .map_err(|e| format!("{e} (another writ on {}? use --listen)", args.listen))?;

@@ -67,6 +67,28 @@ pub struct ServerArgs {
     /// It runs as `PATH STEP` with the step's JSON on standard input.
     #[arg(long = "rotation-hook", value_name = "NAME=PATH", value_parser = rotation_hook)]
     rotation_hooks: Vec<(String, PathBuf)>,
+    /// Let HTTPS rotation hooks reach this network although it is loopback, private or
+    /// link-local (repeatable; WRIT_HOOK_ALLOW_NETS takes a comma-separated list). Without
+    /// it, hooks reach public addresses only.
+    #[arg(
+        long = "hook-allow-net",
+        value_name = "CIDR",
+        env = "WRIT_HOOK_ALLOW_NETS",
+        value_delimiter = ',',
+        value_parser = cidr
+    )]
+    hook_allow_nets: Vec<writ_server::hook_destination::IpNet>,
+}
+
+/// Parses a network for `--hook-allow-net`: `10.20.0.0/16`, `fd00:1::/32`, or one address.
+fn cidr(text: &str) -> Result<writ_server::hook_destination::IpNet, String> {
+    let text = text.trim();
+    if let Ok(net) = text.parse() {
+        return Ok(net);
+    }
+    text.parse::<std::net::IpAddr>()
+        .map(writ_server::hook_destination::IpNet::from)
+        .map_err(|_| format!("{text:?}: give a network as ADDRESS/PREFIX (10.20.0.0/16, fd00:1::/32) or one address"))
 }
 
 /// Parses `NAME=PATH` for `--rotation-hook`: a short name and an absolute path to a file
@@ -157,6 +179,7 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
             stdout: args.audit_stdout,
         },
         rotation_hooks: args.rotation_hooks,
+        hook_networks: writ_server::hook_destination::HookNetworks::new(args.hook_allow_nets),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

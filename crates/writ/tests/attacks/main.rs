@@ -8,6 +8,7 @@
 //! | `agent_listeners` | the agent's local listeners: what a local caller or a browser page can make it do |
 //! | `audit_intake` | the events gateways and agents report to the audit log |
 //! | `operator_scopes` | admin tokens scoped by policy: what an operator may grant a function |
+//! | `rotation_hooks` | where secret rotation hooks can make the server connect |
 //! | `startup` | what the server does with its data directory and master key |
 
 #[path = "../common/mod.rs"]
@@ -16,4 +17,5 @@ mod common;
 mod agent_listeners;
 mod audit_intake;
 mod operator_scopes;
+mod rotation_hooks;
 mod startup;

@@ -123,6 +123,7 @@ const WRIT_ENV: &[&str] = &[
     "WRIT_TRUST_DOMAIN",
     "WRIT_MASTER_KEY",
     "WRIT_LOG",
+    "WRIT_HOOK_ALLOW_NETS",
 ];
 
 /// A `writ` command with none of the `WRIT_*` settings inherited.
