@@ -173,6 +173,11 @@ pub struct Route {
     /// Webhook signature checking, for `auth = ["webhook"]`.
     #[serde(default)]
     pub webhook: Option<Webhook>,
+    /// Accepts JWT-SVIDs whose `aud` names other audiences besides this route's function.
+    /// Off by default: such a token is refused, because every other audience it names
+    /// received it and could replay it here. Only with `auth` including `jwt`.
+    #[serde(default)]
+    pub allow_multi_audience: bool,
 }
 
 fn default_prefix() -> String {
@@ -395,6 +400,11 @@ fn check(config: &Config) -> Result<(), String> {
                 "{at}: auth webhook and a [route.webhook] table go together"
             ));
         }
+        if r.allow_multi_audience && !r.auth.contains(&AuthMethod::Jwt) {
+            return Err(format!(
+                "{at}.allow_multi_audience: applies to JWT-SVIDs; add jwt to auth, or remove it"
+            ));
+        }
         if let Some(c) = &r.cors
             && c.allow_credentials
             && c.allow_origins.iter().any(|o| o == "*")
@@ -508,6 +518,10 @@ timeout = "5s"
         assert_eq!(r.auth, [AuthMethod::Mtls, AuthMethod::Jwt]);
         assert_eq!(r.timeout, Duration::from_secs(5));
         assert_eq!(r.max_body, 1024 * 1024);
+        assert!(
+            !r.allow_multi_audience,
+            "single-audience JWT-SVIDs by default"
+        );
         assert_eq!(c.server.ca_file, Path::new("/etc/writ/ca.pem"));
         assert_eq!(c.max_staleness, Duration::from_secs(300));
     }
@@ -548,6 +562,10 @@ timeout = "5s"
             (
                 "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['jwt']\ntimeout='soon'\n",
                 "500ms",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['mtls']\nallow_multi_audience=true\n",
+                "route[0] (\"a\").allow_multi_audience: applies to JWT-SVIDs",
             ),
         ] {
             let e = with(&format!("[[route]]\n{route}")).unwrap_err();

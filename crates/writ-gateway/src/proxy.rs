@@ -15,7 +15,7 @@ use rustls::pki_types::CertificateDer;
 use serde_json::json;
 use writ_audit::{Decision, Outcome};
 use writ_client::secrets::SecretCache;
-use writ_identity::{SpiffeId, TrustDomain};
+use writ_identity::{AudienceRule, SpiffeId, TrustDomain};
 
 use crate::audit::{AuditBuffer, Reason, Record};
 use crate::authn::{self, VerifiedSvid};
@@ -87,7 +87,12 @@ struct Live {
     route: Route,
     schema: Option<jsonschema::Validator>,
     bucket: Option<Mutex<Bucket>>,
+    /// The audience its JWT-SVIDs must be for: its function's SPIFFE ID.
     audience: String,
+    /// Which `aud` claims it accepts for that audience.
+    audience_rule: AudienceRule,
+    /// Whether it takes JWT-SVIDs, so that a bearer `Authorization` is its to consume.
+    takes_jwt: bool,
     /// `writ:fn/FUNCTION`, the resource of its audit events.
     resource: Arc<str>,
     /// Its name, as the upstream reads it in `x-writ-route`.
@@ -260,13 +265,6 @@ fn now_unix() -> i64 {
     }
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
 impl Gateway {
     /// Builds the gateway from its checked configuration.
     pub fn new(
@@ -305,6 +303,12 @@ impl Gateway {
                 schema,
                 bucket: r.rate_limit.map(|l| Mutex::new(Bucket::new(l, now))),
                 audience,
+                audience_rule: if r.allow_multi_audience {
+                    AudienceRule::AllowMultiple
+                } else {
+                    AudienceRule::Exactly
+                },
+                takes_jwt: r.auth.contains(&AuthMethod::Jwt),
                 resource: format!("writ:fn/{}", r.function).into(),
                 name_header: HeaderValue::from_str(&r.name).ok(),
                 upstream: upstreams.upstream(&r.upstream, r.timeout).ok_or_else(|| {
@@ -658,7 +662,7 @@ impl Gateway {
                 AuthMethod::Jwt => {
                     if let Some(token) = bearer {
                         return self
-                            .check_jwt(token, &live.audience, control)
+                            .check_jwt(token, &live.audience, live.audience_rule, control)
                             .map(|id| Caller {
                                 actor: id.as_str().into(),
                                 svid: None,
@@ -795,11 +799,26 @@ impl Gateway {
         &self,
         token: &str,
         audience: &str,
+        rule: AudienceRule,
         control: &crate::control::Control,
     ) -> Result<SpiffeId, Refusal> {
-        // The audience is part of the key: a token verified for one route's function is
-        // not thereby good for another's.
-        let key = sha256(&[audience.as_bytes(), b"\0", token.as_bytes()].concat());
+        // The audience and the rule it was checked by are part of the key: a token
+        // verified for one route's function is not thereby good for another's, nor a
+        // multi-audience token accepted by a route that allows it good for one that does
+        // not. (The JWKS it was verified against is checked with the hit.)
+        let key = {
+            let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+            digest.update(match rule {
+                AudienceRule::Exactly => b"exactly\0",
+                AudienceRule::AllowMultiple => b"several\0",
+            });
+            digest.update(audience.as_bytes());
+            digest.update(b"\0");
+            digest.update(token.as_bytes());
+            let mut key = [0u8; 32];
+            key.copy_from_slice(digest.finish().as_ref());
+            key
+        };
         let now = now_unix();
         let cached = self
             .jwt_cache
@@ -810,11 +829,12 @@ impl Gateway {
         let (id, iat, exp, _) = match cached.filter(|hit| hit.3 == control.jwks_digest) {
             Some(hit) => hit,
             None => {
-                let (id, claims) = writ_identity::jwt_svid::verify(
+                let (id, claims) = writ_identity::jwt_svid::verify_with(
                     token,
                     &control.jwks,
                     &self.trust_domain,
                     audience,
+                    rule,
                     time::OffsetDateTime::now_utc(),
                     time::Duration::seconds(30),
                 )
@@ -1021,6 +1041,18 @@ impl Gateway {
             .collect();
         for name in dropped {
             headers.remove(name);
+        }
+        // On a route that takes JWT-SVIDs, a bearer `Authorization` is the gateway's
+        // credential, consumed here (or not needed, when another method decided): the
+        // upstream gets the verified caller in `x-writ-caller`, never a token it could
+        // replay elsewhere as the caller.
+        if live.takes_jwt
+            && headers
+                .get_all(header::AUTHORIZATION)
+                .iter()
+                .any(|v| is_bearer(v.as_bytes()))
+        {
+            headers.remove(header::AUTHORIZATION);
         }
         // The addresses the caller's `x-forwarded-for` lines list, in order (several lines
         // are one list, RFC 9110 section 5.3), then the caller's own.
@@ -1261,6 +1293,12 @@ fn forwarded(name: &str, connection: &[HeaderName]) -> bool {
         || (n != name && n == "x-forwarded-for"))
 }
 
+/// Whether an `Authorization` value has the `Bearer` scheme (in any case, RFC 9110
+/// section 11.1).
+fn is_bearer(value: &[u8]) -> bool {
+    value.len() >= 7 && value[..6].eq_ignore_ascii_case(b"bearer") && value[6] == b' '
+}
+
 /// The headers a message's `Connection` header names besides the standard hop-by-hop
 /// ones (dropped in any case): hop-by-hop for this message too. A token that is no header
 /// name names nothing. Allocates only when there are such names.
@@ -1437,7 +1475,26 @@ fn preflight(c: &Cors, origin: Option<&HeaderValue>) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::{HOP_BY_HOP_NAMES, HeaderMap, HeaderValue, hop_by_hop, strip_hop_by_hop};
+    use super::{
+        HOP_BY_HOP_NAMES, HeaderMap, HeaderValue, hop_by_hop, is_bearer, strip_hop_by_hop,
+    };
+
+    #[test]
+    fn a_bearer_authorization_is_known_in_any_case() {
+        for yes in ["Bearer a.b.c", "bearer x", "BEARER  x", "Bearer "] {
+            assert!(is_bearer(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "Basic dXNlcg==",
+            "Bearer",
+            "Bearerx",
+            "Bear x",
+            "",
+            "Token x",
+        ] {
+            assert!(!is_bearer(no.as_bytes()), "{no}");
+        }
+    }
 
     #[test]
     fn hop_by_hop_knows_each_name_by_its_place() {

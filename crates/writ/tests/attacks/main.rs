@@ -5,6 +5,10 @@
 //!
 //! | module | surface |
 //! |---|---|
+//! | `jwt` | JWT-SVIDs: audiences, replay |
+//! | `gateway_http` | the gateway's HTTP surface before and after authentication |
 
 #[path = "../common/mod.rs"]
 mod common;
+mod gateway_http;
+mod jwt;
