@@ -20,7 +20,7 @@ use writ_identity::{AudienceRule, SpiffeId, TrustDomain};
 use crate::audit::{AuditBuffer, Reason, Record};
 use crate::authn::{self, VerifiedSvid};
 use crate::config::{AuthMethod, Config, Cors, Route, WebhookStyle};
-use crate::limits::{Bucket, Quota};
+use crate::limits::{BodyBudget, Bucket, Quota, Reserved};
 use crate::metrics::{Label, Metrics, NO_ROUTE};
 use crate::path::check_path;
 use crate::sync::{ServerClient, Shared};
@@ -198,6 +198,8 @@ pub struct Gateway {
     keys: Mutex<HashMap<String, KeyState>>,
     /// Every upstream address, with its idle connections.
     upstreams: Upstreams,
+    /// The bytes of request bodies it may hold before their requests are authenticated.
+    body_budget: Arc<BodyBudget>,
 }
 
 /// A refusal or failure answered by the gateway itself.
@@ -266,7 +268,8 @@ fn now_unix() -> i64 {
 }
 
 impl Gateway {
-    /// Builds the gateway from its checked configuration.
+    /// Builds the gateway from its checked configuration; bodies it reads before
+    /// authentication are held within `body_budget`.
     pub fn new(
         config: Arc<Config>,
         shared: Arc<Shared>,
@@ -274,6 +277,7 @@ impl Gateway {
         audit: Arc<AuditBuffer>,
         metrics: Arc<Metrics>,
         workers: usize,
+        body_budget: Arc<BodyBudget>,
     ) -> Result<Gateway, String> {
         let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
         let now = Instant::now();
@@ -343,6 +347,7 @@ impl Gateway {
             jwt_cache: Mutex::new(HashMap::new()),
             keys: Mutex::new(keys),
             upstreams,
+            body_budget,
         })
     }
 
@@ -547,20 +552,28 @@ impl Gateway {
         {
             return Err((too_large(route.max_body), None));
         }
-        // A webhook's signature covers the body, so it is read (bounded) before
-        // authentication; every other body only once the caller is authenticated and
-        // authorized.
+        // A webhook's signature covers the body, so it is read (bounded, and within the
+        // budget for unauthenticated bodies) before authentication; every other body only
+        // once the caller is authenticated and authorized.
         let mut read = None;
-        if route.auth.contains(&AuthMethod::Webhook) {
-            let b = body.take().map(|b| read_body(b, route.max_body));
-            if let Some(b) = b {
-                read = Some(b.await.map_err(|r| (r, None))?);
-            }
+        let mut unauthenticated = None;
+        if route.auth.contains(&AuthMethod::Webhook)
+            && let Some(b) = body.take()
+        {
+            let (bytes, held) = self
+                .read_unauthenticated(b, route.max_body)
+                .await
+                .map_err(|r| (r, None))?;
+            read = Some(bytes);
+            unauthenticated = held;
         }
         let caller = self
             .authenticate(live, &parts.headers, read.as_ref(), conn, &control)
-            .await
-            .map_err(|r| (r, None))?;
+            .await;
+        // Authenticated or refused, the body no longer counts against the budget: what is
+        // left of it is an authenticated caller's, or dropped with the refusal.
+        drop(unauthenticated);
+        let caller = caller.map_err(|r| (r, None))?;
         let actor = Some(caller.actor.clone());
         if caller.workload {
             self.authorize(live, &caller, &parts, conn, &control)
@@ -1136,6 +1149,108 @@ impl Refusal {
     }
 }
 
+impl Gateway {
+    /// Reads the body of a request not yet authenticated, up to `max` bytes, into bytes
+    /// reserved from the budget for such bodies first: a length the client announces is
+    /// reserved (and allocated) at once, a chunked body as it grows. The budget spent,
+    /// 503 with `Retry-After`. Each piece is copied out of the connection's read buffer
+    /// as it arrives, so no piece keeps that buffer alive, and the body is one
+    /// allocation, freed when the request ends. Returns the body and its reservation,
+    /// which the caller holds until the request is authenticated. On failure the body
+    /// is left partly read, so the refusal ends the connection.
+    async fn read_unauthenticated(
+        &self,
+        mut body: Incoming,
+        max: usize,
+    ) -> Result<(Bytes, Option<Reserved<'_>>), Refusal> {
+        if body.is_end_stream() {
+            return Ok((Bytes::new(), None));
+        }
+        let overloaded = || Refusal {
+            close: true,
+            ..overloaded(self.body_budget.limit())
+        };
+        let announced = body
+            .size_hint()
+            .exact()
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
+            .min(max);
+        let mut held = self.body_budget.reserve(announced).ok_or_else(overloaded)?;
+        let mut buf: Vec<u8> = Vec::with_capacity(announced);
+        let read = async {
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalidRequest",
+                        Label::BadRequest,
+                        format!("reading the body: {e}"),
+                    )
+                })?;
+                let Ok(data) = frame.into_data() else {
+                    // Trailers: not part of the body.
+                    continue;
+                };
+                let len = buf.len() + data.len();
+                if len > max {
+                    return Err(too_large(max));
+                }
+                if len > buf.capacity() {
+                    // Grown by doubling, within the limit, each size reserved before it
+                    // is allocated.
+                    let want = len.max(buf.capacity().saturating_mul(2)).min(max);
+                    if !held.grow(want.saturating_sub(held.bytes())) {
+                        return Err(overloaded());
+                    }
+                    let mut bigger = Vec::with_capacity(want);
+                    bigger.extend_from_slice(&buf);
+                    buf = bigger;
+                }
+                buf.extend_from_slice(&data);
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(BODY_TIMEOUT, read).await {
+            Ok(Ok(())) => Ok((Bytes::from(buf), Some(held))),
+            Ok(Err(r)) => Err(Refusal { close: true, ..r }),
+            Err(_) => Err(Refusal {
+                close: true,
+                ..body_timeout()
+            }),
+        }
+    }
+}
+
+/// The answer when the budget for bodies read before authentication (`limit` bytes) is
+/// spent: try again shortly.
+fn overloaded(limit: usize) -> Refusal {
+    Refusal {
+        retry_after: Some(Duration::from_secs(1)),
+        ..Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            Label::Overloaded,
+            "the gateway is holding all the unauthenticated request bodies it may; try again shortly",
+        )
+        .with_reason(format!(
+            "the budget for bodies read before authentication ({limit} bytes) is spent"
+        ))
+    }
+}
+
+/// A body that did not arrive within [`BODY_TIMEOUT`].
+fn body_timeout() -> Refusal {
+    Refusal::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        Label::BadRequest,
+        format!(
+            "the body did not arrive within {} s",
+            BODY_TIMEOUT.as_secs()
+        ),
+    )
+}
+
 /// Reads a body up to `max` bytes. On failure the body is left partly read, so the
 /// refusal ends the connection.
 async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
@@ -1147,15 +1262,7 @@ async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
 async fn read_limited(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
     let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await;
     let Ok(read) = read else {
-        return Err(Refusal::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            Label::BadRequest,
-            format!(
-                "the body did not arrive within {} s",
-                BODY_TIMEOUT.as_secs()
-            ),
-        ));
+        return Err(body_timeout());
     };
     match read {
         Ok(b) => Ok(b.to_bytes()),

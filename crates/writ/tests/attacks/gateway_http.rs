@@ -343,3 +343,162 @@ fn the_upstream_never_sees_the_bearer_token_the_gateway_consumed() {
         "the token is in the gateway's log"
     );
 }
+
+/// The value of the line `name` (a metric with its labels) in the gateway's metrics.
+fn metric(env: &GatewayEnv, name: &str) -> Option<u64> {
+    env.metrics().lines().find_map(|line| {
+        line.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// A GitHub-style webhook delivery of `body`, signed with the route's key.
+fn signed_delivery(env: &GatewayEnv, body: &str) -> common::Response {
+    let tag = ring::hmac::sign(
+        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"gh-key"),
+        body.as_bytes(),
+    );
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    env.curl("POST", "/hooks/github")
+        .header(&format!("X-Hub-Signature-256: sha256={hex}"))
+        .body(body, "application/json")
+        .send()
+}
+
+#[test]
+fn unsigned_webhook_bodies_held_open_cannot_take_more_than_the_budget() {
+    const MIB: usize = 1024 * 1024;
+    // Room for four webhook bodies of the route's 1 MiB.
+    let env = GatewayEnv::start(
+        "attack-body-budget",
+        &format!("unauthenticated_body_budget = {}", 4 * MIB),
+    );
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+
+    // Four unsigned deliveries announce 1 MiB each, send a little, and hold the rest
+    // back. The gateway asks for each body (`100 Continue`) once it has set room aside.
+    let mut held: Vec<Tls> = (0..4)
+        .map(|i| {
+            let mut tls = env.tls().unwrap_or_else(|e| panic!("connection {i}: {e}"));
+            tls.send(
+                format!(
+                    "POST /hooks/github HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+                     x-hub-signature-256: sha256=00\r\ncontent-length: {MIB}\r\nexpect: 100-continue\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            let head = tls.read_head();
+            assert!(head.starts_with("HTTP/1.1 100 Continue"), "{i}: {head}");
+            tls.send(&[b'x'; 16 * 1024]);
+            tls
+        })
+        .collect();
+
+    // The next unauthenticated body finds the budget spent: 503, try again later, and
+    // the connection is not kept (its body was never read).
+    let r = env
+        .curl("POST", "/hooks/github")
+        .header("x-hub-signature-256: sha256=00")
+        .body("{}", "application/json")
+        .send();
+    assert_eq!(r.status, 503, "{}\n{}", r.body, env.log());
+    assert_eq!(r.error_code(), "overloaded", "{}", r.body);
+    assert_eq!(r.headers["retry-after"][0], "1", "{}", r.headers);
+    assert_eq!(r.headers["connection"][0], "close", "{}", r.headers);
+    // A signed one too: the signature cannot be checked before the body is read.
+    assert_eq!(signed_delivery(&env, "{}").status, 503);
+    assert_eq!(
+        metric(&env, "writ_gateway_unauthenticated_body_bytes"),
+        Some(4 * MIB as u64)
+    );
+    assert_eq!(
+        metric(
+            &env,
+            "writ_gateway_requests_total{route=\"github\",decision=\"overloaded\"}"
+        ),
+        Some(2)
+    );
+
+    // Authenticated callers do not wait on that budget: mTLS and JWT-SVID calls with a
+    // body go through meanwhile.
+    env.curl("POST", "/pay/charge")
+        .client_cert(&orders.cert, &orders.key)
+        .json(&json!({"amount": 5}))
+        .send()
+        .expect(200);
+    let token = env.jwt(&orders, &[&format!("spiffe://{TRUST_DOMAIN}/fn/payments")]);
+    env.curl("POST", "/pay/charge")
+        .bearer(&token)
+        .json(&json!({"amount": 5}))
+        .send()
+        .expect(200);
+
+    // One client gives up: its room comes back, and a signed delivery gets through.
+    drop(held.pop());
+    wait_for(
+        "the budget held for a closed connection to come back",
+        Duration::from_secs(10),
+        || (signed_delivery(&env, r#"{"n":1}"#).status == 200).then_some(()),
+    );
+    assert_eq!(
+        metric(&env, "writ_gateway_unauthenticated_body_bytes"),
+        Some(3 * MIB as u64)
+    );
+    // All of them gone: nothing held.
+    held.clear();
+    wait_for(
+        "the whole budget to come back",
+        Duration::from_secs(10),
+        || (metric(&env, "writ_gateway_unauthenticated_body_bytes") == Some(0)).then_some(()),
+    );
+}
+
+#[test]
+fn a_client_cannot_hold_more_connections_than_its_limit() {
+    let env = GatewayEnv::start("attack-conn-limit", "max_connections_per_client = 3");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    // The connections of getting ready have ended.
+    wait_for(
+        "earlier connections to end",
+        Duration::from_secs(10),
+        || {
+            let text = env.metrics();
+            let open: u64 = text
+                .lines()
+                .filter(|l| l.starts_with("writ_gateway_open_connections{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum();
+            (open == 0).then_some(())
+        },
+    );
+
+    let mut held: Vec<Tls> = (0..3)
+        .map(|i| env.tls().unwrap_or_else(|e| panic!("connection {i}: {e}")))
+        .collect();
+    // The fourth from the same address is closed as it is accepted, before TLS.
+    let refused = env.tls();
+    assert!(refused.is_err(), "a fourth connection was served");
+    assert_eq!(
+        metric(
+            &env,
+            "writ_gateway_connections_refused_total{reason=\"client_limit\"}"
+        ),
+        Some(1)
+    );
+    // The three it holds are served.
+    held[0].send(b"GET /pay/x HTTP/1.1\r\nhost: localhost\r\n\r\n");
+    let head = held[0].read_head();
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+
+    // One closed, another may open, and is served.
+    drop(held.pop());
+    let mut again = wait_for("room for one more", Duration::from_secs(10), || {
+        env.tls().ok()
+    });
+    again.send(b"GET /pay/x HTTP/1.1\r\nhost: localhost\r\n\r\n");
+    let head = again.read_head();
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+}
