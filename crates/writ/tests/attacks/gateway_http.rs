@@ -27,11 +27,16 @@ use crate::common::{
 ///
 /// `orders` may read the secret `prod/db` (its value is [`GatewayEnv::SECRET`]).
 pub struct GatewayEnv {
+    /// Where everything's files are.
     pub dir: TempDir,
+    /// The server.
     pub server: Server,
     gateway: Proc,
+    /// The gateway's HTTPS port.
     pub port: u16,
+    /// Its `/metrics` port (plain HTTP).
     pub metrics_port: u16,
+    /// The CA of its TLS certificate.
     pub gateway_ca: PathBuf,
     _upstream: Proc,
 }
