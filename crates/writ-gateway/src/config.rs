@@ -173,6 +173,11 @@ pub struct Route {
     /// Webhook signature checking, for `auth = ["webhook"]`.
     #[serde(default)]
     pub webhook: Option<Webhook>,
+    /// Accepts JWT-SVIDs whose `aud` names other audiences besides this route's function.
+    /// Off by default: such a token is refused, because every other audience it names
+    /// received it and could replay it here. Only with `auth` including `jwt`.
+    #[serde(default)]
+    pub allow_multi_audience: bool,
 }
 
 fn default_prefix() -> String {
@@ -247,6 +252,24 @@ pub struct Config {
     /// a shared host.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// The most bytes of request bodies held, across all connections, before their
+    /// requests are authenticated (webhook bodies, which the signature covers). Past it,
+    /// such a request is answered 503 with `Retry-After`. At least every webhook route's
+    /// `max_body`.
+    #[serde(default = "default_unauthenticated_body_budget")]
+    pub unauthenticated_body_budget: usize,
+    /// The most connections open at once from one client (an IPv4 address or an IPv6
+    /// /64); more are closed as they are accepted. 0 for no limit.
+    #[serde(default = "default_max_connections_per_client")]
+    pub max_connections_per_client: usize,
+}
+
+fn default_unauthenticated_body_budget() -> usize {
+    64 * 1024 * 1024
+}
+
+fn default_max_connections_per_client() -> usize {
+    256
 }
 
 /// The most worker threads a configuration may ask for.
@@ -395,6 +418,18 @@ fn check(config: &Config) -> Result<(), String> {
                 "{at}: auth webhook and a [route.webhook] table go together"
             ));
         }
+        if r.auth.contains(&AuthMethod::Webhook) && r.max_body > config.unauthenticated_body_budget
+        {
+            return Err(format!(
+                "{at}.max_body: {} bytes is over unauthenticated_body_budget ({} bytes): a webhook's body is read before authentication, within that budget; raise the budget or lower max_body",
+                r.max_body, config.unauthenticated_body_budget
+            ));
+        }
+        if r.allow_multi_audience && !r.auth.contains(&AuthMethod::Jwt) {
+            return Err(format!(
+                "{at}.allow_multi_audience: applies to JWT-SVIDs; add jwt to auth, or remove it"
+            ));
+        }
         if let Some(c) = &r.cors
             && c.allow_credentials
             && c.allow_origins.iter().any(|o| o == "*")
@@ -508,8 +543,14 @@ timeout = "5s"
         assert_eq!(r.auth, [AuthMethod::Mtls, AuthMethod::Jwt]);
         assert_eq!(r.timeout, Duration::from_secs(5));
         assert_eq!(r.max_body, 1024 * 1024);
+        assert!(
+            !r.allow_multi_audience,
+            "single-audience JWT-SVIDs by default"
+        );
         assert_eq!(c.server.ca_file, Path::new("/etc/writ/ca.pem"));
         assert_eq!(c.max_staleness, Duration::from_secs(300));
+        assert_eq!(c.unauthenticated_body_budget, 64 * 1024 * 1024);
+        assert_eq!(c.max_connections_per_client, 256);
     }
 
     #[test]
@@ -549,6 +590,10 @@ timeout = "5s"
                 "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['jwt']\ntimeout='soon'\n",
                 "500ms",
             ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['mtls']\nallow_multi_audience=true\n",
+                "route[0] (\"a\").allow_multi_audience: applies to JWT-SVIDs",
+            ),
         ] {
             let e = with(&format!("[[route]]\n{route}")).unwrap_err();
             assert!(e.contains(expect), "{route}: {e}");
@@ -579,5 +624,26 @@ timeout = "5s"
         }
         let e = parse_top("workers = -1").unwrap_err();
         assert!(e.starts_with("gateway.toml:1:11:"), "{e}");
+    }
+
+    #[test]
+    fn the_budget_for_unauthenticated_bodies_holds_every_webhook_body() {
+        let hook = "[[route]]\nname='gh'\nfunction='f'\nupstream='http://h:1'\nauth=['webhook']\nmax_body=2048\n[route.webhook]\nstyle='github'\nsecret='s'\n";
+        let parse_top = |top: &str| {
+            parse(
+                &format!("{top}\n{BASE}{hook}"),
+                "gateway.toml",
+                Path::new("/etc/writ"),
+            )
+        };
+        let c = parse_top("unauthenticated_body_budget = 2048\nmax_connections_per_client = 0")
+            .unwrap();
+        assert_eq!(c.unauthenticated_body_budget, 2048);
+        assert_eq!(c.max_connections_per_client, 0);
+        let e = parse_top("unauthenticated_body_budget = 2047").unwrap_err();
+        assert!(
+            e.contains("route[0] (\"gh\").max_body: 2048 bytes is over unauthenticated_body_budget (2047 bytes)"),
+            "{e}"
+        );
     }
 }

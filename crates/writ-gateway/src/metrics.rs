@@ -6,8 +6,11 @@
 //! and [`Metrics::render`] adds the shards up.
 
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::limits::BodyBudget;
 
 /// Latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -44,6 +47,8 @@ pub enum Label {
     Stale,
     /// Something the gateway needed (a webhook key) was unavailable.
     Unavailable,
+    /// The budget for bodies read before authentication was spent.
+    Overloaded,
     /// The upstream could not be reached.
     UpstreamError,
     /// The upstream did not answer in time.
@@ -51,7 +56,7 @@ pub enum Label {
 }
 
 impl Label {
-    const ALL: [Label; 15] = [
+    const ALL: [Label; 16] = [
         Label::Allowed,
         Label::Preflight,
         Label::Unauthenticated,
@@ -65,6 +70,7 @@ impl Label {
         Label::TooLarge,
         Label::Stale,
         Label::Unavailable,
+        Label::Overloaded,
         Label::UpstreamError,
         Label::UpstreamTimeout,
     ];
@@ -85,6 +91,7 @@ impl Label {
             Label::TooLarge => "too_large",
             Label::Stale => "stale",
             Label::Unavailable => "unavailable",
+            Label::Overloaded => "overloaded",
             Label::UpstreamError => "upstream_error",
             Label::UpstreamTimeout => "upstream_timeout",
         }
@@ -123,6 +130,10 @@ pub struct Metrics {
     /// The routes' names, then `(none)` for requests that matched no route.
     names: Vec<String>,
     shards: Vec<Shard>,
+    /// Connections closed as they were accepted, their client having too many open.
+    connections_refused: AtomicU64,
+    /// The budget for bodies read before authentication, shown as gauges.
+    body_budget: Option<Arc<BodyBudget>>,
 }
 
 /// The index [`Metrics::observe`] takes for a request that matched no route.
@@ -143,7 +154,22 @@ impl Metrics {
                 })
                 .collect(),
             names,
+            connections_refused: AtomicU64::new(0),
+            body_budget: None,
         }
+    }
+
+    /// The same, showing how much of `budget` is in use.
+    pub fn with_body_budget(self, budget: Arc<BodyBudget>) -> Metrics {
+        Metrics {
+            body_budget: Some(budget),
+            ..self
+        }
+    }
+
+    /// Counts a connection closed as it was accepted, its client having too many open.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request to route number `route` (or [`NO_ROUTE`]) with its decision and
@@ -264,6 +290,35 @@ impl Metrics {
                 shard.open_connections.load(Ordering::Relaxed)
             );
         }
+        out.push_str(
+            "# HELP writ_gateway_connections_refused_total Connections closed as they were accepted, their client having max_connections_per_client open.\n",
+        );
+        out.push_str("# TYPE writ_gateway_connections_refused_total counter\n");
+        let _ = writeln!(
+            out,
+            "writ_gateway_connections_refused_total{{reason=\"client_limit\"}} {}",
+            self.connections_refused.load(Ordering::Relaxed)
+        );
+        if let Some(budget) = &self.body_budget {
+            out.push_str(
+                "# HELP writ_gateway_unauthenticated_body_bytes Bytes reserved for request bodies read before authentication.\n",
+            );
+            out.push_str("# TYPE writ_gateway_unauthenticated_body_bytes gauge\n");
+            let _ = writeln!(
+                out,
+                "writ_gateway_unauthenticated_body_bytes {}",
+                budget.in_use()
+            );
+            out.push_str(
+                "# HELP writ_gateway_unauthenticated_body_budget_bytes The most bytes that may be (unauthenticated_body_budget).\n",
+            );
+            out.push_str("# TYPE writ_gateway_unauthenticated_body_budget_bytes gauge\n");
+            let _ = writeln!(
+                out,
+                "writ_gateway_unauthenticated_body_budget_bytes {}",
+                budget.limit()
+            );
+        }
         out
     }
 }
@@ -287,7 +342,13 @@ mod tests {
         m.observe(1, 0, Label::Denied, Duration::from_micros(20));
         m.observe(0, NO_ROUTE, Label::NoRoute, Duration::from_secs(20));
         m.audit_dropped(2);
+        m.connection_refused();
         let text = m.render();
+        assert!(text.contains("writ_gateway_connections_refused_total{reason=\"client_limit\"} 1"));
+        assert!(
+            !text.contains("writ_gateway_unauthenticated_body_bytes"),
+            "{text}"
+        );
         assert!(text.contains("writ_gateway_requests_total{route=\"pay\",decision=\"allowed\"} 2"));
         assert!(text.contains("writ_gateway_requests_total{route=\"pay\",decision=\"denied\"} 1"));
         assert!(
@@ -309,5 +370,27 @@ mod tests {
         assert!(text.contains("writ_gateway_request_duration_seconds_count{route=\"pay\"} 3"));
         assert!(text.contains("writ_gateway_request_duration_seconds_sum{route=\"pay\"} 0.0031"));
         assert!(text.contains("writ_gateway_audit_events_dropped_total 2"));
+    }
+
+    #[test]
+    fn the_unauthenticated_body_budget_shows_what_is_in_use() {
+        let budget = Arc::new(BodyBudget::new(4096));
+        let held = budget.reserve(1000).unwrap();
+        let m = Metrics::new(&["hook".to_string()], 1).with_body_budget(budget.clone());
+        m.observe(0, 0, Label::Overloaded, Duration::from_micros(10));
+        let text = m.render();
+        assert!(
+            text.contains("writ_gateway_requests_total{route=\"hook\",decision=\"overloaded\"} 1")
+        );
+        assert!(
+            text.contains("writ_gateway_unauthenticated_body_bytes 1000\n"),
+            "{text}"
+        );
+        assert!(text.contains("writ_gateway_unauthenticated_body_budget_bytes 4096\n"));
+        drop(held);
+        assert!(
+            m.render()
+                .contains("writ_gateway_unauthenticated_body_bytes 0\n")
+        );
     }
 }

@@ -15,12 +15,12 @@ use rustls::pki_types::CertificateDer;
 use serde_json::json;
 use writ_audit::{Decision, Outcome};
 use writ_client::secrets::SecretCache;
-use writ_identity::{SpiffeId, TrustDomain};
+use writ_identity::{AudienceRule, SpiffeId, TrustDomain};
 
 use crate::audit::{AuditBuffer, Reason, Record};
 use crate::authn::{self, VerifiedSvid};
 use crate::config::{AuthMethod, Config, Cors, Route, WebhookStyle};
-use crate::limits::{Bucket, Quota};
+use crate::limits::{BodyBudget, Bucket, Quota, Reserved};
 use crate::metrics::{Label, Metrics, NO_ROUTE};
 use crate::path::check_path;
 use crate::sync::{ServerClient, Shared};
@@ -87,7 +87,12 @@ struct Live {
     route: Route,
     schema: Option<jsonschema::Validator>,
     bucket: Option<Mutex<Bucket>>,
+    /// The audience its JWT-SVIDs must be for: its function's SPIFFE ID.
     audience: String,
+    /// Which `aud` claims it accepts for that audience.
+    audience_rule: AudienceRule,
+    /// Whether it takes JWT-SVIDs, so that a bearer `Authorization` is its to consume.
+    takes_jwt: bool,
     /// `writ:fn/FUNCTION`, the resource of its audit events.
     resource: Arc<str>,
     /// Its name, as the upstream reads it in `x-writ-route`.
@@ -193,6 +198,8 @@ pub struct Gateway {
     keys: Mutex<HashMap<String, KeyState>>,
     /// Every upstream address, with its idle connections.
     upstreams: Upstreams,
+    /// The bytes of request bodies it may hold before their requests are authenticated.
+    body_budget: Arc<BodyBudget>,
 }
 
 /// A refusal or failure answered by the gateway itself.
@@ -260,15 +267,9 @@ fn now_unix() -> i64 {
     }
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
 impl Gateway {
-    /// Builds the gateway from its checked configuration.
+    /// Builds the gateway from its checked configuration; bodies it reads before
+    /// authentication are held within `body_budget`.
     pub fn new(
         config: Arc<Config>,
         shared: Arc<Shared>,
@@ -276,6 +277,7 @@ impl Gateway {
         audit: Arc<AuditBuffer>,
         metrics: Arc<Metrics>,
         workers: usize,
+        body_budget: Arc<BodyBudget>,
     ) -> Result<Gateway, String> {
         let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
         let now = Instant::now();
@@ -305,6 +307,12 @@ impl Gateway {
                 schema,
                 bucket: r.rate_limit.map(|l| Mutex::new(Bucket::new(l, now))),
                 audience,
+                audience_rule: if r.allow_multi_audience {
+                    AudienceRule::AllowMultiple
+                } else {
+                    AudienceRule::Exactly
+                },
+                takes_jwt: r.auth.contains(&AuthMethod::Jwt),
                 resource: format!("writ:fn/{}", r.function).into(),
                 name_header: HeaderValue::from_str(&r.name).ok(),
                 upstream: upstreams.upstream(&r.upstream, r.timeout).ok_or_else(|| {
@@ -339,6 +347,7 @@ impl Gateway {
             jwt_cache: Mutex::new(HashMap::new()),
             keys: Mutex::new(keys),
             upstreams,
+            body_budget,
         })
     }
 
@@ -543,20 +552,28 @@ impl Gateway {
         {
             return Err((too_large(route.max_body), None));
         }
-        // A webhook's signature covers the body, so it is read (bounded) before
-        // authentication; every other body only once the caller is authenticated and
-        // authorized.
+        // A webhook's signature covers the body, so it is read (bounded, and within the
+        // budget for unauthenticated bodies) before authentication; every other body only
+        // once the caller is authenticated and authorized.
         let mut read = None;
-        if route.auth.contains(&AuthMethod::Webhook) {
-            let b = body.take().map(|b| read_body(b, route.max_body));
-            if let Some(b) = b {
-                read = Some(b.await.map_err(|r| (r, None))?);
-            }
+        let mut unauthenticated = None;
+        if route.auth.contains(&AuthMethod::Webhook)
+            && let Some(b) = body.take()
+        {
+            let (bytes, held) = self
+                .read_unauthenticated(b, route.max_body)
+                .await
+                .map_err(|r| (r, None))?;
+            read = Some(bytes);
+            unauthenticated = held;
         }
         let caller = self
             .authenticate(live, &parts.headers, read.as_ref(), conn, &control)
-            .await
-            .map_err(|r| (r, None))?;
+            .await;
+        // Authenticated or refused, the body no longer counts against the budget: what is
+        // left of it is an authenticated caller's, or dropped with the refusal.
+        drop(unauthenticated);
+        let caller = caller.map_err(|r| (r, None))?;
         let actor = Some(caller.actor.clone());
         if caller.workload {
             self.authorize(live, &caller, &parts, conn, &control)
@@ -658,7 +675,7 @@ impl Gateway {
                 AuthMethod::Jwt => {
                     if let Some(token) = bearer {
                         return self
-                            .check_jwt(token, &live.audience, control)
+                            .check_jwt(token, &live.audience, live.audience_rule, control)
                             .map(|id| Caller {
                                 actor: id.as_str().into(),
                                 svid: None,
@@ -795,11 +812,26 @@ impl Gateway {
         &self,
         token: &str,
         audience: &str,
+        rule: AudienceRule,
         control: &crate::control::Control,
     ) -> Result<SpiffeId, Refusal> {
-        // The audience is part of the key: a token verified for one route's function is
-        // not thereby good for another's.
-        let key = sha256(&[audience.as_bytes(), b"\0", token.as_bytes()].concat());
+        // The audience and the rule it was checked by are part of the key: a token
+        // verified for one route's function is not thereby good for another's, nor a
+        // multi-audience token accepted by a route that allows it good for one that does
+        // not. (The JWKS it was verified against is checked with the hit.)
+        let key = {
+            let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+            digest.update(match rule {
+                AudienceRule::Exactly => b"exactly\0",
+                AudienceRule::AllowMultiple => b"several\0",
+            });
+            digest.update(audience.as_bytes());
+            digest.update(b"\0");
+            digest.update(token.as_bytes());
+            let mut key = [0u8; 32];
+            key.copy_from_slice(digest.finish().as_ref());
+            key
+        };
         let now = now_unix();
         let cached = self
             .jwt_cache
@@ -810,11 +842,12 @@ impl Gateway {
         let (id, iat, exp, _) = match cached.filter(|hit| hit.3 == control.jwks_digest) {
             Some(hit) => hit,
             None => {
-                let (id, claims) = writ_identity::jwt_svid::verify(
+                let (id, claims) = writ_identity::jwt_svid::verify_with(
                     token,
                     &control.jwks,
                     &self.trust_domain,
                     audience,
+                    rule,
                     time::OffsetDateTime::now_utc(),
                     time::Duration::seconds(30),
                 )
@@ -1022,6 +1055,18 @@ impl Gateway {
         for name in dropped {
             headers.remove(name);
         }
+        // On a route that takes JWT-SVIDs, a bearer `Authorization` is the gateway's
+        // credential, consumed here (or not needed, when another method decided): the
+        // upstream gets the verified caller in `x-writ-caller`, never a token it could
+        // replay elsewhere as the caller.
+        if live.takes_jwt
+            && headers
+                .get_all(header::AUTHORIZATION)
+                .iter()
+                .any(|v| is_bearer(v.as_bytes()))
+        {
+            headers.remove(header::AUTHORIZATION);
+        }
         // The addresses the caller's `x-forwarded-for` lines list, in order (several lines
         // are one list, RFC 9110 section 5.3), then the caller's own.
         let mut prior = String::new();
@@ -1104,6 +1149,108 @@ impl Refusal {
     }
 }
 
+impl Gateway {
+    /// Reads the body of a request not yet authenticated, up to `max` bytes, into bytes
+    /// reserved from the budget for such bodies first: a length the client announces is
+    /// reserved (and allocated) at once, a chunked body as it grows. The budget spent,
+    /// 503 with `Retry-After`. Each piece is copied out of the connection's read buffer
+    /// as it arrives, so no piece keeps that buffer alive, and the body is one
+    /// allocation, freed when the request ends. Returns the body and its reservation,
+    /// which the caller holds until the request is authenticated. On failure the body
+    /// is left partly read, so the refusal ends the connection.
+    async fn read_unauthenticated(
+        &self,
+        mut body: Incoming,
+        max: usize,
+    ) -> Result<(Bytes, Option<Reserved<'_>>), Refusal> {
+        if body.is_end_stream() {
+            return Ok((Bytes::new(), None));
+        }
+        let overloaded = || Refusal {
+            close: true,
+            ..overloaded(self.body_budget.limit())
+        };
+        let announced = body
+            .size_hint()
+            .exact()
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
+            .min(max);
+        let mut held = self.body_budget.reserve(announced).ok_or_else(overloaded)?;
+        let mut buf: Vec<u8> = Vec::with_capacity(announced);
+        let read = async {
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalidRequest",
+                        Label::BadRequest,
+                        format!("reading the body: {e}"),
+                    )
+                })?;
+                let Ok(data) = frame.into_data() else {
+                    // Trailers: not part of the body.
+                    continue;
+                };
+                let len = buf.len() + data.len();
+                if len > max {
+                    return Err(too_large(max));
+                }
+                if len > buf.capacity() {
+                    // Grown by doubling, within the limit, each size reserved before it
+                    // is allocated.
+                    let want = len.max(buf.capacity().saturating_mul(2)).min(max);
+                    if !held.grow(want.saturating_sub(held.bytes())) {
+                        return Err(overloaded());
+                    }
+                    let mut bigger = Vec::with_capacity(want);
+                    bigger.extend_from_slice(&buf);
+                    buf = bigger;
+                }
+                buf.extend_from_slice(&data);
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(BODY_TIMEOUT, read).await {
+            Ok(Ok(())) => Ok((Bytes::from(buf), Some(held))),
+            Ok(Err(r)) => Err(Refusal { close: true, ..r }),
+            Err(_) => Err(Refusal {
+                close: true,
+                ..body_timeout()
+            }),
+        }
+    }
+}
+
+/// The answer when the budget for bodies read before authentication (`limit` bytes) is
+/// spent: try again shortly.
+fn overloaded(limit: usize) -> Refusal {
+    Refusal {
+        retry_after: Some(Duration::from_secs(1)),
+        ..Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            Label::Overloaded,
+            "the gateway is holding all the unauthenticated request bodies it may; try again shortly",
+        )
+        .with_reason(format!(
+            "the budget for bodies read before authentication ({limit} bytes) is spent"
+        ))
+    }
+}
+
+/// A body that did not arrive within [`BODY_TIMEOUT`].
+fn body_timeout() -> Refusal {
+    Refusal::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "timeout",
+        Label::BadRequest,
+        format!(
+            "the body did not arrive within {} s",
+            BODY_TIMEOUT.as_secs()
+        ),
+    )
+}
+
 /// Reads a body up to `max` bytes. On failure the body is left partly read, so the
 /// refusal ends the connection.
 async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
@@ -1115,15 +1262,7 @@ async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
 async fn read_limited(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
     let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await;
     let Ok(read) = read else {
-        return Err(Refusal::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            Label::BadRequest,
-            format!(
-                "the body did not arrive within {} s",
-                BODY_TIMEOUT.as_secs()
-            ),
-        ));
+        return Err(body_timeout());
     };
     match read {
         Ok(b) => Ok(b.to_bytes()),
@@ -1259,6 +1398,12 @@ fn forwarded(name: &str, connection: &[HeaderName]) -> bool {
         || n == "x-api-key"
         || n == "host"
         || (n != name && n == "x-forwarded-for"))
+}
+
+/// Whether an `Authorization` value has the `Bearer` scheme (in any case, RFC 9110
+/// section 11.1).
+fn is_bearer(value: &[u8]) -> bool {
+    value.len() >= 7 && value[..6].eq_ignore_ascii_case(b"bearer") && value[6] == b' '
 }
 
 /// The headers a message's `Connection` header names besides the standard hop-by-hop
@@ -1437,7 +1582,26 @@ fn preflight(c: &Cors, origin: Option<&HeaderValue>) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::{HOP_BY_HOP_NAMES, HeaderMap, HeaderValue, hop_by_hop, strip_hop_by_hop};
+    use super::{
+        HOP_BY_HOP_NAMES, HeaderMap, HeaderValue, hop_by_hop, is_bearer, strip_hop_by_hop,
+    };
+
+    #[test]
+    fn a_bearer_authorization_is_known_in_any_case() {
+        for yes in ["Bearer a.b.c", "bearer x", "BEARER  x", "Bearer "] {
+            assert!(is_bearer(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "Basic dXNlcg==",
+            "Bearer",
+            "Bearerx",
+            "Bear x",
+            "",
+            "Token x",
+        ] {
+            assert!(!is_bearer(no.as_bytes()), "{no}");
+        }
+    }
 
     #[test]
     fn hop_by_hop_knows_each_name_by_its_place() {

@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use crate::audit::AuditBuffer;
 use crate::config::Config;
 use crate::control::{self, Control, Snapshot};
+use crate::limits::{BodyBudget, ClientConnections, ClientSlot};
 use crate::metrics::Metrics;
 use crate::proxy::{Connection, Gateway};
 use crate::sync::{self, ServerClient, Shared};
@@ -40,6 +41,8 @@ pub struct Bound {
     metrics: Arc<Metrics>,
     /// How many worker threads serve connections.
     workers: usize,
+    /// The connections open per client, and the most each may have.
+    clients: Arc<ClientConnections>,
 }
 
 /// Loads the certificate and the last known state, starts following the server, and
@@ -67,7 +70,9 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
     let client = ServerClient::new(&config)?;
     let route_names: Vec<String> = config.routes.iter().map(|r| r.name.clone()).collect();
     let workers = config.worker_count();
-    let metrics = Arc::new(Metrics::new(&route_names, workers));
+    let body_budget = Arc::new(BodyBudget::new(config.unauthenticated_body_budget));
+    let metrics =
+        Arc::new(Metrics::new(&route_names, workers).with_body_budget(body_budget.clone()));
     let audit = Arc::new(AuditBuffer::new(workers));
     let secrets = writ_client::secrets::SecretCache::new(
         client.clone(),
@@ -83,6 +88,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         audit.clone(),
         metrics.clone(),
         workers,
+        body_budget,
     )?);
     let listener = TcpListener::bind(config.listen)
         .await
@@ -113,6 +119,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         tls,
         metrics,
         workers,
+        clients: ClientConnections::new(config.max_connections_per_client),
     })
 }
 
@@ -160,6 +167,7 @@ impl Bound {
                 tls: tokio_rustls::TlsAcceptor::from(self.tls.clone()),
                 metrics: self.metrics.clone(),
                 permits: permits.clone(),
+                clients: self.clients.clone(),
                 inboxes: inboxes.clone(),
                 choosing: choosing.clone(),
             };
@@ -218,6 +226,8 @@ struct Workers {
     tls: tokio_rustls::TlsAcceptor,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
+    /// The connections open per client, with their limit.
+    clients: Arc<ClientConnections>,
     inboxes: Arc<[mpsc::UnboundedSender<Handoff>]>,
     /// Held while a connection's worker is chosen and counted, so that two workers
     /// accepting at once do not both choose from the same counts.
@@ -229,6 +239,7 @@ struct Handoff {
     tcp: std::net::TcpStream,
     remote: SocketAddr,
     permit: OwnedSemaphorePermit,
+    client: ClientSlot,
 }
 
 /// The worker that serves a connection `acceptor` accepted: the one serving the fewest,
@@ -269,6 +280,13 @@ async fn accept_loop(
                     }
                 };
                 let metrics = &workers.metrics;
+                // A client with as many connections open as it may have gets this one
+                // closed at once, before any TLS work is spent on it.
+                let Some(client) = workers.clients.open(remote.ip()) else {
+                    metrics.connection_refused();
+                    tracing::debug!(%remote, "connection closed: the client has max_connections_per_client open");
+                    continue;
+                };
                 let target = {
                     let _choosing = workers.choosing.lock().unwrap_or_else(PoisonError::into_inner);
                     let target = least_loaded(|w| metrics.open_connections(w), workers.inboxes.len(), worker);
@@ -276,7 +294,7 @@ async fn accept_loop(
                     target
                 };
                 if target == worker {
-                    serve_connection(&workers, worker, tcp, remote, permit);
+                    serve_connection(&workers, worker, tcp, remote, (permit, client));
                     continue;
                 }
                 let tcp = match tcp.into_std() {
@@ -288,7 +306,7 @@ async fn accept_loop(
                     }
                 };
                 // A worker whose thread is gone takes nothing: then this one serves it.
-                if let Err(back) = workers.inboxes[target].send(Handoff { tcp, remote, permit }) {
+                if let Err(back) = workers.inboxes[target].send(Handoff { tcp, remote, permit, client }) {
                     metrics.connection_closed(target);
                     metrics.connection_opened(worker);
                     take_over(&workers, worker, back.0);
@@ -306,9 +324,10 @@ fn take_over(workers: &Workers, worker: usize, handoff: Handoff) {
         tcp,
         remote,
         permit,
+        client,
     } = handoff;
     match TcpStream::from_std(tcp) {
-        Ok(tcp) => serve_connection(workers, worker, tcp, remote, permit),
+        Ok(tcp) => serve_connection(workers, worker, tcp, remote, (permit, client)),
         Err(e) => {
             workers.metrics.connection_closed(worker);
             tracing::warn!(%remote, error = %e, "taking over a connection failed");
@@ -317,13 +336,14 @@ fn take_over(workers: &Workers, worker: usize, handoff: Handoff) {
 }
 
 /// Serves one client connection on this worker's runtime: the TLS handshake, then HTTP/1.1
-/// until the client is done; counted in `worker`'s open connections until it ends.
+/// until the client is done; counted in `worker`'s open connections until it ends, and
+/// in the limits `counted` holds (the gateway's and its client's).
 fn serve_connection(
     workers: &Workers,
     worker: usize,
     tcp: TcpStream,
     remote: SocketAddr,
-    permit: OwnedSemaphorePermit,
+    counted: (OwnedSemaphorePermit, ClientSlot),
 ) {
     /// Counts the connection closed however its task ends.
     struct Open(Arc<Metrics>, usize);
@@ -338,7 +358,7 @@ fn serve_connection(
     let gateway = workers.gateway.clone();
     tokio::spawn(async move {
         let _open = open;
-        let _permit = permit;
+        let _counted = counted;
         let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {

@@ -132,12 +132,16 @@ impl Endpoint {
     }
 
     /// Keeps `conn` for `worker`'s next request here, unless the worker already keeps
-    /// [`MAX_IDLE`] (then it is dropped, which closes it).
-    fn put(&self, worker: usize, conn: Conn) {
+    /// [`MAX_IDLE`] (then it is dropped, which closes it). A read buffer that grew past a
+    /// few reads' worth (a large answer head) is let go rather than kept while idle.
+    fn put(&self, worker: usize, mut conn: Conn) {
         let mut idle = self.idle[worker % self.idle.len()]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE && conn.buf.is_empty() {
+            if conn.buf.capacity() > 4 * READ_SIZE {
+                conn.buf = BytesMut::new();
+            }
             idle.push_back((conn, Instant::now()));
         }
     }

@@ -5,6 +5,11 @@
 //! tokens keyed with a public key, and tokens from unknown keys are refused before any claim
 //! is read. Time is passed in: expiry and not-before are checked against the caller's clock
 //! with an explicit leeway.
+//!
+//! A token is accepted for one audience: by default its `aud` must be exactly the
+//! verifier's (one string, or an array of one), so that whoever receives a token cannot
+//! replay it to another of the audiences it names. A verifier that means to accept tokens
+//! naming several audiences says so with [`AudienceRule::AllowMultiple`].
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,9 +52,15 @@ pub enum JwtError {
     /// The token is not valid yet.
     #[error("the token is not valid yet")]
     NotYetValid,
-    /// The token is not for this audience.
+    /// The token is not for this audience (or its `aud` claim is missing or malformed).
     #[error("the token is not for this audience")]
     Audience,
+    /// The token names several audiences, and the verifier accepts only tokens for itself
+    /// alone ([`AudienceRule::Exactly`]).
+    #[error(
+        "the token names more than one audience; only a token for this audience alone is accepted"
+    )]
+    MultipleAudiences,
     /// `sub` is not a SPIFFE ID of the trust domain.
     #[error("the token's subject is not a SPIFFE ID of this trust domain")]
     Subject,
@@ -190,6 +201,31 @@ fn base64_json<T: Serialize>(value: &T) -> Result<String, JwtError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The audiences of an `aud` claim (one string or an array of strings, RFC 7519), if
+/// `rule` accepts it for `audience`. An array with anything but strings in it is refused
+/// rather than read in part.
+fn audiences(
+    claim: Option<&serde_json::Value>,
+    audience: &str,
+    rule: AudienceRule,
+) -> Result<Vec<String>, JwtError> {
+    let aud: Vec<String> = match claim {
+        Some(serde_json::Value::String(a)) => vec![a.clone()],
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or(JwtError::Audience))
+            .collect::<Result<_, _>>()?,
+        _ => return Err(JwtError::Audience),
+    };
+    if !aud.iter().any(|a| a == audience) {
+        return Err(JwtError::Audience);
+    }
+    if aud.len() > 1 && rule == AudienceRule::Exactly {
+        return Err(JwtError::MultipleAudiences);
+    }
+    Ok(aud)
+}
+
 /// Builds a JWKS from signing keys: what the server publishes as the JWT bundle.
 pub fn jwks<'a>(authorities: impl IntoIterator<Item = &'a JwtAuthority>) -> JwkSet {
     JwkSet {
@@ -197,14 +233,51 @@ pub fn jwks<'a>(authorities: impl IntoIterator<Item = &'a JwtAuthority>) -> JwkS
     }
 }
 
+/// Which `aud` claims a verifier accepts, besides naming its own audience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AudienceRule {
+    /// `aud` is the expected audience alone: one string, or an array of exactly one
+    /// string. A token naming other audiences as well is refused, so no other audience
+    /// that received it can replay it here. The default, and what the server requires.
+    #[default]
+    Exactly,
+    /// `aud` is the expected audience, or an array of strings that contains it among
+    /// others. Only for a verifier whose operator accepts that every other audience the
+    /// token names could replay it here.
+    AllowMultiple,
+}
+
 /// Verifies a JWT-SVID against a JWKS: ES256 only, a known `kid`, a valid signature,
-/// `aud` containing `audience`, `exp` after and `iat`/`nbf` before `now` (with `leeway`),
-/// and `sub` a SPIFFE ID of `trust_domain`. Returns the SPIFFE ID and the claims.
+/// `aud` exactly `audience` ([`AudienceRule::Exactly`]), `exp` after and `iat`/`nbf` before
+/// `now` (with `leeway`), and `sub` a SPIFFE ID of `trust_domain`. Returns the SPIFFE ID
+/// and the claims. [`verify_with`] takes another [`AudienceRule`].
 pub fn verify(
     token: &str,
     bundle: &JwkSet,
     trust_domain: &TrustDomain,
     audience: &str,
+    now: OffsetDateTime,
+    leeway: Duration,
+) -> Result<(SpiffeId, JwtSvidClaims), JwtError> {
+    verify_with(
+        token,
+        bundle,
+        trust_domain,
+        audience,
+        AudienceRule::Exactly,
+        now,
+        leeway,
+    )
+}
+
+/// Verifies a JWT-SVID as [`verify`] does, with `rule` deciding which `aud` claims are
+/// accepted for `audience`.
+pub fn verify_with(
+    token: &str,
+    bundle: &JwkSet,
+    trust_domain: &TrustDomain,
+    audience: &str,
+    rule: AudienceRule,
     now: OffsetDateTime,
     leeway: Duration,
 ) -> Result<(SpiffeId, JwtSvidClaims), JwtError> {
@@ -250,18 +323,7 @@ pub fn verify(
     if now_s.saturating_add(leeway_s) < nbf.max(iat) {
         return Err(JwtError::NotYetValid);
     }
-    // `aud` may be one string or an array (RFC 7519).
-    let aud: Vec<String> = match claims.get("aud") {
-        Some(serde_json::Value::String(a)) => vec![a.clone()],
-        Some(serde_json::Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => return Err(JwtError::Audience),
-    };
-    if !aud.iter().any(|a| a == audience) {
-        return Err(JwtError::Audience);
-    }
+    let aud = audiences(claims.get("aud"), audience, rule)?;
     let sub = claims
         .get("sub")
         .and_then(serde_json::Value::as_str)

@@ -26,6 +26,6 @@ pub mod oidc;
 mod spiffe_id;
 mod x509_svid;
 
-pub use jwt_svid::{DEFAULT_JWT_TTL, JwtAuthority, JwtError, JwtSvidClaims};
+pub use jwt_svid::{AudienceRule, DEFAULT_JWT_TTL, JwtAuthority, JwtError, JwtSvidClaims};
 pub use spiffe_id::{SpiffeId, SpiffeIdError, TrustDomain};
 pub use x509_svid::{CertificateAuthority, IssueError, LoadError, X509Svid};

@@ -4,8 +4,8 @@
 use base64::Engine as _;
 use jsonwebtoken::jwk::JwkSet;
 use time::{Duration, OffsetDateTime};
-use writ_identity::jwt_svid::{jwks, verify};
-use writ_identity::{DEFAULT_JWT_TTL, JwtAuthority, JwtError, SpiffeId, TrustDomain};
+use writ_identity::jwt_svid::{jwks, verify, verify_with};
+use writ_identity::{AudienceRule, DEFAULT_JWT_TTL, JwtAuthority, JwtError, SpiffeId, TrustDomain};
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -78,9 +78,9 @@ fn audience_expiry_and_not_before_are_enforced() {
     let f = fixture();
     let token = f
         .key
-        .mint(&f.id, &["payments", "audit"], f.now, Duration::minutes(5))
+        .mint(&f.id, &["payments"], f.now, Duration::minutes(5))
         .unwrap();
-    assert!(check(&f, &token, "audit", f.now).is_ok());
+    assert!(check(&f, &token, "payments", f.now).is_ok());
     assert_eq!(check(&f, &token, "reports", f.now), Err(JwtError::Audience));
     assert_eq!(
         check(&f, &token, "payments", f.now + Duration::minutes(6)),
@@ -110,6 +110,91 @@ fn audience_expiry_and_not_before_are_enforced() {
         check(&f, &future, "payments", f.now),
         Err(JwtError::NotYetValid)
     );
+}
+
+/// A token with `claims`, signed by the fixture's key as a minted one is (for `aud`
+/// claims that minting would never write).
+fn signed(f: &Fixture, claims: &serde_json::Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(f.key.kid().to_string());
+    let key = jsonwebtoken::EncodingKey::from_ec_der(f.key.pkcs8_der());
+    jsonwebtoken::encode(&header, claims, &key).unwrap()
+}
+
+#[test]
+fn a_token_for_several_audiences_is_accepted_only_where_they_are_allowed() {
+    let f = fixture();
+    let strict = |token: &str, audience: &str| check(&f, token, audience, f.now);
+    let lenient = |token: &str, audience: &str| {
+        verify_with(
+            token,
+            &f.bundle,
+            &f.td,
+            audience,
+            AudienceRule::AllowMultiple,
+            f.now,
+            Duration::seconds(5),
+        )
+    };
+    // Minted for two audiences: either could replay it to the other, so a verifier for
+    // one audience alone refuses it, whichever it names.
+    let both = f
+        .key
+        .mint(&f.id, &["payments", "audit"], f.now, DEFAULT_JWT_TTL)
+        .unwrap();
+    assert_eq!(strict(&both, "audit"), Err(JwtError::MultipleAudiences));
+    assert_eq!(strict(&both, "payments"), Err(JwtError::MultipleAudiences));
+    assert_eq!(strict(&both, "reports"), Err(JwtError::Audience));
+    assert_eq!(AudienceRule::default(), AudienceRule::Exactly);
+    // A verifier that opted in takes it, for an audience it names and no other.
+    let (id, claims) = lenient(&both, "audit").unwrap();
+    assert_eq!(id, f.id);
+    assert_eq!(claims.aud, ["payments", "audit"]);
+    assert_eq!(
+        lenient(&both, "reports").map(|(id, _)| id),
+        Err(JwtError::Audience)
+    );
+
+    let with_aud = |aud: serde_json::Value| {
+        signed(
+            &f,
+            &serde_json::json!({"sub": f.id.as_str(), "aud": aud,
+                "exp": (f.now + Duration::minutes(5)).unix_timestamp(),
+                "iat": f.now.unix_timestamp()}),
+        )
+    };
+    // One audience, as a string or as an array of one: accepted under either rule.
+    for aud in [
+        serde_json::json!("payments"),
+        serde_json::json!(["payments"]),
+    ] {
+        let token = with_aud(aud.clone());
+        assert_eq!(strict(&token, "payments"), Ok(f.id.clone()), "{aud}");
+        assert!(lenient(&token, "payments").is_ok(), "{aud}");
+    }
+    // The same audience twice is two entries, not one.
+    let twice = with_aud(serde_json::json!(["payments", "payments"]));
+    assert_eq!(strict(&twice, "payments"), Err(JwtError::MultipleAudiences));
+    // No audience, an empty list, or entries that are not strings: refused under either
+    // rule, not read in part.
+    for aud in [
+        serde_json::json!([]),
+        serde_json::json!(["payments", 5]),
+        serde_json::json!([["payments"]]),
+        serde_json::json!(5),
+        serde_json::Value::Null,
+    ] {
+        let token = with_aud(aud.clone());
+        assert_eq!(strict(&token, "payments"), Err(JwtError::Audience), "{aud}");
+        assert_eq!(
+            lenient(&token, "payments").map(|(id, _)| id),
+            Err(JwtError::Audience),
+            "{aud}"
+        );
+    }
+    // The refusal says why without quoting the token.
+    let shown = JwtError::MultipleAudiences.to_string();
+    assert!(shown.contains("more than one audience"), "{shown}");
 }
 
 #[test]

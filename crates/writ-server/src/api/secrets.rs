@@ -359,11 +359,14 @@ fn jwt_caller(
     let now = OffsetDateTime::now_utc();
     let audience = format!("spiffe://{}/writ/server", state.trust_domain);
     let jwks = state.authorities().jwks(now.unix_timestamp());
-    match writ_identity::jwt_svid::verify(
+    // The server's audience alone: a token that also names a function could be replayed
+    // here by that function, so it is refused.
+    match writ_identity::jwt_svid::verify_with(
         token,
         &jwks,
         &state.trust_domain,
         &audience,
+        writ_identity::AudienceRule::Exactly,
         now,
         time::Duration::seconds(30),
     ) {

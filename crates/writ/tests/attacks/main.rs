@@ -7,6 +7,8 @@
 //! |---|---|
 //! | `agent_listeners` | the agent's local listeners: what a local caller or a browser page can make it do |
 //! | `audit_intake` | the events gateways and agents report to the audit log |
+//! | `gateway_http` | the gateway's HTTP surface before and after authentication |
+//! | `jwt` | JWT-SVIDs: audiences, replay |
 //! | `operator_scopes` | admin tokens scoped by policy: what an operator may grant a function |
 //! | `rotation_hooks` | where secret rotation hooks can make the server connect |
 //! | `startup` | what the server does with its data directory and master key |
@@ -16,6 +18,8 @@ mod common;
 
 mod agent_listeners;
 mod audit_intake;
+mod gateway_http;
+mod jwt;
 mod operator_scopes;
 mod rotation_hooks;
 mod startup;
