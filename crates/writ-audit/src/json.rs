@@ -175,3 +175,174 @@ mod tests {
         }
     }
 }
+
+/// An object in a JSON text that names the same key twice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: the key {key:?} is given more than once")]
+pub struct DuplicateKey {
+    /// Where the object is, as a JSON path (`$`, `$.policies[0].Statement[1]`).
+    pub path: String,
+    /// The key given twice.
+    pub key: String,
+}
+
+/// Refuses JSON text in which an object names a key twice. Parsers disagree on which of
+/// the two counts (serde_json keeps the last, many others the first), so a body that one
+/// reader validates and another acts on must never have two: the smuggling of a value past
+/// a check. Errors that are not about duplicates (the text is not JSON) are left to the
+/// reader that follows, which says where; this returns `Ok` for them.
+pub fn no_duplicate_keys(text: &str) -> Result<(), DuplicateKey> {
+    let found = std::cell::Cell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let _ = serde::de::DeserializeSeed::deserialize(Walk(&Segment::Root, &found), &mut de);
+    match found.take() {
+        Some(duplicate) => Err(duplicate),
+        None => Ok(()),
+    }
+}
+
+/// Where a value sits, built only when a duplicate is found.
+enum Segment<'a> {
+    Root,
+    Key(&'a Segment<'a>, &'a str),
+    Index(&'a Segment<'a>, usize),
+}
+
+impl Segment<'_> {
+    fn path(&self) -> String {
+        match self {
+            Segment::Root => "$".to_string(),
+            Segment::Key(parent, key) => {
+                let simple = !key.is_empty()
+                    && key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                if simple {
+                    format!("{}.{key}", parent.path())
+                } else {
+                    let mut quoted = String::new();
+                    string(&mut quoted, key);
+                    format!("{}[{quoted}]", parent.path())
+                }
+            }
+            Segment::Index(parent, i) => format!("{}[{i}]", parent.path()),
+        }
+    }
+}
+
+/// Walks a JSON value; the first duplicate found goes into the cell (and stops the walk).
+struct Walk<'a>(&'a Segment<'a>, &'a std::cell::Cell<Option<DuplicateKey>>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        while seq
+            .next_element_seed(Walk(&Segment::Index(self.0, i), self.1))?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Objects are small: a list is faster than a set up to a few dozen keys.
+        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if seen.iter().any(|k| *k == key) {
+                self.1.set(Some(DuplicateKey {
+                    path: self.0.path(),
+                    key: key.into_owned(),
+                }));
+                return Err(serde::de::Error::custom("a duplicate key"));
+            }
+            map.next_value_seed(Walk(&Segment::Key(self.0, &key), self.1))?;
+            seen.push(key);
+        }
+        Ok(())
+    }
+}
+
+/// An object's key, borrowed from the text unless it has escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod duplicate_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_given_twice_is_found_with_its_path() {
+        assert_eq!(no_duplicate_keys(r#"{"a":1,"b":[{"c":2}]}"#), Ok(()));
+        assert_eq!(no_duplicate_keys(r#"[1, "two", null, true, 2.5]"#), Ok(()));
+        let err = no_duplicate_keys(r#"{"a":1,"a":2}"#).unwrap_err();
+        assert_eq!((err.path.as_str(), err.key.as_str()), ("$", "a"));
+        let err = no_duplicate_keys(
+            r#"{"policies":[{"Statement":[{"Effect":"Allow"},{"Effect":"Deny","Effect":"Allow"}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "$.policies[0].Statement[1]");
+        assert_eq!(err.key, "Effect");
+        assert!(err.to_string().contains("more than once"), "{err}");
+        // Escaped spellings of one key are the same key.
+        let err = no_duplicate_keys(r#"{"x":{"ke\u0079":1,"key":2}}"#).unwrap_err();
+        assert_eq!((err.path.as_str(), err.key.as_str()), ("$.x", "key"));
+        let err = no_duplicate_keys(r#"{"a b":{"q":1,"q":2}}"#).unwrap_err();
+        assert_eq!(err.path, r#"$["a b"]"#);
+        // Not JSON: left to the reader that follows.
+        assert_eq!(no_duplicate_keys("{not json"), Ok(()));
+        // The same key in sibling objects is fine.
+        assert_eq!(no_duplicate_keys(r#"[{"a":1},{"a":2}]"#), Ok(()));
+    }
+}

@@ -286,7 +286,7 @@ async fn migrations_run_at_open_and_are_idempotent(ctx: Ctx) {
     let versions = schema_versions(&url).await;
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7, 8],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
         "each migration recorded once"
     );
 
@@ -2045,7 +2045,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
         let pool = sqlx::AnyPool::connect(&url).await.unwrap();
         sqlx::raw_sql(
             "DROP TABLE audit_segment_actors; DROP TABLE audit_segments; \
-             ALTER TABLE functions DROP COLUMN boundary; \
+             ALTER TABLE functions DROP COLUMN boundary; DROP TABLE used_oidc_tokens; \
              DELETE FROM writ_schema WHERE version >= 6; \
              CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
                actor TEXT NOT NULL, action TEXT NOT NULL, decision TEXT, outcome TEXT NOT NULL, \
@@ -2104,7 +2104,7 @@ async fn migrated_log_reads_the_same_and_continues(
     use writ_server::store::AuditFilter;
 
     let store = Store::open(url).await.expect("open and migrate");
-    assert_eq!(schema_versions(url).await, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(schema_versions(url).await, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
     let all = AuditFilter {
         limit: 100,
         ..AuditFilter::default()
@@ -2170,6 +2170,7 @@ async fn store_as_schema_6(
     sqlx::raw_sql(
         "DROP TABLE audit_segments; DELETE FROM audit_segment_actors; \
          DELETE FROM audit_checkpoints; ALTER TABLE functions DROP COLUMN boundary; \
+         DROP TABLE used_oidc_tokens; \
          DELETE FROM writ_schema WHERE version >= 7; \
          CREATE TABLE audit_segments (first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL, \
            min_time_ms BIGINT NOT NULL, max_time_ms BIGINT NOT NULL, prev_hash TEXT NOT NULL, \

@@ -1529,8 +1529,10 @@ fn agents_and_gateways_send_events_in_and_each_is_stamped_with_its_sender() {
     v.assert_intact(records.len());
 }
 
-/// A batch of 10,000 events is the documented maximum: accepted; 10,001 gets 400 naming
-/// `events` and the limit (the endpoint's body limit leaves room for 10,000 events).
+/// A batch of 10,000 events is a gateway's documented maximum: accepted; 10,001 gets 400
+/// naming `events` and the limit (the endpoint's body limit leaves room for 10,000 events).
+/// A function's agent reports its own calls, at most 1,000 a batch: one function cannot
+/// flood the shared log in a call.
 #[test]
 fn a_batch_of_10000_events_is_accepted_and_10001_is_refused_with_400() {
     let dir = TempDir::new("audit-batch");
@@ -1543,21 +1545,40 @@ fn a_batch_of_10000_events_is_accepted_and_10001_is_refused_with_400() {
             .map(|i| outside_event(&now, &format!("b{i}")))
             .collect()
     };
-    let r = agent
-        .curl(&server, "POST", "/v1/audit/events")
+    let gateway = server.admin_token();
+    let r = server
+        .curl("POST", "/v1/audit/events")
+        .bearer(&gateway)
         .json(&json!({"events": batch(10_000)}))
         .try_send()
         .unwrap_or_else(|e| panic!("10,000 events: {e}"))
         .expect(200);
     assert_eq!(r.json()["accepted"], 10_000);
-    let r = agent
-        .curl(&server, "POST", "/v1/audit/events")
+    let r = server
+        .curl("POST", "/v1/audit/events")
+        .bearer(&gateway)
         .json(&json!({"events": batch(10_001)}))
         .try_send()
         .unwrap_or_else(|e| panic!("10,001 events: {e}"))
         .expect(400);
     assert!(r.error_message().starts_with("events"), "{}", r.body);
     assert!(r.body.contains("at most 10000"), "{}", r.body);
+
+    agent
+        .curl(&server, "POST", "/v1/audit/events")
+        .json(&json!({"events": batch(1_000)}))
+        .send()
+        .expect(200);
+    let r = agent
+        .curl(&server, "POST", "/v1/audit/events")
+        .json(&json!({"events": batch(1_001)}))
+        .send()
+        .expect(400);
+    assert!(
+        r.body.contains("at most 1000 per batch from a function"),
+        "{}",
+        r.body
+    );
 }
 
 // --- 4. Tail ---

@@ -712,8 +712,10 @@ fn the_server_refetches_the_jwks_when_the_issuer_rotates_to_a_new_kid() {
         &csr,
         "no key in the issuer's JWKS",
     );
-    // And a new-key token keeps working from the cache.
-    server.accepted("new key again", "orders", &new.sign(&good_claims()), &csr);
+    // And a new-key token keeps working from the cache. (A token of its own: signing the
+    // same claims in the same second gives the same token, and each logs in once.)
+    let another = with(good_claims(), "jti", json!("another"));
+    server.accepted("new key again", "orders", &new.sign(&another), &csr);
     assert_eq!(issuer.fetches(), 2);
 }
 
@@ -754,4 +756,25 @@ fn a_jwks_url_may_not_redirect_to_a_host_the_rule_check_refuses() {
         elsewhere.url()
     );
     assert_eq!(status, 401);
+}
+
+/// An OIDC token logs in once: a token seen in transit or in a log is no credential. The
+/// replay is refused and audited; a new token from the issuer logs in.
+#[test]
+fn an_oidc_token_logs_in_once() {
+    let key = SigningKey::new("once-1");
+    let issuer = Issuer::start(&jwks(&[&key]));
+    let server = Server::start();
+    server.register("orders", &url_rule(&issuer));
+    let csr = make_csr(server.dir.path());
+    let token = key.sign(&with(good_claims(), "jti", json!("first")));
+    server.accepted("first use", "orders", &token, &csr);
+    let reason = server.refused("replay", "orders", &token, &csr, "already used");
+    assert!(!reason.contains(&token), "{reason}");
+    server.accepted(
+        "a new token",
+        "orders",
+        &key.sign(&with(good_claims(), "jti", json!("second"))),
+        &csr,
+    );
 }

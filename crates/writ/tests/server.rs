@@ -810,3 +810,28 @@ fn a_revoked_join_token_no_longer_logs_in() {
     server.cli_ok(&["revoke", "--token-id", token_id(&admin)]);
     assert_eq!(list(&admin), 401);
 }
+
+/// `writ fn list | head -0`: the reader goes away before writ prints. writ exits quietly
+/// (status 0, nothing on standard error), never with a panic about a broken pipe.
+#[test]
+fn the_cli_exits_quietly_when_its_reader_closes_the_pipe() {
+    let dir = TempDir::new("closed-pipe");
+    let server = start(&dir);
+    for name in ["a", "b", "c"] {
+        server.register(name);
+    }
+    let mut child = server
+        .cli_command()
+        .args(["fn", "list"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start writ fn list");
+    // Close the read end before writ has answered from the server.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for writ");
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

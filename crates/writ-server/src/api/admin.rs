@@ -478,6 +478,17 @@ pub(super) async fn create_join_token(
         .function(&name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no function named {name:?}")))?;
+    // A revoked function cannot log in: a join token for it would only look like it could.
+    if f.revoked_at.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "functionRevoked",
+            format!(
+                "function {name:?} is revoked; a join token for it could not log in (delete \
+                 and register it again to give it a new life)"
+            ),
+        ));
+    }
     let rules: Vec<AttestationRule> = serde_json::from_str(&f.attestation)
         .map_err(|e| ApiError::internal("stored rules are unreadable", e))?;
     if !rules.contains(&AttestationRule::JoinToken) {

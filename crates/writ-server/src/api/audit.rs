@@ -7,7 +7,7 @@ use std::time::Duration as StdDuration;
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use writ_audit::Event;
 
 use super::admin::{authorize, bearer};
 use super::identity::svid_caller;
-use super::{ApiError, ApiJson};
+use super::{ApiError, ApiJson, ApiQuery, long_poll_wait};
 use crate::state::AppState;
 use crate::store::AuditFilter;
 use crate::tls::ConnInfo;
@@ -26,14 +26,15 @@ const MAX_PAGE: i64 = 10_000;
 /// of requests a second, and each batch is a commit (an fsync and a signed checkpoint), so
 /// batches are large.
 const MAX_BATCH_IN: usize = 10_000;
+/// The most events an agent (a function's SVID) may send in one batch: it reports its own
+/// function's calls, far fewer than a gateway's, and must not flood the shared log.
+const MAX_BATCH_IN_FUNCTION: usize = 1_000;
 /// The largest batch body: 10,000 events of up to 1.6 KiB each (a gateway's are about
 /// 350 bytes); senders cap their batches by size as well.
 pub(super) const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// The most distinct resources one batch of a token's may report on: each is a decision
 /// against the token's policies (a gateway fronts a handful of functions).
 const MAX_RESOURCES_IN: usize = 256;
-/// The longest a follower may wait for new events in one request.
-const MAX_WAIT_SECONDS: u64 = 60;
 
 /// Which events to read.
 #[derive(Deserialize)]
@@ -57,7 +58,7 @@ pub(super) async fn read_events(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     // Reading the log is not itself logged (refusals are): a verification would otherwise
     // change what it verifies, and a follower would write an event per poll.
@@ -76,8 +77,7 @@ pub(super) async fn read_events(
         outcome: q.outcome.clone(),
         limit: q.limit.unwrap_or(1000).clamp(1, MAX_PAGE),
     };
-    let deadline =
-        tokio::time::Instant::now() + StdDuration::from_secs(q.wait.min(MAX_WAIT_SECONDS));
+    let deadline = tokio::time::Instant::now() + long_poll_wait(q.wait)?;
     loop {
         let records = state.store.audit_records(&filter).await?;
         if !records.is_empty() || tokio::time::Instant::now() >= deadline {
@@ -102,7 +102,7 @@ pub(super) async fn read_checkpoints(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
-    Query(q): Query<CheckpointsQuery>,
+    ApiQuery(q): ApiQuery<CheckpointsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&state, &headers, &conn, "writ:ReadAudit", "writ:audit").await?;
     let checkpoints = state
@@ -160,9 +160,19 @@ pub(super) async fn write_events(
         let caller = svid_caller(&state, &conn, "writ:PutAuditEvents").await?;
         (caller.id.to_string(), true)
     };
-    if body.events.len() > MAX_BATCH_IN {
+    let most = if own_events_only {
+        MAX_BATCH_IN_FUNCTION
+    } else {
+        MAX_BATCH_IN
+    };
+    if body.events.len() > most {
         return Err(ApiError::bad_request(format!(
-            "events: at most {MAX_BATCH_IN} per batch, got {}",
+            "events: at most {most} per batch from {}, got {}",
+            if own_events_only {
+                "a function"
+            } else {
+                "a gateway"
+            },
             body.events.len()
         )));
     }

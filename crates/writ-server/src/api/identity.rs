@@ -3,11 +3,10 @@
 //! revocation feed.
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -16,7 +15,7 @@ use writ_identity::{IssueError, SpiffeId};
 use x509_parser::prelude::FromDer;
 
 use super::admin::{authorize, bearer};
-use super::{ApiError, ApiJson, rfc3339};
+use super::{ApiError, ApiJson, ApiQuery, long_poll_wait, rfc3339};
 use crate::attest::{AttestationRule, Evidence};
 use crate::state::AppState;
 use crate::store::{FunctionRecord, TokenKind};
@@ -229,14 +228,35 @@ pub(super) async fn login(
                     Err(e) => reasons.push(format!("issuer {}: {e}", rule.issuer)),
                 }
             }
-            if verified.is_none() {
+            let Some(verified) = verified else {
                 return Err(refuse(format!(
                     "OIDC token refused: {}",
                     reasons.join("; ")
                 )));
+            };
+            // Sign first: a bad CSR must not use the token up. Then use it: each OIDC token
+            // logs in once (remembered by its hash until it expires), so a token seen in
+            // transit or in a log cannot be replayed; of two concurrent logins one wins.
+            let signed = sign(&state, &body.csr, &id, ttl)
+                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", &conn, e))?;
+            let expires_at = verified
+                .claims
+                .get("exp")
+                .and_then(serde_json::Value::as_f64)
+                .map_or(now.unix_timestamp() + 86_400, |e| e.ceil() as i64)
+                + OIDC_LEEWAY.whole_seconds();
+            let hash = hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+            if !state
+                .store
+                .use_oidc_token(&hash, expires_at, now.unix_timestamp())
+                .await?
+            {
+                return Err(refuse(format!(
+                    "OIDC token {} was already used: each token logs in once",
+                    &hash[..16]
+                )));
             }
-            sign(&state, &body.csr, &id, ttl)
-                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", &conn, e))?
+            signed
         }
     };
     // A login hands out a credential: it is reported only once its event is durable.
@@ -493,14 +513,11 @@ pub(super) struct FeedQuery {
     wait: u64,
 }
 
-/// The longest a follower may wait in one long poll.
-const MAX_WAIT_SECONDS: u64 = 60;
-
 pub(super) async fn revocation_feed(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
-    Query(query): Query<FeedQuery>,
+    ApiQuery(query): ApiQuery<FeedQuery>,
 ) -> Result<Json<Value>, ApiError> {
     // Gateways and agents follow it with their SVID; operators with a token.
     if bearer(&headers).is_some() || conn.peer_cert.is_none() {
@@ -515,7 +532,7 @@ pub(super) async fn revocation_feed(
     } else {
         svid_caller(&state, &conn, "writ:ReadRevocations").await?;
     }
-    let wait = StdDuration::from_secs(query.wait.min(MAX_WAIT_SECONDS));
+    let wait = long_poll_wait(query.wait)?;
     let deadline = tokio::time::Instant::now() + wait;
     let mut head = state.feed_head.subscribe();
     loop {

@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -25,7 +24,7 @@ use writ_policy::intentions::{HTTP_METHODS, Intention, IntentionSet, is_function
 
 use super::admin::{audit_ok, audit_read, authorize, bearer};
 use super::identity::svid_caller;
-use super::{ApiError, ApiJson, rfc3339};
+use super::{ApiError, ApiJson, ApiQuery, long_poll_wait, rfc3339};
 use crate::state::AppState;
 use crate::store::IntentionRecord;
 use crate::tls::ConnInfo;
@@ -97,9 +96,6 @@ pub(super) struct ListQuery {
     wait: u64,
 }
 
-/// The longest a follower may wait in one long poll.
-const MAX_WAIT_SECONDS: u64 = 60;
-
 /// How often a waiting follower's index is compared with the store's: changes made through
 /// any server sharing the store reach waiting followers within this.
 const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -108,17 +104,11 @@ pub(super) async fn list(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| {
-        ApiError::bad_request(format!(
-            "query: {}; write GET /v1/intentions?after=INDEX&wait=SECONDS",
-            e.body_text()
-        ))
-    })?;
     read_caller(&state, &headers, &conn, false).await?;
     if let Some(after) = query.after {
-        let wait = std::time::Duration::from_secs(query.wait.min(MAX_WAIT_SECONDS));
+        let wait = long_poll_wait(query.wait)?;
         let deadline = tokio::time::Instant::now() + wait;
         while state.store.intentions_index().await? <= after
             && tokio::time::Instant::now() < deadline
@@ -177,14 +167,8 @@ pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
-    query: Result<Query<DeleteQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| {
-        ApiError::bad_request(format!(
-            "query: {}; write DELETE /v1/intentions?source=S&destination=D",
-            e.body_text()
-        ))
-    })?;
     let missing = |field: &str| {
         ApiError::bad_request(format!(
             "{field}: missing; write DELETE /v1/intentions?source=S&destination=D"

@@ -10,7 +10,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -130,13 +130,21 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !json_content_type(req.headers()) {
             return Err(not_json());
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| json_rejection(JsonRejection::BytesRejection(e)))?;
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(MAX_BODY_BYTES, |l| l.0);
+        let bytes = read_body(req, limit).await?;
+        // Two readers may take different ones of a key given twice: refuse such a body
+        // before anything reads it (a policy inside it is checked by a reader of its own).
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            writ_audit::json::no_duplicate_keys(text)
+                .map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
+        }
         // Most bodies are well-formed: parse them without tracking the path (about twice
         // as fast), and only a body that fails again for the error that names the field.
         if let Ok(value) = writ_audit::json::from_bytes::<T>(&bytes) {
@@ -147,6 +155,104 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// A query string, decoded into `T` (whose fields are the parameters); a bad one is a 400 in
+/// the API's error shape, naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "query string: {}",
+                std::error::Error::source(&rejection)
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| rejection.body_text())
+            ))),
+        }
+    }
+}
+
+/// The longest a follower may wait in one long poll (`wait=SECONDS`).
+pub const MAX_WAIT_SECONDS: u64 = 60;
+
+/// A long poll's `wait`, refused above [`MAX_WAIT_SECONDS`] rather than cut silently.
+pub(crate) fn long_poll_wait(seconds: u64) -> Result<std::time::Duration, ApiError> {
+    if seconds > MAX_WAIT_SECONDS {
+        return Err(ApiError::bad_request(format!(
+            "query string: wait: {seconds} is more than the longest wait, {MAX_WAIT_SECONDS} seconds"
+        )));
+    }
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// The largest body a route takes, when it is not [`MAX_BODY_BYTES`]: set by [`limited`].
+#[derive(Debug, Clone, Copy)]
+struct BodyLimit(usize);
+
+/// A route method that takes bodies of up to `bytes`.
+fn limited(route: MethodRouter<Arc<AppState>>, bytes: usize) -> MethodRouter<Arc<AppState>> {
+    route
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(bytes))
+        .layer::<_, std::convert::Infallible>(axum::Extension(BodyLimit(bytes)))
+}
+
+/// How much of a body over its limit is read and thrown away before the 413 answers, so
+/// a client still sending gets the answer rather than a reset connection (as nginx's
+/// lingering close); a client sending more than this may still see the connection close.
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Reads a body of at most `limit` bytes; a larger one is a 413 that names the limit.
+async fn read_body(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "bodyTooLarge",
+            format!("the body is larger than {limit} bytes, the most this endpoint takes"),
+        )
+    };
+    let announced = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let mut body = req.into_body();
+    let mut buf = Vec::with_capacity(announced.unwrap_or(0).min(limit));
+    let mut over = announced.is_some_and(|n| n > limit);
+    let mut drained = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request(format!("body: could not be read: {}", e.into_inner()))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if !over && buf.len() + data.len() > limit {
+            over = true;
+            buf = Vec::new();
+        }
+        if over {
+            drained += data.len();
+            if drained > DRAIN_BYTES {
+                break;
+            }
+        } else {
+            buf.extend_from_slice(&data);
+        }
+    }
+    if over {
+        return Err(too_large());
+    }
+    Ok(buf.into())
 }
 
 /// `application/json`, or `application/…+json`, as axum's `Json` accepts.
@@ -190,13 +296,6 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 .map(ToString::to_string)
                 .unwrap_or_else(|| e.body_text())
         )),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "bodyTooLarge",
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            )
-        }
         other => ApiError::bad_request(other.body_text()),
     }
 }
@@ -239,18 +338,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/ca/rotate", post(admin::rotate_ca))
         .route(
             "/v1/audit/events",
-            get(audit::read_events)
-                .post(audit::write_events)
-                .layer(DefaultBodyLimit::max(audit::MAX_BATCH_BYTES)),
+            limited(
+                get(audit::read_events).post(audit::write_events),
+                audit::MAX_BATCH_BYTES,
+            ),
         )
         .route("/v1/audit/checkpoints", get(audit::read_checkpoints))
         .route(
             "/v1/secrets/create",
-            post(secrets::create).layer(DefaultBodyLimit::max(secrets::MAX_VALUE_BODY_BYTES)),
+            limited(post(secrets::create), secrets::MAX_VALUE_BODY_BYTES),
         )
         .route(
             "/v1/secrets/put",
-            post(secrets::put).layer(DefaultBodyLimit::max(secrets::MAX_VALUE_BODY_BYTES)),
+            limited(post(secrets::put), secrets::MAX_VALUE_BODY_BYTES),
         )
         .route("/v1/secrets/get", post(secrets::get))
         .route("/v1/secrets/describe", post(secrets::describe))
@@ -260,8 +360,37 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/secrets/policy", post(secrets::set_policy))
         .route("/v1/secrets/rotate", post(secrets::rotate))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(one_host))
         .with_state(state)
+}
+
+/// HTTP/1.1 requires exactly one `Host`: a request with none, or with two that proxies on
+/// the way may read differently, is refused before any handler sees it.
+async fn one_host(req: Request, next: axum::middleware::Next) -> Response {
+    let mut hosts = req.headers().get_all(axum::http::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), None) => next.run(req).await,
+        (None, _) => {
+            ApiError::bad_request("Host header: missing; HTTP/1.1 requires one").into_response()
+        }
+        (Some(_), Some(_)) => {
+            ApiError::bad_request("Host header: given more than once").into_response()
+        }
+    }
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "methodNotAllowed",
+        format!(
+            "{} is not allowed on {}; see /v1/openapi.json",
+            req.method(),
+            req.uri().path()
+        ),
+    )
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

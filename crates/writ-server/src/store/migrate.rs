@@ -62,6 +62,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0008_function_boundary.sql"),
         postgres: include_str!("migrations/postgres/0008_function_boundary.sql"),
     },
+    Migration {
+        version: 9,
+        name: "used OIDC tokens",
+        sqlite: include_str!("migrations/sqlite/0009_used_oidc_tokens.sql"),
+        postgres: include_str!("migrations/postgres/0009_used_oidc_tokens.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that

@@ -561,6 +561,30 @@ impl Store {
         Ok(used == 1)
     }
 
+    /// Records that the OIDC token with this hash logged in, until `expires_at`. Returns
+    /// false if it already had (a replay). Forgets tokens that expired before `now`.
+    pub async fn use_oidc_token(
+        &self,
+        token_hash: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM used_oidc_tokens WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO used_oidc_tokens (token_hash, expires_at) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(token_hash)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
     /// Revokes a function, an SVID serial or a token, and appends the revocation to the
     /// feed, in one transaction. Returns the feed entry.
     pub async fn revoke(

@@ -11,6 +11,7 @@
 //! | `jwt` | JWT-SVIDs: audiences, replay |
 //! | `operator_scopes` | admin tokens scoped by policy: what an operator may grant a function |
 //! | `rotation_hooks` | where secret rotation hooks can make the server connect |
+//! | `server_http` | the server's HTTP surface: headers, methods, query strings, bodies |
 //! | `startup` | what the server does with its data directory and master key |
 
 #[path = "../common/mod.rs"]
@@ -22,4 +23,5 @@ mod gateway_http;
 mod jwt;
 mod operator_scopes;
 mod rotation_hooks;
+mod server_http;
 mod startup;

@@ -886,3 +886,44 @@ pub fn echo_upstream(dir: &TempDir) -> (Proc, u16) {
     cmd.arg(script);
     start_until_port(cmd, dir, "upstream", "listening ")
 }
+
+/// Sends `request` as it is, byte for byte, over TLS to `127.0.0.1:port` (trusting
+/// `ca_file`), and returns everything the server answers until it closes the connection or
+/// 5 seconds pass: for requests `curl` will not make (two `Host` headers, none).
+pub fn raw_tls(port: u16, ca_file: &Path, request: &[u8]) -> String {
+    use std::io::Read;
+    use std::sync::Arc;
+
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca_file).expect("read the CA file");
+    for cert in ::pem::parse_many(&pem).expect("CA file is PEM") {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(
+                cert.into_contents(),
+            ))
+            .expect("add CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("server name");
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).expect("TLS client");
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    tls.write_all(request).expect("send the request");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
