@@ -282,7 +282,7 @@ impl<'de> serde::de::Visitor<'de> for Walk<'_> {
         // Objects are small: a list is faster than a set up to a few dozen keys.
         let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            if seen.iter().any(|k| *k == key) {
+            if seen.contains(&key) {
                 self.1.set(Some(DuplicateKey {
                     path: self.0.path(),
                     key: key.into_owned(),

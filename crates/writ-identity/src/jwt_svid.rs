@@ -80,6 +80,14 @@ pub struct JwtSvidClaims {
     pub exp: i64,
     /// Issue time, seconds since the epoch.
     pub iat: i64,
+    /// The serial (lowercase hex) of the X.509-SVID that authenticated the minting, when
+    /// it was minted with one: revoking that serial revokes this token too.
+    #[serde(
+        rename = "x509_svid_serial",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub x509_svid_serial: Option<String>,
 }
 
 /// A JWT signing key of a trust domain.
@@ -161,6 +169,31 @@ impl JwtAuthority {
         now: OffsetDateTime,
         ttl: Duration,
     ) -> Result<String, JwtError> {
+        self.mint_claims(id, audience, now, ttl, None)
+    }
+
+    /// Mints a JWT-SVID as [`JwtAuthority::mint`] does, bound to the X.509-SVID whose
+    /// `serial` (hex) authenticated the request: verifiers that follow revocations refuse
+    /// it once that serial is revoked.
+    pub fn mint_bound(
+        &self,
+        id: &SpiffeId,
+        audience: &[&str],
+        now: OffsetDateTime,
+        ttl: Duration,
+        serial: &str,
+    ) -> Result<String, JwtError> {
+        self.mint_claims(id, audience, now, ttl, Some(serial.to_ascii_lowercase()))
+    }
+
+    fn mint_claims(
+        &self,
+        id: &SpiffeId,
+        audience: &[&str],
+        now: OffsetDateTime,
+        ttl: Duration,
+        x509_svid_serial: Option<String>,
+    ) -> Result<String, JwtError> {
         if audience.is_empty() || audience.iter().any(|a| a.is_empty()) {
             return Err(JwtError::NoAudience);
         }
@@ -175,6 +208,7 @@ impl JwtAuthority {
             aud: audience.iter().map(|a| a.to_string()).collect(),
             exp: (now + ttl).unix_timestamp(),
             iat: now.unix_timestamp(),
+            x509_svid_serial,
         };
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("JWT".into());
@@ -337,6 +371,10 @@ pub fn verify_with(
         aud,
         exp,
         iat: if iat == i64::MIN { 0 } else { iat },
+        x509_svid_serial: claims
+            .get("x509_svid_serial")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_ascii_lowercase),
     };
     Ok((id, claims))
 }

@@ -484,7 +484,7 @@ pub(super) async fn mint_jwt(
         .ok_or_else(|| ApiError::internal("no JWT key is active", "check `writ ca show`"))?;
     let token = key
         .authority
-        .mint(&caller.id, &audience, now, ttl)
+        .mint_bound(&caller.id, &audience, now, ttl, &caller.serial)
         .map_err(|e| ApiError::internal("could not sign the JWT-SVID", e))?;
     state.audit(
         &conn,

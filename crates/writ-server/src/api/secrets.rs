@@ -370,6 +370,21 @@ fn jwt_caller(
         now,
         time::Duration::seconds(30),
     ) {
+        // A token minted with an X.509-SVID falls with it.
+        Ok((id, claims))
+            if claims
+                .x509_svid_serial
+                .as_deref()
+                .is_some_and(|s| state.serial_revoked(s)) =>
+        {
+            Err(refused(
+                state,
+                conn,
+                id.as_str(),
+                action,
+                "the X.509-SVID this JWT-SVID was minted with is revoked",
+            ))
+        }
         Ok((id, claims)) if id.path().starts_with("/fn/") => Ok((id, claims.iat)),
         Ok((id, _)) => Err(refused(state, conn, id.as_str(), action, "not a function")),
         Err(e) => Err(refused(

@@ -78,3 +78,35 @@ fn a_token_for_several_audiences_cannot_be_replayed_to_another_of_them() {
     });
     assert!(!event.to_string().contains(&both), "{event}");
 }
+
+/// Revoking an X.509-SVID's serial used to leave the JWT-SVIDs minted with it working
+/// until they expired. They carry the serial now, and fall with it.
+#[test]
+fn revoking_an_x509_svid_revokes_the_jwt_svids_minted_with_it() {
+    let env = GatewayEnv::start("attack-jwt-serial", "");
+    let orders = env.login("orders");
+    let other = env.login("orders");
+    let server = format!("spiffe://{TRUST_DOMAIN}/writ/server");
+    let read = |token: &str| {
+        env.server
+            .curl("POST", "/v1/secrets/get")
+            .bearer(token)
+            .json(&json!({"name": "prod/db"}))
+            .send()
+    };
+    let minted = env.jwt(&orders, &[&server]);
+    let sibling = env.jwt(&other, &[&server]);
+    read(&minted).expect(200);
+
+    env.server.cli_ok(&["revoke", "--serial", &orders.serial]);
+    let r = read(&minted);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(!r.body.contains(GatewayEnv::SECRET));
+    env.server.wait_for_audit("the refused token", |e| {
+        e["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("was minted with is revoked"))
+    });
+    // A token minted with another SVID of the same function is not affected.
+    read(&sibling).expect(200);
+}
