@@ -20,5 +20,6 @@ pub mod server;
 pub mod server_lock;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod tls;
 pub mod tokens;

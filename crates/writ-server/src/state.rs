@@ -94,6 +94,8 @@ pub struct AppState {
     pub rotation_hooks: Vec<(String, PathBuf)>,
     /// Where HTTPS rotation hooks may connect.
     pub hook_networks: Arc<crate::hook_destination::HookNetworks>,
+    /// Failed logins and admin-token guesses, by source.
+    pub auth_failures: crate::throttle::FailureThrottle,
     tls_state: Mutex<TlsState>,
 }
 
@@ -152,6 +154,7 @@ impl AppState {
             bundle_file,
             rotation_hooks,
             hook_networks: Arc::new(hook_networks),
+            auth_failures: crate::throttle::FailureThrottle::default(),
             tls_state: Mutex::new(tls_state),
         };
         state.write_bundle_file(now);

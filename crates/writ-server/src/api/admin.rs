@@ -61,7 +61,9 @@ pub(super) async fn authorize(
         None => resource.to_string(),
     };
     let resource_name = audited_resource.as_str();
+    super::admit(state, conn, action)?;
     let refuse = |actor: &str, reason: String| -> ApiError {
+        super::authentication_failed(state, conn);
         match state.audit(
             conn,
             actor,

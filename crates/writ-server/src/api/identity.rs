@@ -136,7 +136,9 @@ pub(super) async fn login(
         .function_id(&body.function)
         .map(|id| id.to_string())
         .unwrap_or_else(|_| body.function.clone());
+    super::admit(&state, &conn, "writ:Login")?;
     let refuse = |reason: String| -> ApiError {
+        super::authentication_failed(&state, &conn);
         match state.audit(
             &conn,
             &resource,

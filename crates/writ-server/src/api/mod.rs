@@ -35,6 +35,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -44,6 +45,22 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: this source failed to authenticate too often; it may try again after
+    /// `seconds`, which goes in `Retry-After` too.
+    pub fn throttled(seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "tooManyFailures",
+                format!(
+                    "too many failed authentications from this address; try again in {seconds} s"
+                ),
+            )
         }
     }
 
@@ -96,12 +113,61 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(json!({"error": {"code": self.code, "message": self.message}})),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
+}
+
+/// Whether to check an authentication attempt at all: a source that failed too often is
+/// refused unheard (429), and the first such refusal of an episode is audited for all of
+/// them ([`crate::throttle`]).
+pub(crate) fn admit(
+    state: &AppState,
+    conn: &crate::tls::ConnInfo,
+    action: &'static str,
+) -> Result<(), ApiError> {
+    use crate::throttle::{Admission, BURST};
+    match state
+        .auth_failures
+        .admit(conn.remote.ip(), std::time::Instant::now())
+    {
+        Admission::Check => Ok(()),
+        Admission::Throttled { retry_after, first } => {
+            if first {
+                state.audit(
+                    conn,
+                    "anonymous",
+                    "none",
+                    action,
+                    "writ:authentication",
+                    writ_audit::Outcome::Denied,
+                    Some(format!(
+                        "throttled: {BURST} failed authentications from this source; its \
+                         attempts are refused unheard, and not audited one by one, until it \
+                         slows down"
+                    )),
+                    None,
+                )?;
+            }
+            Err(ApiError::throttled(retry_after.as_secs().max(1)))
+        }
+    }
+}
+
+/// Counts a failed authentication from the caller's source.
+pub(crate) fn authentication_failed(state: &AppState, conn: &crate::tls::ConnInfo) {
+    state
+        .auth_failures
+        .failed(conn.remote.ip(), std::time::Instant::now());
 }
 
 impl From<crate::audit::AuditError> for ApiError {

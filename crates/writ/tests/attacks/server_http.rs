@@ -142,3 +142,63 @@ fn a_join_token_cannot_be_made_for_a_revoked_function() {
         .expect(409);
     assert_eq!(r.error_code(), "functionRevoked");
 }
+
+/// A guesser of admin tokens gets a burst of tries, then is refused unheard (429 with
+/// Retry-After) while its refusals stop filling the audit log; other sources are not
+/// affected, and the bootstrap operator's own calls from elsewhere go on.
+#[test]
+fn admin_token_guesses_are_throttled_per_source_and_their_events_rate_limited() {
+    let dir = TempDir::new("attack-server-throttle");
+    let server = start(&dir);
+    let guess = |i: usize| {
+        format!(
+            "writ.admin.{:024x}.GuessedSecretGuessedSecretGuessed{i:04}",
+            i
+        )
+    };
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let r = server
+            .curl("GET", "/v1/functions")
+            .bearer(&guess(i))
+            .from_address("127.0.0.2")
+            .send();
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert_eq!(r.error_code(), "tooManyFailures", "{}", r.body);
+            assert!(r.headers["retry-after"].is_array(), "{:?}", r.headers);
+        }
+    }
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert!((30..=31).contains(&refused), "{statuses:?}");
+    assert_eq!(refused + throttled, 40, "{statuses:?}");
+
+    // The right token from another source is unaffected.
+    server
+        .curl("GET", "/v1/functions")
+        .bearer(&server.admin_token())
+        .send()
+        .expect(200);
+
+    // One event for the whole throttling episode, not one per guess.
+    server.register("after");
+    server.wait_for_audit("the registration", |e| {
+        e["action"] == "writ:RegisterFunction"
+    });
+    let events = server.audit_events();
+    let guesses = events
+        .iter()
+        .filter(|e| e["action"] == "writ:ListFunctions" && e["outcome"] == "denied")
+        .count();
+    assert_eq!(guesses, refused + 1, "{events:#?}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("throttled")))
+            .count(),
+        1
+    );
+}

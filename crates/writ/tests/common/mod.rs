@@ -391,6 +391,13 @@ impl Curl {
         self
     }
 
+    /// Connects from this local address (`127.0.0.2`: another source on loopback).
+    pub fn from_address(mut self, address: &str) -> Curl {
+        self.args.push("--interface".into());
+        self.args.push(address.into());
+        self
+    }
+
     /// Sends `Authorization: Bearer TOKEN`.
     pub fn bearer(self, token: &str) -> Curl {
         self.header(&format!("Authorization: Bearer {token}"))
