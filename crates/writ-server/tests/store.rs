@@ -13,9 +13,9 @@ use sqlx::Connection;
 use writ_policy::intentions::{HeaderMatch, Intention, IntentionAction, Permission};
 use writ_secrets::model::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Labels};
 use writ_server::store::{
-    AuditKeyRecord, Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind,
-    RewrapCounts, SecretRecord, Store, StoreError, TokenKind, TokenRecord, VersionRecord,
-    WrappedKey,
+    Applied, AuditKeyRecord, Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind,
+    RewrapCounts, SecretChange, SecretRecord, Store, StoreError, TokenKind, TokenRecord,
+    VersionRecord, WrappedKey,
 };
 
 const POSTGRES_ENV: &str = "WRIT_TEST_POSTGRES_URL";
@@ -173,6 +173,8 @@ backends!(
     an_audit_log_of_text_segments_is_packed,
     altered_hashes_are_kept_as_stored_when_packed,
     an_append_chains_on_the_signed_head_and_refuses_without_one,
+    a_secret_change_and_its_event_commit_together_or_not_at_all,
+    a_change_that_fails_is_undone_alone,
 );
 
 // --- fixtures ---
@@ -2315,4 +2317,267 @@ async fn altered_hashes_are_kept_as_stored_when_packed(ctx: Ctx) {
     );
     assert_eq!(verify_records(&records).unwrap_err().seq, 1);
     store.close().await;
+}
+
+// --- secret changes made with their audit events ---
+
+/// The audit events stored, as JSON.
+async fn stored_events(store: &Store) -> Vec<serde_json::Value> {
+    store
+        .audit_records(&all_events())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(&r.event).unwrap())
+        .collect()
+}
+
+/// An event naming what it records, in its resource.
+fn change_event(what: &str) -> writ_audit::Event {
+    writ_audit::Event::new(
+        "2026-11-24T10:00:00Z",
+        "operator",
+        "adminToken",
+        "secrets:PutSecretValue",
+        what,
+        writ_audit::Outcome::Allowed,
+    )
+}
+
+fn resources(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["resource"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn put_change(name: &str, id: &str) -> SecretChange {
+    let current = id.to_string();
+    SecretChange::Put {
+        name: name.into(),
+        version: version(id, T0 + 1),
+        now: T0 + 1,
+        relabel: Box::new(move |l| l.make_current(&current)),
+    }
+}
+
+/// A change to a secret is made in the transaction that appends its audit event: when the
+/// event cannot be committed, the change is not stored either; when it is, both are.
+async fn a_secret_change_and_its_event_commit_together_or_not_at_all(ctx: Ctx) {
+    use writ_audit::checkpoint::signature_ok;
+    let store = ctx.store;
+    let (signer, keys) = audit_signer();
+    let sign = |head: &writ_audit::chain::Head| signer.sign(head, "2026-11-24T10:00:00Z");
+    let signed = |cp: &writ_audit::checkpoint::Checkpoint| signature_ok(cp, &keys);
+
+    // Committed: the secret and both events, the plain one first.
+    let mut events = vec![change_event("plain-1")];
+    let (appended, results) = store
+        .audit_append_changes(
+            &mut events,
+            vec![(
+                SecretChange::Create {
+                    secret: secret("db"),
+                    version: version("v1", T0),
+                },
+                change_event("create-db"),
+            )],
+            sign,
+            signed,
+        )
+        .await
+        .expect("the batch commits");
+    assert!(appended.is_some());
+    assert_eq!(results.len(), 1);
+    assert_eq!(*results[0].as_ref().unwrap(), Applied::Made(None));
+    let appended: Vec<&str> = events.iter().map(|e| e.resource.as_str()).collect();
+    assert_eq!(appended, ["plain-1", "create-db"]);
+    assert_eq!(
+        store.secret_labels("db").await.unwrap(),
+        labels(&[(AWSCURRENT, "v1")])
+    );
+    assert_eq!(
+        resources(&stored_events(&store).await),
+        ["plain-1", "create-db"]
+    );
+
+    // The event cannot be committed (its checkpoint cannot be signed): the new version
+    // is not stored, and AWSCURRENT has not moved.
+    let mut events = vec![change_event("plain-2")];
+    let failed = store
+        .audit_append_changes(
+            &mut events,
+            vec![(put_change("db", "v2"), change_event("put-db-v2"))],
+            |_: &writ_audit::chain::Head| Err("the signing key is unavailable".to_string()),
+            signed,
+        )
+        .await;
+    assert!(failed.is_err(), "the batch must fail");
+    assert_eq!(
+        version_ids(&store.secret_versions("db").await.unwrap()),
+        ["v1"]
+    );
+    assert_eq!(
+        store.secret_labels("db").await.unwrap(),
+        labels(&[(AWSCURRENT, "v1")])
+    );
+    assert_eq!(
+        resources(&stored_events(&store).await),
+        ["plain-1", "create-db"]
+    );
+
+    // Nor when the head it chains on does not verify.
+    let failed = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(put_change("db", "v3"), change_event("put-db-v3"))],
+            sign,
+            |_: &writ_audit::checkpoint::Checkpoint| false,
+        )
+        .await;
+    assert!(matches!(failed, Err(StoreError::Tampered(_))), "{failed:?}");
+    assert_eq!(
+        version_ids(&store.secret_versions("db").await.unwrap()),
+        ["v1"]
+    );
+
+    // And then it can: version and event, together.
+    let mut events = Vec::new();
+    let (_, results) = store
+        .audit_append_changes(
+            &mut events,
+            vec![(put_change("db", "v4"), change_event("put-db-v4"))],
+            sign,
+            signed,
+        )
+        .await
+        .expect("the batch commits");
+    assert_eq!(
+        *results[0].as_ref().unwrap(),
+        Applied::Made(Some(labels(&[(AWSCURRENT, "v4"), (AWSPREVIOUS, "v1")])))
+    );
+    assert_eq!(
+        version_ids(&store.secret_versions("db").await.unwrap()),
+        ["v1", "v4"]
+    );
+    assert_eq!(
+        resources(&stored_events(&store).await),
+        ["plain-1", "create-db", "put-db-v4"]
+    );
+    let report = writ_audit::checkpoint::verify_log(
+        &store.audit_records(&all_events()).await.unwrap(),
+        &store.audit_checkpoints(0, 100).await.unwrap(),
+        &keys,
+    )
+    .expect("the chain verifies");
+    assert_eq!(report.events, 3);
+}
+
+/// A filter that passes every event.
+fn all_events() -> writ_server::store::AuditFilter {
+    writ_server::store::AuditFilter {
+        limit: 10_000,
+        ..writ_server::store::AuditFilter::default()
+    }
+}
+
+/// Installs a trigger that fails any write of a label of the secret `boom`: on SQLite with
+/// `RAISE(how)` (ABORT fails the statement, ROLLBACK the whole transaction), on PostgreSQL
+/// with an exception (which dooms the transaction, or the savepoint it is under).
+async fn fail_writes_of_boom(url: &str, backend: Backend, how: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let sql = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER boom BEFORE INSERT ON secret_labels WHEN NEW.name = 'boom' \
+             BEGIN SELECT RAISE({how}, 'injected failure'); END"
+        ),
+        Backend::Postgres => "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN IF NEW.name = 'boom' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER boom BEFORE INSERT ON secret_labels FOR EACH ROW EXECUTE FUNCTION boom()"
+            .to_string(),
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// A change that fails in a batch is undone alone: its event is not appended, and the
+/// batch's other changes and events commit. One that finds nothing to change is refused,
+/// with no event.
+async fn a_change_that_fails_is_undone_alone(ctx: Ctx) {
+    use writ_audit::checkpoint::signature_ok;
+    let store = ctx.store;
+    fail_writes_of_boom(&ctx.url, store.backend(), "ABORT").await;
+    let (signer, keys) = audit_signer();
+    let sign = |head: &writ_audit::chain::Head| signer.sign(head, "2026-11-24T10:00:00Z");
+    let signed = |cp: &writ_audit::checkpoint::Checkpoint| signature_ok(cp, &keys);
+    let create = |name: &str| SecretChange::Create {
+        secret: secret(name),
+        version: version("v1", T0),
+    };
+
+    let mut events = vec![change_event("plain")];
+    let (_, results) = store
+        .audit_append_changes(
+            &mut events,
+            vec![
+                (create("boom"), change_event("create-boom")),
+                (create("ok"), change_event("create-ok")),
+                (create("ok"), change_event("create-ok-again")),
+                (put_change("missing", "v9"), change_event("put-missing")),
+                (put_change("ok", "v2"), change_event("put-ok")),
+            ],
+            sign,
+            signed,
+        )
+        .await
+        .expect("the batch commits");
+    assert!(
+        matches!(results[0], Err(StoreError::Database(_))),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(*results[1].as_ref().unwrap(), Applied::Made(None));
+    assert!(
+        matches!(results[2], Err(StoreError::Conflict(_))),
+        "{:?}",
+        results[2]
+    );
+    assert!(
+        matches!(results[3], Ok(Applied::Refused(_))),
+        "{:?}",
+        results[3]
+    );
+    assert!(matches!(results[4], Ok(Applied::Made(Some(_)))));
+    // Nothing of the failed create stays, not even the secret's row written before the
+    // label that failed.
+    assert_eq!(store.secret("boom").await.unwrap(), None);
+    assert!(store.secret_versions("boom").await.unwrap().is_empty());
+    assert_eq!(store.secret("missing").await.unwrap(), None);
+    assert_eq!(
+        version_ids(&store.secret_versions("ok").await.unwrap()),
+        ["v1", "v2"]
+    );
+    assert_eq!(
+        resources(&stored_events(&store).await),
+        ["plain", "create-ok", "put-ok"]
+    );
+
+    // A batch whose only change fails appends nothing.
+    let (appended, results) = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(create("boom"), change_event("create-boom"))],
+            sign,
+            signed,
+        )
+        .await
+        .expect("nothing to commit");
+    assert!(appended.is_none());
+    assert!(results[0].is_err());
+    assert_eq!(stored_events(&store).await.len(), 3);
 }

@@ -110,6 +110,15 @@ impl From<crate::audit::AuditError> for ApiError {
     }
 }
 
+impl From<crate::audit::ChangeError> for ApiError {
+    fn from(e: crate::audit::ChangeError) -> ApiError {
+        match e {
+            crate::audit::ChangeError::Store(e) => e.into(),
+            crate::audit::ChangeError::Audit(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
         match e {

@@ -14,9 +14,11 @@ mod intentions;
 mod migrate;
 mod secrets;
 
-pub use audit::{AuditFilter, AuditKeyRecord};
+pub use audit::{AppendedChanges, AuditFilter, AuditKeyRecord};
 pub use intentions::{IntentionRecord, IntentionWrite};
-pub use secrets::{RewrapCounts, SecretRecord, VersionRecord, WrappedKey};
+pub use secrets::{
+    Applied, Relabel, RewrapCounts, SecretChange, SecretRecord, VersionRecord, WrappedKey,
+};
 
 /// Which database a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
