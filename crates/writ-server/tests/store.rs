@@ -175,6 +175,7 @@ backends!(
     an_append_chains_on_the_signed_head_and_refuses_without_one,
     a_secret_change_and_its_event_commit_together_or_not_at_all,
     a_change_that_fails_is_undone_alone,
+    a_failed_transaction_never_leaves_its_connection_inside_it,
 );
 
 // --- fixtures ---
@@ -2580,4 +2581,146 @@ async fn a_change_that_fails_is_undone_alone(ctx: Ctx) {
     assert!(appended.is_none());
     assert!(results[0].is_err());
     assert_eq!(stored_events(&store).await.len(), 3);
+}
+
+/// A transaction that fails in the database (a full disk rolls a SQLite transaction back
+/// by itself) leaves no pooled connection inside it: every write after it commits, and is
+/// seen by another connection. `write_failure` reports the failed write until one succeeds.
+async fn a_failed_transaction_never_leaves_its_connection_inside_it(ctx: Ctx) {
+    use writ_audit::checkpoint::signature_ok;
+    let store = ctx.store;
+    let backend = store.backend();
+    fail_writes_of_boom(&ctx.url, backend, "ROLLBACK").await;
+    let (signer, keys) = audit_signer();
+    let sign = |head: &writ_audit::chain::Head| signer.sign(head, "2026-11-24T10:00:00Z");
+    let signed = |cp: &writ_audit::checkpoint::Checkpoint| signature_ok(cp, &keys);
+
+    let failed = store
+        .create_secret(&secret("boom"), &version("v1", T0))
+        .await;
+    assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
+    // More writes than the pool has connections, each kind of transaction: whichever
+    // connection the failure was on is used again.
+    for i in 0..12 {
+        let name = format!("ok-{i}");
+        store
+            .create_secret(&secret(&name), &version("v1", T0))
+            .await
+            .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        store
+            .put_secret_version(&name, &version("v2", T0 + 1), T0 + 1, |l| {
+                l.make_current("v2")
+            })
+            .await
+            .unwrap_or_else(|e| panic!("put {name}: {e}"))
+            .expect("the secret is there");
+        store
+            .audit_append(&[numbered_event(i % 10)], sign, signed)
+            .await
+            .unwrap_or_else(|e| panic!("append {i}: {e}"));
+    }
+    assert_eq!(store.write_failure(), None);
+
+    // The failure inside a batch of changes: on SQLite it rolls the whole transaction back,
+    // so the batch fails (and later changes are not committed one statement at a time); on
+    // PostgreSQL only its savepoint.
+    let mut events = vec![change_event("plain-in-failed-batch")];
+    let result = store
+        .audit_append_changes(
+            &mut events,
+            vec![
+                (
+                    SecretChange::Create {
+                        secret: secret("boom"),
+                        version: version("v1", T0),
+                    },
+                    change_event("create-boom"),
+                ),
+                (put_change("ok-0", "v3"), change_event("put-ok-0")),
+            ],
+            sign,
+            signed,
+        )
+        .await;
+    match backend {
+        Backend::Sqlite => {
+            assert!(result.is_err(), "{result:?}");
+            let failure = store.write_failure().expect("the failed write is reported");
+            assert_eq!(failure.reason, "the database refused a write");
+        }
+        Backend::Postgres => {
+            let (_, results) = result.expect("the batch commits");
+            assert!(results[0].is_err() && results[1].is_ok());
+            assert_eq!(store.write_failure(), None);
+        }
+    }
+    store
+        .audit_append(&[numbered_event(1)], sign, signed)
+        .await
+        .expect("an append after the failure");
+    assert_eq!(store.write_failure(), None);
+
+    // What was acknowledged is committed: another connection sees it.
+    let other = Store::open(&ctx.url).await.unwrap();
+    for i in 0..12 {
+        let name = format!("ok-{i}");
+        let expected = if i == 0 && backend == Backend::Postgres {
+            labels(&[(AWSCURRENT, "v3"), (AWSPREVIOUS, "v2")])
+        } else {
+            labels(&[(AWSCURRENT, "v2"), (AWSPREVIOUS, "v1")])
+        };
+        assert_eq!(
+            other.secret_labels(&name).await.unwrap(),
+            expected,
+            "{name}"
+        );
+    }
+    assert_eq!(other.secret("boom").await.unwrap(), None);
+    let stored = resources(&stored_events(&other).await);
+    assert_eq!(
+        stored.len(),
+        if backend == Backend::Postgres { 15 } else { 13 }
+    );
+    assert!(!stored.contains(&"create-boom".to_string()));
+    other.close().await;
+}
+
+// --- the SQLite file ---
+
+/// A fresh directory for a SQLite store, and the URL of `writ.db` in it.
+fn sqlite_dir() -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("writ-store-test-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("writ.db").display());
+    (dir, url)
+}
+
+/// The WAL does not grow past its limit: it is checkpointed and cut back, so a small
+/// volume does not fill with it.
+#[tokio::test]
+async fn the_wal_is_checkpointed_and_cut_back() {
+    let (dir, url) = sqlite_dir();
+    let store = Store::open(&url).await.expect("open");
+    store
+        .create_secret(&secret("big"), &version("v0", T0))
+        .await
+        .unwrap();
+    // 48 MiB of versions, half a MiB each.
+    let mut largest = 0;
+    for i in 1..=96 {
+        let mut v = version(&format!("v{i}"), T0 + i);
+        v.ciphertext = vec![i as u8; 512 * 1024];
+        store
+            .put_secret_version("big", &v, T0 + i, |l| l.make_current(&v.version_id))
+            .await
+            .unwrap();
+        largest = largest.max(std::fs::metadata(dir.join("writ.db-wal")).unwrap().len());
+    }
+    // The checkpoint threshold (16 MiB) and one transaction over it, at most.
+    assert!(
+        largest <= 18 * 1024 * 1024,
+        "the WAL grew to {largest} bytes"
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

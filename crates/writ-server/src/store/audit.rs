@@ -160,11 +160,16 @@ impl Store {
         sign: impl Fn(&Head) -> Result<Checkpoint, String>,
         signed: impl Fn(&Checkpoint) -> bool,
     ) -> Result<(Head, Segment), StoreError> {
-        let mut tx = self.begin_append().await?;
-        let head = self.audit_head(&mut tx, signed).await?;
-        let appended = self.write_segment(&mut tx, &head, events, sign).await?;
-        tx.commit().await?;
-        Ok(appended)
+        let result = async {
+            let mut tx = self.begin_append().await?;
+            let head = self.audit_head(&mut tx, signed).await?;
+            let appended = self.write_segment(&mut tx, &head, events, sign).await?;
+            tx.commit().await?;
+            Ok(appended)
+        }
+        .await;
+        self.note_write(&result);
+        result
     }
 
     /// Makes `changes` and appends their events with `events` to the chain, in one
@@ -184,37 +189,42 @@ impl Store {
         sign: impl Fn(&Head) -> Result<Checkpoint, String>,
         signed: impl Fn(&Checkpoint) -> bool,
     ) -> Result<AppendedChanges, StoreError> {
-        let mut tx = self.begin_append().await?;
-        let head = self.audit_head(&mut tx, signed).await?;
-        let mut results = Vec::with_capacity(changes.len());
-        for (change, event) in changes {
-            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-            match change.apply(&mut savepoint, self.backend).await {
-                Ok(Applied::Made(labels)) => {
-                    savepoint.commit().await?;
-                    events.push(event);
-                    results.push(Ok(Applied::Made(labels)));
-                }
-                // Undone alone. If SQLite rolled the whole transaction back (a full
-                // disk can), the savepoint is gone and this fails the batch, rather
-                // than letting later changes commit one statement at a time.
-                Ok(refused @ Applied::Refused(_)) => {
-                    savepoint.rollback().await?;
-                    results.push(Ok(refused));
-                }
-                Err(e) => {
-                    savepoint.rollback().await?;
-                    results.push(Err(e));
+        let result = async {
+            let mut tx = self.begin_append().await?;
+            let head = self.audit_head(&mut tx, signed).await?;
+            let mut results = Vec::with_capacity(changes.len());
+            for (change, event) in changes {
+                let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                match change.apply(&mut savepoint, self.backend).await {
+                    Ok(Applied::Made(labels)) => {
+                        savepoint.commit().await?;
+                        events.push(event);
+                        results.push(Ok(Applied::Made(labels)));
+                    }
+                    // Undone alone. If SQLite rolled the whole transaction back (a full
+                    // disk can), the savepoint is gone and this fails the batch, rather
+                    // than letting later changes commit one statement at a time.
+                    Ok(refused @ Applied::Refused(_)) => {
+                        savepoint.rollback().await?;
+                        results.push(Ok(refused));
+                    }
+                    Err(e) => {
+                        savepoint.rollback().await?;
+                        results.push(Err(e));
+                    }
                 }
             }
+            if events.is_empty() {
+                tx.rollback().await?;
+                return Ok((None, results));
+            }
+            let appended = self.write_segment(&mut tx, &head, events, sign).await?;
+            tx.commit().await?;
+            Ok((Some(appended), results))
         }
-        if events.is_empty() {
-            tx.rollback().await?;
-            return Ok((None, results));
-        }
-        let appended = self.write_segment(&mut tx, &head, events, sign).await?;
-        tx.commit().await?;
-        Ok((Some(appended), results))
+        .await;
+        self.note_write(&result);
+        result
     }
 
     /// Begins an append's transaction. SQLite: take the write lock before reading the

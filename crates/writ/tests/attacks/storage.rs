@@ -1,4 +1,5 @@
-//! The server's storage, crashed on purpose: a `kill -9` in the middle of secret writes.
+//! The server's storage, crashed and starved on purpose: a `kill -9` in the middle of
+//! secret writes, and a database that stops taking writes.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -6,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
+use sqlx::Connection;
 
 use crate::common::{Curl, PATIENCE, Server, TempDir, wait_for};
 
@@ -156,4 +158,72 @@ fn every_stored_secret_version_has_its_audit_event_after_kill_9() {
         unrecorded.len(),
         &unrecorded[..unrecorded.len().min(5)]
     );
+}
+
+/// Finding 8: a server whose store stopped taking writes (a full disk) answered its health
+/// check "ok". It now says it is degraded, and why in general words, until a write
+/// succeeds again. (The failure is injected with a trigger, as a full disk cannot be made
+/// without privileges.)
+#[test]
+fn health_says_degraded_while_writes_fail() {
+    let dir = TempDir::new("storage-health");
+    let data = dir.join("data");
+    let server = Server::start(&data, &["--trust-domain", "example.org"]);
+    let token = server.admin_token();
+    let health = |server: &Server| server.curl("GET", "/v1/health").send();
+    assert_eq!(health(&server).expect(200).json()["status"], "ok");
+    let put = |value: &str| {
+        server
+            .curl("POST", "/v1/secrets/create")
+            .bearer(&token)
+            .json(&json!({"name": format!("h/{value}"), "secretString": value}))
+            .send()
+    };
+    put("before").expect(200);
+
+    let db = data.join("writ.db");
+    let sql = |statement: &'static str| {
+        let url = format!("sqlite://{}", db.display());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        runtime.block_on(async move {
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("open writ.db");
+            sqlx::raw_sql(statement)
+                .execute(&mut conn)
+                .await
+                .expect("run SQL");
+            conn.close().await.expect("close");
+        });
+    };
+    sql("CREATE TRIGGER full BEFORE INSERT ON audit_segments \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+    let r = put("during");
+    assert_eq!(r.status, 500, "{}", r.body);
+    let h = health(&server);
+    assert_eq!(h.status, 503, "{}", h.body);
+    let body = h.json();
+    assert_eq!(body["status"], "degraded", "{body}");
+    let reason = body["reason"].as_str().expect("reason");
+    assert!(reason.contains("writes are failing"), "{reason}");
+    assert!(!h.body.contains(&*data.to_string_lossy()), "{}", h.body);
+    assert!(!h.body.contains("database or disk is full"), "{}", h.body);
+
+    sql("DROP TRIGGER full");
+    put("after").expect(200);
+    wait_for("health to recover", PATIENCE, || {
+        let h = health(&server);
+        (h.status == 200).then_some(())
+    });
+    assert_eq!(health(&server).json()["status"], "ok");
+    // The refused create stored nothing.
+    let r = server
+        .curl("POST", "/v1/secrets/describe")
+        .bearer(&token)
+        .json(&json!({"name": "h/during"}))
+        .send();
+    assert_eq!(r.status, 404, "{}", r.body);
 }
