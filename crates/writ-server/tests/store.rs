@@ -2695,6 +2695,78 @@ fn sqlite_dir() -> (PathBuf, String) {
     (dir, url)
 }
 
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The database and its WAL and shared-memory files are readable by their owner only,
+/// whatever the umask (the process's is usually 022); an existing file readable by others
+/// is tightened.
+#[tokio::test]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, url) = sqlite_dir();
+    let store = Store::open(&url).await.expect("open");
+    store
+        .create_secret(&secret("db"), &version("v1", T0))
+        .await
+        .unwrap();
+    for file in ["writ.db", "writ.db-wal", "writ.db-shm"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    store.close().await;
+
+    // One made by an older version, or by hand, readable by all.
+    let (old_dir, old_url) = sqlite_dir();
+    let old = Store::open(&old_url).await.expect("open");
+    old.close().await;
+    for file in ["writ.db", "writ.db-wal", "writ.db-shm"] {
+        let path = old_dir.join(file);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let reopened = Store::open(&old_url).await.expect("reopen");
+    reopened
+        .create_secret(&secret("db"), &version("v1", T0))
+        .await
+        .unwrap();
+    for file in ["writ.db", "writ.db-wal", "writ.db-shm"] {
+        assert_eq!(mode(&old_dir.join(file)), 0o600, "{file}");
+    }
+    reopened.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&old_dir);
+}
+
+/// A database that cannot be created says which file and why, not SQLite's bare "unable
+/// to open database file".
+#[tokio::test]
+async fn an_unopenable_sqlite_file_names_its_path_and_cause() {
+    let (dir, _) = sqlite_dir();
+    // The data directory is a file: nothing can be created in it (even by root).
+    let not_a_dir = dir.join("data");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let path = not_a_dir.join("writ.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let error = Store::open(&url)
+        .await
+        .expect_err("cannot open")
+        .to_string();
+    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert!(error.contains("Not a directory"), "{error}");
+    assert!(
+        error.contains(&format!("the directory {}", not_a_dir.display())),
+        "{error}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The WAL does not grow past its limit: it is checkpointed and cut back, so a small
 /// volume does not fill with it.
 #[tokio::test]

@@ -16,6 +16,7 @@ mod health;
 mod intentions;
 mod migrate;
 mod secrets;
+mod sqlite_file;
 
 pub use audit::{AppendedChanges, AuditFilter, AuditKeyRecord};
 pub use health::WriteFailure;
@@ -54,6 +55,9 @@ pub enum StoreError {
     /// The schema is newer than this binary, or a migration failed.
     #[error("schema migration failed: {0}")]
     Migration(String),
+    /// The SQLite database file cannot be created or opened: its path and the cause.
+    #[error("{0}")]
+    Open(String),
 }
 
 /// The state written once, when the server first starts.
@@ -283,6 +287,10 @@ impl Store {
         });
         let pool = match backend {
             Backend::Sqlite => {
+                let file = sqlite_file::file_of(url);
+                if let Some((path, create)) = &file {
+                    sqlite_file::prepare(path, *create)?;
+                }
                 // WAL lets readers go on while one writer commits. FULL sync makes every
                 // commit durable across power loss too: a used join token or a revocation
                 // reported as done must stay done. One writer at a time, so a small pool.
@@ -302,7 +310,11 @@ impl Store {
                         })
                     })
                     .connect(url)
-                    .await?
+                    .await
+                    .map_err(|e| match &file {
+                        Some((path, _)) => sqlite_file::open_error(path, &e),
+                        None => StoreError::Database(e),
+                    })?
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
