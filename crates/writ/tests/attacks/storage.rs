@@ -227,3 +227,126 @@ fn health_says_degraded_while_writes_fail() {
         .send();
     assert_eq!(r.status, 404, "{}", r.body);
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount a tmpfs at {} (this test needs root): {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system holding `path` until a write is refused.
+fn fill(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).expect("create the filler");
+    let chunk = vec![0x5a_u8; 64 * 1024];
+    loop {
+        if file
+            .write_all(&chunk)
+            .and_then(|()| file.sync_all())
+            .is_err()
+        {
+            break;
+        }
+    }
+    // What is left is smaller than a chunk: take it too.
+    for _ in 0..64 * 1024 {
+        if file.write_all(&[0x5a]).and_then(|()| file.flush()).is_err() {
+            break;
+        }
+    }
+    let _ = file.sync_all();
+}
+
+/// Finding 8, on a real full disk: when space returned, puts and gets failed for 66 to
+/// 130 s, and some reads answered 404 for versions never stored. Now the first write after
+/// space returns succeeds, health says degraded only while writes fail, and every
+/// acknowledged version reads back.
+#[test]
+#[ignore = "mounts a 16 MiB tmpfs as the data dir: needs root (cargo test -- --ignored as root)"]
+fn writes_succeed_as_soon_as_a_full_disk_has_room_again() {
+    let dir = TempDir::new("storage-full");
+    let data = dir.join("data");
+    let _disk = Tmpfs::mount(&data, "16m");
+    let server = Server::start(&data, &["--trust-domain", "example.org"]);
+    let token = server.admin_token();
+    let request =
+        |path: &str, body: Value| server.curl("POST", path).bearer(&token).json(&body).send();
+    request(
+        "/v1/secrets/create",
+        json!({"name": "full/s", "secretString": "first"}),
+    )
+    .expect(200);
+    let mut acknowledged: Vec<(String, String)> = Vec::new();
+    let mut put = |n: usize| {
+        let value = format!("value {n} {}", "y".repeat(16 * 1024));
+        let r = request(
+            "/v1/secrets/put",
+            json!({"name": "full/s", "secretString": value}),
+        );
+        if r.status == 200 {
+            let id = r.json()["versionId"]
+                .as_str()
+                .expect("versionId")
+                .to_string();
+            acknowledged.push((id, value));
+        }
+        r.status
+    };
+
+    fill(&data.join("filler"));
+    // The WAL reuses the room it had; puts fail once it needs more.
+    let mut n = 0;
+    wait_for("a put refused on the full disk", PATIENCE * 4, || {
+        n += 1;
+        (put(n) == 500).then_some(())
+    });
+    let h = server.curl("GET", "/v1/health").send();
+    assert_eq!(h.status, 503, "{}", h.body);
+    assert_eq!(h.json()["status"], "degraded", "{}", h.body);
+
+    std::fs::remove_file(data.join("filler")).expect("free the disk");
+    // The next writes succeed (the audit writer may be waiting out its retry pause: a
+    // put waits for it, it is not refused).
+    for _ in 0..20 {
+        n += 1;
+        assert_eq!(put(n), 200, "a put after space returned");
+    }
+    wait_for("health to recover", PATIENCE, || {
+        (server.curl("GET", "/v1/health").send().status == 200).then_some(())
+    });
+    for (id, value) in &acknowledged {
+        let r = request(
+            "/v1/secrets/get",
+            json!({"name": "full/s", "versionId": id}),
+        )
+        .expect(200);
+        assert_eq!(r.json()["secretString"], value.as_str(), "version {id}");
+    }
+}
