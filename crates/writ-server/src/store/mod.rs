@@ -290,6 +290,7 @@ impl Store {
                 let file = sqlite_file::file_of(url);
                 if let Some((path, create)) = &file {
                     sqlite_file::prepare(path, *create)?;
+                    sqlite_file::check_opens(url, path).await?;
                 }
                 // WAL lets readers go on while one writer commits. FULL sync makes every
                 // commit durable across power loss too: a used join token or a revocation

@@ -83,6 +83,22 @@ pub(super) fn prepare(path: &Path, create: bool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Opens one connection and reads the schema, so that a database SQLite cannot open or
+/// read (a read-only data dir: SQLite cannot make the `-shm` file a WAL database needs)
+/// fails at once, with its path and the cause. The pool would instead retry the
+/// connection until its acquire timeout, and then say only that it timed out.
+pub(super) async fn check_opens(url: &str, path: &Path) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(url)
+        .await
+        .map_err(|e| open_error(path, &e))?;
+    let read = sqlx::raw_sql("SELECT count(*) FROM sqlite_master")
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    read.map(|_| ()).map_err(|e| open_error(path, &e))
+}
+
 /// The error for a database file SQLite could not open: its path, SQLite's reason, and
 /// whether its directory is writable (SQLite creates the `-wal` and `-shm` files there).
 pub(super) fn open_error(path: &Path, e: &sqlx::Error) -> StoreError {

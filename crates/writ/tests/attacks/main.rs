@@ -12,7 +12,7 @@
 //! | `operator_scopes` | admin tokens scoped by policy: what an operator may grant a function |
 //! | `rotation_hooks` | where secret rotation hooks can make the server connect |
 //! | `startup` | what the server does with its data directory and master key |
-//! | `storage` | the server's store: `kill -9` during secret writes, a store that stops taking writes, a full disk (root only, ignored by default) |
+//! | `storage` | the server's store: `kill -9` during secret writes, a store that stops taking writes, a full disk and a read-only data dir (root only, ignored by default) |
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -350,3 +350,37 @@ fn writes_succeed_as_soon_as_a_full_disk_has_room_again() {
         assert_eq!(r.json()["secretString"], value.as_str(), "version {id}");
     }
 }
+
+/// Finding 11: a read-only data dir made the server stop with SQLite's bare "unable to
+/// open database file". It now names the database file and says the directory must be
+/// writable.
+#[test]
+#[ignore = "remounts a tmpfs read-only: needs root (cargo test -- --ignored as root)"]
+fn a_read_only_data_dir_is_named_at_start() {
+    let dir = TempDir::new("storage-ro");
+    let data = dir.join("data");
+    let disk = Tmpfs::mount(&data, "16m");
+    let mut server = Server::start(&data, &["--trust-domain", "example.org"]);
+    server.stop();
+    let out = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&disk.0)
+        .output()
+        .expect("run mount");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let error = match Server::launch(&data, &[], &[]) {
+        Ok(_) => panic!("the server started on a read-only data dir"),
+        Err(e) => e,
+    };
+    let db = data.join("writ.db");
+    assert!(error.contains(&db.display().to_string()), "{error}");
+    assert!(
+        error.contains(&format!("the directory {} must", data.display())),
+        "{error}"
+    );
+    assert!(error.contains("Read-only file system"), "{error}");
+}
