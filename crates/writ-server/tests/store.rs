@@ -175,6 +175,7 @@ backends!(
     an_append_chains_on_the_signed_head_and_refuses_without_one,
     a_secret_change_and_its_event_commit_together_or_not_at_all,
     a_change_that_fails_is_undone_alone,
+    a_rotations_finish_commits_with_its_event,
     a_failed_transaction_never_leaves_its_connection_inside_it,
 );
 
@@ -2480,6 +2481,83 @@ fn all_events() -> writ_server::store::AuditFilter {
         limit: 10_000,
         ..writ_server::store::AuditFilter::default()
     }
+}
+
+/// The move of AWSCURRENT that finishes a rotation is made with the rotation's event:
+/// not at all when the event cannot be committed, and not when AWSPENDING moved meanwhile.
+async fn a_rotations_finish_commits_with_its_event(ctx: Ctx) {
+    use writ_audit::checkpoint::signature_ok;
+    let store = ctx.store;
+    let (signer, keys) = audit_signer();
+    let sign = |head: &writ_audit::chain::Head| signer.sign(head, "2026-11-24T10:00:00Z");
+    let signed = |cp: &writ_audit::checkpoint::Checkpoint| signature_ok(cp, &keys);
+    store
+        .create_secret(&secret("db"), &version("v1", T0))
+        .await
+        .unwrap();
+    store
+        .put_secret_version("db", &version("v2", T0 + 1), T0 + 1, |l| {
+            l.stage_pending("v2")
+        })
+        .await
+        .unwrap()
+        .expect("the secret is there");
+    let finish = |pending: &'static str| SecretChange::Relabel {
+        name: "db".into(),
+        relabel: Box::new(move |l: &mut Labels| {
+            if l.version(AWSPENDING) == Some(pending) {
+                l.finish_rotation()
+            } else {
+                Err("AWSPENDING moved during the rotation".into())
+            }
+        }),
+    };
+    let staged = labels(&[(AWSCURRENT, "v1"), (AWSPENDING, "v2")]);
+
+    let failed = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(finish("v2"), change_event("rotated-to-v2"))],
+            |_: &writ_audit::chain::Head| Err("the signing key is unavailable".to_string()),
+            signed,
+        )
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(store.secret_labels("db").await.unwrap(), staged);
+
+    let (_, results) = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(finish("v9"), change_event("rotated-to-v9"))],
+            sign,
+            signed,
+        )
+        .await
+        .expect("nothing to commit");
+    assert!(
+        matches!(results[0], Ok(Applied::Refused(_))),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(store.secret_labels("db").await.unwrap(), staged);
+    assert!(stored_events(&store).await.is_empty());
+
+    let (_, results) = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(finish("v2"), change_event("rotated-to-v2"))],
+            sign,
+            signed,
+        )
+        .await
+        .expect("the batch commits");
+    let after = labels(&[(AWSCURRENT, "v2"), (AWSPREVIOUS, "v1")]);
+    assert_eq!(
+        *results[0].as_ref().unwrap(),
+        Applied::Made(Some(after.clone()))
+    );
+    assert_eq!(store.secret_labels("db").await.unwrap(), after);
+    assert_eq!(resources(&stored_events(&store).await), ["rotated-to-v2"]);
 }
 
 /// Installs a trigger that fails any write of a label of the secret `boom`: on SQLite with

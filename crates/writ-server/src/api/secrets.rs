@@ -1032,32 +1032,36 @@ pub(super) async fn rotate(
         state.secret_cache.forget(&body.name);
     }
     // The rotation runs on its own task: a caller that goes away (or the request timeout)
-    // must not cancel it between steps and leave AWSPENDING behind.
+    // must not cancel it between steps and leave AWSPENDING behind. Its success event is
+    // committed with the move of AWSCURRENT; a failure is recorded here.
     let result = {
-        let (state, name, config) = (state.clone(), body.name.clone(), config.clone());
-        tokio::spawn(async move { rotation::rotate(&state, &name, &config).await })
+        let (task_state, name, config) = (state.clone(), body.name.clone(), config.clone());
+        let succeeded = allowed_event(&state, &conn, &caller, action, &res, None);
+        tokio::spawn(async move {
+            rotation::rotate(&task_state, &name, &config, move |v| {
+                let mut event = succeeded;
+                event.reason = Some(format!("version {v} is AWSCURRENT"));
+                event
+            })
             .await
-            .map_err(|e| ApiError::internal("the rotation task failed", e))?
+        })
+        .await
+        .map_err(|e| ApiError::internal("the rotation task failed", e))?
     };
-    let mut event = state.event(
-        &conn,
-        &caller.actor,
-        caller.authenticated_by,
-        action,
-        &res,
-        if result.is_ok() {
-            Outcome::Allowed
-        } else {
-            Outcome::Failed
-        },
-    );
-    event.decision = Some(caller.decision);
-    event.matched = caller.matched.clone();
-    event.reason = Some(match &result {
-        Ok(v) => format!("version {v} is AWSCURRENT"),
-        Err(f) => format!("rotation failed at {f}; AWSCURRENT is unchanged"),
-    });
-    state.audit.record_durable(event).await?;
+    if let Err(f) = &result {
+        let mut event = state.event(
+            &conn,
+            &caller.actor,
+            caller.authenticated_by,
+            action,
+            &res,
+            Outcome::Failed,
+        );
+        event.decision = Some(caller.decision);
+        event.matched = caller.matched.clone();
+        event.reason = Some(format!("rotation failed at {f}; AWSCURRENT is unchanged"));
+        state.audit.record_durable(event).await?;
+    }
     match result {
         Ok(version) => Ok(Json(json!({
             "name": body.name,

@@ -160,6 +160,117 @@ fn every_stored_secret_version_has_its_audit_event_after_kill_9() {
     );
 }
 
+/// Runs SQL on a server's SQLite database from beside it (as an attacker with the file, or
+/// a test injecting a failure, would).
+fn run_sql(db: &Path, statement: &'static str) {
+    let url = format!("sqlite://{}", db.display());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let mut conn = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("open writ.db");
+        sqlx::raw_sql(statement)
+            .execute(&mut conn)
+            .await
+            .expect("run SQL");
+        conn.close().await.expect("close");
+    });
+}
+
+/// Refuses every audit append, as a full disk would.
+const REFUSE_AUDIT: &str = "CREATE TRIGGER full BEFORE INSERT ON audit_segments \
+     BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END";
+
+/// Finding 10, deterministically: when a change's audit event cannot be committed, the
+/// change is not made either. A put and a rotation's move of AWSCURRENT used to be stored
+/// first and audited after, so a failed audit left a new current version without its event.
+#[test]
+fn a_change_whose_event_cannot_be_committed_is_not_made() {
+    let dir = TempDir::new("storage-unaudited");
+    let hook = dir.join("rotate.sh");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\ncat >/dev/null\n[ \"$1\" = create ] && echo '{\"secretString\": \"rotated\"}'\nexit 0\n",
+    )
+    .expect("write the hook");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let data = dir.join("data");
+    let hook_arg = format!("db={}", hook.display());
+    let server = Server::start(
+        &data,
+        &[
+            "--trust-domain",
+            "example.org",
+            "--rotation-hook",
+            &hook_arg,
+        ],
+    );
+    let token = server.admin_token();
+    let request =
+        |path: &str, body: Value| server.curl("POST", path).bearer(&token).json(&body).send();
+    let first = request(
+        "/v1/secrets/create",
+        json!({"name": "prod/db", "secretString": "first"}),
+    )
+    .expect(200)
+    .json()["versionId"]
+        .as_str()
+        .expect("versionId")
+        .to_string();
+    request(
+        "/v1/secrets/rotate",
+        json!({"name": "prod/db", "hook": {"type": "command", "name": "db"}, "rotateNow": false}),
+    )
+    .expect(200);
+    let current = || {
+        let d = request("/v1/secrets/describe", json!({"name": "prod/db"}))
+            .expect(200)
+            .json();
+        let current: Vec<String> = d["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .filter(|v| {
+                v["versionStages"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s == "AWSCURRENT"))
+            })
+            .map(|v| v["versionId"].as_str().unwrap_or_default().to_string())
+            .collect();
+        (current, d["versions"].as_array().map_or(0, Vec::len))
+    };
+    assert_eq!(current(), (vec![first.clone()], 1));
+
+    let db = data.join("writ.db");
+    run_sql(&db, REFUSE_AUDIT);
+    // The rotation runs its four steps, then cannot record its end: AWSCURRENT stays.
+    let r = request("/v1/secrets/rotate", json!({"name": "prod/db"}));
+    assert!(r.status >= 500, "{} {}", r.status, r.body);
+    run_sql(&db, "DROP TRIGGER full");
+    let (now_current, versions) = current();
+    assert_eq!(now_current, vec![first.clone()], "after the rotation");
+    // Its AWSPENDING version was made (the hook's create step ran), and withdrawn.
+    assert_eq!(versions, 2);
+
+    run_sql(&db, REFUSE_AUDIT);
+    let r = request(
+        "/v1/secrets/put",
+        json!({"name": "prod/db", "secretString": "unaudited"}),
+    );
+    assert_eq!(r.status, 500, "{}", r.body);
+    run_sql(&db, "DROP TRIGGER full");
+    // The put stored no version.
+    assert_eq!(current(), (vec![first.clone()], 2), "after the put");
+    let value = request("/v1/secrets/get", json!({"name": "prod/db"})).expect(200);
+    assert_eq!(value.json()["secretString"], "first");
+}
+
 /// Finding 8: a server whose store stopped taking writes (a full disk) answered its health
 /// check "ok". It now says it is degraded, and why in general words, until a write
 /// succeeds again. (The failure is injected with a trigger, as a full disk cannot be made
@@ -182,25 +293,7 @@ fn health_says_degraded_while_writes_fail() {
     put("before").expect(200);
 
     let db = data.join("writ.db");
-    let sql = |statement: &'static str| {
-        let url = format!("sqlite://{}", db.display());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        runtime.block_on(async move {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("open writ.db");
-            sqlx::raw_sql(statement)
-                .execute(&mut conn)
-                .await
-                .expect("run SQL");
-            conn.close().await.expect("close");
-        });
-    };
-    sql("CREATE TRIGGER full BEFORE INSERT ON audit_segments \
-         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+    run_sql(&db, REFUSE_AUDIT);
     let r = put("during");
     assert_eq!(r.status, 500, "{}", r.body);
     let h = health(&server);
@@ -212,7 +305,7 @@ fn health_says_degraded_while_writes_fail() {
     assert!(!h.body.contains(&*data.to_string_lossy()), "{}", h.body);
     assert!(!h.body.contains("database or disk is full"), "{}", h.body);
 
-    sql("DROP TRIGGER full");
+    run_sql(&db, "DROP TRIGGER full");
     put("after").expect(200);
     wait_for("health to recover", PATIENCE, || {
         let h = health(&server);
