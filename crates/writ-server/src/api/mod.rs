@@ -278,21 +278,23 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         // Reads work, but writes fail (a full disk): every change and every audited
         // read fails until a write succeeds again. The reason is in general words; the
         // operator's log has the details.
-        Ok(Some(_)) if let Some(failure) = state.store.write_failure() => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "degraded",
+        Ok(Some(_)) => match state.store.write_failure() {
+            Some(failure) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "degraded",
+                    "trustDomain": state.trust_domain.as_str(),
+                    "reason": format!("writes are failing: {}", failure.reason),
+                    "writeFailedAt": rfc3339(failure.at),
+                })),
+            )
+                .into_response(),
+            None => Json(json!({
+                "status": "ok",
                 "trustDomain": state.trust_domain.as_str(),
-                "reason": format!("writes are failing: {}", failure.reason),
-                "writeFailedAt": rfc3339(failure.at),
-            })),
-        )
+            }))
             .into_response(),
-        Ok(Some(_)) => Json(json!({
-            "status": "ok",
-            "trustDomain": state.trust_domain.as_str(),
-        }))
-        .into_response(),
+        },
         Ok(None) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
