@@ -16,6 +16,13 @@
 //!   process dies are the events still queued lost: at most [`QUEUE`] + [`MAX_BATCH`], in
 //!   practice those of the last few milliseconds. A full queue fails the request rather
 //!   than dropping its event.
+//!
+//! A change to a secret travels with its event ([`AuditLog::record_change`]): the writer
+//! makes the change in the transaction that appends the event, so the two commit together
+//! or not at all, and a version is never current without the event that records its
+//! write. Each change is made under a savepoint: one that fails, or finds nothing to
+//! change, is undone alone and its event dropped, without failing the rest of the batch.
+//! Batches without changes append exactly as before.
 
 use std::io::Write;
 use std::ops::Range;
@@ -28,7 +35,7 @@ use writ_audit::checkpoint::{PublicKey, Signer, signature_ok};
 use writ_audit::redact::{Redactor, scrub};
 
 use crate::master_key::MasterKey;
-use crate::store::{AuditKeyRecord, Store};
+use crate::store::{Applied, AuditKeyRecord, SecretChange, Store, StoreError};
 
 /// The most events appended in one transaction.
 pub const MAX_BATCH: usize = 8000;
@@ -41,6 +48,18 @@ pub const QUEUE: usize = 100_000;
 #[error("the audit event could not be recorded: {0}")]
 pub struct AuditError(pub String);
 
+/// Why a change recorded with its event ([`AuditLog::record_change`]) was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The change itself failed (a name in use, a database refusal): it and its event were
+    /// undone, and the rest of its batch went on.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The batch could not be committed: neither the change nor its event is stored.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
 /// Where committed events are also copied.
 #[derive(Debug, Clone, Default)]
 pub struct Copies {
@@ -51,6 +70,7 @@ pub struct Copies {
 }
 
 type Ack = oneshot::Sender<Result<(), String>>;
+type ChangeAck = oneshot::Sender<Result<Applied, ChangeError>>;
 
 /// What the writer receives. Nearly every message is an event, so it is not boxed.
 #[allow(clippy::large_enum_variant)]
@@ -60,6 +80,9 @@ enum Message {
     /// Events sent in together, appended in one transaction, and whom to tell once they
     /// are committed.
     Events(Vec<Event>, Ack),
+    /// A change to make in the transaction that appends its event, and whom to tell how
+    /// it went.
+    Change(Event, SecretChange, ChangeAck),
     /// Tell once everything sent before is committed.
     Flush(Ack),
 }
@@ -68,7 +91,7 @@ impl Message {
     /// How many events it carries.
     fn events(&self) -> usize {
         match self {
-            Message::Event(..) => 1,
+            Message::Event(..) | Message::Change(..) => 1,
             Message::Events(events, _) => events.len(),
             Message::Flush(_) => 0,
         }
@@ -233,6 +256,26 @@ impl AuditLog {
             .map_err(AuditError)
     }
 
+    /// Makes `change` and records `event` in one transaction, and waits until it is
+    /// committed: the change is stored only with its event, and the event only with the
+    /// change. [`Applied::Refused`] (no such live secret, ...) and
+    /// [`ChangeError::Store`] mean neither was stored; so does [`ChangeError::Audit`],
+    /// the whole batch having failed.
+    pub async fn record_change(
+        &self,
+        mut event: Event,
+        change: SecretChange,
+    ) -> Result<Applied, ChangeError> {
+        scrub(&mut event);
+        let (ack, done) = oneshot::channel();
+        self.queue
+            .send(Message::Change(event, change, ack))
+            .await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?;
+        done.await
+            .map_err(|_| AuditError("the audit writer has stopped".into()))?
+    }
+
     /// Waits until every event recorded before is committed: at shutdown, so queued events
     /// are not lost.
     pub async fn flush(&self) -> Result<(), AuditError> {
@@ -288,6 +331,8 @@ async fn writer(
         let mut events: Vec<Event> = std::mem::take(&mut carried);
         // Which events (by index) each waiting caller is told about.
         let mut acks: Vec<(Range<usize>, Ack)> = Vec::new();
+        let mut changes: Vec<(SecretChange, Event)> = Vec::new();
+        let mut change_acks: Vec<ChangeAck> = Vec::new();
         let mut flushes = Vec::new();
         for message in incoming.drain(..) {
             match message {
@@ -307,30 +352,46 @@ async fn writer(
                         events.extend(batch);
                     }
                 }
+                Message::Change(event, change, ack) => {
+                    changes.push((change, event));
+                    change_acks.push(ack);
+                }
                 Message::Flush(ack) => flushes.push(ack),
             }
         }
-        if events.is_empty() {
+        if events.is_empty() && changes.is_empty() {
             for ack in flushes {
                 let _ = ack.send(Ok(()));
             }
             continue;
         }
-        let result = store
-            .audit_append(
-                &events,
-                |head| {
-                    let time = time::OffsetDateTime::now_utc()
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default();
-                    signer.sign(head, &time)
-                },
-                |checkpoint| signature_ok(checkpoint, &public_keys),
-            )
-            .await;
+        let sign = |head: &writ_audit::chain::Head| {
+            let time = time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            signer.sign(head, &time)
+        };
+        let signed = |checkpoint: &writ_audit::checkpoint::Checkpoint| {
+            signature_ok(checkpoint, &public_keys)
+        };
+        // The events sent as events; those of the changes made follow them.
+        let plain = events.len();
+        let result = if changes.is_empty() {
+            store
+                .audit_append(&events, sign, signed)
+                .await
+                .map(|(_, segment)| (Some(segment), Vec::new()))
+        } else {
+            store
+                .audit_append_changes(&mut events, changes, sign, signed)
+                .await
+                .map(|(appended, results)| (appended.map(|(_, segment)| segment), results))
+        };
         match result {
-            Ok((_, segment)) => {
-                if file.is_some() || stdout {
+            Ok((segment, results)) => {
+                if let Some(segment) = segment
+                    && (file.is_some() || stdout)
+                {
                     let mut lines = String::new();
                     // The events' JSON exactly as stored and hashed, one per line.
                     for (i, event) in segment.events.split('\n').enumerate() {
@@ -353,6 +414,9 @@ async fn writer(
                 for (_, ack) in acks {
                     let _ = ack.send(Ok(()));
                 }
+                for (ack, result) in change_acks.into_iter().zip(results) {
+                    let _ = ack.send(result.map_err(ChangeError::Store));
+                }
                 for ack in flushes {
                     let _ = ack.send(Ok(()));
                 }
@@ -368,9 +432,15 @@ async fn writer(
                 for (_, ack) in acks {
                     let _ = ack.send(Err(e.to_string()));
                 }
+                // Changes are not retried: their requests fail, and nothing of them is
+                // stored.
+                for ack in change_acks {
+                    let _ = ack.send(Err(ChangeError::Audit(AuditError(e.to_string()))));
+                }
                 for ack in flushes {
                     let _ = ack.send(Err(e.to_string()));
                 }
+                events.truncate(plain);
                 carried = events
                     .into_iter()
                     .enumerate()

@@ -3,7 +3,9 @@
 //! it into the system that uses it), `test` (the hook checks it works) and `finish`. Only
 //! when all four pass does `AWSCURRENT` move to the new version; a failure at any step
 //! removes `AWSPENDING`, leaves `AWSCURRENT` as it was, and is recorded on the secret and in
-//! the audit log.
+//! the audit log. The move of `AWSCURRENT` and the audit event recording it commit in one
+//! transaction ([`crate::audit::AuditLog::record_change`]), so a new current version
+//! always has its event.
 //!
 //! A hook is an HTTPS endpoint (the server calls it presenting its own SVID,
 //! `spiffe://TRUST-DOMAIN/writ/server`, as a client certificate, so a writ gateway or the
@@ -27,7 +29,7 @@ use writ_secrets::model::{self, AWSCURRENT, AWSPENDING, MAX_VALUE_BYTES};
 
 use crate::hook_destination::GuardedResolver;
 use crate::state::AppState;
-use crate::store::VersionRecord;
+use crate::store::{Applied, SecretChange, VersionRecord};
 
 /// How long one step may take before it counts as failed.
 pub const STEP_TIMEOUT: StdDuration = StdDuration::from_secs(15);
@@ -199,11 +201,14 @@ fn before_steps(reason: impl Into<String>) -> Failure {
 }
 
 /// Rotates `name` through its hook. Returns the new current version id. The rotation is
-/// claimed in the store first, so it runs once even with several servers.
+/// claimed in the store first, so it runs once even with several servers. `succeeded`
+/// makes, from the new version's id, the audit event of a successful rotation: it is
+/// committed with the move of `AWSCURRENT`, so the caller records only failures.
 pub async fn rotate(
     state: &AppState,
     name: &str,
     config: &RotationConfig,
+    succeeded: impl FnOnce(&str) -> writ_audit::Event,
 ) -> Result<String, Failure> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let claimed = state
@@ -218,7 +223,7 @@ pub async fn rotate(
             busy: true,
         });
     }
-    let result = run_steps(state, name, &config.hook).await;
+    let result = run_steps(state, name, &config.hook, succeeded).await;
     let finished = OffsetDateTime::now_utc().unix_timestamp();
     let last = match &result {
         Ok(version) => json!({"status": "succeeded", "versionId": version,
@@ -261,7 +266,12 @@ impl Opened {
     }
 }
 
-async fn run_steps(state: &AppState, name: &str, hook: &Hook) -> Result<String, Failure> {
+async fn run_steps(
+    state: &AppState,
+    name: &str,
+    hook: &Hook,
+    succeeded: impl FnOnce(&str) -> writ_audit::Event,
+) -> Result<String, Failure> {
     let labels = state
         .store
         .secret_labels(name)
@@ -338,18 +348,29 @@ async fn run_steps(state: &AppState, name: &str, hook: &Hook) -> Result<String, 
         }
     }
     let relabelled = match outcome {
-        Ok(()) => state
-            .store
-            .relabel_secret(name, |l| {
-                if l.version(AWSPENDING) == Some(pending_id.as_str()) {
-                    l.finish_rotation()
-                } else {
-                    Err("AWSPENDING moved during the rotation".into())
-                }
-            })
-            .await
-            .map_err(|e| fail(Step::Finish)(format!("store: {e}")))
-            .and_then(|r| r.map_err(fail(Step::Finish))),
+        // AWSCURRENT moves in the transaction that records the rotation's event.
+        Ok(()) => {
+            let pending = pending_id.clone();
+            let finish = SecretChange::Relabel {
+                name: name.to_string(),
+                relabel: Box::new(move |l| {
+                    if l.version(AWSPENDING) == Some(pending.as_str()) {
+                        l.finish_rotation()
+                    } else {
+                        Err("AWSPENDING moved during the rotation".into())
+                    }
+                }),
+            };
+            match state
+                .audit
+                .record_change(succeeded(&pending_id), finish)
+                .await
+            {
+                Ok(Applied::Made(_)) => Ok(()),
+                Ok(Applied::Refused(why)) => Err(fail(Step::Finish)(why)),
+                Err(e) => Err(fail(Step::Finish)(format!("store: {e}"))),
+            }
+        }
         // Our AWSPENDING is withdrawn below; AWSCURRENT never moved.
         Err(failure) => Err(failure),
     };
@@ -609,30 +630,36 @@ pub async fn start_due(state: &Arc<AppState>) -> Result<(), String> {
         };
         let state = state.clone();
         tokio::spawn(async move {
-            let result = rotate(&state, &secret.name, &config).await;
-            if matches!(&result, Err(f) if f.busy) {
-                return;
-            }
             let actor = format!("spiffe://{}/writ/server", state.trust_domain);
             let resource = format!("writ:secret/{}", secret.name);
-            let (outcome, reason) = match &result {
-                Ok(v) => (
+            let event = |outcome, reason| {
+                let mut event = state.system_event(
+                    &actor,
+                    "schedule",
+                    "secrets:RotateSecret",
+                    &resource,
+                    outcome,
+                );
+                event.reason = Some(reason);
+                event
+            };
+            let result = rotate(&state, &secret.name, &config, |v| {
+                event(
                     writ_audit::Outcome::Allowed,
                     format!("scheduled rotation: version {v} is AWSCURRENT"),
-                ),
-                Err(f) => (
-                    writ_audit::Outcome::Failed,
-                    format!("scheduled rotation failed at {f}; AWSCURRENT is unchanged"),
-                ),
+                )
+            })
+            .await;
+            // A success is on record with the move of AWSCURRENT.
+            let failure = match &result {
+                Ok(_) => return,
+                Err(f) if f.busy => return,
+                Err(f) => f,
             };
-            let mut event = state.system_event(
-                &actor,
-                "schedule",
-                "secrets:RotateSecret",
-                &resource,
-                outcome,
+            let event = event(
+                writ_audit::Outcome::Failed,
+                format!("scheduled rotation failed at {failure}; AWSCURRENT is unchanged"),
             );
-            event.reason = Some(reason);
             if let Err(e) = state.audit.record_durable(event).await {
                 tracing::error!(secret = secret.name, error = %e, "could not audit a rotation");
             }

@@ -13,9 +13,9 @@ use sqlx::Connection;
 use writ_policy::intentions::{HeaderMatch, Intention, IntentionAction, Permission};
 use writ_secrets::model::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Labels};
 use writ_server::store::{
-    AuditKeyRecord, Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind,
-    RewrapCounts, SecretRecord, Store, StoreError, TokenKind, TokenRecord, VersionRecord,
-    WrappedKey,
+    Applied, AuditKeyRecord, Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind,
+    RewrapCounts, SecretChange, SecretRecord, Store, StoreError, TokenKind, TokenRecord,
+    VersionRecord, WrappedKey,
 };
 
 const POSTGRES_ENV: &str = "WRIT_TEST_POSTGRES_URL";
@@ -173,6 +173,10 @@ backends!(
     an_audit_log_of_text_segments_is_packed,
     altered_hashes_are_kept_as_stored_when_packed,
     an_append_chains_on_the_signed_head_and_refuses_without_one,
+    a_secret_change_and_its_event_commit_together_or_not_at_all,
+    a_change_that_fails_is_undone_alone,
+    a_rotations_finish_commits_with_its_event,
+    a_failed_transaction_never_leaves_its_connection_inside_it,
 );
 
 // --- fixtures ---
@@ -2316,4 +2320,558 @@ async fn altered_hashes_are_kept_as_stored_when_packed(ctx: Ctx) {
     );
     assert_eq!(verify_records(&records).unwrap_err().seq, 1);
     store.close().await;
+}
+
+// --- secret changes made with their audit events ---
+
+/// The audit events stored, as JSON.
+async fn stored_events(store: &Store) -> Vec<serde_json::Value> {
+    store
+        .audit_records(&all_events())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(&r.event).unwrap())
+        .collect()
+}
+
+/// An event naming what it records, in its resource.
+fn change_event(what: &str) -> writ_audit::Event {
+    writ_audit::Event::new(
+        "2026-11-24T10:00:00Z",
+        "operator",
+        "adminToken",
+        "secrets:PutSecretValue",
+        what,
+        writ_audit::Outcome::Allowed,
+    )
+}
+
+fn resources(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["resource"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn put_change(name: &str, id: &str) -> SecretChange {
+    let current = id.to_string();
+    SecretChange::Put {
+        name: name.into(),
+        version: version(id, T0 + 1),
+        now: T0 + 1,
+        relabel: Box::new(move |l| l.make_current(&current)),
+    }
+}
+
+/// A change to a secret is made in the transaction that appends its audit event: when the
+/// event cannot be committed, the change is not stored either; when it is, both are.
+async fn a_secret_change_and_its_event_commit_together_or_not_at_all(ctx: Ctx) {
+    use writ_audit::checkpoint::signature_ok;
+    let store = ctx.store;
+    let (signer, keys) = audit_signer();
+    let sign = |head: &writ_audit::chain::Head| signer.sign(head, "2026-11-24T10:00:00Z");
+    let signed = |cp: &writ_audit::checkpoint::Checkpoint| signature_ok(cp, &keys);
+
+    // Committed: the secret and both events, the plain one first.
+    let mut events = vec![change_event("plain-1")];
+    let (appended, results) = store
+        .audit_append_changes(
+            &mut events,
+            vec![(
+                SecretChange::Create {
+                    secret: secret("db"),
+                    version: version("v1", T0),
+                },
+                change_event("create-db"),
+            )],
+            sign,
+            signed,
+        )
+        .await
+        .expect("the batch commits");
+    assert!(appended.is_some());
+    assert_eq!(results.len(), 1);
+    assert_eq!(*results[0].as_ref().unwrap(), Applied::Made(None));
+    let appended: Vec<&str> = events.iter().map(|e| e.resource.as_str()).collect();
+    assert_eq!(appended, ["plain-1", "create-db"]);
+    assert_eq!(
+        store.secret_labels("db").await.unwrap(),
+        labels(&[(AWSCURRENT, "v1")])
+    );
+    assert_eq!(
+        resources(&stored_events(&store).await),
+        ["plain-1", "create-db"]
+    );
+
+    // The event cannot be committed (its checkpoint cannot be signed): the new version
+    // is not stored, and AWSCURRENT has not moved.
+    let mut events = vec![change_event("plain-2")];
+    let failed = store
+        .audit_append_changes(
+            &mut events,
+            vec![(put_change("db", "v2"), change_event("put-db-v2"))],
+            |_: &writ_audit::chain::Head| Err("the signing key is unavailable".to_string()),
+            signed,
+        )
+        .await;
+    assert!(failed.is_err(), "the batch must fail");
+    assert_eq!(
+        version_ids(&store.secret_versions("db").await.unwrap()),
+        ["v1"]
+    );
+    assert_eq!(
+        store.secret_labels("db").await.unwrap(),
+        labels(&[(AWSCURRENT, "v1")])
+    );
+    assert_eq!(
+        resources(&stored_events(&store).await),
+        ["plain-1", "create-db"]
+    );
+
+    // Nor when the head it chains on does not verify.
+    let failed = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(put_change("db", "v3"), change_event("put-db-v3"))],
+            sign,
+            |_: &writ_audit::checkpoint::Checkpoint| false,
+        )
+        .await;
+    assert!(matches!(failed, Err(StoreError::Tampered(_))), "{failed:?}");
+    assert_eq!(
+        version_ids(&store.secret_versions("db").await.unwrap()),
+        ["v1"]
+    );
+
+    // And then it can: version and event, together.
+    let mut events = Vec::new();
+    let (_, results) = store
+        .audit_append_changes(
+            &mut events,
+            vec![(put_change("db", "v4"), change_event("put-db-v4"))],
+            sign,
+            signed,
+        )
+        .await
+        .expect("the batch commits");
+    assert_eq!(
+        *results[0].as_ref().unwrap(),
+        Applied::Made(Some(labels(&[(AWSCURRENT, "v4"), (AWSPREVIOUS, "v1")])))
+    );
+    assert_eq!(
+        version_ids(&store.secret_versions("db").await.unwrap()),
+        ["v1", "v4"]
+    );
+    assert_eq!(
+        resources(&stored_events(&store).await),
+        ["plain-1", "create-db", "put-db-v4"]
+    );
+    let report = writ_audit::checkpoint::verify_log(
+        &store.audit_records(&all_events()).await.unwrap(),
+        &store.audit_checkpoints(0, 100).await.unwrap(),
+        &keys,
+    )
+    .expect("the chain verifies");
+    assert_eq!(report.events, 3);
+}
+
+/// A filter that passes every event.
+fn all_events() -> writ_server::store::AuditFilter {
+    writ_server::store::AuditFilter {
+        limit: 10_000,
+        ..writ_server::store::AuditFilter::default()
+    }
+}
+
+/// The move of AWSCURRENT that finishes a rotation is made with the rotation's event:
+/// not at all when the event cannot be committed, and not when AWSPENDING moved meanwhile.
+async fn a_rotations_finish_commits_with_its_event(ctx: Ctx) {
+    use writ_audit::checkpoint::signature_ok;
+    let store = ctx.store;
+    let (signer, keys) = audit_signer();
+    let sign = |head: &writ_audit::chain::Head| signer.sign(head, "2026-11-24T10:00:00Z");
+    let signed = |cp: &writ_audit::checkpoint::Checkpoint| signature_ok(cp, &keys);
+    store
+        .create_secret(&secret("db"), &version("v1", T0))
+        .await
+        .unwrap();
+    store
+        .put_secret_version("db", &version("v2", T0 + 1), T0 + 1, |l| {
+            l.stage_pending("v2")
+        })
+        .await
+        .unwrap()
+        .expect("the secret is there");
+    let finish = |pending: &'static str| SecretChange::Relabel {
+        name: "db".into(),
+        relabel: Box::new(move |l: &mut Labels| {
+            if l.version(AWSPENDING) == Some(pending) {
+                l.finish_rotation()
+            } else {
+                Err("AWSPENDING moved during the rotation".into())
+            }
+        }),
+    };
+    let staged = labels(&[(AWSCURRENT, "v1"), (AWSPENDING, "v2")]);
+
+    let failed = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(finish("v2"), change_event("rotated-to-v2"))],
+            |_: &writ_audit::chain::Head| Err("the signing key is unavailable".to_string()),
+            signed,
+        )
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(store.secret_labels("db").await.unwrap(), staged);
+
+    let (_, results) = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(finish("v9"), change_event("rotated-to-v9"))],
+            sign,
+            signed,
+        )
+        .await
+        .expect("nothing to commit");
+    assert!(
+        matches!(results[0], Ok(Applied::Refused(_))),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(store.secret_labels("db").await.unwrap(), staged);
+    assert!(stored_events(&store).await.is_empty());
+
+    let (_, results) = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(finish("v2"), change_event("rotated-to-v2"))],
+            sign,
+            signed,
+        )
+        .await
+        .expect("the batch commits");
+    let after = labels(&[(AWSCURRENT, "v2"), (AWSPREVIOUS, "v1")]);
+    assert_eq!(
+        *results[0].as_ref().unwrap(),
+        Applied::Made(Some(after.clone()))
+    );
+    assert_eq!(store.secret_labels("db").await.unwrap(), after);
+    assert_eq!(resources(&stored_events(&store).await), ["rotated-to-v2"]);
+}
+
+/// Installs a trigger that fails any write of a label of the secret `boom`: on SQLite with
+/// `RAISE(how)` (ABORT fails the statement, ROLLBACK the whole transaction), on PostgreSQL
+/// with an exception (which dooms the transaction, or the savepoint it is under).
+async fn fail_writes_of_boom(url: &str, backend: Backend, how: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    let sql = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER boom BEFORE INSERT ON secret_labels WHEN NEW.name = 'boom' \
+             BEGIN SELECT RAISE({how}, 'injected failure'); END"
+        ),
+        Backend::Postgres => "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN IF NEW.name = 'boom' THEN RAISE EXCEPTION 'injected failure'; END IF; \
+             RETURN NEW; END $$; \
+             CREATE TRIGGER boom BEFORE INSERT ON secret_labels FOR EACH ROW EXECUTE FUNCTION boom()"
+            .to_string(),
+    };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// A change that fails in a batch is undone alone: its event is not appended, and the
+/// batch's other changes and events commit. One that finds nothing to change is refused,
+/// with no event.
+async fn a_change_that_fails_is_undone_alone(ctx: Ctx) {
+    use writ_audit::checkpoint::signature_ok;
+    let store = ctx.store;
+    fail_writes_of_boom(&ctx.url, store.backend(), "ABORT").await;
+    let (signer, keys) = audit_signer();
+    let sign = |head: &writ_audit::chain::Head| signer.sign(head, "2026-11-24T10:00:00Z");
+    let signed = |cp: &writ_audit::checkpoint::Checkpoint| signature_ok(cp, &keys);
+    let create = |name: &str| SecretChange::Create {
+        secret: secret(name),
+        version: version("v1", T0),
+    };
+
+    let mut events = vec![change_event("plain")];
+    let (_, results) = store
+        .audit_append_changes(
+            &mut events,
+            vec![
+                (create("boom"), change_event("create-boom")),
+                (create("ok"), change_event("create-ok")),
+                (create("ok"), change_event("create-ok-again")),
+                (put_change("missing", "v9"), change_event("put-missing")),
+                (put_change("ok", "v2"), change_event("put-ok")),
+            ],
+            sign,
+            signed,
+        )
+        .await
+        .expect("the batch commits");
+    assert!(
+        matches!(results[0], Err(StoreError::Database(_))),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(*results[1].as_ref().unwrap(), Applied::Made(None));
+    assert!(
+        matches!(results[2], Err(StoreError::Conflict(_))),
+        "{:?}",
+        results[2]
+    );
+    assert!(
+        matches!(results[3], Ok(Applied::Refused(_))),
+        "{:?}",
+        results[3]
+    );
+    assert!(matches!(results[4], Ok(Applied::Made(Some(_)))));
+    // Nothing of the failed create stays, not even the secret's row written before the
+    // label that failed.
+    assert_eq!(store.secret("boom").await.unwrap(), None);
+    assert!(store.secret_versions("boom").await.unwrap().is_empty());
+    assert_eq!(store.secret("missing").await.unwrap(), None);
+    assert_eq!(
+        version_ids(&store.secret_versions("ok").await.unwrap()),
+        ["v1", "v2"]
+    );
+    assert_eq!(
+        resources(&stored_events(&store).await),
+        ["plain", "create-ok", "put-ok"]
+    );
+
+    // A batch whose only change fails appends nothing.
+    let (appended, results) = store
+        .audit_append_changes(
+            &mut vec![],
+            vec![(create("boom"), change_event("create-boom"))],
+            sign,
+            signed,
+        )
+        .await
+        .expect("nothing to commit");
+    assert!(appended.is_none());
+    assert!(results[0].is_err());
+    assert_eq!(stored_events(&store).await.len(), 3);
+}
+
+/// A transaction that fails in the database (a full disk rolls a SQLite transaction back
+/// by itself) leaves no pooled connection inside it: every write after it commits, and is
+/// seen by another connection. `write_failure` reports the failed write until one succeeds.
+async fn a_failed_transaction_never_leaves_its_connection_inside_it(ctx: Ctx) {
+    use writ_audit::checkpoint::signature_ok;
+    let store = ctx.store;
+    let backend = store.backend();
+    fail_writes_of_boom(&ctx.url, backend, "ROLLBACK").await;
+    let (signer, keys) = audit_signer();
+    let sign = |head: &writ_audit::chain::Head| signer.sign(head, "2026-11-24T10:00:00Z");
+    let signed = |cp: &writ_audit::checkpoint::Checkpoint| signature_ok(cp, &keys);
+
+    let failed = store
+        .create_secret(&secret("boom"), &version("v1", T0))
+        .await;
+    assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
+    // More writes than the pool has connections, each kind of transaction: whichever
+    // connection the failure was on is used again.
+    for i in 0..12 {
+        let name = format!("ok-{i}");
+        store
+            .create_secret(&secret(&name), &version("v1", T0))
+            .await
+            .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        store
+            .put_secret_version(&name, &version("v2", T0 + 1), T0 + 1, |l| {
+                l.make_current("v2")
+            })
+            .await
+            .unwrap_or_else(|e| panic!("put {name}: {e}"))
+            .expect("the secret is there");
+        store
+            .audit_append(&[numbered_event(i % 10)], sign, signed)
+            .await
+            .unwrap_or_else(|e| panic!("append {i}: {e}"));
+    }
+    assert_eq!(store.write_failure(), None);
+
+    // The failure inside a batch of changes: on SQLite it rolls the whole transaction back,
+    // so the batch fails (and later changes are not committed one statement at a time); on
+    // PostgreSQL only its savepoint.
+    let mut events = vec![change_event("plain-in-failed-batch")];
+    let result = store
+        .audit_append_changes(
+            &mut events,
+            vec![
+                (
+                    SecretChange::Create {
+                        secret: secret("boom"),
+                        version: version("v1", T0),
+                    },
+                    change_event("create-boom"),
+                ),
+                (put_change("ok-0", "v3"), change_event("put-ok-0")),
+            ],
+            sign,
+            signed,
+        )
+        .await;
+    match backend {
+        Backend::Sqlite => {
+            assert!(result.is_err(), "{result:?}");
+            let failure = store.write_failure().expect("the failed write is reported");
+            assert_eq!(failure.reason, "the database refused a write");
+        }
+        Backend::Postgres => {
+            let (_, results) = result.expect("the batch commits");
+            assert!(results[0].is_err() && results[1].is_ok());
+            assert_eq!(store.write_failure(), None);
+        }
+    }
+    store
+        .audit_append(&[numbered_event(1)], sign, signed)
+        .await
+        .expect("an append after the failure");
+    assert_eq!(store.write_failure(), None);
+
+    // What was acknowledged is committed: another connection sees it.
+    let other = Store::open(&ctx.url).await.unwrap();
+    for i in 0..12 {
+        let name = format!("ok-{i}");
+        let expected = if i == 0 && backend == Backend::Postgres {
+            labels(&[(AWSCURRENT, "v3"), (AWSPREVIOUS, "v2")])
+        } else {
+            labels(&[(AWSCURRENT, "v2"), (AWSPREVIOUS, "v1")])
+        };
+        assert_eq!(
+            other.secret_labels(&name).await.unwrap(),
+            expected,
+            "{name}"
+        );
+    }
+    assert_eq!(other.secret("boom").await.unwrap(), None);
+    let stored = resources(&stored_events(&other).await);
+    assert_eq!(
+        stored.len(),
+        if backend == Backend::Postgres { 15 } else { 13 }
+    );
+    assert!(!stored.contains(&"create-boom".to_string()));
+    other.close().await;
+}
+
+// --- the SQLite file ---
+
+/// A fresh directory for a SQLite store, and the URL of `writ.db` in it.
+fn sqlite_dir() -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("writ-store-test-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("writ.db").display());
+    (dir, url)
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The database and its WAL and shared-memory files are readable by their owner only,
+/// whatever the umask (the process's is usually 022); an existing file readable by others
+/// is tightened.
+#[tokio::test]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, url) = sqlite_dir();
+    let store = Store::open(&url).await.expect("open");
+    store
+        .create_secret(&secret("db"), &version("v1", T0))
+        .await
+        .unwrap();
+    for file in ["writ.db", "writ.db-wal", "writ.db-shm"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    store.close().await;
+
+    // One made by an older version, or by hand, readable by all.
+    let (old_dir, old_url) = sqlite_dir();
+    let old = Store::open(&old_url).await.expect("open");
+    old.close().await;
+    for file in ["writ.db", "writ.db-wal", "writ.db-shm"] {
+        let path = old_dir.join(file);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let reopened = Store::open(&old_url).await.expect("reopen");
+    reopened
+        .create_secret(&secret("db"), &version("v1", T0))
+        .await
+        .unwrap();
+    for file in ["writ.db", "writ.db-wal", "writ.db-shm"] {
+        assert_eq!(mode(&old_dir.join(file)), 0o600, "{file}");
+    }
+    reopened.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&old_dir);
+}
+
+/// A database that cannot be created says which file and why, not SQLite's bare "unable
+/// to open database file".
+#[tokio::test]
+async fn an_unopenable_sqlite_file_names_its_path_and_cause() {
+    let (dir, _) = sqlite_dir();
+    // The data directory is a file: nothing can be created in it (even by root).
+    let not_a_dir = dir.join("data");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let path = not_a_dir.join("writ.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let error = Store::open(&url)
+        .await
+        .expect_err("cannot open")
+        .to_string();
+    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert!(error.contains("Not a directory"), "{error}");
+    assert!(
+        error.contains(&format!("the directory {}", not_a_dir.display())),
+        "{error}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The WAL does not grow past its limit: it is checkpointed and cut back, so a small
+/// volume does not fill with it.
+#[tokio::test]
+async fn the_wal_is_checkpointed_and_cut_back() {
+    let (dir, url) = sqlite_dir();
+    let store = Store::open(&url).await.expect("open");
+    store
+        .create_secret(&secret("big"), &version("v0", T0))
+        .await
+        .unwrap();
+    // 48 MiB of versions, half a MiB each.
+    let mut largest = 0;
+    for i in 1..=96 {
+        let mut v = version(&format!("v{i}"), T0 + i);
+        v.ciphertext = vec![i as u8; 512 * 1024];
+        store
+            .put_secret_version("big", &v, T0 + i, |l| l.make_current(&v.version_id))
+            .await
+            .unwrap();
+        largest = largest.max(std::fs::metadata(dir.join("writ.db-wal")).unwrap().len());
+    }
+    // The checkpoint threshold (16 MiB) and one transaction over it, at most.
+    assert!(
+        largest <= 18 * 1024 * 1024,
+        "the WAL grew to {largest} bytes"
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

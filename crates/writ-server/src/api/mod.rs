@@ -176,6 +176,15 @@ impl From<crate::audit::AuditError> for ApiError {
     }
 }
 
+impl From<crate::audit::ChangeError> for ApiError {
+    fn from(e: crate::audit::ChangeError) -> ApiError {
+        match e {
+            crate::audit::ChangeError::Store(e) => e.into(),
+            crate::audit::ChangeError::Audit(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
         match e {
@@ -461,11 +470,26 @@ async fn method_not_allowed(req: Request) -> ApiError {
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     match state.store.meta().await {
-        Ok(Some(_)) => Json(json!({
-            "status": "ok",
-            "trustDomain": state.trust_domain.as_str(),
-        }))
-        .into_response(),
+        // Reads work, but writes fail (a full disk): every change and every audited
+        // read fails until a write succeeds again. The reason is in general words; the
+        // operator's log has the details.
+        Ok(Some(_)) => match state.store.write_failure() {
+            Some(failure) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "degraded",
+                    "trustDomain": state.trust_domain.as_str(),
+                    "reason": format!("writes are failing: {}", failure.reason),
+                    "writeFailedAt": rfc3339(failure.at),
+                })),
+            )
+                .into_response(),
+            None => Json(json!({
+                "status": "ok",
+                "trustDomain": state.trust_domain.as_str(),
+            }))
+            .into_response(),
+        },
         Ok(None) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

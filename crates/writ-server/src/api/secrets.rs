@@ -32,7 +32,7 @@ use super::{ApiError, ApiJson, rfc3339};
 use crate::master_key::MasterKey;
 use crate::rotation::{self, Hook, RotationConfig};
 use crate::state::AppState;
-use crate::store::{SecretRecord, VersionRecord};
+use crate::store::{Applied, SecretChange, SecretRecord, VersionRecord};
 use crate::tls::ConnInfo;
 
 /// The master key wraps data keys, bound to their secret and version.
@@ -419,15 +419,15 @@ fn refused(
     }
 }
 
-/// Audits an allowed operation and waits until the event is durable.
-async fn audited(
+/// The audit event of an allowed operation.
+fn allowed_event(
     state: &AppState,
     conn: &ConnInfo,
     caller: &Caller,
     action: &'static str,
     res: &str,
     detail: Option<String>,
-) -> Result<(), ApiError> {
+) -> writ_audit::Event {
     let mut event = state.event(
         conn,
         &caller.actor,
@@ -439,8 +439,45 @@ async fn audited(
     event.decision = Some(caller.decision);
     event.matched = caller.matched.clone();
     event.reason = detail;
+    event
+}
+
+/// Audits an allowed operation and waits until the event is durable.
+async fn audited(
+    state: &AppState,
+    conn: &ConnInfo,
+    caller: &Caller,
+    action: &'static str,
+    res: &str,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    let event = allowed_event(state, conn, caller, action, res, detail);
     state.audit.record_durable(event).await?;
     Ok(())
+}
+
+/// Makes a change to a secret and records its allowed event in one transaction, and waits
+/// until it is committed: the change is stored only with its event. The secret's labels
+/// after it, for changes that move them; a change that finds nothing to change (the
+/// secret is gone, ...) is a 404 and stores nothing.
+#[allow(clippy::too_many_arguments)]
+async fn change_audited(
+    state: &AppState,
+    conn: &ConnInfo,
+    caller: &Caller,
+    action: &'static str,
+    name: &str,
+    detail: Option<String>,
+    change: SecretChange,
+) -> Result<Option<model::Labels>, ApiError> {
+    let event = allowed_event(state, conn, caller, action, &resource(name), detail);
+    let applied = state.audit.record_change(event, change).await;
+    // Whatever happened, this server's cached view of the secret may be stale now.
+    state.secret_cache.forget(name);
+    match applied? {
+        Applied::Made(labels) => Ok(labels),
+        Applied::Refused(why) => Err(ApiError::not_found(why)),
+    }
 }
 
 /// The secret if it is live, or 404 (purging it first if its recovery window has passed).
@@ -561,20 +598,21 @@ pub(super) async fn create(
         next_rotation_at: None,
         last_rotation: None,
     };
-    state.store.create_secret(&record, &version).await?;
-    state.secret_cache.forget(&body.name);
-    audited(
+    let version_id = version.version_id.clone();
+    change_audited(
         &state,
         &conn,
         &caller,
         "secrets:CreateSecret",
-        &resource(&body.name),
-        Some(format!("version {}", version.version_id)),
+        &body.name,
+        Some(format!("version {version_id}")),
+        SecretChange::Create {
+            secret: record,
+            version,
+        },
     )
     .await?;
-    Ok(Json(
-        json!({"name": body.name, "versionId": version.version_id}),
-    ))
+    Ok(Json(json!({"name": body.name, "versionId": version_id})))
 }
 
 /// `PutSecretValue`.
@@ -606,27 +644,28 @@ pub(super) async fn put(
     let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
     let version = seal_version(&state, &body.name, &value, binary)?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let labels = state
-        .store
-        .put_secret_version(&body.name, &version, now, |l| {
-            l.make_current(&version.version_id)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no secret named {:?}", body.name)))?;
-    state.secret_cache.forget(&body.name);
-    audited(
+    let version_id = version.version_id.clone();
+    let current = version_id.clone();
+    let labels = change_audited(
         &state,
         &conn,
         &caller,
         "secrets:PutSecretValue",
-        &resource(&body.name),
-        Some(format!("version {}", version.version_id)),
+        &body.name,
+        Some(format!("version {version_id}")),
+        SecretChange::Put {
+            name: body.name.clone(),
+            version,
+            now,
+            relabel: Box::new(move |l| l.make_current(&current)),
+        },
     )
-    .await?;
+    .await?
+    .unwrap_or_default();
     Ok(Json(json!({
         "name": body.name,
-        "versionId": version.version_id,
-        "versionStages": labels.of(&version.version_id),
+        "versionId": version_id,
+        "versionStages": labels.of(&version_id),
     })))
 }
 
@@ -852,15 +891,18 @@ pub(super) async fn delete(
     live(&state, &body.name, record).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let until = now + days * 86_400;
-    state.store.delete_secret(&body.name, now, until).await?;
-    state.secret_cache.forget(&body.name);
-    audited(
+    change_audited(
         &state,
         &conn,
         &caller,
         "secrets:DeleteSecret",
-        &resource(&body.name),
+        &body.name,
         Some(format!("recoverable until {}", rfc3339(until))),
+        SecretChange::Delete {
+            name: body.name.clone(),
+            now,
+            recovery_until: until,
+        },
     )
     .await?;
     Ok(Json(
@@ -883,21 +925,17 @@ pub(super) async fn restore(
     )
     .await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let restored = state.store.restore_secret(&body.name, now).await?;
-    state.secret_cache.forget(&body.name);
-    if !restored {
-        return Err(ApiError::not_found(format!(
-            "secret {:?} is not scheduled for deletion, or its recovery window has passed",
-            body.name
-        )));
-    }
-    audited(
+    change_audited(
         &state,
         &conn,
         &caller,
         "secrets:RestoreSecret",
-        &resource(&body.name),
+        &body.name,
         None,
+        SecretChange::Restore {
+            name: body.name.clone(),
+            now,
+        },
     )
     .await?;
     Ok(Json(json!({"name": body.name})))
@@ -960,59 +998,85 @@ pub(super) async fn rotate(
     let config = RotationConfig { hook, every };
     let every_seconds = config.every_seconds().map_err(ApiError::bad_request)?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    if changed || stored.is_none() {
-        let text = serde_json::to_string(&config)
-            .map_err(|e| ApiError::internal("rotation setting", e))?;
-        state
-            .store
-            .set_secret_rotation(&body.name, Some(&text), every_seconds.map(|s| now + s), now)
-            .await?;
-        state.secret_cache.forget(&body.name);
-    }
+    let next = every_seconds.map(|s| now + s);
     let res = resource(&body.name);
-    if !body.rotate_now.unwrap_or(true) {
-        audited(
-            &state,
-            &conn,
-            &caller,
-            action,
-            &res,
-            Some("rotation settings changed".into()),
+    let text = if changed || stored.is_none() {
+        Some(
+            serde_json::to_string(&config)
+                .map_err(|e| ApiError::internal("rotation setting", e))?,
         )
-        .await?;
+    } else {
+        None
+    };
+    if !body.rotate_now.unwrap_or(true) {
+        let detail = Some("rotation settings changed".to_string());
+        match text {
+            // The settings and their event commit together.
+            Some(text) => {
+                change_audited(
+                    &state,
+                    &conn,
+                    &caller,
+                    action,
+                    &body.name,
+                    detail,
+                    SecretChange::SetRotation {
+                        name: body.name.clone(),
+                        rotation: Some(text),
+                        next_rotation_at: next,
+                        now,
+                    },
+                )
+                .await?;
+            }
+            None => audited(&state, &conn, &caller, action, &res, detail).await?,
+        }
         return Ok(Json(json!({
             "name": body.name,
             "rotated": false,
-            "rotation": rotation_json(&config, every_seconds.map(|s| now + s), None),
+            "rotation": rotation_json(&config, next, None),
         })));
     }
+    // Rotating now: the settings are stored first (the rotation's end reads them), and
+    // the rotation's event below records them with its outcome.
+    if let Some(text) = text {
+        state
+            .store
+            .set_secret_rotation(&body.name, Some(&text), next, now)
+            .await?;
+        state.secret_cache.forget(&body.name);
+    }
     // The rotation runs on its own task: a caller that goes away (or the request timeout)
-    // must not cancel it between steps and leave AWSPENDING behind.
+    // must not cancel it between steps and leave AWSPENDING behind. Its success event is
+    // committed with the move of AWSCURRENT; a failure is recorded here.
     let result = {
-        let (state, name, config) = (state.clone(), body.name.clone(), config.clone());
-        tokio::spawn(async move { rotation::rotate(&state, &name, &config).await })
+        let (task_state, name, config) = (state.clone(), body.name.clone(), config.clone());
+        let succeeded = allowed_event(&state, &conn, &caller, action, &res, None);
+        tokio::spawn(async move {
+            rotation::rotate(&task_state, &name, &config, move |v| {
+                let mut event = succeeded;
+                event.reason = Some(format!("version {v} is AWSCURRENT"));
+                event
+            })
             .await
-            .map_err(|e| ApiError::internal("the rotation task failed", e))?
+        })
+        .await
+        .map_err(|e| ApiError::internal("the rotation task failed", e))?
     };
-    let mut event = state.event(
-        &conn,
-        &caller.actor,
-        caller.authenticated_by,
-        action,
-        &res,
-        if result.is_ok() {
-            Outcome::Allowed
-        } else {
-            Outcome::Failed
-        },
-    );
-    event.decision = Some(caller.decision);
-    event.matched = caller.matched.clone();
-    event.reason = Some(match &result {
-        Ok(v) => format!("version {v} is AWSCURRENT"),
-        Err(f) => format!("rotation failed at {f}; AWSCURRENT is unchanged"),
-    });
-    state.audit.record_durable(event).await?;
+    if let Err(f) = &result {
+        let mut event = state.event(
+            &conn,
+            &caller.actor,
+            caller.authenticated_by,
+            action,
+            &res,
+            Outcome::Failed,
+        );
+        event.decision = Some(caller.decision);
+        event.matched = caller.matched.clone();
+        event.reason = Some(format!("rotation failed at {f}; AWSCURRENT is unchanged"));
+        state.audit.record_durable(event).await?;
+    }
     match result {
         Ok(version) => Ok(Json(json!({
             "name": body.name,
@@ -1079,18 +1143,18 @@ pub(super) async fn set_policy(
             .map_err(|e| ApiError::bad_request(format!("policy: {e}")))?;
     }
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    state
-        .store
-        .set_secret_policy(&body.name, text.as_deref(), now)
-        .await?;
-    state.secret_cache.forget(&body.name);
-    audited(
+    change_audited(
         &state,
         &conn,
         &caller,
         "secrets:PutResourcePolicy",
-        &resource(&body.name),
+        &body.name,
         None,
+        SecretChange::SetPolicy {
+            name: body.name.clone(),
+            policy: text,
+            now,
+        },
     )
     .await?;
     Ok(Json(json!({"name": body.name})))

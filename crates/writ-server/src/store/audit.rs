@@ -14,7 +14,11 @@ use writ_audit::chain::{self, Head, Record, Segment};
 use writ_audit::checkpoint::Checkpoint;
 use writ_audit::packed;
 
-use super::{Backend, Store, StoreError};
+use super::{Applied, Backend, SecretChange, Store, StoreError};
+
+/// What [`Store::audit_append_changes`] did: the new head and the segment stored (if there
+/// were events to append), and each change's result.
+pub type AppendedChanges = (Option<(Head, Segment)>, Vec<Result<Applied, StoreError>>);
 
 /// A stored audit key: the checkpoint signing key, or the HMAC key for identifiers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,15 +160,93 @@ impl Store {
         sign: impl Fn(&Head) -> Result<Checkpoint, String>,
         signed: impl Fn(&Checkpoint) -> bool,
     ) -> Result<(Head, Segment), StoreError> {
-        // SQLite: take the write lock before reading the head, or a commit by another
-        // connection between the read and the insert fails the whole batch.
-        let mut tx = match self.backend {
+        let result = async {
+            let mut tx = self.begin_append().await?;
+            let head = self.audit_head(&mut tx, signed).await?;
+            let appended = self.write_segment(&mut tx, &head, events, sign).await?;
+            tx.commit().await?;
+            Ok(appended)
+        }
+        .await;
+        self.note_write(&result);
+        result
+    }
+
+    /// Makes `changes` and appends their events with `events` to the chain, in one
+    /// transaction, so that each change and its event commit together or not at all.
+    ///
+    /// Each change is made under a savepoint of its own: one that fails ([`StoreError`]) or
+    /// does not apply ([`Applied::Refused`]) is undone alone, its event is not appended, and
+    /// the others go on. The events of the changes made are appended after `events`, in
+    /// order, and left in it. If the transaction then fails (the append, the checkpoint,
+    /// the commit), nothing of it is stored: no change and no event. Returns the new head
+    /// and the segment stored (`None` when there was no event to append), and each
+    /// change's result, in order.
+    pub async fn audit_append_changes(
+        &self,
+        events: &mut Vec<Event>,
+        changes: Vec<(SecretChange, Event)>,
+        sign: impl Fn(&Head) -> Result<Checkpoint, String>,
+        signed: impl Fn(&Checkpoint) -> bool,
+    ) -> Result<AppendedChanges, StoreError> {
+        let result = async {
+            let mut tx = self.begin_append().await?;
+            let head = self.audit_head(&mut tx, signed).await?;
+            let mut results = Vec::with_capacity(changes.len());
+            for (change, event) in changes {
+                let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                match change.apply(&mut savepoint, self.backend).await {
+                    Ok(Applied::Made(labels)) => {
+                        savepoint.commit().await?;
+                        events.push(event);
+                        results.push(Ok(Applied::Made(labels)));
+                    }
+                    // Undone alone. If SQLite rolled the whole transaction back (a full
+                    // disk can), the savepoint is gone and this fails the batch, rather
+                    // than letting later changes commit one statement at a time.
+                    Ok(refused @ Applied::Refused(_)) => {
+                        savepoint.rollback().await?;
+                        results.push(Ok(refused));
+                    }
+                    Err(e) => {
+                        savepoint.rollback().await?;
+                        results.push(Err(e));
+                    }
+                }
+            }
+            if events.is_empty() {
+                tx.rollback().await?;
+                return Ok((None, results));
+            }
+            let appended = self.write_segment(&mut tx, &head, events, sign).await?;
+            tx.commit().await?;
+            Ok((Some(appended), results))
+        }
+        .await;
+        self.note_write(&result);
+        result
+    }
+
+    /// Begins an append's transaction. SQLite: take the write lock before reading the
+    /// head, or a commit by another connection between the read and the insert fails the
+    /// whole batch.
+    async fn begin_append(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        };
+        })
+    }
+
+    /// The head to chain on, read inside the append's transaction (on PostgreSQL, under the
+    /// lock that makes servers sharing the database append in turn).
+    async fn audit_head(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        signed: impl Fn(&Checkpoint) -> bool,
+    ) -> Result<Head, StoreError> {
         if self.backend == Backend::Postgres {
             sqlx::query("LOCK TABLE audit_segments IN EXCLUSIVE MODE")
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
         // The head: the newest segment's last event, and the hash the newest checkpoint
@@ -176,16 +258,16 @@ impl Store {
         // under load); `writ audit verify` checks the stored ones against it.
         let last =
             sqlx::query("SELECT last_seq FROM audit_segments ORDER BY first_seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
-        let head = match last {
-            None => Head::genesis(),
+        match last {
+            None => Ok(Head::genesis()),
             Some(row) => {
                 let seq: i64 = row.try_get(0)?;
                 let newest = sqlx::query(
                     "SELECT seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
                 )
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
                 let checkpoint = newest.as_ref().map(checkpoint_from_row).transpose()?;
                 let head = checkpoint
@@ -196,10 +278,20 @@ impl Store {
                         "the audit log's last event ({seq}) is not covered by a valid signed checkpoint; \
                          the audit tables were altered outside writ. Run `writ audit verify`."
                     ))
-                })?
+                })
             }
-        };
-        let (segment, new_head) = chain::append_segment(&head, events)
+        }
+    }
+
+    /// Stores `events` as a segment chained on `head`, and a checkpoint over the new head.
+    async fn write_segment(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        head: &Head,
+        events: &[Event],
+        sign: impl Fn(&Head) -> Result<Checkpoint, String>,
+    ) -> Result<(Head, Segment), StoreError> {
+        let (segment, new_head) = chain::append_segment(head, events)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
         let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
         for event in events {
@@ -228,7 +320,7 @@ impl Store {
         .bind(segment.hashes.as_slice())
         .bind(packed::LZ4)
         .bind(packed::pack(&segment.events))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let mut actors: Vec<&str> = events.iter().map(|e| e.actor.as_str()).collect();
         actors.sort_unstable();
@@ -246,7 +338,7 @@ impl Store {
             for actor in chunk {
                 query = query.bind(actor.to_string()).bind(segment.first_seq);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
         let checkpoint = sign(&new_head).map_err(StoreError::Migration)?;
         sqlx::query(
@@ -257,9 +349,8 @@ impl Store {
         .bind(&checkpoint.time)
         .bind(&checkpoint.key_id)
         .bind(&checkpoint.signature)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok((new_head, segment))
     }
 

@@ -6,17 +6,24 @@
 //! Times are Unix seconds. Secrets never reach this layer in the clear: tokens are stored as
 //! SHA-256 hashes and private keys wrapped by the master key.
 
+use std::sync::Arc;
+
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Connection, Row};
 
 mod audit;
+mod health;
 mod intentions;
 mod migrate;
 mod secrets;
+mod sqlite_file;
 
-pub use audit::{AuditFilter, AuditKeyRecord};
+pub use audit::{AppendedChanges, AuditFilter, AuditKeyRecord};
+pub use health::WriteFailure;
 pub use intentions::{IntentionRecord, IntentionWrite};
-pub use secrets::{RewrapCounts, SecretRecord, VersionRecord, WrappedKey};
+pub use secrets::{
+    Applied, Relabel, RewrapCounts, SecretChange, SecretRecord, VersionRecord, WrappedKey,
+};
 
 /// Which database a store is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +55,9 @@ pub enum StoreError {
     /// The schema is newer than this binary, or a migration failed.
     #[error("schema migration failed: {0}")]
     Migration(String),
+    /// The SQLite database file cannot be created or opened: its path and the cause.
+    #[error("{0}")]
+    Open(String),
 }
 
 /// The state written once, when the server first starts.
@@ -241,6 +251,7 @@ pub struct Revocation {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    writes: Arc<health::WriteHealth>,
 }
 
 impl Store {
@@ -256,19 +267,43 @@ impl Store {
             let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
             return Err(StoreError::Url(scheme.to_string()));
         };
-        let options = AnyPoolOptions::new();
+        // A connection goes back to the pool only outside any transaction. A transaction
+        // dropped on an error path is rolled back when the connection is next used; if
+        // that rollback fails (SQLite rolls a whole transaction back by itself on a full
+        // disk or an I/O error, and then refuses the ROLLBACK), sqlx still counts the
+        // transaction open, and a connection reused like that turns the next BEGIN into a
+        // SAVEPOINT and ROLLBACK into ROLLBACK TO: a transaction that never ends, holding
+        // the write lock, with writes acknowledged but never committed. Such a connection
+        // is closed instead (the pool opens a fresh one).
+        let options = AnyPoolOptions::new().after_release(|conn, _| {
+            Box::pin(async move {
+                if !conn.is_in_transaction() {
+                    return Ok(true);
+                }
+                // Runs the queued rollback, then asks again.
+                conn.ping().await?;
+                Ok(!conn.is_in_transaction())
+            })
+        });
         let pool = match backend {
             Backend::Sqlite => {
+                let file = sqlite_file::file_of(url);
+                if let Some((path, create)) = &file {
+                    sqlite_file::prepare(path, *create)?;
+                    sqlite_file::check_opens(url, path).await?;
+                }
                 // WAL lets readers go on while one writer commits. FULL sync makes every
                 // commit durable across power loss too: a used join token or a revocation
                 // reported as done must stay done. One writer at a time, so a small pool.
+                // The WAL is checkpointed every 1,024 pages (16 MiB with the 16 KiB pages
+                // below) and cut back to 16 MiB after, so it does not fill a small volume.
                 options
                     .max_connections(4)
                     .after_connect(|conn, _| {
                         Box::pin(async move {
                             sqlx::raw_sql(
-                                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 4096; \
-                                 PRAGMA foreign_keys = ON;",
+                                "PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1024; \
+                                 PRAGMA journal_size_limit = 16777216; PRAGMA foreign_keys = ON;",
                             )
                             .execute(conn)
                             .await?;
@@ -276,7 +311,11 @@ impl Store {
                         })
                     })
                     .connect(url)
-                    .await?
+                    .await
+                    .map_err(|e| match &file {
+                        Some((path, _)) => sqlite_file::open_error(path, &e),
+                        None => StoreError::Database(e),
+                    })?
             }
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
@@ -287,7 +326,11 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            writes: Arc::default(),
+        };
         migrate::run(&store.pool, backend).await?;
         Ok(store)
     }
@@ -295,6 +338,19 @@ impl Store {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The last write that failed, if no write has succeeded since. Writes are the audit
+    /// log's appends, with the secret changes made in them: every change the API reports
+    /// as done is audited, so a store that cannot write fails them, and the first that
+    /// succeeds clears this.
+    pub fn write_failure(&self) -> Option<WriteFailure> {
+        self.writes.last()
+    }
+
+    /// Remembers how a write went, for [`Store::write_failure`].
+    fn note_write<T>(&self, result: &Result<T, StoreError>) {
+        self.writes.note(result);
     }
 
     /// On PostgreSQL, takes the session advisory lock that running servers share and a

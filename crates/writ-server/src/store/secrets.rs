@@ -87,27 +87,7 @@ impl Store {
         version: &VersionRecord,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO secrets (name, description, tags, resource_policy, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(&secret.name)
-        .bind(&secret.description)
-        .bind(&secret.tags)
-        .bind(&secret.resource_policy)
-        .bind(secret.created_at)
-        .bind(secret.updated_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await?;
-            return Err(StoreError::Conflict(format!("secret {:?}", secret.name)));
-        }
-        insert_version(&mut tx, &secret.name, version).await?;
-        let mut labels = Labels::default();
-        labels.make_current(&version.version_id);
-        write_labels(&mut tx, &secret.name, &Labels::default(), &labels).await?;
+        create_in(&mut tx, secret, version).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -123,22 +103,13 @@ impl Store {
         relabel: impl FnOnce(&mut Labels),
     ) -> Result<Option<Labels>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if !lock_live_secret(&mut tx, self.backend, name).await? {
+        let after = put_in(&mut tx, self.backend, name, version, now, relabel).await?;
+        if after.is_some() {
+            tx.commit().await?;
+        } else {
             tx.rollback().await?;
-            return Ok(None);
         }
-        let before = read_labels(&mut tx, name).await?;
-        let mut after = before.clone();
-        relabel(&mut after);
-        insert_version(&mut tx, name, version).await?;
-        write_labels(&mut tx, name, &before, &after).await?;
-        sqlx::query("UPDATE secrets SET updated_at = $1 WHERE name = $2")
-            .bind(now)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(Some(after))
+        Ok(after)
     }
 
     /// Moves labels without adding a version (finishing or cancelling a rotation).
@@ -148,19 +119,13 @@ impl Store {
         relabel: impl FnOnce(&mut Labels) -> Result<(), String>,
     ) -> Result<Result<Labels, String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if !lock_live_secret(&mut tx, self.backend, name).await? {
+        let after = relabel_in(&mut tx, self.backend, name, relabel).await?;
+        if after.is_ok() {
+            tx.commit().await?;
+        } else {
             tx.rollback().await?;
-            return Ok(Err(format!("no secret named {name:?}")));
         }
-        let before = read_labels(&mut tx, name).await?;
-        let mut after = before.clone();
-        if let Err(e) = relabel(&mut after) {
-            tx.rollback().await?;
-            return Ok(Err(e));
-        }
-        write_labels(&mut tx, name, &before, &after).await?;
-        tx.commit().await?;
-        Ok(Ok(after))
+        Ok(after)
     }
 
     /// A secret's metadata (deleted or not).
@@ -231,30 +196,14 @@ impl Store {
         now: i64,
         recovery_until: i64,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE secrets SET deleted_at = $1, recovery_until = $2 WHERE name = $3 AND deleted_at IS NULL",
-        )
-        .bind(now)
-        .bind(recovery_until)
-        .bind(name)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
+        let mut conn = self.pool.acquire().await?;
+        delete_in(&mut conn, name, now, recovery_until).await
     }
 
     /// Cancels a scheduled deletion within its recovery window.
     pub async fn restore_secret(&self, name: &str, now: i64) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE secrets SET deleted_at = NULL, recovery_until = NULL \
-             WHERE name = $1 AND deleted_at IS NOT NULL AND recovery_until > $2",
-        )
-        .bind(name)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
+        let mut conn = self.pool.acquire().await?;
+        restore_in(&mut conn, name, now).await
     }
 
     /// Removes for good a secret whose recovery window has passed, with its versions and
@@ -288,16 +237,8 @@ impl Store {
         policy: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE secrets SET resource_policy = $1, updated_at = $2 WHERE name = $3 AND deleted_at IS NULL",
-        )
-        .bind(policy)
-        .bind(now)
-        .bind(name)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
+        let mut conn = self.pool.acquire().await?;
+        set_policy_in(&mut conn, name, policy, now).await
     }
 
     /// Sets how a secret is rotated (`None` stops rotation) and when it is next due.
@@ -308,18 +249,8 @@ impl Store {
         next_rotation_at: Option<i64>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE secrets SET rotation = $1, next_rotation_at = $2, updated_at = $3 \
-             WHERE name = $4 AND deleted_at IS NULL",
-        )
-        .bind(rotation)
-        .bind(next_rotation_at)
-        .bind(now)
-        .bind(name)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n > 0)
+        let mut conn = self.pool.acquire().await?;
+        set_rotation_in(&mut conn, name, rotation, next_rotation_at, now).await
     }
 
     /// Claims a live secret for one rotation: `false` if another rotation, on this or any
@@ -494,6 +425,320 @@ pub struct RewrapCounts {
     pub signing_keys: usize,
     /// Audit keys.
     pub audit_keys: usize,
+}
+
+/// A change to a secret that is made in the same transaction as the audit event recording
+/// it ([`Store::audit_append_changes`]), so the two commit together or not at all: a
+/// version is never current without its event, and an event never records a change that
+/// was not made. Each variant does what the [`Store`] method it names does.
+pub enum SecretChange {
+    /// [`Store::create_secret`].
+    Create {
+        /// The secret's metadata.
+        secret: SecretRecord,
+        /// Its first version, made current.
+        version: VersionRecord,
+    },
+    /// [`Store::put_secret_version`].
+    Put {
+        /// The secret's name.
+        name: String,
+        /// The new version.
+        version: VersionRecord,
+        /// The time of the change.
+        now: i64,
+        /// How the labels move, seeing them as they are inside the transaction.
+        relabel: Box<dyn FnOnce(&mut Labels) + Send>,
+    },
+    /// [`Store::relabel_secret`].
+    Relabel {
+        /// The secret's name.
+        name: String,
+        /// How the labels move; an error refuses the change.
+        relabel: Relabel,
+    },
+    /// [`Store::delete_secret`].
+    Delete {
+        /// The secret's name.
+        name: String,
+        /// The time of the change.
+        now: i64,
+        /// Until when it can be restored.
+        recovery_until: i64,
+    },
+    /// [`Store::restore_secret`].
+    Restore {
+        /// The secret's name.
+        name: String,
+        /// The time of the change.
+        now: i64,
+    },
+    /// [`Store::set_secret_policy`].
+    SetPolicy {
+        /// The secret's name.
+        name: String,
+        /// The resource policy, or `None` to remove it.
+        policy: Option<String>,
+        /// The time of the change.
+        now: i64,
+    },
+    /// [`Store::set_secret_rotation`].
+    SetRotation {
+        /// The secret's name.
+        name: String,
+        /// How it is rotated, as JSON; `None` stops rotation.
+        rotation: Option<String>,
+        /// When its next scheduled rotation is due.
+        next_rotation_at: Option<i64>,
+        /// The time of the change.
+        now: i64,
+    },
+}
+
+impl std::fmt::Debug for SecretChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, name) = match self {
+            SecretChange::Create { secret, .. } => ("Create", &secret.name),
+            SecretChange::Put { name, .. } => ("Put", name),
+            SecretChange::Relabel { name, .. } => ("Relabel", name),
+            SecretChange::Delete { name, .. } => ("Delete", name),
+            SecretChange::Restore { name, .. } => ("Restore", name),
+            SecretChange::SetPolicy { name, .. } => ("SetPolicy", name),
+            SecretChange::SetRotation { name, .. } => ("SetRotation", name),
+        };
+        f.debug_struct("SecretChange")
+            .field("kind", &kind)
+            .field("name", name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A label move that may refuse (finishing or cancelling a rotation), for
+/// [`SecretChange::Relabel`].
+pub type Relabel = Box<dyn FnOnce(&mut Labels) -> Result<(), String> + Send>;
+
+/// What applying a [`SecretChange`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// It was made. For a change that moves labels, the secret's labels after it.
+    Made(Option<Labels>),
+    /// It was not made, and why: no such live secret, nothing to restore, a refused label
+    /// move. Nothing was written, and its event was not recorded.
+    Refused(String),
+}
+
+impl SecretChange {
+    /// Makes the change on `conn`, inside a transaction the caller commits or rolls back.
+    pub(super) async fn apply(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        backend: Backend,
+    ) -> Result<Applied, StoreError> {
+        let gone = |name: &str| Applied::Refused(format!("no secret named {name:?}"));
+        let made = |done: bool, name: &str| {
+            if done {
+                Applied::Made(None)
+            } else {
+                gone(name)
+            }
+        };
+        Ok(match self {
+            SecretChange::Create { secret, version } => {
+                create_in(conn, &secret, &version).await?;
+                Applied::Made(None)
+            }
+            SecretChange::Put {
+                name,
+                version,
+                now,
+                relabel,
+            } => match put_in(conn, backend, &name, &version, now, relabel).await? {
+                Some(labels) => Applied::Made(Some(labels)),
+                None => gone(&name),
+            },
+            SecretChange::Relabel { name, relabel } => {
+                match relabel_in(conn, backend, &name, relabel).await? {
+                    Ok(labels) => Applied::Made(Some(labels)),
+                    Err(why) => Applied::Refused(why),
+                }
+            }
+            SecretChange::Delete {
+                name,
+                now,
+                recovery_until,
+            } => made(delete_in(conn, &name, now, recovery_until).await?, &name),
+            SecretChange::Restore { name, now } => {
+                if restore_in(conn, &name, now).await? {
+                    Applied::Made(None)
+                } else {
+                    Applied::Refused(format!(
+                        "secret {name:?} is not scheduled for deletion, or its recovery window has passed"
+                    ))
+                }
+            }
+            SecretChange::SetPolicy { name, policy, now } => made(
+                set_policy_in(conn, &name, policy.as_deref(), now).await?,
+                &name,
+            ),
+            SecretChange::SetRotation {
+                name,
+                rotation,
+                next_rotation_at,
+                now,
+            } => made(
+                set_rotation_in(conn, &name, rotation.as_deref(), next_rotation_at, now).await?,
+                &name,
+            ),
+        })
+    }
+}
+
+/// Creates a secret and its first version, current; a name in use is a conflict.
+async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    secret: &SecretRecord,
+    version: &VersionRecord,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO secrets (name, description, tags, resource_policy, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(&secret.name)
+    .bind(&secret.description)
+    .bind(&secret.tags)
+    .bind(&secret.resource_policy)
+    .bind(secret.created_at)
+    .bind(secret.updated_at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Err(StoreError::Conflict(format!("secret {:?}", secret.name)));
+    }
+    insert_version(conn, &secret.name, version).await?;
+    let mut labels = Labels::default();
+    labels.make_current(&version.version_id);
+    write_labels(conn, &secret.name, &Labels::default(), &labels).await
+}
+
+/// Adds a version and moves labels; `None`, having written nothing, if there is no such
+/// live secret.
+async fn put_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    name: &str,
+    version: &VersionRecord,
+    now: i64,
+    relabel: impl FnOnce(&mut Labels),
+) -> Result<Option<Labels>, StoreError> {
+    if !lock_live_secret(conn, backend, name).await? {
+        return Ok(None);
+    }
+    let before = read_labels(conn, name).await?;
+    let mut after = before.clone();
+    relabel(&mut after);
+    insert_version(conn, name, version).await?;
+    write_labels(conn, name, &before, &after).await?;
+    sqlx::query("UPDATE secrets SET updated_at = $1 WHERE name = $2")
+        .bind(now)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(after))
+}
+
+/// Moves labels; the refusal, having written nothing but the row lock, if there is no such
+/// live secret or `relabel` refuses.
+async fn relabel_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    name: &str,
+    relabel: impl FnOnce(&mut Labels) -> Result<(), String>,
+) -> Result<Result<Labels, String>, StoreError> {
+    if !lock_live_secret(conn, backend, name).await? {
+        return Ok(Err(format!("no secret named {name:?}")));
+    }
+    let before = read_labels(conn, name).await?;
+    let mut after = before.clone();
+    if let Err(e) = relabel(&mut after) {
+        return Ok(Err(e));
+    }
+    write_labels(conn, name, &before, &after).await?;
+    Ok(Ok(after))
+}
+
+async fn delete_in(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    now: i64,
+    recovery_until: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE secrets SET deleted_at = $1, recovery_until = $2 WHERE name = $3 AND deleted_at IS NULL",
+    )
+    .bind(now)
+    .bind(recovery_until)
+    .bind(name)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+async fn restore_in(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE secrets SET deleted_at = NULL, recovery_until = NULL \
+         WHERE name = $1 AND deleted_at IS NOT NULL AND recovery_until > $2",
+    )
+    .bind(name)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+async fn set_policy_in(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    policy: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE secrets SET resource_policy = $1, updated_at = $2 WHERE name = $3 AND deleted_at IS NULL",
+    )
+    .bind(policy)
+    .bind(now)
+    .bind(name)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+async fn set_rotation_in(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    rotation: Option<&str>,
+    next_rotation_at: Option<i64>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = sqlx::query(
+        "UPDATE secrets SET rotation = $1, next_rotation_at = $2, updated_at = $3 \
+         WHERE name = $4 AND deleted_at IS NULL",
+    )
+    .bind(rotation)
+    .bind(next_rotation_at)
+    .bind(now)
+    .bind(name)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
 }
 
 /// Takes a live secret's row lock for the rest of the transaction, so two writers never

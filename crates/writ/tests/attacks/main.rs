@@ -13,6 +13,7 @@
 //! | `rotation_hooks` | where secret rotation hooks can make the server connect |
 //! | `server_http` | the server's HTTP surface: headers, methods, query strings, bodies |
 //! | `startup` | what the server does with its data directory and master key |
+//! | `storage` | the server's store: `kill -9` during secret writes, a store that stops taking writes, a full disk and a read-only data dir (root only, ignored by default) |
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -25,3 +26,4 @@ mod operator_scopes;
 mod rotation_hooks;
 mod server_http;
 mod startup;
+mod storage;
