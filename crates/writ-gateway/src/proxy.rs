@@ -24,7 +24,7 @@ use crate::limits::{BodyBudget, Bucket, Quota, Reserved};
 use crate::metrics::{Label, Metrics, NO_ROUTE};
 use crate::path::check_path;
 use crate::sync::{ServerClient, Shared};
-use crate::upstream::{Pooled, Upstream, Upstreams};
+use crate::upstream::{Pooled, SendError, Upstream, Upstreams};
 
 /// The answer's body: the upstream's, streamed, or the gateway's own.
 pub type Body = Either<Pooled, Full<Bytes>>;
@@ -315,9 +315,9 @@ impl Gateway {
                 takes_jwt: r.auth.contains(&AuthMethod::Jwt),
                 resource: format!("writ:fn/{}", r.function).into(),
                 name_header: HeaderValue::from_str(&r.name).ok(),
-                upstream: upstreams.upstream(&r.upstream, r.timeout).ok_or_else(|| {
-                    format!("route {:?}: upstream {:?} has no host", r.name, r.upstream)
-                })?,
+                upstream: upstreams
+                    .upstream(&r.upstream, r.upstream_ca.as_deref(), r.timeout)
+                    .map_err(|e| format!("route {:?}: upstream {:?}: {e}", r.name, r.upstream))?,
             });
         }
         let keys = config
@@ -1122,13 +1122,24 @@ impl Gateway {
                 strip_hop_by_hop(&mut parts.headers);
                 Ok(Response::from_parts(parts, Either::Left(body)))
             }
-            Ok(Err(e)) => Err(Refusal::new(
-                StatusCode::BAD_GATEWAY,
-                "upstreamFailed",
-                Label::UpstreamError,
-                "the upstream could not be reached",
-            )
-            .with_reason(format!("upstream {}: {e}", live.route.upstream))),
+            Ok(Err(e)) => {
+                // A TLS failure is the configuration's or the upstream's certificate's:
+                // the caller and the log are told which (it holds nothing secret).
+                let message = match &e {
+                    SendError::Tls(_) => {
+                        tracing::warn!(route = %live.route.name, upstream = %live.route.upstream, "{e}");
+                        format!("the upstream could not be reached: {e}")
+                    }
+                    SendError::Other(_) => "the upstream could not be reached".into(),
+                };
+                Err(Refusal::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstreamFailed",
+                    Label::UpstreamError,
+                    message,
+                )
+                .with_reason(format!("upstream {}: {e}", live.route.upstream)))
+            }
             Err(_) => Err(Refusal::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstreamTimeout",
