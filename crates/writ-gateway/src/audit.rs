@@ -84,6 +84,9 @@ pub struct Record {
     pub outcome: Outcome,
     /// The decision, when policy made one.
     pub decision: Option<Decision>,
+    /// The intentions that decided an explicit deny (see
+    /// [`crate::intentions::Denial::matched`]); empty otherwise.
+    pub matched: Vec<String>,
     /// What happened.
     pub reason: Reason,
     /// The caller's address.
@@ -105,6 +108,7 @@ impl Record {
         );
         e.node = node.to_string();
         e.decision = self.decision;
+        e.matched.clone_from(&self.matched);
         e.reason = Some(self.reason.to_string());
         e.source = Some(self.source.to_string());
         e.latency_us = Some(self.latency_us);
@@ -156,6 +160,16 @@ pub fn batch_json(node: &str, records: &[Record], max_bytes: usize) -> (Vec<u8>,
             out.push_str(",\"decision\":\"");
             out.push_str(d.as_str());
             out.push('"');
+        }
+        if !r.matched.is_empty() {
+            out.push_str(",\"matched\":[");
+            for (i, m) in r.matched.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json::string(&mut out, m);
+            }
+            out.push(']');
         }
         out.push_str(",\"outcome\":\"");
         out.push_str(r.outcome.as_str());
@@ -369,6 +383,7 @@ mod tests {
             resource: "writ:fn/payments".into(),
             outcome: Outcome::Allowed,
             decision,
+            matched: Vec::new(),
             reason,
             source: "127.0.0.1".into(),
             latency_us: 42,
@@ -402,6 +417,19 @@ mod tests {
                     at,
                 )
             },
+            Record {
+                outcome: Outcome::Denied,
+                matched: vec!["intention stranger -> payments".into()],
+                ..record(
+                    Reason::Refused {
+                        method: hyper::Method::POST,
+                        path: "/payments/charge".into(),
+                        why: "denied by intention stranger -> payments".into(),
+                    },
+                    Some(Decision::ExplicitDeny),
+                    at,
+                )
+            },
         ];
         for node in ["gw-1", ""] {
             let (body, n) = batch_json(node, &records, usize::MAX);
@@ -426,6 +454,8 @@ mod tests {
                 parsed.events[1].reason.as_deref(),
                 Some("GET /a \"quoted\" path: no credentials for this route, which takes mtls")
             );
+            assert_eq!(parsed.events[2].decision, Some(Decision::ExplicitDeny));
+            assert_eq!(parsed.events[2].matched, ["intention stranger -> payments"]);
         }
         assert_eq!(
             batch_json("gw-1", &[], usize::MAX),
@@ -526,6 +556,7 @@ mod tests {
                     resource: why.as_str().into(),
                     outcome: Outcome::Failed,
                     decision: forwarded.then_some(Decision::ImplicitDeny),
+                    matched: if *forwarded { Vec::new() } else { vec![why.clone(), path.clone()] },
                     reason: if *forwarded {
                         Reason::Forwarded {
                             method: hyper::Method::PATCH,

@@ -20,6 +20,7 @@ use writ_identity::{AudienceRule, SpiffeId, TrustDomain};
 use crate::audit::{AuditBuffer, Reason, Record};
 use crate::authn::{self, VerifiedSvid};
 use crate::config::{AuthMethod, Config, Cors, Route, WebhookStyle};
+use crate::intentions::Denial;
 use crate::limits::{BodyBudget, Bucket, Quota, Reserved};
 use crate::metrics::{Label, Metrics, NO_ROUTE};
 use crate::path::check_path;
@@ -137,8 +138,8 @@ struct Decided {
     method: hyper::Method,
     path: String,
     headers: Vec<(String, String)>,
-    /// Allowed, or the reason for the refusal.
-    verdict: Result<(), String>,
+    /// Allowed, or the refusal.
+    verdict: Result<(), Denial>,
 }
 
 /// A verified JWT-SVID: its subject, `iat`, `exp`, and the digest of the JWKS it was
@@ -210,6 +211,10 @@ struct Refusal {
     /// For the audit log (may say more than the caller is told).
     reason: String,
     decision: Label,
+    /// The policy decision that refused it, when intentions made one.
+    ruling: Option<Decision>,
+    /// The intentions that decided an explicit deny.
+    matched: Vec<String>,
     retry_after: Option<Duration>,
     /// The request's body was left partly read: the response ends the connection.
     close: bool,
@@ -229,6 +234,8 @@ impl Refusal {
             reason: message.clone(),
             message,
             decision,
+            ruling: None,
+            matched: Vec::new(),
             retry_after: None,
             close: false,
         }
@@ -458,7 +465,7 @@ impl Gateway {
                 };
                 (Label::Allowed, response, record)
             }
-            Err((r, actor)) => {
+            Err((mut r, actor)) => {
                 let mut record = self.record(
                     live,
                     conn,
@@ -469,9 +476,12 @@ impl Gateway {
                         why: r.reason.clone(),
                     },
                 );
-                if r.status == StatusCode::FORBIDDEN {
-                    record.decision = Some(Decision::ImplicitDeny);
-                }
+                // The intentions' decision as they made it; any other 403 (an API key on
+                // a route it does not name) is a deny for want of an allow.
+                record.decision = r.ruling.or_else(|| {
+                    (r.status == StatusCode::FORBIDDEN).then_some(Decision::ImplicitDeny)
+                });
+                record.matched = std::mem::take(&mut r.matched);
                 if r.status.is_server_error() {
                     record.outcome = Outcome::Failed;
                 }
@@ -504,6 +514,7 @@ impl Gateway {
             resource: live.resource.clone(),
             outcome: Outcome::Denied,
             decision: None,
+            matched: Vec::new(),
             reason,
             source: conn.source.clone(),
             latency_us: 0,
@@ -977,8 +988,17 @@ impl Gateway {
                 }
             }
         }
-        let refused = |reason: String| {
-            Refusal::new(StatusCode::FORBIDDEN, "accessDenied", Label::Denied, reason)
+        // The caller is told the method and path too; the event has them already.
+        let refused = |denial: Denial| Refusal {
+            ruling: Some(denial.decision),
+            matched: denial.matched,
+            ..Refusal::new(
+                StatusCode::FORBIDDEN,
+                "accessDenied",
+                Label::Denied,
+                format!("{} {}: {}", parts.method, parts.uri.path(), denial.reason),
+            )
+            .with_reason(denial.reason)
         };
         // An mTLS caller is the connection's, so its last decision stands for a request
         // that repeats everything it was made on (intentions condition on the source,
@@ -1007,11 +1027,7 @@ impl Gateway {
             conn.remote.ip(),
         );
         let verdict = control.intentions.decide(&request);
-        let verdict = if verdict.allowed {
-            Ok(())
-        } else {
-            Err(format!("{} {path}: {}", parts.method, verdict.reason))
-        };
+        let verdict = crate::intentions::judge(&verdict);
         if let Some(slot) = decided.as_deref_mut() {
             *slot = Some(Decided {
                 intentions: control.intentions_digest,

@@ -967,3 +967,51 @@ public = true
     );
     assert!(env.gateway_log().contains(why), "{}", env.gateway_log());
 }
+
+#[test]
+fn an_explicit_deny_is_audited_as_one_with_the_intention_that_decided() {
+    let env = Env::new("gw-explicit-deny");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    env.server
+        .cli_ok(&["intention", "deny", "stranger", "payments"]);
+    let stranger = env.login("stranger");
+    wait_for(
+        "the deny intention to reach the gateway",
+        Duration::from_secs(10),
+        || {
+            let r = env.charge(&stranger);
+            (r.status == 403 && r.error_message().contains("denied by intention")).then_some(())
+        },
+    );
+    let event = env.server.wait_for_audit("the explicit deny", |e| {
+        e["action"] == "writ:Invoke"
+            && e["actor"] == stranger.spiffe_id.as_str()
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("denied by intention stranger -> payments"))
+    });
+    assert_eq!(event["decision"], "explicitDeny", "{event}");
+    // The method and path once: the caller's message has them, the event its own.
+    assert_eq!(
+        event["reason"],
+        "POST /pay/charge: denied by intention stranger -> payments"
+    );
+    assert_eq!(event["outcome"], "denied", "{event}");
+    assert_eq!(
+        event["matched"],
+        json!(["intention stranger -> payments"]),
+        "{event}"
+    );
+
+    // A caller no intention names is refused for want of an allow: an implicit deny,
+    // which no statement decided.
+    env.server.register("visitor");
+    let visitor = env.login("visitor");
+    assert_eq!(env.charge(&visitor).status, 403);
+    let event = env.server.wait_for_audit("the implicit deny", |e| {
+        e["action"] == "writ:Invoke" && e["actor"] == visitor.spiffe_id.as_str()
+    });
+    assert_eq!(event["decision"], "implicitDeny", "{event}");
+    assert!(event.get("matched").is_none(), "{event}");
+}
