@@ -14,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use writ_audit::json;
 use writ_audit::{Decision, Event, Outcome};
 
+use writ_client::secrets::FetchError;
+
 use crate::metrics::Metrics;
 use crate::sync::ServerClient;
 
@@ -31,6 +33,13 @@ const BATCH: usize = 10_000;
 /// the record that crosses it (its path at most hyper's request-line limit) cannot take
 /// the body past the server's.
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// The resource of the event of a request no route took: its path was refused (one an
+/// upstream could read as another), or no route matches its host and path. The gateway's
+/// token needs `writ:PutAuditEvents` on it to report them; without it, the server
+/// refuses batches that hold such events, and the gateway sends the rest without them
+/// (see [`without_unrouted`]).
+pub const UNROUTED: &str = "writ:gateway/no-route";
 
 /// What happened to a request, for the event's `reason`.
 #[derive(Debug, Clone)]
@@ -291,6 +300,18 @@ impl AuditBuffer {
     }
 }
 
+/// Drops the records of requests no route took ([`UNROUTED`]) from the first `n` of
+/// `pending`, keeping the others in order; returns how many were dropped.
+fn without_unrouted(pending: &mut Vec<Record>, n: usize) -> usize {
+    let before = pending.len();
+    let mut at = 0;
+    pending.retain(|r| {
+        at += 1;
+        at > n || &*r.resource != UNROUTED
+    });
+    before - pending.len()
+}
+
 /// How often the sender moves records out of the workers' buffers.
 const DRAIN_EVERY: Duration = Duration::from_millis(100);
 /// How often the sender sends what is waiting, at most, unless [`SEND_AT`] are.
@@ -335,6 +356,7 @@ pub async fn send(
     metrics: Arc<Metrics>,
 ) {
     let mut pending: Vec<Record> = Vec::new();
+    let mut warned = false;
     let mut schedule = Schedule {
         next: Instant::now() + SEND_EVERY,
         backing_off: false,
@@ -353,6 +375,20 @@ pub async fn send(
             match client.post_events(body).await {
                 Ok(()) => {
                     pending.drain(..n);
+                }
+                // The token may not report events of requests no route took: the others
+                // go without them, rather than wait behind them for ever.
+                Err(FetchError::Refused { status: 403, .. })
+                    if pending[..n].iter().any(|r| &*r.resource == UNROUTED) =>
+                {
+                    let dropped = without_unrouted(&mut pending, n);
+                    metrics.audit_dropped(dropped as u64);
+                    if !warned {
+                        warned = true;
+                        tracing::warn!(
+                            "the server refused events of requests no route took: give the gateway's token writ:PutAuditEvents on {UNROUTED}; until then they are dropped (writ_gateway_audit_events_dropped_total)"
+                        );
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, pending = pending.len(), "audit events not yet sent");
@@ -578,6 +614,38 @@ mod tests {
             let ours = String::from_utf8(batch_json(&node, &records, usize::MAX).0).unwrap();
             prop_assert_eq!(ours, events_json(&expected));
         }
+    }
+
+    #[test]
+    fn unrouted_records_are_dropped_from_a_refused_batch_alone() {
+        let at = SystemTime::UNIX_EPOCH;
+        let refused = |resource: &str, path: &str| Record {
+            resource: resource.into(),
+            ..record(
+                Reason::Refused {
+                    method: hyper::Method::GET,
+                    path: path.into(),
+                    why: "no route".into(),
+                },
+                None,
+                at,
+            )
+        };
+        let mut pending = vec![
+            refused("writ:fn/payments", "/a"),
+            refused(UNROUTED, "/b"),
+            refused("writ:fn/payments", "/c"),
+            refused(UNROUTED, "/d"),
+            // Past the batch: kept, to go in the next one.
+            refused(UNROUTED, "/e"),
+        ];
+        assert_eq!(without_unrouted(&mut pending, 4), 2);
+        let left: Vec<String> = pending.iter().map(|r| r.reason.to_string()).collect();
+        assert_eq!(
+            left,
+            ["GET /a: no route", "GET /c: no route", "GET /e: no route"]
+        );
+        assert_eq!(without_unrouted(&mut pending, 2), 0);
     }
 
     #[test]

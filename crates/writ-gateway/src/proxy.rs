@@ -17,7 +17,7 @@ use writ_audit::{Decision, Outcome};
 use writ_client::secrets::SecretCache;
 use writ_identity::{AudienceRule, SpiffeId, TrustDomain};
 
-use crate::audit::{AuditBuffer, Reason, Record};
+use crate::audit::{AuditBuffer, Reason, Record, UNROUTED};
 use crate::authn::{self, VerifiedSvid};
 use crate::config::{AuthMethod, Config, Cors, Route, WebhookStyle};
 use crate::intentions::Denial;
@@ -199,6 +199,8 @@ pub struct Gateway {
     keys: Mutex<HashMap<String, KeyState>>,
     /// Every upstream address, with its idle connections.
     upstreams: Upstreams,
+    /// [`UNROUTED`], shared by the events of requests no route took.
+    unrouted: Arc<str>,
     /// The bytes of request bodies it may hold before their requests are authenticated.
     body_budget: Arc<BodyBudget>,
 }
@@ -354,6 +356,7 @@ impl Gateway {
             jwt_cache: Mutex::new(HashMap::new()),
             keys: Mutex::new(keys),
             upstreams,
+            unrouted: Arc::from(UNROUTED),
             body_budget,
         })
     }
@@ -410,9 +413,7 @@ impl Gateway {
                 Label::BadPath,
                 why,
             );
-            self.metrics
-                .observe(conn.worker, NO_ROUTE, r.decision, started.elapsed());
-            return refused(&r, req).await;
+            return self.refuse_unrouted(&r, req, conn, started).await;
         }
         let Some(live) = self.route_for(host, path) else {
             let r = Refusal::new(
@@ -421,9 +422,7 @@ impl Gateway {
                 Label::NoRoute,
                 format!("no route for {path}"),
             );
-            self.metrics
-                .observe(conn.worker, NO_ROUTE, r.decision, started.elapsed());
-            return refused(&r, req).await;
+            return self.refuse_unrouted(&r, req, conn, started).await;
         };
         let path = path.to_owned();
         let method = req.method().clone();
@@ -501,6 +500,44 @@ impl Gateway {
             self.metrics.audit_dropped(1);
         }
         self.metrics.observe(conn.worker, live.index, label, took);
+        response
+    }
+
+    /// Refuses a request no route takes (its path is refused, or no route matches), and
+    /// audits it, on the resource [`UNROUTED`]: its caller is not authenticated (the route
+    /// would say how), so the actor is `anonymous`.
+    async fn refuse_unrouted(
+        &self,
+        r: &Refusal,
+        req: Request<Incoming>,
+        conn: &Connection,
+        started: Instant,
+    ) -> Response<Body> {
+        let at = SystemTime::now();
+        let reason = Reason::Refused {
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+            why: r.reason.clone(),
+        };
+        let response = refused(r, req).await;
+        let took = started.elapsed();
+        let record = Record {
+            at,
+            actor: Arc::from("anonymous"),
+            authenticated_by: "",
+            resource: self.unrouted.clone(),
+            outcome: Outcome::Denied,
+            decision: None,
+            matched: Vec::new(),
+            reason,
+            source: conn.source.clone(),
+            latency_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        };
+        if !self.audit.push(conn.worker, record) {
+            self.metrics.audit_dropped(1);
+        }
+        self.metrics
+            .observe(conn.worker, NO_ROUTE, r.decision, took);
         response
     }
 

@@ -1015,3 +1015,74 @@ fn an_explicit_deny_is_audited_as_one_with_the_intention_that_decided() {
     assert_eq!(event["decision"], "implicitDeny", "{event}");
     assert!(event.get("matched").is_none(), "{event}");
 }
+
+#[test]
+fn requests_no_route_takes_are_audited_too() {
+    let mut env = Env::new("gw-unrouted");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    assert_eq!(env.curl("GET", "/nowhere/x").send().status, 404);
+    assert_eq!(env.curl("GET", "/pay/%252e%252e/admin").send().status, 400);
+    for (path, why) in [
+        ("/nowhere/x", "GET /nowhere/x: no route for /nowhere/x"),
+        ("/pay/%252e%252e/admin", "escaped twice"),
+    ] {
+        let event = env.server.wait_for_audit(path, |e| {
+            e["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(&format!("GET {path}:")))
+        });
+        assert_eq!(event["action"], "writ:Invoke", "{event}");
+        assert_eq!(event["resource"], "writ:gateway/no-route", "{event}");
+        assert_eq!(event["actor"], "anonymous", "{event}");
+        assert_eq!(event["outcome"], "denied", "{event}");
+        assert!(event.get("decision").is_none(), "{event}");
+        assert!(event["reason"].as_str().unwrap().contains(why), "{event}");
+    }
+
+    // A gateway whose token may report only its functions' events: the server refuses
+    // a batch that holds one of these, and the gateway sends the rest without it rather
+    // than hold every later event behind it.
+    let policy = env.dir.join("functions-only-policy.json");
+    std::fs::write(
+        &policy,
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions"],
+             "Resource": "*"},
+            {"Effect": "Allow", "Action": "writ:PutAuditEvents", "Resource": "writ:fn/*"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let token = env
+        .server
+        .cli_ok(&["token", "create", "--policy", policy.to_str().unwrap()]);
+    std::fs::write(env.dir.join("gateway-token"), token.trim()).unwrap();
+    env.gateway = None;
+    env.start_gateway();
+    env.wait_ready(&orders);
+    assert_eq!(env.curl("GET", "/nowhere/y").send().status, 404);
+    env.curl("POST", "/pay/after")
+        .client_cert(&orders.cert, &orders.key)
+        .json(&json!({"amount": 1}))
+        .send()
+        .expect(200);
+    env.server
+        .wait_for_audit("the call after the unrouted one", |e| {
+            e["reason"] == "POST /pay/after -> 200"
+        });
+    wait_for(
+        "the gateway to say why it dropped an event",
+        Duration::from_secs(10),
+        || {
+            env.gateway_log()
+                .contains("writ:PutAuditEvents on writ:gateway/no-route")
+                .then_some(())
+        },
+    );
+    assert!(
+        !env.server.audit_events().iter().any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("GET /nowhere/y"))),
+        "an event the token may not report was recorded"
+    );
+}
