@@ -961,6 +961,95 @@ mod tests {
         );
     }
 
+    /// A CA certificate whose key was thrown away: what the `https://` upstreams below
+    /// trust (nothing connects to them).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBqDCCAU2gAwIBAgIUdRi1kFBRkZOybWHtNzofnxYca/UwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVd3JpdCB1cHN0cmVhbSB0ZXN0IENBMCAXDTI2MTIwNzIwMDUx
+OFoYDzIxMjYxMTEzMjAwNTE4WjAgMR4wHAYDVQQDDBV3cml0IHVwc3RyZWFtIHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQvyt4qoKNyTqgB/To8EqMm
+hMfIPOJUfciPQbeTJ6yP0ZC23rFsVmwffEKczuUEyUJXsEtP6wtXqAFuecsVHKuX
+o2MwYTAdBgNVHQ4EFgQU5V5IjptT/Jx6yTKdufL8zBbFlLowHwYDVR0jBBgwFoAU
+5V5IjptT/Jx6yTKdufL8zBbFlLowDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8E
+BAMCAgQwCgYIKoZIzj0EAwIDSQAwRgIhAJgAymlGzDPCPBpUgfFH8ImEEIC28y1N
+yD2UjrxIUaLJAiEAl8acN0xRfPP8QyjdHQqeFYVMqmFjDjqizGrv36vcwkE=
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn https_upstreams_trust_their_ca_file_and_have_endpoints_of_their_own() {
+        let dir = std::env::temp_dir().join(format!("writ-upstream-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, empty, missing) = (
+            dir.join("ca.pem"),
+            dir.join("empty.pem"),
+            dir.join("no.pem"),
+        );
+        std::fs::write(&ca, TEST_CA).unwrap();
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let mut upstreams = Upstreams::new(1);
+        for (url, host) in [
+            ("https://fn.example.org", "fn.example.org"),
+            ("https://fn.example.org:443/base", "fn.example.org"),
+            ("https://127.0.0.1:8443", "127.0.0.1:8443"),
+        ] {
+            let upstream = upstreams.upstream(url, Some(&ca), LONG).unwrap();
+            assert_eq!(upstream.host, host, "{url}");
+        }
+        // Plain HTTP to the same address is another endpoint, with connections of its own.
+        let plain = upstreams
+            .upstream("http://fn.example.org:443", None, LONG)
+            .unwrap();
+        assert_eq!(plain.host, "fn.example.org:443");
+        assert_eq!(upstreams.endpoints.len(), 3);
+        assert!(upstreams.endpoints[0].tls.is_some() && upstreams.endpoints[2].tls.is_none());
+        // One TLS configuration (and session cache) for the routes trusting one CA.
+        assert_eq!(upstreams.tls_configs.len(), 1);
+        let Err(e) = upstreams.upstream("https://h", Some(&empty), LONG) else {
+            panic!("a CA file without a certificate was taken");
+        };
+        assert_eq!(e, format!("{}: no CERTIFICATE block", empty.display()));
+        let Err(e) = upstreams.upstream("https://h", Some(&missing), LONG) else {
+            panic!("a missing CA file was taken");
+        };
+        assert!(e.starts_with(&format!("{}: ", missing.display())), "{e}");
+        let Err(e) = upstreams.upstream("ftp://h", None, LONG) else {
+            panic!("an ftp:// upstream was taken");
+        };
+        assert_eq!(e, "write http:// or https://");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn handshake_failures_say_why() {
+        use rustls::{AlertDescription, CertificateError, Error};
+        let tls = |e: Error| {
+            SendError::Tls(handshake_failure(&io::Error::new(
+                io::ErrorKind::InvalidData,
+                e,
+            )))
+            .to_string()
+        };
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            "upstream TLS: certificate not trusted (UnknownIssuer)"
+        );
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::Expired)),
+            "upstream TLS: certificate expired (Expired)"
+        );
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::NotValidForName)),
+            "upstream TLS: certificate not valid for the upstream's host (NotValidForName)"
+        );
+        assert_eq!(
+            tls(Error::AlertReceived(AlertDescription::HandshakeFailure)),
+            "upstream TLS: the upstream refused the handshake (HandshakeFailure)"
+        );
+        let reset = handshake_failure(&io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(reset.starts_with("handshake failed: "), "{reset}");
+    }
+
     /// A body of several frames, which ends only when polled past its last one (as a
     /// chunked body does), without a dependency on a streams crate.
     struct Frames(VecDeque<Bytes>);
