@@ -38,7 +38,7 @@ const BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// upstream could read as another), or no route matches its host and path. The gateway's
 /// token needs `writ:PutAuditEvents` on it to report them; without it, the server
 /// refuses batches that hold such events, and the gateway sends the rest without them
-/// (see [`without_unrouted`]).
+/// (see `without_unrouted`).
 pub const UNROUTED: &str = "writ:gateway/no-route";
 
 /// What happened to a request, for the event's `reason`.

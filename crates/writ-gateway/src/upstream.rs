@@ -13,7 +13,7 @@
 //! An `https://` upstream is the same HTTP/1.1 over rustls (TLS 1.2 or 1.3, rustls's safe
 //! defaults, the ring provider): its certificate is verified against the system's roots or
 //! the route's `upstream_ca`, for the upstream's host name (sent as SNI) or IP address,
-//! and sessions are resumed across the connections to it. A connection is a [`Stream`]:
+//! and sessions are resumed across the connections to it. A connection is a `Stream`:
 //! plain TCP is used as it is, with no TLS layer, buffer or indirection in its way.
 
 use std::collections::VecDeque;
