@@ -14,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use writ_audit::json;
 use writ_audit::{Decision, Event, Outcome};
 
+use writ_client::secrets::FetchError;
+
 use crate::metrics::Metrics;
 use crate::sync::ServerClient;
 
@@ -31,6 +33,13 @@ const BATCH: usize = 10_000;
 /// the record that crosses it (its path at most hyper's request-line limit) cannot take
 /// the body past the server's.
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// The resource of the event of a request no route took: its path was refused (one an
+/// upstream could read as another), or no route matches its host and path. The gateway's
+/// token needs `writ:PutAuditEvents` on it to report them; without it, the server
+/// refuses batches that hold such events, and the gateway sends the rest without them
+/// (see `without_unrouted`).
+pub const UNROUTED: &str = "writ:gateway/no-route";
 
 /// What happened to a request, for the event's `reason`.
 #[derive(Debug, Clone)]
@@ -84,6 +93,9 @@ pub struct Record {
     pub outcome: Outcome,
     /// The decision, when policy made one.
     pub decision: Option<Decision>,
+    /// The intentions that decided an explicit deny (see
+    /// [`crate::intentions::Denial::matched`]); empty otherwise.
+    pub matched: Vec<String>,
     /// What happened.
     pub reason: Reason,
     /// The caller's address.
@@ -105,6 +117,7 @@ impl Record {
         );
         e.node = node.to_string();
         e.decision = self.decision;
+        e.matched.clone_from(&self.matched);
         e.reason = Some(self.reason.to_string());
         e.source = Some(self.source.to_string());
         e.latency_us = Some(self.latency_us);
@@ -156,6 +169,16 @@ pub fn batch_json(node: &str, records: &[Record], max_bytes: usize) -> (Vec<u8>,
             out.push_str(",\"decision\":\"");
             out.push_str(d.as_str());
             out.push('"');
+        }
+        if !r.matched.is_empty() {
+            out.push_str(",\"matched\":[");
+            for (i, m) in r.matched.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json::string(&mut out, m);
+            }
+            out.push(']');
         }
         out.push_str(",\"outcome\":\"");
         out.push_str(r.outcome.as_str());
@@ -277,6 +300,18 @@ impl AuditBuffer {
     }
 }
 
+/// Drops the records of requests no route took ([`UNROUTED`]) from the first `n` of
+/// `pending`, keeping the others in order; returns how many were dropped.
+fn without_unrouted(pending: &mut Vec<Record>, n: usize) -> usize {
+    let before = pending.len();
+    let mut at = 0;
+    pending.retain(|r| {
+        at += 1;
+        at > n || &*r.resource != UNROUTED
+    });
+    before - pending.len()
+}
+
 /// How often the sender moves records out of the workers' buffers.
 const DRAIN_EVERY: Duration = Duration::from_millis(100);
 /// How often the sender sends what is waiting, at most, unless [`SEND_AT`] are.
@@ -321,6 +356,7 @@ pub async fn send(
     metrics: Arc<Metrics>,
 ) {
     let mut pending: Vec<Record> = Vec::new();
+    let mut warned = false;
     let mut schedule = Schedule {
         next: Instant::now() + SEND_EVERY,
         backing_off: false,
@@ -339,6 +375,20 @@ pub async fn send(
             match client.post_events(body).await {
                 Ok(()) => {
                     pending.drain(..n);
+                }
+                // The token may not report events of requests no route took: the others
+                // go without them, rather than wait behind them for ever.
+                Err(FetchError::Refused { status: 403, .. })
+                    if pending[..n].iter().any(|r| &*r.resource == UNROUTED) =>
+                {
+                    let dropped = without_unrouted(&mut pending, n);
+                    metrics.audit_dropped(dropped as u64);
+                    if !warned {
+                        warned = true;
+                        tracing::warn!(
+                            "the server refused events of requests no route took: give the gateway's token writ:PutAuditEvents on {UNROUTED}; until then they are dropped (writ_gateway_audit_events_dropped_total)"
+                        );
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, pending = pending.len(), "audit events not yet sent");
@@ -369,6 +419,7 @@ mod tests {
             resource: "writ:fn/payments".into(),
             outcome: Outcome::Allowed,
             decision,
+            matched: Vec::new(),
             reason,
             source: "127.0.0.1".into(),
             latency_us: 42,
@@ -402,6 +453,19 @@ mod tests {
                     at,
                 )
             },
+            Record {
+                outcome: Outcome::Denied,
+                matched: vec!["intention stranger -> payments".into()],
+                ..record(
+                    Reason::Refused {
+                        method: hyper::Method::POST,
+                        path: "/payments/charge".into(),
+                        why: "denied by intention stranger -> payments".into(),
+                    },
+                    Some(Decision::ExplicitDeny),
+                    at,
+                )
+            },
         ];
         for node in ["gw-1", ""] {
             let (body, n) = batch_json(node, &records, usize::MAX);
@@ -426,6 +490,8 @@ mod tests {
                 parsed.events[1].reason.as_deref(),
                 Some("GET /a \"quoted\" path: no credentials for this route, which takes mtls")
             );
+            assert_eq!(parsed.events[2].decision, Some(Decision::ExplicitDeny));
+            assert_eq!(parsed.events[2].matched, ["intention stranger -> payments"]);
         }
         assert_eq!(
             batch_json("gw-1", &[], usize::MAX),
@@ -526,6 +592,7 @@ mod tests {
                     resource: why.as_str().into(),
                     outcome: Outcome::Failed,
                     decision: forwarded.then_some(Decision::ImplicitDeny),
+                    matched: if *forwarded { Vec::new() } else { vec![why.clone(), path.clone()] },
                     reason: if *forwarded {
                         Reason::Forwarded {
                             method: hyper::Method::PATCH,
@@ -547,6 +614,38 @@ mod tests {
             let ours = String::from_utf8(batch_json(&node, &records, usize::MAX).0).unwrap();
             prop_assert_eq!(ours, events_json(&expected));
         }
+    }
+
+    #[test]
+    fn unrouted_records_are_dropped_from_a_refused_batch_alone() {
+        let at = SystemTime::UNIX_EPOCH;
+        let refused = |resource: &str, path: &str| Record {
+            resource: resource.into(),
+            ..record(
+                Reason::Refused {
+                    method: hyper::Method::GET,
+                    path: path.into(),
+                    why: "no route".into(),
+                },
+                None,
+                at,
+            )
+        };
+        let mut pending = vec![
+            refused("writ:fn/payments", "/a"),
+            refused(UNROUTED, "/b"),
+            refused("writ:fn/payments", "/c"),
+            refused(UNROUTED, "/d"),
+            // Past the batch: kept, to go in the next one.
+            refused(UNROUTED, "/e"),
+        ];
+        assert_eq!(without_unrouted(&mut pending, 4), 2);
+        let left: Vec<String> = pending.iter().map(|r| r.reason.to_string()).collect();
+        assert_eq!(
+            left,
+            ["GET /a: no route", "GET /c: no route", "GET /e: no route"]
+        );
+        assert_eq!(without_unrouted(&mut pending, 2), 0);
     }
 
     #[test]

@@ -146,8 +146,13 @@ pub struct Route {
     /// Requests whose path starts with this; the longest matching prefix wins.
     #[serde(default = "default_prefix")]
     pub path_prefix: String,
-    /// The upstream, `http://HOST:PORT` (the seam where a Lambda Invoke upstream will go).
+    /// The upstream, `http://HOST[:PORT][/PATH]` or `https://HOST[:PORT][/PATH]` (the seam
+    /// where a Lambda Invoke upstream will go).
     pub upstream: String,
+    /// For an `https://` upstream: a PEM file of the CA certificates its certificate must
+    /// chain to, instead of the system's roots.
+    #[serde(default)]
+    pub upstream_ca: Option<PathBuf>,
     /// How callers authenticate; empty only with `public = true`.
     #[serde(default)]
     pub auth: Vec<AuthMethod>,
@@ -361,6 +366,9 @@ pub fn parse(text: &str, shown: &str, base: &Path) -> Result<Config, String> {
         if let Some(s) = &mut r.schema {
             resolve(s);
         }
+        if let Some(ca) = &mut r.upstream_ca {
+            resolve(ca);
+        }
     }
     check(&config).map_err(|e| format!("{shown}: {e}"))?;
     Ok(config)
@@ -391,15 +399,28 @@ fn check(config: &Config) -> Result<(), String> {
         if !r.path_prefix.starts_with('/') {
             return Err(format!("{at}.path_prefix: must start with /"));
         }
-        if !r.upstream.starts_with("http://") {
+        let upstream = r
+            .upstream
+            .parse::<hyper::Uri>()
+            .map_err(|e| format!("{at}.upstream: {:?}: {e}", r.upstream))?;
+        let https = match upstream.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => {
+                return Err(format!(
+                    "{at}.upstream: {:?}: write http://HOST:PORT or https://HOST:PORT",
+                    r.upstream
+                ));
+            }
+        };
+        if upstream.host().is_none_or(str::is_empty) {
+            return Err(format!("{at}.upstream: {:?}: no host", r.upstream));
+        }
+        if r.upstream_ca.is_some() && !https {
             return Err(format!(
-                "{at}.upstream: {:?}: only http:// upstreams are supported for now",
-                r.upstream
+                "{at}.upstream_ca: applies to https:// upstreams; remove it, or write https://"
             ));
         }
-        r.upstream
-            .parse::<hyper::Uri>()
-            .map_err(|e| format!("{at}.upstream: {e}"))?;
         match (r.public, r.auth.is_empty()) {
             (true, false) => {
                 return Err(format!(
@@ -567,8 +588,16 @@ timeout = "5s"
                 "public = true lets anyone",
             ),
             (
-                "name='a'\nfunction='f'\nupstream='https://h:1'\nauth=['mtls']\n",
-                "only http://",
+                "name='a'\nfunction='f'\nupstream='ftp://h:1'\nauth=['mtls']\n",
+                "route[0] (\"a\").upstream: \"ftp://h:1\": write http://HOST:PORT or https://HOST:PORT",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='h:1'\nauth=['mtls']\n",
+                "route[0] (\"a\").upstream: \"h:1\": write http://",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nupstream_ca='ca.pem'\nauth=['mtls']\n",
+                "route[0] (\"a\").upstream_ca: applies to https:// upstreams",
             ),
             (
                 "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['webhook']\n",
@@ -599,6 +628,27 @@ timeout = "5s"
             assert!(e.contains(expect), "{route}: {e}");
         }
         assert!(with("").unwrap_err().contains("no [[route]]"));
+    }
+
+    #[test]
+    fn https_upstreams_take_a_ca_file_from_the_files_directory() {
+        let c = with(
+            "[[route]]\nname='a'\nfunction='f'\nupstream='https://fn.example.org/base'\nupstream_ca='certs/upstream-ca.pem'\nauth=['mtls']\n[[route]]\nname='b'\nfunction='f'\npath_prefix='/b'\nupstream='https://127.0.0.1:8443'\nauth=['mtls']\n",
+        )
+        .unwrap();
+        assert_eq!(c.routes[0].upstream, "https://fn.example.org/base");
+        assert_eq!(
+            c.routes[0].upstream_ca.as_deref(),
+            Some(Path::new("/etc/writ/certs/upstream-ca.pem"))
+        );
+        // Without a CA file: the system's roots.
+        assert_eq!(c.routes[1].upstream_ca, None);
+        // The file's line and column for a setting of the wrong type.
+        let e = with(
+            "[[route]]\nname='a'\nfunction='f'\nupstream='https://h'\nupstream_ca=7\nauth=['mtls']\n",
+        )
+        .unwrap_err();
+        assert!(e.starts_with("gateway.toml:16:13:"), "{e}");
     }
 
     #[test]

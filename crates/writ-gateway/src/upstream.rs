@@ -1,4 +1,4 @@
-//! Forwarding to HTTP upstreams over kept-alive connections.
+//! Forwarding to upstreams over kept-alive connections, HTTP or HTTPS.
 //!
 //! Each worker thread keeps its own idle connections to each upstream address, and a
 //! request is written to its connection and its answer read by the task serving the
@@ -9,13 +9,21 @@
 //! when the upstream's answer has been read to its end, with nothing after it; an answer
 //! dropped before its end (the caller went away) closes it, since HTTP/1.1 cannot reuse
 //! a connection with an unread body on it.
+//!
+//! An `https://` upstream is the same HTTP/1.1 over rustls (TLS 1.2 or 1.3, rustls's safe
+//! defaults, the ring provider): its certificate is verified against the system's roots or
+//! the route's `upstream_ca`, for the upstream's host name (sent as SNI) or IP address,
+//! and sessions are resumed across the connections to it. A connection is a `Stream`:
+//! plain TCP is used as it is, with no TLS layer, buffer or indirection in its way.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -23,8 +31,11 @@ use hyper::body::{Body, Frame, SizeHint};
 use hyper::header::HeaderValue;
 use hyper::http::uri::PathAndQuery;
 use hyper::{Method, Request, Response, Uri};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use crate::http1::{self, Framing};
 
@@ -45,40 +56,65 @@ const COALESCE_BODY: usize = 16 * 1024;
 /// How much room a read from an upstream asks for.
 const READ_SIZE: usize = 8 * 1024;
 
+/// A connection's bytes: plain TCP, or TLS over TCP (boxed: a TLS session is large, and
+/// a plain connection should not carry its room).
+enum Stream {
+    /// An `http://` upstream.
+    Plain(TcpStream),
+    /// An `https://` upstream, its handshake done.
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
 /// An open connection to an upstream, between answers: its read buffer is empty.
 struct Conn {
-    tcp: TcpStream,
-    /// Bytes read and not yet consumed.
+    stream: Stream,
+    /// Bytes read (decrypted, over TLS) and not yet consumed.
     buf: BytesMut,
 }
 
 impl Conn {
     /// Whether the upstream has not closed it, nor sent anything unasked. Asks the
     /// socket only if the runtime saw it become readable; costs no system call otherwise.
-    fn is_open(&self) -> bool {
+    /// Over TLS, records that carry no data (session tickets) are taken in, and a
+    /// `close_notify` counts as a close.
+    fn is_open(&mut self) -> bool {
         let mut probe = [0u8; 1];
-        matches!(self.tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        match &mut self.stream {
+            Stream::Plain(tcp) => {
+                matches!(tcp.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+            }
+            Stream::Tls(tls) => {
+                // Polled once, not awaited: whoever next waits on it registers its waker.
+                let mut cx = Context::from_waker(Waker::noop());
+                let mut probe = ReadBuf::new(&mut probe);
+                Pin::new(&mut **tls)
+                    .poll_read(&mut cx, &mut probe)
+                    .is_pending()
+            }
+        }
     }
 
     /// Writes what it can of `unsent` without waiting, and has `cx` woken when more can
-    /// go; `None` once all is written, or once the upstream stops taking it (its answer
-    /// is what counts then).
-    fn push(&self, unsent: &mut Option<Bytes>, cx: &mut Context<'_>) {
+    /// go; `None` once all is written (and, over TLS, flushed), or once the upstream stops
+    /// taking it (its answer is what counts then).
+    fn push(&mut self, unsent: &mut Option<Bytes>, cx: &mut Context<'_>) {
+        let tcp = match &mut self.stream {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => return push_tls(tls, unsent, cx),
+        };
         while let Some(tail) = unsent.as_mut() {
-            match self.tcp.try_write(tail) {
+            match tcp.try_write(tail) {
                 Ok(n) if n > 0 => {
                     tail.advance(n);
                     if tail.is_empty() {
                         *unsent = None;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    match self.tcp.poll_write_ready(cx) {
-                        Poll::Ready(Ok(())) => {}
-                        Poll::Ready(Err(_)) => *unsent = None,
-                        Poll::Pending => return,
-                    }
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match tcp.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => *unsent = None,
+                    Poll::Pending => return,
+                },
                 _ => *unsent = None,
             }
         }
@@ -87,13 +123,38 @@ impl Conn {
     /// Reads more onto the end of the buffer; `Ok(0)` when the upstream closed.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         self.buf.reserve(READ_SIZE);
+        let tcp = match &mut self.stream {
+            Stream::Plain(tcp) => tcp,
+            // A read future holds nothing between polls: made afresh each time.
+            Stream::Tls(tls) => return std::pin::pin!(tls.read_buf(&mut self.buf)).poll(cx),
+        };
         loop {
-            match self.tcp.try_read_buf(&mut self.buf) {
+            match tcp.try_read_buf(&mut self.buf) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    ready!(self.tcp.poll_read_ready(cx))?;
+                    ready!(tcp.poll_read_ready(cx))?;
                 }
                 read => return Poll::Ready(read),
             }
+        }
+    }
+}
+
+/// [`Conn::push`] over TLS: the bytes go through the session, which is flushed once they
+/// are all in.
+fn push_tls(tls: &mut TlsStream<TcpStream>, unsent: &mut Option<Bytes>, cx: &mut Context<'_>) {
+    while let Some(tail) = unsent.as_mut() {
+        let tls = Pin::new(&mut *tls);
+        if tail.is_empty() {
+            match tls.poll_flush(cx) {
+                Poll::Pending => return,
+                Poll::Ready(_) => *unsent = None,
+            }
+            continue;
+        }
+        match tls.poll_write(cx, tail) {
+            Poll::Ready(Ok(n)) if n > 0 => tail.advance(n),
+            Poll::Pending => return,
+            _ => *unsent = None,
         }
     }
 }
@@ -106,8 +167,20 @@ type Idle = Mutex<VecDeque<(Conn, Instant)>>;
 struct Endpoint {
     host: String,
     port: u16,
+    /// For an `https://` upstream: how to verify it, and the name to verify.
+    tls: Option<TlsTarget>,
     /// Indexed by worker.
     idle: Box<[Idle]>,
+}
+
+/// What a TLS connection to an upstream is made with.
+struct TlsTarget {
+    /// The roots its certificate must chain to; its session cache is shared by all
+    /// connections made with it, so that they resume sessions rather than repeat full
+    /// handshakes.
+    config: Arc<rustls::ClientConfig>,
+    /// The host (a DNS name, sent as SNI, or an IP address) its certificate must name.
+    name: ServerName<'static>,
 }
 
 impl Endpoint {
@@ -118,7 +191,7 @@ impl Endpoint {
         let mut idle = self.idle[worker % self.idle.len()]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        while let Some((conn, since)) = idle.pop_back() {
+        while let Some((mut conn, since)) = idle.pop_back() {
             if now.duration_since(since) >= IDLE_TIMEOUT {
                 // The rest are older still.
                 idle.clear();
@@ -153,34 +226,95 @@ impl Endpoint {
         let mut idle = self.idle[worker % self.idle.len()]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        idle.retain(|(conn, since)| now.duration_since(*since) < IDLE_TIMEOUT && conn.is_open());
+        idle.retain_mut(|(conn, since)| {
+            now.duration_since(*since) < IDLE_TIMEOUT && conn.is_open()
+        });
     }
 
-    /// Opens a connection.
-    async fn connect(&self) -> Result<Conn, String> {
+    /// Opens a connection, and over TLS makes the handshake, within [`CONNECT_TIMEOUT`].
+    async fn connect(&self) -> Result<Conn, SendError> {
+        let late = || {
+            SendError::Other(format!(
+                "connecting: no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        };
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         let address = (self.host.as_str(), self.port);
-        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
+        let tcp = match tokio::time::timeout_at(deadline, TcpStream::connect(address)).await {
             Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(format!("connecting: {e}")),
-            Err(_) => {
-                return Err(format!(
-                    "connecting: no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                ));
-            }
+            Ok(Err(e)) => return Err(SendError::Other(format!("connecting: {e}"))),
+            Err(_) => return Err(late()),
         };
         let _ = tcp.set_nodelay(true);
+        let stream = match &self.tls {
+            None => Stream::Plain(tcp),
+            Some(tls) => {
+                let handshake =
+                    TlsConnector::from(tls.config.clone()).connect(tls.name.clone(), tcp);
+                match tokio::time::timeout_at(deadline, handshake).await {
+                    Ok(Ok(tls)) => Stream::Tls(Box::new(tls)),
+                    Ok(Err(e)) => return Err(SendError::Tls(handshake_failure(&e))),
+                    Err(_) => return Err(late()),
+                }
+            }
+        };
         Ok(Conn {
-            tcp,
+            stream,
             buf: BytesMut::new(),
         })
     }
 }
 
-/// An HTTP upstream: where requests go, and what each request to it needs worked out once.
+/// Why a TLS handshake with an upstream failed, in words an operator can act on, with
+/// rustls's name for it. Says nothing secret: the handshake carries none.
+fn handshake_failure(e: &io::Error) -> String {
+    use rustls::{CertificateError, Error};
+    let Some(e) = e.get_ref().and_then(|e| e.downcast_ref::<Error>()) else {
+        return format!("handshake failed: {e}");
+    };
+    match e {
+        Error::InvalidCertificate(why) => {
+            let what = match why {
+                CertificateError::UnknownIssuer => "certificate not trusted",
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    "certificate not valid for the upstream's host"
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    "certificate expired"
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    "certificate not valid yet"
+                }
+                CertificateError::Revoked => "certificate revoked",
+                _ => "certificate refused",
+            };
+            format!("{what} ({why:?})")
+        }
+        Error::AlertReceived(alert) => format!("the upstream refused the handshake ({alert:?})"),
+        Error::PeerIncompatible(why) => format!("no protocol in common ({why:?})"),
+        other => format!("handshake failed ({other})"),
+    }
+}
+
+/// Why a request could not be sent to its upstream, or the head of its answer not read.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The TLS handshake with an `https://` upstream failed: why (never a secret).
+    #[error("upstream TLS: {0}")]
+    Tls(String),
+    /// Anything else: connecting, writing the request, reading or making sense of the
+    /// answer's head.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// An HTTP or HTTPS upstream: where requests go, and what each request to it needs worked
+/// out once.
 pub struct Upstream {
     endpoint: Arc<Endpoint>,
-    /// The `host` header for it: its host, and its port unless 80.
+    /// The `host` header for it: its host, and its port unless the scheme's default.
     pub host: HeaderValue,
     /// The path in front of each request's, without a trailing `/`; empty for none.
     base_path: String,
@@ -193,6 +327,9 @@ pub struct Upstream {
 pub struct Upstreams {
     workers: usize,
     endpoints: Vec<Arc<Endpoint>>,
+    /// TLS client configurations by the CA file they trust (`None`: the system's roots),
+    /// made when an upstream first needs one, each shared by every upstream trusting it.
+    tls_configs: Vec<(Option<PathBuf>, Arc<rustls::ClientConfig>)>,
 }
 
 impl Upstreams {
@@ -201,7 +338,53 @@ impl Upstreams {
         Upstreams {
             workers: workers.max(1),
             endpoints: Vec::new(),
+            tls_configs: Vec::new(),
         }
+    }
+
+    /// The TLS client configuration trusting `ca` (a PEM file of certificates), or the
+    /// system's roots.
+    fn tls_config(&mut self, ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+        if let Some((_, config)) = self.tls_configs.iter().find(|(c, _)| c.as_deref() == ca) {
+            return Ok(config.clone());
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        match ca {
+            Some(path) => {
+                let shown = path.display();
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+                let blocks = pem::parse_many(&text).map_err(|e| format!("{shown}: {e}"))?;
+                for block in blocks.into_iter().filter(|b| b.tag() == "CERTIFICATE") {
+                    roots
+                        .add(CertificateDer::from(block.into_contents()))
+                        .map_err(|e| format!("{shown}: {e}"))?;
+                }
+                if roots.is_empty() {
+                    return Err(format!("{shown}: no CERTIFICATE block"));
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(found.certs);
+                if roots.is_empty() {
+                    return Err(
+                        "no system root certificates were found: name the upstream's CA in upstream_ca"
+                            .into(),
+                    );
+                }
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS versions: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = Arc::new(config);
+        self.tls_configs
+            .push((ca.map(Path::to_path_buf), config.clone()));
+        Ok(config)
     }
 
     /// Closes `worker`'s idle connections that their upstream closed, or that went
@@ -214,38 +397,68 @@ impl Upstreams {
         }
     }
 
-    /// The upstream at `url` (`http://HOST[:PORT][/PATH]`), whose answers' bodies fail
-    /// once `read_timeout` passes without a byte of them; `None` without a host.
-    pub fn upstream(&mut self, url: &str, read_timeout: Duration) -> Option<Upstream> {
-        let uri: Uri = url.parse().ok()?;
-        let host = uri.host().filter(|h| !h.is_empty())?;
-        let port = uri.port_u16().unwrap_or(80);
-        let host_header = if port == 80 {
+    /// The upstream at `url` (`http://HOST[:PORT][/PATH]` or `https://...`), whose
+    /// answers' bodies fail once `read_timeout` passes without a byte of them. An
+    /// `https://` upstream's certificate must chain to a certificate in the PEM file `ca`,
+    /// or without one, to the system's roots. Fails on a URL without a host or of another
+    /// scheme, and on a CA file that cannot be read or holds no certificate.
+    pub fn upstream(
+        &mut self,
+        url: &str,
+        ca: Option<&Path>,
+        read_timeout: Duration,
+    ) -> Result<Upstream, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("{e}"))?;
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or("no host in it")?;
+        let (tls, default_port) = match uri.scheme_str() {
+            Some("http") => (false, 80),
+            Some("https") => (true, 443),
+            _ => return Err("write http:// or https://".into()),
+        };
+        let port = uri.port_u16().unwrap_or(default_port);
+        let host_header = if port == default_port {
             host.to_string()
         } else {
             format!("{host}:{port}")
         };
         // An IPv6 literal is bracketed in a URI, not in a socket address.
         let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let tls = if tls {
+            let name = ServerName::try_from(bare.to_string())
+                .map_err(|e| format!("{bare:?} cannot be verified as a TLS server name: {e}"))?;
+            let config = self.tls_config(ca)?;
+            Some(TlsTarget { config, name })
+        } else {
+            None
+        };
+        let same_tls = |e: &Endpoint| match (&e.tls, &tls) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.config, &b.config),
+            _ => false,
+        };
         let endpoint = match self
             .endpoints
             .iter()
-            .find(|e| e.host == bare && e.port == port)
+            .find(|e| e.host == bare && e.port == port && same_tls(e))
         {
             Some(e) => e.clone(),
             None => {
                 let e = Arc::new(Endpoint {
                     host: bare.to_string(),
                     port,
+                    tls,
                     idle: (0..self.workers).map(|_| Mutex::default()).collect(),
                 });
                 self.endpoints.push(e.clone());
                 e
             }
         };
-        Some(Upstream {
+        Ok(Upstream {
             endpoint,
-            host: HeaderValue::from_str(&host_header).ok()?,
+            host: HeaderValue::from_str(&host_header).map_err(|e| format!("{e}"))?,
             base_path: uri.path().trim_end_matches('/').to_string(),
             read_timeout,
         })
@@ -259,6 +472,17 @@ enum Failure {
     ClosedBeforeAnswer,
     /// Anything else, as said to the gateway's log.
     Other(String),
+}
+
+impl From<Failure> for SendError {
+    fn from(f: Failure) -> SendError {
+        match f {
+            Failure::ClosedBeforeAnswer => {
+                SendError::Other("connection closed before message completed".into())
+            }
+            Failure::Other(e) => SendError::Other(e),
+        }
+    }
 }
 
 impl Upstream {
@@ -292,7 +516,7 @@ impl Upstream {
         &self,
         worker: usize,
         request: Request<Bytes>,
-    ) -> Result<Response<Pooled>, String> {
+    ) -> Result<Response<Pooled>, SendError> {
         let (parts, body) = request.into_parts();
         let target = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let mut wire = Vec::with_capacity(512 + body.len().min(COALESCE_BODY));
@@ -326,10 +550,7 @@ impl Upstream {
                 Err(Failure::ClosedBeforeAnswer) if reused && parts.method.is_idempotent() => {
                     again = true;
                 }
-                Err(Failure::ClosedBeforeAnswer) => {
-                    return Err("connection closed before message completed".into());
-                }
-                Err(Failure::Other(e)) => return Err(e),
+                Err(failure) => return Err(failure.into()),
             }
         }
     }
@@ -378,13 +599,45 @@ async fn exchange(
     body: Option<&Bytes>,
     head_request: bool,
 ) -> Result<(http1::Answer, Option<Bytes>), Failure> {
-    let Conn { tcp, buf } = conn;
-    let (mut reader, mut writer) = tcp.split();
-    let Some(body) = body else {
-        writer.write_all(wire).await.map_err(write_failure)?;
-        let answer = read_head(&mut reader, buf, head_request).await?;
-        return Ok((answer, None));
-    };
+    let Conn { stream, buf } = conn;
+    match (stream, body) {
+        (Stream::Plain(tcp), None) => send_then_read(tcp, buf, wire, head_request).await,
+        (Stream::Tls(tls), None) => send_then_read(&mut **tls, buf, wire, head_request).await,
+        (Stream::Plain(tcp), Some(body)) => {
+            let (reader, writer) = tcp.split();
+            send_while_reading(reader, writer, buf, wire, body, head_request).await
+        }
+        (Stream::Tls(tls), Some(body)) => {
+            let (reader, writer) = tokio::io::split(&mut **tls);
+            send_while_reading(reader, writer, buf, wire, body, head_request).await
+        }
+    }
+}
+
+/// Writes `wire`, a whole request, to `stream`, then reads the answer's head.
+async fn send_then_read<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    wire: &[u8],
+    head_request: bool,
+) -> Result<(http1::Answer, Option<Bytes>), Failure> {
+    stream.write_all(wire).await.map_err(write_failure)?;
+    // Over TLS, the last record may still be in the session; on TCP this does nothing.
+    stream.flush().await.map_err(write_failure)?;
+    let answer = read_head(stream, buf, head_request).await?;
+    Ok((answer, None))
+}
+
+/// Writes `wire` then `body` to `writer` while reading the answer's head from `reader`
+/// (see [`exchange`]).
+async fn send_while_reading<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    mut reader: R,
+    mut writer: W,
+    buf: &mut BytesMut,
+    wire: &[u8],
+    body: &Bytes,
+    head_request: bool,
+) -> Result<(http1::Answer, Option<Bytes>), Failure> {
     // How much of `wire`, then `body`, has been written (an atomic only because the
     // future must be `Send`; one task reads and writes it).
     let sent = AtomicUsize::new(0);
@@ -400,7 +653,7 @@ async fn exchange(
                 sent.fetch_add(n, Ordering::Relaxed);
             }
         }
-        Ok(())
+        writer.flush().await
     };
     let read = read_head(&mut reader, buf, head_request);
     tokio::pin!(write, read);
@@ -446,8 +699,8 @@ fn write_failure(e: io::Error) -> Failure {
 
 /// Reads an answer's head from `reader` into `buf`, which is empty (a connection is
 /// pooled only so).
-async fn read_head(
-    reader: &mut tokio::net::tcp::ReadHalf<'_>,
+async fn read_head<R: AsyncRead + Unpin>(
+    reader: &mut R,
     buf: &mut BytesMut,
     head_request: bool,
 ) -> Result<http1::Answer, Failure> {
@@ -678,7 +931,7 @@ mod tests {
             ("http://h:1/base/", "h:1", "/base/pay/charge?x=1&y=%20"),
             ("http://h:1/base", "h:1", "/base/pay/charge?x=1&y=%20"),
         ] {
-            let upstream = upstreams.upstream(url, LONG).unwrap();
+            let upstream = upstreams.upstream(url, None, LONG).unwrap();
             assert_eq!(upstream.host, host, "{url}");
             assert_eq!(
                 upstream.target(&request).unwrap().to_string(),
@@ -687,9 +940,9 @@ mod tests {
             );
         }
         let root: Uri = "/".parse().unwrap();
-        let h = upstreams.upstream("http://h:1", LONG).unwrap();
+        let h = upstreams.upstream("http://h:1", None, LONG).unwrap();
         assert_eq!(h.target(&root).unwrap().to_string(), "/");
-        assert!(upstreams.upstream("not a url", LONG).is_none());
+        assert!(upstreams.upstream("not a url", None, LONG).is_err());
         // One endpoint per address: h:1 twice, fn.internal and fn.internal:80 alike.
         assert_eq!(upstreams.endpoints.len(), 4);
         let addresses: Vec<(&str, u16)> = upstreams
@@ -706,6 +959,95 @@ mod tests {
                 ("h", 1)
             ]
         );
+    }
+
+    /// A CA certificate whose key was thrown away: what the `https://` upstreams below
+    /// trust (nothing connects to them).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBqDCCAU2gAwIBAgIUdRi1kFBRkZOybWHtNzofnxYca/UwCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVd3JpdCB1cHN0cmVhbSB0ZXN0IENBMCAXDTI2MTIwNzIwMDUx
+OFoYDzIxMjYxMTEzMjAwNTE4WjAgMR4wHAYDVQQDDBV3cml0IHVwc3RyZWFtIHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQvyt4qoKNyTqgB/To8EqMm
+hMfIPOJUfciPQbeTJ6yP0ZC23rFsVmwffEKczuUEyUJXsEtP6wtXqAFuecsVHKuX
+o2MwYTAdBgNVHQ4EFgQU5V5IjptT/Jx6yTKdufL8zBbFlLowHwYDVR0jBBgwFoAU
+5V5IjptT/Jx6yTKdufL8zBbFlLowDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8E
+BAMCAgQwCgYIKoZIzj0EAwIDSQAwRgIhAJgAymlGzDPCPBpUgfFH8ImEEIC28y1N
+yD2UjrxIUaLJAiEAl8acN0xRfPP8QyjdHQqeFYVMqmFjDjqizGrv36vcwkE=
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn https_upstreams_trust_their_ca_file_and_have_endpoints_of_their_own() {
+        let dir = std::env::temp_dir().join(format!("writ-upstream-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, empty, missing) = (
+            dir.join("ca.pem"),
+            dir.join("empty.pem"),
+            dir.join("no.pem"),
+        );
+        std::fs::write(&ca, TEST_CA).unwrap();
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let mut upstreams = Upstreams::new(1);
+        for (url, host) in [
+            ("https://fn.example.org", "fn.example.org"),
+            ("https://fn.example.org:443/base", "fn.example.org"),
+            ("https://127.0.0.1:8443", "127.0.0.1:8443"),
+        ] {
+            let upstream = upstreams.upstream(url, Some(&ca), LONG).unwrap();
+            assert_eq!(upstream.host, host, "{url}");
+        }
+        // Plain HTTP to the same address is another endpoint, with connections of its own.
+        let plain = upstreams
+            .upstream("http://fn.example.org:443", None, LONG)
+            .unwrap();
+        assert_eq!(plain.host, "fn.example.org:443");
+        assert_eq!(upstreams.endpoints.len(), 3);
+        assert!(upstreams.endpoints[0].tls.is_some() && upstreams.endpoints[2].tls.is_none());
+        // One TLS configuration (and session cache) for the routes trusting one CA.
+        assert_eq!(upstreams.tls_configs.len(), 1);
+        let Err(e) = upstreams.upstream("https://h", Some(&empty), LONG) else {
+            panic!("a CA file without a certificate was taken");
+        };
+        assert_eq!(e, format!("{}: no CERTIFICATE block", empty.display()));
+        let Err(e) = upstreams.upstream("https://h", Some(&missing), LONG) else {
+            panic!("a missing CA file was taken");
+        };
+        assert!(e.starts_with(&format!("{}: ", missing.display())), "{e}");
+        let Err(e) = upstreams.upstream("ftp://h", None, LONG) else {
+            panic!("an ftp:// upstream was taken");
+        };
+        assert_eq!(e, "write http:// or https://");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn handshake_failures_say_why() {
+        use rustls::{AlertDescription, CertificateError, Error};
+        let tls = |e: Error| {
+            SendError::Tls(handshake_failure(&io::Error::new(
+                io::ErrorKind::InvalidData,
+                e,
+            )))
+            .to_string()
+        };
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            "upstream TLS: certificate not trusted (UnknownIssuer)"
+        );
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::Expired)),
+            "upstream TLS: certificate expired (Expired)"
+        );
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::NotValidForName)),
+            "upstream TLS: certificate not valid for the upstream's host (NotValidForName)"
+        );
+        assert_eq!(
+            tls(Error::AlertReceived(AlertDescription::HandshakeFailure)),
+            "upstream TLS: the upstream refused the handshake (HandshakeFailure)"
+        );
+        let reset = handshake_failure(&io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(reset.starts_with("handshake failed: "), "{reset}");
     }
 
     /// A body of several frames, which ends only when polled past its last one (as a
@@ -795,7 +1137,7 @@ mod tests {
     async fn a_connection_is_reused_once_its_answer_is_read() {
         let (addr, accepted) = counting_upstream().await;
         let upstream = Upstreams::new(2)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         for path in ["/", "/chunked", "/", "/chunked"] {
             let response = upstream.send(0, get(&upstream, path)).await.unwrap();
@@ -832,7 +1174,7 @@ mod tests {
     async fn a_connection_the_upstream_closed_is_not_used_again() {
         let (addr, accepted) = counting_upstream().await;
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         for _ in 0..3 {
             let response = upstream.send(0, get(&upstream, "/close")).await.unwrap();
@@ -872,7 +1214,7 @@ mod tests {
             }
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         let ok = async |request| {
             let response = upstream.send(0, request).await.unwrap();
@@ -883,7 +1225,8 @@ mod tests {
                 panic!("an answer on a closed connection");
             };
             assert!(
-                e.contains("connection closed before message completed"),
+                e.to_string()
+                    .contains("connection closed before message completed"),
                 "{e}"
             );
         };
@@ -998,7 +1341,7 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false),
         ]);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         let mut connections = Vec::new();
         for want in [
@@ -1025,7 +1368,7 @@ mod tests {
         let ok: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
         let (addr, _, requests) = scripted(vec![(ok, false), (ok, false), (ok, false)]);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         let mut post = get(&upstream, "/pay?x=1");
         *post.method_mut() = hyper::Method::POST;
@@ -1077,7 +1420,7 @@ mod tests {
                 .is_ok()
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         let mut put = get(&upstream, "/upload");
         *put.method_mut() = hyper::Method::PUT;
@@ -1140,7 +1483,7 @@ mod tests {
             tcp.write_all(b"ok").is_ok()
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         let mut put = get(&upstream, "/upload");
         *put.method_mut() = hyper::Method::PUT;
@@ -1166,7 +1509,7 @@ mod tests {
                 .is_ok()
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         let one = || async { read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await };
         tokio::join!(one(), one(), one(), one(), one());
@@ -1176,7 +1519,7 @@ mod tests {
         let Err(e) = upstream.send(0, delete).await else {
             panic!("an answer from an upstream that gave none");
         };
-        assert_eq!(e, "connection closed before message completed");
+        assert_eq!(e.to_string(), "connection closed before message completed");
         // On a kept-alive connection, then once more on a new one: not on each of the
         // four other idle connections.
         assert_eq!(CRASHES.load(Ordering::SeqCst), 2);
@@ -1196,7 +1539,9 @@ mod tests {
             false
         });
         let mut upstreams = Upstreams::new(1);
-        let upstream = upstreams.upstream(&format!("http://{addr}"), LONG).unwrap();
+        let upstream = upstreams
+            .upstream(&format!("http://{addr}"), None, LONG)
+            .unwrap();
         let one = || async { read(upstream.send(0, get(&upstream, "/")).await.unwrap()).await };
         tokio::join!(one(), one(), one(), one());
         let idle = || upstreams.endpoints[0].idle[0].lock().unwrap().len();
@@ -1223,12 +1568,15 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", false),
         ]);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         let Err(e) = upstream.send(0, get(&upstream, "/")).await else {
             panic!("an answer of two lengths was read");
         };
-        assert_eq!(e, "the answer's content-length is not one number: \"5, 6\"");
+        assert_eq!(
+            e.to_string(),
+            "the answer's content-length is not one number: \"5, 6\""
+        );
         assert_eq!(
             body_error(upstream.send(0, get(&upstream, "/")).await.unwrap()).await,
             "the answer's chunked body is malformed: a chunk's data does not end in CRLF"
@@ -1254,7 +1602,7 @@ mod tests {
             ),
         ]);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), Duration::from_millis(200))
+            .upstream(&format!("http://{addr}"), None, Duration::from_millis(200))
             .unwrap();
         for _ in 0..2 {
             let mut body = upstream
@@ -1294,7 +1642,7 @@ mod tests {
             let _ = request_head(&mut tcp);
         });
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), Duration::from_millis(300))
+            .upstream(&format!("http://{addr}"), None, Duration::from_millis(300))
             .unwrap();
         let response = upstream.send(0, get(&upstream, "/")).await.unwrap();
         assert_eq!(read(response).await, "abcdef");
@@ -1306,11 +1654,11 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         drop(listener);
         let upstream = Upstreams::new(1)
-            .upstream(&format!("http://{addr}"), LONG)
+            .upstream(&format!("http://{addr}"), None, LONG)
             .unwrap();
         let Err(e) = upstream.send(0, get(&upstream, "/")).await else {
             panic!("an answer from no upstream");
         };
-        assert!(e.starts_with("connecting: "), "{e}");
+        assert!(e.to_string().starts_with("connecting: "), "{e}");
     }
 }

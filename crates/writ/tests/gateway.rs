@@ -48,6 +48,12 @@ impl Env {
 
     /// An environment whose gateway configuration starts with `settings` (top-level keys).
     fn with_settings(label: &str, settings: &str) -> Env {
+        Env::with_routes(label, settings, "")
+    }
+
+    /// An environment whose gateway configuration starts with `settings` (top-level keys)
+    /// and has `routes` (`[[route]]` tables) after its own.
+    fn with_routes(label: &str, settings: &str, routes: &str) -> Env {
         let dir = TempDir::new(label);
         let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
         let (up, up_port) = common::echo_upstream(&dir);
@@ -181,6 +187,8 @@ function = "internal-api"
 path_prefix = "/internal"
 upstream = "{upstream}"
 auth = ["api-key"]
+
+{routes}
 
 [usage_plan.small]
 quota = 2
@@ -879,4 +887,202 @@ fn connections_are_spread_evenly_over_the_worker_threads() {
     wait_for("the connections to close", Duration::from_secs(5), || {
         (open_connections(&env).iter().sum::<u64>() == 0).then_some(())
     });
+}
+
+#[test]
+fn https_upstreams_are_verified_against_the_routes_ca() {
+    // The echo upstream over TLS, with a certificate for 127.0.0.1 from a CA of its own;
+    // another CA, which did not sign it, for the route that must refuse it.
+    let certs = TempDir::new("gw-tls-upstream-certs");
+    let (upstream_ca, cert, key) = localhost_certificate(&certs, "upstream");
+    let (other_ca, _, _) = localhost_certificate(&certs, "other");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/echo_upstream.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).arg(&cert).arg(&key);
+    let (_upstream, port) = common::start_until_port(cmd, &certs, "tls-upstream", "listening ");
+    // One worker, so that consecutive requests find the same idle upstream connection.
+    let env = Env::with_routes(
+        "gw-tls-upstream",
+        "workers = 1",
+        &format!(
+            r#"
+[[route]]
+name = "tls-trusted"
+function = "payments"
+path_prefix = "/tls/trusted"
+upstream = "https://127.0.0.1:{port}"
+upstream_ca = "{upstream_ca}"
+public = true
+
+[[route]]
+name = "tls-untrusted"
+function = "payments"
+path_prefix = "/tls/untrusted"
+upstream = "https://127.0.0.1:{port}"
+upstream_ca = "{other_ca}"
+public = true
+"#,
+            upstream_ca = upstream_ca.display(),
+            other_ca = other_ca.display(),
+        ),
+    );
+
+    let r = env.curl("GET", "/tls/trusted/a?x=1").send();
+    assert_eq!(r.status, 200, "{}\n{}", r.body, env.gateway_log());
+    let first = r.json();
+    assert_eq!(first["path"], "/tls/trusted/a?x=1", "{}", r.body);
+    assert_eq!(first["headers"]["host"], format!("127.0.0.1:{port}"));
+    assert_eq!(first["headers"]["x-writ-route"], "tls-trusted");
+    // A chunked answer, and a body too big to go out with the head (it is written while
+    // the answer is awaited), over the same kept-alive TLS connection.
+    let r = env
+        .curl("GET", "/tls/trusted/b")
+        .header("x-echo-frame: chunked")
+        .send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["path"], "/tls/trusted/b");
+    let big = "z".repeat(100_000);
+    let r = env
+        .curl("POST", "/tls/trusted/c")
+        .body(big.clone(), "text/plain")
+        .send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let last = r.json();
+    assert_eq!(last["body"], big.as_str());
+    assert_eq!(
+        last["peer"], first["peer"],
+        "the upstream connection was not reused"
+    );
+
+    // A certificate the route's CA did not sign: 502, saying why, to the caller and in
+    // the log; the upstream is not sent the request.
+    let r = env.curl("GET", "/tls/untrusted/a").send();
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "upstreamFailed", "{}", r.body);
+    let why = "upstream TLS: certificate not trusted (UnknownIssuer)";
+    assert!(
+        r.json()["error"]["message"].as_str().unwrap().contains(why),
+        "{}",
+        r.body
+    );
+    assert!(env.gateway_log().contains(why), "{}", env.gateway_log());
+}
+
+#[test]
+fn an_explicit_deny_is_audited_as_one_with_the_intention_that_decided() {
+    let env = Env::new("gw-explicit-deny");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    env.server
+        .cli_ok(&["intention", "deny", "stranger", "payments"]);
+    let stranger = env.login("stranger");
+    wait_for(
+        "the deny intention to reach the gateway",
+        Duration::from_secs(10),
+        || {
+            let r = env.charge(&stranger);
+            (r.status == 403 && r.error_message().contains("denied by intention")).then_some(())
+        },
+    );
+    let event = env.server.wait_for_audit("the explicit deny", |e| {
+        e["action"] == "writ:Invoke"
+            && e["actor"] == stranger.spiffe_id.as_str()
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("denied by intention stranger -> payments"))
+    });
+    assert_eq!(event["decision"], "explicitDeny", "{event}");
+    // The method and path once: the caller's message has them, the event its own.
+    assert_eq!(
+        event["reason"],
+        "POST /pay/charge: denied by intention stranger -> payments"
+    );
+    assert_eq!(event["outcome"], "denied", "{event}");
+    assert_eq!(
+        event["matched"],
+        json!(["intention stranger -> payments"]),
+        "{event}"
+    );
+
+    // A caller no intention names is refused for want of an allow: an implicit deny,
+    // which no statement decided.
+    env.server.register("visitor");
+    let visitor = env.login("visitor");
+    assert_eq!(env.charge(&visitor).status, 403);
+    let event = env.server.wait_for_audit("the implicit deny", |e| {
+        e["action"] == "writ:Invoke" && e["actor"] == visitor.spiffe_id.as_str()
+    });
+    assert_eq!(event["decision"], "implicitDeny", "{event}");
+    assert!(event.get("matched").is_none(), "{event}");
+}
+
+#[test]
+fn requests_no_route_takes_are_audited_too() {
+    let mut env = Env::new("gw-unrouted");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    assert_eq!(env.curl("GET", "/nowhere/x").send().status, 404);
+    assert_eq!(env.curl("GET", "/pay/%252e%252e/admin").send().status, 400);
+    for (path, why) in [
+        ("/nowhere/x", "GET /nowhere/x: no route for /nowhere/x"),
+        ("/pay/%252e%252e/admin", "escaped twice"),
+    ] {
+        let event = env.server.wait_for_audit(path, |e| {
+            e["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with(&format!("GET {path}:")))
+        });
+        assert_eq!(event["action"], "writ:Invoke", "{event}");
+        assert_eq!(event["resource"], "writ:gateway/no-route", "{event}");
+        assert_eq!(event["actor"], "anonymous", "{event}");
+        assert_eq!(event["outcome"], "denied", "{event}");
+        assert!(event.get("decision").is_none(), "{event}");
+        assert!(event["reason"].as_str().unwrap().contains(why), "{event}");
+    }
+
+    // A gateway whose token may report only its functions' events: the server refuses
+    // a batch that holds one of these, and the gateway sends the rest without it rather
+    // than hold every later event behind it.
+    let policy = env.dir.join("functions-only-policy.json");
+    std::fs::write(
+        &policy,
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions"],
+             "Resource": "*"},
+            {"Effect": "Allow", "Action": "writ:PutAuditEvents", "Resource": "writ:fn/*"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let token = env
+        .server
+        .cli_ok(&["token", "create", "--policy", policy.to_str().unwrap()]);
+    std::fs::write(env.dir.join("gateway-token"), token.trim()).unwrap();
+    env.gateway = None;
+    env.start_gateway();
+    env.wait_ready(&orders);
+    assert_eq!(env.curl("GET", "/nowhere/y").send().status, 404);
+    env.curl("POST", "/pay/after")
+        .client_cert(&orders.cert, &orders.key)
+        .json(&json!({"amount": 1}))
+        .send()
+        .expect(200);
+    env.server
+        .wait_for_audit("the call after the unrouted one", |e| {
+            e["reason"] == "POST /pay/after -> 200"
+        });
+    wait_for(
+        "the gateway to say why it dropped an event",
+        Duration::from_secs(10),
+        || {
+            env.gateway_log()
+                .contains("writ:PutAuditEvents on writ:gateway/no-route")
+                .then_some(())
+        },
+    );
+    assert!(
+        !env.server.audit_events().iter().any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("GET /nowhere/y"))),
+        "an event the token may not report was recorded"
+    );
 }
