@@ -500,6 +500,21 @@ impl Gateway {
             (None, None) => Bytes::new(),
         };
         if let Some(schema) = &live.schema {
+            // The schema sees serde_json's reading, which keeps the last of a key given
+            // twice; an upstream that keeps the first would act on a value never validated.
+            if let Ok(text) = std::str::from_utf8(&body)
+                && let Err(e) = writ_audit::json::no_duplicate_keys(text)
+            {
+                return Err((
+                    Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalidRequest",
+                        Label::Invalid,
+                        format!("body: {e}"),
+                    ),
+                    actor,
+                ));
+            }
             let doc: serde_json::Value = writ_audit::json::from_bytes(&body).map_err(|e| {
                 (
                     Refusal::new(

@@ -46,9 +46,9 @@ pub(super) struct CheckedSvid {
     pub(super) header: Option<HeaderValue>,
 }
 
-/// A verified JWT-SVID: its subject, `iat`, `exp`, and the digest of the JWKS it was
-/// verified against.
-pub(super) type JwtHit = (SpiffeId, i64, i64, u64);
+/// A verified JWT-SVID: its subject, `iat`, `exp`, the digest of the JWKS it was verified
+/// against, and the serial of the X.509-SVID it was minted with, if it names one.
+pub(super) type JwtHit = (SpiffeId, i64, i64, u64, Option<Arc<str>>);
 
 /// Who the caller proved to be, and how (`mtls`, `jwt`, `webhook`, `api-key`, `public`).
 pub(super) struct Caller {
@@ -262,7 +262,7 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&key)
             .cloned();
-        let (id, iat, exp, _) = match cached.filter(|hit| hit.3 == control.jwks_digest) {
+        let (id, iat, exp, _, serial) = match cached.filter(|hit| hit.3 == control.jwks_digest) {
             Some(hit) => hit,
             None => {
                 let (id, claims) = writ_identity::jwt_svid::verify_with(
@@ -278,7 +278,11 @@ impl Gateway {
                 if !id.path().starts_with("/fn/") {
                     return Err(Refusal::unauthenticated(format!("{id} is not a function")));
                 }
-                let entry = (id, claims.iat, claims.exp, control.jwks_digest);
+                let serial = claims
+                    .x509_svid_serial
+                    .as_deref()
+                    .map(|s| Arc::from(crate::control::serial_key(s)));
+                let entry = (id, claims.iat, claims.exp, control.jwks_digest, serial);
                 let mut cache = self
                     .jwt_cache
                     .lock()
@@ -300,6 +304,15 @@ impl Gateway {
             && iat < *at
         {
             return Err(Refusal::unauthenticated(format!("{id} is revoked")));
+        }
+        // A token minted with an X.509-SVID falls with it.
+        if serial
+            .as_ref()
+            .is_some_and(|s| control.revoked_serials.contains(s.as_ref()))
+        {
+            return Err(Refusal::unauthenticated(
+                "JWT-SVID refused: the X.509-SVID it was minted with is revoked",
+            ));
         }
         Ok(id)
     }

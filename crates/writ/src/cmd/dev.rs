@@ -273,7 +273,7 @@ async fn demo(args: DevArgs) -> Result<ExitCode, String> {
                 {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions"],
                  "Resource": "*"},
                 {"Effect": "Allow", "Action": "writ:PutAuditEvents",
-                 "Resource": ["writ:fn/orders", "writ:fn/payments"]}]}]}),
+                 "Resource": ["writ:fn/orders", "writ:fn/payments", "writ:gateway/no-route"]}]}]}),
         )
         .await?["token"]
         .as_str()

@@ -96,6 +96,13 @@ impl GatewayEnv {
             gateway_policy.to_str().unwrap(),
         ]);
         std::fs::write(dir.join("gateway-token"), token.trim()).unwrap();
+        std::fs::write(
+            dir.join("charge.schema.json"),
+            json!({"type": "object", "required": ["amount"],
+                "properties": {"amount": {"type": "integer", "maximum": 100}}})
+            .to_string(),
+        )
+        .unwrap();
         let (gateway_ca, cert, key) = localhost_certificate(&dir, "gateway");
         let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -130,6 +137,14 @@ path_prefix = "/shared"
 upstream = "{upstream}"
 auth = ["jwt"]
 allow_multi_audience = true
+
+[[route]]
+name = "checked"
+function = "payments"
+path_prefix = "/checked"
+upstream = "{upstream}"
+auth = ["mtls", "jwt"]
+schema = "charge.schema.json"
 
 [[route]]
 name = "github"
@@ -506,4 +521,28 @@ fn a_client_cannot_hold_more_connections_than_its_limit() {
     again.send(b"GET /pay/x HTTP/1.1\r\nhost: localhost\r\n\r\n");
     let head = again.read_head();
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+}
+
+/// A body that gives a key twice reads one way to the schema (serde_json keeps the last)
+/// and may read the other way to the upstream (many parsers keep the first): an amount of
+/// a million smuggled past a schema that allows at most 100. Refused before validation.
+#[test]
+fn a_body_with_a_key_given_twice_cannot_slip_past_the_schema() {
+    let env = GatewayEnv::start("attack-gw-dupkeys", "");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    let payments = format!("spiffe://{TRUST_DOMAIN}/fn/payments");
+    let jwt = env.jwt(&orders, &[&payments]);
+    env.curl("POST", "/checked/charge")
+        .bearer(&jwt)
+        .json(&json!({"amount": 5}))
+        .send()
+        .expect(200);
+    let r = env
+        .curl("POST", "/checked/charge")
+        .bearer(&jwt)
+        .body(r#"{"amount": 1000000, "amount": 5}"#, "application/json")
+        .send();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("more than once"), "{}", r.body);
 }

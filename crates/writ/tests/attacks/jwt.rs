@@ -110,3 +110,27 @@ fn revoking_an_x509_svid_revokes_the_jwt_svids_minted_with_it() {
     // A token minted with another SVID of the same function is not affected.
     read(&sibling).expect(200);
 }
+
+/// The gateway, following the revocation feed, refuses a JWT-SVID whose X.509-SVID was
+/// revoked, as the server does.
+#[test]
+fn the_gateway_refuses_a_jwt_svid_minted_with_a_revoked_x509_svid() {
+    let env = GatewayEnv::start("attack-jwt-serial-gw", "");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    let payments = format!("spiffe://{TRUST_DOMAIN}/fn/payments");
+    let minted = env.jwt(&orders, &[&payments]);
+    let call = || {
+        env.curl("POST", "/pay/charge")
+            .bearer(&minted)
+            .json(&json!({"amount": 5}))
+            .send()
+    };
+    call().expect(200);
+    env.server.cli_ok(&["revoke", "--serial", &orders.serial]);
+    crate::common::wait_for(
+        "the gateway to refuse the token",
+        crate::common::PATIENCE,
+        || (call().status == 401).then_some(()),
+    );
+}
