@@ -161,7 +161,7 @@ fn admin_token_guesses_are_throttled_per_source_and_their_events_rate_limited() 
         let r = server
             .curl("GET", "/v1/functions")
             .bearer(&guess(i))
-            .from_address("127.0.0.2")
+            .source_address("127.0.0.2")
             .send();
         statuses.push(r.status);
         if r.status == 429 {

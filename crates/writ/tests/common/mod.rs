@@ -392,7 +392,7 @@ impl Curl {
     }
 
     /// Connects from this local address (`127.0.0.2`: another source on loopback).
-    pub fn from_address(mut self, address: &str) -> Curl {
+    pub fn source_address(mut self, address: &str) -> Curl {
         self.args.push("--interface".into());
         self.args.push(address.into());
         self
