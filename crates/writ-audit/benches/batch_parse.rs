@@ -1,6 +1,7 @@
 //! Reading a gateway's batch of audit events (`POST /v1/audit/events`, as the server's
 //! JSON extractor does): `json::from_bytes`, and beside it, in the same run, serde_json's
-//! `from_slice`, which the server used before.
+//! `from_slice`, which the server used before; and `json::no_duplicate_keys`, the pass the
+//! extractor makes over every body first.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde::Deserialize;
@@ -59,6 +60,11 @@ fn batch(c: &mut Criterion) {
             |()| serde_json::from_slice::<EventsIn>(&body).expect("parses"),
             BatchSize::PerIteration,
         )
+    });
+    // What the server's extractor adds before it reads: the refusal of keys given twice.
+    let text = std::str::from_utf8(&body).expect("UTF-8");
+    group.bench_function("json::no_duplicate_keys", |b| {
+        b.iter(|| json::no_duplicate_keys(text).expect("no duplicates"))
     });
     group.finish();
 }

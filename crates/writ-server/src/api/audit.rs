@@ -15,7 +15,7 @@ use writ_audit::Event;
 
 use super::admin::{authorize, bearer};
 use super::identity::svid_caller;
-use super::{ApiError, ApiJson, ApiQuery, long_poll_wait};
+use super::{ApiError, ApiJsonOfStructs, ApiQuery, long_poll_wait};
 use crate::state::AppState;
 use crate::store::AuditFilter;
 use crate::tls::ConnInfo;
@@ -129,7 +129,7 @@ pub(super) async fn write_events(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<EventsIn>,
+    ApiJsonOfStructs(body): ApiJsonOfStructs<EventsIn>,
 ) -> Result<Json<Value>, ApiError> {
     // Agents send with their SVID, and report only their own function's calls; gateways
     // (until they have identities of their own) with an admin token allowed

@@ -108,6 +108,23 @@ fn a_body_with_a_key_given_twice_is_refused_before_anything_reads_it() {
         .bearer(&server.admin_token())
         .send()
         .expect(404);
+
+    // An audit batch skips the pass over the text (its events are structs, which serde
+    // reads field by field), and serde refuses a field given twice itself.
+    let batch = r#"{"events": [{"time": "2026-12-07T10:00:00Z", "actor": "a", "actor": "b",
+        "authenticatedBy": "mtls", "action": "writ:Invoke", "resource": "writ:fn/payments",
+        "outcome": "allowed"}]}"#;
+    let r = server
+        .curl("POST", "/v1/audit/events")
+        .bearer(&server.admin_token())
+        .body(batch, "application/json")
+        .send()
+        .expect(400);
+    assert!(
+        r.error_message().contains("duplicate field `actor`"),
+        "{}",
+        r.body
+    );
 }
 
 #[test]
