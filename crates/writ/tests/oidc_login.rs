@@ -780,3 +780,92 @@ fn an_oidc_token_logs_in_once() {
         &csr,
     );
 }
+
+/// The escalation the attack corpus found, end to end: an operator scoped to team B's
+/// functions registers `team-b-evil` with an OIDC rule trusting an issuer of its own and
+/// an identity policy allowing `secrets:*` on everything, logs in with a token it signed
+/// itself, and asks for a secret it may not read. The function's policies are bounded by
+/// the operator's own, so the read is refused (and the login itself worked: the operator
+/// may make such functions, just not give them more than it has).
+#[test]
+fn a_scoped_operator_with_its_own_issuer_cannot_read_other_teams_secrets() {
+    let key = SigningKey::new("attacker-1");
+    let issuer = Issuer::start(&jwks(&[&key]));
+    let server = Server::start();
+    let dir = server.dir.path().to_path_buf();
+    std::fs::write(dir.join("stripe.txt"), "sk_live_team_a_only").unwrap();
+    server.cli(&[
+        "secret",
+        "put",
+        "payments/stripe-key",
+        "--value-file",
+        dir.join("stripe.txt").to_str().unwrap(),
+    ]);
+    let scope = dir.join("team-b.json");
+    std::fs::write(
+        &scope,
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["writ:RegisterFunction", "writ:PutAttestationRules",
+                       "writ:PutFunctionPolicy"],
+            "Resource": "spiffe://example.org/fn/team-b-*"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let token = server.cli(&["token", "create", "--policy", scope.to_str().unwrap()])["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rules = dir.join("evil-rules.json");
+    std::fs::write(&rules, url_rule(&issuer).to_string()).unwrap();
+    let grant = dir.join("evil-policy.json");
+    std::fs::write(
+        &grant,
+        json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "secrets:*", "Resource": "*"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["fn", "register", "team-b-evil", "--attestation"])
+        .arg(&rules)
+        .arg("--policy")
+        .arg(&grant)
+        .env("WRIT_ADDR", server.url(""))
+        .env("WRIT_CACERT", server.data().join("ca.pem"))
+        .env("WRIT_TOKEN", &token)
+        .env_remove("WRIT_TOKEN_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let csr = make_csr(&dir);
+    let answer = server.accepted(
+        "the attacker's own token",
+        "team-b-evil",
+        &key.sign(&good_claims()),
+        &csr,
+    );
+    let cert = dir.join("evil.pem");
+    std::fs::write(&cert, answer["x509Svid"].as_str().unwrap()).unwrap();
+    let read = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--cacert"])
+        .arg(server.data().join("ca.pem"))
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(dir.join("fn-key.pem"))
+        .args(["-H", "Content-Type: application/json", "-d"])
+        .arg(r#"{"name": "payments/stripe-key"}"#)
+        .args(["-w", "\n%{http_code}"])
+        .arg(server.url("/v1/secrets/get"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert!(text.ends_with("\n403"), "{text}");
+    assert!(text.contains("permissions boundary"), "{text}");
+    assert!(!text.contains("sk_live"), "{text}");
+}
