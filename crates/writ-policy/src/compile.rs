@@ -118,12 +118,28 @@ enum PrincipalMatcher {
     Spiffe(Pattern),
 }
 
-/// How a principal matched: `Direct` when the statement names exactly the caller, which
-/// matters for permissions boundaries (see [`crate::PolicySet`]).
+/// How a principal matched, which decides what a resource policy's allow is worth (see
+/// [`crate::PolicySet`]): `Direct` when the statement names exactly the caller (it grants
+/// even past a permissions boundary), `Indirect` when it names the caller through a role, a
+/// wildcard or `*` (it grants within the boundary), `Account` when it names only the
+/// caller's account (it grants nothing by itself: the account delegates to its identity
+/// policies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PrincipalMatch {
     Direct,
     Indirect,
+    Account,
+}
+
+impl PrincipalMatch {
+    /// Orders matches from the strongest grant to the weakest.
+    fn rank(self) -> u8 {
+        match self {
+            PrincipalMatch::Direct => 0,
+            PrincipalMatch::Indirect => 1,
+            PrincipalMatch::Account => 2,
+        }
+    }
 }
 
 impl PrincipalMatcher {
@@ -179,8 +195,10 @@ impl PrincipalMatcher {
             (PrincipalMatcher::Any, _) => Some(Indirect),
             // {"AWS": "*"} means the same as "*".
             (PrincipalMatcher::AwsAny, _) => Some(Indirect),
-            (PrincipalMatcher::AwsAccount(acct), p @ Principal::Aws(_)) => {
-                hit(p.aws_account() == Some(acct.as_ref()), Indirect)
+            // An account names its root user exactly, and delegates for everyone else in it.
+            (PrincipalMatcher::AwsAccount(acct), p @ Principal::Aws(id)) => {
+                let how = if is_account_root(id) { Direct } else { Account };
+                hit(p.aws_account() == Some(acct.as_ref()), how)
             }
             (PrincipalMatcher::AwsArn(arn), Principal::Aws(id)) => {
                 if arn.as_ref() == id {
@@ -226,6 +244,11 @@ fn role_session_of(role: &str, session: &str) -> bool {
     let role_name = role_path.rsplit('/').next().unwrap_or(role_path);
     let session_role = session_rest.split('/').next().unwrap_or("");
     r[1] == s[1] && r[2] == "iam" && s[2] == "sts" && r[4] == s[4] && role_name == session_role
+}
+
+/// True when an AWS principal is an account itself: its 12-digit id or its root ARN.
+fn is_account_root(id: &str) -> bool {
+    is_account_id(id) || split_arn(id).is_some_and(|p| p[2] == "iam" && p[5] == "root")
 }
 
 pub(crate) struct NoVars;
@@ -282,10 +305,7 @@ impl CompiledPrincipal {
             .matchers
             .iter()
             .filter_map(|m| m.matches(p))
-            .min_by_key(|m| match m {
-                PrincipalMatch::Direct => 0,
-                PrincipalMatch::Indirect => 1,
-            });
+            .min_by_key(|m| m.rank());
         match (found, self.negated) {
             (Some(how), false) => Some(how),
             (None, true) => Some(PrincipalMatch::Indirect),

@@ -292,6 +292,29 @@ impl Request {
     pub fn context(&self) -> &Context {
         &self.context
     }
+
+    /// The account that owns the resource: the account part of the resource's ARN, or, for
+    /// an ARN without one (`arn:aws:s3:::bucket/key`) or a resource that is not an ARN, the
+    /// request's `aws:ResourceAccount` key. `None` when neither says; writ then decides as
+    /// if the resource were in the caller's account.
+    pub fn resource_account(&self) -> Option<&str> {
+        let from_arn = crate::values::split_arn(&self.resource)
+            .map(|p| p[4])
+            .filter(|a| crate::values::is_account_id(a));
+        from_arn.or_else(|| match self.context.get_lower("aws:resourceaccount") {
+            Some(ContextValue::One(a)) if crate::values::is_account_id(a) => Some(a.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The caller's account and the resource's, when both are known and differ: then AWS
+    /// requires both an identity policy of the caller's account and a resource policy of
+    /// the resource's account to allow.
+    pub fn cross_account(&self) -> Option<(&str, &str)> {
+        let caller = self.principal.as_ref()?.aws_account()?;
+        let owner = self.resource_account()?;
+        (caller != owner).then_some((caller, owner))
+    }
 }
 
 #[cfg(test)]

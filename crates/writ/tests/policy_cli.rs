@@ -535,3 +535,65 @@ fn simulate_refuses_invalid_policies_and_missing_files() {
         stderr(&out)
     );
 }
+
+// --- Accounts: delegation and cross-account access ---
+
+#[test]
+fn simulate_says_which_half_is_missing_for_account_principals() {
+    let bucket = temp_policy(
+        "bucket-names-account.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"Account","Effect":"Allow",
+            "Principal":{"AWS":"arn:aws:iam::111122223333:root"},
+            "Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+    );
+    let bucket = bucket.to_str().unwrap();
+    let user = "arn:aws:iam::111122223333:user/alice";
+    let base = [
+        "--resource-policy",
+        bucket,
+        "--principal",
+        user,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::b/k",
+    ];
+    let out = writ(&[&["policy", "simulate"][..], &base[..]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "why:      the resource policy allows the account 111122223333, which delegates \
+             to its identity policies, and none of them allows this"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let (code, doc) = simulate_json(&base);
+    assert_eq!(code, 2);
+    assert_eq!(doc["reason"], "accountDelegated");
+    // With an identity policy of the account that allows, it is allowed.
+    let (code, _) = simulate_json(&[&base[..], &["--policy", EVERYTHING][..]].concat());
+    assert_eq!(code, 0);
+    // The bucket in another account: the identity policy alone is not enough.
+    let (code, doc) = simulate_json(&[
+        "--policy",
+        EVERYTHING,
+        "--principal",
+        user,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::b/k",
+        "--context",
+        "aws:ResourceAccount=444455556666",
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(doc["reason"], "crossAccountNoResourceAllow");
+    assert!(
+        doc["why"]
+            .as_str()
+            .unwrap()
+            .contains("no resource policy of account 444455556666 does"),
+        "{doc}"
+    );
+}

@@ -131,7 +131,8 @@ pub struct SimulateArgs {
     /// of string, numeric, boolean, ip, date, binary (add `List` for lists:
     /// ipList=10.0.0.1,10.0.0.2). Repeatable. Keys derived from --principal
     /// (aws:PrincipalAccount, aws:PrincipalArn, aws:username, aws:PrincipalServiceName)
-    /// cannot be overridden, as in AWS.
+    /// cannot be overridden, as in AWS. For a resource whose ARN names no account (S3),
+    /// aws:ResourceAccount=ACCOUNT says whose it is, for the cross-account rule.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     context: Vec<String>,
     /// Output format.
@@ -491,15 +492,7 @@ fn print_text(request: &Request, e: &Explanation, warnings: &[(String, Diagnosti
         Outcome::Allowed => println!("allowed by:"),
         Outcome::ExplicitDeny => println!("denied by:"),
         Outcome::ImplicitDeny => {
-            let why = match d.reason {
-                Some(writ_policy::DenyReason::NotInBoundary) => {
-                    "a policy allows it, but no permissions boundary statement does"
-                }
-                Some(writ_policy::DenyReason::NotInSessionPolicy) => {
-                    "a policy allows it, but no session policy statement does"
-                }
-                _ => "no statement allows it",
-            };
+            let why = e.why.as_deref().unwrap_or("no statement allows it");
             println!("why:      {why}");
             if !d.matched.is_empty() {
                 println!("allowed only by:");
@@ -553,6 +546,7 @@ fn print_json(
         "decision": e.decision.outcome,
         "matched": e.decision.matched,
         "reason": e.decision.reason,
+        "why": e.why,
         "request": {
             "principal": request.principal(),
             "action": request.action(),
