@@ -104,6 +104,11 @@ impl PatternSet {
     pub(crate) fn matches(&self, text: &str, vars: &dyn Vars) -> bool {
         self.patterns.iter().any(|p| p.matches(text, vars)) != self.negated
     }
+
+    /// The first variable of these patterns with no value and no default.
+    fn unresolved(&self, vars: &dyn Vars) -> Option<&str> {
+        self.patterns.iter().find_map(|p| p.unresolved(vars))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -462,6 +467,33 @@ impl CompiledCondition {
         })
     }
 
+    /// The policy's values that are patterns (and so may hold variables).
+    fn patterns(&self) -> Vec<&Pattern> {
+        match &self.values {
+            CondValues::Str(ps) | CondValues::StrIgnoreCase(ps) => ps.iter().collect(),
+            CondValues::Arn(ps) => ps
+                .iter()
+                .flat_map(|p| match p {
+                    ArnPattern::Whole(p) => std::slice::from_ref(p),
+                    ArnPattern::Segments(segs) => &segs[..],
+                    ArnPattern::Any | ArnPattern::Never => &[],
+                })
+                .collect(),
+            CondValues::StrSet(_)
+            | CondValues::Num(_)
+            | CondValues::Date(_)
+            | CondValues::Bool(_)
+            | CondValues::Binary(_)
+            | CondValues::Ip(_)
+            | CondValues::Null(_) => Vec::new(),
+        }
+    }
+
+    /// The first variable of the policy's values with no value and no default.
+    fn unresolved(&self, vars: &dyn Vars) -> Option<&str> {
+        self.patterns().into_iter().find_map(|p| p.unresolved(vars))
+    }
+
     /// True when one request value satisfies the positive form of the operator against any
     /// of the policy's values (a logical OR).
     fn positive_match(&self, v: &str, vars: &dyn Vars) -> bool {
@@ -583,15 +615,21 @@ pub(crate) struct CompiledStatement {
     pub(crate) actions: PatternSet,
     pub(crate) resources: PatternSet,
     pub(crate) conditions: Vec<CompiledCondition>,
+    /// The variables without a default that `Resource`/`NotResource` and the condition
+    /// values use, as (lower-cased key, key as written), each once. Empty for most
+    /// statements, which then cost nothing more to evaluate.
+    required: Box<[(Box<str>, Box<str>)]>,
 }
 
 /// The first element of a statement that did not match, for explanations.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Miss {
+pub(crate) enum Miss<'s> {
     Principal,
     Action,
     Resource,
     Condition(usize, ConditionOutcome),
+    /// An Allow needs this variable (as written), which has no value in the request.
+    Variable(&'s str),
 }
 
 impl CompiledStatement {
@@ -627,34 +665,77 @@ impl CompiledStatement {
                 })
             }
         };
+        let resources = PatternSet::new(&st.resource, false, expand)?;
+        let conditions: Vec<CompiledCondition> = st
+            .conditions
+            .iter()
+            .map(|c| CompiledCondition::new(c, expand))
+            .collect::<Result<_, _>>()?;
+        let mut required: Vec<(Box<str>, Box<str>)> = Vec::new();
+        let patterns = resources
+            .patterns
+            .iter()
+            .chain(conditions.iter().flat_map(|c| c.patterns()));
+        for (lower, key) in patterns.flat_map(|p| p.required_variables()) {
+            if !required.iter().any(|(l, _)| l.as_ref() == lower) {
+                required.push((lower.into(), key.into()));
+            }
+        }
         Ok(CompiledStatement {
             index,
             sid: st.sid.as_deref().map(Arc::from),
             effect: st.effect,
             principal,
             actions: PatternSet::new(&st.action, true, false)?,
-            resources: PatternSet::new(&st.resource, false, expand)?,
-            conditions: st
-                .conditions
-                .iter()
-                .map(|c| CompiledCondition::new(c, expand))
-                .collect::<Result<_, _>>()?,
+            resources,
+            conditions,
+            required: required.into_boxed_slice(),
         })
     }
 
+    /// The first variable (as written) the statement needs and the request has no value
+    /// for. AWS documents that such a variable may make the whole statement invalid.
+    pub(crate) fn missing_variable(&self, req: &Request) -> Option<&str> {
+        let ctx = req.context();
+        self.required
+            .iter()
+            .find(|(lower, _)| ctx.var(lower).is_none())
+            .map(|(_, key)| key.as_ref())
+    }
+
     /// Whether the statement applies to the request, and how the principal matched.
-    pub(crate) fn applies(&self, req: &Request) -> Result<PrincipalMatch, Miss> {
+    ///
+    /// A statement that needs a variable the request has no value for is read so that it
+    /// never allows more than AWS would: an Allow does not apply, and in a Deny the elements
+    /// holding the variable count as matching (the Deny applies when the rest matches).
+    pub(crate) fn applies(&self, req: &Request) -> Result<PrincipalMatch, Miss<'_>> {
         let how = match &self.principal {
             Some(p) => p.matches(req.principal()).ok_or(Miss::Principal)?,
             None => PrincipalMatch::Indirect,
         };
-        if !self.actions.matches(req.action_lower(), req.context()) {
+        let ctx = req.context();
+        if !self.actions.matches(req.action_lower(), ctx) {
             return Err(Miss::Action);
         }
-        if !self.resources.matches(req.resource(), req.context()) {
+        let missing = if self.required.is_empty() {
+            None
+        } else {
+            self.missing_variable(req)
+        };
+        if let Some(var) = missing
+            && self.effect == Effect::Allow
+        {
+            return Err(Miss::Variable(var));
+        }
+        let unresolved_deny = missing.is_some();
+        let resource_forced = unresolved_deny && self.resources.unresolved(ctx).is_some();
+        if !resource_forced && !self.resources.matches(req.resource(), ctx) {
             return Err(Miss::Resource);
         }
         for (i, c) in self.conditions.iter().enumerate() {
+            if unresolved_deny && c.unresolved(ctx).is_some() {
+                continue;
+            }
             match c.evaluate(req) {
                 ConditionOutcome::Holds => {}
                 other => return Err(Miss::Condition(i, other)),

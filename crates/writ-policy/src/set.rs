@@ -143,6 +143,12 @@ pub enum StatementMiss {
         #[serde(rename = "keyMissing")]
         key_missing: bool,
     },
+    /// An Allow needs a policy variable that has no value in the request and no default;
+    /// AWS documents that this may make the statement invalid, so it does not apply.
+    Variable {
+        /// The variable's key, as written (`aws:username` for `${aws:username}`).
+        variable: String,
+    },
 }
 
 /// One statement and whether it applied, for explanations.
@@ -154,6 +160,11 @@ pub struct StatementTrace {
     /// `None` when it applied; otherwise the first element that did not match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub miss: Option<StatementMiss>,
+    /// For a Deny that applied although it needs a variable the request has no value for
+    /// (writ reads such a Deny as applying, so it never allows more than AWS would): the
+    /// variable's key, as written.
+    #[serde(rename = "unresolvedVariable", skip_serializing_if = "Option::is_none")]
+    pub unresolved_variable: Option<String>,
 }
 
 /// A decision with the trace of every statement considered, in policy order.
@@ -459,7 +470,12 @@ impl PolicySet {
                         policy: u32::try_from(p).unwrap_or(u32::MAX),
                         statement: u32::try_from(s).unwrap_or(u32::MAX),
                     };
-                    let miss = st.applies(req).err().map(|m| match m {
+                    let applies = st.applies(req);
+                    let unresolved_variable = match (&applies, st.effect) {
+                        (Ok(_), Effect::Deny) => st.missing_variable(req).map(str::to_string),
+                        _ => None,
+                    };
+                    let miss = applies.err().map(|m| match m {
                         Miss::Principal => StatementMiss::Principal,
                         Miss::Action => StatementMiss::Action,
                         Miss::Resource => StatementMiss::Resource,
@@ -471,10 +487,14 @@ impl PolicySet {
                                 key_missing: outcome == ConditionOutcome::KeyMissing,
                             }
                         }
+                        Miss::Variable(v) => StatementMiss::Variable {
+                            variable: v.to_string(),
+                        },
                     });
                     statements.push(StatementTrace {
                         statement: self.describe(id),
                         miss,
+                        unresolved_variable,
                     });
                 }
             }

@@ -597,3 +597,56 @@ fn simulate_says_which_half_is_missing_for_account_principals() {
         "{doc}"
     );
 }
+
+// --- Policy variables the request cannot supply ---
+
+#[test]
+fn simulate_explains_a_statement_with_an_unresolvable_variable() {
+    let policy = temp_policy(
+        "not-resource-username.json",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"AllButOthersHomes","Effect":"Allow","Action":"s3:GetObject",
+             "NotResource":"arn:aws:s3:::home/${aws:username}/*"},
+            {"Sid":"NoDeletes","Effect":"Deny","Action":"s3:DeleteObject",
+             "Resource":"arn:aws:s3:::home/${aws:username}/*"}]}"#,
+    );
+    let policy = policy.to_str().unwrap();
+    let session = "arn:aws:sts::111122223333:assumed-role/app/s1";
+    let out = writ(&[
+        "policy",
+        "simulate",
+        "--policy",
+        policy,
+        "--principal",
+        session,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::home/bob/x",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "Statement[0] (Sid \"AllButOthersHomes\") [Allow]: ${aws:username} has no value in \
+             this request"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let (code, doc) = simulate_json(&[
+        "--policy",
+        policy,
+        "--policy",
+        EVERYTHING,
+        "--principal",
+        session,
+        "--action",
+        "s3:DeleteObject",
+        "--resource",
+        "arn:aws:s3:::home/bob/x",
+    ]);
+    assert_eq!(code, 2, "{doc}");
+    assert_eq!(doc["decision"], "explicitDeny");
+    assert_eq!(doc["matched"][0]["sid"], "NoDeletes");
+    assert_eq!(doc["statements"][1]["unresolvedVariable"], "aws:username");
+}

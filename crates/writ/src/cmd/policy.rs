@@ -454,6 +454,9 @@ fn type_name(ty: ValueType) -> &'static str {
 
 fn miss_text(m: &StatementMiss, request: &Request) -> String {
     match m {
+        StatementMiss::Variable { variable } => {
+            format!("${{{variable}}} has no value in this request")
+        }
         StatementMiss::Principal => "the principal does not match".into(),
         StatementMiss::Action => "the action does not match".into(),
         StatementMiss::Resource => "the resource does not match".into(),
@@ -507,6 +510,16 @@ fn print_text(request: &Request, e: &Explanation, warnings: &[(String, Diagnosti
             m.label(),
             m.effect
         );
+    }
+    for t in &e.statements {
+        if let Some(v) = &t.unresolved_variable {
+            println!(
+                "  note: {} {} applies although ${{{v}}} has no value in this request: a Deny \
+                 that cannot be resolved is read as applying",
+                t.statement.policy,
+                t.statement.label()
+            );
+        }
     }
     let misses: Vec<_> = e
         .statements
