@@ -236,7 +236,7 @@ impl PrincipalMatcher {
 
 /// True when `session` (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`) is a session of
 /// `role` (`arn:aws:iam::ACCT:role/PATH/NAME`).
-fn role_session_of(role: &str, session: &str) -> bool {
+pub(crate) fn role_session_of(role: &str, session: &str) -> bool {
     let (Some(r), Some(s)) = (split_arn(role), split_arn(session)) else {
         return false;
     };

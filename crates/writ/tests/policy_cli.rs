@@ -650,3 +650,49 @@ fn simulate_explains_a_statement_with_an_unresolvable_variable() {
     assert_eq!(doc["matched"][0]["sid"], "NoDeletes");
     assert_eq!(doc["statements"][1]["unresolvedVariable"], "aws:username");
 }
+
+#[test]
+fn a_session_may_be_given_its_own_role_as_aws_principal_arn_and_no_other() {
+    let bucket = temp_policy(
+        "bucket-admin-role.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",
+            "Action":"s3:GetObject","Resource":"*",
+            "Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/ops/admin"}}}]}"#,
+    );
+    let bucket = bucket.to_str().unwrap();
+    let run = |session: &str, role: &str| {
+        let context = format!("aws:PrincipalArn={role}");
+        writ(&[
+            "policy",
+            "simulate",
+            "--resource-policy",
+            bucket,
+            "--principal",
+            session,
+            "--action",
+            "s3:GetObject",
+            "--resource",
+            "arn:aws:s3:::b/k",
+            "--context",
+            &context,
+        ])
+    };
+    let admin = "arn:aws:sts::111122223333:assumed-role/admin/s1";
+    let out = run(admin, "arn:aws:iam::111122223333:role/ops/admin");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Another role's session cannot borrow the admin role's ARN.
+    let app = "arn:aws:sts::111122223333:assumed-role/app/s1";
+    let out = run(app, "arn:aws:iam::111122223333:role/ops/admin");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("is not the role of the session"),
+        "{}",
+        stderr(&out)
+    );
+}

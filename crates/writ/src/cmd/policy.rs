@@ -334,7 +334,18 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
     let mut request = Request::new(&args.action, &args.resource).with_context(context);
     if let Some(p) = &args.principal {
         let principal = Principal::parse(p).map_err(|e| format!("--principal: {e}"))?;
+        // AWS sets aws:PrincipalArn of a role session to its role's ARN with the role's path,
+        // which the session ARN does not carry: that one key may be given, and must be the
+        // session's role.
+        let session = matches!(&principal, Principal::Aws(id) if id.contains(":assumed-role/"));
+        let role_arn = request
+            .context()
+            .get("aws:PrincipalArn")
+            .map(|v| v.as_slice().join(","));
         for key in DERIVED_KEYS {
+            if session && key == "aws:PrincipalArn" {
+                continue;
+            }
             if request.context().get(key).is_some() {
                 return Err(format!(
                     "--context {key}: this key is derived from --principal, as AWS derives it; \
@@ -343,6 +354,14 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
             }
         }
         request = request.with_principal(principal).with_principal_context();
+        if let Some(role) = role_arn
+            && request.context().get("aws:PrincipalArn").is_none()
+        {
+            return Err(format!(
+                "--context aws:PrincipalArn: {role:?} is not the role of the session {p}; give \
+                 the session's role ARN (arn:aws:iam::ACCOUNT:role/PATH/NAME) or drop it"
+            ));
+        }
     }
     let explanation = set.explain(&request);
     match args.format {
