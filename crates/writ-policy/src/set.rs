@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::compile::{CompiledPolicy, CompiledStatement, ConditionOutcome, Miss, PrincipalMatch};
 use crate::model::{Effect, PolicyKind};
-use crate::request::Request;
+use crate::request::{Principal, Request};
 
 /// The three possible answers, named as in AWS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -73,6 +73,9 @@ pub enum DenyReason {
     /// The caller is in another account than the resource: an identity policy allows it,
     /// but no resource policy of the resource's account does.
     CrossAccountNoResourceAllow,
+    /// The caller is anonymous: an identity policy allows the request, but identity
+    /// policies apply to no anonymous caller, and no resource policy allows it.
+    AnonymousCaller,
 }
 
 /// A statement that decided a request: which policy, which statement, which effect.
@@ -409,9 +412,14 @@ impl PolicySet {
         }
         let [identity, resource, boundary, session] = &mut t.allows;
         let present = |kind| self.index[kind_slot(kind)].present;
-        let boundary_ok = !present(PolicyKind::PermissionsBoundary) || !boundary.is_empty();
-        let session_ok = !present(PolicyKind::Session) || !session.is_empty();
-        let identity_allows = !identity.is_empty();
+        // An anonymous caller has no identity, so identity policies, boundaries and session
+        // policies never apply to it: only a resource policy can allow it.
+        let anonymous = matches!(req.principal(), Some(Principal::Anonymous));
+        let boundary_ok =
+            anonymous || !present(PolicyKind::PermissionsBoundary) || !boundary.is_empty();
+        let session_ok = anonymous || !present(PolicyKind::Session) || !session.is_empty();
+        let identity_applies = !identity.is_empty();
+        let identity_allows = !anonymous && identity_applies;
         let resource_allows = !resource.is_empty();
         let identity_ok = identity_allows && boundary_ok && session_ok;
         // The accounts are compared only when something allows, so a request nothing
@@ -435,7 +443,9 @@ impl PolicySet {
                 reason: None,
             };
         }
-        let reason = if !identity_allows && !resource_allows {
+        let reason = if anonymous && !resource_allows && identity_applies {
+            DenyReason::AnonymousCaller
+        } else if !identity_allows && !resource_allows {
             DenyReason::NoAllow
         } else if cross_account && !resource_allows {
             DenyReason::CrossAccountNoResourceAllow
@@ -530,6 +540,10 @@ fn why(d: &Decision, req: &Request) -> Option<String> {
              resource policy allows it, but no identity policy of account {caller} does, and \
              across accounts both must"
         ),
+        (_, DenyReason::AnonymousCaller) => "the caller is anonymous: an identity policy \
+            allows it, but identity policies apply to no anonymous caller, and no resource \
+            policy allows it"
+            .into(),
         (_, DenyReason::CrossAccountNoResourceAllow) => format!(
             "the caller is in account {caller} and the resource in account {owner}: an \
              identity policy allows it, but no resource policy of account {owner} does, and \

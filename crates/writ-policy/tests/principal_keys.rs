@@ -105,3 +105,37 @@ fn a_role_session_keeps_only_its_own_role_as_aws_principal_arn() {
     );
     assert!(s.evaluate(&admin_session).is_allowed());
 }
+
+#[test]
+fn identity_policies_never_allow_an_anonymous_caller() {
+    let identity = set(
+        PolicyKind::Identity,
+        r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}"#,
+    );
+    let anonymous = request(Principal::Anonymous, "arn:aws:s3:::b/k", &[]);
+    let d = identity.evaluate(&anonymous);
+    assert_eq!(d.outcome, Outcome::ImplicitDeny);
+    assert_eq!(d.reason, Some(writ_policy::DenyReason::AnonymousCaller));
+    // Without a principal the request is the identity's own (admin tokens decide so).
+    assert!(
+        identity
+            .evaluate(&Request::new("s3:GetObject", "arn:aws:s3:::b/k"))
+            .is_allowed()
+    );
+    // A resource policy open to everyone allows it, and a boundary in the set does not
+    // limit a caller that has none.
+    let mut both = set(
+        PolicyKind::Resource,
+        r#"{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*"}"#,
+    );
+    let boundary = writ_policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}"#,
+        &ParseOptions::new(PolicyKind::PermissionsBoundary),
+    )
+    .into_result()
+    .expect("boundary");
+    both.add(
+        CompiledPolicy::new("b", PolicyKind::PermissionsBoundary, &boundary).expect("compiles"),
+    );
+    assert!(both.evaluate(&anonymous).is_allowed());
+}
