@@ -73,9 +73,10 @@ pub enum DenyReason {
     /// The caller is in another account than the resource: an identity policy allows it,
     /// but no resource policy of the resource's account does.
     CrossAccountNoResourceAllow,
-    /// The caller is anonymous: an identity policy allows the request, but identity
-    /// policies apply to no anonymous caller, and no resource policy allows it.
-    AnonymousCaller,
+    /// The caller is anonymous or an AWS service, which have no identity policies: an
+    /// identity policy allows the request, but applies to no such caller, and no resource
+    /// policy allows it.
+    NoIdentity,
 }
 
 /// A statement that decided a request: which policy, which statement, which effect.
@@ -412,9 +413,13 @@ impl PolicySet {
         }
         let [identity, resource, boundary, session] = &mut t.allows;
         let present = |kind| self.index[kind_slot(kind)].present;
-        // An anonymous caller has no identity, so identity policies, boundaries and session
-        // policies never apply to it: only a resource policy can allow it.
-        let anonymous = matches!(req.principal(), Some(Principal::Anonymous));
+        // An anonymous caller or an AWS service has no identity policies, so identity
+        // policies, boundaries and session policies never apply to it: only a resource
+        // policy can allow it.
+        let anonymous = matches!(
+            req.principal(),
+            Some(Principal::Anonymous | Principal::Service(_))
+        );
         let boundary_ok =
             anonymous || !present(PolicyKind::PermissionsBoundary) || !boundary.is_empty();
         let session_ok = anonymous || !present(PolicyKind::Session) || !session.is_empty();
@@ -444,7 +449,7 @@ impl PolicySet {
             };
         }
         let reason = if anonymous && !resource_allows && identity_applies {
-            DenyReason::AnonymousCaller
+            DenyReason::NoIdentity
         } else if !identity_allows && !resource_allows {
             DenyReason::NoAllow
         } else if cross_account && !resource_allows {
@@ -540,10 +545,11 @@ fn why(d: &Decision, req: &Request) -> Option<String> {
              resource policy allows it, but no identity policy of account {caller} does, and \
              across accounts both must"
         ),
-        (_, DenyReason::AnonymousCaller) => "the caller is anonymous: an identity policy \
-            allows it, but identity policies apply to no anonymous caller, and no resource \
-            policy allows it"
-            .into(),
+        (_, DenyReason::NoIdentity) => format!(
+            "the caller ({}) has no identity policies: an identity policy allows it, but applies \
+             to no such caller, and no resource policy allows it",
+            req.principal().map(|p| p.to_string()).unwrap_or_default()
+        ),
         (_, DenyReason::CrossAccountNoResourceAllow) => format!(
             "the caller is in account {caller} and the resource in account {owner}: an \
              identity policy allows it, but no resource policy of account {owner} does, and \

@@ -107,7 +107,7 @@ fn a_role_session_keeps_only_its_own_role_as_aws_principal_arn() {
 }
 
 #[test]
-fn identity_policies_never_allow_an_anonymous_caller() {
+fn identity_policies_never_allow_an_anonymous_caller_or_a_service() {
     let identity = set(
         PolicyKind::Identity,
         r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}"#,
@@ -115,7 +115,18 @@ fn identity_policies_never_allow_an_anonymous_caller() {
     let anonymous = request(Principal::Anonymous, "arn:aws:s3:::b/k", &[]);
     let d = identity.evaluate(&anonymous);
     assert_eq!(d.outcome, Outcome::ImplicitDeny);
-    assert_eq!(d.reason, Some(writ_policy::DenyReason::AnonymousCaller));
+    assert_eq!(d.reason, Some(writ_policy::DenyReason::NoIdentity));
+    let service = request(
+        Principal::Service("lambda.amazonaws.com".into()),
+        "arn:aws:s3:::b/k",
+        &[],
+    );
+    assert_eq!(
+        identity.evaluate(&service).reason,
+        Some(writ_policy::DenyReason::NoIdentity)
+    );
+    let why = identity.explain(&service).why.expect("a denial says why");
+    assert!(why.contains("Service lambda.amazonaws.com"), "{why}");
     // Without a principal the request is the identity's own (admin tokens decide so).
     assert!(
         identity
