@@ -416,15 +416,15 @@ impl PolicySet {
         // An anonymous caller or an AWS service has no identity policies, so identity
         // policies, boundaries and session policies never apply to it: only a resource
         // policy can allow it.
-        let anonymous = matches!(
+        let no_identity = matches!(
             req.principal(),
             Some(Principal::Anonymous | Principal::Service(_))
         );
         let boundary_ok =
-            anonymous || !present(PolicyKind::PermissionsBoundary) || !boundary.is_empty();
-        let session_ok = anonymous || !present(PolicyKind::Session) || !session.is_empty();
+            no_identity || !present(PolicyKind::PermissionsBoundary) || !boundary.is_empty();
+        let session_ok = no_identity || !present(PolicyKind::Session) || !session.is_empty();
         let identity_applies = !identity.is_empty();
-        let identity_allows = !anonymous && identity_applies;
+        let identity_allows = !no_identity && identity_applies;
         let resource_allows = !resource.is_empty();
         let identity_ok = identity_allows && boundary_ok && session_ok;
         // The accounts are compared only when something allows, so a request nothing
@@ -448,7 +448,7 @@ impl PolicySet {
                 reason: None,
             };
         }
-        let reason = if anonymous && !resource_allows && identity_applies {
+        let reason = if no_identity && !resource_allows && identity_applies {
             DenyReason::NoIdentity
         } else if !identity_allows && !resource_allows {
             DenyReason::NoAllow
