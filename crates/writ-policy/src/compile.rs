@@ -104,6 +104,11 @@ impl PatternSet {
     pub(crate) fn matches(&self, text: &str, vars: &dyn Vars) -> bool {
         self.patterns.iter().any(|p| p.matches(text, vars)) != self.negated
     }
+
+    /// The first variable of these patterns with no value and no default.
+    fn unresolved(&self, vars: &dyn Vars) -> Option<&str> {
+        self.patterns.iter().find_map(|p| p.unresolved(vars))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -118,12 +123,28 @@ enum PrincipalMatcher {
     Spiffe(Pattern),
 }
 
-/// How a principal matched: `Direct` when the statement names exactly the caller, which
-/// matters for permissions boundaries (see [`crate::PolicySet`]).
+/// How a principal matched, which decides what a resource policy's allow is worth (see
+/// [`crate::PolicySet`]): `Direct` when the statement names exactly the caller (it grants
+/// even past a permissions boundary), `Indirect` when it names the caller through a role, a
+/// wildcard or `*` (it grants within the boundary), `Account` when it names only the
+/// caller's account (it grants nothing by itself: the account delegates to its identity
+/// policies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PrincipalMatch {
     Direct,
     Indirect,
+    Account,
+}
+
+impl PrincipalMatch {
+    /// Orders matches from the strongest grant to the weakest.
+    fn rank(self) -> u8 {
+        match self {
+            PrincipalMatch::Direct => 0,
+            PrincipalMatch::Indirect => 1,
+            PrincipalMatch::Account => 2,
+        }
+    }
 }
 
 impl PrincipalMatcher {
@@ -179,8 +200,10 @@ impl PrincipalMatcher {
             (PrincipalMatcher::Any, _) => Some(Indirect),
             // {"AWS": "*"} means the same as "*".
             (PrincipalMatcher::AwsAny, _) => Some(Indirect),
-            (PrincipalMatcher::AwsAccount(acct), p @ Principal::Aws(_)) => {
-                hit(p.aws_account() == Some(acct.as_ref()), Indirect)
+            // An account names its root user exactly, and delegates for everyone else in it.
+            (PrincipalMatcher::AwsAccount(acct), p @ Principal::Aws(id)) => {
+                let how = if is_account_root(id) { Direct } else { Account };
+                hit(p.aws_account() == Some(acct.as_ref()), how)
             }
             (PrincipalMatcher::AwsArn(arn), Principal::Aws(id)) => {
                 if arn.as_ref() == id {
@@ -213,7 +236,7 @@ impl PrincipalMatcher {
 
 /// True when `session` (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`) is a session of
 /// `role` (`arn:aws:iam::ACCT:role/PATH/NAME`).
-fn role_session_of(role: &str, session: &str) -> bool {
+pub(crate) fn role_session_of(role: &str, session: &str) -> bool {
     let (Some(r), Some(s)) = (split_arn(role), split_arn(session)) else {
         return false;
     };
@@ -226,6 +249,11 @@ fn role_session_of(role: &str, session: &str) -> bool {
     let role_name = role_path.rsplit('/').next().unwrap_or(role_path);
     let session_role = session_rest.split('/').next().unwrap_or("");
     r[1] == s[1] && r[2] == "iam" && s[2] == "sts" && r[4] == s[4] && role_name == session_role
+}
+
+/// True when an AWS principal is an account itself: its 12-digit id or its root ARN.
+fn is_account_root(id: &str) -> bool {
+    is_account_id(id) || split_arn(id).is_some_and(|p| p[2] == "iam" && p[5] == "root")
 }
 
 pub(crate) struct NoVars;
@@ -282,10 +310,7 @@ impl CompiledPrincipal {
             .matchers
             .iter()
             .filter_map(|m| m.matches(p))
-            .min_by_key(|m| match m {
-                PrincipalMatch::Direct => 0,
-                PrincipalMatch::Indirect => 1,
-            });
+            .min_by_key(|m| m.rank());
         match (found, self.negated) {
             (Some(how), false) => Some(how),
             (None, true) => Some(PrincipalMatch::Indirect),
@@ -442,6 +467,33 @@ impl CompiledCondition {
         })
     }
 
+    /// The policy's values that are patterns (and so may hold variables).
+    fn patterns(&self) -> Vec<&Pattern> {
+        match &self.values {
+            CondValues::Str(ps) | CondValues::StrIgnoreCase(ps) => ps.iter().collect(),
+            CondValues::Arn(ps) => ps
+                .iter()
+                .flat_map(|p| match p {
+                    ArnPattern::Whole(p) => std::slice::from_ref(p),
+                    ArnPattern::Segments(segs) => &segs[..],
+                    ArnPattern::Any | ArnPattern::Never => &[],
+                })
+                .collect(),
+            CondValues::StrSet(_)
+            | CondValues::Num(_)
+            | CondValues::Date(_)
+            | CondValues::Bool(_)
+            | CondValues::Binary(_)
+            | CondValues::Ip(_)
+            | CondValues::Null(_) => Vec::new(),
+        }
+    }
+
+    /// The first variable of the policy's values with no value and no default.
+    fn unresolved(&self, vars: &dyn Vars) -> Option<&str> {
+        self.patterns().into_iter().find_map(|p| p.unresolved(vars))
+    }
+
     /// True when one request value satisfies the positive form of the operator against any
     /// of the policy's values (a logical OR).
     fn positive_match(&self, v: &str, vars: &dyn Vars) -> bool {
@@ -563,15 +615,21 @@ pub(crate) struct CompiledStatement {
     pub(crate) actions: PatternSet,
     pub(crate) resources: PatternSet,
     pub(crate) conditions: Vec<CompiledCondition>,
+    /// The variables without a default that `Resource`/`NotResource` and the condition
+    /// values use, as (lower-cased key, key as written), each once. Empty for most
+    /// statements, which then cost nothing more to evaluate.
+    required: Box<[(Box<str>, Box<str>)]>,
 }
 
 /// The first element of a statement that did not match, for explanations.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Miss {
+pub(crate) enum Miss<'s> {
     Principal,
     Action,
     Resource,
     Condition(usize, ConditionOutcome),
+    /// An Allow needs this variable (as written), which has no value in the request.
+    Variable(&'s str),
 }
 
 impl CompiledStatement {
@@ -607,34 +665,77 @@ impl CompiledStatement {
                 })
             }
         };
+        let resources = PatternSet::new(&st.resource, false, expand)?;
+        let conditions: Vec<CompiledCondition> = st
+            .conditions
+            .iter()
+            .map(|c| CompiledCondition::new(c, expand))
+            .collect::<Result<_, _>>()?;
+        let mut required: Vec<(Box<str>, Box<str>)> = Vec::new();
+        let patterns = resources
+            .patterns
+            .iter()
+            .chain(conditions.iter().flat_map(|c| c.patterns()));
+        for (lower, key) in patterns.flat_map(|p| p.required_variables()) {
+            if !required.iter().any(|(l, _)| l.as_ref() == lower) {
+                required.push((lower.into(), key.into()));
+            }
+        }
         Ok(CompiledStatement {
             index,
             sid: st.sid.as_deref().map(Arc::from),
             effect: st.effect,
             principal,
             actions: PatternSet::new(&st.action, true, false)?,
-            resources: PatternSet::new(&st.resource, false, expand)?,
-            conditions: st
-                .conditions
-                .iter()
-                .map(|c| CompiledCondition::new(c, expand))
-                .collect::<Result<_, _>>()?,
+            resources,
+            conditions,
+            required: required.into_boxed_slice(),
         })
     }
 
+    /// The first variable (as written) the statement needs and the request has no value
+    /// for. AWS documents that such a variable may make the whole statement invalid.
+    pub(crate) fn missing_variable(&self, req: &Request) -> Option<&str> {
+        let ctx = req.context();
+        self.required
+            .iter()
+            .find(|(lower, _)| ctx.var(lower).is_none())
+            .map(|(_, key)| key.as_ref())
+    }
+
     /// Whether the statement applies to the request, and how the principal matched.
-    pub(crate) fn applies(&self, req: &Request) -> Result<PrincipalMatch, Miss> {
+    ///
+    /// A statement that needs a variable the request has no value for is read so that it
+    /// never allows more than AWS would: an Allow does not apply, and in a Deny the elements
+    /// holding the variable count as matching (the Deny applies when the rest matches).
+    pub(crate) fn applies(&self, req: &Request) -> Result<PrincipalMatch, Miss<'_>> {
         let how = match &self.principal {
             Some(p) => p.matches(req.principal()).ok_or(Miss::Principal)?,
             None => PrincipalMatch::Indirect,
         };
-        if !self.actions.matches(req.action_lower(), req.context()) {
+        let ctx = req.context();
+        if !self.actions.matches(req.action_lower(), ctx) {
             return Err(Miss::Action);
         }
-        if !self.resources.matches(req.resource(), req.context()) {
+        let missing = if self.required.is_empty() {
+            None
+        } else {
+            self.missing_variable(req)
+        };
+        if let Some(var) = missing
+            && self.effect == Effect::Allow
+        {
+            return Err(Miss::Variable(var));
+        }
+        let unresolved_deny = missing.is_some();
+        let resource_forced = unresolved_deny && self.resources.unresolved(ctx).is_some();
+        if !resource_forced && !self.resources.matches(req.resource(), ctx) {
             return Err(Miss::Resource);
         }
         for (i, c) in self.conditions.iter().enumerate() {
+            if unresolved_deny && c.unresolved(ctx).is_some() {
+                continue;
+            }
             match c.evaluate(req) {
                 ConditionOutcome::Holds => {}
                 other => return Err(Miss::Condition(i, other)),

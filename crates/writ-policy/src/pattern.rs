@@ -27,6 +27,8 @@ enum Seg {
     Toks(Vec<Tok>),
     Var {
         key_lower: Box<str>,
+        /// The key as written, for explanations.
+        key: Box<str>,
         default: Option<Box<str>>,
     },
 }
@@ -134,6 +136,31 @@ impl Pattern {
         }
     }
 
+    /// The variables this pattern needs a value for, as (lower-cased key, key as written):
+    /// those without a default.
+    pub(crate) fn required_variables(&self) -> impl Iterator<Item = (&str, &str)> {
+        let segs: &[Seg] = match &self.kind {
+            Kind::Template(segs) => segs,
+            _ => &[],
+        };
+        segs.iter().filter_map(|seg| match seg {
+            Seg::Var {
+                key_lower,
+                key,
+                default: None,
+            } => Some((key_lower.as_ref(), key.as_ref())),
+            _ => None,
+        })
+    }
+
+    /// The first variable of this pattern that has no value in `vars` and no default, as
+    /// written.
+    pub(crate) fn unresolved(&self, vars: &dyn Vars) -> Option<&str> {
+        self.required_variables()
+            .find(|(lower, _)| vars.var(lower).is_none())
+            .map(|(_, key)| key)
+    }
+
     /// The text of a literal pattern with its variables expanded; `None` when a variable has
     /// no value. Only meaningful for patterns built with [`Pattern::literal`].
     pub(crate) fn resolve_literal<'p>(&'p self, vars: &dyn Vars) -> Option<Cow<'p, str>> {
@@ -206,6 +233,7 @@ fn parse_segments(text: &str, wildcards: bool, expand_vars: bool) -> Result<Vec<
                 }
                 segs.push(Seg::Var {
                     key_lower: key.to_ascii_lowercase().into(),
+                    key: key.into(),
                     default: default.map(Into::into),
                 });
             }
@@ -259,7 +287,9 @@ fn resolve(segs: &[Seg], vars: &dyn Vars) -> Option<Vec<Tok>> {
     for seg in segs {
         match seg {
             Seg::Toks(t) => out.extend_from_slice(t),
-            Seg::Var { key_lower, default } => {
+            Seg::Var {
+                key_lower, default, ..
+            } => {
                 let value = vars.var(key_lower).or(default.as_deref())?;
                 out.extend(value.bytes().map(Tok::Byte));
             }

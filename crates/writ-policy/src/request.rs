@@ -187,6 +187,10 @@ impl Context {
         self.entries.get(key_lower).map(|(_, v)| v)
     }
 
+    fn remove_lower(&mut self, key_lower: &str) {
+        self.entries.remove(key_lower);
+    }
+
     /// The keys and values, with keys as first written.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ContextValue)> {
         self.entries.values().map(|(k, v)| (k.as_ref(), v))
@@ -240,8 +244,30 @@ impl Request {
     /// supplied, since AWS never lets callers choose them: `aws:PrincipalAccount`;
     /// `aws:PrincipalArn` for users and roles (not for role sessions, whose key AWS sets to
     /// the role's ARN with its path, which a session ARN does not carry: set it yourself);
-    /// `aws:username` for IAM users; `aws:PrincipalServiceName` for services.
+    /// `aws:username` for IAM users; `aws:PrincipalServiceName` for services. A key AWS does
+    /// not set for this kind of principal is removed (`aws:username` for a role session, for
+    /// example), and so is an `aws:PrincipalArn` set for a role session that is not the
+    /// session's role. Without a principal, the context is left as it is.
     pub fn with_principal_context(mut self) -> Request {
+        if self.principal.is_none() {
+            return self;
+        }
+        for key in [
+            "aws:username",
+            "aws:principalaccount",
+            "aws:principalservicename",
+        ] {
+            self.context.remove_lower(key);
+        }
+        let keep_arn = match (&self.principal, self.context.get_lower("aws:principalarn")) {
+            (Some(Principal::Aws(session)), Some(ContextValue::One(role))) => {
+                crate::compile::role_session_of(role, session)
+            }
+            _ => false,
+        };
+        if !keep_arn {
+            self.context.remove_lower("aws:principalarn");
+        }
         match &self.principal {
             Some(p @ Principal::Aws(id)) => {
                 let arn = crate::values::split_arn(id);
@@ -291,6 +317,29 @@ impl Request {
     /// The context.
     pub fn context(&self) -> &Context {
         &self.context
+    }
+
+    /// The account that owns the resource: the account part of the resource's ARN, or, for
+    /// an ARN without one (`arn:aws:s3:::bucket/key`) or a resource that is not an ARN, the
+    /// request's `aws:ResourceAccount` key. `None` when neither says; writ then decides as
+    /// if the resource were in the caller's account.
+    pub fn resource_account(&self) -> Option<&str> {
+        let from_arn = crate::values::split_arn(&self.resource)
+            .map(|p| p[4])
+            .filter(|a| crate::values::is_account_id(a));
+        from_arn.or_else(|| match self.context.get_lower("aws:resourceaccount") {
+            Some(ContextValue::One(a)) if crate::values::is_account_id(a) => Some(a.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The caller's account and the resource's, when both are known and differ: then AWS
+    /// requires both an identity policy of the caller's account and a resource policy of
+    /// the resource's account to allow.
+    pub fn cross_account(&self) -> Option<(&str, &str)> {
+        let caller = self.principal.as_ref()?.aws_account()?;
+        let owner = self.resource_account()?;
+        (caller != owner).then_some((caller, owner))
     }
 }
 

@@ -1,14 +1,19 @@
 //! Sets of policies, indexed, and the decision they reach together.
 //!
-//! The evaluation logic is AWS's, for requests within one account:
+//! The evaluation logic is AWS's:
 //!
 //! 1. A matching `Deny` in any policy is an explicit deny; nothing overrides it.
-//! 2. Otherwise the request is allowed when an identity-based or a resource-based policy
-//!    allows it, and every permissions boundary and session policy present allows it too.
-//!    As in AWS, a resource-based policy that names the caller exactly (its own ARN or SPIFFE
-//!    ID, not an account, a role the session belongs to, or a wildcard) grants without
-//!    needing the boundary or session policies.
-//! 3. Otherwise it is an implicit deny.
+//! 2. Within one account, the request is allowed when an identity-based policy allows it,
+//!    or a resource-based policy grants it to the caller, and every permissions boundary and
+//!    session policy present allows it too. As in AWS, a resource-based policy that names the
+//!    caller exactly (its own ARN or SPIFFE ID, not a role the session belongs to or a
+//!    wildcard) grants without needing the boundary or session policies, and one that names
+//!    only the caller's account grants nothing by itself: the account delegates to its
+//!    identity policies, one of which must allow.
+//! 3. Across accounts (the caller's account, from its ARN, differs from the resource's, see
+//!    [`Request::resource_account`]), an identity-based policy (within the boundary and
+//!    session policies) and a resource-based policy must both allow.
+//! 4. Otherwise it is an implicit deny.
 //!
 //! Statements are indexed by exact action and exact resource, so a decision looks only at
 //! the statements that could match, however many policies the set holds.
@@ -24,7 +29,7 @@ use serde::Serialize;
 
 use crate::compile::{CompiledPolicy, CompiledStatement, ConditionOutcome, Miss, PrincipalMatch};
 use crate::model::{Effect, PolicyKind};
-use crate::request::Request;
+use crate::request::{Principal, Request};
 
 /// The three possible answers, named as in AWS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -59,6 +64,19 @@ pub enum DenyReason {
     NotInBoundary,
     /// An identity or resource policy allows it, but no session policy statement does.
     NotInSessionPolicy,
+    /// A resource policy allows it only by naming the caller's account, which delegates to
+    /// the account's identity policies, and none of them allows it.
+    AccountDelegated,
+    /// The caller is in another account than the resource: a resource policy allows it, but
+    /// no identity policy of the caller's account does.
+    CrossAccountNoIdentityAllow,
+    /// The caller is in another account than the resource: an identity policy allows it,
+    /// but no resource policy of the resource's account does.
+    CrossAccountNoResourceAllow,
+    /// The caller is anonymous or an AWS service, which have no identity policies: an
+    /// identity policy allows the request, but applies to no such caller, and no resource
+    /// policy allows it.
+    NoIdentity,
 }
 
 /// A statement that decided a request: which policy, which statement, which effect.
@@ -129,6 +147,12 @@ pub enum StatementMiss {
         #[serde(rename = "keyMissing")]
         key_missing: bool,
     },
+    /// An Allow needs a policy variable that has no value in the request and no default;
+    /// AWS documents that this may make the statement invalid, so it does not apply.
+    Variable {
+        /// The variable's key, as written (`aws:username` for `${aws:username}`).
+        variable: String,
+    },
 }
 
 /// One statement and whether it applied, for explanations.
@@ -140,6 +164,11 @@ pub struct StatementTrace {
     /// `None` when it applied; otherwise the first element that did not match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub miss: Option<StatementMiss>,
+    /// For a Deny that applied although it needs a variable the request has no value for
+    /// (writ reads such a Deny as applying, so it never allows more than AWS would): the
+    /// variable's key, as written.
+    #[serde(rename = "unresolvedVariable", skip_serializing_if = "Option::is_none")]
+    pub unresolved_variable: Option<String>,
 }
 
 /// A decision with the trace of every statement considered, in policy order.
@@ -148,6 +177,9 @@ pub struct Explanation {
     /// The decision, exactly as [`PolicySet::evaluate`] gives it.
     #[serde(flatten)]
     pub decision: Decision,
+    /// For a denial, why, in a sentence that names the half that is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
     /// Every statement of every policy, and whether it applied.
     pub statements: Vec<StatementTrace>,
 }
@@ -272,6 +304,9 @@ pub struct PolicySet {
 struct Tally {
     denies: Vec<StmtId>,
     allows: [Vec<StmtId>; 4],
+    /// A resource policy allow names the caller (not only its account).
+    resource_grant: bool,
+    /// A resource policy allow names the caller exactly.
     direct_resource_allow: bool,
 }
 
@@ -346,18 +381,25 @@ impl PolicySet {
                         if !tally.allows[slot].contains(&id) {
                             tally.allows[slot].push(id);
                         }
-                        if slot == kind_slot(PolicyKind::Resource) && how == PrincipalMatch::Direct
-                        {
-                            tally.direct_resource_allow = true;
+                        if slot == kind_slot(PolicyKind::Resource) {
+                            match how {
+                                PrincipalMatch::Direct => {
+                                    tally.resource_grant = true;
+                                    tally.direct_resource_allow = true;
+                                }
+                                PrincipalMatch::Indirect => tally.resource_grant = true,
+                                // The account delegates to its identity policies.
+                                PrincipalMatch::Account => {}
+                            }
                         }
                     }
                 }
             }
         }
-        self.decide(tally)
+        self.decide(tally, req)
     }
 
-    fn decide(&self, mut t: Tally) -> Decision {
+    fn decide(&self, mut t: Tally, req: &Request) -> Decision {
         let ids = |v: &mut Vec<StmtId>| {
             v.sort_by_key(|id| (id.policy, id.statement));
             v.iter().map(|&id| self.describe(id)).collect::<Vec<_>>()
@@ -371,12 +413,29 @@ impl PolicySet {
         }
         let [identity, resource, boundary, session] = &mut t.allows;
         let present = |kind| self.index[kind_slot(kind)].present;
-        let boundary_ok = !present(PolicyKind::PermissionsBoundary) || !boundary.is_empty();
-        let session_ok = !present(PolicyKind::Session) || !session.is_empty();
-        let identity_allows = !identity.is_empty();
+        // An anonymous caller or an AWS service has no identity policies, so identity
+        // policies, boundaries and session policies never apply to it: only a resource
+        // policy can allow it.
+        let no_identity = matches!(
+            req.principal(),
+            Some(Principal::Anonymous | Principal::Service(_))
+        );
+        let boundary_ok =
+            no_identity || !present(PolicyKind::PermissionsBoundary) || !boundary.is_empty();
+        let session_ok = no_identity || !present(PolicyKind::Session) || !session.is_empty();
+        let identity_applies = !identity.is_empty();
+        let identity_allows = !no_identity && identity_applies;
         let resource_allows = !resource.is_empty();
-        let allowed = (identity_allows && boundary_ok && session_ok)
-            || (resource_allows && (t.direct_resource_allow || (boundary_ok && session_ok)));
+        let identity_ok = identity_allows && boundary_ok && session_ok;
+        // The accounts are compared only when something allows, so a request nothing
+        // allows costs nothing more.
+        let cross_account = (identity_allows || resource_allows) && req.cross_account().is_some();
+        let allowed = if cross_account {
+            identity_ok && resource_allows
+        } else {
+            identity_ok
+                || (t.resource_grant && (t.direct_resource_allow || (boundary_ok && session_ok)))
+        };
         let mut all: Vec<StmtId> = [identity, resource, boundary, session]
             .into_iter()
             .flat_map(|v| v.iter().copied())
@@ -389,8 +448,16 @@ impl PolicySet {
                 reason: None,
             };
         }
-        let reason = if !identity_allows && !resource_allows {
+        let reason = if no_identity && !resource_allows && identity_applies {
+            DenyReason::NoIdentity
+        } else if !identity_allows && !resource_allows {
             DenyReason::NoAllow
+        } else if cross_account && !resource_allows {
+            DenyReason::CrossAccountNoResourceAllow
+        } else if cross_account && !identity_allows {
+            DenyReason::CrossAccountNoIdentityAllow
+        } else if !cross_account && !identity_allows && !t.resource_grant {
+            DenyReason::AccountDelegated
         } else if !boundary_ok {
             DenyReason::NotInBoundary
         } else {
@@ -418,7 +485,12 @@ impl PolicySet {
                         policy: u32::try_from(p).unwrap_or(u32::MAX),
                         statement: u32::try_from(s).unwrap_or(u32::MAX),
                     };
-                    let miss = st.applies(req).err().map(|m| match m {
+                    let applies = st.applies(req);
+                    let unresolved_variable = match (&applies, st.effect) {
+                        (Ok(_), Effect::Deny) => st.missing_variable(req).map(str::to_string),
+                        _ => None,
+                    };
+                    let miss = applies.err().map(|m| match m {
                         Miss::Principal => StatementMiss::Principal,
                         Miss::Action => StatementMiss::Action,
                         Miss::Resource => StatementMiss::Resource,
@@ -430,17 +502,58 @@ impl PolicySet {
                                 key_missing: outcome == ConditionOutcome::KeyMissing,
                             }
                         }
+                        Miss::Variable(v) => StatementMiss::Variable {
+                            variable: v.to_string(),
+                        },
                     });
                     statements.push(StatementTrace {
                         statement: self.describe(id),
                         miss,
+                        unresolved_variable,
                     });
                 }
             }
         }
+        let why = why(&decision, req);
         Explanation {
             decision,
+            why,
             statements,
         }
     }
+}
+
+/// The sentence that says why a request was denied, naming the missing half.
+fn why(d: &Decision, req: &Request) -> Option<String> {
+    let caller = req.principal().and_then(|p| p.aws_account()).unwrap_or("?");
+    let owner = req.resource_account().unwrap_or("?");
+    Some(match (d.outcome, d.reason?) {
+        (Outcome::Allowed | Outcome::ExplicitDeny, _) => return None,
+        (_, DenyReason::NoAllow) => "no statement allows it".into(),
+        (_, DenyReason::NotInBoundary) => {
+            "a policy allows it, but no permissions boundary statement does".into()
+        }
+        (_, DenyReason::NotInSessionPolicy) => {
+            "a policy allows it, but no session policy statement does".into()
+        }
+        (_, DenyReason::AccountDelegated) => format!(
+            "the resource policy allows the account {caller}, which delegates to its identity \
+             policies, and none of them allows this"
+        ),
+        (_, DenyReason::CrossAccountNoIdentityAllow) => format!(
+            "the caller is in account {caller} and the resource in account {owner}: the \
+             resource policy allows it, but no identity policy of account {caller} does, and \
+             across accounts both must"
+        ),
+        (_, DenyReason::NoIdentity) => format!(
+            "the caller ({}) has no identity policies: an identity policy allows it, but applies \
+             to no such caller, and no resource policy allows it",
+            req.principal().map(|p| p.to_string()).unwrap_or_default()
+        ),
+        (_, DenyReason::CrossAccountNoResourceAllow) => format!(
+            "the caller is in account {caller} and the resource in account {owner}: an \
+             identity policy allows it, but no resource policy of account {owner} does, and \
+             across accounts both must"
+        ),
+    })
 }

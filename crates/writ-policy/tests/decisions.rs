@@ -95,8 +95,9 @@ fn a_resource_policy_naming_the_caller_exactly_is_not_limited_by_the_boundary() 
         s.evaluate(&req("s3:GetObject", USER)).outcome,
         Outcome::Allowed
     );
-    // Named through the account: the boundary applies.
+    // Named through the account, with an identity policy that allows: the boundary applies.
     let s = set(&[
+        (PolicyKind::Identity, &doc(ALLOW_S3)),
         (PolicyKind::PermissionsBoundary, &boundary),
         (PolicyKind::Resource, &grant("111122223333")),
     ]);
@@ -104,11 +105,12 @@ fn a_resource_policy_naming_the_caller_exactly_is_not_limited_by_the_boundary() 
         s.evaluate(&req("s3:GetObject", USER)).reason,
         Some(DenyReason::NotInBoundary)
     );
-    // Without a boundary, the account grant is enough.
+    // Without a boundary, the account grant is still not enough: the account delegates to
+    // its identity policies, and none allows.
     let s = set(&[(PolicyKind::Resource, &grant("111122223333"))]);
     assert_eq!(
-        s.evaluate(&req("s3:GetObject", USER)).outcome,
-        Outcome::Allowed
+        s.evaluate(&req("s3:GetObject", USER)).reason,
+        Some(DenyReason::AccountDelegated)
     );
 }
 
@@ -133,11 +135,20 @@ fn principals_match_by_account_role_and_exact_identity() {
         &by_role,
         "arn:aws:sts::999988887777:assumed-role/admin/ci"
     ));
+    // An account matches every principal in it, but only delegates to them: the statement
+    // applies (the reason says so) without allowing by itself.
     let by_root = grant("arn:aws:iam::111122223333:root");
-    assert!(allowed(&by_root, USER));
-    assert!(allowed(&by_root, SESSION));
-    assert!(!allowed(&by_root, "arn:aws:iam::999988887777:user/alice"));
-    assert!(!allowed(&by_root, "anonymous"));
+    let reason = |who: &str| by_root.evaluate(&req("s3:GetObject", who)).reason;
+    assert_eq!(reason(USER), Some(DenyReason::AccountDelegated));
+    assert_eq!(reason(SESSION), Some(DenyReason::AccountDelegated));
+    assert_eq!(
+        reason("arn:aws:iam::999988887777:user/alice"),
+        Some(DenyReason::NoAllow)
+    );
+    assert_eq!(reason("anonymous"), Some(DenyReason::NoAllow));
+    // The account itself (its root user) is named exactly.
+    assert!(allowed(&by_root, "111122223333"));
+    assert!(allowed(&by_root, "arn:aws:iam::111122223333:root"));
     let anyone = grant("*");
     assert!(
         allowed(&anyone, "anonymous"),

@@ -1327,14 +1327,19 @@ fn variable_value_is_matched_literally_even_in_string_like() {
 }
 
 #[test]
-fn variable_with_missing_key_makes_its_value_match_nothing() {
+fn variable_with_missing_key_makes_an_allow_not_apply() {
     let c = r#"{"StringEquals":{"s3:prefix":"home/${aws:username}"}}"#;
     assert_denied(c, &[("s3:prefix", one("home/"))]);
     assert_denied(c, &[("s3:prefix", one("home/${aws:username}"))]);
-    // Other values of the same key still match.
+    // The whole statement does not apply, even for another value of the same key: AWS
+    // documents that an unresolvable variable may make the statement invalid.
     let c = r#"{"StringEquals":{"s3:prefix":["home/${aws:username}","public"]}}"#;
-    assert_allowed(c, &[("s3:prefix", one("public"))]);
+    assert_denied(c, &[("s3:prefix", one("public"))]);
     assert_denied(c, &[("s3:prefix", one("home/"))]);
+    assert_allowed(
+        c,
+        &[("s3:prefix", one("public")), ("aws:username", one("alice"))],
+    );
 }
 
 #[test]

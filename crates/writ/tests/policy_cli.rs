@@ -535,3 +535,164 @@ fn simulate_refuses_invalid_policies_and_missing_files() {
         stderr(&out)
     );
 }
+
+// --- Accounts: delegation and cross-account access ---
+
+#[test]
+fn simulate_says_which_half_is_missing_for_account_principals() {
+    let bucket = temp_policy(
+        "bucket-names-account.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"Account","Effect":"Allow",
+            "Principal":{"AWS":"arn:aws:iam::111122223333:root"},
+            "Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+    );
+    let bucket = bucket.to_str().unwrap();
+    let user = "arn:aws:iam::111122223333:user/alice";
+    let base = [
+        "--resource-policy",
+        bucket,
+        "--principal",
+        user,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::b/k",
+    ];
+    let out = writ(&[&["policy", "simulate"][..], &base[..]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "why:      the resource policy allows the account 111122223333, which delegates \
+             to its identity policies, and none of them allows this"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let (code, doc) = simulate_json(&base);
+    assert_eq!(code, 2);
+    assert_eq!(doc["reason"], "accountDelegated");
+    // With an identity policy of the account that allows, it is allowed.
+    let (code, _) = simulate_json(&[&base[..], &["--policy", EVERYTHING][..]].concat());
+    assert_eq!(code, 0);
+    // The bucket in another account: the identity policy alone is not enough.
+    let (code, doc) = simulate_json(&[
+        "--policy",
+        EVERYTHING,
+        "--principal",
+        user,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::b/k",
+        "--context",
+        "aws:ResourceAccount=444455556666",
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(doc["reason"], "crossAccountNoResourceAllow");
+    assert!(
+        doc["why"]
+            .as_str()
+            .unwrap()
+            .contains("no resource policy of account 444455556666 does"),
+        "{doc}"
+    );
+}
+
+// --- Policy variables the request cannot supply ---
+
+#[test]
+fn simulate_explains_a_statement_with_an_unresolvable_variable() {
+    let policy = temp_policy(
+        "not-resource-username.json",
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"AllButOthersHomes","Effect":"Allow","Action":"s3:GetObject",
+             "NotResource":"arn:aws:s3:::home/${aws:username}/*"},
+            {"Sid":"NoDeletes","Effect":"Deny","Action":"s3:DeleteObject",
+             "Resource":"arn:aws:s3:::home/${aws:username}/*"}]}"#,
+    );
+    let policy = policy.to_str().unwrap();
+    let session = "arn:aws:sts::111122223333:assumed-role/app/s1";
+    let out = writ(&[
+        "policy",
+        "simulate",
+        "--policy",
+        policy,
+        "--principal",
+        session,
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::home/bob/x",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(
+            "Statement[0] (Sid \"AllButOthersHomes\") [Allow]: ${aws:username} has no value in \
+             this request"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let (code, doc) = simulate_json(&[
+        "--policy",
+        policy,
+        "--policy",
+        EVERYTHING,
+        "--principal",
+        session,
+        "--action",
+        "s3:DeleteObject",
+        "--resource",
+        "arn:aws:s3:::home/bob/x",
+    ]);
+    assert_eq!(code, 2, "{doc}");
+    assert_eq!(doc["decision"], "explicitDeny");
+    assert_eq!(doc["matched"][0]["sid"], "NoDeletes");
+    assert_eq!(doc["statements"][1]["unresolvedVariable"], "aws:username");
+}
+
+#[test]
+fn a_session_may_be_given_its_own_role_as_aws_principal_arn_and_no_other() {
+    let bucket = temp_policy(
+        "bucket-admin-role.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",
+            "Action":"s3:GetObject","Resource":"*",
+            "Condition":{"ArnEquals":{"aws:PrincipalArn":"arn:aws:iam::111122223333:role/ops/admin"}}}]}"#,
+    );
+    let bucket = bucket.to_str().unwrap();
+    let run = |session: &str, role: &str| {
+        let context = format!("aws:PrincipalArn={role}");
+        writ(&[
+            "policy",
+            "simulate",
+            "--resource-policy",
+            bucket,
+            "--principal",
+            session,
+            "--action",
+            "s3:GetObject",
+            "--resource",
+            "arn:aws:s3:::b/k",
+            "--context",
+            &context,
+        ])
+    };
+    let admin = "arn:aws:sts::111122223333:assumed-role/admin/s1";
+    let out = run(admin, "arn:aws:iam::111122223333:role/ops/admin");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Another role's session cannot borrow the admin role's ARN.
+    let app = "arn:aws:sts::111122223333:assumed-role/app/s1";
+    let out = run(app, "arn:aws:iam::111122223333:role/ops/admin");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("is not the role of the session"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -131,7 +131,8 @@ pub struct SimulateArgs {
     /// of string, numeric, boolean, ip, date, binary (add `List` for lists:
     /// ipList=10.0.0.1,10.0.0.2). Repeatable. Keys derived from --principal
     /// (aws:PrincipalAccount, aws:PrincipalArn, aws:username, aws:PrincipalServiceName)
-    /// cannot be overridden, as in AWS.
+    /// cannot be overridden, as in AWS. For a resource whose ARN names no account (S3),
+    /// aws:ResourceAccount=ACCOUNT says whose it is, for the cross-account rule.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     context: Vec<String>,
     /// Output format.
@@ -333,7 +334,18 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
     let mut request = Request::new(&args.action, &args.resource).with_context(context);
     if let Some(p) = &args.principal {
         let principal = Principal::parse(p).map_err(|e| format!("--principal: {e}"))?;
+        // AWS sets aws:PrincipalArn of a role session to its role's ARN with the role's path,
+        // which the session ARN does not carry: that one key may be given, and must be the
+        // session's role.
+        let session = matches!(&principal, Principal::Aws(id) if id.contains(":assumed-role/"));
+        let role_arn = request
+            .context()
+            .get("aws:PrincipalArn")
+            .map(|v| v.as_slice().join(","));
         for key in DERIVED_KEYS {
+            if session && key == "aws:PrincipalArn" {
+                continue;
+            }
             if request.context().get(key).is_some() {
                 return Err(format!(
                     "--context {key}: this key is derived from --principal, as AWS derives it; \
@@ -342,6 +354,14 @@ fn simulate(args: SimulateArgs) -> Result<ExitCode, String> {
             }
         }
         request = request.with_principal(principal).with_principal_context();
+        if let Some(role) = role_arn
+            && request.context().get("aws:PrincipalArn").is_none()
+        {
+            return Err(format!(
+                "--context aws:PrincipalArn: {role:?} is not the role of the session {p}; give \
+                 the session's role ARN (arn:aws:iam::ACCOUNT:role/PATH/NAME) or drop it"
+            ));
+        }
     }
     let explanation = set.explain(&request);
     match args.format {
@@ -453,6 +473,9 @@ fn type_name(ty: ValueType) -> &'static str {
 
 fn miss_text(m: &StatementMiss, request: &Request) -> String {
     match m {
+        StatementMiss::Variable { variable } => {
+            format!("${{{variable}}} has no value in this request")
+        }
         StatementMiss::Principal => "the principal does not match".into(),
         StatementMiss::Action => "the action does not match".into(),
         StatementMiss::Resource => "the resource does not match".into(),
@@ -491,15 +514,7 @@ fn print_text(request: &Request, e: &Explanation, warnings: &[(String, Diagnosti
         Outcome::Allowed => println!("allowed by:"),
         Outcome::ExplicitDeny => println!("denied by:"),
         Outcome::ImplicitDeny => {
-            let why = match d.reason {
-                Some(writ_policy::DenyReason::NotInBoundary) => {
-                    "a policy allows it, but no permissions boundary statement does"
-                }
-                Some(writ_policy::DenyReason::NotInSessionPolicy) => {
-                    "a policy allows it, but no session policy statement does"
-                }
-                _ => "no statement allows it",
-            };
+            let why = e.why.as_deref().unwrap_or("no statement allows it");
             println!("why:      {why}");
             if !d.matched.is_empty() {
                 println!("allowed only by:");
@@ -514,6 +529,16 @@ fn print_text(request: &Request, e: &Explanation, warnings: &[(String, Diagnosti
             m.label(),
             m.effect
         );
+    }
+    for t in &e.statements {
+        if let Some(v) = &t.unresolved_variable {
+            println!(
+                "  note: {} {} applies although ${{{v}}} has no value in this request: a Deny \
+                 that cannot be resolved is read as applying",
+                t.statement.policy,
+                t.statement.label()
+            );
+        }
     }
     let misses: Vec<_> = e
         .statements
@@ -553,6 +578,7 @@ fn print_json(
         "decision": e.decision.outcome,
         "matched": e.decision.matched,
         "reason": e.decision.reason,
+        "why": e.why,
         "request": {
             "principal": request.principal(),
             "action": request.action(),
