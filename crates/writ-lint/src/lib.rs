@@ -280,6 +280,7 @@ fn read_yaml(text: &str, report: &mut FileReport, out: &mut rules::Out) -> Optio
             for doc in &docs {
                 if cfn::is_template(doc) {
                     report.format = Some(FileFormat::CloudFormationYaml);
+                    out.duplicate_keys(doc);
                     let mut m = found.take().unwrap_or_default();
                     cfn::read(doc, &mut m);
                     found = Some(m);
@@ -300,11 +301,13 @@ fn read_json(text: &str, report: &mut FileReport, out: &mut rules::Out) -> Optio
         Ok(Some(doc)) => {
             if cfn::is_template(&doc) {
                 report.format = Some(FileFormat::CloudFormationJson);
+                out.duplicate_keys(&doc);
                 let mut m = model::Model::default();
                 cfn::read(&doc, &mut m);
                 Some(m)
             } else if doc.get("Statement").is_some() {
                 report.format = Some(FileFormat::IamJson);
+                out.duplicate_keys(&doc);
                 let mut m = model::Model::default();
                 m.policies.push(model::PolicyDoc {
                     address: "policy".into(),

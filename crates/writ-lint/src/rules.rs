@@ -24,6 +24,8 @@ pub struct Rule {
 
 /// A file that could not be parsed.
 pub const PARSE: &str = "WRIT-PARSE-001";
+/// A key written twice in one mapping of a template or policy.
+pub const DUPLICATE_KEY: &str = "WRIT-PARSE-002";
 /// Policy validation by writ-policy.
 pub const IAM_VALIDATION: &str = "WRIT-IAM-000";
 /// Allow of `*` or `service:*` on `*`.
@@ -80,6 +82,12 @@ pub const RULES: &[Rule] = &[
         severity: Severity::High,
         title: "The file could not be parsed",
         help: "Fix the syntax error at the reported position; nothing else in the file was checked.",
+    },
+    Rule {
+        id: DUPLICATE_KEY,
+        severity: Severity::Medium,
+        title: "A key is written twice in one mapping",
+        help: "Keep one of them: tools disagree on which one counts, so what is checked may not be what is deployed.",
     },
     Rule {
         id: IAM_VALIDATION,
@@ -300,6 +308,23 @@ impl Out {
             message,
             subject,
         });
+    }
+
+    /// Reports each key written twice in one mapping of `doc`.
+    pub fn duplicate_keys(&mut self, doc: &Node) {
+        let mut dups = Vec::new();
+        doc.duplicate_keys(&mut dups);
+        for d in dups {
+            self.add(
+                DUPLICATE_KEY,
+                d.again,
+                format!("duplicate-key.{}", d.name),
+                format!(
+                    "the key {:?} is written again in this mapping (first at line {}, column {}); writ lint reads the first, other tools may take the last",
+                    d.name, d.first.line, d.first.column
+                ),
+            );
+        }
     }
 
     pub fn parse_error(&mut self, e: SyntaxError) {

@@ -58,3 +58,49 @@ fn invalid_flow_is_still_a_parse_error_with_its_position() {
     let found = rules_at("template.yaml", text);
     assert_eq!(found, vec![("WRIT-PARSE-001", 7, 5)]);
 }
+
+fn duplicates(name: &str, text: &str) -> Vec<(u32, u32, String)> {
+    lint_source(name, text, &Config::default())
+        .findings
+        .iter()
+        .filter(|f| f.rule == "WRIT-PARSE-002")
+        .map(|f| (f.line, f.column, f.message.clone()))
+        .collect()
+}
+
+#[test]
+fn a_duplicate_key_is_read_and_reported_as_a_warning() {
+    let text = "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Url:\n    Type: AWS::Lambda::Url\n    Properties:\n      AuthType: NONE\n      TargetFunctionArn: arn\n      AuthType: AWS_IAM\n";
+    let report = lint_source("template.yaml", text, &Config::default());
+    // Still read and checked (the first value), and the repeat is a medium finding.
+    let rules: Vec<_> = report.findings.iter().map(|f| f.rule).collect();
+    assert!(rules.contains(&"WRIT-URL-001"), "{rules:?}");
+    let dup = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "WRIT-PARSE-002")
+        .expect("a duplicate-key finding");
+    assert_eq!((dup.line, dup.column), (8, 7));
+    assert_eq!(dup.severity, writ_lint::Severity::Medium);
+    assert!(dup.message.contains("\"AuthType\""), "{}", dup.message);
+    assert!(dup.message.contains("line 6, column 7"), "{}", dup.message);
+}
+
+#[test]
+fn duplicate_keys_in_json_policies_and_large_mappings_are_reported() {
+    let policy = "{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\",\n \"Action\": \"s3:GetObject\", \"Resource\": \"*\", \"Action\": \"s3:*\"}]}";
+    let found = duplicates("policy.json", policy);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].0, found[0].1), (2, 45));
+    // More than eight keys take the sorting path.
+    let mut text = String::from("AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n");
+    for i in 0..20 {
+        text.push_str(&format!("  Q{i}:\n    Type: AWS::SQS::Queue\n"));
+    }
+    text.push_str("  Q3:\n    Type: AWS::SNS::Topic\n");
+    let found = duplicates("template.yaml", &text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].0, found[0].1), (43, 3));
+    assert!(found[0].2.contains("line 9, column 3"), "{}", found[0].2);
+    assert!(duplicates("template.yaml", "AWSTemplateFormatVersion: x\nA: 1\nB: 1\n").is_empty());
+}
