@@ -104,3 +104,67 @@ fn duplicate_keys_in_json_policies_and_large_mappings_are_reported() {
     assert!(found[0].2.contains("line 9, column 3"), "{}", found[0].2);
     assert!(duplicates("template.yaml", "AWSTemplateFormatVersion: x\nA: 1\nB: 1\n").is_empty());
 }
+
+/// Lints `text` as `name`: its findings and why it was skipped, if it was.
+fn skip_of(name: &str, text: &str) -> (Vec<&'static str>, Option<String>) {
+    let r = lint_source(name, text, &Config::default());
+    (r.findings.iter().map(|f| f.rule).collect(), r.skipped)
+}
+
+#[test]
+fn files_that_are_not_templates_are_skipped_not_failed() {
+    let sln = "\u{feff}\nMicrosoft Visual Studio Solution File, Format Version 12.00\nProject(\"{FAE04EC0}\") = \"$safeprojectname$\", \"{$guid1$}\"\nEndProject\nGlobal\n\tGlobalSection(SolutionConfigurationPlatforms) = preSolution\n\tEndGlobalSection\nEndGlobal\n";
+    for (name, text) in [
+        ("App.sln.template", sln),
+        ("ci.yml", "name: build\non: [push\nsteps:\n  - run: make\n"),
+        (
+            "package.json",
+            "{\"name\": \"app\", \"scripts\": {\"build\": \"tsc\",}}",
+        ),
+        ("odd.template", "{ not json at all"),
+    ] {
+        let (rules, skipped) = skip_of(name, text);
+        assert!(rules.is_empty(), "{name}: {rules:?}");
+        let why = skipped.unwrap_or_else(|| panic!("{name}: not skipped"));
+        // A solution file happens to be valid YAML; the others are not.
+        let invalid = name != "App.sln.template";
+        assert_eq!(
+            why.contains("not valid YAML or JSON") && why.contains("line "),
+            invalid,
+            "{name}: {why}"
+        );
+    }
+    let (rules, skipped) = skip_of("config.yaml", "db:\n  host: localhost\n");
+    assert!(rules.is_empty());
+    assert!(
+        skipped
+            .unwrap()
+            .contains("not a CloudFormation/SAM template")
+    );
+}
+
+#[test]
+fn templates_and_policies_with_syntax_errors_still_fail() {
+    for (name, text) in [
+        (
+            "t.yaml",
+            "AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n  Fn: [unclosed\n",
+        ),
+        ("t.template", "Resources:\n  Fn: {a: [b\n"),
+        ("t.json", "{\"Resources\": {\"Fn\": }}"),
+        ("p.json", "{\"Version\": \"2012-10-17\", \"Statement\": [}"),
+        (
+            "sam.yaml",
+            "Transform: AWS::Serverless-2016-10-31\nGlobals: [\n",
+        ),
+    ] {
+        let (rules, skipped) = skip_of(name, text);
+        assert_eq!(rules, vec!["WRIT-PARSE-001"], "{name}");
+        assert_eq!(skipped, None, "{name}");
+    }
+    let (_, skipped) = skip_of(
+        "t.yaml",
+        "AWSTemplateFormatVersion: \"2010-09-09\"\nResources: {}\n",
+    );
+    assert_eq!(skipped, None);
+}
