@@ -24,6 +24,8 @@ pub struct Rule {
 
 /// A file that could not be parsed.
 pub const PARSE: &str = "WRIT-PARSE-001";
+/// A policy that could not be read, so was not checked.
+pub const IAM_UNREAD: &str = "WRIT-IAM-004";
 /// A key written twice in one mapping of a template or policy.
 pub const DUPLICATE_KEY: &str = "WRIT-PARSE-002";
 /// Policy validation by writ-policy.
@@ -112,6 +114,12 @@ pub const RULES: &[Rule] = &[
         severity: Severity::High,
         title: "Allow with NotAction or NotResource",
         help: "Allow lists of actions and resources instead; keep NotAction/NotResource for Deny statements.",
+    },
+    Rule {
+        id: IAM_UNREAD,
+        severity: Severity::Low,
+        title: "A policy writ lint could not read (informational)",
+        help: "Write the policy with jsonencode(...) or an aws_iam_policy_document, or with values defined in the module; or review it by hand and suppress with that reason.",
     },
     Rule {
         id: ROLE_SHARED,
@@ -340,6 +348,14 @@ impl Out {
 pub(crate) fn check(model: &Model, config: &Config, out: &mut Out) {
     for doc in &model.policies {
         policy::check(doc, out);
+    }
+    for p in &model.unread_policies {
+        out.add(
+            IAM_UNREAD,
+            p.pos,
+            format!("{}.unread", p.address),
+            format!("{}: the policy was not checked: {}", p.address, p.why),
+        );
     }
     for f in &model.functions {
         check_function(f, model, config, out);
