@@ -147,8 +147,69 @@ fn repair_region(text: &str, failure: &Failure) -> Option<Repair> {
         {
             failure.at
         }
-        None => return None,
+        None => {
+            // The parser may stop before it reports the collection it is in (while it
+            // still looks for a `:` after it). Try the brackets that open a node between
+            // the innermost collection it did report and the error, nearest first.
+            let from = failure.open.last().copied().unwrap_or_default();
+            return flow_candidates(&lines, from, failure.at)
+                .into_iter()
+                .take(MAX_CANDIDATES)
+                .find_map(|m| match region(text, &lines, m, failure) {
+                    Some(Repair::Region(s, e)) => Some(Repair::Region(s, e)),
+                    _ => None,
+                });
+        }
     };
+    region(text, &lines, start, failure)
+}
+
+/// The most bracket positions [`repair_region`] tries when the parser did not report the
+/// flow collection it stopped in.
+const MAX_CANDIDATES: usize = 16;
+
+/// `[` and `{` that open a node (at the start of a line's content, or after `- `, `: `,
+/// `? `, `,`, another bracket, a tag or an anchor) after `from` and before `to`, nearest
+/// to `to` first. The parser then says whether one is a collection holding `to`.
+fn flow_candidates(lines: &[&str], from: Marker, to: Marker) -> Vec<Marker> {
+    let mut out = Vec::new();
+    let first = from.line().max(1);
+    for line_no in (first..=to.line()).rev() {
+        let Some(line) = lines.get(line_no - 1) else {
+            continue;
+        };
+        let chars: Vec<char> = line.chars().collect();
+        for col in (0..chars.len()).rev() {
+            if (line_no == to.line() && col >= to.col())
+                || (line_no == from.line() && col < from.col())
+                || !matches!(chars[col], '[' | '{')
+            {
+                continue;
+            }
+            let before: String = chars[..col].iter().collect();
+            let before = before.trim_end();
+            let opens = before.is_empty()
+                || before.ends_with([',', '[', '{'])
+                || (col > before.chars().count()
+                    && (before.ends_with(['-', ':', '?'])
+                        || before
+                            .rsplit(' ')
+                            .next()
+                            .is_some_and(|w| w.starts_with(['!', '&']))));
+            if opens {
+                out.push(Marker::new(0, line_no, col));
+            }
+            if out.len() >= MAX_CANDIDATES {
+                return out;
+            }
+        }
+    }
+    out
+}
+
+/// The region of the flow collection or quoted scalar starting at `start`: the parser
+/// reads it alone and says where it ends, or why it is invalid.
+fn region(text: &str, lines: &[&str], start: Marker, failure: &Failure) -> Option<Repair> {
     // The collection or scalar on its own, as a document: no block around it, so no
     // indentation to respect; the parser says where it ends.
     let line_text = lines.get(start.line() - 1)?;
@@ -516,6 +577,19 @@ mod tests {
                 .and_then(Node::as_str),
             Some("x")
         );
+    }
+
+    #[test]
+    fn a_tagged_flow_in_a_sequence_entry_is_found_before_the_parser_reports_it() {
+        let text = "R:\n  - !Join [\n  '', [a, !Ref B]\n]\n  - c\n";
+        let docs = parse(text).unwrap();
+        let items = docs[0].get("R").unwrap().items();
+        let join = items[0].get("Fn::Join").unwrap().items();
+        assert_eq!(
+            join[1].items()[1].get("Ref").and_then(Node::as_str),
+            Some("B")
+        );
+        assert_eq!(items[1].as_str(), Some("c"));
     }
 
     #[test]
