@@ -186,16 +186,16 @@ fn flow_candidates(lines: &[&str], from: Marker, to: Marker) -> Vec<Marker> {
             {
                 continue;
             }
-            let before: String = chars[..col].iter().collect();
-            let before = before.trim_end();
-            let opens = before.is_empty()
-                || before.ends_with([',', '[', '{'])
-                || (col > before.chars().count()
-                    && (before.ends_with(['-', ':', '?'])
-                        || before
-                            .rsplit(' ')
-                            .next()
-                            .is_some_and(|w| w.starts_with(['!', '&']))));
+            // Look back over blanks only, then at most one word: linear in the line.
+            let mut j = col;
+            while j > 0 && matches!(chars[j - 1], ' ' | '\t') {
+                j -= 1;
+            }
+            let spaced = j < col;
+            let opens = j == 0
+                || matches!(chars[j - 1], ',' | '[' | '{')
+                || (spaced
+                    && (matches!(chars[j - 1], '-' | ':' | '?') || ends_with_tag(&chars[..j])));
             if opens {
                 out.push(Marker::new(0, line_no, col));
             }
@@ -205,6 +205,15 @@ fn flow_candidates(lines: &[&str], from: Marker, to: Marker) -> Vec<Marker> {
         }
     }
     out
+}
+
+/// True when the last word of `chars` is a tag or an anchor (`!Join`, `&name`).
+fn ends_with_tag(chars: &[char]) -> bool {
+    let word = chars
+        .iter()
+        .rposition(|c| c.is_whitespace())
+        .map_or(0, |k| k + 1);
+    matches!(chars.get(word), Some('!' | '&'))
 }
 
 /// The region of the flow collection or quoted scalar starting at `start`: the parser
