@@ -163,6 +163,12 @@ pub struct FileReport {
     pub findings: Vec<Finding>,
     /// Findings silenced by a `writ:ignore` comment.
     pub suppressed: usize,
+    /// Why the file was not checked, when it is none of the kinds writ lint reads (a
+    /// `package.json`, a CI workflow, a `.sln.template`): it has no findings then. A file
+    /// that is not even valid YAML or JSON is skipped too when it does not look like a
+    /// template or policy (no `AWSTemplateFormatVersion`, `Resources` or `Transform` key,
+    /// no `Statement`); one that does is a parse error.
+    pub skipped: Option<String>,
     /// Execution roles used by the file's functions: `(role, function address, line, column)`.
     /// Lets the caller find roles shared across the files of one Terraform module.
     pub role_uses: Vec<RoleUse>,
@@ -223,6 +229,7 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
         ..FileReport::default()
     };
     let mut out = rules::Out::new(file);
+    let mut unparsed = None;
     let model = if TF_EXT.contains(&ext.as_str()) {
         report.format = Some(FileFormat::Terraform);
         match terraform::read(text) {
@@ -233,14 +240,14 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
             }
         }
     } else if YAML_EXT.contains(&ext.as_str()) {
-        read_yaml(text, &mut report, &mut out)
+        read_yaml(text, &mut report, &mut out, &mut unparsed)
     } else if JSON_EXT.contains(&ext.as_str()) {
-        read_json(text, &mut report, &mut out)
+        read_json(text, &mut report, &mut out, &mut unparsed)
     } else if TEMPLATE_EXT.contains(&ext.as_str()) {
         if text.trim_start().starts_with('{') {
-            read_json(text, &mut report, &mut out)
+            read_json(text, &mut report, &mut out, &mut unparsed)
         } else {
-            read_yaml(text, &mut report, &mut out)
+            read_yaml(text, &mut report, &mut out, &mut unparsed)
         }
     } else if TOML_EXT.contains(&ext.as_str()) {
         if gateway::is_gateway_config(text) {
@@ -251,6 +258,16 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
     } else {
         None
     };
+    if report.format.is_none() {
+        report.skipped = Some(match unparsed {
+            Some(e) => format!(
+                "not a template or policy, and not valid YAML or JSON either (line {}, column {}: {})",
+                e.pos.line, e.pos.column, e.message
+            ),
+            None => "not a CloudFormation/SAM template, IAM policy or writ gateway configuration"
+                .to_string(),
+        });
+    }
     if let Some(model) = model {
         rules::check(&model, config, &mut out);
         report.role_uses = rules::role_uses(&model);
@@ -273,13 +290,61 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
     report
 }
 
-fn read_yaml(text: &str, report: &mut FileReport, out: &mut rules::Out) -> Option<model::Model> {
+/// Keys whose presence makes an unparsable file a template (or policy) with a syntax
+/// error rather than some other file.
+const TEMPLATE_KEYS: &[&str] = &[
+    "AWSTemplateFormatVersion",
+    "Resources",
+    "Transform",
+    "Statement",
+];
+
+/// True when `text` has one of [`TEMPLATE_KEYS`] written as a key: at the start of a line
+/// or after `{`, `,` or a quote, and followed (after an optional closing quote and blanks)
+/// by `:`. One pass per key; no parsing.
+fn looks_like_template(text: &str) -> bool {
+    TEMPLATE_KEYS.iter().any(|key| {
+        text.match_indices(key).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let key_start =
+                before.is_none_or(|c| matches!(c, '\n' | ' ' | '\t' | '"' | '\'' | '{' | ','));
+            let after = text[i + key.len()..].trim_start_matches(['"', '\'']);
+            key_start && after.trim_start_matches([' ', '\t']).starts_with(':')
+        })
+    })
+}
+
+/// Records a parse error, or, for a file that does not look like a template or policy,
+/// keeps it in `unparsed` so the file is skipped rather than failed.
+fn parse_failed(
+    text: &str,
+    e: SyntaxError,
+    format: FileFormat,
+    report: &mut FileReport,
+    out: &mut rules::Out,
+    unparsed: &mut Option<SyntaxError>,
+) {
+    if looks_like_template(text) {
+        report.format = Some(format);
+        out.parse_error(e);
+    } else {
+        *unparsed = Some(e);
+    }
+}
+
+fn read_yaml(
+    text: &str,
+    report: &mut FileReport,
+    out: &mut rules::Out,
+    unparsed: &mut Option<SyntaxError>,
+) -> Option<model::Model> {
     match yaml::parse(text) {
         Ok(docs) => {
             let mut found = None;
             for doc in &docs {
                 if cfn::is_template(doc) {
                     report.format = Some(FileFormat::CloudFormationYaml);
+                    out.duplicate_keys(doc);
                     let mut m = found.take().unwrap_or_default();
                     cfn::read(doc, &mut m);
                     found = Some(m);
@@ -288,23 +353,36 @@ fn read_yaml(text: &str, report: &mut FileReport, out: &mut rules::Out) -> Optio
             found
         }
         Err(e) => {
-            report.format = Some(FileFormat::CloudFormationYaml);
-            out.parse_error(e);
+            parse_failed(
+                text,
+                e,
+                FileFormat::CloudFormationYaml,
+                report,
+                out,
+                unparsed,
+            );
             None
         }
     }
 }
 
-fn read_json(text: &str, report: &mut FileReport, out: &mut rules::Out) -> Option<model::Model> {
+fn read_json(
+    text: &str,
+    report: &mut FileReport,
+    out: &mut rules::Out,
+    unparsed: &mut Option<SyntaxError>,
+) -> Option<model::Model> {
     match json::parse(text) {
         Ok(Some(doc)) => {
             if cfn::is_template(&doc) {
                 report.format = Some(FileFormat::CloudFormationJson);
+                out.duplicate_keys(&doc);
                 let mut m = model::Model::default();
                 cfn::read(&doc, &mut m);
                 Some(m)
             } else if doc.get("Statement").is_some() {
                 report.format = Some(FileFormat::IamJson);
+                out.duplicate_keys(&doc);
                 let mut m = model::Model::default();
                 m.policies.push(model::PolicyDoc {
                     address: "policy".into(),
@@ -319,8 +397,7 @@ fn read_json(text: &str, report: &mut FileReport, out: &mut rules::Out) -> Optio
         }
         Ok(None) => None,
         Err(e) => {
-            report.format = Some(FileFormat::IamJson);
-            out.parse_error(e);
+            parse_failed(text, e, FileFormat::IamJson, report, out, unparsed);
             None
         }
     }

@@ -16,6 +16,8 @@ pub(crate) struct Model {
     pub egress_rules: Vec<EgressRule>,
     pub invoke_configs: Vec<InvokeConfig>,
     pub policies: Vec<PolicyDoc>,
+    /// Policies that are there but could not be read, so were not checked.
+    pub unread_policies: Vec<UnreadPolicy>,
     pub cors: Vec<Cors>,
 }
 
@@ -109,6 +111,18 @@ pub(crate) struct PolicyDoc {
     /// are exact; otherwise the document is re-serialised and positions mapped back by
     /// JSON path.
     pub text: Option<String>,
+}
+
+/// A policy that is set but could not be read (a `file()` call, a variable without a
+/// default, a heredoc that is not JSON once its known parts are filled in).
+#[derive(Debug)]
+pub(crate) struct UnreadPolicy {
+    /// Where it is attached: `aws_iam_role_policy.x.policy`.
+    pub address: String,
+    /// Where its value starts.
+    pub pos: Pos,
+    /// Why it could not be read.
+    pub why: String,
 }
 
 /// True for a CIDR that means "anywhere".

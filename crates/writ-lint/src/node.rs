@@ -190,6 +190,41 @@ impl Node {
         node
     }
 
+    /// Every key written more than once in one mapping, anywhere in the tree, in
+    /// document order of the repeated key.
+    pub fn duplicate_keys(&self, out: &mut Vec<Duplicate>) {
+        match &self.kind {
+            Kind::Seq(items) => items.iter().for_each(|n| n.duplicate_keys(out)),
+            Kind::Map(entries) => {
+                let n = entries.len();
+                if n <= 8 {
+                    for j in 1..n {
+                        if let Some(i) = (0..j).find(|&i| entries[i].0.name == entries[j].0.name) {
+                            out.push(Duplicate::of(&entries[i].0, &entries[j].0));
+                        }
+                    }
+                } else {
+                    // Sorting by name keeps large mappings (`Resources`) linear-logarithmic.
+                    let mut order: Vec<usize> = (0..n).collect();
+                    order.sort_by(|&a, &b| {
+                        entries[a].0.name.cmp(&entries[b].0.name).then(a.cmp(&b))
+                    });
+                    let mut first = 0;
+                    for k in 1..n {
+                        let (a, b) = (order[first], order[k]);
+                        if entries[a].0.name == entries[b].0.name {
+                            out.push(Duplicate::of(&entries[a].0, &entries[b].0));
+                        } else {
+                            first = k;
+                        }
+                    }
+                }
+                entries.iter().for_each(|(_, v)| v.duplicate_keys(out));
+            }
+            _ => {}
+        }
+    }
+
     /// True when this node or anything inside it is unresolved.
     pub fn contains_unresolved(&self) -> bool {
         match &self.kind {
@@ -250,6 +285,27 @@ impl Node {
                 }
                 out.push('}');
             }
+        }
+    }
+}
+
+/// A key written a second (or later) time in one mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Duplicate {
+    /// The key.
+    pub name: String,
+    /// Where it is first written.
+    pub first: Pos,
+    /// Where it is written again.
+    pub again: Pos,
+}
+
+impl Duplicate {
+    fn of(first: &Key, again: &Key) -> Duplicate {
+        Duplicate {
+            name: again.name.clone(),
+            first: first.pos,
+            again: again.pos,
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct Outcome {
     pub baselined: usize,
     /// Findings below the severity threshold, not reported.
     pub below_threshold: usize,
+    /// Files read but not checked, with the reason: neither a template, a policy nor
+    /// writ's gateway configuration (see [`FileReport::skipped`]).
+    pub skipped: Vec<(String, String)>,
 }
 
 impl Outcome {
@@ -37,6 +40,9 @@ impl Outcome {
         for r in reports {
             out.files.push(r.file.clone());
             out.suppressed += r.suppressed;
+            if let Some(why) = &r.skipped {
+                out.skipped.push((r.file.clone(), why.clone()));
+            }
             for f in &r.findings {
                 if !f.is_parse_error() && baseline.is_some_and(|b| b.contains(f)) {
                     out.baselined += 1;
@@ -93,6 +99,14 @@ impl Outcome {
             "; {} suppressed inline, {} in the baseline, {} below the threshold",
             self.suppressed, self.baselined, self.below_threshold
         );
+        if !self.skipped.is_empty() {
+            let n = self.skipped.len();
+            let _ = write!(
+                s,
+                "; {n} file{} skipped (not a template or policy; --format json lists them)",
+                if n == 1 { "" } else { "s" }
+            );
+        }
         s
     }
 }
@@ -145,10 +159,12 @@ pub fn json(o: &Outcome) -> String {
     let doc = json!({
         "version": 1,
         "findings": o.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "skipped": o.skipped.iter().map(|(file, reason)| json!({"file": file, "reason": reason})).collect::<Vec<_>>(),
         "summary": {
             "files": o.files.len(),
             "findings": o.findings.len(),
             "parse_errors": o.parse_errors(),
+            "skipped": o.skipped.len(),
             "suppressed": o.suppressed,
             "baselined": o.baselined,
             "below_threshold": o.below_threshold,

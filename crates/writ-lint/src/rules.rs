@@ -24,6 +24,10 @@ pub struct Rule {
 
 /// A file that could not be parsed.
 pub const PARSE: &str = "WRIT-PARSE-001";
+/// A policy that could not be read, so was not checked.
+pub const IAM_UNREAD: &str = "WRIT-IAM-004";
+/// A key written twice in one mapping of a template or policy.
+pub const DUPLICATE_KEY: &str = "WRIT-PARSE-002";
 /// Policy validation by writ-policy.
 pub const IAM_VALIDATION: &str = "WRIT-IAM-000";
 /// Allow of `*` or `service:*` on `*`.
@@ -82,6 +86,12 @@ pub const RULES: &[Rule] = &[
         help: "Fix the syntax error at the reported position; nothing else in the file was checked.",
     },
     Rule {
+        id: DUPLICATE_KEY,
+        severity: Severity::Medium,
+        title: "A key is written twice in one mapping",
+        help: "Keep one of them: tools disagree on which one counts, so what is checked may not be what is deployed.",
+    },
+    Rule {
         id: IAM_VALIDATION,
         severity: Severity::Medium,
         title: "The policy document does not validate",
@@ -104,6 +114,12 @@ pub const RULES: &[Rule] = &[
         severity: Severity::High,
         title: "Allow with NotAction or NotResource",
         help: "Allow lists of actions and resources instead; keep NotAction/NotResource for Deny statements.",
+    },
+    Rule {
+        id: IAM_UNREAD,
+        severity: Severity::Low,
+        title: "A policy writ lint could not read (informational)",
+        help: "Write the policy with jsonencode(...) or an aws_iam_policy_document, or with values defined in the module; or review it by hand and suppress with that reason.",
     },
     Rule {
         id: ROLE_SHARED,
@@ -302,6 +318,23 @@ impl Out {
         });
     }
 
+    /// Reports each key written twice in one mapping of `doc`.
+    pub fn duplicate_keys(&mut self, doc: &Node) {
+        let mut dups = Vec::new();
+        doc.duplicate_keys(&mut dups);
+        for d in dups {
+            self.add(
+                DUPLICATE_KEY,
+                d.again,
+                format!("duplicate-key.{}", d.name),
+                format!(
+                    "the key {:?} is written again in this mapping (first at line {}, column {}); writ lint reads the first, other tools may take the last",
+                    d.name, d.first.line, d.first.column
+                ),
+            );
+        }
+    }
+
     pub fn parse_error(&mut self, e: SyntaxError) {
         self.add(PARSE, e.pos, "parse".into(), e.message);
     }
@@ -315,6 +348,14 @@ impl Out {
 pub(crate) fn check(model: &Model, config: &Config, out: &mut Out) {
     for doc in &model.policies {
         policy::check(doc, out);
+    }
+    for p in &model.unread_policies {
+        out.add(
+            IAM_UNREAD,
+            p.pos,
+            format!("{}.unread", p.address),
+            format!("{}: the policy was not checked: {}", p.address, p.why),
+        );
     }
     for f in &model.functions {
         check_function(f, model, config, out);

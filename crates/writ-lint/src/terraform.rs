@@ -22,7 +22,7 @@ use crate::cfn::reposition;
 use crate::json;
 use crate::model::{
     Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
-    SecurityGroup, is_anywhere,
+    SecurityGroup, UnreadPolicy, is_anywhere,
 };
 use crate::node::{Key, Kind, LineIndex, Node, Pos};
 
@@ -32,6 +32,33 @@ const MAX_NESTING: usize = 256;
 
 /// The deepest chain of `local` / `var` references followed.
 const MAX_DEPTH: usize = 32;
+
+/// Resource types whose `policy` attribute is a resource policy for certain; a `policy`
+/// of another type that cannot be read may be some other JSON (a lifecycle policy), so
+/// only these and [`IDENTITY_POLICY_TYPES`] report an unreadable `policy`.
+const RESOURCE_POLICY_TYPES: &[&str] = &[
+    "aws_s3_bucket_policy",
+    "aws_sqs_queue_policy",
+    "aws_sns_topic_policy",
+    "aws_secretsmanager_secret_policy",
+    "aws_kms_key",
+    "aws_ecr_repository_policy",
+];
+
+/// Marks the start of an unknown `${...}` in a heredoc policy's text (a private-use
+/// character, which no policy contains); the index of the unknown follows, then
+/// [`UNKNOWN_PAD`]s up to the length of the `${...}` it stands for.
+const UNKNOWN_MARK: char = '\u{e000}';
+/// Ends (and pads) an unknown's marker.
+const UNKNOWN_PAD: char = '\u{e001}';
+
+/// An interpolation of a heredoc policy that could not be evaluated.
+struct Unknown {
+    /// The `${...}` as written.
+    text: String,
+    /// The resource or data source it refers to: one particular ARN, not "anything".
+    target: Option<String>,
+}
 
 /// Resource types whose `policy` attribute is an identity policy; every other `policy`
 /// is a resource policy.
@@ -232,7 +259,16 @@ impl Ctx<'_> {
                 "policy" => PolicyKind::Resource,
                 _ => continue,
             };
-            self.push_policy(model, format!("{address}.{key}"), attr, Some(kind), pos);
+            let report_unread = key == "assume_role_policy"
+                || IDENTITY_POLICY_TYPES.contains(&ty)
+                || RESOURCE_POLICY_TYPES.contains(&ty);
+            self.push_policy(
+                model,
+                format!("{address}.{key}"),
+                attr,
+                (Some(kind), report_unread),
+                pos,
+            );
         }
         for inline in body.get_blocks("inline_policy") {
             if let Some(attr) = inline.body.get_attribute("policy") {
@@ -240,7 +276,7 @@ impl Ctx<'_> {
                     model,
                     format!("{address}.inline_policy"),
                     attr,
-                    Some(PolicyKind::Identity),
+                    (Some(PolicyKind::Identity), true),
                     pos,
                 );
             }
@@ -304,53 +340,146 @@ impl Ctx<'_> {
         anywhere && (all_proto || all_ports)
     }
 
+    /// Reads a policy attribute into `model`: a policy document when it can be read, an
+    /// unread policy (when `report_unread`) when it cannot.
     fn push_policy(
         &self,
         model: &mut Model,
         address: String,
         attr: &Attribute,
-        kind: Option<PolicyKind>,
+        (kind, report_unread): (Option<PolicyKind>, bool),
         fallback: Pos,
     ) {
         let pos = self.pos(attr.value.span(), fallback);
-        let doc = match &attr.value {
-            Expression::HeredocTemplate(h) => {
-                let node = self.eval(&attr.value, pos, 0);
-                let Some(s) = node.as_str() else { return };
-                match json::parse(s) {
-                    Ok(Some(mut inner)) => {
-                        // The content starts on the line after `<<EOF`.
-                        let indent = u32::try_from(h.indent().unwrap_or(0)).unwrap_or(0);
-                        shift(&mut inner, pos.line, indent);
-                        inner
-                    }
-                    _ => return,
-                }
-            }
+        let read = match &attr.value {
+            Expression::HeredocTemplate(h) => self.heredoc_policy(h, pos),
             other => {
                 let node = self.eval(other, pos, 0);
                 match &node.kind {
-                    Kind::Map(_) => node,
+                    Kind::Map(_) => Ok(node),
                     Kind::Str(s) => match json::parse(s) {
                         Ok(Some(mut inner)) => {
                             reposition(&mut inner, pos);
-                            inner
+                            Ok(inner)
                         }
-                        _ => return,
+                        Ok(None) => Err("the policy is empty".to_string()),
+                        Err(e) => Err(format!("the policy is not valid JSON ({})", e.message)),
                     },
-                    _ => return,
+                    // A policy document data source is checked where it is declared.
+                    Kind::Unresolved {
+                        target: Some(t), ..
+                    } if t.starts_with("data.aws_iam_policy_document.") => return,
+                    Kind::Unresolved { text, .. } => Err(format!(
+                        "its value `{}` is only known at plan time",
+                        text.chars().take(80).collect::<String>()
+                    )),
+                    _ => Err("the value is not a policy document".to_string()),
                 }
             }
         };
-        if doc.get("Statement").is_none() {
-            return;
+        match read {
+            Ok(doc) if doc.get("Statement").is_some() => model.policies.push(PolicyDoc {
+                address,
+                doc,
+                kind,
+                text: None,
+            }),
+            Ok(_) => {}
+            Err(why) if report_unread => {
+                model
+                    .unread_policies
+                    .push(UnreadPolicy { address, pos, why })
+            }
+            Err(_) => {}
         }
-        model.policies.push(PolicyDoc {
-            address,
-            doc,
-            kind,
-            text: None,
-        });
+    }
+
+    /// A heredoc policy: its JSON with the known `${...}` filled in and the unknown ones
+    /// read as "could be anything" (see [`fill_unknowns`]); an error says why it cannot
+    /// be read.
+    fn heredoc_policy(
+        &self,
+        h: &hcl_edit::template::HeredocTemplate,
+        pos: Pos,
+    ) -> Result<Node, String> {
+        let mut text = String::new();
+        let mut unknowns: Vec<Unknown> = Vec::new();
+        let mut in_string = false;
+        let mut escaped = false;
+        for el in h.template.iter() {
+            match el {
+                Element::Literal(l) => {
+                    for c in l.value().chars() {
+                        if escaped {
+                            escaped = false;
+                        } else if in_string && c == '\\' {
+                            escaped = true;
+                        } else if c == '"' {
+                            in_string = !in_string;
+                        }
+                    }
+                    text.push_str(l.value());
+                }
+                Element::Interpolation(i) => {
+                    let n = self.eval(&i.expr, pos, 1);
+                    if let Some(v) = n.scalar() {
+                        text.push_str(&v);
+                        continue;
+                    }
+                    let written = format!("${{{}}}", self.source(i.expr.span()).trim());
+                    let target = match &n.kind {
+                        Kind::Unresolved {
+                            target: Some(t), ..
+                        } if !t.starts_with("var.")
+                            && !t.starts_with("local.")
+                            && !t.starts_with("module.") =>
+                        {
+                            Some(t.clone())
+                        }
+                        _ => None,
+                    };
+                    // Outside a JSON string the unknown is a whole value: quote it.
+                    let quote = if in_string { "" } else { "\"" };
+                    let mut marker = format!("{quote}{UNKNOWN_MARK}{}", unknowns.len());
+                    let width = written.chars().count().saturating_sub(2 * quote.len());
+                    let pad = width.saturating_sub(marker.chars().count()).max(1);
+                    marker.extend(std::iter::repeat_n(UNKNOWN_PAD, pad));
+                    marker.push_str(quote);
+                    text.push_str(&marker);
+                    unknowns.push(Unknown {
+                        text: written,
+                        target,
+                    });
+                }
+                Element::Directive(_) => {
+                    return Err(
+                        "it uses a template directive (%{ ... }), which writ lint does not expand"
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        let mut doc = match json::parse(&text) {
+            Ok(Some(doc)) => doc,
+            Ok(None) => return Err("the policy is empty".to_string()),
+            Err(e) => {
+                let mut why = e.message;
+                if !unknowns.is_empty() {
+                    why.push_str(" once its ${...} parts are filled in");
+                }
+                return Err(format!(
+                    "the heredoc is not valid JSON ({why}, line {} of the heredoc)",
+                    e.pos.line
+                ));
+            }
+        };
+        if !unknowns.is_empty() {
+            fill_unknowns(&mut doc, "", &unknowns);
+        }
+        // The content starts on the line after `<<EOF`.
+        let indent = u32::try_from(h.indent().unwrap_or(0)).unwrap_or(0);
+        shift(&mut doc, pos.line, indent);
+        Ok(doc)
     }
 
     /// A `data "aws_iam_policy_document"` block as policy JSON.
@@ -625,6 +754,67 @@ impl Ctx<'_> {
             _ => None,
         };
         Node::unresolved(pos, text, target)
+    }
+}
+
+/// Replaces the markers of unknown `${...}` in a heredoc policy. In an `Action` or
+/// `Resource` an unknown could be anything, so it becomes `*`, which can only widen what
+/// is checked; except that a `Resource` whose unknowns all name resources or data sources
+/// (`${aws_s3_bucket.b.arn}/*`) is one particular ARN, unresolved as in `jsonencode`.
+/// Anywhere else a string with an unknown is unresolved (a placeholder that neither
+/// grants nor names anyone).
+fn fill_unknowns(n: &mut Node, element: &str, unknowns: &[Unknown]) {
+    match &mut n.kind {
+        Kind::Str(s) if s.contains(UNKNOWN_MARK) => {
+            let mut wild = String::new();
+            let mut written = String::new();
+            let mut target = None;
+            let mut all_targets = true;
+            let mut chars = s.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c != UNKNOWN_MARK {
+                    wild.push(c);
+                    written.push(c);
+                    continue;
+                }
+                let mut idx = 0usize;
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    idx = idx
+                        .saturating_mul(10)
+                        .saturating_add(d as usize - '0' as usize);
+                }
+                while chars.next_if_eq(&UNKNOWN_PAD).is_some() {}
+                let u = unknowns.get(idx);
+                written.push_str(u.map_or("${?}", |u| u.text.as_str()));
+                match u.and_then(|u| u.target.as_ref()) {
+                    Some(t) => {
+                        target.get_or_insert_with(|| t.clone());
+                    }
+                    None => all_targets = false,
+                }
+                wild.push('*');
+            }
+            n.kind = match element {
+                "Action" => Kind::Str(wild),
+                "Resource" if !all_targets => Kind::Str(wild),
+                _ => Kind::Unresolved {
+                    text: written,
+                    target,
+                },
+            };
+        }
+        Kind::Seq(items) => items
+            .iter_mut()
+            .for_each(|i| fill_unknowns(i, element, unknowns)),
+        Kind::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            let inner = match k.name.as_str() {
+                e @ ("Action" | "NotAction" | "Resource" | "NotResource" | "Principal"
+                | "NotPrincipal" | "Condition") => e,
+                _ => element,
+            };
+            fill_unknowns(v, inner, unknowns);
+        }),
+        _ => {}
     }
 }
 

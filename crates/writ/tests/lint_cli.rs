@@ -276,3 +276,42 @@ fn suppression_without_reason_is_a_finding() {
     assert!(out.contains("main.tf:3:24 high WRIT-URL-001"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn files_that_are_not_templates_are_skipped_counted_and_listed() {
+    let o = writ(&["not-templates"], &fixtures());
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("0 findings in 5 files;")
+            && out.contains("; 4 files skipped (not a template or policy"),
+        "{out}"
+    );
+    let o = writ(&["--format", "json", "not-templates"], &fixtures());
+    assert_eq!(o.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["summary"]["skipped"], 4);
+    assert_eq!(v["summary"]["parse_errors"], 0);
+    let mut files: Vec<&str> = v["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["file"].as_str().unwrap())
+        .collect();
+    files.sort_unstable();
+    assert_eq!(
+        files,
+        [
+            "not-templates/App.sln.template",
+            "not-templates/ci.yml",
+            "not-templates/config.yaml",
+            "not-templates/package.json"
+        ]
+    );
+    assert!(
+        v["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("not a")
+    );
+}
