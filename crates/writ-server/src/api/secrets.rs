@@ -262,33 +262,20 @@ async fn authorize_secret(
         None => None,
     };
     let mut set = PolicySet::new();
-    let documents: Vec<String> = record
-        .as_ref()
-        .and_then(|f| f.policies.as_deref())
-        .map(|p| serde_json::from_str(p).unwrap_or_default())
-        .unwrap_or_default();
-    for doc in &documents {
-        let compiled = state
-            .secret_policies
-            .get(PolicyKind::Identity, doc)
-            .map_err(|e| ApiError::internal("a stored function policy is invalid", e))?;
-        set.add((*compiled).clone());
-    }
+    let function = record.as_ref();
+    add_stored(
+        state,
+        &mut set,
+        PolicyKind::Identity,
+        function.and_then(|f| f.policies.as_deref()),
+    )?;
     // The policies of the operator who set the function's: what they may grant at most.
-    let boundary: Vec<String> = record
-        .as_ref()
-        .and_then(|f| f.boundary.as_deref())
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| ApiError::internal("a stored permissions boundary is unreadable", e))?
-        .unwrap_or_default();
-    for doc in &boundary {
-        let compiled = state
-            .secret_policies
-            .get(PolicyKind::PermissionsBoundary, doc)
-            .map_err(|e| ApiError::internal("a stored permissions boundary is invalid", e))?;
-        set.add((*compiled).clone());
-    }
+    add_stored(
+        state,
+        &mut set,
+        PolicyKind::PermissionsBoundary,
+        function.and_then(|f| f.boundary.as_deref()),
+    )?;
     if let Some(rp) = secret.as_ref().and_then(|s| s.resource_policy.as_deref()) {
         let compiled = state
             .secret_policies
@@ -347,6 +334,34 @@ async fn authorize_secret(
         matched,
     };
     Ok((caller, secret))
+}
+
+/// Adds policies stored as a JSON array of documents (a function's identity policies, or
+/// its permissions boundary) to `set` as `kind`. One that cannot be read fails the request:
+/// a boundary read as none would bound nothing.
+fn add_stored(
+    state: &AppState,
+    set: &mut PolicySet,
+    kind: PolicyKind,
+    stored: Option<&str>,
+) -> Result<(), ApiError> {
+    let what = match kind {
+        PolicyKind::PermissionsBoundary => "a stored permissions boundary",
+        _ => "a stored function policy",
+    };
+    let documents: Vec<String> = stored
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| ApiError::internal(&format!("{what} is unreadable"), e))?
+        .unwrap_or_default();
+    for doc in &documents {
+        let compiled = state
+            .secret_policies
+            .get(kind, doc)
+            .map_err(|e| ApiError::internal(&format!("{what} is invalid"), e))?;
+        set.add((*compiled).clone());
+    }
+    Ok(())
 }
 
 /// A function authenticated by a JWT-SVID whose audience is this server.
