@@ -35,12 +35,17 @@ impl Shared {
     }
 }
 
-/// An HTTPS client for the server, with the gateway's token.
+/// An HTTPS client for the server, with the gateway's token. It verifies the server
+/// against the trust bundle as it is when each connection is made: `server.ca_file` at
+/// start, then the bundle the server publishes ([`ServerClient::follow_bundle`]), so a CA
+/// rotation does not cut the gateway off once the server's certificate is signed by the
+/// new CA.
 #[derive(Clone)]
 pub struct ServerClient {
     http: reqwest::Client,
     base: String,
     token: Arc<str>,
+    trust: Arc<writ_client::fetch::TrustBundle>,
 }
 
 impl ServerClient {
@@ -63,13 +68,14 @@ impl ServerClient {
                 config.server.token_file.display()
             ));
         }
-        let roots =
-            writ_client::fetch::roots(&ca_pem).map_err(|e| format!("server.ca_file: {e}"))?;
+        let trust = writ_client::fetch::TrustBundle::from_pem(&ca_pem)
+            .map_err(|e| format!("server.ca_file: {e}"))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
+            .dangerous()
+            .with_custom_certificate_verifier(trust.clone())
             .with_no_client_auth();
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -82,7 +88,20 @@ impl ServerClient {
             http,
             base: config.server.addr.trim_end_matches('/').to_string(),
             token: token.into(),
+            trust,
         })
+    }
+
+    /// Verifies the server against `bundle_pem` (the bundle it publishes) from the next
+    /// connection on. A bundle with no usable CA is logged and the current one kept.
+    pub fn follow_bundle(&self, bundle_pem: &str) {
+        match self.trust.update(bundle_pem) {
+            Ok(true) => tracing::info!("the server's trust bundle changed; following it"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the server published an unusable trust bundle; keeping the current one")
+            }
+        }
     }
 
     /// Sends a batch of audit events (`POST /v1/audit/events`), `body` being its JSON
@@ -219,6 +238,9 @@ pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient
             .as_str()
             .unwrap_or_default()
             .to_string();
+        if !bundle_pem.is_empty() {
+            client.follow_bundle(&bundle_pem);
+        }
         let jwks = bundle["jwks"].clone();
         let intentions = intentions["intentions"].clone();
         let current = shared.control().snapshot.clone();

@@ -14,7 +14,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::json;
 
 use crate::common::{
-    self, Curl, Proc, Server, Svid, TRUST_DOMAIN, TempDir, join_token_evidence,
+    self, Curl, PATIENCE, Proc, Server, Svid, TRUST_DOMAIN, TempDir, join_token_evidence,
     localhost_certificate, wait_for, writ_command,
 };
 
@@ -545,4 +545,34 @@ fn a_body_with_a_key_given_twice_cannot_slip_past_the_schema() {
         .send();
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("more than once"), "{}", r.body);
+}
+
+/// The gateway's own connections to the server used to trust only the `ca_file` read at
+/// start: once a rotated CA signed the server's certificate, any new connection (after a
+/// restart of the server, say) failed, and the gateway went on enforcing a state that no
+/// longer changed, revocations included. It follows the bundle the server publishes now.
+#[test]
+fn the_gateway_follows_the_servers_bundle_through_a_ca_rotation_and_a_restart() {
+    let mut env = GatewayEnv::start("attack-gw-ca-rotation", "");
+    let orders = env.login("orders");
+    env.wait_ready(&orders);
+    env.server
+        .cli_ok(&["ca", "rotate", "--kind", "x509", "--activate-after", "3s"]);
+    wait_for("the new CA to sign", PATIENCE, || {
+        let keys = env.server.ca_show()["keys"].clone();
+        keys.as_array()?
+            .iter()
+            .any(|k| k["kind"] == "x509" && k["status"] == "retiring")
+            .then_some(())
+    });
+    // Every connection to the server is new from here, and only the new CA verifies it.
+    env.server.restart();
+    env.server.cli_ok(&["revoke", "--fn", "orders"]);
+    wait_for("the gateway to take the revocation", PATIENCE, || {
+        let r = env
+            .curl("GET", "/pay/ready")
+            .client_cert(&orders.cert, &orders.key)
+            .send();
+        (r.status == 401).then_some(())
+    });
 }

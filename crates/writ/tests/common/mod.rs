@@ -167,11 +167,11 @@ impl Server {
             std::fs::File::create(p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()))
         };
         let mut cmd = writ_command();
-        cmd.arg("server")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--audit-file")
+        cmd.arg("server").arg("--data-dir").arg(data_dir);
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.arg("--audit-file")
             .arg(&audit_path)
             .args(args)
             .envs(envs.iter().copied())
@@ -216,6 +216,16 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Stops the server (SIGTERM) and starts it again on the same data dir and port, as
+    /// an operator's restart does: its clients must connect anew.
+    pub fn restart(&mut self) {
+        self.stop();
+        let listen = format!("127.0.0.1:{}", self.port);
+        let again = Server::start(&self.data_dir, &["--listen", &listen]);
+        assert_eq!(again.port, self.port, "restarted on another port");
+        *self = again;
     }
 
     /// `https://127.0.0.1:PORT`.
