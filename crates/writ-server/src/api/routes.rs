@@ -58,19 +58,15 @@ impl Presented {
     /// What the request presents. An `Authorization` header wins over a certificate: the
     /// handlers read the token first.
     pub fn of(headers: &HeaderMap, has_certificate: bool) -> Presented {
-        match headers.get(axum::http::header::AUTHORIZATION) {
-            Some(value) => match value
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-            {
-                Some(t) if t.starts_with("writ.admin.") => Presented::AdminToken,
-                Some(t) if t.starts_with("eyJ") => Presented::Jwt,
-                _ => Presented::OtherAuthorization,
-            },
-            None if has_certificate => Presented::Svid,
-            None => Presented::Nothing,
+        // The same reading of the header as the handlers' (admin::bearer).
+        match admin::bearer(headers) {
+            Some(t) if t.starts_with("writ.admin.") => Presented::AdminToken,
+            Some(t) if t.starts_with("eyJ") => Presented::Jwt,
+            _ if headers.contains_key(axum::http::header::AUTHORIZATION) => {
+                Presented::OtherAuthorization
+            }
+            _ if has_certificate => Presented::Svid,
+            _ => Presented::Nothing,
         }
     }
 }
