@@ -5,13 +5,13 @@
 //! AWS IAM (a signed STS GetCallerIdentity request) is a new variant of each enum and a new
 //! arm in the server's login, without changing the existing ones or stored rules.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use writ_identity::oidc::OidcRule;
+
+use crate::cache::Cache;
 
 /// One way a function may prove its identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,45 +80,29 @@ impl Evidence {
 }
 
 /// How long a fetched JWKS is trusted before it is fetched again.
-const JWKS_TTL: Duration = Duration::from_secs(300);
+pub const JWKS_TTL: Duration = Duration::from_secs(300);
 /// An unknown `kid` triggers a refetch (the issuer may have rotated), at most this often per
 /// URL, so tokens with made-up key ids cannot make the server hammer the issuer.
 const JWKS_REFETCH_MIN: Duration = Duration::from_secs(10);
 /// The largest JWKS document accepted.
 const JWKS_MAX_BYTES: usize = 1 << 20;
 
-/// Fetched JWKS documents by URL, with their fetch time.
-#[derive(Debug, Default)]
-pub struct JwksCache {
-    entries: Mutex<HashMap<String, (JwkSet, Instant)>>,
-}
-
-impl JwksCache {
-    /// The JWKS at `url`: from the cache while fresh, unless `refresh` asks for a newer
-    /// copy (and the cached one is older than the refetch interval).
-    pub async fn get(
-        &self,
-        client: &reqwest::Client,
-        url: &str,
-        refresh: bool,
-    ) -> Result<JwkSet, String> {
-        if let Some((set, at)) = self.lock().get(url).cloned() {
-            let age = at.elapsed();
-            if age < JWKS_TTL && !(refresh && age >= JWKS_REFETCH_MIN) {
-                return Ok(set);
-            }
-        }
-        let set = fetch(client, url).await?;
-        self.lock()
-            .insert(url.to_string(), (set.clone(), Instant::now()));
-        Ok(set)
+/// The JWKS at `url`: from `cache` while fresh, unless `refresh` asks for a newer copy
+/// (and the cached one is older than the refetch interval).
+pub async fn jwks(
+    cache: &Cache<String, JwkSet>,
+    client: &reqwest::Client,
+    url: &str,
+    refresh: bool,
+) -> Result<JwkSet, String> {
+    if let Some((set, age)) = cache.get_with_age(url)
+        && !(refresh && age >= JWKS_REFETCH_MIN)
+    {
+        return Ok(set);
     }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (JwkSet, Instant)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    let set = fetch(client, url).await?;
+    cache.insert(url.to_string(), set.clone());
+    Ok(set)
 }
 
 async fn fetch(client: &reqwest::Client, url: &str) -> Result<JwkSet, String> {

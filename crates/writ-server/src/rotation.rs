@@ -243,7 +243,7 @@ pub async fn rotate(
     {
         tracing::error!(secret = name, error = %e, "could not record the end of a rotation");
     }
-    state.secret_cache.forget(name);
+    state.caches.forget_secret(name);
     result
 }
 
@@ -328,7 +328,7 @@ async fn run_steps(
             "secret {name:?} was deleted during the rotation"
         )));
     }
-    state.secret_cache.forget(name);
+    state.caches.forget_secret(name);
     let pending = Opened {
         version_id: pending_id.clone(),
         value,
@@ -377,7 +377,7 @@ async fn run_steps(
     if relabelled.is_err() {
         withdraw(state, name, &pending_id).await;
     }
-    state.secret_cache.forget(name);
+    state.caches.forget_secret(name);
     relabelled.map(|_| pending_id)
 }
 

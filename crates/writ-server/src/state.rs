@@ -3,7 +3,7 @@
 //! with the database, so several servers on one PostgreSQL database converge within a
 //! second of a rotation or revocation made through any of them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -11,9 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::watch;
 use writ_identity::{SpiffeId, TrustDomain};
-use writ_policy::PolicySet;
 
-use crate::attest::JwksCache;
 use crate::audit::{AuditError, AuditLog};
 use crate::authority::Authorities;
 use crate::master_key::MasterKey;
@@ -21,9 +19,6 @@ use crate::store::{FunctionRecord, RevocationKind, Store};
 use crate::tls;
 use crate::tls::ConnInfo;
 use writ_audit::{Event, Outcome};
-
-/// How long a function record read for an SVID-authenticated call is reused.
-pub const FUNCTION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long the server's own TLS certificate lives; it is re-issued at half life.
 const SERVER_CERT_LIFETIME: Duration = Duration::hours(24);
@@ -70,20 +65,10 @@ pub struct AppState {
     pub revoked_serials: RwLock<HashSet<String>>,
     /// The newest revocation feed position this server has seen.
     pub feed_head: watch::Sender<i64>,
-    /// Fetched OIDC JWKS documents.
-    pub jwks_cache: JwksCache,
     /// An HTTPS client for fetching JWKS documents.
     pub http: reqwest::Client,
-    /// Functions recently read for SVID-authenticated calls, with the time they were read.
-    /// Entries live [`FUNCTION_CACHE_TTL`]; this server's own deletes and revocations drop
-    /// them at once, other servers' are seen within that time.
-    pub function_cache: Mutex<HashMap<String, (Option<FunctionRecord>, std::time::Instant)>>,
-    /// Secrets' metadata, labels and sealed versions, briefly.
-    pub secret_cache: crate::api::secrets::SecretCache,
-    /// Compiled function and secret policies, by their text.
-    pub secret_policies: crate::api::secrets::PolicyCache,
-    /// Compiled admin-token policies, by token id.
-    pub policy_cache: Mutex<HashMap<String, Arc<PolicySet>>>,
+    /// Every cache ([`crate::cache`]): functions, secrets, compiled policies, JWKS.
+    pub caches: crate::cache::Caches,
     /// The TLS configuration new connections get.
     pub tls: Arc<RwLock<Arc<rustls::ServerConfig>>>,
     /// Names for the server certificate.
@@ -143,12 +128,8 @@ impl AppState {
             authorities: RwLock::new(Arc::new(authorities)),
             revoked_serials: RwLock::new(HashSet::new()),
             feed_head: watch::channel(feed_head).0,
-            jwks_cache: JwksCache::default(),
             http,
-            function_cache: Mutex::new(HashMap::new()),
-            policy_cache: Mutex::new(HashMap::new()),
-            secret_policies: crate::api::secrets::PolicyCache::default(),
-            secret_cache: crate::api::secrets::SecretCache::default(),
+            caches: crate::cache::Caches::default(),
             tls: Arc::new(RwLock::new(Arc::new(config))),
             names,
             bundle_file,
@@ -178,39 +159,24 @@ impl AppState {
     }
 
     /// A function's record for an SVID-authenticated call (renewal, JWT-SVIDs, the feed):
-    /// from the cache when read within the last second, else from the store.
+    /// from the cache when read within [`crate::cache::FUNCTION_TTL`], else from the store.
     pub async fn function_for_svid(
         &self,
         name: &str,
     ) -> Result<Option<FunctionRecord>, crate::store::StoreError> {
-        let cached = self
-            .function_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .filter(|(_, at)| at.elapsed() < FUNCTION_CACHE_TTL)
-            .map(|(f, _)| f.clone());
-        if let Some(found) = cached {
+        if let Some(found) = self.caches.functions.get(name) {
             return Ok(found);
         }
         let found = self.store.function(name).await?;
-        let mut cache = self
-            .function_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() >= 100_000 {
-            cache.clear();
-        }
-        cache.insert(name.to_string(), (found.clone(), std::time::Instant::now()));
+        self.caches
+            .functions
+            .insert(name.to_string(), found.clone());
         Ok(found)
     }
 
     /// Drops a function from the cache after this server changed it.
     pub fn forget_function(&self, name: &str) {
-        self.function_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(name);
+        self.caches.functions.remove(name);
     }
 
     /// A function's SPIFFE ID.

@@ -1,18 +1,19 @@
-//! Operators' endpoints: functions, tokens, revocations and the CA. Each call is
-//! authenticated by an admin token and authorized by the policy engine against the token's
-//! policies; each outcome is audited.
+//! Operators' endpoints: functions, tokens, revocations and the CA. Each call reaches its
+//! handler authenticated by an admin token and allowed by the token's policies
+//! ([`super::access`]); the handler audits what it does.
 
 use std::sync::Arc;
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::access::Authorized;
 use super::{ApiError, ApiJson, rfc3339};
 use crate::admin;
 use crate::attest::{self, AttestationRule};
@@ -22,198 +23,7 @@ use crate::state::AppState;
 use crate::store::{FunctionRecord, KeyKind, RevocationKind, TokenKind, TokenRecord};
 use crate::tls::ConnInfo;
 use crate::tokens;
-use writ_audit::{Decision, Outcome};
 
-/// The bearer token of a request, if it sent one.
-pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-}
-
-/// An authenticated operator whose call policy allowed.
-pub(super) struct Operator {
-    /// `token:<hmac of the token id>`.
-    pub actor: String,
-    /// The statements that allowed the call.
-    pub matched: Vec<String>,
-    /// The token's own policies, as stored (a JSON array of policy documents): the most
-    /// this operator can give a function ([`register_function`]).
-    pub policies: Option<String>,
-}
-
-/// Authenticates the admin token and decides `action` on `resource`. Refusals and denials
-/// are audited with their cause; the caller audits what it then does ([`audit_ok`] for
-/// changes, [`audit_read`] for reads).
-pub(super) async fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    conn: &ConnInfo,
-    action: &'static str,
-    resource: &str,
-) -> Result<Operator, ApiError> {
-    // A token named as the resource appears in the audit log by the HMAC of its id.
-    let audited_resource = match resource.strip_prefix("writ:token/") {
-        Some(id) => format!("writ:token/{}", state.audit.hmac(id)),
-        None => resource.to_string(),
-    };
-    let resource_name = audited_resource.as_str();
-    super::admit(state, conn, action)?;
-    let refuse = |actor: &str, reason: String| -> ApiError {
-        super::authentication_failed(state, conn);
-        match state.audit(
-            conn,
-            actor,
-            "adminToken",
-            action,
-            resource_name,
-            Outcome::Denied,
-            Some(reason),
-            None,
-        ) {
-            Ok(()) => ApiError::unauthenticated(),
-            Err(e) => e.into(),
-        }
-    };
-    let Some(presented) = bearer(headers) else {
-        return Err(refuse("anonymous", "no Authorization: Bearer token".into()));
-    };
-    let Some(parsed) = tokens::parse(presented).filter(|p| p.kind == TokenKind::Admin) else {
-        return Err(refuse("anonymous", "not an admin token".into()));
-    };
-    let actor = state.token_actor(parsed.id);
-    let Some(record) = state.store.token(parsed.id).await? else {
-        return Err(refuse(&actor, "unknown token id".into()));
-    };
-    let now = OffsetDateTime::now_utc();
-    if record.kind != TokenKind::Admin || !parsed.secret_matches(&record.secret_hash) {
-        return Err(refuse(&actor, "wrong token secret".into()));
-    }
-    if record.revoked_at.is_some() {
-        return Err(refuse(&actor, "the token is revoked".into()));
-    }
-    if record.expires_at.is_some_and(|e| e <= now.unix_timestamp()) {
-        return Err(refuse(&actor, "the token has expired".into()));
-    }
-    let policies = {
-        let cached = state
-            .policy_cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&record.id)
-            .cloned();
-        match cached {
-            Some(p) => p,
-            None => {
-                let documents: Vec<String> = serde_json::from_str(
-                    record.policies.as_deref().unwrap_or("[]"),
-                )
-                .map_err(|e| ApiError::internal("a stored token policy is unreadable", e))?;
-                let set = Arc::new(
-                    admin::compile(&documents)
-                        .map_err(|e| ApiError::internal("a stored token policy is invalid", e))?,
-                );
-                state
-                    .policy_cache
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(record.id.clone(), set.clone());
-                set
-            }
-        }
-    };
-    let decision = admin::decide(
-        &policies,
-        action,
-        resource,
-        &record.id,
-        Some(conn.remote.ip()),
-        now,
-    );
-    let matched: Vec<String> = decision.matched.iter().map(|m| m.label()).collect();
-    if !decision.is_allowed() {
-        let why = format!(
-            "{action} on {resource} is not allowed by the token's policies ({})",
-            decision.outcome.as_str()
-        );
-        let mut event = state.event(
-            conn,
-            &actor,
-            "adminToken",
-            action,
-            resource_name,
-            Outcome::Denied,
-        );
-        event.decision = Some(match decision.outcome {
-            writ_policy::Outcome::ExplicitDeny => Decision::ExplicitDeny,
-            _ => Decision::ImplicitDeny,
-        });
-        event.matched = matched;
-        event.reason = Some(why.replace(resource, resource_name));
-        state.audit.record(event)?;
-        return Err(ApiError::forbidden(why));
-    }
-    Ok(Operator {
-        actor,
-        matched,
-        policies: record.policies,
-    })
-}
-
-fn allowed_event(
-    state: &AppState,
-    operator: &Operator,
-    action: &'static str,
-    resource: &str,
-    conn: &ConnInfo,
-) -> writ_audit::Event {
-    let mut event = state.event(
-        conn,
-        &operator.actor,
-        "adminToken",
-        action,
-        resource,
-        Outcome::Allowed,
-    );
-    event.decision = Some(Decision::Allowed);
-    event.matched = operator.matched.clone();
-    event
-}
-
-/// Audits an admin change and waits until the event is durable: the change is reported
-/// only then (and a failure to record it fails the request).
-pub(super) async fn audit_ok(
-    state: &AppState,
-    operator: &Operator,
-    action: &'static str,
-    resource: &str,
-    conn: &ConnInfo,
-) -> Result<(), ApiError> {
-    state
-        .audit
-        .record_durable(allowed_event(state, operator, action, resource, conn))
-        .await?;
-    Ok(())
-}
-
-/// Audits an allowed read (queued with the next batch).
-pub(super) fn audit_read(
-    state: &AppState,
-    operator: &Operator,
-    action: &'static str,
-    resource: &str,
-    conn: &ConnInfo,
-) -> Result<(), ApiError> {
-    state
-        .audit
-        .record(allowed_event(state, operator, action, resource, conn))?;
-    Ok(())
-}
-
-/// A stored JSON array of policy documents, as JSON values (a document that is not JSON is
 /// shown as its text).
 fn documents_json(stored: Option<&str>) -> Vec<Value> {
     stored
@@ -242,7 +52,7 @@ fn function_json(state: &AppState, f: &FunctionRecord) -> Value {
     })
 }
 
-fn valid_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn valid_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -279,32 +89,13 @@ fn default_rules() -> Vec<AttestationRule> {
 pub(super) async fn register_function(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<RegisterFunction>,
 ) -> Result<impl IntoResponse, ApiError> {
-    valid_name(&body.name)?;
     let id = state
         .function_id(&body.name)
         .map_err(ApiError::bad_request)?;
-    let operator = authorize(
-        &state,
-        &headers,
-        &conn,
-        "writ:RegisterFunction",
-        id.as_str(),
-    )
-    .await?;
     attest::check_rules(&body.attestation).map_err(ApiError::bad_request)?;
-    // Who may log in as the function, and what it may do, are each an action of their own:
-    // registering alone gives a function nothing but join-token logins.
-    let mut granted = Vec::new();
-    if body.attestation != default_rules() {
-        let action = "writ:PutAttestationRules";
-        granted.push((
-            action,
-            authorize(&state, &headers, &conn, action, id.as_str()).await?,
-        ));
-    }
     let ttl = match &body.x509_ttl {
         Some(text) => {
             let ttl = duration::parse(text)
@@ -328,16 +119,21 @@ pub(super) async fn register_function(
         })
         .collect();
     // The policies are bounded by the operator's own: the function may do only what both
-    // allow, so no operator can give a function more than it may do itself.
+    // allow, so no operator can give a function more than it may do itself. The access
+    // layer decided writ:PutFunctionPolicy for a body with policies.
     let boundary = if policies.is_empty() {
         None
     } else {
         admin::compile(&policies).map_err(ApiError::bad_request)?;
-        let action = "writ:PutFunctionPolicy";
-        let allowed = authorize(&state, &headers, &conn, action, id.as_str()).await?;
-        let boundary = allowed.policies.clone();
-        granted.push((action, allowed));
-        boundary
+        if !auth.allows("writ:PutFunctionPolicy") {
+            return Err(ApiError::internal(
+                "policies were given without their decision",
+                "writ:PutFunctionPolicy",
+            ));
+        }
+        auth.caller
+            .operator()
+            .and_then(|o| o.stored_policies.clone())
     };
     let record = FunctionRecord {
         policies: (!policies.is_empty())
@@ -355,79 +151,43 @@ pub(super) async fn register_function(
     };
     state.store.insert_function(&record).await?;
     state.forget_function(&record.name);
-    audit_ok(
-        &state,
-        &operator,
-        "writ:RegisterFunction",
-        id.as_str(),
-        &conn,
-    )
-    .await?;
-    for (action, operator) in &granted {
-        audit_ok(&state, operator, action, id.as_str(), &conn).await?;
-    }
+    auth.record_durable(&state, &conn).await?;
     Ok((StatusCode::CREATED, Json(function_json(&state, &record))))
 }
 
 pub(super) async fn list_functions(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
 ) -> Result<Json<Value>, ApiError> {
-    let operator = authorize(
-        &state,
-        &headers,
-        &conn,
-        "writ:ListFunctions",
-        "writ:functions",
-    )
-    .await?;
-    audit_read(
-        &state,
-        &operator,
-        "writ:ListFunctions",
-        "writ:functions",
-        &conn,
-    )?;
+    auth.record_read(&state, &conn)?;
     let all = state.store.functions().await?;
     Ok(Json(json!({
         "functions": all.iter().map(|f| function_json(&state, f)).collect::<Vec<_>>()
     })))
 }
 
-async fn named_function(
-    state: &AppState,
-    name: &str,
-) -> Result<(writ_identity::SpiffeId, Option<FunctionRecord>), ApiError> {
-    valid_name(name)?;
-    let id = state.function_id(name).map_err(ApiError::bad_request)?;
-    Ok((id, state.store.function(name).await?))
-}
-
 pub(super) async fn get_function(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    valid_name(&name)?;
-    let id = state.function_id(&name).map_err(ApiError::bad_request)?;
-    let operator = authorize(&state, &headers, &conn, "writ:GetFunction", id.as_str()).await?;
-    audit_read(&state, &operator, "writ:GetFunction", id.as_str(), &conn)?;
-    let (_, found) = named_function(&state, &name).await?;
-    let f = found.ok_or_else(|| ApiError::not_found(format!("no function named {name:?}")))?;
+    auth.record_read(&state, &conn)?;
+    let f = state
+        .store
+        .function(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no function named {name:?}")))?;
     Ok(Json(function_json(&state, &f)))
 }
 
 pub(super) async fn delete_function(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    valid_name(&name)?;
-    let id = state.function_id(&name).map_err(ApiError::bad_request)?;
-    let operator = authorize(&state, &headers, &conn, "writ:DeleteFunction", id.as_str()).await?;
     let deleted = state
         .store
         .delete_function(&name, OffsetDateTime::now_utc().unix_timestamp())
@@ -436,7 +196,7 @@ pub(super) async fn delete_function(
     if deleted.is_none() {
         return Err(ApiError::not_found(format!("no function named {name:?}")));
     }
-    audit_ok(&state, &operator, "writ:DeleteFunction", id.as_str(), &conn).await?;
+    auth.record_durable(&state, &conn).await?;
     if let Err(e) = state.take_revocations().await {
         tracing::warn!(error = %e, "could not read the revocation feed back");
     }
@@ -459,13 +219,10 @@ const JOIN_TOKEN_MAX_TTL: time::Duration = time::Duration::days(7);
 pub(super) async fn create_join_token(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<CreateJoinToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    valid_name(&name)?;
-    let id = state.function_id(&name).map_err(ApiError::bad_request)?;
-    let operator = authorize(&state, &headers, &conn, "writ:CreateJoinToken", id.as_str()).await?;
     let ttl = match &body.ttl {
         Some(t) => duration::parse(t).map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?,
         None => JOIN_TOKEN_TTL,
@@ -523,13 +280,7 @@ pub(super) async fn create_join_token(
         })
         .await?;
     // The resource is the function; the new token is named by its HMAC.
-    let mut event = allowed_event(
-        &state,
-        &operator,
-        "writ:CreateJoinToken",
-        id.as_str(),
-        &conn,
-    );
+    let mut event = auth.first_event(&state, &conn);
     event.reason = Some(format!("join token {}", state.audit.hmac(&issued.id)));
     state.audit.record_durable(event).await?;
     Ok((
@@ -557,10 +308,9 @@ pub(super) struct CreateAdminToken {
 pub(super) async fn create_admin_token(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<CreateAdminToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let operator = authorize(&state, &headers, &conn, "writ:CreateToken", "writ:token").await?;
     // Each policy is given as a JSON document (an object) or as its text.
     let documents: Vec<String> = body
         .policies
@@ -599,7 +349,7 @@ pub(super) async fn create_admin_token(
             revoked_at: None,
         })
         .await?;
-    let mut event = allowed_event(&state, &operator, "writ:CreateToken", "writ:token", &conn);
+    let mut event = auth.first_event(&state, &conn);
     event.reason = Some(format!("admin token {}", state.audit.hmac(&issued.id)));
     state.audit.record_durable(event).await?;
     Ok((
@@ -624,28 +374,33 @@ pub(super) struct Revoke {
     token_id: Option<String>,
 }
 
-pub(super) async fn revoke(
-    State(state): State<Arc<AppState>>,
-    Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Revoke>,
-) -> Result<impl IntoResponse, ApiError> {
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let (kind, value, resource, action, function) = match (
-        &body.function,
-        &body.serial,
-        &body.token_id,
-    ) {
+/// What a revocation revokes, and the action and resource it is decided as.
+pub(super) struct Revocation {
+    /// What kind of thing.
+    pub kind: RevocationKind,
+    /// The function's SPIFFE ID, the serial (lowercase hex, no colons) or the token id.
+    pub value: String,
+    /// The action decided.
+    pub action: &'static str,
+    /// The resource it is decided on.
+    pub resource: String,
+    /// The function's name, for a function.
+    pub function: Option<String>,
+}
+
+/// Reads a revocation request: exactly one field, valid.
+pub(super) fn revocation(state: &AppState, body: &Revoke) -> Result<Revocation, ApiError> {
+    match (&body.function, &body.serial, &body.token_id) {
         (Some(name), None, None) => {
             valid_name(name)?;
             let id = state.function_id(name).map_err(ApiError::bad_request)?;
-            (
-                RevocationKind::Function,
-                id.to_string(),
-                id.to_string(),
-                "writ:RevokeFunction",
-                Some(name.as_str()),
-            )
+            Ok(Revocation {
+                kind: RevocationKind::Function,
+                value: id.to_string(),
+                action: "writ:RevokeFunction",
+                resource: id.to_string(),
+                function: Some(name.clone()),
+            })
         }
         (None, Some(serial), None) => {
             let serial = serial.trim().to_ascii_lowercase().replace(':', "");
@@ -657,14 +412,13 @@ pub(super) async fn revoke(
                     "serial: give the certificate's serial number in hex (up to 20 bytes, colons allowed)",
                 ));
             }
-            let resource = format!("writ:svid/{serial}");
-            (
-                RevocationKind::Serial,
-                serial,
-                resource,
-                "writ:RevokeSvid",
-                None,
-            )
+            Ok(Revocation {
+                kind: RevocationKind::Serial,
+                resource: format!("writ:svid/{serial}"),
+                value: serial,
+                action: "writ:RevokeSvid",
+                function: None,
+            })
         }
         (None, None, Some(token_id)) => {
             if token_id.len() != 24 || !token_id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -672,21 +426,34 @@ pub(super) async fn revoke(
                     "tokenId: a token id is 24 hex digits",
                 ));
             }
-            (
-                RevocationKind::Token,
-                token_id.clone(),
-                format!("writ:token/{token_id}"),
-                "writ:RevokeToken",
-                None,
-            )
+            Ok(Revocation {
+                kind: RevocationKind::Token,
+                value: token_id.clone(),
+                action: "writ:RevokeToken",
+                resource: format!("writ:token/{token_id}"),
+                function: None,
+            })
         }
-        _ => {
-            return Err(ApiError::bad_request(
-                "give exactly one of function, serial or tokenId",
-            ));
-        }
-    };
-    let operator = authorize(&state, &headers, &conn, action, &resource).await?;
+        _ => Err(ApiError::bad_request(
+            "give exactly one of function, serial or tokenId",
+        )),
+    }
+}
+
+pub(super) async fn revoke(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    auth: Authorized,
+    ApiJson(body): ApiJson<Revoke>,
+) -> Result<impl IntoResponse, ApiError> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let Revocation {
+        kind,
+        value,
+        function,
+        ..
+    } = revocation(&state, &body)?;
+    let function = function.as_deref();
     match kind {
         RevocationKind::Function => {
             if state
@@ -705,11 +472,7 @@ pub(super) async fn revoke(
             if state.store.token(&value).await?.is_none() {
                 return Err(ApiError::not_found(format!("no token with id {value}")));
             }
-            state
-                .policy_cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&value);
+            state.caches.token_policies.remove(&value);
         }
         RevocationKind::Serial => {}
     }
@@ -717,11 +480,7 @@ pub(super) async fn revoke(
     if let Some(name) = function {
         state.forget_function(name);
     }
-    let audited = match kind {
-        RevocationKind::Token => format!("writ:token/{}", state.audit.hmac(&value)),
-        _ => resource.clone(),
-    };
-    audit_ok(&state, &operator, action, &audited, &conn).await?;
+    auth.record_durable(&state, &conn).await?;
     // Take it in at once rather than at the next refresh, so this server enforces it now.
     if let Err(e) = state.take_revocations().await {
         tracing::warn!(error = %e, "could not read the revocation feed back");
@@ -732,10 +491,9 @@ pub(super) async fn revoke(
 pub(super) async fn describe_ca(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
 ) -> Result<Json<Value>, ApiError> {
-    let operator = authorize(&state, &headers, &conn, "writ:DescribeCa", "writ:ca").await?;
-    audit_read(&state, &operator, "writ:DescribeCa", "writ:ca", &conn)?;
+    auth.record_read(&state, &conn)?;
     Ok(Json(ca_json(&state)))
 }
 
@@ -808,7 +566,7 @@ const MAX_ACTIVATE_AFTER: time::Duration = time::Duration::days(30);
 pub(super) async fn rotate_ca(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Rotate>,
 ) -> Result<Json<Value>, ApiError> {
     let kinds: &[KeyKind] = match body.kind.as_str() {
@@ -832,7 +590,6 @@ pub(super) async fn rotate_ca(
             "activateAfter: at most 30d (a new CA lives 365d from when it is made)",
         ));
     }
-    let operator = authorize(&state, &headers, &conn, "writ:RotateCa", "writ:ca").await?;
     let now = OffsetDateTime::now_utc();
     let active_from = now.unix_timestamp() + delay.whole_seconds();
     let mut new_keys = Vec::new();
@@ -856,7 +613,7 @@ pub(super) async fn rotate_ca(
     }
     // All kinds rotate together or not at all.
     state.store.rotate_keys(&new_keys).await?;
-    audit_ok(&state, &operator, "writ:RotateCa", "writ:ca", &conn).await?;
+    auth.record_durable(&state, &conn).await?;
     state
         .refresh(now)
         .await

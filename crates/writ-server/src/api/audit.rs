@@ -5,20 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use writ_audit::Event;
 
-use super::admin::{authorize, bearer};
-use super::identity::svid_caller;
+use super::access::Authorized;
 use super::{ApiError, ApiJsonOfStructs, ApiQuery, long_poll_wait};
 use crate::state::AppState;
 use crate::store::AuditFilter;
-use crate::tls::ConnInfo;
 
 /// The most events one read returns.
 const MAX_PAGE: i64 = 10_000;
@@ -32,9 +28,6 @@ const MAX_BATCH_IN_FUNCTION: usize = 1_000;
 /// The largest batch body: 10,000 events of up to 1.6 KiB each (a gateway's are about
 /// 350 bytes); senders cap their batches by size as well.
 pub(super) const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
-/// The most distinct resources one batch of a token's may report on: each is a decision
-/// against the token's policies (a gateway fronts a handful of functions).
-const MAX_RESOURCES_IN: usize = 256;
 
 /// Which events to read.
 #[derive(Deserialize)]
@@ -54,15 +47,13 @@ pub(super) struct EventsQuery {
     wait: u64,
 }
 
+/// Reading the log is not itself logged (refusals are): a verification would otherwise
+/// change what it verifies, and a follower would write an event per poll.
 pub(super) async fn read_events(
     State(state): State<Arc<AppState>>,
-    Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    _auth: Authorized,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    // Reading the log is not itself logged (refusals are): a verification would otherwise
-    // change what it verifies, and a follower would write an event per poll.
-    authorize(&state, &headers, &conn, "writ:ReadAudit", "writ:audit").await?;
     if let Some(o) = &q.outcome
         && !matches!(o.as_str(), "allowed" | "denied" | "failed")
     {
@@ -100,11 +91,9 @@ pub(super) struct CheckpointsQuery {
 
 pub(super) async fn read_checkpoints(
     State(state): State<Arc<AppState>>,
-    Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    _auth: Authorized,
     ApiQuery(q): ApiQuery<CheckpointsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&state, &headers, &conn, "writ:ReadAudit", "writ:audit").await?;
     let checkpoints = state
         .store
         .audit_checkpoints(
@@ -125,41 +114,17 @@ pub(super) struct EventsIn {
     events: Vec<Event>,
 }
 
+/// Agents send with their SVID, and report only their own function's calls; gateways
+/// (until they have identities of their own) with an admin token allowed
+/// writ:PutAuditEvents on the resource of each event they report: `writ:fn/NAME` for the
+/// calls they forward to NAME. The access layer decided both before this runs.
 pub(super) async fn write_events(
     State(state): State<Arc<AppState>>,
-    Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJsonOfStructs(body): ApiJsonOfStructs<EventsIn>,
 ) -> Result<Json<Value>, ApiError> {
-    // Agents send with their SVID, and report only their own function's calls; gateways
-    // (until they have identities of their own) with an admin token allowed
-    // writ:PutAuditEvents on the resource of each event they report: `writ:fn/NAME` for the
-    // calls they forward to NAME. An empty batch is checked against `writ:audit`.
-    let by_token = bearer(&headers).is_some() || conn.peer_cert.is_none();
-    let (reporter, own_events_only) = if by_token {
-        let mut resources: Vec<&str> = body.events.iter().map(|e| e.resource.as_str()).collect();
-        resources.sort_unstable();
-        resources.dedup();
-        if resources.is_empty() {
-            resources.push("writ:audit");
-        }
-        if resources.len() > MAX_RESOURCES_IN {
-            return Err(ApiError::bad_request(format!(
-                "events: at most {MAX_RESOURCES_IN} distinct resources per batch, got {}",
-                resources.len()
-            )));
-        }
-        let mut actor = String::new();
-        for resource in resources {
-            actor = authorize(&state, &headers, &conn, "writ:PutAuditEvents", resource)
-                .await?
-                .actor;
-        }
-        (actor, false)
-    } else {
-        let caller = svid_caller(&state, &conn, "writ:PutAuditEvents").await?;
-        (caller.id.to_string(), true)
-    };
+    let reporter = auth.caller.actor.clone();
+    let own_events_only = auth.function().is_some();
     let most = if own_events_only {
         MAX_BATCH_IN_FUNCTION
     } else {
@@ -197,13 +162,12 @@ pub(super) async fn write_events(
                 writ_audit::REPORTABLE_ACTIONS.join(", ")
             )));
         }
-        // An agent reports what its own function did; only a gateway (by token) reports
-        // for other callers.
+        // An agent reports what its own function did (decided before this runs).
         if own_events_only && e.actor != reporter {
-            return Err(ApiError::forbidden(format!(
-                "events[{i}].actor: an SVID may report only its own events ({reporter}), not {:?}",
-                e.actor
-            )));
+            return Err(ApiError::internal(
+                "an event of another actor passed the access layer",
+                &e.actor,
+            ));
         }
     }
     let mut events = body.events;

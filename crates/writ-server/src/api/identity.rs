@@ -7,14 +7,13 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
 use writ_identity::{IssueError, SpiffeId};
-use x509_parser::prelude::FromDer;
 
-use super::admin::{authorize, bearer};
+use super::access::Authorized;
+use super::access::function::Function;
 use super::{ApiError, ApiJson, ApiQuery, long_poll_wait, rfc3339};
 use crate::attest::{AttestationRule, Evidence};
 use crate::state::AppState;
@@ -286,118 +285,27 @@ async fn verify_oidc(
         return verify(token, rule, inline, now, OIDC_LEEWAY).map_err(|e| e.to_string());
     }
     let url = rule.jwks_url.as_deref().ok_or("the rule has no JWKS")?;
-    let set = state.jwks_cache.get(&state.http, url, false).await?;
+    let set = crate::attest::jwks(&state.caches.jwks, &state.http, url, false).await?;
     match verify(token, rule, &set, now, OIDC_LEEWAY) {
         // The issuer may have rotated its keys since the JWKS was fetched.
         Err(OidcError::UnknownKey) => {
-            let set = state.jwks_cache.get(&state.http, url, true).await?;
+            let set = crate::attest::jwks(&state.caches.jwks, &state.http, url, true).await?;
             verify(token, rule, &set, now, OIDC_LEEWAY).map_err(|e| e.to_string())
         }
         other => other.map_err(|e| e.to_string()),
     }
 }
 
-/// What the client certificate of this connection says, if it is a valid SVID of one of
-/// this trust domain's functions.
-pub(super) struct Caller {
-    /// The function's SPIFFE ID.
-    pub id: SpiffeId,
-    function: FunctionRecord,
-    serial: String,
-}
-
-/// Authenticates the caller by its X.509-SVID (already verified against the bundle by
-/// TLS), and checks it is not revoked. Refusals are audited with their cause.
-pub(super) async fn svid_caller(
-    state: &AppState,
-    conn: &ConnInfo,
-    action: &'static str,
-) -> Result<Caller, ApiError> {
-    let refuse = |actor: &str, reason: &str| -> ApiError {
-        match state.audit(
-            conn,
-            actor,
-            "x509Svid",
-            action,
-            actor,
-            Outcome::Denied,
-            Some(reason.to_string()),
-            None,
-        ) {
-            Ok(()) => ApiError::unauthenticated(),
-            Err(e) => e.into(),
-        }
-    };
-    let Some(der) = &conn.peer_cert else {
-        return Err(refuse(
-            "anonymous",
-            "no client certificate: connect with the current X.509-SVID",
-        ));
-    };
-    let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
-        return Err(refuse("anonymous", "unreadable client certificate"));
-    };
-    let uris: Vec<&str> = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    x509_parser::extensions::GeneralName::URI(u) => Some(*u),
-                    _ => None,
-                })
-                .collect()
+/// The function that called, which the access layer authenticated by its X.509-SVID.
+fn svid_function(auth: &Authorized) -> Result<(&Function, &str), ApiError> {
+    auth.function()
+        .and_then(|f| Some((f, f.serial.as_deref()?)))
+        .ok_or_else(|| {
+            ApiError::internal(
+                "a function's route was reached without its X.509-SVID",
+                &auth.caller.actor,
+            )
         })
-        .unwrap_or_default();
-    let [uri] = uris.as_slice() else {
-        return Err(refuse(
-            "anonymous",
-            "the client certificate must carry exactly one URI SAN",
-        ));
-    };
-    let Ok(id) = SpiffeId::parse(uri) else {
-        return Err(refuse("anonymous", "the URI SAN is not a SPIFFE ID"));
-    };
-    // TLS checked the certificate when the connection was made; a keep-alive connection
-    // may outlive it.
-    if !cert.validity().is_valid() {
-        return Err(refuse("anonymous", "the client certificate has expired"));
-    }
-    let serial = hex(cert.raw_serial());
-    let name = id
-        .path()
-        .strip_prefix("/fn/")
-        .filter(|_| id.trust_domain() == state.trust_domain.as_str());
-    let Some(name) = name else {
-        return Err(refuse(id.as_str(), "not a function of this trust domain"));
-    };
-    if state.serial_revoked(&serial) {
-        return Err(refuse(id.as_str(), &format!("SVID {serial} is revoked")));
-    }
-    let Some(function) = state.function_for_svid(name).await? else {
-        return Err(refuse(id.as_str(), "no such function"));
-    };
-    if function.revoked_at.is_some() {
-        return Err(refuse(id.as_str(), "the function is revoked"));
-    }
-    // An SVID from before the function was (re-)registered belongs to an earlier life of it.
-    // Certificates are backdated 30 s and carry whole seconds, so an SVID issued in the
-    // very second of a re-registration is taken as the new life's (see docs/server.md).
-    let issued = cert.validity().not_before.timestamp() + 30;
-    if issued < function.created_at {
-        return Err(refuse(
-            id.as_str(),
-            "the SVID predates the function's registration",
-        ));
-    }
-    Ok(Caller {
-        id,
-        function,
-        serial,
-    })
 }
 
 /// A renewal: a CSR, authenticated by the current SVID.
@@ -410,10 +318,11 @@ pub(super) struct Renew {
 pub(super) async fn renew(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
+    auth: Authorized,
     ApiJson(body): ApiJson<Renew>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = svid_caller(&state, &conn, "writ:RenewSvid").await?;
-    let ttl = ttl_for(&state, &caller.function);
+    let (caller, caller_serial) = svid_function(&auth)?;
+    let ttl = ttl_for(&state, &caller.record);
     let (answer, serial) = sign(&state, &body.csr, &caller.id, ttl).map_err(|e| {
         failed(
             &state,
@@ -431,7 +340,7 @@ pub(super) async fn renew(
         "writ:RenewSvid",
         caller.id.as_str(),
         Outcome::Allowed,
-        Some(format!("renewed SVID {}", caller.serial)),
+        Some(format!("renewed SVID {caller_serial}")),
         Some(serial),
     )?;
     Ok(Json(answer))
@@ -457,6 +366,7 @@ enum Audience {
 pub(super) async fn mint_jwt(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
+    auth: Authorized,
     ApiJson(body): ApiJson<MintJwt>,
 ) -> Result<Json<Value>, ApiError> {
     let audience = match &body.audience {
@@ -478,7 +388,7 @@ pub(super) async fn mint_jwt(
             duration::format(state.limits.jwt_max_ttl)
         )));
     }
-    let caller = svid_caller(&state, &conn, "writ:MintJwtSvid").await?;
+    let (caller, caller_serial) = svid_function(&auth)?;
     let now = OffsetDateTime::now_utc();
     let authorities = state.authorities();
     let key = authorities
@@ -486,7 +396,7 @@ pub(super) async fn mint_jwt(
         .ok_or_else(|| ApiError::internal("no JWT key is active", "check `writ ca show`"))?;
     let token = key
         .authority
-        .mint_bound(&caller.id, &audience, now, ttl, &caller.serial)
+        .mint_bound(&caller.id, &audience, now, ttl, caller_serial)
         .map_err(|e| ApiError::internal("could not sign the JWT-SVID", e))?;
     state.audit(
         &conn,
@@ -515,25 +425,12 @@ pub(super) struct FeedQuery {
     wait: u64,
 }
 
+/// Gateways and agents follow the feed with their SVID; operators with a token.
 pub(super) async fn revocation_feed(
     State(state): State<Arc<AppState>>,
-    Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    _auth: Authorized,
     ApiQuery(query): ApiQuery<FeedQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    // Gateways and agents follow it with their SVID; operators with a token.
-    if bearer(&headers).is_some() || conn.peer_cert.is_none() {
-        authorize(
-            &state,
-            &headers,
-            &conn,
-            "writ:ReadRevocations",
-            "writ:revocations",
-        )
-        .await?;
-    } else {
-        svid_caller(&state, &conn, "writ:ReadRevocations").await?;
-    }
     let wait = long_poll_wait(query.wait)?;
     let deadline = tokio::time::Instant::now() + wait;
     let mut head = state.feed_head.subscribe();

@@ -15,54 +15,20 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use writ_policy::intentions::{HTTP_METHODS, Intention, IntentionSet, is_function_name, request};
 
-use super::admin::{audit_ok, audit_read, authorize, bearer};
-use super::identity::svid_caller;
+use super::access::Authorized;
 use super::{ApiError, ApiJson, ApiQuery, long_poll_wait, rfc3339};
 use crate::state::AppState;
 use crate::store::IntentionRecord;
 use crate::tls::ConnInfo;
 
-const READ: &str = "writ:ReadIntentions";
-const WRITE: &str = "writ:WriteIntention";
-const DELETE: &str = "writ:DeleteIntention";
-const ALL: &str = "writ:intentions";
-
-/// The resource an intention is written and deleted as, so operators can be scoped to
-/// some destinations: `writ:intention/orders/payments`, `writ:intention/*/payments`.
-fn resource(source: &str, destination: &str) -> String {
-    format!("writ:intention/{source}/{destination}")
-}
-
-/// Reads are for operators (`writ:ReadIntentions` on `writ:intentions`) and for any
-/// function of the trust domain by its SVID, as gateways follow the intentions the way
-/// they follow the revocation feed. Refusals are audited; an allowed read is audited only
-/// when `audited` (a check, not the list that gateways poll every second, which would
-/// otherwise put an event a second per gateway in the log).
-async fn read_caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    conn: &ConnInfo,
-    audited: bool,
-) -> Result<(), ApiError> {
-    if bearer(headers).is_some() || conn.peer_cert.is_none() {
-        let operator = authorize(state, headers, conn, READ, ALL).await?;
-        if audited {
-            audit_read(state, &operator, READ, ALL, conn)?;
-        }
-    } else {
-        svid_caller(state, conn, READ).await?;
-    }
-    Ok(())
-}
-
-fn check_name(field: &str, name: &str, wildcard: bool) -> Result<(), ApiError> {
+pub(super) fn check_name(field: &str, name: &str, wildcard: bool) -> Result<(), ApiError> {
     if (wildcard && name == "*") || is_function_name(name) {
         return Ok(());
     }
@@ -100,13 +66,15 @@ pub(super) struct ListQuery {
 /// any server sharing the store reach waiting followers within this.
 const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Reads are for operators (`writ:ReadIntentions` on `writ:intentions`) and for any
+/// function of the trust domain by its SVID, as gateways follow the intentions the way
+/// they follow the revocation feed. The list that gateways poll every second is not
+/// audited (it would put an event a second per gateway in the log); a check is.
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
-    Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    _auth: Authorized,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    read_caller(&state, &headers, &conn, false).await?;
     if let Some(after) = query.after {
         let wait = long_poll_wait(query.wait)?;
         let deadline = tokio::time::Instant::now() + wait;
@@ -127,19 +95,15 @@ pub(super) async fn list(
 pub(super) async fn upsert(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(intention): ApiJson<Intention>,
 ) -> Result<impl IntoResponse, ApiError> {
-    check_name("source", &intention.source, true)?;
-    check_name("destination", &intention.destination, true)?;
-    let res = resource(&intention.source, &intention.destination);
-    let operator = authorize(&state, &headers, &conn, WRITE, &res).await?;
     intention
         .validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let written = state.store.upsert_intention(&intention, now).await?;
-    audit_ok(&state, &operator, WRITE, &res, &conn).await?;
+    auth.record_durable(&state, &conn).await?;
     let status = if written.previous.is_some() {
         StatusCode::OK
     } else {
@@ -166,26 +130,21 @@ pub(super) struct DeleteQuery {
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let missing = |field: &str| {
-        ApiError::bad_request(format!(
-            "{field}: missing; write DELETE /v1/intentions?source=S&destination=D"
-        ))
+    // The access layer read both (a request without them is refused before this).
+    let (Some(source), Some(destination)) = (query.source, query.destination) else {
+        return Err(ApiError::bad_request(
+            "source and destination: write DELETE /v1/intentions?source=S&destination=D",
+        ));
     };
-    let source = query.source.ok_or_else(|| missing("source"))?;
-    let destination = query.destination.ok_or_else(|| missing("destination"))?;
-    check_name("source", &source, true)?;
-    check_name("destination", &destination, true)?;
-    let res = resource(&source, &destination);
-    let operator = authorize(&state, &headers, &conn, DELETE, &res).await?;
     let Some((deleted, index)) = state.store.delete_intention(&source, &destination).await? else {
         return Err(ApiError::not_found(format!(
             "no intention from {source} to {destination}"
         )));
     };
-    audit_ok(&state, &operator, DELETE, &res, &conn).await?;
+    auth.record_durable(&state, &conn).await?;
     Ok(Json(json!({"deleted": deleted, "index": index})))
 }
 
@@ -206,7 +165,7 @@ pub(super) struct Check {
 pub(super) async fn check(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Check>,
 ) -> Result<Json<Value>, ApiError> {
     check_name("source", &body.source, false)?;
@@ -226,7 +185,9 @@ pub(super) async fn check(
             "path: {p:?} does not start with '/'"
         )));
     }
-    read_caller(&state, &headers, &conn, true).await?;
+    if auth.caller.operator().is_some() {
+        auth.record_read(&state, &conn)?;
+    }
     let (records, index) = state.store.intentions().await?;
     let set = IntentionSet::new(
         records.into_iter().map(|r| r.intention).collect(),

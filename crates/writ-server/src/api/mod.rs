@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::state::AppState;
 
+pub mod access;
 mod admin;
 mod audit;
 mod identity;
@@ -238,19 +239,33 @@ async fn json_body<T: DeserializeOwned>(
         .extensions()
         .get::<BodyLimit>()
         .map_or(MAX_BODY_BYTES, |l| l.0);
-    let bytes = read_body(req, limit).await?;
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(body, &parts.headers, limit).await?;
+    decode_json(&parts.headers, &bytes, find_duplicates)
+}
+
+/// Decodes a JSON body already read: `application/json`, no key given twice (when
+/// `find_duplicates`), and errors that name the field and position.
+pub(crate) fn decode_json<T: DeserializeOwned>(
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+    find_duplicates: bool,
+) -> Result<T, ApiError> {
+    if !json_content_type(headers) {
+        return Err(not_json());
+    }
     // Two readers may take different ones of a key given twice: refuse such a body
     // before anything reads it (a policy inside it is checked by a reader of its own).
-    if find_duplicates && let Ok(text) = std::str::from_utf8(&bytes) {
+    if find_duplicates && let Ok(text) = std::str::from_utf8(bytes) {
         writ_audit::json::no_duplicate_keys(text)
             .map_err(|e| ApiError::bad_request(format!("body: {e}")))?;
     }
     // Most bodies are well-formed: parse them without tracking the path (about twice
     // as fast), and only a body that fails again for the error that names the field.
-    if let Ok(value) = writ_audit::json::from_bytes::<T>(&bytes) {
+    if let Ok(value) = writ_audit::json::from_bytes::<T>(bytes) {
         return Ok(value);
     }
-    match Json::<T>::from_bytes(&bytes) {
+    match Json::<T>::from_bytes(bytes) {
         Ok(Json(value)) => Ok(value),
         Err(rejection) => Err(json_rejection(rejection)),
     }
@@ -309,7 +324,11 @@ fn limited(route: MethodRouter<Arc<AppState>>, bytes: usize) -> MethodRouter<Arc
 const DRAIN_BYTES: usize = 16 * 1024 * 1024;
 
 /// Reads a body of at most `limit` bytes; a larger one is a 413 that names the limit.
-async fn read_body(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+pub(crate) async fn read_body(
+    body: axum::body::Body,
+    headers: &axum::http::HeaderMap,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
     use http_body_util::BodyExt;
 
     let too_large = || {
@@ -319,12 +338,11 @@ async fn read_body(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiE
             format!("the body is larger than {limit} bytes, the most this endpoint takes"),
         )
     };
-    let announced = req
-        .headers()
+    let announced = headers
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let mut body = req.into_body();
+    let mut body = body;
     let mut buf = Vec::with_capacity(announced.unwrap_or(0).min(limit));
     let mut over = announced.is_some_and(|n| n > limit);
     let mut drained = 0usize;
@@ -403,13 +421,13 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
 pub fn router(state: Arc<AppState>) -> Router {
     let mut router = Router::new();
     for r in routes::all() {
-        let (callers, path) = (r.callers, r.path);
+        let (access, path, limit) = (r.access, r.path, r.body_limit);
         let admitted = r.handler.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             move |State(state): State<Arc<AppState>>,
                   req: Request,
                   next: axum::middleware::Next| {
-                routes::admit(callers, path, state, req, next)
+                access::enforce(access, path, limit, state, req, next)
             },
         ));
         router = router.route(r.path, admitted);

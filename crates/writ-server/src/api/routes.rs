@@ -1,363 +1,303 @@
-//! Every route of the API, declared as data: its method and path, who may call it, and its
-//! handler. The router is built from this table alone ([`super::router`]), so a route
-//! cannot be mounted without saying who may call it, and the OpenAPI document and the
-//! route-walking tests are checked against the same table.
-//!
-//! Before any handler runs, a route refuses a request that presents no credential of a kind
-//! it accepts ([`Callers::admits`]): an X.509-SVID at an operators' route, an admin token at
-//! a route for functions, nothing at all where something is needed. The refusal is a 401 in
-//! the API's error shape, audited and counted against the source like any failed
-//! authentication. The handler then verifies the credential and decides the action on its
-//! resource.
+//! Every route of the API, declared as data: its method and path, who may call it and what
+//! is decided before its handler runs ([`Access`]), and its handler. The router is built
+//! from this table alone ([`super::router`]), so a route cannot be mounted without its
+//! declaration, and the OpenAPI document and the route-walking tests are checked against
+//! the same table. [`super::access`] enforces the declarations.
 
 use std::sync::Arc;
 
-use axum::extract::Request;
-use axum::http::{HeaderMap, Method};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post, put};
 
+pub use super::access::{Access, Callers, Decide, Resource};
 use super::{admin, audit, identity, intentions, secrets};
 use crate::state::AppState;
-use crate::tls::ConnInfo;
 
-/// The kinds of credential a route accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Callers {
-    /// Anyone: the route gives out only public data (health, the OpenAPI document, the
-    /// trust bundle), or authenticates by what the request carries (a login's evidence).
-    Public,
-    /// Operators, by an admin token (`Authorization: Bearer writ.admin.…`).
-    Operators,
-    /// Functions, by their X.509-SVID over mutual TLS.
-    Functions,
-    /// Operators by admin token, or functions (agents, gateways) by X.509-SVID.
-    OperatorsOrFunctions,
-    /// Operators by admin token, or functions by X.509-SVID or by a JWT-SVID for the server.
-    OperatorsOrFunctionsOrJwt,
-}
-
-/// The credential a request presents, by its kind only (nothing is verified here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Presented {
-    /// No `Authorization` and no client certificate.
-    Nothing,
-    /// `Authorization: Bearer writ.admin.…`.
-    AdminToken,
-    /// `Authorization: Bearer` and a JWT (`eyJ…`).
-    Jwt,
-    /// `Authorization` of any other kind (another token, another scheme).
-    OtherAuthorization,
-    /// A client certificate (already verified against the trust bundle by TLS), and no
-    /// `Authorization`.
-    Svid,
-}
-
-impl Presented {
-    /// What the request presents. An `Authorization` header wins over a certificate: the
-    /// handlers read the token first.
-    pub fn of(headers: &HeaderMap, has_certificate: bool) -> Presented {
-        // The same reading of the header as the handlers' (admin::bearer).
-        match admin::bearer(headers) {
-            Some(t) if t.starts_with("writ.admin.") => Presented::AdminToken,
-            Some(t) if t.starts_with("eyJ") => Presented::Jwt,
-            _ if headers.contains_key(axum::http::header::AUTHORIZATION) => {
-                Presented::OtherAuthorization
-            }
-            _ if has_certificate => Presented::Svid,
-            _ => Presented::Nothing,
-        }
-    }
-}
-
-impl Callers {
-    /// Whether a request presenting `presented` may reach the handler, which then verifies
-    /// it. `Err` says what the route takes instead.
-    pub fn admits(self, presented: Presented) -> Result<(), &'static str> {
-        use Presented::*;
-        let (ok, takes) = match self {
-            Callers::Public => return Ok(()),
-            Callers::Operators => (
-                presented == AdminToken,
-                "this route takes an admin token (Authorization: Bearer)",
-            ),
-            Callers::Functions => (
-                presented == Svid,
-                "this route takes a function's X.509-SVID (mutual TLS)",
-            ),
-            Callers::OperatorsOrFunctions => (
-                matches!(presented, AdminToken | Svid),
-                "this route takes an admin token or a function's X.509-SVID",
-            ),
-            Callers::OperatorsOrFunctionsOrJwt => (
-                matches!(presented, AdminToken | Svid | Jwt),
-                "this route takes an admin token, a function's X.509-SVID, or a JWT-SVID for \
-                 the server",
-            ),
-        };
-        if ok { Ok(()) } else { Err(takes) }
-    }
-}
-
-/// One route: where it is, who may call it, and its handler.
+/// One route: where it is, who may call it and what is decided, and its handler.
 pub struct Route {
     /// The method.
     pub method: Method,
     /// The path, with `{name}` for parameters, as axum and OpenAPI write it.
     pub path: &'static str,
-    /// Who may call it.
-    pub callers: Callers,
-    /// Its handler (with its own body limit where it has one).
+    /// Who may call it, and what is decided before the handler runs.
+    pub access: Access,
+    /// The largest body it takes.
+    pub body_limit: usize,
+    /// Its handler.
     pub handler: MethodRouter<Arc<AppState>>,
 }
 
 fn route(
     method: Method,
     path: &'static str,
-    callers: Callers,
+    access: Access,
     handler: MethodRouter<Arc<AppState>>,
 ) -> Route {
     Route {
         method,
         path,
-        callers,
+        access,
+        body_limit: super::MAX_BODY_BYTES,
         handler,
+    }
+}
+
+impl Route {
+    /// The route, taking bodies of up to `bytes` rather than [`super::MAX_BODY_BYTES`].
+    fn taking(mut self, bytes: usize) -> Route {
+        self.handler = super::limited(self.handler, bytes);
+        self.body_limit = bytes;
+        self
     }
 }
 
 /// Every route of the API.
 pub fn all() -> Vec<Route> {
     use Callers::*;
-    let secret = |path, handler| route(Method::POST, path, OperatorsOrFunctionsOrJwt, handler);
+    use Resource::*;
+    let operators = |action, resource| Access::to(Operators, Decide::On(action, resource));
+    let secret = |path, action, handler| {
+        route(
+            Method::POST,
+            path,
+            Access::to(
+                OperatorsOrFunctionsByPolicy,
+                Decide::On(action, SecretInBody),
+            ),
+            handler,
+        )
+    };
     vec![
-        route(Method::GET, "/v1/health", Public, get(super::health)),
-        route(Method::GET, "/v1/openapi.json", Public, get(super::openapi)),
-        route(Method::GET, "/v1/bundle", Public, get(identity::bundle)),
-        route(Method::GET, "/v1/bundle/jwks", Public, get(identity::jwks)),
+        route(
+            Method::GET,
+            "/v1/health",
+            Access::Public,
+            get(super::health),
+        ),
+        route(
+            Method::GET,
+            "/v1/openapi.json",
+            Access::Public,
+            get(super::openapi),
+        ),
+        route(
+            Method::GET,
+            "/v1/bundle",
+            Access::Public,
+            get(identity::bundle),
+        ),
+        route(
+            Method::GET,
+            "/v1/bundle/jwks",
+            Access::Public,
+            get(identity::jwks),
+        ),
         // A login authenticates by its evidence (a join token, an OIDC token).
-        route(Method::POST, "/v1/login", Public, post(identity::login)),
+        route(
+            Method::POST,
+            "/v1/login",
+            Access::Public,
+            post(identity::login),
+        ),
         route(
             Method::POST,
             "/v1/svid/x509",
-            Functions,
+            Access::to(Functions, Decide::On("writ:RenewSvid", TheCaller)),
             post(identity::renew),
         ),
         route(
             Method::POST,
             "/v1/svid/jwt",
-            Functions,
+            Access::to(Functions, Decide::On("writ:MintJwtSvid", TheCaller)),
             post(identity::mint_jwt),
         ),
         route(
             Method::GET,
             "/v1/revocations",
-            OperatorsOrFunctions,
+            Access::to(
+                OperatorsOrFunctions,
+                Decide::On("writ:ReadRevocations", Fixed("writ:revocations")),
+            ),
             get(identity::revocation_feed),
         ),
         route(
             Method::POST,
             "/v1/revocations",
-            Operators,
+            Access::to(Operators, Decide::Revocation),
             post(admin::revoke),
         ),
         route(
             Method::GET,
             "/v1/functions",
-            Operators,
+            operators("writ:ListFunctions", Fixed("writ:functions")),
             get(admin::list_functions),
         ),
         route(
             Method::POST,
             "/v1/functions",
-            Operators,
+            Access::to(Operators, Decide::Registration),
             post(admin::register_function),
         ),
         route(
             Method::GET,
             "/v1/functions/{name}",
-            Operators,
+            operators("writ:GetFunction", FunctionInPath),
             get(admin::get_function),
         ),
         route(
             Method::DELETE,
             "/v1/functions/{name}",
-            Operators,
+            operators("writ:DeleteFunction", FunctionInPath),
             delete(admin::delete_function),
         ),
         route(
             Method::POST,
             "/v1/functions/{name}/join-tokens",
-            Operators,
+            operators("writ:CreateJoinToken", FunctionInPath),
             post(admin::create_join_token),
         ),
         route(
             Method::GET,
             "/v1/intentions",
-            OperatorsOrFunctions,
+            Access::to(
+                OperatorsOrFunctions,
+                Decide::On("writ:ReadIntentions", Fixed("writ:intentions")),
+            ),
             get(intentions::list),
         ),
         route(
             Method::PUT,
             "/v1/intentions",
-            Operators,
+            operators("writ:WriteIntention", IntentionInBody),
             put(intentions::upsert),
         ),
         route(
             Method::DELETE,
             "/v1/intentions",
-            Operators,
+            operators("writ:DeleteIntention", IntentionInQuery),
             delete(intentions::delete),
         ),
         route(
             Method::POST,
             "/v1/intentions/check",
-            OperatorsOrFunctions,
+            Access::to(
+                OperatorsOrFunctions,
+                Decide::On("writ:ReadIntentions", Fixed("writ:intentions")),
+            ),
             post(intentions::check),
         ),
         route(
             Method::POST,
             "/v1/tokens",
-            Operators,
+            operators("writ:CreateToken", Fixed("writ:token")),
             post(admin::create_admin_token),
         ),
-        route(Method::GET, "/v1/ca", Operators, get(admin::describe_ca)),
+        route(
+            Method::GET,
+            "/v1/ca",
+            operators("writ:DescribeCa", Fixed("writ:ca")),
+            get(admin::describe_ca),
+        ),
         route(
             Method::POST,
             "/v1/ca/rotate",
-            Operators,
+            operators("writ:RotateCa", Fixed("writ:ca")),
             post(admin::rotate_ca),
         ),
         route(
             Method::GET,
             "/v1/audit/events",
-            Operators,
+            operators("writ:ReadAudit", Fixed("writ:audit")),
             get(audit::read_events),
         ),
         route(
             Method::POST,
             "/v1/audit/events",
-            OperatorsOrFunctions,
-            super::limited(post(audit::write_events), audit::MAX_BATCH_BYTES),
-        ),
+            Access::to(OperatorsOrFunctions, Decide::AuditEvents),
+            post(audit::write_events),
+        )
+        .taking(audit::MAX_BATCH_BYTES),
         route(
             Method::GET,
             "/v1/audit/checkpoints",
-            Operators,
+            operators("writ:ReadAudit", Fixed("writ:audit")),
             get(audit::read_checkpoints),
         ),
         secret(
             "/v1/secrets/create",
-            super::limited(post(secrets::create), secrets::MAX_VALUE_BODY_BYTES),
-        ),
+            "secrets:CreateSecret",
+            post(secrets::create),
+        )
+        .taking(secrets::MAX_VALUE_BODY_BYTES),
         secret(
             "/v1/secrets/put",
-            super::limited(post(secrets::put), secrets::MAX_VALUE_BODY_BYTES),
+            "secrets:PutSecretValue",
+            post(secrets::put),
+        )
+        .taking(secrets::MAX_VALUE_BODY_BYTES),
+        secret(
+            "/v1/secrets/get",
+            "secrets:GetSecretValue",
+            post(secrets::get),
         ),
-        secret("/v1/secrets/get", post(secrets::get)),
-        secret("/v1/secrets/describe", post(secrets::describe)),
-        secret("/v1/secrets/list", post(secrets::list)),
-        secret("/v1/secrets/delete", post(secrets::delete)),
-        secret("/v1/secrets/restore", post(secrets::restore)),
-        secret("/v1/secrets/policy", post(secrets::set_policy)),
-        secret("/v1/secrets/rotate", post(secrets::rotate)),
+        secret(
+            "/v1/secrets/describe",
+            "secrets:DescribeSecret",
+            post(secrets::describe),
+        ),
+        route(
+            Method::POST,
+            "/v1/secrets/list",
+            Access::to(
+                OperatorsOrFunctionsByPolicy,
+                Decide::On("secrets:ListSecrets", Fixed("writ:secrets")),
+            ),
+            post(secrets::list),
+        ),
+        secret(
+            "/v1/secrets/delete",
+            "secrets:DeleteSecret",
+            post(secrets::delete),
+        ),
+        secret(
+            "/v1/secrets/restore",
+            "secrets:RestoreSecret",
+            post(secrets::restore),
+        ),
+        secret(
+            "/v1/secrets/policy",
+            "secrets:PutResourcePolicy",
+            post(secrets::set_policy),
+        ),
+        route(
+            Method::POST,
+            "/v1/secrets/rotate",
+            Access::to(OperatorsOrFunctionsByPolicy, Decide::SecretRotation),
+            post(secrets::rotate),
+        ),
     ]
-}
-
-/// Refuses, before the handler, a request that presents no credential `callers` accepts.
-pub(super) async fn admit(
-    callers: Callers,
-    path: &'static str,
-    state: Arc<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let conn = req.extensions().get::<ConnInfo>().cloned();
-    let presented = Presented::of(
-        req.headers(),
-        conn.as_ref().is_some_and(|c| c.peer_cert.is_some()),
-    );
-    let Err(takes) = callers.admits(presented) else {
-        return next.run(req).await;
-    };
-    let Some(conn) = conn else {
-        // Every connection carries its ConnInfo; without one, nothing can be checked.
-        return super::ApiError::unauthenticated().into_response();
-    };
-    if let Err(throttled) = super::admit(&state, &conn, "writ:Authenticate") {
-        return throttled.into_response();
-    }
-    super::authentication_failed(&state, &conn);
-    let reason = format!("{} {path}: {takes}", req.method());
-    match state.audit(
-        &conn,
-        "anonymous",
-        "none",
-        "writ:Authenticate",
-        "writ:api",
-        writ_audit::Outcome::Denied,
-        Some(reason),
-        None,
-    ) {
-        Ok(()) => super::ApiError::unauthenticated().into_response(),
-        Err(e) => super::ApiError::from(e).into_response(),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn with_bearer(token: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            axum::http::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-        h
-    }
-
     #[test]
-    fn each_kind_of_route_admits_only_its_credentials() {
-        let none = HeaderMap::new();
-        let admin = with_bearer("writ.admin.0123.secret");
-        let jwt = with_bearer("eyJhbGciOiJFUzI1NiJ9.e30.sig");
-        let other = with_bearer("writ.join.0123.secret");
-        let cases = [
-            (Presented::of(&none, false), Presented::Nothing),
-            (Presented::of(&none, true), Presented::Svid),
-            (Presented::of(&admin, true), Presented::AdminToken),
-            (Presented::of(&jwt, false), Presented::Jwt),
-            (Presented::of(&other, true), Presented::OtherAuthorization),
-        ];
-        for (got, want) in cases {
-            assert_eq!(got, want);
-        }
-        use Presented::*;
-        let table = [
-            (Callers::Public, [true, true, true, true, true]),
-            (Callers::Operators, [false, true, false, false, false]),
-            (Callers::Functions, [false, false, false, false, true]),
-            (
-                Callers::OperatorsOrFunctions,
-                [false, true, false, false, true],
-            ),
-            (
-                Callers::OperatorsOrFunctionsOrJwt,
-                [false, true, true, false, true],
-            ),
-        ];
-        for (callers, admitted) in table {
-            for (presented, want) in [Nothing, AdminToken, Jwt, OtherAuthorization, Svid]
-                .into_iter()
-                .zip(admitted)
-            {
-                assert_eq!(
-                    callers.admits(presented).is_ok(),
-                    want,
-                    "{callers:?} {presented:?}"
-                );
-            }
-        }
+    fn only_the_public_data_and_the_login_are_public() {
+        let public: Vec<&str> = all()
+            .iter()
+            .filter(|r| r.access.is_public())
+            .map(|r| r.path)
+            .collect();
+        assert_eq!(
+            public,
+            [
+                "/v1/health",
+                "/v1/openapi.json",
+                "/v1/bundle",
+                "/v1/bundle/jwks",
+                "/v1/login"
+            ]
+        );
     }
 }

@@ -6,28 +6,22 @@
 //! deny. Every read and change is audited, and a value is returned only once its read is
 //! durable in the audit log.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use writ_audit::{Decision, Outcome};
-use writ_identity::SpiffeId;
-use writ_policy::{
-    CompiledPolicy, Context, ParseOptions, PolicyKind, PolicySet, Principal, Request,
-};
+use writ_policy::{CompiledPolicy, ParseOptions, PolicyKind};
 use writ_secrets::envelope::{self, KeyWrapper, Sealed};
 use writ_secrets::model::{self, AWSCURRENT, MAX_VALUE_BYTES};
 
-use super::admin::{Operator, authorize, bearer};
-use super::identity::svid_caller;
+use super::access::Authorized;
 use super::{ApiError, ApiJson, rfc3339};
 use crate::master_key::MasterKey;
 use crate::rotation::{self, Hook, RotationConfig};
@@ -45,140 +39,74 @@ impl KeyWrapper for MasterKey {
     }
 }
 
-/// Compiled policies by their text, so a function's read does not re-parse them.
-#[derive(Default)]
-pub struct PolicyCache(Mutex<HashMap<(PolicyKind, String), Arc<CompiledPolicy>>>);
-
-impl PolicyCache {
-    fn get(&self, kind: PolicyKind, text: &str) -> Result<Arc<CompiledPolicy>, String> {
-        let key = (kind, text.to_string());
-        if let Some(p) = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-        {
-            return Ok(p.clone());
-        }
-        let policy = writ_policy::parse(text, &ParseOptions::new(kind))
-            .into_result()
-            .map_err(|d| {
-                d.iter()
-                    .filter(|d| d.is_error())
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            })?;
-        let name = match kind {
-            PolicyKind::Resource => "resource policy",
-            PolicyKind::PermissionsBoundary => "permissions boundary",
-            _ => "identity policy",
-        };
-        let compiled =
-            Arc::new(CompiledPolicy::new(name, kind, &policy).map_err(|e| e.to_string())?);
-        let mut cache = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(key, compiled.clone());
-        Ok(compiled)
+/// A policy compiled from its text, from [`crate::cache::Caches::policies`] when it was
+/// compiled before, so a function's read does not re-parse them.
+pub(crate) fn compiled(
+    state: &AppState,
+    kind: PolicyKind,
+    text: &str,
+) -> Result<Arc<CompiledPolicy>, String> {
+    let key = (kind, text.to_string());
+    if let Some(p) = state.caches.policies.get(&key) {
+        return Ok(p);
     }
+    let policy = writ_policy::parse(text, &ParseOptions::new(kind))
+        .into_result()
+        .map_err(|d| {
+            d.iter()
+                .filter(|d| d.is_error())
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+    let name = match kind {
+        PolicyKind::Resource => "resource policy",
+        PolicyKind::PermissionsBoundary => "permissions boundary",
+        _ => "identity policy",
+    };
+    let compiled = Arc::new(CompiledPolicy::new(name, kind, &policy).map_err(|e| e.to_string())?);
+    state.caches.policies.insert(key, compiled.clone());
+    Ok(compiled)
 }
 
-/// How long a secret's metadata and labels read for one request are reused by the next.
-/// Writes through this server drop them at once; other servers' writes are seen within it.
-const SECRET_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// A secret's record (or its absence) and labels, and when they were read.
-type CachedMeta = (Option<SecretRecord>, model::Labels, std::time::Instant);
-
-/// Secrets' metadata and labels (for a second), and versions' sealed bytes (immutable, so
-/// kept until the cache is full). Never a plaintext value.
-#[derive(Default)]
-pub struct SecretCache {
-    meta: Mutex<HashMap<String, CachedMeta>>,
-    versions: Mutex<HashMap<(String, String), VersionRecord>>,
+/// A secret's record (or its absence) and labels: from the cache when read within
+/// [`crate::cache::SECRET_TTL`] (writes through this server drop it at once; other
+/// servers' writes are seen within that time), else from the store.
+pub(crate) async fn secret_meta(
+    state: &AppState,
+    name: &str,
+) -> Result<(Option<SecretRecord>, model::Labels), ApiError> {
+    if let Some(hit) = state.caches.secrets.get(name) {
+        return Ok(hit);
+    }
+    let record = state.store.secret(name).await?;
+    let labels = match &record {
+        Some(_) => state.store.secret_labels(name).await?,
+        None => model::Labels::default(),
+    };
+    state
+        .caches
+        .secrets
+        .insert(name.to_string(), (record.clone(), labels.clone()));
+    Ok((record, labels))
 }
 
-impl SecretCache {
-    async fn meta(
-        &self,
-        state: &AppState,
-        name: &str,
-    ) -> Result<(Option<SecretRecord>, model::Labels), ApiError> {
-        let cached = self
-            .meta
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(name)
-            .filter(|(_, _, at)| at.elapsed() < SECRET_CACHE_TTL)
-            .map(|(r, l, _)| (r.clone(), l.clone()));
-        if let Some(hit) = cached {
-            return Ok(hit);
-        }
-        let record = state.store.secret(name).await?;
-        let labels = match &record {
-            Some(_) => state.store.secret_labels(name).await?,
-            None => model::Labels::default(),
-        };
-        let mut meta = self
-            .meta
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if meta.len() >= 100_000 {
-            meta.clear();
-        }
-        meta.insert(
-            name.to_string(),
-            (record.clone(), labels.clone(), std::time::Instant::now()),
-        );
-        Ok((record, labels))
+/// A version's sealed bytes: versions never change, so they are kept until the cache is
+/// full.
+async fn secret_version(
+    state: &AppState,
+    name: &str,
+    version_id: &str,
+) -> Result<Option<VersionRecord>, ApiError> {
+    let key = (name.to_string(), version_id.to_string());
+    if let Some(v) = state.caches.secret_versions.get(&key) {
+        return Ok(Some(v));
     }
-
-    async fn version(
-        &self,
-        state: &AppState,
-        name: &str,
-        version_id: &str,
-    ) -> Result<Option<VersionRecord>, ApiError> {
-        let key = (name.to_string(), version_id.to_string());
-        let cached = self
-            .versions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-            .cloned();
-        if let Some(v) = cached {
-            return Ok(Some(v));
-        }
-        let found = state.store.secret_version(name, version_id).await?;
-        if let Some(v) = &found {
-            let mut versions = self
-                .versions
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if versions.len() >= 100_000 {
-                versions.clear();
-            }
-            versions.insert(key, v.clone());
-        }
-        Ok(found)
+    let found = state.store.secret_version(name, version_id).await?;
+    if let Some(v) = &found {
+        state.caches.secret_versions.insert(key, v.clone());
     }
-
-    /// Drops a secret after this server changed it.
-    pub(crate) fn forget(&self, name: &str) {
-        self.meta
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(name);
-        self.versions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|(n, _), _| n != name);
-    }
+    Ok(found)
 }
 
 /// The largest request body for create and put: a 64 KiB value in base64, with room for
@@ -197,241 +125,29 @@ fn resource(name: &str) -> String {
     format!("writ:secret/{name}")
 }
 
-/// Authenticates the caller, then reads the secret (for its resource policy) and decides
-/// `action` on it (or on `writ:secrets` for a listing). The secret is looked up only after
-/// authentication, and a denial is the same 403 whether it exists or not, so callers cannot
-/// learn which names exist. Denials are audited; the caller audits what it then does.
-async fn authorize_secret(
+/// The caller as this module audits it, from the access layer's grant of `action`, and
+/// the secret's record, read after the decision (a denial is the same 403 whether the
+/// secret exists or not, so callers cannot learn which names exist).
+async fn granted(
     state: &AppState,
-    headers: &HeaderMap,
-    conn: &ConnInfo,
+    auth: &Authorized,
     action: &'static str,
     name: Option<&str>,
 ) -> Result<(Caller, Option<SecretRecord>), ApiError> {
-    if let Some(n) = name {
-        model::check_name(n).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
-    }
-    let res = name.map_or_else(|| "writ:secrets".to_string(), resource);
-    let presented = bearer(headers);
-    let jwt = presented.filter(|t| t.starts_with("eyJ"));
-    if presented.is_some() && jwt.is_none() {
-        let Operator { actor, matched, .. } = authorize(state, headers, conn, action, &res).await?;
-        let secret = match name {
-            Some(n) => state.secret_cache.meta(state, n).await?.0,
-            None => None,
-        };
-        let caller = Caller {
-            actor,
-            authenticated_by: "adminToken",
-            decision: Decision::Allowed,
-            matched,
-        };
-        return Ok((caller, secret));
-    }
-    let (id, issued_at, authenticated_by) = match jwt {
-        Some(token) => {
-            let (id, iat) = jwt_caller(state, conn, token, action)?;
-            (id, Some(iat), "jwtSvid")
-        }
-        None => (svid_caller(state, conn, action).await?.id, None, "x509Svid"),
-    };
-    let function = id
-        .path()
-        .strip_prefix("/fn/")
-        .map(str::to_string)
-        .unwrap_or_default();
-    let record = state.function_for_svid(&function).await?;
-    // The mTLS path checked these in svid_caller; a JWT-SVID is checked here: the function
-    // must exist, not be revoked, and the token must be from its current registration.
-    if let Some(iat) = issued_at {
-        let current = record
-            .as_ref()
-            .is_some_and(|f| f.revoked_at.is_none() && iat >= f.created_at);
-        if !current {
-            return Err(refused(
-                state,
-                conn,
-                id.as_str(),
-                action,
-                "the function is revoked, deleted, or re-registered since the token was issued",
-            ));
-        }
-    }
+    let grant = auth.grant(action).ok_or_else(|| {
+        ApiError::internal("a secrets route was reached without its decision", action)
+    })?;
     let secret = match name {
-        Some(n) => state.secret_cache.meta(state, n).await?.0,
+        Some(n) => crate::api::secrets::secret_meta(state, n).await?.0,
         None => None,
     };
-    let mut set = PolicySet::new();
-    let function = record.as_ref();
-    add_stored(
-        state,
-        &mut set,
-        PolicyKind::Identity,
-        function.and_then(|f| f.policies.as_deref()),
-    )?;
-    // The policies of the operator who set the function's: what they may grant at most.
-    add_stored(
-        state,
-        &mut set,
-        PolicyKind::PermissionsBoundary,
-        function.and_then(|f| f.boundary.as_deref()),
-    )?;
-    if let Some(rp) = secret.as_ref().and_then(|s| s.resource_policy.as_deref()) {
-        let compiled = state
-            .secret_policies
-            .get(PolicyKind::Resource, rp)
-            .map_err(|e| ApiError::internal("a stored resource policy is invalid", e))?;
-        set.add((*compiled).clone());
-    }
-    let now = OffsetDateTime::now_utc();
-    let mut context = Context::new();
-    context.insert("aws:SecureTransport", true);
-    context.insert("aws:SourceIp", conn.remote.ip());
-    context.insert("aws:EpochTime", now.unix_timestamp());
-    if let Ok(t) = now.format(&time::format_description::well_known::Rfc3339) {
-        context.insert("aws:CurrentTime", t);
-    }
-    let request = Request::new(action, &res)
-        .with_principal(Principal::Spiffe(id.to_string()))
-        .with_context(context)
-        .with_principal_context();
-    let decision = set.evaluate(&request);
-    let matched: Vec<String> = decision.matched.iter().map(|m| m.label()).collect();
-    let audit_decision = match decision.outcome {
-        writ_policy::Outcome::Allowed => Decision::Allowed,
-        writ_policy::Outcome::ExplicitDeny => Decision::ExplicitDeny,
-        writ_policy::Outcome::ImplicitDeny => Decision::ImplicitDeny,
-    };
-    if !decision.is_allowed() {
-        let mut why = format!(
-            "{action} on {res} is not allowed for {id} ({})",
-            decision.outcome.as_str()
-        );
-        if decision.reason == Some(writ_policy::DenyReason::NotInBoundary) {
-            why.push_str(
-                ": the function's policies allow it, but not its permissions boundary \
-                 (the policies of the operator who set them)",
-            );
-        }
-        let mut event = state.event(
-            conn,
-            id.as_str(),
-            authenticated_by,
-            action,
-            &res,
-            Outcome::Denied,
-        );
-        event.decision = Some(audit_decision);
-        event.matched = matched;
-        event.reason = Some(why.clone());
-        state.audit.record(event)?;
-        return Err(ApiError::forbidden(why));
-    }
     let caller = Caller {
-        actor: id.to_string(),
-        authenticated_by,
-        decision: audit_decision,
-        matched,
+        actor: auth.caller.actor.clone(),
+        authenticated_by: auth.caller.authenticated_by,
+        decision: grant.decision,
+        matched: grant.matched.clone(),
     };
     Ok((caller, secret))
-}
-
-/// Adds policies stored as a JSON array of documents (a function's identity policies, or
-/// its permissions boundary) to `set` as `kind`. One that cannot be read fails the request:
-/// a boundary read as none would bound nothing.
-fn add_stored(
-    state: &AppState,
-    set: &mut PolicySet,
-    kind: PolicyKind,
-    stored: Option<&str>,
-) -> Result<(), ApiError> {
-    let what = match kind {
-        PolicyKind::PermissionsBoundary => "a stored permissions boundary",
-        _ => "a stored function policy",
-    };
-    let documents: Vec<String> = stored
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| ApiError::internal(&format!("{what} is unreadable"), e))?
-        .unwrap_or_default();
-    for doc in &documents {
-        let compiled = state
-            .secret_policies
-            .get(kind, doc)
-            .map_err(|e| ApiError::internal(&format!("{what} is invalid"), e))?;
-        set.add((*compiled).clone());
-    }
-    Ok(())
-}
-
-/// A function authenticated by a JWT-SVID whose audience is this server.
-fn jwt_caller(
-    state: &AppState,
-    conn: &ConnInfo,
-    token: &str,
-    action: &'static str,
-) -> Result<(SpiffeId, i64), ApiError> {
-    let now = OffsetDateTime::now_utc();
-    let audience = format!("spiffe://{}/writ/server", state.trust_domain);
-    let jwks = state.authorities().jwks(now.unix_timestamp());
-    // The server's audience alone: a token that also names a function could be replayed
-    // here by that function, so it is refused.
-    match writ_identity::jwt_svid::verify_with(
-        token,
-        &jwks,
-        &state.trust_domain,
-        &audience,
-        writ_identity::AudienceRule::Exactly,
-        now,
-        time::Duration::seconds(30),
-    ) {
-        // A token minted with an X.509-SVID falls with it.
-        Ok((id, claims))
-            if claims
-                .x509_svid_serial
-                .as_deref()
-                .is_some_and(|s| state.serial_revoked(s)) =>
-        {
-            Err(refused(
-                state,
-                conn,
-                id.as_str(),
-                action,
-                "the X.509-SVID this JWT-SVID was minted with is revoked",
-            ))
-        }
-        Ok((id, claims)) if id.path().starts_with("/fn/") => Ok((id, claims.iat)),
-        Ok((id, _)) => Err(refused(state, conn, id.as_str(), action, "not a function")),
-        Err(e) => Err(refused(
-            state,
-            conn,
-            "anonymous",
-            action,
-            &format!("JWT-SVID refused: {e}"),
-        )),
-    }
-}
-
-fn refused(
-    state: &AppState,
-    conn: &ConnInfo,
-    actor: &str,
-    action: &'static str,
-    why: &str,
-) -> ApiError {
-    match state.audit(
-        conn,
-        actor,
-        "jwtSvid",
-        action,
-        actor,
-        Outcome::Denied,
-        Some(why.into()),
-        None,
-    ) {
-        Ok(()) => ApiError::unauthenticated(),
-        Err(e) => e.into(),
-    }
 }
 
 /// The audit event of an allowed operation.
@@ -488,7 +204,7 @@ async fn change_audited(
     let event = allowed_event(state, conn, caller, action, &resource(name), detail);
     let applied = state.audit.record_change(event, change).await;
     // Whatever happened, this server's cached view of the secret may be stale now.
-    state.secret_cache.forget(name);
+    state.caches.forget_secret(name);
     match applied? {
         Applied::Made(labels) => Ok(labels),
         Applied::Refused(why) => Err(ApiError::not_found(why)),
@@ -506,7 +222,7 @@ async fn live(
         Some(s) if s.deleted_at.is_none() => Ok(s),
         Some(s) if s.recovery_until.is_some_and(|u| u <= now) => {
             state.store.purge_secret(name, now).await?;
-            state.secret_cache.forget(name);
+            state.caches.forget_secret(name);
             Err(ApiError::not_found(format!("no secret named {name:?}")))
         }
         Some(_) => Err(ApiError::not_found(format!(
@@ -580,18 +296,11 @@ pub(super) struct Create {
 pub(super) async fn create(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Create>,
 ) -> Result<Json<Value>, ApiError> {
     model::check_name(&body.name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
-    let (caller, _) = authorize_secret(
-        &state,
-        &headers,
-        &conn,
-        "secrets:CreateSecret",
-        Some(&body.name),
-    )
-    .await?;
+    let (caller, _) = granted(&state, &auth, "secrets:CreateSecret", Some(&body.name)).await?;
     let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
     if body.tags.values().any(|v| !v.is_string()) {
         return Err(ApiError::bad_request(
@@ -644,17 +353,11 @@ pub(super) struct Put {
 pub(super) async fn put(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Put>,
 ) -> Result<Json<Value>, ApiError> {
-    let (caller, record) = authorize_secret(
-        &state,
-        &headers,
-        &conn,
-        "secrets:PutSecretValue",
-        Some(&body.name),
-    )
-    .await?;
+    let (caller, record) =
+        granted(&state, &auth, "secrets:PutSecretValue", Some(&body.name)).await?;
     live(&state, &body.name, record).await?;
     let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
     let version = seal_version(&state, &body.name, &value, binary)?;
@@ -698,19 +401,13 @@ pub(super) struct Get {
 pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Get>,
 ) -> Result<Json<Value>, ApiError> {
-    let (caller, record) = authorize_secret(
-        &state,
-        &headers,
-        &conn,
-        "secrets:GetSecretValue",
-        Some(&body.name),
-    )
-    .await?;
+    let (caller, record) =
+        granted(&state, &auth, "secrets:GetSecretValue", Some(&body.name)).await?;
     live(&state, &body.name, record).await?;
-    let (_, labels) = state.secret_cache.meta(&state, &body.name).await?;
+    let (_, labels) = secret_meta(&state, &body.name).await?;
     let version_id = match (&body.version_id, &body.version_stage) {
         (Some(id), None) => id.clone(),
         (None, stage) => {
@@ -731,9 +428,7 @@ pub(super) async fn get(
             ));
         }
     };
-    let version = state
-        .secret_cache
-        .version(&state, &body.name, &version_id)
+    let version = secret_version(&state, &body.name, &version_id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -800,17 +495,11 @@ pub(super) struct Named {
 pub(super) async fn describe(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Named>,
 ) -> Result<Json<Value>, ApiError> {
-    let (caller, record) = authorize_secret(
-        &state,
-        &headers,
-        &conn,
-        "secrets:DescribeSecret",
-        Some(&body.name),
-    )
-    .await?;
+    let (caller, record) =
+        granted(&state, &auth, "secrets:DescribeSecret", Some(&body.name)).await?;
     let secret = live(&state, &body.name, record).await?;
     let labels = state.store.secret_labels(&body.name).await?;
     let versions = state.store.secret_versions(&body.name).await?;
@@ -850,10 +539,9 @@ fn describe_json(s: &SecretRecord, labels: &model::Labels, versions: &[VersionRe
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
 ) -> Result<Json<Value>, ApiError> {
-    let (caller, _) =
-        authorize_secret(&state, &headers, &conn, "secrets:ListSecrets", None).await?;
+    let (caller, _) = granted(&state, &auth, "secrets:ListSecrets", None).await?;
     let all = state.store.secrets().await?;
     let mut event = state.event(
         &conn,
@@ -886,7 +574,7 @@ pub(super) struct Delete {
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Delete>,
 ) -> Result<Json<Value>, ApiError> {
     let days = body.recovery_days.unwrap_or(30);
@@ -895,14 +583,7 @@ pub(super) async fn delete(
             "recoveryDays: between 7 and 30, as in Secrets Manager",
         ));
     }
-    let (caller, record) = authorize_secret(
-        &state,
-        &headers,
-        &conn,
-        "secrets:DeleteSecret",
-        Some(&body.name),
-    )
-    .await?;
+    let (caller, record) = granted(&state, &auth, "secrets:DeleteSecret", Some(&body.name)).await?;
     live(&state, &body.name, record).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let until = now + days * 86_400;
@@ -928,17 +609,10 @@ pub(super) async fn delete(
 pub(super) async fn restore(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Named>,
 ) -> Result<Json<Value>, ApiError> {
-    let (caller, _) = authorize_secret(
-        &state,
-        &headers,
-        &conn,
-        "secrets:RestoreSecret",
-        Some(&body.name),
-    )
-    .await?;
+    let (caller, _) = granted(&state, &auth, "secrets:RestoreSecret", Some(&body.name)).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     change_audited(
         &state,
@@ -973,12 +647,11 @@ pub(super) struct Rotate {
 pub(super) async fn rotate(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<Rotate>,
 ) -> Result<Json<Value>, ApiError> {
     let action = "secrets:RotateSecret";
-    let (caller, record) =
-        authorize_secret(&state, &headers, &conn, action, Some(&body.name)).await?;
+    let (caller, record) = granted(&state, &auth, action, Some(&body.name)).await?;
     let secret = live(&state, &body.name, record).await?;
     let stored: Option<RotationConfig> = secret
         .rotation
@@ -999,10 +672,11 @@ pub(super) async fn rotate(
     };
     rotation::check_hook(&hook, &state).map_err(ApiError::bad_request)?;
     // A hook receives the current and new values and chooses the new one: whoever points
-    // a secret at a hook must be allowed to read and to write its value as well.
+    // a secret at a hook must be allowed to read and to write its value as well. The access
+    // layer decided both whenever the body names a hook; a new hook always comes in one.
     if stored.as_ref().is_none_or(|c| c.hook != hook) {
         for also in ["secrets:GetSecretValue", "secrets:PutSecretValue"] {
-            authorize_secret(&state, &headers, &conn, also, Some(&body.name)).await?;
+            granted(&state, &auth, also, Some(&body.name)).await?;
         }
     }
     let every = match body.every.as_deref() {
@@ -1059,7 +733,7 @@ pub(super) async fn rotate(
             .store
             .set_secret_rotation(&body.name, Some(&text), next, now)
             .await?;
-        state.secret_cache.forget(&body.name);
+        state.caches.forget_secret(&body.name);
     }
     // The rotation runs on its own task: a caller that goes away (or the request timeout)
     // must not cancel it between steps and leave AWSPENDING behind. Its success event is
@@ -1134,17 +808,11 @@ pub(super) struct SetPolicy {
 pub(super) async fn set_policy(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
-    headers: HeaderMap,
+    auth: Authorized,
     ApiJson(body): ApiJson<SetPolicy>,
 ) -> Result<Json<Value>, ApiError> {
-    let (caller, record) = authorize_secret(
-        &state,
-        &headers,
-        &conn,
-        "secrets:PutResourcePolicy",
-        Some(&body.name),
-    )
-    .await?;
+    let (caller, record) =
+        granted(&state, &auth, "secrets:PutResourcePolicy", Some(&body.name)).await?;
     live(&state, &body.name, record).await?;
     let text = match &body.policy {
         None | Some(Value::Null) => None,
@@ -1152,9 +820,7 @@ pub(super) async fn set_policy(
         Some(other) => Some(other.to_string()),
     };
     if let Some(t) = &text {
-        state
-            .secret_policies
-            .get(PolicyKind::Resource, t)
+        compiled(&state, PolicyKind::Resource, t)
             .map_err(|e| ApiError::bad_request(format!("policy: {e}")))?;
     }
     let now = OffsetDateTime::now_utc().unix_timestamp();
