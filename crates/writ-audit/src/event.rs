@@ -2,28 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What the policy engine decided, named as AWS names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Decision {
-    /// An allow applied and nothing denied.
-    Allowed,
-    /// A `Deny` statement matched.
-    ExplicitDeny,
-    /// Nothing allowed it.
-    ImplicitDeny,
-}
-
-impl Decision {
-    /// The name in an event's JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allowed => "allowed",
-            Decision::ExplicitDeny => "explicitDeny",
-            Decision::ImplicitDeny => "implicitDeny",
-        }
-    }
-}
+/// What the policy engine decided, named as AWS names it: the engine's own
+/// [`writ_policy::Outcome`], so a decision keeps its kind from the engine to the log.
+pub use writ_policy::Outcome as Decision;
 
 /// How the request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

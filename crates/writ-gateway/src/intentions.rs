@@ -67,21 +67,12 @@ pub struct Denial {
     pub matched: Vec<String>,
 }
 
-/// The audit's decision for the policy engine's outcome: the same three.
-pub fn decision_of(outcome: writ_policy::Outcome) -> Decision {
-    match outcome {
-        writ_policy::Outcome::Allowed => Decision::Allowed,
-        writ_policy::Outcome::ExplicitDeny => Decision::ExplicitDeny,
-        writ_policy::Outcome::ImplicitDeny => Decision::ImplicitDeny,
-    }
-}
-
 /// `verdict` as the gateway acts on it: `Ok` when the call is allowed, else the denial.
 pub fn judge(verdict: &Verdict) -> Result<(), Denial> {
     if verdict.allowed {
         return Ok(());
     }
-    let decision = match decision_of(verdict.decision.outcome) {
+    let decision = match verdict.decision.outcome {
         // Refused all the same: a verdict that is not an allow is a deny.
         Decision::Allowed => Decision::ImplicitDeny,
         d => d,

@@ -31,8 +31,10 @@ use crate::compile::{CompiledPolicy, CompiledStatement, ConditionOutcome, Miss, 
 use crate::model::{Effect, PolicyKind};
 use crate::request::{Principal, Request};
 
-/// The three possible answers, named as in AWS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The three possible answers, named as in AWS. The audit log records decisions in this
+/// type too (`writ_audit::Decision`), so a decision keeps its kind from the engine to the
+/// log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
     /// An allow applied and nothing denied.

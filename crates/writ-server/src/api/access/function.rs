@@ -274,11 +274,7 @@ pub(super) async fn decide(
         .with_principal_context();
     let decision = set.evaluate(&request);
     let matched: Vec<String> = decision.matched.iter().map(|m| m.label()).collect();
-    let outcome = match decision.outcome {
-        writ_policy::Outcome::Allowed => Decision::Allowed,
-        writ_policy::Outcome::ExplicitDeny => Decision::ExplicitDeny,
-        writ_policy::Outcome::ImplicitDeny => Decision::ImplicitDeny,
-    };
+    let outcome = decision.outcome;
     if !decision.is_allowed() {
         // The same 403 whether the secret exists or not, so callers cannot learn names.
         let mut why = format!(

@@ -145,10 +145,7 @@ pub(super) fn decide(
             "{action} on {audited} is not allowed by the token's policies ({})",
             decision.outcome.as_str()
         );
-        let outcome = match decision.outcome {
-            writ_policy::Outcome::ExplicitDeny => Decision::ExplicitDeny,
-            _ => Decision::ImplicitDeny,
-        };
+        let outcome = decision.outcome;
         return Err(super::denied(
             state, conn, caller, action, &audited, outcome, matched, why,
         ));
