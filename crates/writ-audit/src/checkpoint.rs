@@ -48,20 +48,34 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// Why a checkpoint key could not be made, loaded or used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignerError {
+    /// The system random source failed while making a key.
+    #[error("checkpoint key generation failed")]
+    Generate,
+    /// The stored key is not an ECDSA P-256 key in PKCS#8.
+    #[error("not an ECDSA P-256 PKCS#8 key")]
+    NotP256,
+    /// Signing failed (the system random source).
+    #[error("signing a checkpoint failed")]
+    Sign,
+}
+
 impl Signer {
     /// A new key, as PKCS#8 DER (to be wrapped and stored).
-    pub fn generate_pkcs8() -> Result<Vec<u8>, String> {
+    pub fn generate_pkcs8() -> Result<Vec<u8>, SignerError> {
         EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
             .map(|d| d.as_ref().to_vec())
-            .map_err(|_| "key generation failed".to_string())
+            .map_err(|_| SignerError::Generate)
     }
 
     /// Loads a key from PKCS#8 DER. Its id is the first 8 bytes of its public key's
     /// SHA-256, in hex.
-    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Signer, String> {
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Signer, SignerError> {
         let rng = SystemRandom::new();
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
-            .map_err(|_| "not an ECDSA P-256 PKCS#8 key".to_string())?;
+            .map_err(|_| SignerError::NotP256)?;
         let digest = ring::digest::digest(&ring::digest::SHA256, key.public_key().as_ref());
         let id = hex(&digest.as_ref()[..8]);
         Ok(Signer { key, rng, id })
@@ -78,12 +92,12 @@ impl Signer {
     }
 
     /// Signs the head at `time`.
-    pub fn sign(&self, head: &Head, time: &str) -> Result<Checkpoint, String> {
+    pub fn sign(&self, head: &Head, time: &str) -> Result<Checkpoint, SignerError> {
         let hash = hex(&head.hash);
         let signature = self
             .key
             .sign(&self.rng, &message(head.seq, &hash, time))
-            .map_err(|_| "signing failed".to_string())?;
+            .map_err(|_| SignerError::Sign)?;
         Ok(Checkpoint {
             seq: head.seq,
             hash,

@@ -12,9 +12,23 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// and must be bound to the wrapped bytes (as associated data, say).
 pub trait KeyWrapper {
     /// Wraps `key` for `context`.
-    fn wrap(&self, context: &str, key: &[u8]) -> Result<Vec<u8>, String>;
+    fn wrap(&self, context: &str, key: &[u8]) -> Result<Vec<u8>, WrapError>;
     /// Unwraps a key wrapped for `context`; fails for any other context or key.
-    fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Vec<u8>, String>;
+    fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Vec<u8>, WrapError>;
+}
+
+/// Why a [`KeyWrapper`] could not wrap or unwrap a key. Messages carry no key material.
+#[derive(Debug, thiserror::Error)]
+pub enum WrapError {
+    /// The wrapped bytes do not open: altered, wrapped by another key, or for another
+    /// context.
+    #[error(
+        "the wrapped key does not open: altered, wrapped by another key, or for another context"
+    )]
+    Mismatch,
+    /// The wrapper itself failed (its random source, the service that holds its key).
+    #[error("the key wrapper failed: {0}")]
+    Failed(String),
 }
 
 /// One sealed secret version, as stored.
@@ -153,7 +167,7 @@ mod tests {
     }
 
     impl KeyWrapper for Kek {
-        fn wrap(&self, context: &str, key: &[u8]) -> Result<Vec<u8>, String> {
+        fn wrap(&self, context: &str, key: &[u8]) -> Result<Vec<u8>, WrapError> {
             let mut nonce = [0u8; NONCE_LEN];
             SystemRandom::new().fill(&mut nonce).unwrap();
             let mut body = key.to_vec();
@@ -163,18 +177,18 @@ mod tests {
                     Aad::from(context.as_bytes()),
                     &mut body,
                 )
-                .map_err(|_| "wrap".to_string())?;
+                .map_err(|_| WrapError::Failed("seal".into()))?;
             Ok([nonce.as_slice(), &body].concat())
         }
 
-        fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Vec<u8>, String> {
+        fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Vec<u8>, WrapError> {
             let (nonce, body) = wrapped.split_at(NONCE_LEN.min(wrapped.len()));
-            let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| "nonce")?;
+            let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| WrapError::Mismatch)?;
             let mut body = body.to_vec();
             Ok(self
                 .0
                 .open_in_place(nonce, Aad::from(context.as_bytes()), &mut body)
-                .map_err(|_| "unwrap")?
+                .map_err(|_| WrapError::Mismatch)?
                 .to_vec())
         }
     }

@@ -15,44 +15,62 @@ pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// The largest secret value, in bytes (as in Secrets Manager).
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 
+/// What is wrong with a name, a label or a request on the model. Messages say what and
+/// how to fix it; they never hold a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// A name that is empty or longer than 512 characters.
+    #[error("secret name {0:?}: must be 1 to 512 characters")]
+    NameLength(String),
+    /// A name with a character outside `A-Z a-z 0-9 / _ + = . @ -`.
+    #[error("secret name {0:?}: {1:?} is not allowed; use letters, digits and / _ + = . @ -")]
+    NameCharacter(String, char),
+    /// A name with an empty path segment (`a//b`, `/a`, `a/`).
+    #[error("secret name {0:?}: path segments between '/' must not be empty")]
+    EmptySegment(String),
+    /// A staging label that is not 1 to 256 printable characters without spaces.
+    #[error("staging label {0:?}: 1 to 256 printable characters without spaces")]
+    Label(String),
+    /// The system random source failed.
+    #[error("the system random source failed")]
+    Random,
+    /// A rotation was to finish, but no version is staged `AWSPENDING`.
+    #[error("no version is AWSPENDING: there is no rotation to finish")]
+    NoRotation,
+}
+
 /// Checks a secret name: 1 to 512 characters from `A-Z a-z 0-9 / _ + = . @ -`, with `/`
 /// separating non-empty path segments (`prod/orders-db`). The error says what is wrong.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), ModelError> {
     if name.is_empty() || name.len() > 512 {
-        return Err(format!("secret name {name:?}: must be 1 to 512 characters"));
+        return Err(ModelError::NameLength(name.into()));
     }
     if let Some(bad) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || "/_+=.@-".contains(*c)))
     {
-        return Err(format!(
-            "secret name {name:?}: {bad:?} is not allowed; use letters, digits and / _ + = . @ -"
-        ));
+        return Err(ModelError::NameCharacter(name.into(), bad));
     }
     if name.split('/').any(str::is_empty) {
-        return Err(format!(
-            "secret name {name:?}: path segments between '/' must not be empty"
-        ));
+        return Err(ModelError::EmptySegment(name.into()));
     }
     Ok(())
 }
 
 /// Checks a staging label: 1 to 256 printable ASCII characters, no spaces.
-pub fn check_label(label: &str) -> Result<(), String> {
+pub fn check_label(label: &str) -> Result<(), ModelError> {
     if label.is_empty() || label.len() > 256 || !label.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!(
-            "staging label {label:?}: 1 to 256 printable characters without spaces"
-        ));
+        return Err(ModelError::Label(label.into()));
     }
     Ok(())
 }
 
 /// A new version id: 128 random bits in hex.
-pub fn new_version_id() -> Result<String, String> {
+pub fn new_version_id() -> Result<String, ModelError> {
     let mut bytes = [0u8; 16];
     SystemRandom::new()
         .fill(&mut bytes)
-        .map_err(|_| "the system random source failed".to_string())?;
+        .map_err(|_| ModelError::Random)?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -104,10 +122,10 @@ impl Labels {
     }
 
     /// A rotation that passed every step: the pending version becomes current.
-    pub fn finish_rotation(&mut self) -> Result<(), String> {
+    pub fn finish_rotation(&mut self) -> Result<(), ModelError> {
         let pending = self
             .version(AWSPENDING)
-            .ok_or("no version is AWSPENDING: there is no rotation to finish")?
+            .ok_or(ModelError::NoRotation)?
             .to_string();
         self.make_current(&pending);
         Ok(())
@@ -146,7 +164,7 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
-        assert!(check_name("a b").unwrap_err().contains("' '"));
+        assert!(check_name("a b").unwrap_err().to_string().contains("' '"));
         check_label("MYLABEL").unwrap();
         assert!(check_label("has space").is_err());
         assert_ne!(new_version_id().unwrap(), new_version_id().unwrap());

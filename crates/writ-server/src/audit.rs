@@ -122,8 +122,8 @@ pub(crate) fn purpose(id: &str) -> String {
 pub async fn open(store: &Store, master: &MasterKey, copies: Copies) -> Result<AuditLog, String> {
     let mut keys = store.audit_keys().await.map_err(|e| e.to_string())?;
     if !keys.iter().any(|k| k.kind == "signing") || !keys.iter().any(|k| k.kind == "hmac") {
-        let pkcs8 = Signer::generate_pkcs8()?;
-        let signer = Signer::from_pkcs8(&pkcs8)?;
+        let pkcs8 = Signer::generate_pkcs8().map_err(|e| e.to_string())?;
+        let signer = Signer::from_pkcs8(&pkcs8).map_err(|e| e.to_string())?;
         let mut hmac_key = [0u8; 32];
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut hmac_key)
             .map_err(|_| "the system random source failed".to_string())?;
@@ -165,7 +165,7 @@ pub async fn open(store: &Store, master: &MasterKey, copies: Copies) -> Result<A
     };
     let (_, signing) = open("signing")?;
     let (_, hmac) = open("hmac")?;
-    let signer = Signer::from_pkcs8(&signing)?;
+    let signer = Signer::from_pkcs8(&signing).map_err(|e| e.to_string())?;
     // Publish, for verifiers, only keys this deployment made: those the master key unseals
     // and whose public half is what the row claims. A key planted in the table by someone
     // with write access to the database (but not the master key) is ignored, so it cannot

@@ -285,7 +285,9 @@ async fn run_steps(
         .await
         .map_err(before_steps)?;
     let caller = HookCaller::new(state, hook).map_err(before_steps)?;
-    let pending_id = model::new_version_id().map_err(before_steps)?;
+    let pending_id = model::new_version_id()
+        .map_err(|e| e.to_string())
+        .map_err(before_steps)?;
 
     let fail = |step: Step| {
         move |reason: String| Failure {
@@ -355,7 +357,7 @@ async fn run_steps(
                 name: name.to_string(),
                 relabel: Box::new(move |l| {
                     if l.version(AWSPENDING) == Some(pending.as_str()) {
-                        l.finish_rotation()
+                        l.finish_rotation().map_err(|e| e.to_string())
                     } else {
                         Err("AWSPENDING moved during the rotation".into())
                     }

@@ -1078,7 +1078,7 @@ async fn secrets_versions_and_labels_round_trip(ctx: Ctx) {
     assert_eq!(refused, Err("changed my mind".to_string()));
     assert_eq!(store.secret_labels(name).await.unwrap(), before);
     let finished = store
-        .relabel_secret(name, Labels::finish_rotation)
+        .relabel_secret(name, |l| l.finish_rotation().map_err(|e| e.to_string()))
         .await
         .unwrap()
         .unwrap();
@@ -2411,7 +2411,7 @@ async fn a_secret_change_and_its_event_commit_together_or_not_at_all(ctx: Ctx) {
         .audit_append_changes(
             &mut events,
             vec![(put_change("db", "v2"), change_event("put-db-v2"))],
-            |_: &writ_audit::chain::Head| Err("the signing key is unavailable".to_string()),
+            |_: &writ_audit::chain::Head| Err(writ_audit::checkpoint::SignerError::Sign),
             signed,
         )
         .await;
@@ -2507,7 +2507,7 @@ async fn a_rotations_finish_commits_with_its_event(ctx: Ctx) {
         name: "db".into(),
         relabel: Box::new(move |l: &mut Labels| {
             if l.version(AWSPENDING) == Some(pending) {
-                l.finish_rotation()
+                l.finish_rotation().map_err(|e| e.to_string())
             } else {
                 Err("AWSPENDING moved during the rotation".into())
             }
@@ -2519,7 +2519,7 @@ async fn a_rotations_finish_commits_with_its_event(ctx: Ctx) {
         .audit_append_changes(
             &mut vec![],
             vec![(finish("v2"), change_event("rotated-to-v2"))],
-            |_: &writ_audit::chain::Head| Err("the signing key is unavailable".to_string()),
+            |_: &writ_audit::chain::Head| Err(writ_audit::checkpoint::SignerError::Sign),
             signed,
         )
         .await;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use writ_audit::{Decision, Outcome};
 use writ_policy::{CompiledPolicy, ParseOptions, PolicyKind};
-use writ_secrets::envelope::{self, KeyWrapper, Sealed};
+use writ_secrets::envelope::{self, KeyWrapper, Sealed, WrapError};
 use writ_secrets::model::{self, AWSCURRENT, MAX_VALUE_BYTES};
 
 use super::access::Authorized;
@@ -31,11 +31,15 @@ use crate::tls::ConnInfo;
 
 /// The master key wraps data keys, bound to their secret and version.
 impl KeyWrapper for MasterKey {
-    fn wrap(&self, context: &str, key: &[u8]) -> Result<Vec<u8>, String> {
-        self.seal(context, key).map_err(|e| e.to_string())
+    fn wrap(&self, context: &str, key: &[u8]) -> Result<Vec<u8>, WrapError> {
+        self.seal(context, key)
+            .map_err(|e| WrapError::Failed(e.to_string()))
     }
-    fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Vec<u8>, String> {
-        self.open(context, wrapped).map_err(|e| e.to_string())
+    fn unwrap(&self, context: &str, wrapped: &[u8]) -> Result<Vec<u8>, WrapError> {
+        self.open(context, wrapped).map_err(|e| match e {
+            crate::master_key::MasterKeyError::Unwrap(_) => WrapError::Mismatch,
+            other => WrapError::Failed(other.to_string()),
+        })
     }
 }
 

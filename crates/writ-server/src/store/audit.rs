@@ -11,7 +11,7 @@
 use sqlx::Row;
 use writ_audit::Event;
 use writ_audit::chain::{self, Head, Record, Segment};
-use writ_audit::checkpoint::Checkpoint;
+use writ_audit::checkpoint::{Checkpoint, SignerError};
 use writ_audit::packed;
 
 use super::{Applied, Backend, SecretChange, Store, StoreError};
@@ -157,7 +157,7 @@ impl Store {
     pub async fn audit_append(
         &self,
         events: &[Event],
-        sign: impl Fn(&Head) -> Result<Checkpoint, String>,
+        sign: impl Fn(&Head) -> Result<Checkpoint, SignerError>,
         signed: impl Fn(&Checkpoint) -> bool,
     ) -> Result<(Head, Segment), StoreError> {
         let result = async {
@@ -186,7 +186,7 @@ impl Store {
         &self,
         events: &mut Vec<Event>,
         changes: Vec<(SecretChange, Event)>,
-        sign: impl Fn(&Head) -> Result<Checkpoint, String>,
+        sign: impl Fn(&Head) -> Result<Checkpoint, SignerError>,
         signed: impl Fn(&Checkpoint) -> bool,
     ) -> Result<AppendedChanges, StoreError> {
         let result = async {
@@ -289,7 +289,7 @@ impl Store {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         head: &Head,
         events: &[Event],
-        sign: impl Fn(&Head) -> Result<Checkpoint, String>,
+        sign: impl Fn(&Head) -> Result<Checkpoint, SignerError>,
     ) -> Result<(Head, Segment), StoreError> {
         let (segment, new_head) = chain::append_segment(head, events)
             .map_err(|e| StoreError::Migration(e.to_string()))?;
@@ -340,7 +340,7 @@ impl Store {
             }
             query.execute(&mut **tx).await?;
         }
-        let checkpoint = sign(&new_head).map_err(StoreError::Migration)?;
+        let checkpoint = sign(&new_head).map_err(|e| StoreError::Migration(e.to_string()))?;
         sqlx::query(
             "INSERT INTO audit_checkpoints (seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
         )
