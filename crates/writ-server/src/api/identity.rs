@@ -14,7 +14,7 @@ use writ_identity::{IssueError, SpiffeId};
 
 use super::access::Authorized;
 use super::access::function::Function;
-use super::{ApiError, ApiJson, ApiQuery, long_poll_wait, rfc3339};
+use super::{ApiError, ApiJson, rfc3339};
 use crate::attest::{AttestationRule, Evidence};
 use crate::state::AppState;
 use crate::store::{FunctionRecord, TokenKind};
@@ -413,40 +413,4 @@ pub(super) async fn mint_jwt(
         "token": token,
         "expiresAt": rfc3339((now + ttl).unix_timestamp()),
     })))
-}
-
-/// Feed query: entries after `after`; wait up to `wait` seconds for one if there are none.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FeedQuery {
-    #[serde(default)]
-    after: i64,
-    #[serde(default)]
-    wait: u64,
-}
-
-/// Gateways and agents follow the feed with their SVID; operators with a token.
-pub(super) async fn revocation_feed(
-    State(state): State<Arc<AppState>>,
-    _auth: Authorized,
-    ApiQuery(query): ApiQuery<FeedQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let wait = long_poll_wait(query.wait)?;
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut head = state.feed_head.subscribe();
-    loop {
-        let entries = state.store.revocations_after(query.after, 1000).await?;
-        if !entries.is_empty() || tokio::time::Instant::now() >= deadline {
-            let next = entries.last().map_or(query.after.max(0), |e| e.seq);
-            return Ok(Json(json!({"entries": entries, "next": next})));
-        }
-        // Woken when this server sees the feed advance (its own revocations at once,
-        // other servers' within the refresh interval).
-        if tokio::time::timeout_at(deadline, head.changed())
-            .await
-            .is_err()
-        {
-            continue;
-        }
-    }
 }

@@ -18,12 +18,15 @@ use serde_json::json;
 use crate::state::AppState;
 
 pub mod access;
-mod admin;
-mod audit;
+mod audit_log;
+mod ca;
+mod functions;
 mod identity;
 mod intentions;
+mod revocations;
 pub mod routes;
 pub mod secrets;
+mod tokens;
 
 /// The largest request body accepted. CSRs and policies are a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -10,7 +10,7 @@ use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post, put};
 
 pub use super::access::{Access, Callers, Decide, Resource};
-use super::{admin, audit, identity, intentions, secrets};
+use super::{audit_log, ca, functions, identity, intentions, revocations, secrets, tokens};
 use crate::state::AppState;
 
 /// One route: where it is, who may call it and what is decided, and its handler.
@@ -118,43 +118,43 @@ pub fn all() -> Vec<Route> {
                 OperatorsOrFunctions,
                 Decide::On("writ:ReadRevocations", Fixed("writ:revocations")),
             ),
-            get(identity::revocation_feed),
+            get(revocations::revocation_feed),
         ),
         route(
             Method::POST,
             "/v1/revocations",
             Access::to(Operators, Decide::Revocation),
-            post(admin::revoke),
+            post(revocations::revoke),
         ),
         route(
             Method::GET,
             "/v1/functions",
             operators("writ:ListFunctions", Fixed("writ:functions")),
-            get(admin::list_functions),
+            get(functions::list_functions),
         ),
         route(
             Method::POST,
             "/v1/functions",
             Access::to(Operators, Decide::Registration),
-            post(admin::register_function),
+            post(functions::register_function),
         ),
         route(
             Method::GET,
             "/v1/functions/{name}",
             operators("writ:GetFunction", FunctionInPath),
-            get(admin::get_function),
+            get(functions::get_function),
         ),
         route(
             Method::DELETE,
             "/v1/functions/{name}",
             operators("writ:DeleteFunction", FunctionInPath),
-            delete(admin::delete_function),
+            delete(functions::delete_function),
         ),
         route(
             Method::POST,
             "/v1/functions/{name}/join-tokens",
             operators("writ:CreateJoinToken", FunctionInPath),
-            post(admin::create_join_token),
+            post(functions::create_join_token),
         ),
         route(
             Method::GET,
@@ -190,38 +190,38 @@ pub fn all() -> Vec<Route> {
             Method::POST,
             "/v1/tokens",
             operators("writ:CreateToken", Fixed("writ:token")),
-            post(admin::create_admin_token),
+            post(tokens::create_admin_token),
         ),
         route(
             Method::GET,
             "/v1/ca",
             operators("writ:DescribeCa", Fixed("writ:ca")),
-            get(admin::describe_ca),
+            get(ca::describe_ca),
         ),
         route(
             Method::POST,
             "/v1/ca/rotate",
             operators("writ:RotateCa", Fixed("writ:ca")),
-            post(admin::rotate_ca),
+            post(ca::rotate_ca),
         ),
         route(
             Method::GET,
             "/v1/audit/events",
             operators("writ:ReadAudit", Fixed("writ:audit")),
-            get(audit::read_events),
+            get(audit_log::read_events),
         ),
         route(
             Method::POST,
             "/v1/audit/events",
             Access::to(OperatorsOrFunctions, Decide::AuditEvents),
-            post(audit::write_events),
+            post(audit_log::write_events),
         )
-        .taking(audit::MAX_BATCH_BYTES),
+        .taking(audit_log::MAX_BATCH_BYTES),
         route(
             Method::GET,
             "/v1/audit/checkpoints",
             operators("writ:ReadAudit", Fixed("writ:audit")),
-            get(audit::read_checkpoints),
+            get(audit_log::read_checkpoints),
         ),
         secret(
             "/v1/secrets/create",

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{Caller, Decide, Resource, Target};
-use crate::api::{ApiError, admin, intentions};
+use crate::api::{ApiError, functions, intentions, revocations};
 use crate::attest::AttestationRule;
 use crate::state::AppState;
 use crate::tls::ConnInfo;
@@ -81,8 +81,8 @@ pub(super) async fn of(
             targets
         }
         Decide::Revocation => {
-            let revoke: admin::Revoke = decode(parts, body())?;
-            let what = admin::revocation(state, &revoke)?;
+            let revoke: revocations::Revoke = decode(parts, body())?;
+            let what = revocations::revocation(state, &revoke)?;
             vec![target(what.action, what.resource)]
         }
         Decide::SecretRotation => {
@@ -240,7 +240,7 @@ async fn path_name(parts: &mut Parts) -> Result<String, ApiError> {
 
 /// The SPIFFE ID of the function named `name`, which must be a valid name.
 fn function_id(state: &AppState, name: &str) -> Result<String, ApiError> {
-    admin::valid_name(name)?;
+    functions::valid_name(name)?;
     Ok(state
         .function_id(name)
         .map_err(ApiError::bad_request)?
