@@ -16,6 +16,7 @@
 //! assert_eq!((report.findings[0].line, report.findings[0].column), (2, 17));
 //! ```
 
+mod access;
 pub mod baseline;
 mod cfn;
 mod gateway;
@@ -23,6 +24,7 @@ mod json;
 mod model;
 mod node;
 mod policy;
+mod privilege;
 pub mod render;
 pub mod rules;
 mod secrets;

@@ -4,6 +4,7 @@ use writ_policy::{ParseOptions, PolicyKind};
 
 use crate::model::PolicyDoc;
 use crate::node::{Key, Kind, Node, Pos};
+use crate::privilege;
 use crate::rules::{self, Out};
 use crate::{Severity, string_matches};
 
@@ -98,6 +99,7 @@ pub(crate) fn check(doc: &PolicyDoc, out: &mut Out) {
             format!("{}{place}: {} [{}]", doc.address, d.message, d.code),
         );
     }
+    let mut read = Vec::with_capacity(statements.len());
     for (i, st) in statements.iter().enumerate() {
         let path = if matches!(
             doc.doc.get("Statement").map(|s| &s.kind),
@@ -114,23 +116,28 @@ pub(crate) fn check(doc: &PolicyDoc, out: &mut Out) {
         };
         let subject = format!("{}.{}", doc.address, st.sid.clone().unwrap_or(path));
         statement(&st, &name, &subject, out);
+        read.push((st, name, subject));
     }
+    privilege::check(&read, out);
 }
 
 /// A statement as the rules see it, read straight from the document so the rules run
 /// even when validation finds errors elsewhere. Unresolved values are left out: they
 /// are never `*`.
-struct Stmt {
-    pos: Pos,
-    sid: Option<String>,
-    allow: bool,
-    actions: Vec<String>,
-    not_action: bool,
-    resources: Vec<String>,
-    not_resource: bool,
+pub(crate) struct Stmt {
+    pub pos: Pos,
+    pub sid: Option<String>,
+    pub allow: bool,
+    pub actions: Vec<String>,
+    pub not_action: bool,
+    pub resources: Vec<String>,
+    pub not_resource: bool,
     /// `Principal` (not `NotPrincipal`): anyone, AWS principals, services.
-    principal: Option<(bool, Vec<String>, Vec<String>)>,
-    condition_keys: Vec<String>,
+    pub principal: Option<(bool, Vec<String>, Vec<String>)>,
+    /// `Principal` or `NotPrincipal` is set: a resource policy's statement, whose `*`
+    /// resource is the resource the policy is attached to.
+    pub names_principal: bool,
+    pub condition_keys: Vec<String>,
 }
 
 fn strings(n: Option<&Node>) -> Vec<String> {
@@ -171,6 +178,7 @@ impl Stmt {
             resources,
             not_resource,
             principal,
+            names_principal: n.get("Principal").is_some() || n.get("NotPrincipal").is_some(),
             condition_keys,
         }
     }

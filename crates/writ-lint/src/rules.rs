@@ -36,6 +36,14 @@ pub const IAM_WILDCARD: &str = "WRIT-IAM-001";
 pub const IAM_PASSROLE: &str = "WRIT-IAM-002";
 /// NotAction / NotResource with Allow.
 pub const IAM_NOT: &str = "WRIT-IAM-003";
+/// Permissions-management actions on every resource.
+pub const IAM_PERMISSIONS: &str = "WRIT-IAM-005";
+/// Write actions on every resource.
+pub const IAM_WRITE: &str = "WRIT-IAM-006";
+/// A privilege-escalation method allowed in full.
+pub const IAM_ESCALATION: &str = "WRIT-IAM-007";
+/// Reads of data (objects, secrets, parameters, items, decryption) on every resource.
+pub const IAM_DATA_READ: &str = "WRIT-IAM-008";
 /// One role shared by several functions.
 pub const ROLE_SHARED: &str = "WRIT-ROLE-001";
 /// Secret-looking variable name with a literal value.
@@ -120,6 +128,30 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Low,
         title: "A policy writ lint could not read (informational)",
         help: "Write the policy with jsonencode(...) or an aws_iam_policy_document, or with values defined in the module; or review it by hand and suppress with that reason.",
+    },
+    Rule {
+        id: IAM_PERMISSIONS,
+        severity: Severity::High,
+        title: "Permissions-management actions on every resource",
+        help: "Name the roles, users or policies the actions may change in Resource (arn:aws:iam::ACCOUNT:role/app-*), or move the statement out of the function's role.",
+    },
+    Rule {
+        id: IAM_WRITE,
+        severity: Severity::Medium,
+        title: "Write actions on every resource",
+        help: "Name the resources the function writes in Resource (the table, bucket/prefix, queue ARN); keep * for actions that accept nothing else.",
+    },
+    Rule {
+        id: IAM_ESCALATION,
+        severity: Severity::High,
+        title: "The policy allows a privilege-escalation method",
+        help: "Remove one action of the method, or restrict it: name the roles iam:PassRole may pass (with an iam:PassedToService condition), the policies, users and functions the IAM and Lambda actions may touch.",
+    },
+    Rule {
+        id: IAM_DATA_READ,
+        severity: Severity::Medium,
+        title: "Reads of data (objects, secrets, parameters, items, decryption) on every resource",
+        help: "Name the buckets, secrets, parameters, tables and keys the function reads in Resource.",
     },
     Rule {
         id: ROLE_SHARED,
