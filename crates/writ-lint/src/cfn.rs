@@ -6,16 +6,16 @@
 //! Everything else becomes an unresolved value that remembers what it refers to, so
 //! `!Ref Role` and `!GetAtt Role.Arn` name the same role.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use writ_policy::PolicyKind;
 
-use crate::json;
 use crate::model::{
     Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
     SecurityGroup, is_anywhere,
 };
 use crate::node::{Kind, Node, Pos};
+use crate::{json, sam};
 
 /// True when a document is a CloudFormation or SAM template.
 pub(crate) fn is_template(doc: &Node) -> bool {
@@ -46,6 +46,11 @@ pub(crate) fn read(doc: &Node, model: &mut Model) {
     let Some(resources) = doc.get("Resources") else {
         return;
     };
+    let ids: HashSet<String> = resources
+        .entries()
+        .iter()
+        .map(|(k, _)| k.name.clone())
+        .collect();
     for (key, res) in resources.entries() {
         let Some(ty) = res.get("Type").and_then(Node::as_str) else {
             continue;
@@ -60,8 +65,9 @@ pub(crate) fn read(doc: &Node, model: &mut Model) {
             "AWS::Lambda::Function" => model.functions.push(lambda_function(id, pos, &props)),
             "AWS::Serverless::Function" => {
                 let props = merge(&props, globals.as_ref());
-                serverless_function(id, pos, &props, model);
+                serverless_function(id, pos, &props, &ids, model);
             }
+            "AWS::Serverless::StateMachine" => serverless_policies(id, &props, &ids, model),
             "AWS::Lambda::Url" => {
                 model.urls.push(FunctionUrl {
                     address: id.to_string(),
@@ -314,29 +320,14 @@ fn lambda_function(id: &str, pos: Pos, props: &Node) -> Function {
     f
 }
 
-fn serverless_function(id: &str, pos: Pos, props: &Node, model: &mut Model) {
+fn serverless_function(id: &str, pos: Pos, props: &Node, ids: &HashSet<String>, model: &mut Model) {
     let mut f = common_function(id, pos, props);
     f.tracing = props.get("Tracing").cloned();
     f.dlq = props.get("DeadLetterQueue").is_some()
         || props
             .at(&["EventInvokeConfig", "DestinationConfig", "OnFailure"])
             .is_some();
-    if let Some(policies) = props.get("Policies") {
-        let docs: Vec<&Node> = match &policies.kind {
-            Kind::Map(_) => vec![policies],
-            _ => policies.items(),
-        };
-        for (i, p) in docs.into_iter().enumerate() {
-            if p.get("Statement").is_some() {
-                push_policy(
-                    model,
-                    format!("{id}.Policies[{i}]"),
-                    Some(p),
-                    Some(PolicyKind::Identity),
-                );
-            }
-        }
-    }
+    serverless_policies(id, props, ids, model);
     if let Some(url) = props.get("FunctionUrlConfig") {
         let address = format!("{id}.FunctionUrlConfig");
         model.urls.push(FunctionUrl {
@@ -348,6 +339,35 @@ fn serverless_function(id: &str, pos: Pos, props: &Node, model: &mut Model) {
         }
     }
     model.functions.push(f);
+}
+
+/// The `Policies` of a SAM function or state machine: policy documents and SAM policy
+/// templates (expanded as SAM does); managed policy names are not read.
+fn serverless_policies(id: &str, props: &Node, ids: &HashSet<String>, model: &mut Model) {
+    let Some(policies) = props.get("Policies") else {
+        return;
+    };
+    let docs: Vec<&Node> = match &policies.kind {
+        Kind::Map(_) => vec![policies],
+        _ => policies.items(),
+    };
+    for (i, p) in docs.into_iter().enumerate() {
+        if p.get("Statement").is_some() {
+            push_policy(
+                model,
+                format!("{id}.Policies[{i}]"),
+                Some(p),
+                Some(PolicyKind::Identity),
+            );
+        } else if let Some((name, doc)) = sam::expand(p, ids) {
+            push_policy(
+                model,
+                format!("{id}.Policies[{i}].{name}"),
+                Some(&doc),
+                Some(PolicyKind::Identity),
+            );
+        }
+    }
 }
 
 fn cors(address: &str, c: &Node, origins_key: &str) -> Cors {

@@ -27,6 +27,7 @@ mod policy;
 mod privilege;
 pub mod render;
 pub mod rules;
+mod sam;
 mod secrets;
 mod suppress;
 mod terraform;
