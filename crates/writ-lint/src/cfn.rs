@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use writ_policy::PolicyKind;
 
 use crate::model::{
-    Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
+    Attached, Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
     SecurityGroup, is_anywhere,
 };
 use crate::node::{Kind, Node, Pos};
@@ -147,20 +147,28 @@ pub(crate) fn read(doc: &Node, model: &mut Model) {
                 }
             }
             "AWS::S3::BucketPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
+                let n = model.policies.len();
                 push_policy(
                     model,
                     format!("{id}.PolicyDocument"),
                     props.get("PolicyDocument"),
                     Some(PolicyKind::Resource),
                 );
+                model.policies[n..]
+                    .iter_mut()
+                    .for_each(|p| p.attached = Attached::Notification);
             }
             "AWS::KMS::Key" => {
+                let n = model.policies.len();
                 push_policy(
                     model,
                     format!("{id}.KeyPolicy"),
                     props.get("KeyPolicy"),
                     Some(PolicyKind::Resource),
                 );
+                model.policies[n..]
+                    .iter_mut()
+                    .for_each(|p| p.attached = Attached::KmsKey);
             }
             "AWS::SecretsManager::ResourcePolicy" => {
                 push_policy(
@@ -424,6 +432,7 @@ fn push_policy(model: &mut Model, address: String, doc: Option<&Node>, kind: Opt
         doc,
         kind,
         text: None,
+        attached: Default::default(),
     });
 }
 

@@ -392,6 +392,7 @@ fn read_json(
                     doc,
                     kind: None,
                     text: Some(text.to_string()),
+                    attached: Default::default(),
                 });
                 Some(m)
             } else {

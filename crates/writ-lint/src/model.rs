@@ -111,6 +111,20 @@ pub(crate) struct PolicyDoc {
     /// are exact; otherwise the document is re-serialised and positions mapped back by
     /// JSON path.
     pub text: Option<String>,
+    /// What the policy is attached to, where a rule depends on it.
+    pub attached: Attached,
+}
+
+/// What a resource policy is attached to, for the rules that judge it differently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Attached {
+    #[default]
+    Other,
+    /// A KMS key's key policy (`AWS::KMS::Key` `KeyPolicy`, `aws_kms_key.policy`).
+    KmsKey,
+    /// The policy of an SNS topic, an SQS queue or an S3 bucket: where services deliver
+    /// notifications.
+    Notification,
 }
 
 /// A policy that is set but could not be read (a `file()` call, a variable without a

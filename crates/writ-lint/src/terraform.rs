@@ -21,7 +21,7 @@ use crate::SyntaxError;
 use crate::cfn::reposition;
 use crate::json;
 use crate::model::{
-    Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
+    Attached, Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
     SecurityGroup, UnreadPolicy, is_anywhere,
 };
 use crate::node::{Key, Kind, LineIndex, Node, Pos};
@@ -122,6 +122,7 @@ pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
                     doc,
                     kind: None,
                     text: None,
+                    attached: Default::default(),
                 });
             }
             _ => {}
@@ -262,6 +263,7 @@ impl Ctx<'_> {
             let report_unread = key == "assume_role_policy"
                 || IDENTITY_POLICY_TYPES.contains(&ty)
                 || RESOURCE_POLICY_TYPES.contains(&ty);
+            let n = model.policies.len();
             self.push_policy(
                 model,
                 format!("{address}.{key}"),
@@ -269,6 +271,22 @@ impl Ctx<'_> {
                 (Some(kind), report_unread),
                 pos,
             );
+            let attached = match ty {
+                "aws_kms_key" | "aws_kms_key_policy" if key == "policy" => Attached::KmsKey,
+                "aws_sns_topic"
+                | "aws_sns_topic_policy"
+                | "aws_sqs_queue"
+                | "aws_sqs_queue_policy"
+                | "aws_s3_bucket_policy"
+                    if key == "policy" =>
+                {
+                    Attached::Notification
+                }
+                _ => Attached::Other,
+            };
+            model.policies[n..]
+                .iter_mut()
+                .for_each(|p| p.attached = attached);
         }
         for inline in body.get_blocks("inline_policy") {
             if let Some(attr) = inline.body.get_attribute("policy") {
@@ -383,6 +401,7 @@ impl Ctx<'_> {
                 doc,
                 kind,
                 text: None,
+                attached: Default::default(),
             }),
             Ok(_) => {}
             Err(why) if report_unread => {
