@@ -42,6 +42,10 @@ pub(crate) struct Function {
     pub code_signing: bool,
     pub layers: Vec<Node>,
     pub security_groups: Vec<Node>,
+    /// Environment variables that receive a secret from elsewhere in the file: the variable's
+    /// name and where the secret comes from (a NoEcho parameter's default, a Cognito user
+    /// pool client's secret).
+    pub secret_sources: Vec<(String, String)>,
 }
 
 /// A function URL (a resource of its own, or SAM's `FunctionUrlConfig`).

@@ -52,6 +52,8 @@ pub const ENV_NAME: &str = "WRIT-ENV-001";
 pub const ENV_VALUE: &str = "WRIT-ENV-002";
 /// A high-entropy variable value.
 pub const ENV_ENTROPY: &str = "WRIT-ENV-003";
+/// A secret from a NoEcho parameter default or a Cognito client secret in a variable.
+pub const ENV_SECRET_SOURCE: &str = "WRIT-ENV-004";
 /// Function URL without authentication.
 pub const URL_AUTH: &str = "WRIT-URL-001";
 /// CORS with any origin and credentials.
@@ -176,6 +178,12 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Medium,
         title: "High-entropy environment variable value (likely a secret)",
         help: "If it is a secret, move it to Secrets Manager; if not, suppress with a reason.",
+    },
+    Rule {
+        id: ENV_SECRET_SOURCE,
+        severity: Severity::High,
+        title: "A secret reaches an environment variable from a NoEcho parameter's default or a Cognito client secret",
+        help: "Keep the secret in Secrets Manager (a Cognito client secret can be copied there by the stack or a custom resource) and pass its ARN; give NoEcho parameters no default, or use a dynamic reference ({{resolve:secretsmanager:...}}).",
     },
     Rule {
         id: URL_AUTH,

@@ -224,6 +224,18 @@ pub(crate) fn check_env(f: &Function, out: &mut Out) {
     for (key, value) in &f.env {
         let name = &key.name;
         let subject = format!("{}.environment.{name}", f.address);
+        if let Some((_, from)) = f.secret_sources.iter().find(|(n, _)| n == name) {
+            out.add(
+                rules::ENV_SECRET_SOURCE,
+                key.pos,
+                subject,
+                format!(
+                    "{}: environment variable {name} receives {from}; it is stored in plain text in the function's configuration",
+                    f.address
+                ),
+            );
+            continue;
+        }
         let literal = value.scalar();
         if let Some(v) = &literal
             && let Some(kind) = credential_kind(v)

@@ -6,7 +6,7 @@
 //! resource, so two functions naming the same role are recognised. `data
 //! "aws_iam_policy_document"` blocks become IAM policy JSON.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use hcl_edit::Span;
@@ -92,6 +92,7 @@ pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
         lines: LineIndex::new(text),
         locals: HashMap::new(),
         vars: HashMap::new(),
+        sensitive: HashSet::new(),
     };
     for block in body.blocks() {
         match block.ident.as_str() {
@@ -105,6 +106,14 @@ pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
                     (block.labels.first(), block.body.get_attribute("default"))
                 {
                     ctx.vars.insert(name.as_str().to_string(), &default.value);
+                    let sensitive = block
+                        .body
+                        .get_attribute("sensitive")
+                        .is_some_and(|a| matches!(&a.value, Expression::Bool(b) if *b.value()));
+                    let literal = matches!(&default.value, Expression::String(v) if !v.value().trim().is_empty());
+                    if sensitive && literal {
+                        ctx.sensitive.insert(name.as_str().to_string());
+                    }
                 }
             }
             _ => {}
@@ -136,6 +145,8 @@ struct Ctx<'a> {
     lines: LineIndex<'a>,
     locals: HashMap<String, &'a Expression>,
     vars: HashMap<String, &'a Expression>,
+    /// Variables marked `sensitive` that have a literal default: a secret in the code.
+    sensitive: HashSet<String>,
 }
 
 impl Ctx<'_> {
@@ -301,11 +312,61 @@ impl Ctx<'_> {
         }
     }
 
+    /// Where the secret in an environment variable's expression comes from: a sensitive
+    /// variable with a literal default, or a Cognito user pool client's `client_secret`.
+    fn secret_source(&self, text: &str) -> Option<String> {
+        let mut rest = text;
+        while let Some(i) = rest.find("var.") {
+            let after = &rest[i + 4..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
+            let boundary = i == 0
+                || !rest[..i]
+                    .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+            if boundary && self.sensitive.contains(&name) {
+                return Some(format!(
+                    "the sensitive variable {name}, whose default (the secret) is written in the code"
+                ));
+            }
+            rest = after;
+        }
+        let i = text.find("aws_cognito_user_pool_client.")?;
+        let after = &text[i + "aws_cognito_user_pool_client.".len()..];
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        after[name.len()..].starts_with(".client_secret").then(|| {
+            format!(
+                "the client secret of Cognito user pool client aws_cognito_user_pool_client.{name}"
+            )
+        })
+    }
+
     fn function(&self, address: String, pos: Pos, body: &Body) -> Function {
-        let env = Self::first_block(body, "environment")
-            .and_then(|e| self.attr(&e.body, "variables", pos))
+        let variables =
+            Self::first_block(body, "environment").and_then(|e| e.body.get_attribute("variables"));
+        let env = variables
+            .map(|a| self.eval(&a.value, self.pos(a.span(), pos), 0))
             .map(|v| v.entries().to_vec())
             .unwrap_or_default();
+        let mut secret_sources = Vec::new();
+        if let Some(Expression::Object(o)) = variables.map(|a| &a.value) {
+            for (k, v) in o.iter() {
+                let name = match k {
+                    ObjectKey::Ident(i) => i.as_str().to_string(),
+                    ObjectKey::Expression(x) => self
+                        .eval(x, pos, 1)
+                        .scalar()
+                        .unwrap_or_else(|| self.source(x.span())),
+                };
+                if let Some(from) = self.secret_source(&self.source(v.expr().span())) {
+                    secret_sources.push((name, from));
+                }
+            }
+        }
         let concurrency = self
             .attr(body, "reserved_concurrent_executions", pos)
             .is_some_and(|n| n.scalar().as_deref() != Some("-1"));
@@ -326,6 +387,7 @@ impl Ctx<'_> {
             security_groups: Self::first_block(body, "vpc_config")
                 .map(|v| self.list(&v.body, "security_group_ids", pos))
                 .unwrap_or_default(),
+            secret_sources,
         }
     }
 

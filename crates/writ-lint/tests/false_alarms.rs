@@ -1,6 +1,8 @@
-//! Fewer false alarms: the default KMS key policy is not a critical wildcard, and a service
-//! principal without a source guard on an SNS topic, SQS queue or S3 bucket policy is
-//! medium, not high. In CloudFormation YAML and JSON and in Terraform.
+//! Fewer false alarms, and the secrets the name and entropy rules cannot see: the default
+//! KMS key policy is not a critical wildcard; a service principal without a source guard on an
+//! SNS topic, SQS queue or S3 bucket policy is medium, not high; a NoEcho parameter default or a
+//! Cognito client secret in an environment variable is WRIT-ENV-004. CloudFormation YAML and
+//! JSON, SAM and Terraform.
 
 use writ_lint::{Config, Finding, Severity, lint_source};
 
@@ -138,4 +140,75 @@ fn notification_policies_without_a_source_guard_are_medium() {
         "            Resource: \"*\"\n            Condition:\n              ArnEquals:\n                aws:SourceArn: !GetAtt Rule.Arn\n",
     );
     assert_eq!(perm_severity(&lint("p.yaml", &guarded)), None);
+}
+
+/// A function whose variable `DB` is set to `VALUE` (YAML), with a NoEcho parameter and a
+/// Cognito client in the template.
+fn template(value: &str, no_echo_default: &str) -> String {
+    format!(
+        "Parameters:\n  DbPassword:\n    Type: String\n    NoEcho: true\n{no_echo_default}  Plain:\n    Type: String\n    Default: orders\nResources:\n  Client:\n    Type: AWS::Cognito::UserPoolClient\n    Properties:\n      GenerateSecret: true\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n      Environment:\n        Variables:\n          DB: {value}\n"
+    )
+}
+
+#[test]
+fn secrets_from_no_echo_defaults_and_cognito_client_secrets() {
+    let default = "    Default: hunter2-but-longer\n";
+    for value in [
+        "!Ref DbPassword",
+        "!Sub \"postgres://app:${DbPassword}@db:5432/orders\"",
+        "!GetAtt Client.ClientSecret",
+        "!Sub \"${Client.ClientSecret}\"",
+        "!Join [\":\", [app, !Ref DbPassword]]",
+    ] {
+        let found = lint("t.yaml", &template(value, default));
+        assert!(has(&found, "WRIT-ENV-004"), "{value}: {found:?}");
+        let f = found.iter().find(|f| f.rule == "WRIT-ENV-004").unwrap();
+        assert!(!f.message.contains("hunter2"), "{}", f.message);
+    }
+    // Without a default the secret is given at deploy time; other references are fine.
+    for (value, d) in [
+        ("!Ref DbPassword", ""),
+        ("!Ref Plain", default),
+        ("!GetAtt Client.Name", default),
+        ("!Ref Client", default),
+    ] {
+        let found = lint("t.yaml", &template(value, d));
+        assert!(!has(&found, "WRIT-ENV-004"), "{value}: {found:?}");
+    }
+    // JSON, and SAM Globals.
+    let json = r#"{"Parameters": {"Token": {"Type": "String", "NoEcho": "true", "Default": "abc"}}, "Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "python3.12", "Environment": {"Variables": {"UPSTREAM": {"Ref": "Token"}}}}}}}"#;
+    assert!(has(&lint("t.json", json), "WRIT-ENV-004"));
+    assert!(!has(
+        &lint("t.json", &json.replace(", \"Default\": \"abc\"", "")),
+        "WRIT-ENV-004"
+    ));
+    let globals = "Parameters:\n  Key:\n    Type: String\n    NoEcho: true\n    Default: abc\nGlobals:\n  Function:\n    Environment:\n      Variables:\n        KEY: !Ref Key\nResources:\n  Fn:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n";
+    assert!(has(&lint("t.yaml", globals), "WRIT-ENV-004"));
+}
+
+#[test]
+fn terraform_sensitive_defaults_and_cognito_client_secrets() {
+    let tf = |value: &str, sensitive: &str| {
+        format!(
+            "variable \"db_password\" {{\n  type = string\n  default = \"hunter2-but-longer\"\n{sensitive}}}\n\nresource \"aws_cognito_user_pool_client\" \"app\" {{\n  generate_secret = true\n}}\n\nresource \"aws_lambda_function\" \"api\" {{\n  runtime = \"python3.12\"\n  environment {{\n    variables = {{\n      UPSTREAM = {value}\n    }}\n  }}\n}}\n"
+        )
+    };
+    for value in [
+        "var.db_password",
+        "\"postgres://app:${var.db_password}@db/orders\"",
+        "aws_cognito_user_pool_client.app.client_secret",
+    ] {
+        let found = lint("m.tf", &tf(value, "  sensitive = true\n"));
+        assert!(has(&found, "WRIT-ENV-004"), "{value}: {found:?}");
+    }
+    let found = lint(
+        "m.tf",
+        &tf(
+            "aws_cognito_user_pool_client.app.id",
+            "  sensitive = true\n",
+        ),
+    );
+    assert!(!has(&found, "WRIT-ENV-004"), "{found:?}");
+    let found = lint("m.tf", &tf("var.db_password", ""));
+    assert!(!has(&found, "WRIT-ENV-004"), "{found:?}");
 }
