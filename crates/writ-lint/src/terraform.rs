@@ -733,6 +733,12 @@ impl Ctx<'_> {
     }
 
     fn template(&self, t: &Template, pos: Pos, span: Option<Range<usize>>, depth: usize) -> Node {
+        // `"${expr}"` alone is the value of `expr`, whatever its type (Terraform JSON
+        // writes every expression so).
+        let elements: Vec<&Element> = t.iter().collect();
+        if let [Element::Interpolation(i)] = elements.as_slice() {
+            return self.eval(&i.expr, pos, depth + 1);
+        }
         let mut out = String::new();
         let mut target = None;
         let mut known = true;
