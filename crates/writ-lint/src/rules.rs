@@ -510,6 +510,12 @@ pub(crate) fn check(model: &Model, config: &Config, out: &mut Out) {
     }
 }
 
+/// An address without its instance (`aws_lambda_function.api[*]` is named
+/// `aws_lambda_function.api` by references).
+fn base_address(a: &str) -> &str {
+    a.split_once('[').map_or(a, |(b, _)| b)
+}
+
 fn function_with_group<'m>(model: &'m Model, group: &str) -> Option<&'m Function> {
     model.functions.iter().find(|f| {
         f.security_groups
@@ -544,7 +550,7 @@ fn check_function(f: &Function, model: &Model, config: &Config, out: &mut Out) {
     let invoke_on_failure = model
         .invoke_configs
         .iter()
-        .any(|c| c.on_failure && c.function.as_deref() == Some(a.as_str()));
+        .any(|c| c.on_failure && c.function.as_deref() == Some(base_address(a)));
     if !f.dlq && !invoke_on_failure {
         out.add(
             DLQ,

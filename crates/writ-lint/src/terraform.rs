@@ -183,10 +183,48 @@ impl Ctx<'_> {
         body.get_blocks(ident).next()
     }
 
+    /// The instance part of a resource's address: `""` without `count` / `for_each`,
+    /// `[0]` or `["key"]` for the one instance, `[*]` for several or an unknown number
+    /// (every finding holds for each of them and is reported once); `None` when there are
+    /// none (`count = 0`, an empty `for_each`), so nothing is created.
+    fn instances(&self, body: &Body, pos: Pos) -> Option<String> {
+        if let Some(count) = self.attr(body, "count", pos) {
+            return match count.scalar().and_then(|s| s.trim().parse::<f64>().ok()) {
+                Some(n) if n <= 0.0 => None,
+                Some(1.0) => Some("[0]".into()),
+                _ => Some("[*]".into()),
+            };
+        }
+        let each = self.attr(body, "for_each", pos)?;
+        let keys: Option<Vec<String>> = match &each.kind {
+            Kind::Map(entries) => Some(entries.iter().map(|(k, _)| k.name.clone()).collect()),
+            Kind::Seq(items) => items.iter().map(Node::scalar).collect(),
+            _ => None,
+        };
+        match keys.as_deref() {
+            Some([]) => None,
+            Some([key]) => Some(format!(
+                "[{}]",
+                serde_json::to_string(key).unwrap_or_default()
+            )),
+            _ => Some("[*]".into()),
+        }
+    }
+
     fn resource(&self, ty: &str, name: &str, block: &Block, model: &mut Model) {
-        let address = format!("{ty}.{name}");
         let pos = self.block_pos(block);
         let body = &block.body;
+        let base = format!("{ty}.{name}");
+        let instance =
+            if body.get_attribute("count").is_some() || body.get_attribute("for_each").is_some() {
+                match self.instances(body, pos) {
+                    Some(i) => i,
+                    None => return,
+                }
+            } else {
+                String::new()
+            };
+        let address = format!("{base}{instance}");
         match ty {
             "aws_lambda_function" => {
                 model
@@ -231,7 +269,7 @@ impl Ctx<'_> {
                     .collect();
                 model.security_groups.push(SecurityGroup {
                     address: address.clone(),
-                    target: address.clone(),
+                    target: base.clone(),
                     pos,
                     open_egress: open,
                     default_open: false,
