@@ -19,19 +19,6 @@ pub(crate) enum Level {
     Permissions,
 }
 
-impl Level {
-    /// The name AWS uses.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Level::List => "List",
-            Level::Read => "Read",
-            Level::Tagging => "Tagging",
-            Level::Write => "Write",
-            Level::Permissions => "Permissions management",
-        }
-    }
-}
-
 /// One IAM action.
 #[derive(Debug)]
 pub(crate) struct Action {

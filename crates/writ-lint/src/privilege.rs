@@ -159,14 +159,33 @@ const ESCALATIONS: &[(&str, &[&str], &str)] = &[
     ),
 ];
 
-/// A statement the rules look at, with the resource that makes it unrestricted.
+/// A statement the rules look at, with the resources that make it unrestricted.
 struct Open<'a> {
     st: &'a Stmt,
     name: &'a str,
     subject: &'a str,
-    resource: &'a str,
+    /// The unrestricted resources (`*`, `arn:aws:logs:*:*:*`).
+    resources: Vec<&'a str>,
     /// `Resource` names `*` itself, where WRIT-IAM-001 and WRIT-IAM-002 report.
     star: bool,
+}
+
+impl Open<'_> {
+    /// The unrestricted resource that applies to `action` (`service:Name`): `*`, or an ARN
+    /// of the action's service (`iam:PutRolePolicy` on `arn:aws:logs:*:*:*` grants
+    /// nothing).
+    fn covering(&self, action: &str) -> Option<&str> {
+        let service = action.split(':').next().unwrap_or("");
+        self.resources.iter().copied().find(|r| {
+            let mut parts = r.trim().split(':');
+            match (parts.next(), parts.nth(1)) {
+                (Some("arn"), Some(s)) => {
+                    s.trim_matches('*').is_empty() || s.eq_ignore_ascii_case(service)
+                }
+                _ => true,
+            }
+        })
+    }
 }
 
 /// True when a pattern is one WRIT-IAM-001 reports on `*`.
@@ -214,12 +233,17 @@ pub(crate) fn check(statements: &[(Stmt, String, String)], out: &mut Out) {
         .iter()
         .filter(|(st, _, _)| st.allow && !st.not_action && !st.not_resource && !st.names_principal)
         .filter_map(|(st, name, subject)| {
-            let resource = st.resources.iter().find(|r| unrestricted(r))?;
-            Some(Open {
+            let resources: Vec<&str> = st
+                .resources
+                .iter()
+                .map(String::as_str)
+                .filter(|r| unrestricted(r))
+                .collect();
+            (!resources.is_empty()).then(|| Open {
                 st,
                 name,
                 subject,
-                resource,
+                resources,
                 star: st.resources.iter().any(|r| r.trim() == "*"),
             })
         })
@@ -229,12 +253,7 @@ pub(crate) fn check(statements: &[(Stmt, String, String)], out: &mut Out) {
     }
     let escalations = escalations(&open, out);
     for o in &open {
-        for p in &o.st.actions {
-            if o.star && iam001_pattern(p) {
-                continue;
-            }
-            pattern(o, p, &escalations, out);
-        }
+        statement(o, &escalations, out);
     }
 }
 
@@ -242,13 +261,14 @@ pub(crate) fn check(statements: &[(Stmt, String, String)], out: &mut Out) {
 fn escalations(open: &[Open], out: &mut Out) -> Vec<&'static str> {
     let mut reported = Vec::new();
     for (method, actions, what) in ESCALATIONS {
-        let mut grants: Vec<(&Open, &str)> = Vec::new();
+        let mut grants: Vec<(&Open, &str, &str)> = Vec::new();
         for action in *actions {
             let grant = open.iter().find_map(|o| {
+                let resource = o.covering(action)?;
                 o.st.actions
                     .iter()
                     .find(|p| access::matches(p, action))
-                    .map(|p| (o, p.as_str()))
+                    .map(|p| (o, p.as_str(), resource))
             });
             match grant {
                 Some(g) => grants.push(g),
@@ -259,21 +279,21 @@ fn escalations(open: &[Open], out: &mut Out) -> Vec<&'static str> {
             continue;
         }
         // All of it through `*` / `service:*` on `*`: WRIT-IAM-001 says it louder.
-        if grants.iter().all(|(o, p)| o.star && iam001_pattern(p)) {
+        if grants.iter().all(|(o, p, _)| o.star && iam001_pattern(p)) {
             continue;
         }
         if actions.len() == 1 {
             reported.push(actions[0]);
         }
-        let (first, _) = grants[0];
+        let (first, _, _) = grants[0];
         let how: Vec<String> = grants
             .iter()
             .zip(actions.iter())
-            .map(|((o, p), a)| {
+            .map(|((_, p, r), a)| {
                 if p.eq_ignore_ascii_case(a) {
-                    format!("{a} on {}", o.resource)
+                    format!("{a} on {r}")
                 } else {
-                    format!("{a} (through {p}) on {}", o.resource)
+                    format!("{a} (through {p}) on {r}")
                 }
             })
             .collect();
@@ -291,75 +311,113 @@ fn escalations(open: &[Open], out: &mut Out) -> Vec<&'static str> {
     reported
 }
 
-/// Reports what one action pattern of an unrestricted statement reaches.
-fn pattern(o: &Open, p: &str, escalations: &[&str], out: &mut Out) {
-    let reached: Vec<&'static Action> = access::expand(p)
-        .into_iter()
-        .filter(|a| !a.star_only)
-        .collect();
+/// What one action pattern reaches on the statement's unrestricted resources.
+struct Reach<'a> {
+    pattern: &'a str,
+    perms: Vec<&'static Action>,
+    writes: Vec<&'static Action>,
+    reads: Vec<&'static Action>,
+}
+
+/// Reports what the action patterns of an unrestricted statement reach: one finding per
+/// rule and statement, naming each pattern and what it reaches.
+fn statement(o: &Open, escalations: &[&str], out: &mut Out) {
     let is_read = |a: &Action| DATA_READS.iter().any(|d| d.eq_ignore_ascii_case(a.name));
-    let reads: Vec<&Action> = reached.iter().copied().filter(|a| is_read(a)).collect();
     let covered = |a: &Action| {
-        is_read(a)
-            || escalations.iter().any(|e| e.eq_ignore_ascii_case(a.name))
+        escalations.iter().any(|e| e.eq_ignore_ascii_case(a.name))
             || (o.star && a.name.eq_ignore_ascii_case("iam:PassRole"))
     };
-    let others = reached.iter().copied().filter(|a| !covered(a));
-    let perms: Vec<&Action> = others
-        .clone()
-        .filter(|a| a.level == Level::Permissions)
-        .collect();
-    let writes: Vec<&Action> = others.filter(|a| a.level == Level::Write).collect();
-    let at = o.st.pos;
-    let res = o.resource;
+    let mut reaches = Vec::new();
+    for p in &o.st.actions {
+        if o.star && iam001_pattern(p) {
+            continue;
+        }
+        let reached: Vec<&'static Action> = access::expand(p)
+            .into_iter()
+            .filter(|a| !a.star_only && o.covering(a.name).is_some())
+            .collect();
+        let pick = |level: Level| -> Vec<&'static Action> {
+            reached
+                .iter()
+                .copied()
+                .filter(|a| a.level == level && !is_read(a) && !covered(a))
+                .collect()
+        };
+        reaches.push(Reach {
+            pattern: p,
+            perms: pick(Level::Permissions),
+            writes: pick(Level::Write),
+            reads: reached.iter().copied().filter(|a| is_read(a)).collect(),
+        });
+    }
+    // The resource named in messages: `*` if the statement has it, else the first.
+    let res = if o.star { "*" } else { o.resources[0] };
     let name = o.name;
+    let perms: Vec<String> = reaches
+        .iter()
+        .filter(|r| !r.perms.is_empty())
+        .map(|r| reach(r.pattern, &r.perms))
+        .collect();
     if !perms.is_empty() {
         out.add(
             rules::IAM_PERMISSIONS,
-            at,
-            format!("{}.{p}.permissions", o.subject),
+            o.st.pos,
+            format!("{}.permissions", o.subject),
             format!(
-                "{name} allows {} on every resource ({res}): the holder can change who may do what",
-                reach(p, &perms, Level::Permissions)
-            ),
-        );
-    } else if !writes.is_empty() {
-        out.add(
-            rules::IAM_WRITE,
-            at,
-            format!("{}.{p}.write", o.subject),
-            format!(
-                "{name} allows {} on every resource ({res})",
-                reach(p, &writes, Level::Write)
+                "{name} allows Permissions management on every resource ({res}): {}; the holder can change who may do what",
+                perms.join(", ")
             ),
         );
     }
+    // A pattern that reaches permissions management is reported there, not again here.
+    let writes: Vec<String> = reaches
+        .iter()
+        .filter(|r| r.perms.is_empty() && !r.writes.is_empty())
+        .map(|r| reach(r.pattern, &r.writes))
+        .collect();
+    if !writes.is_empty() {
+        out.add(
+            rules::IAM_WRITE,
+            o.st.pos,
+            format!("{}.write", o.subject),
+            format!(
+                "{name} allows Write on every resource ({res}): {}",
+                writes.join(", ")
+            ),
+        );
+    }
+    let reads: Vec<String> = reaches
+        .iter()
+        .filter(|r| !r.reads.is_empty())
+        .map(|r| {
+            let names: Vec<&str> = r.reads.iter().map(|a| a.name).collect();
+            if names.len() == 1 && names[0].eq_ignore_ascii_case(r.pattern.trim()) {
+                names[0].to_string()
+            } else {
+                format!("{} (reaches {})", r.pattern, names.join(", "))
+            }
+        })
+        .collect();
     if !reads.is_empty() {
-        let names: Vec<&str> = reads.iter().map(|a| a.name).collect();
         out.add(
             rules::IAM_DATA_READ,
-            at,
-            format!("{}.{p}.read", o.subject),
+            o.st.pos,
+            format!("{}.read", o.subject),
             format!(
-                "{name} allows reading data from every resource ({res}): {}{}",
-                if names.len() == 1 && names[0].eq_ignore_ascii_case(p.trim()) {
-                    String::new()
-                } else {
-                    format!("{p} reaches ")
-                },
-                names.join(", ")
+                "{name} allows reading data from every resource ({res}): {}",
+                reads.join(", ")
             ),
         );
     }
 }
 
-/// `iam:CreateRole (Permissions management)` or `iam:*Role* (12 Permissions management
-/// actions: iam:AttachRolePolicy, iam:CreateRole, iam:DeleteRole and 9 more)`.
-fn reach(p: &str, actions: &[&Action], level: Level) -> String {
+/// `iam:CreateRole`, or `iam:*Role* (12 actions: iam:AttachRolePolicy, iam:CreateRole,
+/// iam:DeleteRole and 9 more)`.
+fn reach(p: &str, actions: &[&Action]) -> String {
     if let [a] = actions
         && a.name.eq_ignore_ascii_case(p.trim())
     {
-        return format!("{} ({})", a.name, level.name());
+        return a.name.to_string();
     }
     let shown: Vec<&str> = actions.iter().take(3).map(|a| a.name).collect();
     let more = if actions.len() > 3 {
@@ -369,9 +427,8 @@ fn reach(p: &str, actions: &[&Action], level: Level) -> String {
     };
     let plural = if actions.len() == 1 { "" } else { "s" };
     format!(
-        "{p} ({} {} action{plural}: {}{more})",
+        "{p} ({} action{plural}: {}{more})",
         actions.len(),
-        level.name(),
         shown.join(", ")
     )
 }

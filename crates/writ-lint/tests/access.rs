@@ -277,11 +277,59 @@ fn wildcard_messages_say_what_they_reach() {
     let p = &formats(&["iam:*Role*"], "*")[0].1;
     let m = messages("p.json", p, "WRIT-IAM-005");
     assert_eq!(m.len(), 1, "{m:?}");
-    assert!(m[0].contains("iam:*Role* ("), "{m:?}");
-    assert!(m[0].contains("Permissions management actions"), "{m:?}");
+    assert!(
+        m[0].contains("allows Permissions management on every resource (*): iam:*Role* ("),
+        "{m:?}"
+    );
+    assert!(m[0].contains(" actions: iam:"), "{m:?}");
     let p = &formats(&["s3:GetObject"], "*")[0].1;
     let m = messages("p.json", p, "WRIT-IAM-008");
     assert!(m[0].ends_with("(*): s3:GetObject"), "{m:?}");
+}
+
+#[test]
+fn one_finding_per_rule_and_statement() {
+    let p = &formats(
+        &[
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "s3:*Object",
+            "dynamodb:Scan",
+            "s3:GetObject",
+        ],
+        "*",
+    )[0]
+    .1;
+    let w = messages("p.json", p, "WRIT-IAM-006");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("(*): dynamodb:PutItem, dynamodb:DeleteItem, s3:*Object (4 actions: s3:DeleteObject, s3:PutObject, "),
+        "{w:?}"
+    );
+    let r = messages("p.json", p, "WRIT-IAM-008");
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(
+        r[0].ends_with("(*): s3:*Object (reaches s3:GetObject), dynamodb:Scan, s3:GetObject"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn an_arn_covers_only_its_own_service() {
+    // iam actions on a logs ARN grant nothing; logs actions on it are judged.
+    let p = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["iam:PutRolePolicy", "iam:CreateRole", "s3:GetObject", "logs:DeleteLogGroup"], "Resource": "arn:aws:logs:*:*:*"}]}"#;
+    let got = found("p.json", p);
+    for rule in ["WRIT-IAM-005", "WRIT-IAM-007", "WRIT-IAM-008"] {
+        assert!(!got.contains(&rule), "{rule}: {got:?}");
+    }
+    assert!(got.contains(&"WRIT-IAM-006"), "{got:?}");
+    // An ARN with a wildcard service covers every service.
+    let any = p.replace("arn:aws:logs:*:*:*", "arn:aws:*:*:*:*");
+    let got = found("p.json", &any);
+    assert!(
+        got.contains(&"WRIT-IAM-005") && got.contains(&"WRIT-IAM-007"),
+        "{got:?}"
+    );
 }
 
 #[test]
