@@ -1,5 +1,5 @@
 //! Feeds arbitrary text to `writ_lint::lint_source` as every format it reads (Terraform,
-//! YAML, JSON, and `.template`, which picks by content), then renders the findings in
+//! Terraform JSON, YAML, JSON, and `.template`, which picks by content), then renders the findings in
 //! every output format. Nothing may panic; every finding must have a position, a rule
 //! that exists, and a message; SARIF and JSON output must be valid JSON.
 
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         allow_layer_accounts: vec!["123456789012".into()],
     };
     let mut reports = Vec::new();
-    for name in ["f.tf", "f.yaml", "f.json", "f.template", "f.toml"] {
+    for name in ["f.tf", "f.tf.json", "f.yaml", "f.json", "f.template", "f.toml"] {
         let report = lint_source(name, text, &config);
         for f in &report.findings {
             assert!(f.line >= 1 && f.column >= 1, "{f:?}");

@@ -6,16 +6,16 @@
 //! Everything else becomes an unresolved value that remembers what it refers to, so
 //! `!Ref Role` and `!GetAtt Role.Arn` name the same role.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use writ_policy::PolicyKind;
 
-use crate::json;
 use crate::model::{
-    Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
+    Attached, Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
     SecurityGroup, is_anywhere,
 };
 use crate::node::{Kind, Node, Pos};
+use crate::{json, sam};
 
 /// True when a document is a CloudFormation or SAM template.
 pub(crate) fn is_template(doc: &Node) -> bool {
@@ -42,10 +42,17 @@ pub(crate) fn read(doc: &Node, model: &mut Model) {
         }
     }
     let r = Resolver { params };
+    let origins = SecretOrigins::read(doc);
+    let raw_globals = doc.at(&["Globals", "Function"]);
     let globals = doc.at(&["Globals", "Function"]).map(|g| r.resolve(g, 0));
     let Some(resources) = doc.get("Resources") else {
         return;
     };
+    let ids: HashSet<String> = resources
+        .entries()
+        .iter()
+        .map(|(k, _)| k.name.clone())
+        .collect();
     for (key, res) in resources.entries() {
         let Some(ty) = res.get("Type").and_then(Node::as_str) else {
             continue;
@@ -57,11 +64,19 @@ pub(crate) fn read(doc: &Node, model: &mut Model) {
             .unwrap_or_else(|| Node::new(key.pos, Kind::Map(Vec::new())));
         let pos = key.pos;
         match ty {
-            "AWS::Lambda::Function" => model.functions.push(lambda_function(id, pos, &props)),
+            "AWS::Lambda::Function" => {
+                let mut f = lambda_function(id, pos, &props);
+                f.secret_sources = origins.env(res.get("Properties"), None);
+                model.functions.push(f);
+            }
             "AWS::Serverless::Function" => {
                 let props = merge(&props, globals.as_ref());
-                serverless_function(id, pos, &props, model);
+                serverless_function(id, pos, &props, &ids, model);
+                if let Some(f) = model.functions.last_mut() {
+                    f.secret_sources = origins.env(res.get("Properties"), raw_globals);
+                }
             }
+            "AWS::Serverless::StateMachine" => serverless_policies(id, &props, &ids, model),
             "AWS::Lambda::Url" => {
                 model.urls.push(FunctionUrl {
                     address: id.to_string(),
@@ -141,20 +156,28 @@ pub(crate) fn read(doc: &Node, model: &mut Model) {
                 }
             }
             "AWS::S3::BucketPolicy" | "AWS::SQS::QueuePolicy" | "AWS::SNS::TopicPolicy" => {
+                let n = model.policies.len();
                 push_policy(
                     model,
                     format!("{id}.PolicyDocument"),
                     props.get("PolicyDocument"),
                     Some(PolicyKind::Resource),
                 );
+                model.policies[n..]
+                    .iter_mut()
+                    .for_each(|p| p.attached = Attached::Notification);
             }
             "AWS::KMS::Key" => {
+                let n = model.policies.len();
                 push_policy(
                     model,
                     format!("{id}.KeyPolicy"),
                     props.get("KeyPolicy"),
                     Some(PolicyKind::Resource),
                 );
+                model.policies[n..]
+                    .iter_mut()
+                    .for_each(|p| p.attached = Attached::KmsKey);
             }
             "AWS::SecretsManager::ResourcePolicy" => {
                 push_policy(
@@ -304,6 +327,123 @@ fn common_function(id: &str, pos: Pos, props: &Node) -> Function {
             .at(&["VpcConfig", "SecurityGroupIds"])
             .map(|l| l.items().into_iter().cloned().collect())
             .unwrap_or_default(),
+        secret_sources: Vec::new(),
+    }
+}
+
+/// What may carry a secret into an environment variable: NoEcho parameters with a
+/// literal default, and Cognito user pool clients (their `ClientSecret`).
+struct SecretOrigins<'a> {
+    no_echo: HashSet<&'a str>,
+    cognito_clients: HashSet<&'a str>,
+}
+
+impl SecretOrigins<'_> {
+    fn read<'a>(doc: &'a Node) -> SecretOrigins<'a> {
+        let no_echo = doc
+            .get("Parameters")
+            .map(|p| {
+                p.entries()
+                    .iter()
+                    .filter(|(_, v)| {
+                        v.get("NoEcho").is_some_and(Node::is_true)
+                            && v.get("Default")
+                                .and_then(Node::scalar)
+                                .is_some_and(|d| !d.trim().is_empty())
+                    })
+                    .map(|(k, _)| k.name.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let cognito_clients = doc
+            .get("Resources")
+            .map(|r| {
+                r.entries()
+                    .iter()
+                    .filter(|(_, v)| {
+                        v.get("Type").and_then(Node::as_str) == Some("AWS::Cognito::UserPoolClient")
+                    })
+                    .map(|(k, _)| k.name.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        SecretOrigins {
+            no_echo,
+            cognito_clients,
+        }
+    }
+
+    /// Where the secret in a (raw, unresolved) environment variable value comes from.
+    fn source(&self, v: &Node, depth: usize) -> Option<String> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let [(k, arg)] = v.entries() else {
+            return None;
+        };
+        match k.name.as_str() {
+            "Ref" => arg.as_str().and_then(|p| self.name(p)),
+            "Fn::GetAtt" => {
+                let text = match &arg.kind {
+                    Kind::Seq(items) => items
+                        .iter()
+                        .filter_map(Node::scalar)
+                        .collect::<Vec<_>>()
+                        .join("."),
+                    _ => arg.scalar()?,
+                };
+                self.name(&text)
+            }
+            "Fn::Sub" => {
+                let (s, vars) = match &arg.kind {
+                    Kind::Seq(items) => (items.first()?.as_str()?, items.get(1)),
+                    _ => (arg.as_str()?, None),
+                };
+                if let Some(found) = vars.and_then(|m| {
+                    m.entries()
+                        .iter()
+                        .find_map(|(_, v)| self.source(v, depth + 1))
+                }) {
+                    return Some(found);
+                }
+                s.split("${")
+                    .skip(1)
+                    .filter_map(|rest| rest.split('}').next())
+                    .find_map(|name| self.name(name))
+            }
+            "Fn::Join" | "Fn::Select" | "Fn::If" | "Fn::Base64" => arg
+                .items()
+                .into_iter()
+                .flat_map(Node::items)
+                .find_map(|part| self.source(part, depth + 1)),
+            _ => None,
+        }
+    }
+
+    /// `P` for a NoEcho parameter, `Client.ClientSecret` for a Cognito client.
+    fn name(&self, name: &str) -> Option<String> {
+        if self.no_echo.contains(name) {
+            return Some(format!(
+                "the NoEcho parameter {name}, whose default (the secret) is written in the template"
+            ));
+        }
+        let (client, attr) = name.split_once('.')?;
+        (attr == "ClientSecret" && self.cognito_clients.contains(client))
+            .then(|| format!("the client secret of Cognito user pool client {client}"))
+    }
+
+    /// The environment variables of a function's raw properties that receive a secret.
+    fn env(&self, raw: Option<&Node>, globals: Option<&Node>) -> Vec<(String, String)> {
+        let vars = raw
+            .and_then(|p| p.at(&["Environment", "Variables"]))
+            .or_else(|| globals.and_then(|g| g.at(&["Environment", "Variables"])));
+        vars.map(|v| {
+            v.entries()
+                .iter()
+                .filter_map(|(k, v)| Some((k.name.clone(), self.source(v, 0)?)))
+                .collect()
+        })
+        .unwrap_or_default()
     }
 }
 
@@ -314,29 +454,14 @@ fn lambda_function(id: &str, pos: Pos, props: &Node) -> Function {
     f
 }
 
-fn serverless_function(id: &str, pos: Pos, props: &Node, model: &mut Model) {
+fn serverless_function(id: &str, pos: Pos, props: &Node, ids: &HashSet<String>, model: &mut Model) {
     let mut f = common_function(id, pos, props);
     f.tracing = props.get("Tracing").cloned();
     f.dlq = props.get("DeadLetterQueue").is_some()
         || props
             .at(&["EventInvokeConfig", "DestinationConfig", "OnFailure"])
             .is_some();
-    if let Some(policies) = props.get("Policies") {
-        let docs: Vec<&Node> = match &policies.kind {
-            Kind::Map(_) => vec![policies],
-            _ => policies.items(),
-        };
-        for (i, p) in docs.into_iter().enumerate() {
-            if p.get("Statement").is_some() {
-                push_policy(
-                    model,
-                    format!("{id}.Policies[{i}]"),
-                    Some(p),
-                    Some(PolicyKind::Identity),
-                );
-            }
-        }
-    }
+    serverless_policies(id, props, ids, model);
     if let Some(url) = props.get("FunctionUrlConfig") {
         let address = format!("{id}.FunctionUrlConfig");
         model.urls.push(FunctionUrl {
@@ -348,6 +473,35 @@ fn serverless_function(id: &str, pos: Pos, props: &Node, model: &mut Model) {
         }
     }
     model.functions.push(f);
+}
+
+/// The `Policies` of a SAM function or state machine: policy documents and SAM policy
+/// templates (expanded as SAM does); managed policy names are not read.
+fn serverless_policies(id: &str, props: &Node, ids: &HashSet<String>, model: &mut Model) {
+    let Some(policies) = props.get("Policies") else {
+        return;
+    };
+    let docs: Vec<&Node> = match &policies.kind {
+        Kind::Map(_) => vec![policies],
+        _ => policies.items(),
+    };
+    for (i, p) in docs.into_iter().enumerate() {
+        if p.get("Statement").is_some() {
+            push_policy(
+                model,
+                format!("{id}.Policies[{i}]"),
+                Some(p),
+                Some(PolicyKind::Identity),
+            );
+        } else if let Some((name, doc)) = sam::expand(p, ids) {
+            push_policy(
+                model,
+                format!("{id}.Policies[{i}].{name}"),
+                Some(&doc),
+                Some(PolicyKind::Identity),
+            );
+        }
+    }
 }
 
 fn cors(address: &str, c: &Node, origins_key: &str) -> Cors {
@@ -404,6 +558,7 @@ fn push_policy(model: &mut Model, address: String, doc: Option<&Node>, kind: Opt
         doc,
         kind,
         text: None,
+        attached: Default::default(),
     });
 }
 

@@ -16,6 +16,7 @@
 //! assert_eq!((report.findings[0].line, report.findings[0].column), (2, 17));
 //! ```
 
+mod access;
 pub mod baseline;
 mod cfn;
 mod gateway;
@@ -23,11 +24,14 @@ mod json;
 mod model;
 mod node;
 mod policy;
+mod privilege;
 pub mod render;
 pub mod rules;
+mod sam;
 mod secrets;
 mod suppress;
 mod terraform;
+mod tfjson;
 pub mod walk;
 mod yaml;
 
@@ -205,10 +209,6 @@ const TOML_EXT: &[&str] = &["toml"];
 
 /// True when writ lint reads files with this name (by extension).
 pub fn is_candidate(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.ends_with(".tf.json") {
-        return false;
-    }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     [TF_EXT, YAML_EXT, JSON_EXT, TEMPLATE_EXT, TOML_EXT]
         .iter()
@@ -216,7 +216,7 @@ pub fn is_candidate(path: &Path) -> bool {
 }
 
 /// Lints one file's text. `file` names it in findings and decides the format by
-/// extension (`.tf`; `.yaml`/`.yml`; `.json`; `.template` by content); the content then
+/// extension (`.tf` and `.tf.json`; `.yaml`/`.yml`; `.json`; `.template` by content); the content then
 /// decides between a CloudFormation template, an IAM policy and neither.
 pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
     let ext = Path::new(file)
@@ -230,7 +230,24 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
     };
     let mut out = rules::Out::new(file);
     let mut unparsed = None;
-    let model = if TF_EXT.contains(&ext.as_str()) {
+    let mut tf_json = None;
+    let model = if file.to_ascii_lowercase().ends_with(".tf.json") {
+        report.format = Some(FileFormat::Terraform);
+        match tfjson::rewrite(text).and_then(|r| {
+            let read = terraform::read(&r.hcl).map_err(|e| SyntaxError {
+                pos: r.map(e.pos.line),
+                message: e.message,
+            });
+            tf_json = Some(r);
+            read
+        }) {
+            Ok(model) => Some(model),
+            Err(e) => {
+                out.parse_error(e);
+                None
+            }
+        }
+    } else if TF_EXT.contains(&ext.as_str()) {
         report.format = Some(FileFormat::Terraform);
         match terraform::read(text) {
             Ok(model) => Some(model),
@@ -273,6 +290,16 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
         report.role_uses = rules::role_uses(&model);
     }
     let mut findings = out.into_findings();
+    if let Some(r) = &tf_json {
+        // Findings point at the rewritten HCL; move them to the JSON key they came from.
+        for f in findings.iter_mut().filter(|f| f.rule != rules::PARSE) {
+            let p = r.map(f.line);
+            (f.line, f.column) = (p.line, p.column);
+        }
+        for u in &mut report.role_uses {
+            u.pos = r.map(u.pos.line);
+        }
+    }
     if report.format == Some(FileFormat::Terraform)
         || report.format == Some(FileFormat::CloudFormationYaml)
         || report.format == Some(FileFormat::GatewayToml)
@@ -389,6 +416,7 @@ fn read_json(
                     doc,
                     kind: None,
                     text: Some(text.to_string()),
+                    attached: Default::default(),
                 });
                 Some(m)
             } else {

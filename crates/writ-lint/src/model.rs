@@ -42,6 +42,10 @@ pub(crate) struct Function {
     pub code_signing: bool,
     pub layers: Vec<Node>,
     pub security_groups: Vec<Node>,
+    /// Environment variables that receive a secret from elsewhere in the file: the variable's
+    /// name and where the secret comes from (a NoEcho parameter's default, a Cognito user
+    /// pool client's secret).
+    pub secret_sources: Vec<(String, String)>,
 }
 
 /// A function URL (a resource of its own, or SAM's `FunctionUrlConfig`).
@@ -111,6 +115,20 @@ pub(crate) struct PolicyDoc {
     /// are exact; otherwise the document is re-serialised and positions mapped back by
     /// JSON path.
     pub text: Option<String>,
+    /// What the policy is attached to, where a rule depends on it.
+    pub attached: Attached,
+}
+
+/// What a resource policy is attached to, for the rules that judge it differently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Attached {
+    #[default]
+    Other,
+    /// A KMS key's key policy (`AWS::KMS::Key` `KeyPolicy`, `aws_kms_key.policy`).
+    KmsKey,
+    /// The policy of an SNS topic, an SQS queue or an S3 bucket: where services deliver
+    /// notifications.
+    Notification,
 }
 
 /// A policy that is set but could not be read (a `file()` call, a variable without a

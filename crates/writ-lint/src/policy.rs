@@ -2,8 +2,9 @@
 
 use writ_policy::{ParseOptions, PolicyKind};
 
-use crate::model::PolicyDoc;
+use crate::model::{Attached, PolicyDoc};
 use crate::node::{Key, Kind, Node, Pos};
+use crate::privilege;
 use crate::rules::{self, Out};
 use crate::{Severity, string_matches};
 
@@ -98,6 +99,7 @@ pub(crate) fn check(doc: &PolicyDoc, out: &mut Out) {
             format!("{}{place}: {} [{}]", doc.address, d.message, d.code),
         );
     }
+    let mut read = Vec::with_capacity(statements.len());
     for (i, st) in statements.iter().enumerate() {
         let path = if matches!(
             doc.doc.get("Statement").map(|s| &s.kind),
@@ -113,24 +115,32 @@ pub(crate) fn check(doc: &PolicyDoc, out: &mut Out) {
             None => format!("{} statement {}", doc.address, i + 1),
         };
         let subject = format!("{}.{}", doc.address, st.sid.clone().unwrap_or(path));
-        statement(&st, &name, &subject, out);
+        statement(&st, &name, &subject, doc.attached, out);
+        read.push((st, name, subject));
     }
+    privilege::check(&read, out);
 }
 
 /// A statement as the rules see it, read straight from the document so the rules run
 /// even when validation finds errors elsewhere. Unresolved values are left out: they
 /// are never `*`.
-struct Stmt {
-    pos: Pos,
-    sid: Option<String>,
-    allow: bool,
-    actions: Vec<String>,
-    not_action: bool,
-    resources: Vec<String>,
-    not_resource: bool,
+pub(crate) struct Stmt {
+    pub pos: Pos,
+    pub sid: Option<String>,
+    pub allow: bool,
+    pub actions: Vec<String>,
+    pub not_action: bool,
+    pub resources: Vec<String>,
+    pub not_resource: bool,
     /// `Principal` (not `NotPrincipal`): anyone, AWS principals, services.
-    principal: Option<(bool, Vec<String>, Vec<String>)>,
-    condition_keys: Vec<String>,
+    pub principal: Option<(bool, Vec<String>, Vec<String>)>,
+    /// `Principal` or `NotPrincipal` is set: a resource policy's statement, whose `*`
+    /// resource is the resource the policy is attached to.
+    pub names_principal: bool,
+    /// The only principal is the account itself (`arn:aws:iam::ACCOUNT:root` or the
+    /// account id), as in the default key policy.
+    pub account_root_only: bool,
+    pub condition_keys: Vec<String>,
 }
 
 fn strings(n: Option<&Node>) -> Vec<String> {
@@ -171,18 +181,46 @@ impl Stmt {
             resources,
             not_resource,
             principal,
+            names_principal: n.get("Principal").is_some() || n.get("NotPrincipal").is_some(),
+            account_root_only: n.get("Principal").is_some_and(account_root_only),
             condition_keys,
         }
     }
 }
 
-fn statement(st: &Stmt, name: &str, subject: &str, out: &mut Out) {
+/// True for a `Principal` naming only the account itself.
+fn account_root_only(p: &Node) -> bool {
+    let [(k, v)] = p.entries() else {
+        return false;
+    };
+    let items = v.items();
+    k.name == "AWS"
+        && !items.is_empty()
+        && items.iter().all(|a| match &a.kind {
+            Kind::Str(s) | Kind::Num(s) => {
+                let s = s.trim();
+                s.ends_with(":root") || (s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()))
+            }
+            // `!Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:root`, a Terraform template.
+            Kind::Unresolved { text, .. } => text.contains(":root"),
+            _ => false,
+        })
+}
+
+fn statement(st: &Stmt, name: &str, subject: &str, attached: Attached, out: &mut Out) {
     let pos = st.pos;
     if !st.allow {
         return;
     }
+    // The default key policy: the account's own IAM policies decide who uses the key.
+    let default_key_policy = attached == Attached::KmsKey
+        && st.account_root_only
+        && st
+            .actions
+            .iter()
+            .all(|a| a.trim().eq_ignore_ascii_case("kms:*"));
     let any_resource = !st.not_resource && st.resources.iter().any(|p| p.trim() == "*");
-    if !st.not_action && any_resource {
+    if !st.not_action && any_resource && !default_key_policy {
         if st.actions.iter().any(|p| p.trim() == "*") {
             out.add(
                 rules::IAM_WILDCARD,
@@ -253,8 +291,15 @@ fn statement(st: &Stmt, name: &str, subject: &str, out: &mut Out) {
         k == "aws:sourcearn" || k == "aws:sourceaccount" || k == "aws:sourceorgid"
     });
     if !services.is_empty() && !guarded && !only_sts {
-        out.add(
+        // On a topic, queue or bucket a confused deputy can publish or deliver, not run code.
+        let severity = if attached == Attached::Notification {
+            Severity::Medium
+        } else {
+            Severity::High
+        };
+        out.add_with(
             rules::PERM_SOURCE,
+            severity,
             pos,
             format!("{subject}.source"),
             format!(

@@ -158,7 +158,7 @@ pub fn json(o: &Outcome) -> String {
     let counts = o.counts();
     let doc = json!({
         "version": 1,
-        "findings": o.findings.iter().map(finding_json).collect::<Vec<_>>(),
+        "findings": [],
         "skipped": o.skipped.iter().map(|(file, reason)| json!({"file": file, "reason": reason})).collect::<Vec<_>>(),
         "summary": {
             "files": o.files.len(),
@@ -171,9 +171,46 @@ pub fn json(o: &Outcome) -> String {
             "by_severity": Severity::ALL.iter().map(|s| (s.as_str().to_string(), json!(counts.get(s).copied().unwrap_or(0)))).collect::<serde_json::Map<_, _>>(),
         }
     });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let doc = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let mut s = splice_array(&doc, "findings", o.findings.iter().map(finding_json));
     s.push('\n');
     s
+}
+
+/// `doc` (pretty-printed JSON) with the empty array under `key` filled with `items`, each
+/// printed as `serde_json::to_string_pretty` would print it in place. The items never exist
+/// as one tree: tens of thousands of findings as a `Value` took more memory than the lint.
+fn splice_array(doc: &str, key: &str, items: impl Iterator<Item = Value>) -> String {
+    let marker = format!("\"{key}\": []");
+    let Some(at) = doc.find(&marker) else {
+        return doc.to_string();
+    };
+    let line_start = doc[..at].rfind('\n').map_or(0, |i| i + 1);
+    let indent = at - line_start;
+    let pad = " ".repeat(indent + 2);
+    let mut out = String::with_capacity(doc.len() + 512 * items.size_hint().0);
+    out.push_str(&doc[..at]);
+    out.push_str(&marker[..marker.len() - 1]);
+    let mut any = false;
+    for item in items {
+        out.push_str(if any { ",\n" } else { "\n" });
+        any = true;
+        let text = serde_json::to_string_pretty(&item).unwrap_or_default();
+        for (i, line) in text.lines().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&pad);
+            out.push_str(line);
+        }
+    }
+    if any {
+        out.push('\n');
+        out.push_str(&doc[line_start..at]);
+    }
+    out.push(']');
+    out.push_str(&doc[at + marker.len()..]);
+    out
 }
 
 fn sarif_level(s: Severity) -> &'static str {
@@ -230,27 +267,23 @@ pub fn sarif(o: &Outcome) -> String {
             })
         })
         .collect();
-    let results: Vec<Value> = o
-        .findings
-        .iter()
-        .map(|f| {
-            let index = RULES.iter().position(|r| r.id == f.rule).unwrap_or(0);
-            json!({
-                "ruleId": f.rule,
-                "ruleIndex": index,
-                "level": sarif_level(f.severity),
-                "message": { "text": f.message },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": uri(&f.file), "uriBaseId": "%SRCROOT%" },
-                        "region": { "startLine": f.line.max(1), "startColumn": f.column.max(1) },
-                    }
-                }],
-                "partialFingerprints": { "writLint/v1": f.fingerprint() },
-                "properties": { "severity": f.severity.as_str() },
-            })
+    let results = o.findings.iter().map(|f| {
+        let index = RULES.iter().position(|r| r.id == f.rule).unwrap_or(0);
+        json!({
+            "ruleId": f.rule,
+            "ruleIndex": index,
+            "level": sarif_level(f.severity),
+            "message": { "text": f.message },
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": { "uri": uri(&f.file), "uriBaseId": "%SRCROOT%" },
+                    "region": { "startLine": f.line.max(1), "startColumn": f.column.max(1) },
+                }
+            }],
+            "partialFingerprints": { "writLint/v1": f.fingerprint() },
+            "properties": { "severity": f.severity.as_str() },
         })
-        .collect();
+    });
     let doc = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -263,10 +296,11 @@ pub fn sarif(o: &Outcome) -> String {
                     "rules": rules,
                 }
             },
-            "results": results,
+            "results": [],
         }]
     });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let doc = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let mut s = splice_array(&doc, "results", results);
     s.push('\n');
     s
 }
@@ -358,6 +392,33 @@ mod tests {
             &Config::default(),
         );
         Outcome::collect(&[r], None, Severity::Low)
+    }
+
+    #[test]
+    fn spliced_output_is_what_serde_prints() {
+        let two = Outcome::collect(
+            &[
+                lint_source(
+                    "a.json",
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Allow","NotAction":"s3:*","Resource":"*"}]}"#,
+                    &Config::default(),
+                ),
+                lint_source("b.json", "{}", &Config::default()),
+            ],
+            None,
+            Severity::Low,
+        );
+        let none = Outcome::collect(&[], None, Severity::Low);
+        for o in [two, none, outcome()] {
+            for out in [json(&o), sarif(&o)] {
+                let v: Value = serde_json::from_str(&out).unwrap();
+                assert_eq!(serde_json::to_string_pretty(&v).unwrap() + "\n", out);
+            }
+        }
+        assert_eq!(
+            serde_json::from_str::<Value>(&json(&outcome())).unwrap()["findings"][0]["rule"],
+            "WRIT-IAM-001"
+        );
     }
 
     #[test]

@@ -36,6 +36,14 @@ pub const IAM_WILDCARD: &str = "WRIT-IAM-001";
 pub const IAM_PASSROLE: &str = "WRIT-IAM-002";
 /// NotAction / NotResource with Allow.
 pub const IAM_NOT: &str = "WRIT-IAM-003";
+/// Permissions-management actions on every resource.
+pub const IAM_PERMISSIONS: &str = "WRIT-IAM-005";
+/// Write actions on every resource.
+pub const IAM_WRITE: &str = "WRIT-IAM-006";
+/// A privilege-escalation method allowed in full.
+pub const IAM_ESCALATION: &str = "WRIT-IAM-007";
+/// Reads of data (objects, secrets, parameters, items, decryption) on every resource.
+pub const IAM_DATA_READ: &str = "WRIT-IAM-008";
 /// One role shared by several functions.
 pub const ROLE_SHARED: &str = "WRIT-ROLE-001";
 /// Secret-looking variable name with a literal value.
@@ -44,6 +52,8 @@ pub const ENV_NAME: &str = "WRIT-ENV-001";
 pub const ENV_VALUE: &str = "WRIT-ENV-002";
 /// A high-entropy variable value.
 pub const ENV_ENTROPY: &str = "WRIT-ENV-003";
+/// A secret from a NoEcho parameter default or a Cognito client secret in a variable.
+pub const ENV_SECRET_SOURCE: &str = "WRIT-ENV-004";
 /// Function URL without authentication.
 pub const URL_AUTH: &str = "WRIT-URL-001";
 /// CORS with any origin and credentials.
@@ -122,6 +132,30 @@ pub const RULES: &[Rule] = &[
         help: "Write the policy with jsonencode(...) or an aws_iam_policy_document, or with values defined in the module; or review it by hand and suppress with that reason.",
     },
     Rule {
+        id: IAM_PERMISSIONS,
+        severity: Severity::High,
+        title: "Permissions-management actions on every resource",
+        help: "Name the roles, users or policies the actions may change in Resource (arn:aws:iam::ACCOUNT:role/app-*), or move the statement out of the function's role.",
+    },
+    Rule {
+        id: IAM_WRITE,
+        severity: Severity::Medium,
+        title: "Write actions on every resource",
+        help: "Name the resources the function writes in Resource (the table, bucket/prefix, queue ARN); keep * for actions that accept nothing else.",
+    },
+    Rule {
+        id: IAM_ESCALATION,
+        severity: Severity::High,
+        title: "The policy allows a privilege-escalation method",
+        help: "Remove one action of the method, or restrict it: name the roles iam:PassRole may pass (with an iam:PassedToService condition), the policies, users and functions the IAM and Lambda actions may touch.",
+    },
+    Rule {
+        id: IAM_DATA_READ,
+        severity: Severity::Medium,
+        title: "Reads of data (objects, secrets, parameters, items, decryption) on every resource",
+        help: "Name the buckets, secrets, parameters, tables and keys the function reads in Resource.",
+    },
+    Rule {
         id: ROLE_SHARED,
         severity: Severity::Medium,
         title: "One execution role shared by several functions",
@@ -144,6 +178,12 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Medium,
         title: "High-entropy environment variable value (likely a secret)",
         help: "If it is a secret, move it to Secrets Manager; if not, suppress with a reason.",
+    },
+    Rule {
+        id: ENV_SECRET_SOURCE,
+        severity: Severity::High,
+        title: "A secret reaches an environment variable from a NoEcho parameter's default or a Cognito client secret",
+        help: "Keep the secret in Secrets Manager (a Cognito client secret can be copied there by the stack or a custom resource) and pass its ARN; give NoEcho parameters no default, or use a dynamic reference ({{resolve:secretsmanager:...}}).",
     },
     Rule {
         id: URL_AUTH,
@@ -470,6 +510,12 @@ pub(crate) fn check(model: &Model, config: &Config, out: &mut Out) {
     }
 }
 
+/// An address without its instance (`aws_lambda_function.api[*]` is named
+/// `aws_lambda_function.api` by references).
+fn base_address(a: &str) -> &str {
+    a.split_once('[').map_or(a, |(b, _)| b)
+}
+
 fn function_with_group<'m>(model: &'m Model, group: &str) -> Option<&'m Function> {
     model.functions.iter().find(|f| {
         f.security_groups
@@ -504,7 +550,7 @@ fn check_function(f: &Function, model: &Model, config: &Config, out: &mut Out) {
     let invoke_on_failure = model
         .invoke_configs
         .iter()
-        .any(|c| c.on_failure && c.function.as_deref() == Some(a.as_str()));
+        .any(|c| c.on_failure && c.function.as_deref() == Some(base_address(a)));
     if !f.dlq && !invoke_on_failure {
         out.add(
             DLQ,

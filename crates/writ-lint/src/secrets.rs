@@ -132,7 +132,11 @@ pub(crate) fn high_entropy(value: &str) -> bool {
     if v.len() < 20 || v.len() > 4096 || v.contains(char::is_whitespace) {
         return false;
     }
-    if v.starts_with("arn:") || v.starts_with('/') || v.contains("://") || v.contains("{{resolve:")
+    if v.starts_with("arn:")
+        || v.starts_with('/')
+        || v.contains("://")
+        || v.contains("{{resolve:")
+        || name_like(v)
     {
         return false;
     }
@@ -152,6 +156,57 @@ pub(crate) fn high_entropy(value: &str) -> bool {
     }
 }
 
+/// True for a value made of words joined by separators, as names are and generated secrets
+/// are not: model identifiers (`anthropic.claude-3-5-sonnet-20240620-v1:0`), host and image
+/// names (`123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1.2.3`), dotted class names
+/// (`com.example.OrderHandler::handleRequest`), tags (`team:payments/env:production`).
+/// Every part must be a word (lower case, upper case, Capitalized or camelCase without two
+/// capitals in a row), a number, a word and a number (`llama3`, `70b`), or a short mix of
+/// letters and digits (`v1`, `s3`, `x86`).
+fn name_like(v: &str) -> bool {
+    let mut parts = 0;
+    for part in v.split(|c: char| ".-_:/@=+,".contains(c)) {
+        if part.is_empty() {
+            continue;
+        }
+        if !part.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return false;
+        }
+        let letters = part.bytes().all(|b| b.is_ascii_alphabetic());
+        let digits = part.bytes().all(|b| b.is_ascii_digit());
+        let word = letters && {
+            let b = part.as_bytes();
+            let lower_after_first = b[1..].iter().all(u8::is_ascii_lowercase);
+            let upper = b.iter().all(u8::is_ascii_uppercase);
+            let camel = b
+                .windows(2)
+                .all(|w| !(w[0].is_ascii_uppercase() && w[1].is_ascii_uppercase()))
+                && b.iter().filter(|c| c.is_ascii_uppercase()).count() * 4 <= b.len();
+            lower_after_first || upper || camel
+        };
+        // `llama3`, `ec2`, `70b`, `8k`: a word and a number.
+        let split = part
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(part.len());
+        let (head, tail) = part.split_at(split);
+        let versioned = !head.is_empty()
+            && head.bytes().all(|b| b.is_ascii_lowercase())
+            && tail.bytes().all(|b| b.is_ascii_digit());
+        let sized = part.len() <= 6
+            && part.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && part.trim_start_matches(|c: char| c.is_ascii_digit()).len() <= 2
+            && part
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .bytes()
+                .all(|b| b.is_ascii_lowercase());
+        if !(word || digits || versioned || sized || part.len() <= 4) {
+            return false;
+        }
+        parts += 1;
+    }
+    parts >= 2
+}
+
 /// True for a value that refers to a secret rather than holding one.
 fn is_reference_value(v: &str) -> bool {
     let v = v.trim();
@@ -169,6 +224,18 @@ pub(crate) fn check_env(f: &Function, out: &mut Out) {
     for (key, value) in &f.env {
         let name = &key.name;
         let subject = format!("{}.environment.{name}", f.address);
+        if let Some((_, from)) = f.secret_sources.iter().find(|(n, _)| n == name) {
+            out.add(
+                rules::ENV_SECRET_SOURCE,
+                key.pos,
+                subject,
+                format!(
+                    "{}: environment variable {name} receives {from}; it is stored in plain text in the function's configuration",
+                    f.address
+                ),
+            );
+            continue;
+        }
         let literal = value.scalar();
         if let Some(v) = &literal
             && let Some(kind) = credential_kind(v)
@@ -275,5 +342,27 @@ mod tests {
         ));
         assert!(!high_entropy("https://api.example.com/v1/hooks"));
         assert!(!high_entropy("short"));
+        // Generated secrets with separators still count.
+        assert!(high_entropy(
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+        ));
+        assert!(high_entropy("Zm9vYmFyYmF6cXV4-Q9xW2k7LmNpR4tY"));
+    }
+
+    #[test]
+    fn names_with_separators_are_not_secrets() {
+        for v in [
+            "anthropic.claude-instant-v1",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "us.anthropic.claude-3-haiku-20240307-v1:0",
+            "amazon.titan-embed-text-v2:0",
+            "meta.llama3-1-70b-instruct-v1:0",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1.2.3",
+            "com.example.orders.OrderHandler::handleRequest",
+            "team:payments/env:production/CostCenter:4711",
+            "orders-service.internal.example.com",
+        ] {
+            assert!(!high_entropy(v), "{v}");
+        }
     }
 }

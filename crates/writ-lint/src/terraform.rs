@@ -6,7 +6,7 @@
 //! resource, so two functions naming the same role are recognised. `data
 //! "aws_iam_policy_document"` blocks become IAM policy JSON.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use hcl_edit::Span;
@@ -21,7 +21,7 @@ use crate::SyntaxError;
 use crate::cfn::reposition;
 use crate::json;
 use crate::model::{
-    Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
+    Attached, Cors, EgressRule, Function, FunctionUrl, InvokeConfig, Model, Permission, PolicyDoc,
     SecurityGroup, UnreadPolicy, is_anywhere,
 };
 use crate::node::{Key, Kind, LineIndex, Node, Pos};
@@ -92,6 +92,7 @@ pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
         lines: LineIndex::new(text),
         locals: HashMap::new(),
         vars: HashMap::new(),
+        sensitive: HashSet::new(),
     };
     for block in body.blocks() {
         match block.ident.as_str() {
@@ -105,6 +106,14 @@ pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
                     (block.labels.first(), block.body.get_attribute("default"))
                 {
                     ctx.vars.insert(name.as_str().to_string(), &default.value);
+                    let sensitive = block
+                        .body
+                        .get_attribute("sensitive")
+                        .is_some_and(|a| matches!(&a.value, Expression::Bool(b) if *b.value()));
+                    let literal = matches!(&default.value, Expression::String(v) if !v.value().trim().is_empty());
+                    if sensitive && literal {
+                        ctx.sensitive.insert(name.as_str().to_string());
+                    }
                 }
             }
             _ => {}
@@ -122,6 +131,7 @@ pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
                     doc,
                     kind: None,
                     text: None,
+                    attached: Default::default(),
                 });
             }
             _ => {}
@@ -135,6 +145,8 @@ struct Ctx<'a> {
     lines: LineIndex<'a>,
     locals: HashMap<String, &'a Expression>,
     vars: HashMap<String, &'a Expression>,
+    /// Variables marked `sensitive` that have a literal default: a secret in the code.
+    sensitive: HashSet<String>,
 }
 
 impl Ctx<'_> {
@@ -171,10 +183,48 @@ impl Ctx<'_> {
         body.get_blocks(ident).next()
     }
 
+    /// The instance part of a resource's address: `""` without `count` / `for_each`,
+    /// `[0]` or `["key"]` for the one instance, `[*]` for several or an unknown number
+    /// (every finding holds for each of them and is reported once); `None` when there are
+    /// none (`count = 0`, an empty `for_each`), so nothing is created.
+    fn instances(&self, body: &Body, pos: Pos) -> Option<String> {
+        if let Some(count) = self.attr(body, "count", pos) {
+            return match count.scalar().and_then(|s| s.trim().parse::<f64>().ok()) {
+                Some(n) if n <= 0.0 => None,
+                Some(1.0) => Some("[0]".into()),
+                _ => Some("[*]".into()),
+            };
+        }
+        let each = self.attr(body, "for_each", pos)?;
+        let keys: Option<Vec<String>> = match &each.kind {
+            Kind::Map(entries) => Some(entries.iter().map(|(k, _)| k.name.clone()).collect()),
+            Kind::Seq(items) => items.iter().map(Node::scalar).collect(),
+            _ => None,
+        };
+        match keys.as_deref() {
+            Some([]) => None,
+            Some([key]) => Some(format!(
+                "[{}]",
+                serde_json::to_string(key).unwrap_or_default()
+            )),
+            _ => Some("[*]".into()),
+        }
+    }
+
     fn resource(&self, ty: &str, name: &str, block: &Block, model: &mut Model) {
-        let address = format!("{ty}.{name}");
         let pos = self.block_pos(block);
         let body = &block.body;
+        let base = format!("{ty}.{name}");
+        let instance =
+            if body.get_attribute("count").is_some() || body.get_attribute("for_each").is_some() {
+                match self.instances(body, pos) {
+                    Some(i) => i,
+                    None => return,
+                }
+            } else {
+                String::new()
+            };
+        let address = format!("{base}{instance}");
         match ty {
             "aws_lambda_function" => {
                 model
@@ -219,7 +269,7 @@ impl Ctx<'_> {
                     .collect();
                 model.security_groups.push(SecurityGroup {
                     address: address.clone(),
-                    target: address.clone(),
+                    target: base.clone(),
                     pos,
                     open_egress: open,
                     default_open: false,
@@ -262,6 +312,7 @@ impl Ctx<'_> {
             let report_unread = key == "assume_role_policy"
                 || IDENTITY_POLICY_TYPES.contains(&ty)
                 || RESOURCE_POLICY_TYPES.contains(&ty);
+            let n = model.policies.len();
             self.push_policy(
                 model,
                 format!("{address}.{key}"),
@@ -269,6 +320,22 @@ impl Ctx<'_> {
                 (Some(kind), report_unread),
                 pos,
             );
+            let attached = match ty {
+                "aws_kms_key" | "aws_kms_key_policy" if key == "policy" => Attached::KmsKey,
+                "aws_sns_topic"
+                | "aws_sns_topic_policy"
+                | "aws_sqs_queue"
+                | "aws_sqs_queue_policy"
+                | "aws_s3_bucket_policy"
+                    if key == "policy" =>
+                {
+                    Attached::Notification
+                }
+                _ => Attached::Other,
+            };
+            model.policies[n..]
+                .iter_mut()
+                .for_each(|p| p.attached = attached);
         }
         for inline in body.get_blocks("inline_policy") {
             if let Some(attr) = inline.body.get_attribute("policy") {
@@ -283,11 +350,61 @@ impl Ctx<'_> {
         }
     }
 
+    /// Where the secret in an environment variable's expression comes from: a sensitive
+    /// variable with a literal default, or a Cognito user pool client's `client_secret`.
+    fn secret_source(&self, text: &str) -> Option<String> {
+        let mut rest = text;
+        while let Some(i) = rest.find("var.") {
+            let after = &rest[i + 4..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
+            let boundary = i == 0
+                || !rest[..i]
+                    .ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+            if boundary && self.sensitive.contains(&name) {
+                return Some(format!(
+                    "the sensitive variable {name}, whose default (the secret) is written in the code"
+                ));
+            }
+            rest = after;
+        }
+        let i = text.find("aws_cognito_user_pool_client.")?;
+        let after = &text[i + "aws_cognito_user_pool_client.".len()..];
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        after[name.len()..].starts_with(".client_secret").then(|| {
+            format!(
+                "the client secret of Cognito user pool client aws_cognito_user_pool_client.{name}"
+            )
+        })
+    }
+
     fn function(&self, address: String, pos: Pos, body: &Body) -> Function {
-        let env = Self::first_block(body, "environment")
-            .and_then(|e| self.attr(&e.body, "variables", pos))
+        let variables =
+            Self::first_block(body, "environment").and_then(|e| e.body.get_attribute("variables"));
+        let env = variables
+            .map(|a| self.eval(&a.value, self.pos(a.span(), pos), 0))
             .map(|v| v.entries().to_vec())
             .unwrap_or_default();
+        let mut secret_sources = Vec::new();
+        if let Some(Expression::Object(o)) = variables.map(|a| &a.value) {
+            for (k, v) in o.iter() {
+                let name = match k {
+                    ObjectKey::Ident(i) => i.as_str().to_string(),
+                    ObjectKey::Expression(x) => self
+                        .eval(x, pos, 1)
+                        .scalar()
+                        .unwrap_or_else(|| self.source(x.span())),
+                };
+                if let Some(from) = self.secret_source(&self.source(v.expr().span())) {
+                    secret_sources.push((name, from));
+                }
+            }
+        }
         let concurrency = self
             .attr(body, "reserved_concurrent_executions", pos)
             .is_some_and(|n| n.scalar().as_deref() != Some("-1"));
@@ -308,6 +425,7 @@ impl Ctx<'_> {
             security_groups: Self::first_block(body, "vpc_config")
                 .map(|v| self.list(&v.body, "security_group_ids", pos))
                 .unwrap_or_default(),
+            secret_sources,
         }
     }
 
@@ -383,6 +501,7 @@ impl Ctx<'_> {
                 doc,
                 kind,
                 text: None,
+                attached: Default::default(),
             }),
             Ok(_) => {}
             Err(why) if report_unread => {
@@ -652,6 +771,12 @@ impl Ctx<'_> {
     }
 
     fn template(&self, t: &Template, pos: Pos, span: Option<Range<usize>>, depth: usize) -> Node {
+        // `"${expr}"` alone is the value of `expr`, whatever its type (Terraform JSON
+        // writes every expression so).
+        let elements: Vec<&Element> = t.iter().collect();
+        if let [Element::Interpolation(i)] = elements.as_slice() {
+            return self.eval(&i.expr, pos, depth + 1);
+        }
         let mut out = String::new();
         let mut target = None;
         let mut known = true;

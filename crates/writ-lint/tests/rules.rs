@@ -281,6 +281,48 @@ fn high_entropy_values() {
 }
 
 #[test]
+fn names_are_not_high_entropy_secrets() {
+    // Each of these has entropy above the threshold; they are names, not secrets.
+    for v in [
+        "anthropic.claude-instant-v1",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/orders:v1.2.3",
+        "com.example.orders.OrderHandler::handleRequest",
+        "team:payments/env:production/CostCenter:4711",
+    ] {
+        for (file, base, from, to) in [
+            (
+                "a.tf",
+                TF_FN,
+                "TABLE = \"orders\"",
+                format!("MODEL_ID = \"{v}\""),
+            ),
+            (
+                "a.yaml",
+                YAML_FN,
+                "TABLE: orders",
+                format!("MODEL_ID: \"{v}\""),
+            ),
+            (
+                "a.json",
+                JSON_FN,
+                "\"TABLE\": \"orders\"",
+                format!("\"MODEL_ID\": \"{v}\""),
+            ),
+        ] {
+            passes("WRIT-ENV-003", file, &base.replacen(from, &to, 1));
+        }
+    }
+    // A token with dots is still one when its parts are random (a JWT).
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    fails(
+        "WRIT-ENV-003",
+        "a.yaml",
+        &YAML_FN.replacen("TABLE: orders", &format!("UPSTREAM: {jwt}"), 1),
+    );
+}
+
+#[test]
 fn shared_role() {
     let tf_two = format!("{TF_FN}{}", TF_FN.replace("\"api\" {", "\"worker\" {"));
     passes("WRIT-ROLE-001", "a.tf", TF_FN);

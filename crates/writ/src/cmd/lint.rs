@@ -54,8 +54,8 @@ impl From<SeverityArg> for Severity {
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub struct LintArgs {
-    /// Files and directories to scan (directories recursively: .tf, .yaml, .yml, .json,
-    /// .template; .git, .terraform, node_modules, target and hidden directories are skipped).
+    /// Files and directories to scan (directories recursively: .tf, .tf.json, .yaml, .yml,
+    /// .json, .template, .toml; .git, .terraform, node_modules, target and hidden directories are skipped).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Output format.
