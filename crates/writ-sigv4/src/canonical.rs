@@ -1,7 +1,7 @@
 //! The canonical request, exactly as AWS defines it: method, canonical URI, canonical query
 //! string, canonical headers, signed headers and payload hash, one per line.
 
-use crate::encode::{encode, encode_into, percent_decode};
+use crate::encode::{encode, encode_into, percent_decode, query_decode};
 
 /// How the request path becomes the canonical URI.
 ///
@@ -62,7 +62,7 @@ pub(crate) fn push_canonical_uri(out: &mut String, path: &str, encoding: UriEnco
 }
 
 /// The canonical query string of `raw` (the query as sent, without `?`): each parameter
-/// decoded and encoded again with RFC 3986's unreserved set, sorted by encoded name and then
+/// decoded (`+` is a space) and encoded again with RFC 3986's unreserved set, sorted by encoded name and then
 /// value, joined with `&`. A parameter whose decoded name is `skip` is left out (presigned
 /// URLs leave out `X-Amz-Signature`); empty pieces (`a=1&&b=2`) are ignored.
 pub(crate) fn canonical_query(raw: &str, skip: Option<&str>) -> String {
@@ -75,11 +75,11 @@ pub(crate) fn canonical_query(raw: &str, skip: Option<&str>) -> String {
             continue;
         }
         let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
-        let key = percent_decode(key.as_bytes());
+        let key = query_decode(key.as_bytes());
         if skip.is_some_and(|s| s.as_bytes() == &*key) {
             continue;
         }
-        pairs.push((encode(&key), encode(&percent_decode(value.as_bytes()))));
+        pairs.push((encode(&key), encode(&query_decode(value.as_bytes()))));
     }
     pairs.sort_unstable();
     let mut out = String::with_capacity(raw.len() + 16);
@@ -205,7 +205,10 @@ mod tests {
             canonical_query("Param-3=V&Param=V&%E1%88%B4=V", None),
             "%E1%88%B4=V&Param=V&Param-3=V"
         );
-        assert_eq!(canonical_query("a=x+y&k=%2f&&", None), "a=x%2By&k=%2F");
+        assert_eq!(
+            canonical_query("a=x+y%2B&k=%2f&&", None),
+            "a=x%20y%2B&k=%2F"
+        );
         assert_eq!(
             canonical_query("X-Amz-Signature=abc&a=1", Some("X-Amz-Signature")),
             "a=1"

@@ -42,9 +42,19 @@ fn hex_value(b: u8) -> Option<u8> {
 }
 
 /// Decodes every `%XX` in `s`; a `%` not followed by two hex digits stays a literal `%`
-/// (and is encoded again as `%25`), and `+` stays `+`: SigV4 does not read `+` as a space.
+/// (and is encoded again as `%25`).
 pub(crate) fn percent_decode(s: &[u8]) -> Cow<'_, [u8]> {
-    if !s.contains(&b'%') {
+    decode(s, false)
+}
+
+/// Decodes a query string's name or value: every `%XX`, and `+` as a space, as AWS reads a
+/// query (botocore sends `a+b` for the value `a b`, and signs `a%20b`).
+pub(crate) fn query_decode(s: &[u8]) -> Cow<'_, [u8]> {
+    decode(s, true)
+}
+
+fn decode(s: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
+    if !s.contains(&b'%') && !(plus_is_space && s.contains(&b'+')) {
         return Cow::Borrowed(s);
     }
     let mut out = Vec::with_capacity(s.len());
@@ -60,7 +70,11 @@ pub(crate) fn percent_decode(s: &[u8]) -> Cow<'_, [u8]> {
             i += 3;
             continue;
         }
-        out.push(s[i]);
+        out.push(if plus_is_space && s[i] == b'+' {
+            b' '
+        } else {
+            s[i]
+        });
         i += 1;
     }
     Cow::Owned(out)
@@ -114,6 +128,7 @@ mod tests {
         assert_eq!(&*percent_decode(b"100%"), b"100%");
         assert_eq!(&*percent_decode(b"%zz%4"), b"%zz%4");
         assert_eq!(&*percent_decode(b"a+b"), b"a+b");
+        assert_eq!(&*query_decode(b"a+b%2B"), b"a b+");
     }
 
     #[test]

@@ -301,7 +301,7 @@ pub fn presign(
     }
     for piece in request.query.split('&') {
         let key = piece.split_once('=').map_or(piece, |(k, _)| k);
-        let key = crate::encode::percent_decode(key.as_bytes());
+        let key = crate::encode::query_decode(key.as_bytes());
         if let Some(name) = PRESIGN_PARAMETERS.iter().find(|p| p.as_bytes() == &*key) {
             return Err(SignError::PresignParameterPresent { name });
         }

@@ -5,7 +5,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::canonical::{UriEncoding, canonical_query, canonical_request_head};
 use crate::datetime::{format_amz_date, parse_amz_date, parse_http_date};
-use crate::encode::{decode_hex32, hex, percent_decode};
+use crate::encode::{decode_hex32, hex, query_decode};
 use crate::sign::{scope, string_to_sign, valid_scope_part};
 use crate::{
     ALGORITHM, MAX_PRESIGNED_EXPIRY, Payload, SignableRequest, SigningKeyCache, UNSIGNED_PAYLOAD,
@@ -413,14 +413,14 @@ const TOKEN_P: usize = 6;
 
 fn presign_params(query: &str) -> Result<PresignParams, VerifyError> {
     let mut found = PresignParams::default();
-    if !query.contains("X-Amz-") && !query.contains('%') {
+    if !query.contains("X-Amz-") && !query.contains('%') && !query.contains('+') {
         return Ok(found);
     }
     for piece in query.split('&') {
         let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
-        let key = percent_decode(key.as_bytes());
+        let key = query_decode(key.as_bytes());
         if let Some(i) = PARAMS.iter().position(|(name, _)| name.as_bytes() == &*key) {
-            let value = String::from_utf8_lossy(&percent_decode(value.as_bytes())).into_owned();
+            let value = String::from_utf8_lossy(&query_decode(value.as_bytes())).into_owned();
             if found.values[i].replace(value).is_some() {
                 return Err(VerifyError::Duplicate { what: PARAMS[i].1 });
             }
@@ -502,9 +502,10 @@ fn payload_candidates(
                 });
             }
             if settings.allow_unsigned_payload {
-                // botocore signs without the header when payload signing is off, and
-                // presigned URLs normally carry UNSIGNED-PAYLOAD: try that first for them.
-                if presigned {
+                // Some signers leave the header out when they do not sign the body; S3's
+                // presigned URLs carry UNSIGNED-PAYLOAD (other services' the body's hash):
+                // try it first for them.
+                if presigned && settings.uri_encoding == UriEncoding::S3 {
                     out.insert(0, unsigned);
                 } else {
                     out.push(unsigned);
