@@ -738,7 +738,11 @@ fn presigned_claim<'p>(
             max_seconds: settings.max_clock_skew.whole_seconds(),
         });
     }
-    let late = (now - (date + expires)).whole_seconds();
+    // `date` is at most the window ahead of `now`; adding 7 days overflows only near the
+    // year 9999, where the URL has not expired.
+    let late = date
+        .checked_add(expires)
+        .map_or(0, |end| (now - end).whole_seconds());
     if late > 0 {
         return Err(VerifyError::Expired { seconds_ago: late });
     }
