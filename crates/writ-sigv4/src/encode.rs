@@ -54,7 +54,7 @@ pub(crate) fn query_decode(s: &[u8]) -> Cow<'_, [u8]> {
 }
 
 fn decode(s: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
-    if !s.contains(&b'%') && !(plus_is_space && s.contains(&b'+')) {
+    if !s.contains(&b'%') && (!plus_is_space || !s.contains(&b'+')) {
         return Cow::Borrowed(s);
     }
     let mut out = Vec::with_capacity(s.len());
