@@ -97,6 +97,15 @@ pub(crate) fn canonical_query(raw: &str, skip: Option<&str>) -> String {
 /// Appends `value` with leading and trailing whitespace removed and every run of whitespace
 /// inside (spaces, tabs, folded lines) replaced by one space.
 fn push_trimmed(out: &mut String, value: &str) {
+    let b = value.as_bytes();
+    let plain = b.first() != Some(&b' ')
+        && b.last() != Some(&b' ')
+        && !b.iter().any(|&c| matches!(c, b'\t' | b'\r' | b'\n'))
+        && !b.windows(2).any(|w| w == b"  ");
+    if plain {
+        out.push_str(value);
+        return;
+    }
     let words = value
         .split([' ', '\t', '\r', '\n'])
         .filter(|word| !word.is_empty());
@@ -132,7 +141,10 @@ pub(crate) fn canonical_request_head<'s, S: AsRef<str>>(
     signed: &'s [S],
     encoding: UriEncoding,
 ) -> Result<String, &'s str> {
-    let mut out = String::with_capacity(256);
+    let headers_len: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+    let mut out = String::with_capacity(
+        method.len() + path.len() * 3 + canonical_query.len() + headers_len + 64 * 2 + 8,
+    );
     out.push_str(method);
     out.push('\n');
     push_canonical_uri(&mut out, path, encoding);

@@ -83,11 +83,17 @@ fn decode(s: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
 /// `bytes` as lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
+    hex_into(&mut out, bytes);
+    out
+}
+
+/// Appends `bytes` as lower-case hex.
+pub(crate) fn hex_into(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
     for &b in bytes {
         out.push(LOWER[usize::from(b >> 4)] as char);
         out.push(LOWER[usize::from(b & 0x0f)] as char);
     }
-    out
 }
 
 /// Decodes exactly 64 lower-case hex digits into 32 bytes, or `None`.

@@ -7,7 +7,7 @@ use crate::canonical::{
     UriEncoding, canonical_query, canonical_request_head, header_names_to_sign,
 };
 use crate::datetime::{format_amz_date, parse_amz_date};
-use crate::encode::{encode, hex};
+use crate::encode::{encode, hex, hex_into};
 use crate::{
     ALGORITHM, Credentials, MAX_PRESIGNED_EXPIRY, Payload, SignableRequest, UNSIGNED_PAYLOAD,
 };
@@ -158,7 +158,7 @@ pub(crate) fn string_to_sign(
     sts.push('\n');
     sts.push_str(scope);
     sts.push('\n');
-    sts.push_str(&hex(canonical_request_sha256));
+    hex_into(&mut sts, canonical_request_sha256);
     sts
 }
 

@@ -1,5 +1,7 @@
 //! Verification of both signature forms, strict about every field it reads.
 
+use std::borrow::Cow;
+
 use ring::{digest, hmac};
 use time::{Duration, OffsetDateTime};
 
@@ -298,8 +300,10 @@ fn parse_signed_headers<'a>(
         if name.is_empty() {
             return Err(bad("an empty name"));
         }
-        let token =
-            |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b);
+        let token = |b: u8| {
+            matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'!' | b'#' | b'$' | b'%' | b'&' | b'\''
+                | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
+        };
         if !name.bytes().all(token) {
             return Err(bad(
                 "a name with a character that is not lower-case in a header name",
@@ -445,7 +449,7 @@ impl PresignParams {
 
 /// A payload hash to try, and whether it covers the body the caller passed.
 struct Candidate {
-    hash: String,
+    hash: Cow<'static, str>,
     covers_body: bool,
 }
 
@@ -467,7 +471,7 @@ fn payload_candidates(
         Payload::Unsigned => None,
     };
     let unsigned = Candidate {
-        hash: UNSIGNED_PAYLOAD.to_owned(),
+        hash: Cow::Borrowed(UNSIGNED_PAYLOAD),
         covers_body: false,
     };
     match claimed {
@@ -484,11 +488,11 @@ fn payload_candidates(
             match body_hash {
                 Some(h) if h != claim => Err(VerifyError::ContentSha256Mismatch),
                 Some(_) => Ok(vec![Candidate {
-                    hash: claim.to_owned(),
+                    hash: Cow::Owned(claim.to_owned()),
                     covers_body: true,
                 }]),
                 None => Ok(vec![Candidate {
-                    hash: claim.to_owned(),
+                    hash: Cow::Owned(claim.to_owned()),
                     covers_body: false,
                 }]),
             }
@@ -497,7 +501,7 @@ fn payload_candidates(
             let mut out = Vec::with_capacity(2);
             if let Some(hash) = body_hash {
                 out.push(Candidate {
-                    hash,
+                    hash: Cow::Owned(hash),
                     covers_body: true,
                 });
             }
