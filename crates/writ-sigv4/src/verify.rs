@@ -171,7 +171,9 @@ pub enum VerifyError {
     },
     /// The signing time is too far from `now`.
     #[error(
-        "the {location} is {skew_seconds} s from the server's clock; at most {max_seconds} s is allowed: sign with the current time"
+        "the {location} is {} s {} the server's clock; at most {max_seconds} s either way is allowed: sign with the current time",
+        .skew_seconds.unsigned_abs(),
+        if *.skew_seconds < 0 { "behind" } else { "ahead of" }
     )]
     ClockSkew {
         /// Where the signing time was read.
@@ -526,6 +528,7 @@ fn payload_candidates(
 /// What both forms have claimed once parsed and checked, before the signature itself.
 struct Claim<'a> {
     location: &'static str,
+    date_location: &'static str,
     scope: Scope<'a>,
     signed: Vec<&'a str>,
     signature: [u8; 32],
@@ -570,10 +573,7 @@ where
     };
     if claim.scope.date != &claim.amz_date[..8] {
         return Err(VerifyError::ScopeDateMismatch {
-            location: match claim.form {
-                SignatureForm::Header => "signing time",
-                SignatureForm::Presigned { .. } => PARAMS[DATE_P].1,
-            },
+            location: claim.date_location,
             scope_date: claim.scope.date.to_owned(),
             request_date: claim.amz_date[..8].to_owned(),
         });
@@ -687,6 +687,7 @@ fn header_claim<'a>(
     .map(|t| t.trim_matches([' ', '\t']).to_owned());
     Ok(Claim {
         location: AUTHZ,
+        date_location: location,
         scope: parsed.scope,
         signed: parsed.signed,
         signature: parsed.signature,
@@ -761,6 +762,7 @@ fn presigned_claim<'p>(
     };
     Ok(Claim {
         location: PARAMS[SIGNATURE_P].1,
+        date_location: PARAMS[DATE_P].1,
         scope,
         signed,
         signature,

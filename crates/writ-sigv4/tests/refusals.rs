@@ -314,12 +314,17 @@ fn a_scope_date_other_than_the_signing_date_is_refused_even_when_correctly_signe
     assert_eq!(
         err,
         VerifyError::ScopeDateMismatch {
-            location: "signing time",
+            location: "X-Amz-Date header",
             scope_date: "20150829".into(),
             request_date: "20150830".into()
         }
     );
     assert!(err.to_string().contains("20150829"));
+    let skew = good().verify_at(t0() + Duration::seconds(301)).unwrap_err();
+    assert_eq!(
+        skew.to_string(),
+        "the X-Amz-Date header is 301 s behind the server's clock; at most 300 s either way is allowed: sign with the current time"
+    );
 }
 
 #[test]
