@@ -92,8 +92,9 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// The payload (body) of a request, or what stands for it in the canonical request.
-#[derive(Clone, Copy, Debug)]
+/// The payload (body) of a request, or what stands for it in the canonical request. `Debug`
+/// shows a body's length, not its bytes (a body may carry a secret).
+#[derive(Clone, Copy)]
 pub enum Payload<'a> {
     /// The body's bytes; its SHA-256 is computed.
     Bytes(&'a [u8]),
@@ -107,8 +108,19 @@ pub enum Payload<'a> {
     Unsigned,
 }
 
-/// A request to sign or verify, as seen on the wire.
-#[derive(Clone, Copy, Debug)]
+impl fmt::Debug for Payload<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Payload::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Payload::Sha256Hex(h) => f.debug_tuple("Sha256Hex").field(h).finish(),
+            Payload::Unsigned => f.write_str("Unsigned"),
+        }
+    }
+}
+
+/// A request to sign or verify, as seen on the wire. `Debug` shows header names, not values
+/// (they carry signatures and session tokens).
+#[derive(Clone, Copy)]
 pub struct SignableRequest<'a> {
     /// The method, e.g. `GET`, used as given.
     pub method: &'a str,
@@ -122,6 +134,19 @@ pub struct SignableRequest<'a> {
     pub headers: &'a [(&'a str, &'a str)],
     /// The body.
     pub payload: Payload<'a>,
+}
+
+impl fmt::Debug for SignableRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("SignableRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query_len", &self.query.len())
+            .field("headers", &names)
+            .field("payload", &self.payload)
+            .finish()
+    }
 }
 
 impl<'a> SignableRequest<'a> {

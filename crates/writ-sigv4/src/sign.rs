@@ -78,8 +78,9 @@ pub enum SignError {
     },
 }
 
-/// The result of [`sign_headers`].
-#[derive(Clone, Debug)]
+/// The result of [`sign_headers`]. `Debug` shows the names of the headers and the signature,
+/// not the session token the headers and the canonical request may carry.
+#[derive(Clone)]
 pub struct HeaderSignature {
     /// Headers to add to the request as sent: `authorization`, and `x-amz-date`,
     /// `x-amz-security-token` and `x-amz-content-sha256` when the signer added them.
@@ -92,8 +93,9 @@ pub struct HeaderSignature {
     pub signature: String,
 }
 
-/// The result of [`presign`].
-#[derive(Clone, Debug)]
+/// The result of [`presign`]. `Debug` shows the signature only: the query and the canonical
+/// request may carry a session token.
+#[derive(Clone)]
 pub struct Presigned {
     /// The query string to send (without `?`): the request's own parameters followed by the
     /// `X-Amz-*` parameters, `X-Amz-Signature` last.
@@ -104,6 +106,24 @@ pub struct Presigned {
     pub string_to_sign: String,
     /// The signature, 64 lower-case hex digits.
     pub signature: String,
+}
+
+impl std::fmt::Debug for HeaderSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("HeaderSignature")
+            .field("headers", &names)
+            .field("signature", &self.signature)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Presigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presigned")
+            .field("signature", &self.signature)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether `s` is an acceptable access key id, region or service: 1 to 128 characters of

@@ -54,7 +54,8 @@ pub enum SignatureForm {
 }
 
 /// What a verified signature proves: who signed, for which scope, when, and over what.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` does not show the session token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Verified {
     /// The access key id of the credential scope.
     pub access_key_id: String,
@@ -74,6 +75,24 @@ pub struct Verified {
     /// Whether the signature covers the body passed to [`verify`] (false for
     /// `UNSIGNED-PAYLOAD`, and when the caller passed [`Payload::Unsigned`]).
     pub payload_signed: bool,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("access_key_id", &self.access_key_id)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("date", &self.date)
+            .field("signed_headers", &self.signed_headers)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("form", &self.form)
+            .field("payload_signed", &self.payload_signed)
+            .finish()
+    }
 }
 
 /// Why a request's signature was refused. Messages say what and where (header, query

@@ -662,3 +662,25 @@ fn the_key_cache_serves_many_requests_and_follows_a_rotated_secret() {
     });
     assert!(matches!(err, VerifyError::SignatureMismatch { .. }));
 }
+
+#[test]
+fn debug_output_carries_no_secret_token_or_body() {
+    let temp = creds().with_session_token("SESSIONTOKENVALUE");
+    let r = Req::new("POST", "/", "", b"BODYSECRET").signed(&temp, t0());
+    let v = r.verify_at(t0()).unwrap();
+    let shown = r.with(None, |q| format!("{q:?} {v:?} {temp:?}"));
+    for hidden in [
+        "SESSIONTOKENVALUE",
+        "BODYSECRET",
+        SECRET,
+        r.header("authorization"),
+    ] {
+        assert!(!shown.contains(hidden), "{hidden} in {shown}");
+    }
+    let headers = [("host", "h")];
+    let q = SignableRequest::new("GET", "/", "", &headers, Payload::Unsigned);
+    let params = SigningParams::new(&temp, "us-east-1", "s3", t0());
+    let signed = format!("{:?}", sign_headers(&q, &params).unwrap());
+    let presigned = format!("{:?}", presign(&q, &params, Duration::minutes(1)).unwrap());
+    assert!(!signed.contains("SESSIONTOKENVALUE") && !presigned.contains("SESSIONTOKENVALUE"));
+}
