@@ -2,7 +2,8 @@
 //! query string (presigned parameters), path, method and headers: it must refuse, never panic,
 //! and nothing the fuzzer makes without the secret key may verify (the signature comparison is
 //! constant-time, so comparison tracing cannot learn it a byte at a time). Signing the same
-//! parts must not panic either.
+//! parts must not panic either, and whatever the signer signs, in the header or presigned,
+//! the verifier must accept: the two agree on every canonical request.
 //!
 //! The input is lines: the `Authorization` value (empty: none), the query, the path, the
 //! method, then `name:value` headers; a line `--` ends the headers and the rest is the body.
@@ -15,7 +16,7 @@ use libfuzzer_sys::fuzz_target;
 use time::{Duration, OffsetDateTime};
 use writ_sigv4::{
     Credentials, Payload, SignableRequest, SigningKeyCache, SigningParams, UriEncoding,
-    VerifySettings, presign, sign_headers, verify,
+    VerifyError, VerifySettings, presign, sign_headers, verify,
 };
 
 const SECRET: &str = "the sigv4 secret key the fuzzer never sees";
@@ -66,11 +67,37 @@ fuzz_target!(|data: &[u8]| {
             let message = e.to_string();
             assert!(!message.contains(SECRET));
         }
-        // Signing what the fuzzer made must not panic either.
+        // Signing what the fuzzer made must not panic, and what the signer signs (without
+        // the fuzzer's Authorization header) the verifier accepts.
+        let unsigned: Vec<(&str, &str)> = headers
+            .iter()
+            .copied()
+            .filter(|(n, _)| !n.eq_ignore_ascii_case("authorization"))
+            .collect();
+        let request = SignableRequest::new(method, path, query, &unsigned, payload);
         let creds = Credentials::new("AKIDEXAMPLE", SECRET).with_session_token(body);
         let mut params = SigningParams::new(&creds, "us-east-1", "service", now);
         params.uri_encoding = encoding;
-        let _ = sign_headers(&request, &params);
-        let _ = presign(&request, &params, Duration::minutes(15));
+        if let Ok(signed) = sign_headers(&request, &params) {
+            let mut sent = unsigned.clone();
+            sent.extend(signed.headers.iter().map(|(n, v)| (*n, v.as_str())));
+            let request = SignableRequest::new(method, path, query, &sent, payload);
+            if let Err(e) = verify(&request, now, &settings, cache(), |_| Some(SECRET)) {
+                // Only a claimed body hash that is not the body's may refuse what was signed.
+                assert!(
+                    matches!(e, VerifyError::ContentSha256Mismatch),
+                    "signed in the header but refused: {e}"
+                );
+            }
+        }
+        if let Ok(p) = presign(&request, &params, Duration::minutes(15)) {
+            let request = SignableRequest::new(method, path, &p.query, &unsigned, payload);
+            if let Err(e) = verify(&request, now, &settings, cache(), |_| Some(SECRET)) {
+                assert!(
+                    matches!(e, VerifyError::ContentSha256Mismatch),
+                    "presigned but refused: {e}"
+                );
+            }
+        }
     }
 });

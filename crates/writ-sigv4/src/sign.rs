@@ -61,6 +61,14 @@ pub enum SignError {
     /// The request has no `host` header, which SigV4 requires to be signed.
     #[error("cannot sign: the request has no host header, and SigV4 requires host to be signed")]
     MissingHost,
+    /// A header name is not an HTTP token, or there are more than 64 headers to sign.
+    #[error(
+        "cannot sign: {reason}; header names are HTTP tokens (A-Z a-z 0-9 and !#$%&'*+-.^_`|~), at most 64 of them"
+    )]
+    InvalidHeaders {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The request carries an `X-Amz-Date` header that is not the signing time.
     #[error(
         "cannot sign: the request's X-Amz-Date header is not the signing time formatted as YYYYMMDDTHHMMSSZ; remove the header or set it to the signing time"
@@ -70,8 +78,10 @@ pub enum SignError {
     /// seconds.
     #[error("cannot presign: X-Amz-Expires must be whole seconds from 1 to 604800 (7 days)")]
     InvalidExpiry,
-    /// The query already has a parameter that presigning adds.
-    #[error("cannot presign: the query already has the parameter {name}")]
+    /// The query already has a parameter of a presigned URL.
+    #[error(
+        "cannot sign: the query already has the parameter {name}, which a presigned URL carries"
+    )]
     PresignParameterPresent {
         /// The parameter's name.
         name: &'static str,
@@ -133,6 +143,65 @@ pub(crate) fn valid_scope_part(s: &str) -> bool {
         && s.len() <= 128
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Checks there are at most 64 names to sign, as a verifier accepts.
+fn check_count(names: &[String]) -> Result<(), SignError> {
+    if names.len() > crate::verify::MAX_SIGNED_HEADERS {
+        return Err(SignError::InvalidHeaders {
+            reason: "more than 64 headers to sign",
+        });
+    }
+    Ok(())
+}
+
+/// Checks the query has none of the parameters of a presigned URL.
+fn check_query(query: &str) -> Result<(), SignError> {
+    for piece in query.split('&') {
+        let key = piece.split_once('=').map_or(piece, |(k, _)| k);
+        let key = crate::encode::query_decode(key.as_bytes());
+        if let Some(name) = PRESIGN_PARAMETERS.iter().find(|p| p.as_bytes() == &*key) {
+            return Err(SignError::PresignParameterPresent { name });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the request has a `host` header, and names a verifier accepts.
+fn check_headers(headers: &[(&str, &str)]) -> Result<(), SignError> {
+    if header(headers, "host").is_none() {
+        return Err(SignError::MissingHost);
+    }
+    for name in ["x-amz-date", "x-amz-security-token", "x-amz-content-sha256"] {
+        if headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+            > 1
+        {
+            return Err(SignError::InvalidHeaders {
+                reason: "an x-amz-date, x-amz-security-token or x-amz-content-sha256 header given twice",
+            });
+        }
+    }
+    if let Some(v) = header(headers, "x-amz-content-sha256") {
+        let v = v.trim_matches([' ', '\t']);
+        if v != UNSIGNED_PAYLOAD && crate::encode::decode_hex32(v).is_none() {
+            return Err(SignError::InvalidHeaders {
+                reason: "an x-amz-content-sha256 header that is neither 64 lower-case hex digits nor UNSIGNED-PAYLOAD",
+            });
+        }
+    }
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if headers
+        .iter()
+        .any(|(name, _)| name.is_empty() || !name.bytes().all(token))
+    {
+        return Err(SignError::InvalidHeaders {
+            reason: "a header name that is empty or not an HTTP token",
+        });
+    }
+    Ok(())
 }
 
 fn check_scope(params: &SigningParams<'_>) -> Result<(), SignError> {
@@ -226,12 +295,11 @@ pub fn sign_headers(
     params: &SigningParams<'_>,
 ) -> Result<HeaderSignature, SignError> {
     check_scope(params)?;
-    if header(request.headers, "host").is_none() {
-        return Err(SignError::MissingHost);
-    }
+    check_headers(request.headers)?;
+    check_query(request.query)?;
     let amz_date = format_amz_date(params.time);
     if let Some(existing) = header(request.headers, "x-amz-date")
-        && parse_amz_date(existing.trim())
+        && parse_amz_date(existing.trim_matches([' ', '\t']))
             .map(format_amz_date)
             .as_deref()
             != Some(&amz_date)
@@ -252,12 +320,13 @@ pub fn sign_headers(
         added.push(("x-amz-content-sha256", UNSIGNED_PAYLOAD.to_owned()));
     }
     let payload = match content_sha {
-        Some(v) => v.trim().to_owned(),
+        Some(v) => v.trim_matches([' ', '\t']).to_owned(),
         None => payload_hash(request.payload),
     };
     let mut all: Vec<(&str, &str)> = request.headers.to_vec();
     all.extend(added.iter().map(|(n, v)| (*n, v.as_str())));
     let names = header_names_to_sign(&all);
+    check_count(&names)?;
     let query = canonical_query(request.query, None);
     let mut creq = canonical_request_head(
         request.method,
@@ -310,24 +379,17 @@ pub fn presign(
     expires: Duration,
 ) -> Result<Presigned, SignError> {
     check_scope(params)?;
-    if header(request.headers, "host").is_none() {
-        return Err(SignError::MissingHost);
-    }
+    check_headers(request.headers)?;
     if expires < Duration::SECOND
         || expires > MAX_PRESIGNED_EXPIRY
         || expires.subsec_nanoseconds() != 0
     {
         return Err(SignError::InvalidExpiry);
     }
-    for piece in request.query.split('&') {
-        let key = piece.split_once('=').map_or(piece, |(k, _)| k);
-        let key = crate::encode::query_decode(key.as_bytes());
-        if let Some(name) = PRESIGN_PARAMETERS.iter().find(|p| p.as_bytes() == &*key) {
-            return Err(SignError::PresignParameterPresent { name });
-        }
-    }
+    check_query(request.query)?;
     let amz_date = format_amz_date(params.time);
     let names = header_names_to_sign(request.headers);
+    check_count(&names)?;
     let mut query = request.query.to_owned();
     let mut add = |name: &str, value: &str| {
         if !query.is_empty() {
@@ -353,7 +415,7 @@ pub fn presign(
         add("X-Amz-Security-Token", token);
     }
     let payload = match header(request.headers, "x-amz-content-sha256") {
-        Some(v) => v.trim().to_owned(),
+        Some(v) => v.trim_matches([' ', '\t']).to_owned(),
         None => payload_hash(request.payload),
     };
     let mut creq = canonical_request_head(

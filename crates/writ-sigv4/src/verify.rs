@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The most headers a request may sign; more is refused before any work is done.
-const MAX_SIGNED_HEADERS: usize = 64;
+pub(crate) const MAX_SIGNED_HEADERS: usize = 64;
 
 /// What [`verify`] accepts besides a correct signature.
 #[derive(Clone, Copy, Debug)]

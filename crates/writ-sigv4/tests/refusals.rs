@@ -684,3 +684,44 @@ fn debug_output_carries_no_secret_token_or_body() {
     let presigned = format!("{:?}", presign(&q, &params, Duration::minutes(1)).unwrap());
     assert!(!signed.contains("SESSIONTOKENVALUE") && !presigned.contains("SESSIONTOKENVALUE"));
 }
+
+#[test]
+fn the_signer_refuses_what_no_verifier_would_accept() {
+    let c = creds();
+    let params = SigningParams::new(&c, "us-east-1", "svc", t0());
+    let sign = |headers: &[(&str, &str)]| {
+        sign_headers(
+            &SignableRequest::new("GET", "/", "", headers, Payload::Bytes(b"")),
+            &params,
+        )
+    };
+    assert_eq!(
+        sign(&[("x-a", "1")]).unwrap_err(),
+        writ_sigv4::SignError::MissingHost
+    );
+    assert!(matches!(
+        sign(&[("host", "h"), ("bad name", "1")]),
+        Err(writ_sigv4::SignError::InvalidHeaders { .. })
+    ));
+    assert_eq!(
+        sign(&[("host", "h"), ("X-Amz-Date", "20150830T123601Z")]).unwrap_err(),
+        writ_sigv4::SignError::DateMismatch
+    );
+    let bad_region = SigningParams::new(&c, "us east 1", "svc", t0());
+    assert_eq!(
+        sign_headers(
+            &SignableRequest::new("GET", "/", "", &[("host", "h")], Payload::Unsigned),
+            &bad_region
+        )
+        .unwrap_err(),
+        writ_sigv4::SignError::InvalidScope { field: "region" }
+    );
+    let headers = [("host", "h")];
+    let req = SignableRequest::new("GET", "/", "X-Amz-Signature=x", &headers, Payload::Unsigned);
+    assert_eq!(
+        presign(&req, &params, Duration::minutes(1)).unwrap_err(),
+        writ_sigv4::SignError::PresignParameterPresent {
+            name: "X-Amz-Signature"
+        }
+    );
+}
