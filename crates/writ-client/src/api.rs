@@ -217,15 +217,15 @@ impl ApiCallError {
         }
     }
 
-    /// What went wrong without the URL: the transport's error, `HTTP 503 Service
-    /// Unavailable`, or the server's message; for logs and for errors that name the URL
-    /// themselves.
+    /// What went wrong without the URL: the transport's error, `HTTP 502 Bad Gateway`, or
+    /// the status and the server's message (`403 Forbidden: ...`); for logs and for errors
+    /// that name the URL themselves.
     pub fn detail(&self) -> String {
         match self {
             ApiCallError::Transport { source, .. } => source.without_url_ref(),
             ApiCallError::Refused {
                 status, message, ..
-            } => format!("HTTP {}: {message}", status_text(*status)),
+            } => format!("{}: {message}", status_text(*status)),
             ApiCallError::Status { status, .. } => format!("HTTP {}", status_text(*status)),
             ApiCallError::Unexpected {
                 status,
@@ -465,7 +465,7 @@ mod tests {
         };
         assert!(refused.is_refusal() && !refused.is_unavailable());
         assert_eq!(refused.to_string(), "server refused (403): denied");
-        assert_eq!(refused.detail(), "HTTP 403 Forbidden: denied");
+        assert_eq!(refused.detail(), "403 Forbidden: denied");
         let down = ApiCallError::Status {
             url: "u".into(),
             status: 502,
