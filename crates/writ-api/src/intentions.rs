@@ -22,8 +22,12 @@ pub struct IntentionsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<i64>,
     /// How long to wait, in seconds (0 to 60).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub wait: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// An intention as stored: the intention and when it was written.
