@@ -15,6 +15,16 @@ pub enum KeyKind {
     Jwt,
 }
 
+impl KeyKind {
+    /// The name on the wire: `x509` or `jwt`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::X509 => "x509",
+            KeyKind::Jwt => "jwt",
+        }
+    }
+}
+
 /// Where a key is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -25,6 +35,17 @@ pub enum KeyStatus {
     Prepared,
     /// A newer key signs; it stays published until what it signed has expired.
     Retiring,
+}
+
+impl KeyStatus {
+    /// The name on the wire: `signing`, `prepared` or `retiring`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Signing => "signing",
+            KeyStatus::Prepared => "prepared",
+            KeyStatus::Retiring => "retiring",
+        }
+    }
 }
 
 /// One published key.
@@ -70,6 +91,18 @@ pub enum RotateKind {
     /// Both, together or not at all.
     #[default]
     All,
+}
+
+impl RotateKind {
+    /// The kind named `name` on the wire (`x509`, `jwt` or `all`).
+    pub fn from_name(name: &str) -> Option<RotateKind> {
+        match name {
+            "x509" => Some(RotateKind::X509),
+            "jwt" => Some(RotateKind::Jwt),
+            "all" => Some(RotateKind::All),
+            _ => None,
+        }
+    }
 }
 
 /// `POST /v1/ca/rotate`: a new key is published at once and signs after

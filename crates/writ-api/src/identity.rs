@@ -171,6 +171,17 @@ pub enum RevocationKind {
     Token,
 }
 
+impl RevocationKind {
+    /// The name on the wire: `function`, `serial` or `token`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::Function => "function",
+            RevocationKind::Serial => "serial",
+            RevocationKind::Token => "token",
+        }
+    }
+}
+
 /// One entry of the revocation feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
