@@ -41,7 +41,6 @@ pub struct EventsQuery {
 
 /// A page of records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct AuditRecords {
     /// The records, in chain order.
     #[schema(value_type = Vec<AuditRecordSchema>)]
@@ -65,7 +64,7 @@ pub struct CheckpointsQuery {
 
 /// Signed checkpoints, and the keys that verify them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Checkpoints {
     /// The checkpoints, oldest first.
     #[schema(value_type = Vec<CheckpointSchema>)]
@@ -88,7 +87,6 @@ pub struct EventBatch {
 
 /// A batch taken in: every event is durable when this answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Accepted {
     /// How many events were recorded.
     pub accepted: u64,

@@ -50,7 +50,7 @@ impl KeyStatus {
 
 /// One published key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct CaKey {
     /// Its id.
     pub id: String,
@@ -68,7 +68,7 @@ pub struct CaKey {
 
 /// `GET /v1/ca` and `POST /v1/ca/rotate`: the keys and the bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Ca {
     /// The trust domain.
     pub trust_domain: String,

@@ -31,7 +31,6 @@ pub const RETRY_AFTER: &str = "retry-after";
 
 /// An error answer: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(as = Error)]
 pub struct ErrorBody {
     /// What went wrong.
@@ -40,7 +39,6 @@ pub struct ErrorBody {
 
 /// What went wrong: a stable code for programs and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
     /// The stable code.
     pub code: ErrorCode,

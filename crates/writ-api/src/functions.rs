@@ -82,7 +82,7 @@ pub struct RegisterFunctionRequest {
 
 /// A registered function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Function {
     /// Its name.
     pub name: String,
@@ -110,7 +110,6 @@ pub struct Function {
 
 /// `GET /v1/functions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct FunctionList {
     /// Every registered function.
     pub functions: Vec<Function>,

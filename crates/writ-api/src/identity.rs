@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 /// A JSON Web Key Set: the keys that verify JWT-SVIDs (or an OIDC issuer's ID tokens).
 /// Each key is kept as the server sends it (`kty`, `kid`, `alg`, `crv`, `x`, `y`, ...).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Jwks {
     /// The keys.
     #[schema(value_type = Vec<Object>)]
@@ -18,7 +17,7 @@ pub struct Jwks {
 
 /// `GET /v1/bundle`: the trust bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Bundle {
     /// The trust domain.
     pub trust_domain: String,
@@ -84,7 +83,7 @@ pub struct RenewRequest {
 
 /// An X.509-SVID as issued by a login or a renewal, with the trust bundle current then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Svid {
     /// The function's SPIFFE ID, `spiffe://TRUST-DOMAIN/fn/NAME`.
     pub spiffe_id: String,
@@ -124,7 +123,7 @@ pub struct MintJwtRequest {
 
 /// A JWT-SVID. `Debug` never shows the token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct JwtSvid {
     /// The function's SPIFFE ID.
     pub spiffe_id: String,
@@ -184,7 +183,7 @@ impl RevocationKind {
 
 /// One entry of the revocation feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Revocation {
     /// Its position in the feed; later entries have larger numbers.
     pub seq: i64,
@@ -199,7 +198,7 @@ pub struct Revocation {
 
 /// The revocation feed's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Feed {
     /// The entries, oldest first (at most 1,000).
     pub entries: Vec<Revocation>,
@@ -224,7 +223,7 @@ pub struct RevokeRequest {
 
 /// A revocation made: its feed entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Revoked {
     /// The entry, as followers will read it.
     pub revocation: Revocation,

@@ -87,7 +87,6 @@ impl ToSchema for IntentionEntry {
 
 /// Every intention, with the index they are at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct IntentionList {
     /// The intentions.
     pub intentions: Vec<IntentionEntry>,
@@ -97,7 +96,6 @@ pub struct IntentionList {
 
 /// `PUT /v1/intentions`: what was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct IntentionWritten {
     /// The intention, as written.
     #[schema(value_type = IntentionSchema)]
@@ -123,7 +121,6 @@ pub struct IntentionPair {
 
 /// What a delete removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct IntentionDeleted {
     /// The intention.
     #[schema(value_type = IntentionSchema)]
@@ -164,7 +161,6 @@ pub enum IntentionDecision {
 
 /// A check's answer: the decision and the intention that made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct IntentionVerdict {
     /// The decision.
     pub decision: IntentionDecision,

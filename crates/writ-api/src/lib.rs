@@ -5,7 +5,8 @@
 //! - The domain modules hold the wire types, named as they are on the wire (camelCase):
 //!   [`system`], [`identity`], [`functions`], [`tokens`], [`intentions`], [`ca`],
 //!   [`audit`], [`secrets`]; [`error`] holds the error shape every route answers with.
-//!   Requests refuse unknown fields, as the server does.
+//!   Requests refuse unknown fields, as the server does; answers take them, so a field a
+//!   newer server adds does not break an older client.
 //! - [`endpoint::Endpoint`] describes one route: method, path, who may call it, and how a
 //!   [`Endpoint::Request`](endpoint::Endpoint::Request) fills the path, the query string
 //!   and the body. [`endpoints`] has one zero-sized type per route, and

@@ -46,7 +46,7 @@ impl fmt::Debug for CreateSecretRequest {
 
 /// A secret created: its first version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretCreated {
     /// The secret's name.
     pub name: String,
@@ -81,7 +81,7 @@ impl fmt::Debug for PutSecretRequest {
 
 /// A version stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretVersionPut {
     /// The secret's name.
     pub name: String,
@@ -108,7 +108,7 @@ pub struct GetSecretRequest {
 
 /// A secret's value: exactly one of `secretString` and `secretBinary`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretValue {
     /// The secret's name.
     pub name: String,
@@ -150,7 +150,7 @@ pub struct SecretName {
 
 /// An answer naming the secret changed: `restore`, `policy`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretNamed {
     /// The secret's name.
     pub name: String,
@@ -200,7 +200,7 @@ pub enum LastRotation {
 
 /// A secret's rotation settings and state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Rotation {
     /// The hook.
     pub hook: Hook,
@@ -215,7 +215,7 @@ pub struct Rotation {
 
 /// One version, in a description.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct VersionInfo {
     /// The version.
     pub version_id: String,
@@ -228,7 +228,7 @@ pub struct VersionInfo {
 
 /// `POST /v1/secrets/describe`: a secret's metadata and versions, never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretDescription {
     /// The secret's name.
     pub name: String,
@@ -253,7 +253,7 @@ pub struct SecretDescription {
 
 /// One secret, in a listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretListEntry {
     /// The secret's name.
     pub name: String,
@@ -266,7 +266,6 @@ pub struct SecretListEntry {
 
 /// `POST /v1/secrets/list`: every secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct SecretList {
     /// The secrets.
     pub secrets: Vec<SecretListEntry>,
@@ -286,7 +285,7 @@ pub struct DeleteSecretRequest {
 
 /// A deletion scheduled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SecretDeleted {
     /// The secret's name.
     pub name: String,
@@ -317,7 +316,7 @@ pub struct RotateSecretRequest {
 /// What a rotation request did: rotated (with the new version), or only changed the
 /// settings (with them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Rotated {
     /// The secret's name.
     pub name: String,

@@ -17,7 +17,7 @@ pub enum HealthStatus {
 /// `GET /v1/health`: 200 when serving; 503 with this shape when degraded, or with the
 /// error shape when the store is unreachable or not initialised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Health {
     /// `ok` or `degraded`.
     pub status: HealthStatus,

@@ -44,7 +44,7 @@ pub struct AdminTokenRequest {
 
 /// A token made: shown this once. `Debug` never shows the token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct IssuedToken {
     /// Its id (24 hex digits), which revokes it.
     pub id: String,

@@ -407,6 +407,12 @@ fn requests_refuse_unknown_fields_as_the_server_does() {
     assert!(unknown(&e.to_string()), "{e}");
     let e = serde_json::from_value::<EventsQuery>(json!({"after": 1, "since": 2})).unwrap_err();
     assert!(unknown(&e.to_string()), "{e}");
+    // Answers take fields a newer server adds.
+    let svid: JwtSvid = serde_json::from_value(
+        json!({"spiffeId": "s", "token": "t", "expiresAt": "e", "addedLater": true}),
+    )
+    .unwrap();
+    assert_eq!(svid.spiffe_id, "s");
     // Defaults as the server applies them.
     let r: RegisterFunctionRequest = serde_json::from_value(json!({"name": "f"})).unwrap();
     assert_eq!(r.attestation, default_rules());
