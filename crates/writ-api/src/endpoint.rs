@@ -253,14 +253,18 @@ impl EndpointInfo {
     /// (401, 403, 429), of its body (400, 413, 415), and its own; in status order.
     pub fn errors(&self) -> Vec<(u16, Cow<'static, str>)> {
         let mut errors: Vec<(u16, Cow<'static, str>)> = Vec::new();
-        let mut add = |status: u16, why: Cow<'static, str>| {
-            match errors.iter_mut().find(|(s, _)| *s == status) {
-                Some((_, text)) => *text = Cow::Owned(format!("{text}; {why}")),
-                None => errors.push((status, why)),
-            }
+        let mut add = |status: u16, why: Cow<'static, str>| match errors
+            .iter_mut()
+            .find(|(s, _)| *s == status)
+        {
+            Some((_, text)) => *text = Cow::Owned(format!("{text}; {why}")),
+            None => errors.push((status, why)),
         };
         if self.takes_body {
-            add(400, "the body is not valid for this route: the message names the field".into());
+            add(
+                400,
+                "the body is not valid for this route: the message names the field".into(),
+            );
             add(413, "the body is larger than this route takes".into());
             add(415, "the body was not sent as application/json".into());
         } else if !(self.parameters)().is_empty() {
@@ -282,7 +286,10 @@ impl EndpointInfo {
             );
         }
         if self.callers.admin_token() {
-            add(403, "the admin token's policies do not allow the action on the resource".into());
+            add(
+                403,
+                "the admin token's policies do not allow the action on the resource".into(),
+            );
         }
         for (status, why) in self.route_errors {
             add(*status, Cow::Borrowed(why));
@@ -332,7 +339,11 @@ pub fn query_string(request: &impl Serialize) -> Result<String, serde_json::Erro
                 )));
             }
         };
-        pairs.push(format!("{}={}", percent_encode(&name), percent_encode(&text)));
+        pairs.push(format!(
+            "{}={}",
+            percent_encode(&name),
+            percent_encode(&text)
+        ));
     }
     Ok(pairs.join("&"))
 }

@@ -44,7 +44,7 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use writ_policy::intentions::Intention;
 
 use crate::audit::{
-    Accepted, AuditRecords, CheckpointsQuery, Checkpoints, EventBatch, EventsQuery,
+    Accepted, AuditRecords, Checkpoints, CheckpointsQuery, EventBatch, EventsQuery,
 };
 use crate::ca::{Ca, RotateCaRequest};
 use crate::endpoint::{
@@ -145,13 +145,49 @@ macro_rules! takes_query {
 }
 
 documented!(
-    Health, OpenApiDocument, Bundle, Jwks, LoginRequest, Svid, RenewRequest, MintJwtRequest,
-    JwtSvid, Feed, RevokeRequest, Revoked, FunctionList, RegisterFunctionRequest, Function,
-    JoinTokenRequest, IssuedToken, IntentionList, IntentionWritten, IntentionDeleted,
-    CheckRequest, IntentionVerdict, AdminTokenRequest, Ca, RotateCaRequest, AuditRecords,
-    EventBatch, Accepted, Checkpoints, CreateSecretRequest, SecretCreated, PutSecretRequest,
-    SecretVersionPut, GetSecretRequest, SecretValue, SecretName, SecretDescription, SecretList,
-    DeleteSecretRequest, SecretDeleted, SecretNamed, SecretPolicyRequest, RotateSecretRequest,
+    Health,
+    OpenApiDocument,
+    Bundle,
+    Jwks,
+    LoginRequest,
+    Svid,
+    RenewRequest,
+    MintJwtRequest,
+    JwtSvid,
+    Feed,
+    RevokeRequest,
+    Revoked,
+    FunctionList,
+    RegisterFunctionRequest,
+    Function,
+    JoinTokenRequest,
+    IssuedToken,
+    IntentionList,
+    IntentionWritten,
+    IntentionDeleted,
+    CheckRequest,
+    IntentionVerdict,
+    AdminTokenRequest,
+    Ca,
+    RotateCaRequest,
+    AuditRecords,
+    EventBatch,
+    Accepted,
+    Checkpoints,
+    CreateSecretRequest,
+    SecretCreated,
+    PutSecretRequest,
+    SecretVersionPut,
+    GetSecretRequest,
+    SecretValue,
+    SecretName,
+    SecretDescription,
+    SecretList,
+    DeleteSecretRequest,
+    SecretDeleted,
+    SecretNamed,
+    SecretPolicyRequest,
+    RotateSecretRequest,
     Rotated,
 );
 

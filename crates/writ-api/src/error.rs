@@ -140,9 +140,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::Conflict | ErrorCode::FunctionRevoked | ErrorCode::RotationInProgress => {
-                409
-            }
+            ErrorCode::Conflict | ErrorCode::FunctionRevoked | ErrorCode::RotationInProgress => 409,
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::TooManyFailures => 429,

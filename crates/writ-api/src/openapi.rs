@@ -30,8 +30,14 @@ pub const JWT_SVID: &str = "jwtSvid";
 /// The groups routes are listed under, in order, with what each holds.
 const TAGS: [(&str, &str); 8] = [
     ("system", "The server itself"),
-    ("identity", "Attestation, X.509-SVIDs, JWT-SVIDs and the trust bundle"),
-    ("revocation", "Revoking functions, SVIDs and tokens, and the feed that publishes it"),
+    (
+        "identity",
+        "Attestation, X.509-SVIDs, JWT-SVIDs and the trust bundle",
+    ),
+    (
+        "revocation",
+        "Revoking functions, SVIDs and tokens, and the feed that publishes it",
+    ),
     ("functions", "The function registry"),
     ("tokens", "Join tokens and admin tokens"),
     ("intentions", "Which function may call which"),
@@ -113,8 +119,8 @@ fn operation(route: &EndpointInfo, schemas: &mut Schemas) -> utoipa::openapi::pa
             .unwrap_or("Error");
         // A status the route also answers successfully (a PUT's 201), or with its answer's
         // shape (a degraded health check), carries the answer's schema too.
-        let success_too = route.route_errors.iter().any(|(s, _)| *s == status)
-            && (200..300).contains(&status);
+        let success_too =
+            route.route_errors.iter().any(|(s, _)| *s == status) && (200..300).contains(&status);
         let schema = match (&answer, &error) {
             (Some(answer), Some(error)) if status == 503 && route.path == "/v1/health" => {
                 Some(RefOr::T(
@@ -179,8 +185,7 @@ pub fn document() -> OpenApi {
     }
     let mut http_bearer = Http::new(HttpAuthScheme::Bearer);
     http_bearer.description = Some(
-        "An admin token, writ.admin.<id>.<secret>, authorized by its IAM-language policies"
-            .into(),
+        "An admin token, writ.admin.<id>.<secret>, authorized by its IAM-language policies".into(),
     );
     let mut jwt_bearer = Http::new(HttpAuthScheme::Bearer);
     jwt_bearer.bearer_format = Some("JWT".into());
@@ -219,11 +224,14 @@ pub fn document() -> OpenApi {
             ADMIN_TOKEN,
             Vec::<String>::new(),
         )]))
-        .tags(Some(
-            TAGS.iter()
-                .chain([&SECRETS_TAG])
-                .map(|(name, about)| TagBuilder::new().name(*name).description(Some(*about)).build()),
-        ))
+        .tags(Some(TAGS.iter().chain([&SECRETS_TAG]).map(
+            |(name, about)| {
+                TagBuilder::new()
+                    .name(*name)
+                    .description(Some(*about))
+                    .build()
+            },
+        )))
         .paths(paths.build())
         .components(Some(components))
         .build()

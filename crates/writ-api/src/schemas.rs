@@ -391,9 +391,6 @@ mod tests {
         same_fields::<IntentionSchema>(&full, &least);
         let (action, _) = schema_json::<IntentionActionSchema>();
         assert_eq!(action["enum"], serde_json::json!(["allow", "deny"]));
-        assert_eq!(
-            serde_json::to_value(IntentionAction::Deny).unwrap(),
-            "deny"
-        );
+        assert_eq!(serde_json::to_value(IntentionAction::Deny).unwrap(), "deny");
     }
 }

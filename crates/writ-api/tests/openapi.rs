@@ -64,7 +64,11 @@ fn the_document_is_openapi_3_1_json() {
     let text = serde_json::to_string_pretty(&doc).unwrap();
     let again: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(again, doc);
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
     assert_eq!(doc["info"]["title"], "writ control plane");
     assert!(doc["paths"].as_object().is_some_and(|p| !p.is_empty()));
 }
@@ -96,12 +100,19 @@ fn every_route_appears_once_with_its_method_and_no_other() {
         .collect();
     assert_eq!(listed.len(), routes.len(), "a route is listed twice");
     let operations: BTreeSet<&str> = routes.iter().map(|r| r.operation).collect();
-    assert_eq!(operations.len(), routes.len(), "an operation id is used twice");
+    assert_eq!(
+        operations.len(),
+        routes.len(),
+        "an operation id is used twice"
+    );
     let mounted: BTreeSet<(String, String)> = MOUNTED
         .iter()
         .map(|(m, p)| (m.to_string(), p.to_string()))
         .collect();
-    assert_eq!(listed, mounted, "writ_api::all() and the server's routes differ");
+    assert_eq!(
+        listed, mounted,
+        "writ_api::all() and the server's routes differ"
+    );
     let mut documented = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -185,14 +196,26 @@ fn parameters_are_documented_where_the_path_or_query_has_them() {
             .as_array()
             .map(|ps| {
                 ps.iter()
-                    .map(|p| format!("{}:{}", p["in"].as_str().unwrap(), p["name"].as_str().unwrap()))
+                    .map(|p| {
+                        format!(
+                            "{}:{}",
+                            p["in"].as_str().unwrap(),
+                            p["name"].as_str().unwrap()
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default()
     };
     assert_eq!(names("get", "/v1/functions/{name}"), ["path:name"]);
-    assert_eq!(names("post", "/v1/functions/{name}/join-tokens"), ["path:name"]);
-    assert_eq!(names("get", "/v1/revocations"), ["query:after", "query:wait"]);
+    assert_eq!(
+        names("post", "/v1/functions/{name}/join-tokens"),
+        ["path:name"]
+    );
+    assert_eq!(
+        names("get", "/v1/revocations"),
+        ["query:after", "query:wait"]
+    );
     assert_eq!(
         names("delete", "/v1/intentions"),
         ["query:source", "query:destination"]

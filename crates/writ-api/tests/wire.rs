@@ -39,8 +39,10 @@ fn decodes<T: Serialize + DeserializeOwned>(value: Value) -> T {
 
 fn jwks() -> Jwks {
     Jwks {
-        keys: vec![json!({"kty": "EC", "crv": "P-256", "kid": "k1", "x": "AA", "y": "BB",
-                          "alg": "ES256", "use": "sig"})],
+        keys: vec![
+            json!({"kty": "EC", "crv": "P-256", "kid": "k1", "x": "AA", "y": "BB",
+                          "alg": "ES256", "use": "sig"}),
+        ],
     }
 }
 
@@ -86,7 +88,9 @@ fn function() -> Function {
             AttestationRule::JoinToken,
             AttestationRule::Oidc(OidcRule {
                 issuer: "https://token.actions.githubusercontent.com".into(),
-                jwks_url: Some("https://token.actions.githubusercontent.com/.well-known/jwks".into()),
+                jwks_url: Some(
+                    "https://token.actions.githubusercontent.com/.well-known/jwks".into(),
+                ),
                 jwks: None,
                 audience: "writ".into(),
                 subject: Some("repo:acme/orders:*".into()),
@@ -103,7 +107,10 @@ fn function() -> Function {
 
 #[test]
 fn every_type_survives_a_round_trip() {
-    round_trip(ErrorBody::new(ErrorCode::TooManyFailures, "try again in 3 s"));
+    round_trip(ErrorBody::new(
+        ErrorCode::TooManyFailures,
+        "try again in 3 s",
+    ));
     round_trip(Health {
         status: HealthStatus::Degraded,
         trust_domain: "example.org".into(),
@@ -432,13 +439,17 @@ fn the_servers_answers_decode() {
     let jwks = json!({"keys": [{"kty": "EC", "use": "sig", "kid": "jwt-1", "alg": "ES256",
         "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]});
-    decodes::<Bundle>(json!({"trustDomain": td, "x509Bundle": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "jwks": jwks}));
+    decodes::<Bundle>(
+        json!({"trustDomain": td, "x509Bundle": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "jwks": jwks}),
+    );
     decodes::<Jwks>(jwks.clone());
     let svid: Svid = decodes(json!({"spiffeId": "spiffe://example.org/fn/orders",
         "x509Svid": "-----BEGIN CERTIFICATE-----\n", "serial": "5a1f", "expiresAt": "2026-01-01T01:00:00Z",
         "x509Bundle": "-----BEGIN CERTIFICATE-----\n", "jwks": jwks}));
     assert_eq!(svid.serial, "5a1f");
-    decodes::<JwtSvid>(json!({"spiffeId": "spiffe://example.org/fn/orders", "token": "eyJhbGciOiJFUzI1NiJ9.e30.sig", "expiresAt": "2026-01-01T00:05:00Z"}));
+    decodes::<JwtSvid>(
+        json!({"spiffeId": "spiffe://example.org/fn/orders", "token": "eyJhbGciOiJFUzI1NiJ9.e30.sig", "expiresAt": "2026-01-01T00:05:00Z"}),
+    );
     let feed: Feed = decodes(json!({"entries": [
         {"seq": 1, "kind": "function", "value": "spiffe://example.org/fn/orders", "revokedAt": 1_700_000_000},
         {"seq": 2, "kind": "serial", "value": "5a1f", "revokedAt": 1_700_000_001},
@@ -446,21 +457,34 @@ fn the_servers_answers_decode() {
         "next": 3}));
     assert_eq!(feed.entries[1].kind, RevocationKind::Serial);
     decodes::<Feed>(json!({"entries": [], "next": 0}));
-    decodes::<Revoked>(json!({"revocation": {"seq": 4, "kind": "function", "value": "spiffe://example.org/fn/a", "revokedAt": 1}}));
+    decodes::<Revoked>(
+        json!({"revocation": {"seq": 4, "kind": "function", "value": "spiffe://example.org/fn/a", "revokedAt": 1}}),
+    );
     // function_json, for a function registered without rules or policies, and revoked.
-    let f: Function = decodes(json!({"name": "orders", "spiffeId": "spiffe://example.org/fn/orders",
+    let f: Function = decodes(
+        json!({"name": "orders", "spiffeId": "spiffe://example.org/fn/orders",
         "attestation": [{"type": "joinToken"}], "x509Ttl": "1h", "createdAt": "2026-01-01T00:00:00Z",
-        "revokedAt": "2026-01-02T00:00:00Z", "policies": [], "permissionsBoundary": null}));
+        "revokedAt": "2026-01-02T00:00:00Z", "policies": [], "permissionsBoundary": null}),
+    );
     assert_eq!(f.attestation, default_rules());
-    decodes::<FunctionList>(json!({"functions": [{"name": "ci", "spiffeId": "spiffe://example.org/fn/ci",
+    decodes::<FunctionList>(
+        json!({"functions": [{"name": "ci", "spiffeId": "spiffe://example.org/fn/ci",
         "attestation": [{"type": "oidc", "issuer": "https://issuer.example", "jwks": jwks, "audience": "writ", "subject": "repo:*"}],
         "x509Ttl": "30m", "createdAt": "t", "revokedAt": null,
         "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secrets:GetSecretValue", "Resource": "writ:secret/ci/*"}]}],
-        "permissionsBoundary": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]}]}));
-    let join: IssuedToken = decodes(json!({"id": "0123456789abcdef01234567", "token": "writ.join.0123456789abcdef01234567.c2VjcmV0",
-        "function": "orders", "expiresAt": "2026-01-01T00:10:00Z"}));
-    assert!(!format!("{join:?}").contains("c2VjcmV0"), "Debug shows no token");
-    decodes::<IssuedToken>(json!({"id": "0123456789abcdef01234567", "token": "writ.admin.0123456789abcdef01234567.c2VjcmV0", "expiresAt": null}));
+        "permissionsBoundary": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]}]}),
+    );
+    let join: IssuedToken = decodes(
+        json!({"id": "0123456789abcdef01234567", "token": "writ.join.0123456789abcdef01234567.c2VjcmV0",
+        "function": "orders", "expiresAt": "2026-01-01T00:10:00Z"}),
+    );
+    assert!(
+        !format!("{join:?}").contains("c2VjcmV0"),
+        "Debug shows no token"
+    );
+    decodes::<IssuedToken>(
+        json!({"id": "0123456789abcdef01234567", "token": "writ.admin.0123456789abcdef01234567.c2VjcmV0", "expiresAt": null}),
+    );
     // record_json: the intention's own fields, and when it was written.
     let list: IntentionList = decodes(json!({"intentions": [
         {"source": "orders", "destination": "payments", "action": "allow",
@@ -470,8 +494,12 @@ fn the_servers_answers_decode() {
         {"source": "*", "destination": "payments", "action": "deny", "createdAt": "t", "updatedAt": "t"}],
         "index": 2}));
     assert_eq!(list.intentions[1].intention.action, IntentionAction::Deny);
-    decodes::<IntentionWritten>(json!({"intention": {"source": "orders", "destination": "payments", "action": "allow"}, "index": 1, "created": true}));
-    decodes::<IntentionDeleted>(json!({"deleted": {"source": "*", "destination": "payments", "action": "deny"}, "index": 3}));
+    decodes::<IntentionWritten>(
+        json!({"intention": {"source": "orders", "destination": "payments", "action": "allow"}, "index": 1, "created": true}),
+    );
+    decodes::<IntentionDeleted>(
+        json!({"deleted": {"source": "*", "destination": "payments", "action": "deny"}, "index": 3}),
+    );
     let verdict: IntentionVerdict = decodes(json!({"decision": "allowed",
         "intention": {"source": "orders", "destination": "payments", "action": "allow", "permissions": [{"methods": ["POST"]}]},
         "reason": "allowed by intention orders -> payments (POST)", "matched": ["intention:orders:payments:0"], "index": 2}));
@@ -488,28 +516,45 @@ fn the_servers_answers_decode() {
         "prevHash": "0000", "hash": "1111"}], "next": 1}));
     let event: writ_audit::Event = serde_json::from_str(&records.records[0].event).unwrap();
     assert_eq!(event.outcome, writ_audit::Outcome::Allowed);
-    decodes::<Checkpoints>(json!({"checkpoints": [{"seq": 1, "hash": "1111", "time": "t", "keyId": "audit-1", "signature": "ff"}],
-        "publicKeys": [{"id": "audit-1", "publicKey": "04ab"}]}));
+    decodes::<Checkpoints>(
+        json!({"checkpoints": [{"seq": 1, "hash": "1111", "time": "t", "keyId": "audit-1", "signature": "ff"}],
+        "publicKeys": [{"id": "audit-1", "publicKey": "04ab"}]}),
+    );
     decodes::<Accepted>(json!({"accepted": 2}));
     decodes::<SecretCreated>(json!({"name": "payments/stripe-key", "versionId": "3f2a"}));
-    decodes::<SecretVersionPut>(json!({"name": "prod/db", "versionId": "3f2b", "versionStages": ["AWSCURRENT"]}));
-    let value: SecretValue = decodes(json!({"name": "prod/db", "versionId": "3f2b", "versionStages": ["AWSCURRENT"],
-        "createdDate": "t", "secretString": "postgres://u:p@db/orders"}));
-    assert!(!format!("{value:?}").contains("postgres"), "Debug shows no value");
-    decodes::<SecretValue>(json!({"name": "certs/key", "versionId": "1", "versionStages": [], "createdDate": "t", "secretBinary": "AAE="}));
-    decodes::<SecretDescription>(json!({"name": "prod/db", "description": "orders database", "tags": {"team": "orders"},
+    decodes::<SecretVersionPut>(
+        json!({"name": "prod/db", "versionId": "3f2b", "versionStages": ["AWSCURRENT"]}),
+    );
+    let value: SecretValue = decodes(
+        json!({"name": "prod/db", "versionId": "3f2b", "versionStages": ["AWSCURRENT"],
+        "createdDate": "t", "secretString": "postgres://u:p@db/orders"}),
+    );
+    assert!(
+        !format!("{value:?}").contains("postgres"),
+        "Debug shows no value"
+    );
+    decodes::<SecretValue>(
+        json!({"name": "certs/key", "versionId": "1", "versionStages": [], "createdDate": "t", "secretBinary": "AAE="}),
+    );
+    decodes::<SecretDescription>(
+        json!({"name": "prod/db", "description": "orders database", "tags": {"team": "orders"},
         "createdDate": "t", "lastChangedDate": "u", "resourcePolicy": null,
         "rotation": {"hook": {"type": "https", "url": "https://rotator.internal/db"}, "every": null,
                      "nextRotationDate": null,
                      "lastRotation": {"status": "succeeded", "versionId": "v3", "date": "t"}},
         "versions": [{"versionId": "v3", "versionStages": ["AWSCURRENT"], "createdDate": "t"},
-                     {"versionId": "v2", "versionStages": ["AWSPREVIOUS"], "createdDate": "t"}]}));
-    decodes::<SecretList>(json!({"secrets": [{"name": "prod/db", "description": "", "lastChangedDate": "t"}]}));
+                     {"versionId": "v2", "versionStages": ["AWSPREVIOUS"], "createdDate": "t"}]}),
+    );
+    decodes::<SecretList>(
+        json!({"secrets": [{"name": "prod/db", "description": "", "lastChangedDate": "t"}]}),
+    );
     decodes::<SecretDeleted>(json!({"name": "prod/db", "deletionDate": "t"}));
     decodes::<SecretNamed>(json!({"name": "prod/db"}));
     decodes::<Rotated>(json!({"name": "prod/db", "rotated": true, "versionId": "v4"}));
-    decodes::<Rotated>(json!({"name": "prod/db", "rotated": false, "rotation": {"hook": {"type": "command", "name": "db"},
-        "every": "30d", "nextRotationDate": "t", "lastRotation": null}}));
+    decodes::<Rotated>(
+        json!({"name": "prod/db", "rotated": false, "rotation": {"hook": {"type": "command", "name": "db"},
+        "every": "30d", "nextRotationDate": "t", "lastRotation": null}}),
+    );
     let refused: ErrorBody = decodes(json!({"error": {"code": "accessDenied",
         "message": "secrets:GetSecretValue on writ:secret/prod/db is not allowed for spiffe://example.org/fn/orders (implicitDeny)"}}));
     assert_eq!(refused.error.code, ErrorCode::AccessDenied);

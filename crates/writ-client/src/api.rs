@@ -489,9 +489,10 @@ mod tests {
         let client = ApiClient::new("https://s:7443/", http, token);
         assert!(!format!("{client:?}").contains("s3cr3t"));
         assert_eq!(
-            client.url::<writ_api::endpoints::ReadRevocations>(
-                &writ_api::identity::FeedQuery { after: 2, wait: 0 }
-            ),
+            client.url::<writ_api::endpoints::ReadRevocations>(&writ_api::identity::FeedQuery {
+                after: 2,
+                wait: 0
+            }),
             "https://s:7443/v1/revocations?after=2&wait=0"
         );
     }

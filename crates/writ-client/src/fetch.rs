@@ -284,7 +284,11 @@ impl HttpFetcher {
         svid: Arc<SvidSource>,
     ) -> Result<HttpFetcher, String> {
         let client = mtls_client(bundle_pem, svid)?;
-        Ok(HttpFetcher::with(ApiClient::new(server, client, Credential::Tls)))
+        Ok(HttpFetcher::with(ApiClient::new(
+            server,
+            client,
+            Credential::Tls,
+        )))
     }
 
     /// A fetcher for the server at `server` (`https://host:port`) that verifies it against
@@ -296,7 +300,11 @@ impl HttpFetcher {
         svid: Arc<SvidSource>,
     ) -> Result<HttpFetcher, String> {
         let client = mtls_client_trusting(trust, svid)?;
-        Ok(HttpFetcher::with(ApiClient::new(server, client, Credential::Tls)))
+        Ok(HttpFetcher::with(ApiClient::new(
+            server,
+            client,
+            Credential::Tls,
+        )))
     }
 
     /// A fetcher that reads with `api`, and its credential.

@@ -145,7 +145,11 @@ impl Identity {
         evidence: &Evidence,
         svid_dir: Option<PathBuf>,
     ) -> Result<Arc<Identity>, String> {
-        let api = ApiClient::new(server, crate::fetch::bundle_client(ca_pem)?, Credential::Tls);
+        let api = ApiClient::new(
+            server,
+            crate::fetch::bundle_client(ca_pem)?,
+            Credential::Tls,
+        );
         let attestation = match evidence {
             Evidence::JoinToken(t) => writ_api::identity::Evidence::JoinToken { token: t.clone() },
             Evidence::OidcFile(p) => {

@@ -180,7 +180,8 @@ fn checkpoints_after(
 ) -> Result<(Vec<Checkpoint>, Vec<PublicKey>), String> {
     let mut all = Vec::new();
     loop {
-        let answer = client.send::<ReadAuditCheckpoints>(&CheckpointsQuery { after, limit: None })?;
+        let answer =
+            client.send::<ReadAuditCheckpoints>(&CheckpointsQuery { after, limit: None })?;
         let keys: Vec<PublicKey> = answer.public_keys;
         let page: Vec<Checkpoint> = answer.checkpoints;
         let Some(last) = page.last().map(|c| c.seq) else {

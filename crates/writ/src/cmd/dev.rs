@@ -29,8 +29,8 @@ use writ_api::secrets::{CreateSecretRequest, GetSecretRequest, SecretPolicyReque
 use writ_api::tokens::{AdminTokenRequest, JoinTokenFor, JoinTokenRequest};
 use writ_client::api::{ApiCallError, ApiClient, Credential};
 use writ_client::fetch::{HttpFetcher, SvidSource, mtls_client};
-use writ_policy::intentions::{Intention, IntentionAction, Permission};
 use writ_client::secrets::{CachePolicy, SecretCache};
+use writ_policy::intentions::{Intention, IntentionAction, Permission};
 use writ_server::server::{self, Settings};
 use writ_server::state::Limits;
 
@@ -424,7 +424,8 @@ auth = ["mtls", "jwt"]
             Err(e) => println!(
                 "  ✘ {:<8} reads {payments_secret}: {status} {}",
                 f.name,
-                e.server_message().map_or_else(|| e.detail(), str::to_string)
+                e.server_message()
+                    .map_or_else(|| e.detail(), str::to_string)
             ),
         }
         if (f.name == "payments") != (status == 200) {

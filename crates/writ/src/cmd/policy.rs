@@ -602,16 +602,15 @@ fn generate(args: GenerateArgs) -> Result<ExitCode, String> {
     let mut events = Vec::new();
     let mut after = 0;
     loop {
-        let page = client.send::<writ_api::endpoints::ReadAuditEvents>(
-            &writ_api::audit::EventsQuery {
+        let page =
+            client.send::<writ_api::endpoints::ReadAuditEvents>(&writ_api::audit::EventsQuery {
                 after,
                 limit: Some(writ_api::audit::MAX_PAGE),
                 actor: Some(actor.clone()),
                 since_ms: Some(since_ms),
                 outcome: Some(writ_audit::Outcome::Allowed),
                 wait: 0,
-            },
-        )?;
+            })?;
         let records = page.records;
         let Some(last) = records.last().map(|r| r.seq) else {
             break;
