@@ -454,6 +454,204 @@ mod tests {
         assert!(decode::<Feed>("u", 200, b"<html>").is_err());
     }
 
+    /// An HTTP client as the crate builds them (rustls with ring), trusting nothing: for
+    /// plain-HTTP test servers.
+    fn plain_client() -> reqwest::Client {
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .build()
+            .unwrap()
+    }
+
+    /// A server on loopback that answers each request with `answer(request line)` and
+    /// sends every request it read (head and body) on the channel.
+    async fn canned(
+        answer: fn(&str) -> String,
+    ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    let n = tcp.read(&mut buf).await.unwrap();
+                    seen.extend_from_slice(&buf[..n]);
+                    if let Some(i) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                while seen.len() < head_end + length {
+                    let n = tcp.read(&mut buf).await.unwrap();
+                    seen.extend_from_slice(&buf[..n]);
+                }
+                let request = String::from_utf8_lossy(&seen).into_owned();
+                let line = request.lines().next().unwrap_or_default().to_string();
+                tcp.write_all(answer(&line).as_bytes()).await.unwrap();
+                let _ = tx.send(request);
+            }
+        });
+        (format!("http://{addr}"), rx)
+    }
+
+    fn response(status: &str, headers: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n{body}",
+            body.len()
+        )
+    }
+
+    #[tokio::test]
+    async fn each_kind_of_answer_becomes_its_result() {
+        use writ_api::endpoints::{
+            DeleteFunction, GetBundle, GetHealth, ListFunctions, ReadRevocations, RegisterFunction,
+        };
+        let (base, mut seen) = canned(|line| {
+            if line.starts_with("GET /v1/health") {
+                response(
+                    "429 Too Many Requests",
+                    "retry-after: 7\r\ncontent-type: application/json\r\n",
+                    r#"{"error":{"code":"tooManyFailures","message":"try again in 7 s"}}"#,
+                )
+            } else if line.starts_with("GET /v1/functions ") {
+                response(
+                    "403 Forbidden",
+                    "",
+                    r#"{"error":{"code":"accessDenied","message":"not allowed"}}"#,
+                )
+            } else if line.starts_with("POST /v1/functions ") {
+                response(
+                    "201 Created",
+                    "",
+                    r#"{"name":"f","spiffeId":"spiffe://example.org/fn/f","attestation":[{"type":"joinToken"}],
+                        "x509Ttl":"1h","createdAt":"t","revokedAt":null,"policies":[],"permissionsBoundary":null}"#,
+                )
+            } else if line.starts_with("DELETE /v1/functions/f") {
+                response("204 No Content", "", "")
+            } else if line.starts_with("GET /v1/bundle") {
+                response("502 Bad Gateway", "", "<html>bad gateway</html>")
+            } else {
+                response("200 OK", "", r#"{"entries":[{"seq":"one"}],"next":1}"#)
+            }
+        })
+        .await;
+        let api = ApiClient::new(
+            &base,
+            plain_client(),
+            Credential::AdminToken("writ.admin.0123.s3cr3t".into()),
+        );
+
+        let e = api
+            .send::<GetHealth>(&writ_api::NoRequest)
+            .await
+            .unwrap_err();
+        assert_eq!(e.retry_after(), Some(7));
+        assert_eq!(e.code(), Some(&ErrorCode::TooManyFailures));
+        assert!(e.is_refusal());
+        assert!(
+            seen.recv()
+                .await
+                .unwrap()
+                .contains("authorization: Bearer writ.admin.0123.s3cr3t")
+        );
+
+        let e = api
+            .send::<ListFunctions>(&writ_api::NoRequest)
+            .await
+            .unwrap_err();
+        assert_eq!(e.to_string(), "server refused (403): not allowed");
+        assert!(!e.to_string().contains("s3cr3t") && !format!("{e:?}").contains("s3cr3t"));
+        seen.recv().await.unwrap();
+
+        let created = api
+            .send::<RegisterFunction>(&writ_api::functions::RegisterFunctionRequest {
+                name: "f".into(),
+                attestation: writ_api::functions::default_rules(),
+                x509_ttl: None,
+                policies: Vec::new(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(created.spiffe_id, "spiffe://example.org/fn/f");
+        let sent = seen.recv().await.unwrap();
+        assert!(sent.contains("content-type: application/json"), "{sent}");
+        assert!(
+            sent.ends_with(r#"{"name":"f","attestation":[{"type":"joinToken"}]}"#),
+            "{sent}"
+        );
+
+        api.send::<DeleteFunction>(&writ_api::functions::FunctionName::new("f"))
+            .await
+            .unwrap();
+        seen.recv().await.unwrap();
+
+        let e = api
+            .send::<GetBundle>(&writ_api::NoRequest)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ApiCallError::Status {
+                    status: 502,
+                    json: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.is_unavailable());
+        seen.recv().await.unwrap();
+
+        let e = api
+            .send::<ReadRevocations>(&writ_api::identity::FeedQuery { after: 3, wait: 0 })
+            .await
+            .unwrap_err();
+        match &e {
+            ApiCallError::Unexpected { path, url, .. } => {
+                assert_eq!(path, "entries[0].seq");
+                assert_eq!(url, &format!("{base}/v1/revocations?after=3&wait=0"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            seen.recv()
+                .await
+                .unwrap()
+                .starts_with("GET /v1/revocations?after=3&wait=0 ")
+        );
+
+        // Nothing listens: the error names the URL, and is an outage.
+        let gone = ApiClient::new("http://127.0.0.1:9", plain_client(), Credential::Tls);
+        let e = gone
+            .send::<GetBundle>(&writ_api::NoRequest)
+            .await
+            .unwrap_err();
+        assert!(e.is_unavailable() && e.status().is_none());
+        assert!(
+            e.to_string().starts_with("http://127.0.0.1:9/v1/bundle: "),
+            "{e}"
+        );
+    }
+
     #[test]
     fn refusals_and_outages_are_told_apart_and_no_credential_shows() {
         let refused = ApiCallError::Refused {

@@ -384,17 +384,15 @@ auth = ["mtls", "jwt"]
         }
         let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
         let status = response.status().as_u16();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let body = response.bytes().await.unwrap_or_default();
+        // The function's own answer when it was forwarded; the gateway's refusal, in the
+        // API's error shape, when not.
         let (mark, what) = if status < 300 {
+            let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             ("✔", answer.to_string())
         } else {
-            (
-                "✘",
-                answer["error"]["message"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-            )
+            let refusal = serde_json::from_slice::<writ_api::ErrorBody>(&body);
+            ("✘", refusal.map(|r| r.error.message).unwrap_or_default())
         };
         println!("  {mark} {who:<16} {method:<4} {path:<18} {status}  {what}");
         let expected = [200, 403, 403, 401][i];
