@@ -25,6 +25,9 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use writ_api::endpoints::MintJwtSvid;
+use writ_api::identity::{Audience, MintJwtRequest};
+use writ_client::api::ApiCallError;
 use writ_client::fetch::HttpFetcher;
 use writ_client::secrets::{CacheError, SecretCache};
 
@@ -222,37 +225,43 @@ impl Local {
         if let Some((token, exp)) = cached {
             return answer(StatusCode::OK, &json!({"token": token, "expiresAt": exp}));
         }
-        let client = match self.identity.server_client() {
+        let api = match self.identity.api() {
             Ok(c) => c,
             Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
         };
-        let sent = client
-            .post(format!("{}/v1/svid/jwt", self.identity.server()))
-            .json(&json!({"audience": aud}))
-            .send()
-            .await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.without_url().to_string()),
-        };
-        let status = response.status();
-        let v: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return error(
-                StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY),
-                v["error"]["message"]
-                    .as_str()
-                    .unwrap_or("refused")
-                    .to_string(),
-            );
-        }
-        let token = v["token"].as_str().unwrap_or_default().to_string();
-        let exp = v["expiresAt"]
-            .as_str()
-            .and_then(|t| {
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        let sent = api
+            .send::<MintJwtSvid>(&MintJwtRequest {
+                audience: Audience::One(aud.clone()),
+                ttl: None,
             })
-            .map_or(now + 60, |t| t.unix_timestamp());
+            .await;
+        let minted = match sent {
+            Ok(minted) => minted,
+            Err(e @ ApiCallError::Transport { .. }) => {
+                return error(StatusCode::SERVICE_UNAVAILABLE, e.detail());
+            }
+            Err(ApiCallError::Refused {
+                status, message, ..
+            }) => {
+                return error(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    message,
+                );
+            }
+            Err(ApiCallError::Status { status, .. }) => {
+                return error(
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                    "refused",
+                );
+            }
+            Err(e) => return error(StatusCode::BAD_GATEWAY, e.detail()),
+        };
+        let token = minted.token;
+        let exp = time::OffsetDateTime::parse(
+            &minted.expires_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_or(now + 60, |t| t.unix_timestamp());
         let mut jwts = self
             .jwts
             .lock()

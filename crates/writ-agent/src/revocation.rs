@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::Value;
+use writ_api::endpoints::ReadRevocations;
+use writ_api::identity::{FeedQuery, Revocation, RevocationKind};
 use writ_client::fetch::HttpFetcher;
 use writ_client::identity::Identity;
 use writ_client::secrets::SecretCache;
@@ -15,14 +16,12 @@ use writ_client::secrets::SecretCache;
 /// Whether a feed entry revokes the identity the agent holds: its function, revoked after
 /// its current SVID was issued (an older entry belongs to an earlier registration), or its
 /// current SVID's serial.
-pub fn revokes(entry: &Value, spiffe_id: &str, serial: &str, issued_at: i64) -> bool {
-    let value = entry["value"].as_str().unwrap_or_default();
-    match entry["kind"].as_str() {
-        Some("function") => {
-            value == spiffe_id && entry["revokedAt"].as_i64().unwrap_or(i64::MAX) >= issued_at
-        }
-        Some("serial") => value.trim_start_matches('0') == serial.trim_start_matches('0'),
-        _ => false,
+pub fn revokes(entry: &Revocation, spiffe_id: &str, serial: &str, issued_at: i64) -> bool {
+    let value = entry.value.as_str();
+    match entry.kind {
+        RevocationKind::Function => value == spiffe_id && entry.revoked_at >= issued_at,
+        RevocationKind::Serial => value.trim_start_matches('0') == serial.trim_start_matches('0'),
+        RevocationKind::Token => false,
     }
 }
 
@@ -34,7 +33,7 @@ pub async fn follow(
 ) {
     let mut after = 0;
     loop {
-        let client = match identity.server_client() {
+        let api = match identity.api() {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "revocation feed: no client");
@@ -42,23 +41,14 @@ pub async fn follow(
                 continue;
             }
         };
-        let url = format!("{}/v1/revocations?after={after}&wait=25", identity.server());
-        let page: Result<Option<Value>, String> = async {
-            let r = client
-                .get(&url)
-                .timeout(Duration::from_secs(40))
-                .send()
-                .await
-                .map_err(|e| e.without_url().to_string())?;
-            if matches!(r.status().as_u16(), 401 | 403) {
-                return Ok(None);
-            }
-            if !r.status().is_success() {
-                return Err(format!("HTTP {}", r.status()));
-            }
-            r.json().await.map(Some).map_err(|e| e.to_string())
-        }
-        .await;
+        let answered = api
+            .send_within::<ReadRevocations>(&FeedQuery { after, wait: 25 }, Duration::from_secs(40))
+            .await;
+        let page = match answered {
+            Ok(feed) => Ok(Some(feed)),
+            Err(e) if matches!(e.status(), Some(401 | 403)) => Ok(None),
+            Err(e) => Err(e.detail()),
+        };
         let page = match page {
             Ok(Some(p)) => p,
             // The server refuses this SVID on the feed (as it does for a revoked function
@@ -84,10 +74,9 @@ pub async fn follow(
         };
         let svid = identity.svid();
         let issued_at = svid.not_before + 30;
-        let hit = page["entries"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let hit = page
+            .entries
+            .iter()
             .any(|e| revokes(e, &svid.spiffe_id, &svid.serial, issued_at));
         if hit {
             revoked.store(true, Ordering::Release);
@@ -95,19 +84,28 @@ pub async fn follow(
             tracing::warn!(id = svid.spiffe_id, "this function's identity was revoked");
             return;
         }
-        after = page["next"].as_i64().unwrap_or(after);
+        after = page.next;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::revokes;
-    use serde_json::json;
+    use writ_api::identity::{Revocation, RevocationKind};
+
+    fn entry(kind: RevocationKind, value: &str, revoked_at: i64) -> Revocation {
+        Revocation {
+            seq: 1,
+            kind,
+            value: value.into(),
+            revoked_at,
+        }
+    }
 
     #[test]
     fn only_entries_for_this_identity_after_its_issue_revoke_it() {
         let me = "spiffe://example.org/fn/orders";
-        let f = |v: &str, at: i64| json!({"kind": "function", "value": v, "revokedAt": at});
+        let f = |v: &str, at: i64| entry(RevocationKind::Function, v, at);
         assert!(revokes(&f(me, 200), me, "0abc", 100));
         assert!(
             !revokes(&f(me, 50), me, "0abc", 100),
@@ -119,11 +117,11 @@ mod tests {
             "0abc",
             100
         ));
-        let s = |v: &str| json!({"kind": "serial", "value": v, "revokedAt": 1});
+        let s = |v: &str| entry(RevocationKind::Serial, v, 1);
         assert!(revokes(&s("abc"), me, "0abc", 100));
         assert!(!revokes(&s("abd"), me, "0abc", 100));
         assert!(!revokes(
-            &json!({"kind": "token", "value": "x"}),
+            &entry(RevocationKind::Token, "x", 1),
             me,
             "x",
             100

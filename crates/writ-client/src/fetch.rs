@@ -12,8 +12,10 @@ use rustls::pki_types::{
     CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer, ServerName, UnixTime,
 };
 use rustls::sign::CertifiedKey;
-use serde_json::{Value, json};
+use writ_api::endpoints::GetSecretValue;
+use writ_api::secrets::GetSecretRequest;
 
+use crate::api::{ApiCallError, ApiClient, Credential};
 use crate::secrets::{Fetch, FetchError, SecretValue};
 
 /// The function's current X.509-SVID and key, presented as the TLS client certificate.
@@ -270,8 +272,7 @@ pub fn mtls_client_trusting(
 /// Fetches `AWSCURRENT` values from `writ server` (`POST /v1/secrets/get`) with the
 /// function's SVID.
 pub struct HttpFetcher {
-    client: reqwest::Client,
-    url: String,
+    api: ApiClient,
 }
 
 impl HttpFetcher {
@@ -283,14 +284,13 @@ impl HttpFetcher {
         svid: Arc<SvidSource>,
     ) -> Result<HttpFetcher, String> {
         let client = mtls_client(bundle_pem, svid)?;
-        Ok(HttpFetcher {
+        Ok(HttpFetcher::with(ApiClient::new(
+            server,
             client,
-            url: format!("{}/v1/secrets/get", server.trim_end_matches('/')),
-        })
+            Credential::Tls,
+        )))
     }
-}
 
-impl HttpFetcher {
     /// A fetcher for the server at `server` (`https://host:port`) that verifies it against
     /// `trust` as it is at each new connection (following the trust bundle through a CA
     /// rotation) and presents `svid`.
@@ -299,51 +299,66 @@ impl HttpFetcher {
         trust: Arc<TrustBundle>,
         svid: Arc<SvidSource>,
     ) -> Result<HttpFetcher, String> {
-        Ok(HttpFetcher {
-            client: mtls_client_trusting(trust, svid)?,
-            url: format!("{}/v1/secrets/get", server.trim_end_matches('/')),
+        let client = mtls_client_trusting(trust, svid)?;
+        Ok(HttpFetcher::with(ApiClient::new(
+            server,
+            client,
+            Credential::Tls,
+        )))
+    }
+
+    /// A fetcher that reads with `api`, and its credential.
+    pub fn with(api: ApiClient) -> HttpFetcher {
+        HttpFetcher { api }
+    }
+}
+
+/// Reads `AWSCURRENT` of `name` with `api`: the value, or why not, as a cache acts on it.
+pub async fn fetch_current(api: &ApiClient, name: &str) -> Result<SecretValue, FetchError> {
+    let answer = api
+        .send::<GetSecretValue>(&GetSecretRequest {
+            name: name.to_string(),
+            ..GetSecretRequest::default()
         })
+        .await
+        .map_err(FetchError::from)?;
+    match (answer.secret_string, answer.secret_binary) {
+        (Some(s), _) => Ok(SecretValue::text(name, &answer.version_id, &s)),
+        (None, Some(b)) => STANDARD
+            .decode(b)
+            .map(|bytes| SecretValue::binary(name, &answer.version_id, bytes))
+            .map_err(|_| FetchError::Unreachable("the server sent malformed base64".into())),
+        (None, None) => Err(FetchError::Unreachable(
+            "the server's answer holds no value".into(),
+        )),
+    }
+}
+
+/// A failed call as a secrets cache acts on it: a refusal (4xx) drops the cached value;
+/// anything else (no answer, a 5xx, an answer not in the API's shape) keeps serving it.
+impl From<ApiCallError> for FetchError {
+    fn from(e: ApiCallError) -> FetchError {
+        match e {
+            ApiCallError::Refused {
+                status, message, ..
+            } if (400..500).contains(&status) => FetchError::Refused { status, message },
+            ApiCallError::Status {
+                status, json: true, ..
+            } if (400..500).contains(&status) => FetchError::Refused {
+                status,
+                message: "no message".into(),
+            },
+            ApiCallError::Refused { status, .. } | ApiCallError::Status { status, .. } => {
+                FetchError::Unreachable(format!("HTTP {}", crate::api::status_text(status)))
+            }
+            other => FetchError::Unreachable(other.detail()),
+        }
     }
 }
 
 impl Fetch for HttpFetcher {
     async fn fetch(&self, name: &str) -> Result<SecretValue, FetchError> {
-        let response = self
-            .client
-            .post(&self.url)
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .map_err(|e| FetchError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| FetchError::Unreachable(format!("HTTP {status}: {}", e.without_url())))?;
-        if status.is_server_error() {
-            return Err(FetchError::Unreachable(format!("HTTP {status}")));
-        }
-        if !status.is_success() {
-            return Err(FetchError::Refused {
-                status: status.as_u16(),
-                message: body
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no message")
-                    .to_string(),
-            });
-        }
-        let version = body["versionId"].as_str().unwrap_or_default();
-        match (body["secretString"].as_str(), body["secretBinary"].as_str()) {
-            (Some(s), _) => Ok(SecretValue::text(name, version, s)),
-            (None, Some(b)) => STANDARD
-                .decode(b)
-                .map(|bytes| SecretValue::binary(name, version, bytes))
-                .map_err(|_| FetchError::Unreachable("the server sent malformed base64".into())),
-            _ => Err(FetchError::Unreachable(
-                "the server's answer holds no value".into(),
-            )),
-        }
+        fetch_current(&self.api, name).await
     }
 }
 

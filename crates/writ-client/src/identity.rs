@@ -35,8 +35,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use writ_api::endpoints::{GetBundle, Login, RenewSvid};
+use writ_api::identity::{LoginRequest, RenewRequest};
+
+use crate::api::{ApiCallError, ApiClient, Credential};
 use crate::fetch::{SvidSource, TrustBundle, mtls_client_trusting};
-use serde_json::{Value, json};
 
 /// How the function proves itself at start.
 #[derive(Clone)]
@@ -102,20 +105,13 @@ fn csr() -> Result<(String, String), String> {
     Ok((csr, key.serialize_pem()))
 }
 
-fn svid_from(answer: &Value, key_pem: String) -> Result<Svid, String> {
-    let cert_pem = answer["x509Svid"]
-        .as_str()
-        .ok_or("the server's answer has no x509Svid")?
-        .to_string();
-    let der = pem::parse(&cert_pem).map_err(|e| e.to_string())?;
+fn svid_from(answer: writ_api::identity::Svid, key_pem: String) -> Result<Svid, String> {
+    let der = pem::parse(&answer.x509_svid).map_err(|e| e.to_string())?;
     let (_, cert) =
         x509_parser::parse_x509_certificate(der.contents()).map_err(|e| e.to_string())?;
     Ok(Svid {
-        spiffe_id: answer["spiffeId"].as_str().unwrap_or_default().to_string(),
-        bundle_pem: answer["x509Bundle"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        spiffe_id: answer.spiffe_id,
+        bundle_pem: answer.x509_bundle,
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
         serial: cert
@@ -123,27 +119,19 @@ fn svid_from(answer: &Value, key_pem: String) -> Result<Svid, String> {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect(),
-        cert_pem,
+        cert_pem: answer.x509_svid,
         key_pem,
     })
 }
 
-async fn post(client: &reqwest::Client, url: &str, body: &Value) -> Result<Value, String> {
-    let response = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("{url}: {}", e.without_url()))?;
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        Ok(value)
-    } else {
-        Err(format!(
-            "{url}: {status}: {}",
-            value["error"]["message"].as_str().unwrap_or("no message")
-        ))
+/// A failed call, for people: the URL, then what went wrong (`401 Unauthorized:
+/// authentication failed`).
+fn failed(e: ApiCallError) -> String {
+    match &e {
+        ApiCallError::Transport { .. }
+        | ApiCallError::Refused { .. }
+        | ApiCallError::Status { .. } => format!("{}: {}", e.url(), e.detail()),
+        _ => e.to_string(),
     }
 }
 
@@ -157,23 +145,31 @@ impl Identity {
         evidence: &Evidence,
         svid_dir: Option<PathBuf>,
     ) -> Result<Arc<Identity>, String> {
-        let client = crate::fetch::bundle_client(ca_pem)?;
-        let evidence = match evidence {
-            Evidence::JoinToken(t) => json!({"type": "joinToken", "token": t}),
+        let api = ApiClient::new(
+            server,
+            crate::fetch::bundle_client(ca_pem)?,
+            Credential::Tls,
+        );
+        let attestation = match evidence {
+            Evidence::JoinToken(t) => writ_api::identity::Evidence::JoinToken { token: t.clone() },
             Evidence::OidcFile(p) => {
                 let token =
                     std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                json!({"type": "oidc", "token": token.trim()})
+                writ_api::identity::Evidence::Oidc {
+                    token: token.trim().to_string(),
+                }
             }
         };
         let (csr, key_pem) = csr()?;
-        let answer = post(
-            &client,
-            &format!("{server}/v1/login"),
-            &json!({"function": function, "attestation": evidence, "csr": csr}),
-        )
-        .await?;
-        let svid = svid_from(&answer, key_pem)?;
+        let answer = api
+            .send::<Login>(&LoginRequest {
+                function: function.to_string(),
+                attestation,
+                csr,
+            })
+            .await
+            .map_err(failed)?;
+        let svid = svid_from(answer, key_pem)?;
         let source = SvidSource::from_pem(&svid.cert_pem, &svid.key_pem)?;
         let trust = TrustBundle::from_pem(&svid.bundle_pem)
             .map_err(|e| format!("{server}/v1/login: the answer's x509Bundle: {e}"))?;
@@ -227,32 +223,36 @@ impl Identity {
         Ok(changed)
     }
 
+    /// A client for the server's API, presenting the current SVID and verifying the server
+    /// against the current trust bundle.
+    pub fn api(&self) -> Result<ApiClient, String> {
+        Ok(ApiClient::new(
+            &self.server,
+            self.server_client()?,
+            Credential::Tls,
+        ))
+    }
+
     /// Fetches the server's trust bundle (`GET /v1/bundle`) and takes it; `Ok(true)` when
     /// it changed.
     pub async fn refresh_bundle(&self) -> Result<bool, String> {
-        self.refresh_bundle_with(&self.server_client()?).await
+        self.refresh_bundle_with(&self.api()?).await
     }
 
-    /// [`Identity::refresh_bundle`] with `client`, one of [`Identity::server_client`]'s.
-    async fn refresh_bundle_with(&self, client: &reqwest::Client) -> Result<bool, String> {
-        let url = format!("{}/v1/bundle", self.server);
-        let response = client
-            .get(&url)
-            .send()
+    /// [`Identity::refresh_bundle`] with `api`, one of [`Identity::api`]'s.
+    async fn refresh_bundle_with(&self, api: &ApiClient) -> Result<bool, String> {
+        let answer = api
+            .send::<GetBundle>(&writ_api::NoRequest)
             .await
-            .map_err(|e| format!("{url}: {}", e.without_url()))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(format!("{url}: {status}"));
-        }
-        let answer: Value = response
-            .json()
-            .await
-            .map_err(|e| format!("{url}: {}", e.without_url()))?;
-        let pem = answer["x509Bundle"]
-            .as_str()
-            .ok_or_else(|| format!("{url}: the answer has no x509Bundle"))?;
-        self.set_bundle(pem).map_err(|e| format!("{url}: {e}"))
+            .map_err(|e| match &e {
+                ApiCallError::Refused { status, .. } | ApiCallError::Status { status, .. } => {
+                    format!("{}: {}", e.url(), crate::api::status_text(*status))
+                }
+                _ => failed(e),
+            })?;
+        let url = api.url::<GetBundle>(&writ_api::NoRequest);
+        self.set_bundle(&answer.x509_bundle)
+            .map_err(|e| format!("{url}: {e}"))
     }
 
     /// The server's address.
@@ -262,15 +262,13 @@ impl Identity {
 
     /// Renews over mTLS with the current SVID: a new key, a new certificate.
     pub async fn renew(&self) -> Result<(), String> {
-        let client = self.server_client()?;
+        let api = self.api()?;
         let (csr, key_pem) = csr()?;
-        let answer = post(
-            &client,
-            &format!("{}/v1/svid/x509", self.server),
-            &json!({"csr": csr}),
-        )
-        .await?;
-        let mut svid = svid_from(&answer, key_pem)?;
+        let answer = api
+            .send::<RenewSvid>(&RenewRequest { csr })
+            .await
+            .map_err(failed)?;
+        let mut svid = svid_from(answer, key_pem)?;
         self.source.update(&svid.cert_pem, &svid.key_pem)?;
         {
             let mut current = self
@@ -358,8 +356,8 @@ pub async fn keep_fresh(identity: Arc<Identity>) {
 /// every poll, so they share a connection while the server keeps it open; a new
 /// connection is verified against the bundle current then.
 pub async fn follow_bundle(identity: Arc<Identity>, every: Duration) {
-    let client = loop {
-        match identity.server_client() {
+    let api = loop {
+        match identity.api() {
             Ok(c) => break c,
             Err(e) => {
                 tracing::warn!(error = %e, "no client to fetch the trust bundle with");
@@ -374,7 +372,7 @@ pub async fn follow_bundle(identity: Arc<Identity>, every: Duration) {
     let mut failing = false;
     loop {
         tick.tick().await;
-        match identity.refresh_bundle_with(&client).await {
+        match identity.refresh_bundle_with(&api).await {
             Ok(changed) => {
                 if changed {
                     tracing::info!("trust bundle updated from the server");

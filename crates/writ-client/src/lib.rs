@@ -6,10 +6,14 @@
 //! for a bounded time past expiry while the server cannot be reached. [`fetch::HttpFetcher`]
 //! fetches from `writ server` over mTLS with the function's X.509-SVID.
 //!
+//! [`api::ApiClient`] is the one client for writ's API (`writ_api`'s endpoints and types),
+//! for this crate, the CLI, the gateway and the agent alike.
+//!
 //! [`identity::Identity`] attests at start (join token or OIDC token) and
 //! [`identity::keep_fresh`] renews the X.509-SVID at half life; every client built with
 //! [`fetch::mtls_client`] presents the current one. `writ agent` is built on the same.
 
+pub mod api;
 pub mod fetch;
 pub mod identity;
 pub mod secrets;

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use writ_api::endpoints::{GetBundle, ListIntentions, ReadRevocations, WriteAuditEvents};
+use writ_api::identity::{FeedQuery, RevocationKind};
+use writ_api::intentions::IntentionsQuery;
+use writ_client::api::{ApiClient, Credential};
 use writ_client::secrets::{Fetch, FetchError, SecretValue};
 
 use crate::config::Config;
@@ -42,9 +45,7 @@ impl Shared {
 /// new CA.
 #[derive(Clone)]
 pub struct ServerClient {
-    http: reqwest::Client,
-    base: String,
-    token: Arc<str>,
+    api: ApiClient,
     trust: Arc<writ_client::fetch::TrustBundle>,
 }
 
@@ -85,9 +86,11 @@ impl ServerClient {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(ServerClient {
-            http,
-            base: config.server.addr.trim_end_matches('/').to_string(),
-            token: token.into(),
+            api: ApiClient::new(
+                &config.server.addr,
+                http,
+                Credential::AdminToken(token.into()),
+            ),
             trust,
         })
     }
@@ -107,79 +110,23 @@ impl ServerClient {
     /// Sends a batch of audit events (`POST /v1/audit/events`), `body` being its JSON
     /// ([`crate::audit::batch_json`]).
     pub async fn post_events(&self, body: Vec<u8>) -> Result<(), FetchError> {
-        self.call(reqwest::Method::POST, "/v1/audit/events", Some(body))
+        self.api
+            .send_encoded::<WriteAuditEvents>(&Default::default(), body)
             .await
             .map(drop)
+            .map_err(FetchError::from)
     }
 
-    async fn get(&self, path: &str) -> Result<Value, FetchError> {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    /// Calls the server; `body` is JSON.
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<Value, FetchError> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&*self.token);
-        if let Some(b) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(b);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| FetchError::Unreachable(e.without_url().to_string()))?;
-        let status = response.status();
-        let value: Value = response
-            .json()
-            .await
-            .map_err(|e| FetchError::Unreachable(format!("HTTP {status}: {}", e.without_url())))?;
-        if status.is_success() {
-            Ok(value)
-        } else if status.is_server_error() {
-            Err(FetchError::Unreachable(format!("HTTP {status}")))
-        } else {
-            Err(FetchError::Refused {
-                status: status.as_u16(),
-                message: value
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no message")
-                    .to_string(),
-            })
-        }
+    /// The client for the server's API, with the gateway's token.
+    pub fn api(&self) -> &ApiClient {
+        &self.api
     }
 }
 
 /// Webhook keys come from writ's secrets store, with the gateway's token.
 impl Fetch for ServerClient {
     async fn fetch(&self, name: &str) -> Result<SecretValue, FetchError> {
-        let v = self
-            .call(
-                reqwest::Method::POST,
-                "/v1/secrets/get",
-                Some(json!({"name": name}).to_string().into_bytes()),
-            )
-            .await?;
-        let version = v["versionId"].as_str().unwrap_or_default();
-        match (v["secretString"].as_str(), v["secretBinary"].as_str()) {
-            (Some(s), _) => Ok(SecretValue::text(name, version, s)),
-            (None, Some(b)) => {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .map(|bytes| SecretValue::binary(name, version, bytes))
-                    .map_err(|_| FetchError::Unreachable("malformed secretBinary".into()))
-            }
-            _ => Err(FetchError::Unreachable("no value in the answer".into())),
-        }
+        writ_client::fetch::fetch_current(&self.api, name).await
     }
 }
 
@@ -221,11 +168,15 @@ pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient
     loop {
         tick.tick().await;
         let fetched = async {
-            let bundle = client.get("/v1/bundle").await?;
-            let intentions = client.get("/v1/intentions").await?;
-            Ok::<_, FetchError>((bundle, intentions))
+            let bundle = client.api.send::<GetBundle>(&writ_api::NoRequest).await?;
+            let intentions = client
+                .api
+                .send::<ListIntentions>(&IntentionsQuery::default())
+                .await?;
+            Ok::<_, writ_client::api::ApiCallError>((bundle, intentions))
         }
-        .await;
+        .await
+        .map_err(FetchError::from);
         let (bundle, intentions) = match fetched {
             Ok(v) => v,
             Err(e) => {
@@ -234,15 +185,21 @@ pub async fn poll(config: Arc<Config>, shared: Arc<Shared>, client: ServerClient
             }
         };
         let t = now();
-        let bundle_pem = bundle["x509Bundle"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let bundle_pem = bundle.x509_bundle;
         if !bundle_pem.is_empty() {
             client.follow_bundle(&bundle_pem);
         }
-        let jwks = bundle["jwks"].clone();
-        let intentions = intentions["intentions"].clone();
+        // Kept as the server sent them: the snapshot on disk is their JSON.
+        let (jwks, intentions) = match (
+            serde_json::to_value(&bundle.jwks),
+            serde_json::to_value(&intentions.intentions),
+        ) {
+            (Ok(j), Ok(i)) => (j, i),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "the server's state could not be kept");
+                continue;
+            }
+        };
         let current = shared.control().snapshot.clone();
         let changed = current.bundle_pem != bundle_pem
             || current.jwks != jwks
@@ -281,30 +238,33 @@ pub async fn follow_revocations(config: Arc<Config>, shared: Arc<Shared>, client
     let mut quick = true;
     loop {
         let after = shared.control().snapshot.feed_next;
-        let path = format!(
-            "/v1/revocations?after={after}&wait={}",
-            if quick { 0 } else { wait }
-        );
-        let answered = client.get(&path).await;
+        let query = FeedQuery {
+            after,
+            wait: if quick { 0 } else { wait },
+        };
+        let answered = client
+            .api
+            .send::<ReadRevocations>(&query)
+            .await
+            .map_err(FetchError::from);
         quick = answered.is_err();
         match answered {
             Ok(page) => {
                 let t = now();
-                let entries = page["entries"].as_array().cloned().unwrap_or_default();
+                let entries = page.entries;
                 if entries.is_empty() {
                     shared.feed_synced_at.store(t, Ordering::Release);
                     continue;
                 }
-                let next = page["next"].as_i64().unwrap_or(after);
+                let next = page.next;
                 let installed = update(&config, &shared, |s| {
-                    for e in &entries {
-                        let value = e["value"].as_str().unwrap_or_default().to_string();
-                        match e["kind"].as_str() {
-                            Some("serial") => s.revoked_serials.push(value),
-                            Some("function") => s
-                                .revoked_functions
-                                .push((value, e["revokedAt"].as_i64().unwrap_or(0))),
-                            _ => {}
+                    for e in entries {
+                        match e.kind {
+                            RevocationKind::Serial => s.revoked_serials.push(e.value),
+                            RevocationKind::Function => {
+                                s.revoked_functions.push((e.value, e.revoked_at))
+                            }
+                            RevocationKind::Token => {}
                         }
                     }
                     s.feed_next = next;

@@ -4,8 +4,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use reqwest::Method;
 use serde_json::{Value, json};
+use writ_api::audit::{CheckpointsQuery, EventsQuery, MAX_PAGE};
+use writ_api::endpoints::{GetHealth, ReadAuditCheckpoints, ReadAuditEvents};
 use writ_audit::chain::Record;
 use writ_audit::checkpoint::{Checkpoint, PublicKey};
 
@@ -49,16 +50,25 @@ enum AuditCommand {
     Export,
 }
 
-fn records_page(client: &Client, after: i64, query: &str) -> Result<(Vec<Record>, i64), String> {
-    let answer = client.call(
-        Method::GET,
-        &format!("/v1/audit/events?after={after}&limit=10000{query}"),
-        None,
-    )?;
-    let records: Vec<Record> = serde_json::from_value(answer["records"].clone())
-        .map_err(|e| format!("the server's answer is not a list of audit records: {e}"))?;
-    let next = answer["next"].as_i64().unwrap_or(after);
-    Ok((records, next))
+/// A page of records after `after`, as `query` filters them (its own `after` and `limit`
+/// are replaced), and the position to read on from.
+fn records_page(
+    client: &Client,
+    after: i64,
+    query: &EventsQuery,
+) -> Result<(Vec<Record>, i64), String> {
+    let answer = client.send::<ReadAuditEvents>(&EventsQuery {
+        after,
+        limit: Some(MAX_PAGE),
+        ..query.clone()
+    })?;
+    Ok((answer.records, answer.next))
+}
+
+/// The SPIFFE ID of the function `name` in the server's trust domain.
+pub fn function_id(client: &Client, name: &str) -> Result<String, String> {
+    let health = client.send::<GetHealth>(&writ_api::NoRequest)?;
+    Ok(format!("spiffe://{}/fn/{name}", health.trust_domain))
 }
 
 /// Runs `writ audit`.
@@ -82,7 +92,7 @@ pub fn run(args: AuditArgs) -> Result<ExitCode, String> {
         AuditCommand::Export => {
             let mut after = 0;
             loop {
-                let (records, next) = records_page(&client, after, "")?;
+                let (records, next) = records_page(&client, after, &EventsQuery::default())?;
                 if records.is_empty() {
                     return Ok(ExitCode::SUCCESS);
                 }
@@ -108,24 +118,23 @@ fn tail(
     since: time::Duration,
     follow: bool,
 ) -> Result<ExitCode, String> {
-    let mut query = String::new();
+    let mut query = EventsQuery::default();
     if let Some(name) = function {
-        let health = client.call(Method::GET, "/v1/health", None)?;
-        let td = health["trustDomain"].as_str().unwrap_or_default();
-        query.push_str(&format!(
-            "&actor={}",
-            super::client::query_encode(&format!("spiffe://{td}/fn/{name}"))
-        ));
+        query.actor = Some(function_id(client, &name)?);
     }
-    if let Some(d) = decision {
-        query.push_str(&format!("&outcome={d}"));
+    query.outcome = match decision.as_deref() {
+        Some("allowed") => Some(writ_audit::Outcome::Allowed),
+        Some("denied") => Some(writ_audit::Outcome::Denied),
+        Some(other) => return Err(format!("--decision {other:?}: give allowed or denied")),
+        None => None,
+    };
+    query.since_ms = Some((time::OffsetDateTime::now_utc() - since).unix_timestamp() * 1000);
+    if follow {
+        query.wait = 30;
     }
-    let since_ms = (time::OffsetDateTime::now_utc() - since).unix_timestamp() * 1000;
-    query.push_str(&format!("&sinceMs={since_ms}"));
     let mut after = 0;
     loop {
-        let wait = if follow { "&wait=30" } else { "" };
-        let (records, next) = records_page(client, after, &format!("{query}{wait}"))?;
+        let (records, next) = records_page(client, after, &query)?;
         let mut out = std::io::stdout().lock();
         for r in &records {
             let event: Value = serde_json::from_str(&r.event).unwrap_or(Value::Null);
@@ -171,15 +180,10 @@ fn checkpoints_after(
 ) -> Result<(Vec<Checkpoint>, Vec<PublicKey>), String> {
     let mut all = Vec::new();
     loop {
-        let answer = client.call(
-            Method::GET,
-            &format!("/v1/audit/checkpoints?after={after}"),
-            None,
-        )?;
-        let keys: Vec<PublicKey> = serde_json::from_value(answer["publicKeys"].clone())
-            .map_err(|e| format!("the server's audit keys are unreadable: {e}"))?;
-        let page: Vec<Checkpoint> = serde_json::from_value(answer["checkpoints"].clone())
-            .map_err(|e| format!("the server's checkpoints are unreadable: {e}"))?;
+        let answer =
+            client.send::<ReadAuditCheckpoints>(&CheckpointsQuery { after, limit: None })?;
+        let keys: Vec<PublicKey> = answer.public_keys;
+        let page: Vec<Checkpoint> = answer.checkpoints;
         let Some(last) = page.last().map(|c| c.seq) else {
             return Ok((all, keys));
         };
@@ -213,7 +217,7 @@ pub fn check(client: &Client) -> Result<Result<Intact, (i64, String)>, String> {
     let mut records: Vec<Record> = Vec::new();
     loop {
         let after = records.last().map_or(0, |r| r.seq);
-        let (page, _) = records_page(client, after, "")?;
+        let (page, _) = records_page(client, after, &EventsQuery::default())?;
         if page.is_empty() {
             break;
         }

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use writ_api::ca::{RotateCaRequest, RotateKind};
+use writ_api::endpoints::{DescribeCa, RotateCa};
 
-use super::client::{Client, ClientArgs, print_json};
+use super::client::{Client, ClientArgs, print_answer};
 
 /// `writ ca ...`
 #[derive(clap::Args)]
@@ -47,44 +47,41 @@ pub fn run(args: CaArgs) -> Result<ExitCode, String> {
     let client = Client::new(&args.client)?;
     let format = args.client.format;
     let (answer, bundle_only) = match args.command {
-        CaCommand::Show { bundle } => (client.call(Method::GET, "/v1/ca", None)?, bundle),
+        CaCommand::Show { bundle } => (client.send::<DescribeCa>(&writ_api::NoRequest)?, bundle),
         CaCommand::Rotate {
             kind,
             activate_after,
-        } => (
-            client.call(
-                Method::POST,
-                "/v1/ca/rotate",
-                Some(json!({"kind": kind, "activateAfter": activate_after})),
-            )?,
-            false,
-        ),
+        } => {
+            let kind = RotateKind::from_name(&kind)
+                .ok_or_else(|| format!("--kind {kind:?}: give x509, jwt or all"))?;
+            (
+                client.send::<RotateCa>(&RotateCaRequest {
+                    kind,
+                    activate_after: Some(activate_after),
+                })?,
+                false,
+            )
+        }
     };
     if bundle_only {
-        print!("{}", answer["x509Bundle"].as_str().unwrap_or(""));
+        print!("{}", answer.x509_bundle);
     } else if format.is_json() {
-        print_json(&answer);
+        print_answer(&answer);
     } else {
-        println!(
-            "trust domain: {}",
-            answer["trustDomain"].as_str().unwrap_or("")
-        );
+        println!("trust domain: {}", answer.trust_domain);
         println!(
             "{:<6} {:<22} {:<10} {:<22} published until",
             "kind", "id", "status", "active from"
         );
-        for k in answer["keys"].as_array().cloned().unwrap_or_default() {
-            let id = k["id"].as_str().unwrap_or("");
-            let short: String = id.chars().take(20).collect();
+        for k in &answer.keys {
+            let short: String = k.id.chars().take(20).collect();
             println!(
                 "{:<6} {:<22} {:<10} {:<22} {}",
-                k["kind"].as_str().unwrap_or(""),
+                k.kind.as_str(),
                 short,
-                k["status"].as_str().unwrap_or(""),
-                k["activeFrom"].as_str().unwrap_or(""),
-                k.get("publishedUntil")
-                    .and_then(Value::as_str)
-                    .unwrap_or("-"),
+                k.status.as_str(),
+                k.active_from,
+                k.published_until.as_deref().unwrap_or("-"),
             );
         }
     }

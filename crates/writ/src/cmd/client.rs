@@ -1,10 +1,15 @@
 //! The API client the operator commands share: finds the server and token from flags or
-//! the environment, and trusts only writ's own CA for the server's certificate.
+//! the environment, and trusts only writ's own CA for the server's certificate. It is
+//! `writ_client`'s [`ApiClient`] behind a current-thread runtime, with its errors rendered
+//! for people as the CLI has always shown them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::Value;
+use writ_api::endpoint::Endpoint;
+use writ_client::api::{ApiCallError, ApiClient, Credential};
 
 /// Where the server is and how to authenticate to it. The token is never a flag value:
 /// command lines end up in shell history and process listings.
@@ -49,9 +54,7 @@ impl ClientFormat {
 
 /// A connected client.
 pub struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+    api: ApiClient,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -122,62 +125,61 @@ impl Client {
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Client {
-            http,
-            base: args.addr.trim_end_matches('/').to_string(),
-            token,
+            api: ApiClient::new(&args.addr, http, Credential::AdminToken(token.into())),
             runtime,
         })
     }
 
-    /// Sends a request and returns the JSON answer (`null` for 204), or the server's error
-    /// message.
-    pub fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        self.call_within(method, path, body, None)
+    /// Sends `request` to the route `E` and returns its answer, or the error as the CLI
+    /// shows it ([`render`]).
+    pub fn send<E: Endpoint>(&self, request: &E::Request) -> Result<E::Answer, String> {
+        self.try_send::<E>(request, None).map_err(render)
     }
 
-    /// [`Client::call`] for a slow operation: waits up to `timeout` instead of 30 seconds.
-    pub fn call_within(
+    /// [`Client::send`] for a slow operation: waits up to `timeout` instead of 30 seconds.
+    pub fn send_within<E: Endpoint>(
         &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
+        request: &E::Request,
+        timeout: std::time::Duration,
+    ) -> Result<E::Answer, String> {
+        self.try_send::<E>(request, Some(timeout)).map_err(render)
+    }
+
+    /// [`Client::send`] with the typed error, for a caller that acts on it.
+    pub fn try_send<E: Endpoint>(
+        &self,
+        request: &E::Request,
         timeout: Option<std::time::Duration>,
-    ) -> Result<Value, String> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
-        if let Some(t) = timeout {
-            request = request.timeout(t);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
+    ) -> Result<E::Answer, ApiCallError> {
         self.runtime.block_on(async {
-            let response = request
-                .send()
-                .await
-                .map_err(|e| format!("{url}: {}", describe(&e)))?;
-            let status = response.status();
-            let text = response.text().await.map_err(|e| format!("{url}: {e}"))?;
-            if status == reqwest::StatusCode::NO_CONTENT {
-                return Ok(Value::Null);
-            }
-            let value: Value = serde_json::from_str(&text)
-                .map_err(|_| format!("{url}: HTTP {status}, not JSON"))?;
-            if status.is_success() {
-                Ok(value)
-            } else {
-                let message = value
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("no message");
-                Err(format!("server refused ({}): {message}", status.as_u16()))
+            match timeout {
+                Some(t) => self.api.send_within::<E>(request, t).await,
+                None => self.api.send::<E>(request).await,
             }
         })
+    }
+}
+
+/// A failed call as the CLI shows it: `server refused (STATUS): MESSAGE` when the server
+/// answered, the URL and the whole chain of causes when it could not be reached.
+pub fn render(e: ApiCallError) -> String {
+    match e {
+        ApiCallError::Transport { url, source } => format!("{url}: {}", describe(&source)),
+        ApiCallError::Refused {
+            status, message, ..
+        } => format!("server refused ({status}): {message}"),
+        ApiCallError::Status {
+            status, json: true, ..
+        } => format!("server refused ({status}): no message"),
+        ApiCallError::Status {
+            url,
+            status,
+            json: false,
+        } => format!(
+            "{url}: HTTP {}, not JSON",
+            writ_client::api::status_text(status)
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -191,24 +193,19 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
+/// Prints an answer for programs: its JSON, pretty, with keys in order of name (as the
+/// server's own answers have always printed).
+pub fn print_answer(answer: &impl Serialize) {
+    match serde_json::to_value(answer) {
+        Ok(value) => print_json(&value),
+        Err(e) => eprintln!("writ: the answer could not be printed as JSON: {e}"),
+    }
+}
+
 /// Prints a JSON answer for programs.
 pub fn print_json(value: &Value) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
-}
-
-/// Query-string encoding of one value.
-pub fn query_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

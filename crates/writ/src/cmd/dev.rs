@@ -18,8 +18,19 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use writ_api::endpoint::Endpoint;
+use writ_api::endpoints::{
+    CreateAdminToken, CreateJoinToken, CreateSecret, GetSecretValue, Login, PutIntention,
+    PutResourcePolicy, RegisterFunction,
+};
+use writ_api::functions::{FunctionName, RegisterFunctionRequest, default_rules};
+use writ_api::identity::{Evidence, LoginRequest};
+use writ_api::secrets::{CreateSecretRequest, GetSecretRequest, SecretPolicyRequest};
+use writ_api::tokens::{AdminTokenRequest, JoinTokenFor, JoinTokenRequest};
+use writ_client::api::{ApiCallError, ApiClient, Credential};
 use writ_client::fetch::{HttpFetcher, SvidSource, mtls_client};
 use writ_client::secrets::{CachePolicy, SecretCache};
+use writ_policy::intentions::{Intention, IntentionAction, Permission};
 use writ_server::server::{self, Settings};
 use writ_server::state::Limits;
 
@@ -43,39 +54,17 @@ pub struct DevArgs {
 
 const TRUST_DOMAIN: &str = "dev.writ.local";
 
-/// The admin API, as the CLI speaks it.
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+/// The admin API, as the CLI speaks it, with the failure named by route.
+async fn call<E: Endpoint>(api: &ApiClient, request: &E::Request) -> Result<E::Answer, String> {
+    api.send::<E>(request)
+        .await
+        .map_err(|e| format!("{}: {}", E::PATH, e.detail()))
 }
 
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Value,
-    ) -> Result<Value, String> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if !body.is_null() {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
-        let status = response.status();
-        let value: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            Ok(value)
-        } else {
-            Err(format!(
-                "{path}: {status}: {}",
-                value["error"]["message"].as_str().unwrap_or("no message")
-            ))
-        }
-    }
+/// Whether a call failed because what it makes already exists (a second `writ dev` on
+/// the same data directory).
+fn exists(e: &ApiCallError) -> bool {
+    e.status() == Some(409)
 }
 
 /// A demo function: its identity, and clients that present it.
@@ -172,11 +161,11 @@ async fn demo(args: DevArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("admin-token: {e}"))?
         .trim()
         .to_string();
-    let api = Api {
-        http: writ_client::fetch::bundle_client(&bundle)?,
-        base: server_addr.clone(),
-        token,
-    };
+    let api = ApiClient::new(
+        &server_addr,
+        writ_client::fetch::bundle_client(&bundle)?,
+        Credential::AdminToken(token.into()),
+    );
 
     // The two functions' upstreams, then their identities.
     let payments_secret = "payments/stripe-key";
@@ -184,53 +173,64 @@ async fn demo(args: DevArgs) -> Result<ExitCode, String> {
     println!("\nSet up:");
     let mut functions = Vec::new();
     for name in ["orders", "payments"] {
-        api.call(
-            reqwest::Method::POST,
-            "/v1/functions",
-            json!({"name": name}),
-        )
-        .await
-        .or_else(|e| {
-            if e.contains("409") {
-                Ok(Value::Null)
-            } else {
-                Err(e)
+        let registered = api
+            .send::<RegisterFunction>(&RegisterFunctionRequest {
+                name: name.into(),
+                attestation: default_rules(),
+                x509_ttl: None,
+                policies: Vec::new(),
+            })
+            .await;
+        match registered {
+            Err(e) if !exists(&e) => {
+                return Err(format!("{}: {}", RegisterFunction::PATH, e.detail()));
             }
-        })?;
+            _ => {}
+        }
         functions.push(login(&api, &dir, name, &bundle).await?);
     }
     println!(
         "  ✔ registered orders and payments; each proved itself with a one-time join token and holds an X.509-SVID"
     );
-    api.call(
-        reqwest::Method::PUT,
-        "/v1/intentions",
-        json!({"source": "orders", "destination": "payments", "action": "allow",
-               "permissions": [{"methods": ["POST"], "pathExact": "/payments/charge"}],
-               "description": "writ dev: orders charges through payments"}),
+    call::<PutIntention>(
+        &api,
+        &Intention {
+            source: "orders".into(),
+            destination: "payments".into(),
+            action: IntentionAction::Allow,
+            permissions: vec![Permission {
+                methods: vec!["POST".into()],
+                path_exact: Some("/payments/charge".into()),
+                ..Permission::default()
+            }],
+            description: Some("writ dev: orders charges through payments".into()),
+        },
     )
     .await?;
     println!(
         "  ✔ intention: orders -> payments, POST /payments/charge only (everything else is denied by default)"
     );
     let created = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/secrets/create",
-            json!({"name": payments_secret, "secretString": random_hex(16)?, "description": "writ dev demo"}),
-        )
+        .send::<CreateSecret>(&CreateSecretRequest {
+            name: payments_secret.into(),
+            secret_string: Some(random_hex(16)?),
+            description: "writ dev demo".into(),
+            ..CreateSecretRequest::default()
+        })
         .await;
     if let Err(e) = created
-        && !e.contains("409")
+        && !exists(&e)
     {
-        return Err(e);
+        return Err(format!("{}: {}", CreateSecret::PATH, e.detail()));
     }
-    api.call(
-        reqwest::Method::POST,
-        "/v1/secrets/policy",
-        json!({"name": payments_secret, "policy": {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"SPIFFE": format!("spiffe://{TRUST_DOMAIN}/fn/payments")},
-            "Action": "secrets:GetSecretValue", "Resource": format!("writ:secret/{payments_secret}")}]}}),
+    call::<PutResourcePolicy>(
+        &api,
+        &SecretPolicyRequest {
+            name: payments_secret.into(),
+            policy: Some(json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"SPIFFE": format!("spiffe://{TRUST_DOMAIN}/fn/payments")},
+                "Action": "secrets:GetSecretValue", "Resource": format!("writ:secret/{payments_secret}")}]})),
+        },
     )
     .await?;
     println!("  ✔ secret {payments_secret}, readable by payments only (its resource policy)");
@@ -265,20 +265,20 @@ async fn demo(args: DevArgs) -> Result<ExitCode, String> {
 
     // The gateway in front of both, with a certificate from the trust domain's CA and a
     // token that may only read what it enforces and report events.
-    let gateway_token = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/tokens",
-            json!({"description": "writ dev gateway", "policies": [{"Version": "2012-10-17", "Statement": [
+    let gateway_token = call::<CreateAdminToken>(
+        &api,
+        &AdminTokenRequest {
+            description: "writ dev gateway".into(),
+            policies: vec![json!({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions"],
                  "Resource": "*"},
                 {"Effect": "Allow", "Action": "writ:PutAuditEvents",
-                 "Resource": ["writ:fn/orders", "writ:fn/payments", "writ:gateway/no-route"]}]}]}),
-        )
-        .await?["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+                 "Resource": ["writ:fn/orders", "writ:fn/payments", "writ:gateway/no-route"]}]})],
+            ttl: None,
+        },
+    )
+    .await?
+    .token;
     write_private(&dir.join("gateway-token"), &gateway_token)?;
     issue_gateway_certificate(&state, &dir)?;
     let config_text = format!(
@@ -384,17 +384,15 @@ auth = ["mtls", "jwt"]
         }
         let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
         let status = response.status().as_u16();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        let body = response.bytes().await.unwrap_or_default();
+        // The function's own answer when it was forwarded; the gateway's refusal, in the
+        // API's error shape, when not.
         let (mark, what) = if status < 300 {
+            let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             ("✔", answer.to_string())
         } else {
-            (
-                "✘",
-                answer["error"]["message"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-            )
+            let refusal = serde_json::from_slice::<writ_api::ErrorBody>(&body);
+            ("✘", refusal.map(|r| r.error.message).unwrap_or_default())
         };
         println!("  {mark} {who:<16} {method:<4} {path:<18} {status}  {what}");
         let expected = [200, 403, 403, 401][i];
@@ -406,25 +404,26 @@ auth = ["mtls", "jwt"]
 
     println!("\nSecrets, read with each function's SVID:");
     for f in &functions {
-        let r = f
-            .http
-            .post(format!("{server_addr}/v1/secrets/get"))
-            .json(&json!({"name": payments_secret}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = r.status().as_u16();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        match status {
-            200 => println!(
+        let read = ApiClient::new(&server_addr, f.http.clone(), Credential::Tls)
+            .send::<GetSecretValue>(&GetSecretRequest {
+                name: payments_secret.into(),
+                ..GetSecretRequest::default()
+            })
+            .await;
+        let status = match &read {
+            Ok(_) => 200,
+            Err(e) => e.status().unwrap_or(0),
+        };
+        match &read {
+            Ok(v) => println!(
                 "  ✔ {:<8} reads {payments_secret}: version {} (the value stays in the function)",
-                f.name,
-                v["versionId"].as_str().unwrap_or("?")
+                f.name, v.version_id
             ),
-            _ => println!(
+            Err(e) => println!(
                 "  ✘ {:<8} reads {payments_secret}: {status} {}",
                 f.name,
-                v["error"]["message"].as_str().unwrap_or("")
+                e.server_message()
+                    .map_or_else(|| e.detail(), str::to_string)
             ),
         }
         if (f.name == "payments") != (status == 200) {
@@ -492,34 +491,35 @@ fn random_hex(n: usize) -> Result<String, String> {
 
 /// Logs a function in as its agent would: a key made here, a CSR, a one-time join token.
 async fn login(
-    api: &Api,
+    api: &ApiClient,
     dir: &Path,
     name: &'static str,
     bundle: &str,
 ) -> Result<Function, String> {
-    let join = api
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/functions/{name}/join-tokens"),
-            json!({}),
-        )
-        .await?["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let join = call::<CreateJoinToken>(
+        api,
+        &JoinTokenFor {
+            function: FunctionName::new(name),
+            request: JoinTokenRequest::default(),
+        },
+    )
+    .await?
+    .token;
     let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
     let csr = rcgen::CertificateParams::new(Vec::<String>::new())
         .and_then(|p| p.serialize_request(&key))
         .and_then(|c| c.pem())
         .map_err(|e| e.to_string())?;
-    let answer = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/login",
-            json!({"function": name, "attestation": {"type": "joinToken", "token": join}, "csr": csr}),
-        )
-        .await?;
-    let cert_pem = answer["x509Svid"].as_str().unwrap_or_default().to_string();
+    let answer = call::<Login>(
+        &api.with_credential(Credential::Tls),
+        &LoginRequest {
+            function: name.into(),
+            attestation: Evidence::JoinToken { token: join },
+            csr,
+        },
+    )
+    .await?;
+    let cert_pem = answer.x509_svid;
     let key_pem = key.serialize_pem();
     let (cert, key_file) = (
         dir.join(format!("{name}.pem")),

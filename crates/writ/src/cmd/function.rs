@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use reqwest::Method;
 use serde_json::{Value, json};
+use writ_api::endpoints::{DeleteFunction, GetFunction, ListFunctions, RegisterFunction};
+use writ_api::functions::{
+    AttestationRule, Function, FunctionName, RegisterFunctionRequest, default_rules,
+};
 
-use super::client::{Client, ClientArgs, ClientFormat, print_json};
+use super::client::{Client, ClientArgs, ClientFormat, print_answer, print_json};
 
 /// `writ fn ...`
 #[derive(clap::Args)]
@@ -68,11 +71,16 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
             x509_ttl,
             policy,
         } => {
-            let mut body = json!({"name": name});
+            let mut request = RegisterFunctionRequest {
+                name,
+                attestation: default_rules(),
+                x509_ttl,
+                policies: Vec::new(),
+            };
             if let Some(path) = attestation {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("--attestation {}: {e}", path.display()))?;
-                let rules: Value = serde_json::from_str(&text).map_err(|e| {
+                let rules: Vec<AttestationRule> = serde_json::from_str(&text).map_err(|e| {
                     format!(
                         "--attestation {}:{}:{}: {e}",
                         path.display(),
@@ -80,57 +88,47 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
                         e.column()
                     )
                 })?;
-                body["attestation"] = rules;
+                request.attestation = rules;
             }
-            if let Some(ttl) = x509_ttl {
-                body["x509Ttl"] = json!(ttl);
-            }
-            let mut docs = Vec::new();
             for path in &policy {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("--policy {}: {e}", path.display()))?;
-                docs.push(Value::String(text));
+                request.policies.push(Value::String(text));
             }
-            if !docs.is_empty() {
-                body["policies"] = Value::Array(docs);
-            }
-            let f = client.call(Method::POST, "/v1/functions", Some(body))?;
+            let f = client.send::<RegisterFunction>(&request)?;
             show(&f, format, true);
         }
         FnCommand::List => {
-            let all = client.call(Method::GET, "/v1/functions", None)?;
+            let all = client.send::<ListFunctions>(&writ_api::NoRequest)?;
             if format.is_json() {
-                print_json(&all);
+                print_answer(&all);
             } else {
-                let list = all["functions"].as_array().cloned().unwrap_or_default();
-                if list.is_empty() {
+                if all.functions.is_empty() {
                     println!("no functions registered");
                 }
-                for f in list {
-                    let methods: Vec<&str> = f["attestation"]
-                        .as_array()
-                        .map(|r| r.iter().filter_map(|r| r["type"].as_str()).collect())
-                        .unwrap_or_default();
-                    let state = if f["revokedAt"].is_null() {
+                for f in &all.functions {
+                    let methods: Vec<&str> =
+                        f.attestation.iter().map(AttestationRule::method).collect();
+                    let state = if f.revoked_at.is_none() {
                         ""
                     } else {
                         "  REVOKED"
                     };
                     println!(
                         "{:<24} {:<48} {}{state}",
-                        f["name"].as_str().unwrap_or(""),
-                        f["spiffeId"].as_str().unwrap_or(""),
+                        f.name,
+                        f.spiffe_id,
                         methods.join(",")
                     );
                 }
             }
         }
         FnCommand::Show { name } => {
-            let f = client.call(Method::GET, &format!("/v1/functions/{name}"), None)?;
+            let f = client.send::<GetFunction>(&FunctionName(name))?;
             show(&f, format, false);
         }
         FnCommand::Delete { name } => {
-            client.call(Method::DELETE, &format!("/v1/functions/{name}"), None)?;
+            client.send::<DeleteFunction>(&FunctionName(name.clone()))?;
             if format.is_json() {
                 print_json(&json!({"deleted": name}));
             } else {
@@ -141,27 +139,27 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(f: &Value, format: ClientFormat, registered: bool) {
+fn show(f: &Function, format: ClientFormat, registered: bool) {
     if format.is_json() {
-        print_json(f);
+        print_answer(f);
         return;
     }
     if registered {
-        println!("registered {}", f["spiffeId"].as_str().unwrap_or(""));
+        println!("registered {}", f.spiffe_id);
     }
-    println!("name:        {}", f["name"].as_str().unwrap_or(""));
-    println!("spiffe id:   {}", f["spiffeId"].as_str().unwrap_or(""));
-    println!("x509 ttl:    {}", f["x509Ttl"].as_str().unwrap_or(""));
-    println!("created:     {}", f["createdAt"].as_str().unwrap_or(""));
-    if let Some(r) = f["revokedAt"].as_str() {
+    println!("name:        {}", f.name);
+    println!("spiffe id:   {}", f.spiffe_id);
+    println!("x509 ttl:    {}", f.x509_ttl);
+    println!("created:     {}", f.created_at);
+    if let Some(r) = &f.revoked_at {
         println!("revoked:     {r}");
     }
     println!(
         "attestation: {}",
-        serde_json::to_string(&f["attestation"]).unwrap_or_default()
+        serde_json::to_string(&f.attestation).unwrap_or_default()
     );
-    let policies = f["policies"].as_array().map_or(0, Vec::len);
-    match f["permissionsBoundary"].as_array() {
+    let policies = f.policies.len();
+    match &f.permissions_boundary {
         Some(boundary) => println!(
             "policies:    {policies}, bounded by the {} of the token that set them (--format json shows them)",
             if boundary.len() == 1 {

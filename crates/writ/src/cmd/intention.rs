@@ -4,10 +4,11 @@
 
 use std::process::ExitCode;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use writ_api::endpoints::{CheckIntention, DeleteIntention, ListIntentions, PutIntention};
+use writ_api::intentions::{CheckRequest, IntentionPair, IntentionsQuery};
+use writ_policy::intentions::{HeaderMatch, Intention, IntentionAction, Permission};
 
-use super::client::{Client, ClientArgs, print_json, query_encode};
+use super::client::{Client, ClientArgs, print_answer};
 
 /// `writ intention ...`
 #[derive(clap::Args)]
@@ -100,54 +101,53 @@ through to a less specific intention.")]
 }
 
 /// One permission's conditions as a line for people: `POST|PUT /charge*`.
-fn permission_text(p: &Value) -> String {
+fn permission_text(p: &Permission) -> String {
     let mut parts = Vec::new();
-    if let Some(methods) = p["methods"].as_array() {
-        let m: Vec<&str> = methods.iter().filter_map(Value::as_str).collect();
-        parts.push(m.join("|"));
+    if !p.methods.is_empty() {
+        parts.push(p.methods.join("|"));
     }
-    if let Some(path) = p["pathExact"].as_str() {
-        parts.push(path.to_string());
+    if let Some(path) = &p.path_exact {
+        parts.push(path.clone());
     }
-    if let Some(prefix) = p["pathPrefix"].as_str() {
+    if let Some(prefix) = &p.path_prefix {
         parts.push(format!("{prefix}*"));
     }
-    for h in p["headers"].as_array().cloned().unwrap_or_default() {
-        let name = h["name"].as_str().unwrap_or("");
-        parts.push(if let Some(v) = h["exact"].as_str() {
+    for h in &p.headers {
+        let name = &h.name;
+        parts.push(if let Some(v) = &h.exact {
             format!("{name}={v}")
-        } else if let Some(v) = h["prefix"].as_str() {
+        } else if let Some(v) = &h.prefix {
             format!("{name}={v}*")
-        } else if h["present"] == json!(false) {
+        } else if h.present == Some(false) {
             format!("!{name}")
         } else {
-            name.to_string()
+            name.clone()
         });
     }
     parts.join(" ")
 }
 
-fn intention_text(it: &Value) -> String {
-    let mut text = format!(
-        "{} {} -> {}",
-        it["action"].as_str().unwrap_or("?"),
-        it["source"].as_str().unwrap_or("?"),
-        it["destination"].as_str().unwrap_or("?"),
-    );
-    let permissions: Vec<String> = it["permissions"]
-        .as_array()
-        .map(|ps| ps.iter().map(permission_text).collect())
-        .unwrap_or_default();
+fn intention_text(it: &Intention) -> String {
+    let mut text = format!("{} {} -> {}", it.action, it.source, it.destination);
+    let permissions: Vec<String> = it.permissions.iter().map(permission_text).collect();
     if !permissions.is_empty() {
         text.push_str(&format!(" ({})", permissions.join("; ")));
     }
     text
 }
 
-fn header_match(text: &str) -> Result<Value, String> {
+fn header_match(text: &str) -> Result<HeaderMatch, String> {
     match text.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok(json!({"name": name, "exact": value})),
-        None if !text.is_empty() => Ok(json!({"name": text, "present": true})),
+        Some((name, value)) if !name.is_empty() => Ok(HeaderMatch {
+            name: name.to_string(),
+            exact: Some(value.to_string()),
+            ..HeaderMatch::default()
+        }),
+        None if !text.is_empty() => Ok(HeaderMatch {
+            name: text.to_string(),
+            present: Some(true),
+            ..HeaderMatch::default()
+        }),
         _ => Err(format!(
             "--header {text:?}: write NAME=VALUE for an exact value, or NAME for presence"
         )),
@@ -158,7 +158,7 @@ fn header_match(text: &str) -> Result<Value, String> {
 pub fn run(args: IntentionArgs) -> Result<ExitCode, String> {
     let client = Client::new(&args.client)?;
     let json_out = args.client.format.is_json();
-    let answer = match args.command {
+    match args.command {
         IntentionCommand::Allow {
             source,
             destination,
@@ -168,101 +168,84 @@ pub fn run(args: IntentionArgs) -> Result<ExitCode, String> {
             headers,
             description,
         } => {
-            let mut body = json!({"source": source, "destination": destination, "action": "allow"});
+            let mut intention = Intention {
+                source,
+                destination,
+                action: IntentionAction::Allow,
+                permissions: Vec::new(),
+                description,
+            };
             if !methods.is_empty() || path_prefix.is_some() || path.is_some() || !headers.is_empty()
             {
-                let mut permission = json!({});
-                if !methods.is_empty() {
-                    permission["methods"] = json!(methods);
-                }
-                if let Some(p) = path_prefix {
-                    permission["pathPrefix"] = json!(p);
-                }
-                if let Some(p) = path {
-                    permission["pathExact"] = json!(p);
-                }
-                if !headers.is_empty() {
-                    permission["headers"] = headers
+                intention.permissions.push(Permission {
+                    methods,
+                    path_prefix,
+                    path_exact: path,
+                    headers: headers
                         .iter()
                         .map(|h| header_match(h))
-                        .collect::<Result<Vec<_>, _>>()?
-                        .into();
-                }
-                body["permissions"] = json!([permission]);
+                        .collect::<Result<Vec<_>, _>>()?,
+                });
             }
-            if let Some(d) = description {
-                body["description"] = json!(d);
-            }
-            match write(&client, body, json_out)? {
-                Some(a) => a,
-                None => return Ok(ExitCode::SUCCESS),
-            }
+            write(&client, &intention, json_out)?;
         }
         IntentionCommand::Deny {
             source,
             destination,
             description,
         } => {
-            let mut body = json!({"source": source, "destination": destination, "action": "deny"});
-            if let Some(d) = description {
-                body["description"] = json!(d);
-            }
-            match write(&client, body, json_out)? {
-                Some(a) => a,
-                None => return Ok(ExitCode::SUCCESS),
-            }
+            let intention = Intention {
+                source,
+                destination,
+                action: IntentionAction::Deny,
+                permissions: Vec::new(),
+                description,
+            };
+            write(&client, &intention, json_out)?;
         }
         IntentionCommand::List => {
-            let a = client.call(Method::GET, "/v1/intentions", None)?;
-            if !json_out {
-                let all = a["intentions"].as_array().cloned().unwrap_or_default();
-                if all.is_empty() {
-                    println!("no intentions: every call between functions is denied");
-                }
-                for it in all {
-                    let description = it["description"].as_str().unwrap_or("");
-                    println!(
-                        "{:<6} {:<20} -> {:<20} {}{}",
-                        it["action"].as_str().unwrap_or("?"),
-                        it["source"].as_str().unwrap_or("?"),
-                        it["destination"].as_str().unwrap_or("?"),
-                        it["permissions"]
-                            .as_array()
-                            .map(|ps| ps
-                                .iter()
-                                .map(permission_text)
-                                .collect::<Vec<_>>()
-                                .join("; "))
-                            .unwrap_or_default(),
-                        if description.is_empty() {
-                            String::new()
-                        } else {
-                            format!("  # {description}")
-                        }
-                    );
-                }
+            let a = client.send::<ListIntentions>(&IntentionsQuery::default())?;
+            if json_out {
+                print_answer(&a);
                 return Ok(ExitCode::SUCCESS);
             }
-            a
+            if a.intentions.is_empty() {
+                println!("no intentions: every call between functions is denied");
+            }
+            for entry in &a.intentions {
+                let it = &entry.intention;
+                let description = it.description.as_deref().unwrap_or("");
+                println!(
+                    "{:<6} {:<20} -> {:<20} {}{}",
+                    it.action.as_str(),
+                    it.source,
+                    it.destination,
+                    it.permissions
+                        .iter()
+                        .map(permission_text)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    if description.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  # {description}")
+                    }
+                );
+            }
         }
         IntentionCommand::Delete {
             source,
             destination,
         } => {
-            let a = client.call(
-                Method::DELETE,
-                &format!(
-                    "/v1/intentions?source={}&destination={}",
-                    query_encode(&source),
-                    query_encode(&destination)
-                ),
-                None,
-            )?;
-            if !json_out {
+            let a = client.send::<DeleteIntention>(&IntentionPair {
+                source: source.clone(),
+                destination: destination.clone(),
+            })?;
+            if json_out {
+                print_answer(&a);
+            } else {
                 println!("deleted intention {source} -> {destination}");
-                return Ok(ExitCode::SUCCESS);
             }
-            a
         }
         IntentionCommand::Check {
             source,
@@ -271,53 +254,44 @@ pub fn run(args: IntentionArgs) -> Result<ExitCode, String> {
             path,
             headers,
         } => {
-            let mut body = json!({"source": source, "destination": destination});
-            if let Some(m) = method {
-                body["method"] = json!(m);
-            }
-            if let Some(p) = path {
-                body["path"] = json!(p);
-            }
-            let mut map = serde_json::Map::new();
+            let mut request = CheckRequest {
+                source,
+                destination,
+                method,
+                path,
+                ..CheckRequest::default()
+            };
             for h in &headers {
                 let (name, value) = h
                     .split_once('=')
                     .filter(|(n, _)| !n.is_empty())
                     .ok_or_else(|| format!("--header {h:?}: write NAME=VALUE"))?;
-                map.insert(name.to_string(), json!(value));
+                request.headers.insert(name.to_string(), value.to_string());
             }
-            if !map.is_empty() {
-                body["headers"] = Value::Object(map);
-            }
-            let a = client.call(Method::POST, "/v1/intentions/check", Some(body))?;
+            let a = client.send::<CheckIntention>(&request)?;
             if json_out {
-                print_json(&a);
+                print_answer(&a);
             } else {
-                println!("{}", a["reason"].as_str().unwrap_or("?"));
+                println!("{}", a.reason);
             }
-            return Ok(if a["decision"] == "allowed" {
+            return Ok(if a.allowed() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             });
         }
-    };
-    print_json(&answer);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// PUTs an intention. For people, says what changed and returns `None`; for programs,
-/// returns the answer to print.
-fn write(client: &Client, body: Value, json_out: bool) -> Result<Option<Value>, String> {
-    let a = client.call(Method::PUT, "/v1/intentions", Some(body))?;
-    if !json_out {
-        let verb = if a["created"] == json!(true) {
-            "created"
-        } else {
-            "replaced"
-        };
-        println!("{verb} intention: {}", intention_text(&a["intention"]));
-        return Ok(None);
+/// PUTs an intention. For people, says what changed; for programs, prints the answer.
+fn write(client: &Client, intention: &Intention, json_out: bool) -> Result<(), String> {
+    let a = client.send::<PutIntention>(intention)?;
+    if json_out {
+        print_answer(&a);
+    } else {
+        let verb = if a.created { "created" } else { "replaced" };
+        println!("{verb} intention: {}", intention_text(&a.intention));
     }
-    Ok(Some(a))
+    Ok(())
 }

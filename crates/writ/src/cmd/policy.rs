@@ -597,24 +597,21 @@ fn print_json(
 fn generate(args: GenerateArgs) -> Result<ExitCode, String> {
     let _ = args.from_audit;
     let client = super::client::Client::new(&args.client)?;
-    let health = client.call(reqwest::Method::GET, "/v1/health", None)?;
-    let td = health["trustDomain"].as_str().unwrap_or_default();
-    let actor = format!("spiffe://{td}/fn/{}", args.function);
-    let encoded = super::client::query_encode(&actor);
+    let actor = super::audit::function_id(&client, &args.function)?;
     let since_ms = (time::OffsetDateTime::now_utc() - args.since).unix_timestamp() * 1000;
     let mut events = Vec::new();
     let mut after = 0;
     loop {
-        let page = client.call(
-            reqwest::Method::GET,
-            &format!(
-                "/v1/audit/events?after={after}&limit=10000&actor={encoded}&sinceMs={since_ms}&outcome=allowed"
-            ),
-            None,
-        )?;
-        let records: Vec<writ_audit::chain::Record> =
-            serde_json::from_value(page["records"].clone())
-                .map_err(|e| format!("the server's answer is not a list of audit records: {e}"))?;
+        let page =
+            client.send::<writ_api::endpoints::ReadAuditEvents>(&writ_api::audit::EventsQuery {
+                after,
+                limit: Some(writ_api::audit::MAX_PAGE),
+                actor: Some(actor.clone()),
+                since_ms: Some(since_ms),
+                outcome: Some(writ_audit::Outcome::Allowed),
+                wait: 0,
+            })?;
+        let records = page.records;
         let Some(last) = records.last().map(|r| r.seq) else {
             break;
         };

@@ -2,10 +2,10 @@
 
 use std::process::ExitCode;
 
-use reqwest::Method;
-use serde_json::json;
+use writ_api::endpoints::Revoke;
+use writ_api::identity::RevokeRequest;
 
-use super::client::{Client, ClientArgs, print_json};
+use super::client::{Client, ClientArgs, print_answer};
 
 /// `writ revoke (--fn NAME | --serial HEX | --token-id ID)`
 #[derive(clap::Args)]
@@ -33,22 +33,31 @@ pub struct RevokeArgs {
 /// Runs `writ revoke`.
 pub fn run(args: RevokeArgs) -> Result<ExitCode, String> {
     let client = Client::new(&args.client)?;
-    let body = match (&args.function, &args.serial, &args.token_id) {
-        (Some(f), _, _) => json!({"function": f}),
-        (_, Some(s), _) => json!({"serial": s}),
-        (_, _, Some(t)) => json!({"tokenId": t}),
+    let request = match (args.function, args.serial, args.token_id) {
+        (Some(f), _, _) => RevokeRequest {
+            function: Some(f),
+            ..RevokeRequest::default()
+        },
+        (_, Some(s), _) => RevokeRequest {
+            serial: Some(s),
+            ..RevokeRequest::default()
+        },
+        (_, _, Some(t)) => RevokeRequest {
+            token_id: Some(t),
+            ..RevokeRequest::default()
+        },
         _ => return Err("give --fn, --serial or --token-id".into()),
     };
-    let answer = client.call(Method::POST, "/v1/revocations", Some(body))?;
+    let answer = client.send::<Revoke>(&request)?;
     if args.client.format.is_json() {
-        print_json(&answer);
+        print_answer(&answer);
     } else {
-        let r = &answer["revocation"];
+        let r = &answer.revocation;
         println!(
             "revoked {} {} (feed position {})",
-            r["kind"].as_str().unwrap_or(""),
-            r["value"].as_str().unwrap_or(""),
-            r["seq"]
+            r.kind.as_str(),
+            r.value,
+            r.seq
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -8,10 +8,18 @@ use std::process::ExitCode;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
+use writ_api::endpoints::{
+    CreateSecret, DeleteSecret, DescribeSecret, GetSecretValue, ListSecrets, PutResourcePolicy,
+    PutSecretValue, RestoreSecret, RotateSecret,
+};
+use writ_api::secrets::{
+    CreateSecretRequest, DeleteSecretRequest, GetSecretRequest, Hook, PutSecretRequest,
+    RotateSecretRequest, SecretName, SecretPolicyRequest,
+};
+use writ_client::api::ApiCallError;
 
-use super::client::{Client, ClientArgs, print_json};
+use super::client::{Client, ClientArgs, print_answer, render};
 
 /// `writ secret ...`
 #[derive(clap::Args)]
@@ -151,7 +159,7 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
     }
     let client = Client::new(&args.client)?;
     let json_out = args.client.format.is_json();
-    let answer = match args.command {
+    match args.command {
         SecretCommand::Put {
             name,
             value_file,
@@ -161,22 +169,35 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
             ..
         } => {
             let bytes = read_value(value_file, value_stdin)?;
-            let mut body = json!({"name": name});
+            let mut put = PutSecretRequest {
+                name,
+                ..PutSecretRequest::default()
+            };
             if binary {
-                body["secretBinary"] = json!(STANDARD.encode(&bytes));
+                put.secret_binary = Some(STANDARD.encode(&bytes));
             } else {
                 let text = String::from_utf8(bytes).map_err(|_| {
                     "the value is not UTF-8 text; store it with --binary".to_string()
                 })?;
-                body["secretString"] = json!(text);
+                put.secret_string = Some(text);
             }
-            match client.call(Method::POST, "/v1/secrets/put", Some(body.clone())) {
-                Ok(a) => a,
-                Err(e) if e.contains("(404)") && e.contains("no secret named") => {
-                    body["description"] = json!(description);
-                    client.call(Method::POST, "/v1/secrets/create", Some(body))?
+            match client.try_send::<PutSecretValue>(&put, None) {
+                Ok(a) => print_answer(&a),
+                Err(ApiCallError::Refused {
+                    status: 404,
+                    message,
+                    ..
+                }) if message.contains("no secret named") => {
+                    let a = client.send::<CreateSecret>(&CreateSecretRequest {
+                        name: put.name,
+                        secret_string: put.secret_string,
+                        secret_binary: put.secret_binary,
+                        description,
+                        tags: Default::default(),
+                    })?;
+                    print_answer(&a);
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(render(e)),
             }
         }
         SecretCommand::Get {
@@ -184,17 +205,14 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
             version_stage,
             version_id,
         } => {
-            let mut body = json!({"name": name});
-            if let Some(s) = version_stage {
-                body["versionStage"] = json!(s);
-            }
-            if let Some(v) = version_id {
-                body["versionId"] = json!(v);
-            }
-            let a = client.call(Method::POST, "/v1/secrets/get", Some(body))?;
+            let a = client.send::<GetSecretValue>(&GetSecretRequest {
+                name,
+                version_id,
+                version_stage,
+            })?;
             if !json_out {
                 let mut out = std::io::stdout().lock();
-                let bytes = match (a["secretString"].as_str(), a["secretBinary"].as_str()) {
+                let bytes = match (&a.secret_string, &a.secret_binary) {
                     (Some(s), _) => s.as_bytes().to_vec(),
                     (None, Some(b)) => STANDARD
                         .decode(b)
@@ -204,40 +222,31 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
                 out.write_all(&bytes).map_err(|e| e.to_string())?;
                 return Ok(ExitCode::SUCCESS);
             }
-            a
+            print_answer(&a);
         }
         SecretCommand::List => {
-            let a = client.call(Method::POST, "/v1/secrets/list", Some(json!({})))?;
+            let a = client.send::<ListSecrets>(&writ_api::NoRequest)?;
             if !json_out {
-                for s in a["secrets"].as_array().cloned().unwrap_or_default() {
-                    println!(
-                        "{:<40} {}",
-                        s["name"].as_str().unwrap_or(""),
-                        s["description"].as_str().unwrap_or("")
-                    );
+                for s in &a.secrets {
+                    println!("{:<40} {}", s.name, s.description);
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            a
+            print_answer(&a);
         }
-        SecretCommand::Describe { name } => client.call(
-            Method::POST,
-            "/v1/secrets/describe",
-            Some(json!({"name": name})),
-        )?,
+        SecretCommand::Describe { name } => {
+            print_answer(&client.send::<DescribeSecret>(&SecretName { name })?);
+        }
         SecretCommand::Delete {
             name,
             recovery_days,
-        } => client.call(
-            Method::POST,
-            "/v1/secrets/delete",
-            Some(json!({"name": name, "recoveryDays": recovery_days})),
-        )?,
-        SecretCommand::Restore { name } => client.call(
-            Method::POST,
-            "/v1/secrets/restore",
-            Some(json!({"name": name})),
-        )?,
+        } => print_answer(&client.send::<DeleteSecret>(&DeleteSecretRequest {
+            name,
+            recovery_days: Some(recovery_days),
+        })?),
+        SecretCommand::Restore { name } => {
+            print_answer(&client.send::<RestoreSecret>(&SecretName { name })?);
+        }
         SecretCommand::Rotate {
             name,
             hook_url,
@@ -245,48 +254,41 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
             every,
             no_rotate_now,
         } => {
-            let mut body = json!({"name": name, "rotateNow": !no_rotate_now});
-            if let Some(url) = hook_url {
-                body["hook"] = json!({"type": "https", "url": url});
-            }
-            if let Some(command) = hook_command {
-                body["hook"] = json!({"type": "command", "name": command});
-            }
-            if let Some(every) = every {
-                body["every"] = json!(every);
-            }
+            let hook = match (hook_url, hook_command) {
+                (Some(url), _) => Some(Hook::Https { url }),
+                (None, Some(name)) => Some(Hook::Command { name }),
+                (None, None) => None,
+            };
             // Four hook steps of up to 15 seconds each.
-            let a = client.call_within(
-                Method::POST,
-                "/v1/secrets/rotate",
-                Some(body),
-                Some(std::time::Duration::from_secs(75)),
+            let a = client.send_within::<RotateSecret>(
+                &RotateSecretRequest {
+                    name: name.clone(),
+                    hook,
+                    every,
+                    rotate_now: Some(!no_rotate_now),
+                },
+                std::time::Duration::from_secs(75),
             )?;
             if !json_out {
-                match a["versionId"].as_str() {
+                match &a.version_id {
                     Some(v) => println!("rotated {name}: version {v} is AWSCURRENT"),
                     None => println!("rotation settings of {name} updated"),
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            a
+            print_answer(&a);
         }
         SecretCommand::Policy { name, file, remove } => {
             let policy = match (file, remove) {
-                (_, true) => Value::Null,
-                (Some(path), false) => Value::String(
+                (_, true) => None,
+                (Some(path), false) => Some(Value::String(
                     std::fs::read_to_string(&path)
                         .map_err(|e| format!("--file {}: {e}", path.display()))?,
-                ),
+                )),
                 (None, false) => return Err("give --file FILE or --remove".into()),
             };
-            client.call(
-                Method::POST,
-                "/v1/secrets/policy",
-                Some(json!({"name": name, "policy": policy})),
-            )?
+            print_answer(&client.send::<PutResourcePolicy>(&SecretPolicyRequest { name, policy })?);
         }
-    };
-    print_json(&answer);
+    }
     Ok(ExitCode::SUCCESS)
 }

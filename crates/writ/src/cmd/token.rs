@@ -3,10 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
+use writ_api::endpoints::{CreateAdminToken, CreateJoinToken};
+use writ_api::functions::FunctionName;
+use writ_api::tokens::{AdminTokenRequest, JoinTokenFor, JoinTokenRequest};
 
-use super::client::{Client, ClientArgs, print_json};
+use super::client::{Client, ClientArgs, print_answer};
 
 /// `writ token ...`
 #[derive(clap::Args)]
@@ -56,15 +58,10 @@ pub fn run(args: TokenArgs) -> Result<ExitCode, String> {
         description,
     } = args.command;
     let answer = if let Some(name) = function {
-        let mut body = json!({});
-        if let Some(ttl) = ttl {
-            body["ttl"] = json!(ttl);
-        }
-        client.call(
-            Method::POST,
-            &format!("/v1/functions/{name}/join-tokens"),
-            Some(body),
-        )?
+        client.send::<CreateJoinToken>(&JoinTokenFor {
+            function: FunctionName(name),
+            request: JoinTokenRequest { ttl },
+        })?
     } else {
         let mut docs = Vec::new();
         for path in &policy {
@@ -72,20 +69,20 @@ pub fn run(args: TokenArgs) -> Result<ExitCode, String> {
                 .map_err(|e| format!("--policy {}: {e}", path.display()))?;
             docs.push(Value::String(text));
         }
-        let mut body = json!({"policies": docs, "description": description});
-        if let Some(ttl) = ttl {
-            body["ttl"] = json!(ttl);
-        }
-        client.call(Method::POST, "/v1/tokens", Some(body))?
+        client.send::<CreateAdminToken>(&AdminTokenRequest {
+            policies: docs,
+            ttl,
+            description,
+        })?
     };
     if args.client.format.is_json() {
-        print_json(&answer);
+        print_answer(&answer);
     } else {
-        println!("{}", answer["token"].as_str().unwrap_or(""));
+        println!("{}", answer.token);
         eprintln!(
             "token id {} expires {}",
-            answer["id"].as_str().unwrap_or(""),
-            answer["expiresAt"].as_str().unwrap_or("never")
+            answer.id,
+            answer.expires_at.as_deref().unwrap_or("never")
         );
     }
     Ok(ExitCode::SUCCESS)
