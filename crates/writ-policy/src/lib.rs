@@ -29,6 +29,7 @@
 
 mod compile;
 mod diagnostic;
+pub mod diff;
 pub mod intentions;
 mod model;
 pub mod nesting;

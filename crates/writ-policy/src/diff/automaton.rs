@@ -1,0 +1,443 @@
+//! Deterministic finite automata over a small alphabet, and the operations `diff` needs:
+//! building one from patterns, intersecting and subtracting by product construction,
+//! minimising, testing emptiness and finding a shortest accepted word.
+//!
+//! The alphabet is the set of characters the patterns of one dimension name literally, plus
+//! one symbol that stands for every other character (see [`Alphabet`]). Two characters
+//! outside the set behave alike under every pattern, so a language over this alphabet says
+//! exactly which strings the patterns accept.
+
+use std::collections::{HashMap, VecDeque};
+
+/// One element of a pattern: what the next characters must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Sym {
+    /// This one character.
+    Lit(char),
+    /// Any one character (`?`).
+    One,
+    /// Any run of characters, including none (`*`).
+    Star,
+    /// Any run of characters none of which is this one (`[^:]*`, for ARN parts).
+    StarExcept(char),
+}
+
+/// The characters of one dimension's patterns, plus "any other character".
+#[derive(Debug, Clone)]
+pub(crate) struct Alphabet {
+    /// Sorted, without duplicates.
+    chars: Vec<char>,
+    /// The character that stands for the "other" symbol in witnesses.
+    other: char,
+}
+
+impl Alphabet {
+    /// The alphabet of these patterns. `prefer_lower` picks a lower-case stand-in for
+    /// "other characters" (actions are compared lower-cased).
+    pub(crate) fn new<'a>(patterns: impl IntoIterator<Item = &'a [Sym]>) -> Alphabet {
+        let mut chars: Vec<char> = patterns
+            .into_iter()
+            .flat_map(|p| p.iter())
+            .filter_map(|s| match s {
+                Sym::Lit(c) | Sym::StarExcept(c) => Some(*c),
+                Sym::One | Sym::Star => None,
+            })
+            .collect();
+        chars.sort_unstable();
+        chars.dedup();
+        let other = "xyzqkwjv0123456789_abcdefghilmnoprstu"
+            .chars()
+            .chain(('\u{e0}'..='\u{ff}').filter(|c| c.is_lowercase()))
+            .find(|c| chars.binary_search(c).is_err())
+            .unwrap_or('\u{2603}');
+        Alphabet { chars, other }
+    }
+
+    /// The number of symbols, "other" included.
+    pub(crate) fn len(&self) -> usize {
+        self.chars.len() + 1
+    }
+
+    /// The symbol of a character.
+    pub(crate) fn symbol(&self, c: char) -> usize {
+        self.chars.binary_search(&c).unwrap_or(self.chars.len())
+    }
+
+    /// A character of a symbol: itself, or the stand-in for "other".
+    pub(crate) fn char_of(&self, symbol: usize) -> char {
+        self.chars.get(symbol).copied().unwrap_or(self.other)
+    }
+}
+
+/// A complete DFA: state 0 is the start; every state has a transition on every symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dfa {
+    symbols: usize,
+    /// `trans[state * symbols + symbol]`.
+    trans: Vec<u32>,
+    accept: Vec<bool>,
+}
+
+/// Flattened NFA position: (pattern, tokens matched so far).
+type Pos = (u32, u32);
+
+impl Dfa {
+    /// The language of every string.
+    pub(crate) fn everything(alphabet: &Alphabet) -> Dfa {
+        Dfa {
+            symbols: alphabet.len(),
+            trans: vec![0; alphabet.len()],
+            accept: vec![true],
+        }
+    }
+
+    /// The union of the patterns' languages, by subset construction.
+    pub(crate) fn from_patterns(alphabet: &Alphabet, patterns: &[Vec<Sym>]) -> Dfa {
+        let n = alphabet.len();
+        let closure = |set: &mut Vec<Pos>| {
+            let mut i = 0;
+            while i < set.len() {
+                let (p, at) = set[i];
+                if let Some(Sym::Star | Sym::StarExcept(_)) = patterns[p as usize].get(at as usize)
+                    && !set.contains(&(p, at + 1))
+                {
+                    set.push((p, at + 1));
+                }
+                i += 1;
+            }
+            set.sort_unstable();
+            set.dedup();
+        };
+        let mut start: Vec<Pos> = (0..patterns.len() as u32).map(|p| (p, 0)).collect();
+        closure(&mut start);
+        let mut ids: HashMap<Vec<Pos>, u32> = HashMap::new();
+        let mut sets = vec![start.clone()];
+        ids.insert(start, 0);
+        let mut trans = Vec::new();
+        let mut accept = Vec::new();
+        let mut next_set = 0;
+        while next_set < sets.len() {
+            let set = sets[next_set].clone();
+            next_set += 1;
+            accept.push(
+                set.iter()
+                    .any(|&(p, at)| at as usize == patterns[p as usize].len()),
+            );
+            for sym in 0..n {
+                let mut to: Vec<Pos> = Vec::new();
+                for &(p, at) in &set {
+                    let Some(tok) = patterns[p as usize].get(at as usize) else {
+                        continue;
+                    };
+                    match *tok {
+                        Sym::Lit(c) if alphabet.symbol(c) == sym => to.push((p, at + 1)),
+                        Sym::One => to.push((p, at + 1)),
+                        Sym::Star => to.push((p, at)),
+                        Sym::StarExcept(c) if alphabet.symbol(c) != sym => to.push((p, at)),
+                        _ => {}
+                    }
+                }
+                closure(&mut to);
+                let id = match ids.get(&to) {
+                    Some(&id) => id,
+                    None => {
+                        let id = sets.len() as u32;
+                        ids.insert(to.clone(), id);
+                        sets.push(to);
+                        id
+                    }
+                };
+                trans.push(id);
+            }
+        }
+        Dfa {
+            symbols: n,
+            trans,
+            accept,
+        }
+        .minimize()
+    }
+
+    /// The complement.
+    pub(crate) fn complement(&self) -> Dfa {
+        Dfa {
+            symbols: self.symbols,
+            trans: self.trans.clone(),
+            accept: self.accept.iter().map(|a| !a).collect(),
+        }
+    }
+
+    fn states(&self) -> usize {
+        self.accept.len()
+    }
+
+    fn step(&self, state: u32, symbol: usize) -> u32 {
+        self.trans[state as usize * self.symbols + symbol]
+    }
+
+    /// Walks the reachable part of the product of `self` and `other` and reports whether
+    /// some word is in both, and whether some word is in `self` but not in `other`.
+    pub(crate) fn overlap(&self, other: &Dfa) -> (bool, bool) {
+        let (mut both, mut only_self) = (false, false);
+        let mut seen: HashMap<(u32, u32), ()> = HashMap::new();
+        let mut queue = VecDeque::from([(0u32, 0u32)]);
+        seen.insert((0, 0), ());
+        while let Some((a, b)) = queue.pop_front() {
+            if self.accept[a as usize] {
+                if other.accept[b as usize] {
+                    both = true;
+                } else {
+                    only_self = true;
+                }
+                if both && only_self {
+                    break;
+                }
+            }
+            for s in 0..self.symbols {
+                let next = (self.step(a, s), other.step(b, s));
+                if seen.insert(next, ()).is_none() {
+                    queue.push_back(next);
+                }
+            }
+        }
+        (both, only_self)
+    }
+
+    /// The product automaton accepting the words `keep(in self, in other)` says.
+    pub(crate) fn product(&self, other: &Dfa, keep: impl Fn(bool, bool) -> bool) -> Dfa {
+        let mut ids: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut pairs = vec![(0u32, 0u32)];
+        ids.insert((0, 0), 0);
+        let mut trans = Vec::new();
+        let mut accept = Vec::new();
+        let mut i = 0;
+        while i < pairs.len() {
+            let (a, b) = pairs[i];
+            i += 1;
+            accept.push(keep(self.accept[a as usize], other.accept[b as usize]));
+            for s in 0..self.symbols {
+                let next = (self.step(a, s), other.step(b, s));
+                let id = *ids.entry(next).or_insert_with(|| {
+                    pairs.push(next);
+                    (pairs.len() - 1) as u32
+                });
+                trans.push(id);
+            }
+        }
+        Dfa {
+            symbols: self.symbols,
+            trans,
+            accept,
+        }
+        .minimize()
+    }
+
+    /// The words in both.
+    pub(crate) fn intersect(&self, other: &Dfa) -> Dfa {
+        self.product(other, |a, b| a && b)
+    }
+
+    /// The words in `self` and not in `other`.
+    pub(crate) fn subtract(&self, other: &Dfa) -> Dfa {
+        self.product(other, |a, b| a && !b)
+    }
+
+    /// The words in either.
+    #[cfg(test)]
+    pub(crate) fn union(&self, other: &Dfa) -> Dfa {
+        self.product(other, |a, b| a || b)
+    }
+
+    /// True when no word is accepted.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.shortest_symbols().is_none()
+    }
+
+    /// True when `word` is accepted.
+    pub(crate) fn accepts(&self, alphabet: &Alphabet, word: &str) -> bool {
+        let mut state = 0;
+        for c in word.chars() {
+            state = self.step(state, alphabet.symbol(c));
+        }
+        self.accept[state as usize]
+    }
+
+    /// A shortest accepted word, as symbols (breadth first, lower symbols first).
+    fn shortest_symbols(&self) -> Option<Vec<usize>> {
+        let mut prev: Vec<Option<(u32, usize)>> = vec![None; self.states()];
+        let mut seen = vec![false; self.states()];
+        seen[0] = true;
+        let mut queue = VecDeque::from([0u32]);
+        while let Some(s) = queue.pop_front() {
+            if self.accept[s as usize] {
+                let mut word = Vec::new();
+                let mut at = s;
+                while let Some((p, sym)) = prev[at as usize] {
+                    word.push(sym);
+                    at = p;
+                }
+                word.reverse();
+                return Some(word);
+            }
+            for sym in 0..self.symbols {
+                let t = self.step(s, sym);
+                if !seen[t as usize] {
+                    seen[t as usize] = true;
+                    prev[t as usize] = Some((s, sym));
+                    queue.push_back(t);
+                }
+            }
+        }
+        None
+    }
+
+    /// A shortest accepted word, with "other" spelled as the alphabet's stand-in.
+    pub(crate) fn shortest(&self, alphabet: &Alphabet) -> Option<String> {
+        self.shortest_symbols()
+            .map(|w| w.into_iter().map(|s| alphabet.char_of(s)).collect())
+    }
+
+    /// A minimal equivalent automaton (Moore's partition refinement), with unreachable
+    /// states dropped.
+    pub(crate) fn minimize(self) -> Dfa {
+        let n = self.states();
+        let k = self.symbols;
+        let mut class: Vec<u32> = self.accept.iter().map(|&a| u32::from(a)).collect();
+        let mut count = {
+            let mut c = class.clone();
+            c.sort_unstable();
+            c.dedup();
+            c.len()
+        };
+        loop {
+            let mut ids: HashMap<Vec<u32>, u32> = HashMap::with_capacity(n);
+            let mut next = Vec::with_capacity(n);
+            for s in 0..n {
+                let mut sig = Vec::with_capacity(k + 1);
+                sig.push(class[s]);
+                sig.extend((0..k).map(|sym| class[self.trans[s * k + sym] as usize]));
+                let len = ids.len() as u32;
+                next.push(*ids.entry(sig).or_insert(len));
+            }
+            let new_count = ids.len();
+            class = next;
+            if new_count == count {
+                break;
+            }
+            count = new_count;
+        }
+        // Renumber from the start state, breadth first, so state 0 is the start.
+        let mut order: Vec<Option<u32>> = vec![None; count];
+        let mut reps: Vec<usize> = Vec::new();
+        let mut queue = VecDeque::from([0usize]);
+        order[class[0] as usize] = Some(0);
+        reps.push(0);
+        while let Some(s) = queue.pop_front() {
+            for sym in 0..k {
+                let t = self.trans[s * k + sym] as usize;
+                let c = class[t] as usize;
+                if order[c].is_none() {
+                    order[c] = Some(reps.len() as u32);
+                    reps.push(t);
+                    queue.push_back(t);
+                }
+            }
+        }
+        let mut trans = Vec::with_capacity(reps.len() * k);
+        let mut accept = Vec::with_capacity(reps.len());
+        for &s in &reps {
+            accept.push(self.accept[s]);
+            for sym in 0..k {
+                let t = self.trans[s * k + sym] as usize;
+                trans.push(order[class[t] as usize].unwrap_or(0));
+            }
+        }
+        Dfa {
+            symbols: k,
+            trans,
+            accept,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Glob text to symbols.
+    pub(crate) fn glob(text: &str) -> Vec<Sym> {
+        text.chars()
+            .map(|c| match c {
+                '*' => Sym::Star,
+                '?' => Sym::One,
+                c => Sym::Lit(c),
+            })
+            .collect()
+    }
+
+    fn lang(alpha: &Alphabet, patterns: &[&str]) -> Dfa {
+        let p: Vec<Vec<Sym>> = patterns.iter().map(|p| glob(p)).collect();
+        Dfa::from_patterns(alpha, &p)
+    }
+
+    fn alphabet(patterns: &[&str]) -> Alphabet {
+        let p: Vec<Vec<Sym>> = patterns.iter().map(|p| glob(p)).collect();
+        Alphabet::new(p.iter().map(Vec::as_slice))
+    }
+
+    #[test]
+    fn get_star_minus_get_object() {
+        let a = alphabet(&["s3:get*", "s3:getobject"]);
+        let get = lang(&a, &["s3:get*"]);
+        let obj = lang(&a, &["s3:getobject"]);
+        let rest = get.subtract(&obj);
+        assert!(!rest.is_empty());
+        assert!(rest.accepts(&a, "s3:getbucketpolicy"));
+        assert!(!rest.accepts(&a, "s3:getobject"));
+        assert_eq!(rest.shortest(&a).as_deref(), Some("s3:get"));
+        assert!(
+            obj.subtract(&get).is_empty(),
+            "s3:GetObject is within s3:Get*"
+        );
+    }
+
+    #[test]
+    fn question_marks_take_one_character() {
+        let a = alphabet(&["a?c", "abc", "a*"]);
+        let q = lang(&a, &["a?c"]);
+        assert!(q.accepts(&a, "abc"));
+        assert!(q.accepts(&a, "a\u{e9}c"));
+        assert!(!q.accepts(&a, "ac"));
+        let rest = q.subtract(&lang(&a, &["abc"]));
+        assert!(!rest.accepts(&a, "abc"));
+        assert!(rest.accepts(&a, "axc"));
+        assert!(q.subtract(&lang(&a, &["a*"])).is_empty());
+    }
+
+    #[test]
+    fn star_except_stays_in_one_arn_part() {
+        let p = vec![
+            Sym::Lit('a'),
+            Sym::StarExcept(':'),
+            Sym::Lit(':'),
+            Sym::Lit('b'),
+        ];
+        let a = Alphabet::new([p.as_slice()]);
+        let d = Dfa::from_patterns(&a, &[p]);
+        assert!(d.accepts(&a, "axx:b"));
+        assert!(d.accepts(&a, "a:b"));
+        assert!(!d.accepts(&a, "a:x:b"));
+    }
+
+    #[test]
+    fn minimize_keeps_the_language() {
+        let a = alphabet(&["*a*b*", "*b*"]);
+        let x = lang(&a, &["*a*b*"]);
+        let y = lang(&a, &["*b*"]);
+        assert!(x.subtract(&y).is_empty());
+        assert!(!y.subtract(&x).is_empty());
+        assert_eq!(x.union(&y), y);
+        assert_eq!(x.intersect(&y), x);
+    }
+}

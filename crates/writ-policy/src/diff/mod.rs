@@ -1,0 +1,604 @@
+//! `diff`: what one policy allows that another does not, answered exactly for the string
+//! dimensions and explicitly for conditions, with a verified witness for each difference.
+//!
+//! The method:
+//!
+//! 1. Every `Action`, `Resource` and `Principal` element is a regular language
+//!    ([`language`]); the languages of one dimension partition its strings into regions
+//!    that each element contains whole or misses whole ([`partition`]), computed with
+//!    automata ([`automaton`]).
+//! 2. For each combination of an action region, a resource region and a principal region,
+//!    the statements that match are known exactly; what is left is their conditions, each
+//!    block an opaque atom ([`conditions`]). The region differs when some truth values of
+//!    the atoms make one side allow (an Allow holds and no Deny does) and the other refuse.
+//! 3. Each reported region gets a concrete request built from the regions' shortest strings
+//!    and the conditions' values, evaluated by [`crate::PolicySet`] on both sides
+//!    ([`witness`]); only a request decided as reported is given as a witness.
+//!
+//! The answer is sound: a request allowed by NEW and refused by OLD always falls in a
+//! reported region. It can over-report only where conditions (or policy variables, or
+//! `NotPrincipal`, or the cross-account rule of resource policies) make a listed case
+//! unreachable; such a finding carries no witness and says so.
+
+mod automaton;
+mod conditions;
+mod language;
+mod partition;
+mod report;
+mod witness;
+
+use std::collections::{BTreeMap, HashMap};
+
+pub use report::{Change, ConditionCase, Finding, PolicyDiff, RegionPart, Witness};
+
+use crate::compile::CompileError;
+use crate::model::{Effect, Policy, PolicyKind, Version};
+use automaton::{Alphabet, Dfa};
+use conditions::{AtomId, Atoms, Matching, Scenario};
+use language::Lang;
+use partition::Region;
+
+/// Limits a comparison to some actions and resources.
+#[derive(Debug, Clone, Default)]
+pub struct DiffScope {
+    /// Action patterns (`*` and `?` allowed); `None` for every action.
+    pub actions: Option<Vec<String>>,
+    /// Resource patterns; `None` for every resource.
+    pub resources: Option<Vec<String>>,
+}
+
+/// Compares the policies of OLD with those of NEW, all of the given kind, each a list of
+/// named policies evaluated together as [`crate::PolicySet`] evaluates them. A permissions
+/// boundary or session policy is compared as the limit it sets on an identity policy that
+/// allows everything.
+///
+/// ```
+/// use writ_policy::{ParseOptions, PolicyKind, diff::{diff, DiffScope}};
+///
+/// let parse = |t: &str| writ_policy::parse(t, &ParseOptions::new(PolicyKind::Identity))
+///     .into_result().expect("valid");
+/// let old = parse(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+///     "Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#);
+/// let new = parse(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+///     "Action":"s3:Get*","Resource":"arn:aws:s3:::b/*"}]}"#);
+/// let d = diff(&[("old", &old)], &[("new", &new)], PolicyKind::Identity, &DiffScope::default())
+///     .expect("compiles");
+/// assert!(d.grants_more());
+/// assert_eq!(d.added[0].actions[0].description, "s3:Get* except s3:GetObject");
+/// assert!(d.added[0].witness.is_some());
+/// assert!(d.removed.is_empty());
+/// ```
+pub fn diff(
+    old: &[(&str, &Policy)],
+    new: &[(&str, &Policy)],
+    kind: PolicyKind,
+    scope: &DiffScope,
+) -> Result<PolicyDiff, CompileError> {
+    let sets = witness::Sets::new(old, new, kind)?;
+    let mut b = Builder::new(kind);
+    for (side, policies) in [(Side::Old, old), (Side::New, new)] {
+        for (name, policy) in policies {
+            b.add_policy(side, name, policy);
+        }
+    }
+    let action_scope = scope.actions.as_ref().map(|a| {
+        b.actions.intern(
+            Lang {
+                negated: false,
+                patterns: a
+                    .iter()
+                    .map(|p| language::glob(&p.to_ascii_lowercase()))
+                    .collect(),
+            },
+            a.join(" | "),
+        )
+    });
+    let resource_scope = scope.resources.as_ref().map(|r| {
+        b.resources.intern(
+            Lang {
+                negated: false,
+                patterns: r.iter().map(|p| language::glob(p)).collect(),
+            },
+            r.join(" | "),
+        )
+    });
+    let actions = b.actions.regions(action_scope, None);
+    let resources = b.resources.regions(resource_scope, None);
+    let principals = if kind == PolicyKind::Resource {
+        let universe = b
+            .principals
+            .intern(language::principal_universe(), "anyone".into());
+        Some(b.principals.regions(Some(universe), Some(universe)))
+    } else {
+        None
+    };
+    let stmts = &b.statements;
+    let words = stmts.len().div_ceil(64);
+    let masks = |regions: &[Region], lang_of: &dyn Fn(&Stmt) -> usize| -> Vec<Vec<u64>> {
+        regions
+            .iter()
+            .map(|r| {
+                let mut m = vec![0u64; words];
+                for (i, s) in stmts.iter().enumerate() {
+                    if r.inside[lang_of(s)] {
+                        m[i / 64] |= 1 << (i % 64);
+                    }
+                }
+                m
+            })
+            .collect()
+    };
+    let a_masks = masks(&actions.regions, &|s| s.action);
+    let r_masks = masks(&resources.regions, &|s| s.resource);
+    let p_masks = match &principals {
+        Some(p) => masks(&p.regions, &|s| s.principal),
+        None => vec![vec![u64::MAX; words]],
+    };
+    let mut allow_mask = vec![0u64; words];
+    for (i, s) in stmts.iter().enumerate() {
+        if s.effect == Effect::Allow {
+            allow_mask[i / 64] |= 1 << (i % 64);
+        }
+    }
+
+    // (change, scenarios, principal, action) -> resources
+    let mut by_action: BTreeMap<(Change, Vec<Scenario>, usize, usize), Vec<usize>> =
+        BTreeMap::new();
+    let mut m = vec![0u64; words];
+    for (ai, am) in a_masks.iter().enumerate() {
+        if !intersects(am, &allow_mask) {
+            continue;
+        }
+        for (ri, rm) in r_masks.iter().enumerate() {
+            if !intersects3(am, rm, &allow_mask) {
+                continue;
+            }
+            for (pi, pm) in p_masks.iter().enumerate() {
+                for w in 0..words {
+                    m[w] = am[w] & rm[w] & pm[w];
+                }
+                for change in [Change::Added, Change::Removed] {
+                    let matching = b.matching(&m, change);
+                    if matching.allows.is_empty() {
+                        continue;
+                    }
+                    let mut found = conditions::scenarios(&matching);
+                    if found.is_empty() {
+                        continue;
+                    }
+                    if let Some(u) = found.iter().find(|s| s.unconditional()) {
+                        found = vec![u.clone()];
+                    }
+                    by_action
+                        .entry((change, found, pi, ai))
+                        .or_default()
+                        .push(ri);
+                }
+            }
+        }
+    }
+    // (change, scenarios, principal, resources) -> actions
+    let mut boxes: BTreeMap<(Change, Vec<Scenario>, usize, Vec<usize>), Vec<usize>> =
+        BTreeMap::new();
+    for ((change, sc, pi, ai), rs) in by_action {
+        boxes.entry((change, sc, pi, rs)).or_default().push(ai);
+    }
+
+    let mut out = PolicyDiff {
+        kind,
+        added: Vec::new(),
+        removed: Vec::new(),
+    };
+    let mut described: HashMap<(u8, usize), RegionPart> = HashMap::new();
+    for ((change, scenarios, pi, rs), as_) in boxes {
+        let mut part = |dim: u8, i: usize| -> RegionPart {
+            described
+                .entry((dim, i))
+                .or_insert_with(|| match dim {
+                    0 => actions.describe(i, "any action"),
+                    1 => resources.describe(i, "any resource"),
+                    _ => principals
+                        .as_ref()
+                        .map(|p| p.describe_principal(i))
+                        .unwrap_or_else(|| RegionPart {
+                            description: String::new(),
+                            example: String::new(),
+                        }),
+                })
+                .clone()
+        };
+        let action_parts: Vec<RegionPart> = as_.iter().map(|&i| part(0, i)).collect();
+        let resource_parts: Vec<RegionPart> = rs.iter().map(|&i| part(1, i)).collect();
+        let principal_parts: Vec<RegionPart> = if principals.is_some() {
+            vec![part(2, pi)]
+        } else {
+            Vec::new()
+        };
+        let candidates = witness::Candidates {
+            actions: as_.iter().map(|&i| actions.regions[i].example.clone()),
+            resources: rs.iter().map(|&i| resources.regions[i].example.clone()),
+            principal: principals.as_ref().map(|p| p.regions[pi].example.clone()),
+        };
+        let (found, unverified) =
+            witness::find(&sets, change, candidates, &scenarios, &b.atoms.atoms);
+        let unconditional = scenarios.iter().any(Scenario::unconditional);
+        let describe_atoms = |ids: &[AtomId]| -> Vec<String> {
+            ids.iter()
+                .map(|&id| b.atoms.atoms[id as usize].description.clone())
+                .collect()
+        };
+        let finding = Finding {
+            change,
+            principals: principal_parts,
+            actions: action_parts,
+            resources: resource_parts,
+            unconditional,
+            conditions: if unconditional {
+                Vec::new()
+            } else {
+                scenarios
+                    .iter()
+                    .map(|s| ConditionCase {
+                        holds: describe_atoms(&s.holds),
+                        fails: describe_atoms(&s.fails),
+                    })
+                    .collect()
+            },
+            witness: found,
+            unverified,
+        };
+        match change {
+            Change::Added => out.added.push(finding),
+            Change::Removed => out.removed.push(finding),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether some request in ACTIONS x RESOURCES can be allowed by the policies (all of
+/// `kind`): the findings are the regions that can, each with a witness where one was
+/// verified. Empty when the policies never allow any such request.
+pub fn check_not_granted(
+    policies: &[(&str, &Policy)],
+    kind: PolicyKind,
+    actions: &[String],
+    resources: &[String],
+) -> Result<Vec<Finding>, CompileError> {
+    let scope = DiffScope {
+        actions: Some(actions.to_vec()),
+        resources: Some(resources.to_vec()),
+    };
+    Ok(diff(&[], policies, kind, &scope)?.added)
+}
+
+fn intersects(a: &[u64], b: &[u64]) -> bool {
+    a.iter().zip(b).any(|(x, y)| x & y != 0)
+}
+
+fn intersects3(a: &[u64], b: &[u64], c: &[u64]) -> bool {
+    a.iter().zip(b).zip(c).any(|((x, y), z)| x & y & z != 0)
+}
+
+/// OLD or NEW.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Old,
+    New,
+}
+
+/// A statement, reduced to what the comparison needs.
+#[derive(Debug, Clone)]
+struct Stmt {
+    side: Side,
+    effect: Effect,
+    atom: AtomId,
+    action: usize,
+    resource: usize,
+    principal: usize,
+}
+
+/// The interned languages of one dimension.
+#[derive(Debug, Default)]
+struct Dimension {
+    langs: Vec<Lang>,
+    display: Vec<String>,
+    index: HashMap<Lang, usize>,
+}
+
+/// A dimension's partition, with the automata it was made from.
+struct Partitioned {
+    dfas: Vec<Dfa>,
+    /// The patterns of each language, as written (without its negation).
+    display: Vec<String>,
+    negated: Vec<bool>,
+    regions: Vec<Region>,
+}
+
+impl Dimension {
+    fn intern(&mut self, lang: Lang, display: String) -> usize {
+        if let Some(&i) = self.index.get(&lang) {
+            return i;
+        }
+        self.langs.push(lang.clone());
+        self.display.push(display);
+        self.index.insert(lang, self.langs.len() - 1);
+        self.langs.len() - 1
+    }
+
+    /// Partitions the universe (or the `scope` language) by every language.
+    fn regions(&self, scope: Option<usize>, skip: Option<usize>) -> Partitioned {
+        let alphabet = Alphabet::new(
+            self.langs
+                .iter()
+                .flat_map(|l| l.patterns.iter().map(Vec::as_slice)),
+        );
+        let dfas: Vec<Dfa> = self
+            .langs
+            .iter()
+            .map(|l| {
+                let d = Dfa::from_patterns(&alphabet, &l.patterns);
+                if l.negated { d.complement() } else { d }
+            })
+            .collect();
+        let universe = match scope {
+            Some(i) => dfas[i].clone(),
+            None => Dfa::everything(&alphabet),
+        };
+        // The scope splits nothing; every region lies within it.
+        let split: Vec<Dfa> = dfas
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                if Some(i) == scope || Some(i) == skip {
+                    Dfa::everything(&alphabet)
+                } else {
+                    d.clone()
+                }
+            })
+            .collect();
+        let regions = partition::partition(&alphabet, universe, &split);
+        Partitioned {
+            dfas,
+            display: self.display.clone(),
+            negated: self.langs.iter().map(|l| l.negated).collect(),
+            regions,
+        }
+    }
+}
+
+impl Partitioned {
+    /// The patterns a region lies within and outside of, without the redundant ones.
+    fn describe(&self, i: usize, anything: &str) -> RegionPart {
+        let r = &self.regions[i];
+        let mut within: Vec<usize> = Vec::new();
+        let sub = |a: usize, b: usize| !self.dfas[a].overlap(&self.dfas[b]).1;
+        for &w in &r.within {
+            // Keep only the narrowest languages (the first of equal ones).
+            if r.within
+                .iter()
+                .any(|&o| o != w && sub(o, w) && (!sub(w, o) || o < w))
+            {
+                continue;
+            }
+            within.push(w);
+        }
+        let except: Vec<usize> = r
+            .except
+            .iter()
+            .copied()
+            .filter(|&e| {
+                !within
+                    .iter()
+                    .any(|&w| !self.dfas[w].overlap(&self.dfas[e]).0)
+            })
+            .collect();
+        // A negated language (NotAction, NotResource) reads better the other way round.
+        let mut inside: Vec<&str> = Vec::new();
+        let mut outside: Vec<&str> = Vec::new();
+        for (&i, is_within) in within
+            .iter()
+            .map(|i| (i, true))
+            .chain(except.iter().map(|i| (i, false)))
+        {
+            if is_within != self.negated[i] {
+                inside.push(&self.display[i]);
+            } else {
+                outside.push(&self.display[i]);
+            }
+        }
+        let mut text = if inside.is_empty() {
+            anything.to_string()
+        } else {
+            join(inside.into_iter(), " and ")
+        };
+        if !outside.is_empty() {
+            text.push_str(" except ");
+            text.push_str(&join(outside.into_iter(), ", "));
+        }
+        RegionPart {
+            description: text,
+            example: r.example.clone(),
+        }
+    }
+
+    fn describe_principal(&self, i: usize) -> RegionPart {
+        let mut part = self.describe(i, "anyone");
+        part.example = language::describe_principal_word(&part.example);
+        part
+    }
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a str>, sep: &str) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for i in items {
+        if !seen.contains(&i) {
+            seen.push(i);
+        }
+    }
+    seen.join(sep)
+}
+
+/// Collects the statements of both sides.
+struct Builder {
+    kind: PolicyKind,
+    statements: Vec<Stmt>,
+    atoms: Atoms,
+    actions: Dimension,
+    resources: Dimension,
+    principals: Dimension,
+}
+
+impl Builder {
+    fn new(kind: PolicyKind) -> Builder {
+        let mut principals = Dimension::default();
+        // Index 0: every principal, for statements that do not restrict it.
+        principals.intern(Lang::everything(), "anyone".into());
+        Builder {
+            kind,
+            statements: Vec::new(),
+            atoms: Atoms::new(),
+            actions: Dimension::default(),
+            resources: Dimension::default(),
+            principals,
+        }
+    }
+
+    fn add_policy(&mut self, side: Side, name: &str, policy: &Policy) {
+        let expand = policy.effective_version() == Version::V2012_10_17;
+        let side_name = match side {
+            Side::Old => "OLD",
+            Side::New => "NEW",
+        };
+        for (i, st) in policy.statements.iter().enumerate() {
+            let label = match &st.sid {
+                Some(sid) => format!("{side_name} {name} Statement[{i}] (Sid {sid:?})"),
+                None => format!("{side_name} {name} Statement[{i}]"),
+            };
+            let action = self
+                .actions
+                .intern(language::actions(&st.action), display(&st.action));
+            let (rlang, resource_vars) = language::resources(&st.resource, st.effect, expand);
+            let resource = self.resources.intern(rlang, display(&st.resource));
+            let (principal, not_principal) = match (&st.principal, self.kind) {
+                (Some(p), PolicyKind::Resource) => match language::principals(p, st.effect) {
+                    Some(lang) => (self.principals.intern(lang, display_principal(p)), false),
+                    None => (0, true),
+                },
+                _ => (0, false),
+            };
+            let condition_vars: Vec<String> = if expand {
+                st.conditions
+                    .iter()
+                    .filter(|c| c.operator.kind.expands_variables())
+                    .flat_map(|c| c.values.iter())
+                    .filter(|v| language::has_required_var(v))
+                    .flat_map(|v| var_names(v))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let atom = if resource_vars || not_principal || !condition_vars.is_empty() {
+                let mut variables = condition_vars;
+                if resource_vars {
+                    for p in &st.resource.patterns {
+                        variables.extend(var_names(p));
+                    }
+                }
+                variables.sort();
+                variables.dedup();
+                let mut parts = Vec::new();
+                if !st.conditions.is_empty() {
+                    parts.push(conditions::describe_block(&st.conditions));
+                }
+                if !variables.is_empty() {
+                    parts.push(format!(
+                        "its policy variables ({}) have values that make it apply",
+                        variables.join(", ")
+                    ));
+                }
+                if not_principal {
+                    parts.push("the caller is not exempted by its NotPrincipal".into());
+                }
+                self.atoms.unique(conditions::Atom {
+                    description: format!("{label}: {}", parts.join("; ")),
+                    conditions: st.conditions.clone(),
+                    variables,
+                })
+            } else {
+                self.atoms.block(&st.conditions)
+            };
+            self.statements.push(Stmt {
+                side,
+                effect: st.effect,
+                atom,
+                action,
+                resource,
+                principal,
+            });
+        }
+    }
+
+    /// The atoms of the statements in `mask`, arranged for `change`.
+    fn matching(&self, mask: &[u64], change: Change) -> Matching {
+        let mut m = Matching::default();
+        let first = match change {
+            Change::Added => Side::New,
+            Change::Removed => Side::Old,
+        };
+        for (w, &bits) in mask.iter().enumerate() {
+            let mut bits = bits;
+            while bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let Some(s) = self.statements.get(i) else {
+                    continue;
+                };
+                let list = match (s.side == first, s.effect) {
+                    (true, Effect::Allow) => &mut m.allows,
+                    (true, Effect::Deny) => &mut m.denies,
+                    (false, Effect::Allow) => &mut m.other_allows,
+                    (false, Effect::Deny) => &mut m.other_denies,
+                };
+                list.push(s.atom);
+            }
+        }
+        m
+    }
+}
+
+/// The names of the policy variables in a value (keys as written).
+fn var_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let inner = &after[..end];
+        if !matches!(inner, "*" | "?" | "$") {
+            let key = inner.split(',').next().unwrap_or(inner).trim();
+            if !key.is_empty() {
+                out.push(key.to_string());
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+fn display(e: &crate::model::PatternElement) -> String {
+    e.patterns.join(" | ")
+}
+
+fn display_principal(p: &crate::model::PrincipalElement) -> String {
+    match &p.principals {
+        crate::model::Principals::Any => "anyone (*)".into(),
+        crate::model::Principals::Named(named) => named
+            .iter()
+            .flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k} {v}")))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    }
+}
+
+#[cfg(test)]
+mod tests;
