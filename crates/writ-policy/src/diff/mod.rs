@@ -28,6 +28,7 @@ mod report;
 mod witness;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub use report::{Change, ConditionCase, Finding, PolicyDiff, RegionPart, Witness};
 
@@ -246,6 +247,11 @@ pub fn diff(
             },
             witness: found,
             unverified,
+            cover: report::Cover {
+                actions: actions.cover(&as_),
+                resources: resources.cover(&rs),
+                principals: principals.as_ref().map(|p| p.cover(&[pi])),
+            },
         };
         match change {
             Change::Added => out.added.push(finding),
@@ -307,6 +313,7 @@ struct Dimension {
 
 /// A dimension's partition, with the automata it was made from.
 struct Partitioned {
+    alphabet: Arc<Alphabet>,
     dfas: Vec<Dfa>,
     /// The patterns of each language, as written (without its negation).
     display: Vec<String>,
@@ -358,6 +365,7 @@ impl Dimension {
             .collect();
         let regions = partition::partition(&alphabet, universe, &split);
         Partitioned {
+            alphabet: Arc::new(alphabet),
             dfas,
             display: self.display.clone(),
             negated: self.langs.iter().map(|l| l.negated).collect(),
@@ -418,6 +426,16 @@ impl Partitioned {
         RegionPart {
             description: text,
             example: r.example.clone(),
+        }
+    }
+
+    fn cover(&self, regions: &[usize]) -> report::DimensionCover {
+        report::DimensionCover {
+            alphabet: self.alphabet.clone(),
+            dfas: regions
+                .iter()
+                .map(|&i| self.regions[i].dfa.clone())
+                .collect(),
         }
     }
 

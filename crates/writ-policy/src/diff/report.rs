@@ -1,7 +1,11 @@
 //! What `diff` reports: the regions of requests one policy allows and the other does not,
 //! the conditions under which they differ, and a verified witness for each.
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use crate::diff::automaton::{Alphabet, Dfa};
 
 use crate::model::PolicyKind;
 use crate::request::{Context, ContextValue, Principal, Request};
@@ -66,6 +70,56 @@ pub struct Finding {
     /// (or policy variables) for which no request was found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unverified: Option<String>,
+    /// The region, to test requests against.
+    #[serde(skip)]
+    pub(crate) cover: Cover,
+}
+
+impl Finding {
+    /// True when a request with this principal (for resource policies), action and resource
+    /// lies in the finding's region, whatever its context.
+    pub fn covers(&self, principal: Option<&Principal>, action: &str, resource: &str) -> bool {
+        let principal_ok = match &self.cover.principals {
+            None => true,
+            Some(p) => p.accepts(&principal_word(principal)),
+        };
+        principal_ok
+            && self.cover.actions.accepts(&action.to_ascii_lowercase())
+            && self.cover.resources.accepts(resource)
+    }
+}
+
+/// A principal as a word of the principal language (see [`crate::diff`]'s `language`).
+fn principal_word(p: Option<&Principal>) -> String {
+    match p {
+        None | Some(Principal::Anonymous) => "anonymous".into(),
+        Some(Principal::Aws(id)) => format!("aws:{id}"),
+        Some(Principal::Service(s)) => format!("service:{}", s.to_ascii_lowercase()),
+        Some(Principal::Federated(s)) => format!("federated:{s}"),
+        Some(Principal::CanonicalUser(s)) => format!("canonical:{s}"),
+        Some(Principal::Spiffe(s)) => format!("spiffe:{s}"),
+    }
+}
+
+/// The automata of a finding's region.
+#[derive(Debug, Clone)]
+pub(crate) struct Cover {
+    pub(crate) actions: DimensionCover,
+    pub(crate) resources: DimensionCover,
+    pub(crate) principals: Option<DimensionCover>,
+}
+
+/// The regions of one dimension a finding spans.
+#[derive(Debug, Clone)]
+pub(crate) struct DimensionCover {
+    pub(crate) alphabet: Arc<Alphabet>,
+    pub(crate) dfas: Vec<Dfa>,
+}
+
+impl DimensionCover {
+    fn accepts(&self, word: &str) -> bool {
+        self.dfas.iter().any(|d| d.accepts(&self.alphabet, word))
+    }
 }
 
 /// A set of strings of one dimension, described by the patterns that carve it out.

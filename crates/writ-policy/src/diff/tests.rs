@@ -259,3 +259,280 @@ fn variables_make_statements_condition_dependent() {
         assert_ne!(o, crate::Outcome::Allowed);
     }
 }
+
+mod differential {
+    //! Random pairs of small policies over a small alphabet, and random requests: every
+    //! request NEW allows and OLD refuses lies in a reported finding (soundness), and every
+    //! witness is decided as reported.
+
+    use super::*;
+    use crate::{CompiledPolicy, Context, PolicySet, Principal, Request};
+    use proptest::prelude::*;
+
+    const ACTIONS: &[&str] = &[
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:Get*",
+        "s3:*",
+        "*",
+        "s3:?etObject",
+        "S3:GETOBJECT",
+        "ec2:Run*",
+    ];
+    const RESOURCES: &[&str] = &[
+        "arn:aws:s3:::b/*",
+        "arn:aws:s3:::b/a",
+        "*",
+        "arn:aws:s3:::c/?",
+        "arn:aws:s3:::b/a*",
+        "arn:aws:s3:::B/a",
+        "arn:aws:s3:::b/${aws:username}",
+    ];
+    const CONDITIONS: &[&str] = &[
+        "",
+        r#","Condition":{"StringEquals":{"k1":"v1"}}"#,
+        r#","Condition":{"Bool":{"aws:SecureTransport":"true"}}"#,
+        r#","Condition":{"StringNotEquals":{"k1":"v1"}}"#,
+        r#","Condition":{"StringLike":{"k1":"v*"},"Bool":{"aws:SecureTransport":"false"}}"#,
+    ];
+    const PRINCIPALS: &[&str] = &[
+        r#""*""#,
+        r#"{"AWS":"arn:aws:iam::111122223333:role/a"}"#,
+        r#"{"AWS":"111122223333"}"#,
+        r#"{"SPIFFE":"spiffe://example.org/fn/*"}"#,
+        r#"{"Service":"apigateway.amazonaws.com"}"#,
+    ];
+
+    const REQ_ACTIONS: &[&str] = &[
+        "s3:GetObject",
+        "s3:putobject",
+        "s3:GetBucket",
+        "s3:LetObject",
+        "ec2:RunInstances",
+        "iam:PassRole",
+        "s3:get",
+    ];
+    const REQ_RESOURCES: &[&str] = &[
+        "arn:aws:s3:::b/a",
+        "arn:aws:s3:::b/ab",
+        "arn:aws:s3:::c/x",
+        "arn:aws:s3:::c/xy",
+        "arn:aws:s3:::B/a",
+        "x",
+    ];
+    const REQ_PRINCIPALS: &[&str] = &[
+        "arn:aws:iam::111122223333:role/a",
+        "arn:aws:sts::111122223333:assumed-role/a/s",
+        "arn:aws:iam::111122223333:root",
+        "arn:aws:iam::111122223333:user/u",
+        "spiffe://example.org/fn/x",
+        "apigateway.amazonaws.com",
+        "anonymous",
+    ];
+
+    #[derive(Debug, Clone)]
+    struct St {
+        deny: bool,
+        not_action: bool,
+        actions: Vec<usize>,
+        not_resource: bool,
+        resources: Vec<usize>,
+        condition: usize,
+        principal: usize,
+    }
+
+    fn statement() -> impl Strategy<Value = St> {
+        (
+            prop::bool::weighted(0.3),
+            prop::bool::weighted(0.15),
+            prop::collection::vec(0..ACTIONS.len(), 1..3),
+            prop::bool::weighted(0.15),
+            prop::collection::vec(0..RESOURCES.len(), 1..3),
+            0..CONDITIONS.len(),
+            0..PRINCIPALS.len(),
+        )
+            .prop_map(
+                |(deny, not_action, actions, not_resource, resources, condition, principal)| St {
+                    deny,
+                    not_action,
+                    actions,
+                    not_resource,
+                    resources,
+                    condition,
+                    principal,
+                },
+            )
+    }
+
+    fn text(sts: &[St], kind: PolicyKind) -> String {
+        let list = |idx: &[usize], from: &[&str]| {
+            idx.iter()
+                .map(|&i| format!("{:?}", from[i]))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let body: Vec<String> = sts
+            .iter()
+            .map(|s| {
+                let principal = if kind == PolicyKind::Resource {
+                    format!(r#""Principal":{},"#, PRINCIPALS[s.principal])
+                } else {
+                    String::new()
+                };
+                format!(
+                    r#"{{"Effect":"{}",{principal}"{}":[{}],"{}":[{}]{}}}"#,
+                    if s.deny { "Deny" } else { "Allow" },
+                    if s.not_action { "NotAction" } else { "Action" },
+                    list(&s.actions, ACTIONS),
+                    if s.not_resource {
+                        "NotResource"
+                    } else {
+                        "Resource"
+                    },
+                    list(&s.resources, RESOURCES),
+                    CONDITIONS[s.condition],
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+            body.join(",")
+        )
+    }
+
+    fn contexts() -> Vec<Context> {
+        let mut out = Vec::new();
+        for k1 in [None, Some("v1"), Some("v2"), Some("x")] {
+            for (st, user) in [
+                (None, None),
+                (Some("true"), Some("a")),
+                (Some("false"), None),
+                (None, Some("a")),
+            ] {
+                let mut c = Context::new();
+                if let Some(u) = user {
+                    c.insert("aws:username", u);
+                }
+                if let Some(v) = k1 {
+                    c.insert("k1", v);
+                }
+                if let Some(v) = st {
+                    c.insert("aws:SecureTransport", v);
+                }
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn set(kind: PolicyKind, p: &Policy) -> PolicySet {
+        let mut s = PolicySet::new();
+        if kind == PolicyKind::PermissionsBoundary {
+            s.add(
+                CompiledPolicy::new(
+                    "all",
+                    PolicyKind::Identity,
+                    &identity(r#"{"Effect":"Allow","Action":"*","Resource":"*"}"#),
+                )
+                .unwrap(),
+            );
+        }
+        s.add(CompiledPolicy::new("p", kind, p).unwrap());
+        s
+    }
+
+    fn check(kind: PolicyKind, old: &[St], new: &[St]) -> Result<(), TestCaseError> {
+        let (old_text, new_text) = (text(old, kind), text(new, kind));
+        let old_p = parse(kind, &old_text);
+        let new_p = parse(kind, &new_text);
+        let d = diff(
+            &[("old", &old_p)],
+            &[("new", &new_p)],
+            kind,
+            &DiffScope::default(),
+        )
+        .unwrap();
+        let (old_set, new_set) = (set(kind, &old_p), set(kind, &new_p));
+        // Every witness is decided as reported.
+        for f in d.added.iter().chain(&d.removed) {
+            prop_assert!(
+                f.witness.is_some() || f.unverified.is_some(),
+                "a finding says why it has no witness"
+            );
+            if let Some(w) = &f.witness {
+                let req = w.request();
+                let (o, n) = (old_set.evaluate(&req), new_set.evaluate(&req));
+                prop_assert_eq!(o.outcome, w.old);
+                prop_assert_eq!(n.outcome, w.new);
+                match f.change {
+                    Change::Added => prop_assert!(n.is_allowed() && !o.is_allowed()),
+                    Change::Removed => prop_assert!(o.is_allowed() && !n.is_allowed()),
+                }
+                prop_assert!(f.covers(w.principal.as_ref(), &w.action, &w.resource));
+            }
+        }
+        // Every request allowed by one and refused by the other is covered.
+        let principals: Vec<Option<Principal>> = if kind == PolicyKind::Resource {
+            REQ_PRINCIPALS
+                .iter()
+                .map(|p| Some(Principal::parse(p).unwrap()))
+                .collect()
+        } else {
+            vec![None]
+        };
+        for p in &principals {
+            for a in REQ_ACTIONS {
+                for r in REQ_RESOURCES {
+                    for ctx in contexts() {
+                        let mut req = Request::new(a, r).with_context(ctx);
+                        if let Some(p) = p {
+                            req = req.with_principal(p.clone());
+                        }
+                        let o = old_set.evaluate(&req).is_allowed();
+                        let n = new_set.evaluate(&req).is_allowed();
+                        let (list, what) = match (o, n) {
+                            (false, true) => (&d.added, "added"),
+                            (true, false) => (&d.removed, "removed"),
+                            _ => continue,
+                        };
+                        prop_assert!(
+                            list.iter().any(|f| f.covers(p.as_ref(), a, r)),
+                            "{what} request {p:?} {a} {r} {:?} not reported\nOLD {old_text}\nNEW {new_text}\n{:#?}",
+                            req.context(),
+                            list
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn identity_diff_is_sound_and_witnesses_verify(
+            old in prop::collection::vec(statement(), 0..4),
+            new in prop::collection::vec(statement(), 1..4),
+        ) {
+            check(PolicyKind::Identity, &old, &new)?;
+        }
+
+        #[test]
+        fn resource_diff_is_sound_and_witnesses_verify(
+            old in prop::collection::vec(statement(), 0..4),
+            new in prop::collection::vec(statement(), 1..4),
+        ) {
+            check(PolicyKind::Resource, &old, &new)?;
+        }
+
+        #[test]
+        fn boundary_diff_is_sound_and_witnesses_verify(
+            old in prop::collection::vec(statement(), 0..3),
+            new in prop::collection::vec(statement(), 1..3),
+        ) {
+            check(PolicyKind::PermissionsBoundary, &old, &new)?;
+        }
+    }
+}
