@@ -20,6 +20,8 @@ pub(crate) struct Lang {
     pub(crate) negated: bool,
     /// The patterns. A negated language with no pattern is every string.
     pub(crate) patterns: Vec<Vec<Sym>>,
+    /// Each pattern as people read it, in the same order.
+    pub(crate) texts: Vec<String>,
 }
 
 impl Lang {
@@ -28,6 +30,7 @@ impl Lang {
         Lang {
             negated: true,
             patterns: Vec::new(),
+            texts: Vec::new(),
         }
     }
 }
@@ -103,6 +106,7 @@ pub(crate) fn actions(e: &PatternElement) -> Lang {
             .iter()
             .map(|p| glob(&p.to_ascii_lowercase()))
             .collect(),
+        texts: e.patterns.clone(),
     }
 }
 
@@ -115,17 +119,19 @@ pub(crate) fn resources(e: &PatternElement, effect: Effect, expand: bool) -> (La
     if effect == Effect::Deny && widened.iter().any(|w| w.required_var) {
         return (Lang::everything(), true);
     }
-    let patterns = widened
+    let (patterns, texts) = widened
         .into_iter()
+        .zip(&e.patterns)
         // In NotResource, a pattern with a variable may match nothing, so it can exclude
         // nothing for sure.
-        .filter(|w| !(e.negated && w.has_var))
-        .map(|w| w.syms)
-        .collect();
+        .filter(|(w, _)| !(e.negated && w.has_var))
+        .map(|(w, t)| (w.syms, t.clone()))
+        .unzip();
     (
         Lang {
             negated: e.negated,
             patterns,
+            texts,
         },
         has_var,
     )
@@ -145,14 +151,24 @@ fn seq(parts: &[&[Sym]]) -> Vec<Sym> {
 
 /// Every principal there is: one pattern per kind tag, and `anonymous`.
 pub(crate) fn principal_universe() -> Lang {
-    let mut patterns: Vec<Vec<Sym>> = ["aws:", "service:", "federated:", "canonical:", "spiffe:"]
+    let tags = [
+        ("aws:", "any AWS principal"),
+        ("service:", "any service"),
+        ("federated:", "any federated principal"),
+        ("canonical:", "any canonical user"),
+        ("spiffe:", "any SPIFFE workload"),
+    ];
+    let mut patterns: Vec<Vec<Sym>> = tags
         .iter()
-        .map(|tag| seq(&[&literal(tag), &[Sym::Star]]))
+        .map(|(tag, _)| seq(&[&literal(tag), &[Sym::Star]]))
         .collect();
+    let mut texts: Vec<String> = tags.iter().map(|(_, t)| t.to_string()).collect();
     patterns.push(literal("anonymous"));
+    texts.push("anonymous".into());
     Lang {
         negated: false,
         patterns,
+        texts,
     }
 }
 
@@ -169,11 +185,13 @@ pub(crate) fn principals(e: &PrincipalElement, effect: Effect) -> Option<Lang> {
         Principals::Named(named) => named,
     };
     let mut patterns = Vec::new();
+    let mut texts = Vec::new();
     for (kind, values) in named {
         for v in values {
+            let before = patterns.len();
             match kind {
                 PrincipalKind::Aws if v == "*" => return Some(principal_universe()),
-                PrincipalKind::Aws => aws_principal(v, effect, &mut patterns),
+                PrincipalKind::Aws => aws_principal(v, effect, &mut patterns, &mut texts),
                 PrincipalKind::Service => {
                     patterns.push(literal(&format!("service:{}", v.to_ascii_lowercase())))
                 }
@@ -181,16 +199,21 @@ pub(crate) fn principals(e: &PrincipalElement, effect: Effect) -> Option<Lang> {
                 PrincipalKind::CanonicalUser => patterns.push(literal(&format!("canonical:{v}"))),
                 PrincipalKind::Spiffe => patterns.push(seq(&[&literal("spiffe:"), &glob(v)])),
             }
+            while texts.len() < patterns.len() {
+                texts.push(format!("{kind} {v}"));
+            }
+            debug_assert!(patterns.len() >= before);
         }
     }
     Some(Lang {
         negated: false,
         patterns,
+        texts,
     })
 }
 
 /// The AWS principals one `AWS` entry names.
-fn aws_principal(v: &str, effect: Effect, out: &mut Vec<Vec<Sym>>) {
+fn aws_principal(v: &str, effect: Effect, out: &mut Vec<Vec<Sym>>, texts: &mut Vec<String>) {
     let tag = literal("aws:");
     let account = if is_account_id(v) {
         Some(v)
@@ -203,6 +226,7 @@ fn aws_principal(v: &str, effect: Effect, out: &mut Vec<Vec<Sym>>) {
         let acct = literal(acct);
         // The account itself: its id, or any root ARN in it.
         out.push(seq(&[&tag, &acct]));
+        texts.push(format!("AWS {v}"));
         out.push(seq(&[
             &tag,
             &[PART],
@@ -214,6 +238,7 @@ fn aws_principal(v: &str, effect: Effect, out: &mut Vec<Vec<Sym>>) {
             &acct,
             &literal(":root"),
         ]));
+        texts.push(format!("AWS {v} (its root user)"));
         if effect == Effect::Deny {
             // A Deny naming an account applies to everyone in it.
             out.push(seq(&[
@@ -230,10 +255,12 @@ fn aws_principal(v: &str, effect: Effect, out: &mut Vec<Vec<Sym>>) {
                 &literal(":"),
                 &[Sym::Star],
             ]));
+            texts.push(format!("anyone in AWS account {v}"));
         }
         return;
     }
     out.push(seq(&[&tag, &literal(v)]));
+    texts.push(format!("AWS {v}"));
     // A role names its sessions too.
     if let Some(r) = split_arn(v)
         && r[2] == "iam"
@@ -254,6 +281,8 @@ fn aws_principal(v: &str, effect: Effect, out: &mut Vec<Vec<Sym>>) {
         ]);
         out.push(session.clone());
         out.push(seq(&[&session, &literal("/"), &[Sym::Star]]));
+        texts.push(format!("sessions of AWS {v}"));
+        texts.push(format!("sessions of AWS {v}"));
     }
 }
 

@@ -83,45 +83,39 @@ pub fn diff(
         }
     }
     let action_scope = scope.actions.as_ref().map(|a| {
-        b.actions.intern(
-            Lang {
-                negated: false,
-                patterns: a
-                    .iter()
-                    .map(|p| language::glob(&p.to_ascii_lowercase()))
-                    .collect(),
-            },
-            a.join(" | "),
-        )
+        b.actions.intern_all(&Lang {
+            negated: false,
+            patterns: a
+                .iter()
+                .map(|p| language::glob(&p.to_ascii_lowercase()))
+                .collect(),
+            texts: a.clone(),
+        })
     });
     let resource_scope = scope.resources.as_ref().map(|r| {
-        b.resources.intern(
-            Lang {
-                negated: false,
-                patterns: r.iter().map(|p| language::glob(p)).collect(),
-            },
-            r.join(" | "),
-        )
+        b.resources.intern_all(&Lang {
+            negated: false,
+            patterns: r.iter().map(|p| language::glob(p)).collect(),
+            texts: r.clone(),
+        })
     });
-    let actions = b.actions.regions(action_scope, None);
-    let resources = b.resources.regions(resource_scope, None);
+    let actions = b.actions.regions(action_scope.as_ref(), "any action");
+    let resources = b.resources.regions(resource_scope.as_ref(), "any resource");
     let principals = if kind == PolicyKind::Resource {
-        let universe = b
-            .principals
-            .intern(language::principal_universe(), "anyone".into());
-        Some(b.principals.regions(Some(universe), Some(universe)))
+        let universe = b.principals.intern_all(&language::principal_universe());
+        Some(b.principals.regions(Some(&universe), "anyone"))
     } else {
         None
     };
     let stmts = &b.statements;
     let words = stmts.len().div_ceil(64);
-    let masks = |regions: &[Region], lang_of: &dyn Fn(&Stmt) -> usize| -> Vec<Vec<u64>> {
+    let masks = |regions: &[Region], lang_of: &dyn Fn(&Stmt) -> &StmtLang| -> Vec<Vec<u64>> {
         regions
             .iter()
             .map(|r| {
                 let mut m = vec![0u64; words];
                 for (i, s) in stmts.iter().enumerate() {
-                    if r.inside[lang_of(s)] {
+                    if lang_of(s).contains(r) {
                         m[i / 64] |= 1 << (i % 64);
                     }
                 }
@@ -129,10 +123,10 @@ pub fn diff(
             })
             .collect()
     };
-    let a_masks = masks(&actions.regions, &|s| s.action);
-    let r_masks = masks(&resources.regions, &|s| s.resource);
+    let a_masks = masks(&actions.regions, &|s| &s.action);
+    let r_masks = masks(&resources.regions, &|s| &s.resource);
     let p_masks = match &principals {
-        Some(p) => masks(&p.regions, &|s| s.principal),
+        Some(p) => masks(&p.regions, &|s| &s.principal),
         None => vec![vec![u64::MAX; words]],
     };
     let mut allow_mask = vec![0u64; words];
@@ -190,30 +184,19 @@ pub fn diff(
         added: Vec::new(),
         removed: Vec::new(),
     };
-    let mut described: HashMap<(u8, usize), RegionPart> = HashMap::new();
     for ((change, scenarios, pi, rs), as_) in boxes {
-        let mut part = |dim: u8, i: usize| -> RegionPart {
-            described
-                .entry((dim, i))
-                .or_insert_with(|| match dim {
-                    0 => actions.describe(i, "any action"),
-                    1 => resources.describe(i, "any resource"),
-                    _ => principals
-                        .as_ref()
-                        .map(|p| p.describe_principal(i))
-                        .unwrap_or_else(|| RegionPart {
-                            description: String::new(),
-                            example: String::new(),
-                        }),
+        let action_parts = actions.describe_all(&as_);
+        let resource_parts = resources.describe_all(&rs);
+        let principal_parts: Vec<RegionPart> = match &principals {
+            Some(p) => p
+                .describe_all(&[pi])
+                .into_iter()
+                .map(|mut part| {
+                    part.example = language::describe_principal_word(&part.example);
+                    part
                 })
-                .clone()
-        };
-        let action_parts: Vec<RegionPart> = as_.iter().map(|&i| part(0, i)).collect();
-        let resource_parts: Vec<RegionPart> = rs.iter().map(|&i| part(1, i)).collect();
-        let principal_parts: Vec<RegionPart> = if principals.is_some() {
-            vec![part(2, pi)]
-        } else {
-            Vec::new()
+                .collect(),
+            None => Vec::new(),
         };
         let candidates = witness::Candidates {
             actions: as_.iter().map(|&i| actions.regions[i].example.clone()),
@@ -223,6 +206,27 @@ pub fn diff(
         let (found, unverified) =
             witness::find(&sets, change, candidates, &scenarios, &b.atoms.atoms);
         let unconditional = scenarios.iter().any(Scenario::unconditional);
+        let first = match change {
+            Change::Added => Side::New,
+            Change::Removed => Side::Old,
+        };
+        let mut granted_by: Vec<String> = Vec::new();
+        for &ai in &as_ {
+            for &ri in &rs {
+                for (i, s) in stmts.iter().enumerate() {
+                    let bit = |m: &[u64]| m[i / 64] & (1 << (i % 64)) != 0;
+                    if s.side == first
+                        && s.effect == Effect::Allow
+                        && bit(&a_masks[ai])
+                        && bit(&r_masks[ri])
+                        && bit(&p_masks[pi.min(p_masks.len() - 1)])
+                        && !granted_by.contains(&s.label)
+                    {
+                        granted_by.push(s.label.clone());
+                    }
+                }
+            }
+        }
         let describe_atoms = |ids: &[AtomId]| -> Vec<String> {
             ids.iter()
                 .map(|&id| b.atoms.atoms[id as usize].description.clone())
@@ -234,6 +238,7 @@ pub fn diff(
             actions: action_parts,
             resources: resource_parts,
             unconditional,
+            allowed_by: granted_by,
             conditions: if unconditional {
                 Vec::new()
             } else {
@@ -295,25 +300,54 @@ enum Side {
 /// A statement, reduced to what the comparison needs.
 #[derive(Debug, Clone)]
 struct Stmt {
+    /// `NEW name Statement[i] (Sid "x")`.
+    label: String,
     side: Side,
     effect: Effect,
     atom: AtomId,
-    action: usize,
-    resource: usize,
-    principal: usize,
+    action: StmtLang,
+    resource: StmtLang,
+    principal: StmtLang,
 }
 
-/// The interned languages of one dimension.
+/// A statement's element in one dimension: a union of interned patterns, or its
+/// complement.
+#[derive(Debug, Clone)]
+struct StmtLang {
+    negated: bool,
+    patterns: Vec<usize>,
+}
+
+impl StmtLang {
+    /// Every string.
+    fn everything() -> StmtLang {
+        StmtLang {
+            negated: true,
+            patterns: Vec::new(),
+        }
+    }
+
+    /// True when the region lies inside.
+    fn contains(&self, r: &Region) -> bool {
+        self.negated != self.patterns.iter().any(|&p| r.inside[p])
+    }
+}
+
+/// The interned patterns of one dimension.
 #[derive(Debug, Default)]
 struct Dimension {
-    langs: Vec<Lang>,
+    patterns: Vec<Vec<automaton::Sym>>,
     display: Vec<String>,
-    index: HashMap<Lang, usize>,
+    index: HashMap<Vec<automaton::Sym>, usize>,
 }
 
 /// A dimension's partition, with the automata it was made from.
 struct Partitioned {
     alphabet: Arc<Alphabet>,
+    /// What is partitioned: every string, or the scope.
+    universe: Dfa,
+    /// How the universe reads: `any action`, or the scope's patterns.
+    anything: String,
     dfas: Vec<Dfa>,
     /// The patterns of each language, as written (without its negation).
     display: Vec<String>,
@@ -322,53 +356,62 @@ struct Partitioned {
 }
 
 impl Dimension {
-    fn intern(&mut self, lang: Lang, display: String) -> usize {
-        if let Some(&i) = self.index.get(&lang) {
-            return i;
-        }
-        self.langs.push(lang.clone());
-        self.display.push(display);
-        self.index.insert(lang, self.langs.len() - 1);
-        self.langs.len() - 1
-    }
-
-    /// Partitions the universe (or the `scope` language) by every language.
-    fn regions(&self, scope: Option<usize>, skip: Option<usize>) -> Partitioned {
-        let alphabet = Alphabet::new(
-            self.langs
-                .iter()
-                .flat_map(|l| l.patterns.iter().map(Vec::as_slice)),
-        );
-        let dfas: Vec<Dfa> = self
-            .langs
+    /// Interns each pattern of a language; the element is their union (or its complement).
+    fn intern_all(&mut self, lang: &Lang) -> StmtLang {
+        let patterns = lang
+            .patterns
             .iter()
-            .map(|l| {
-                let d = Dfa::from_patterns(&alphabet, &l.patterns);
-                if l.negated { d.complement() } else { d }
-            })
-            .collect();
-        let universe = match scope {
-            Some(i) => dfas[i].clone(),
-            None => Dfa::everything(&alphabet),
-        };
-        // The scope splits nothing; every region lies within it.
-        let split: Vec<Dfa> = dfas
-            .iter()
-            .enumerate()
-            .map(|(i, d)| {
-                if Some(i) == scope || Some(i) == skip {
-                    Dfa::everything(&alphabet)
-                } else {
-                    d.clone()
+            .zip(&lang.texts)
+            .map(|(p, text)| match self.index.get(p) {
+                Some(&i) => i,
+                None => {
+                    self.patterns.push(p.clone());
+                    self.display.push(text.clone());
+                    self.index.insert(p.clone(), self.patterns.len() - 1);
+                    self.patterns.len() - 1
                 }
             })
             .collect();
-        let regions = partition::partition(&alphabet, universe, &split);
+        StmtLang {
+            negated: lang.negated,
+            patterns,
+        }
+    }
+
+    /// Partitions every string (or those of `scope`) by every pattern.
+    fn regions(&self, scope: Option<&StmtLang>, anything: &str) -> Partitioned {
+        let alphabet = Alphabet::new(self.patterns.iter().map(Vec::as_slice));
+        let dfas: Vec<Dfa> = self
+            .patterns
+            .iter()
+            .map(|p| Dfa::from_patterns(&alphabet, std::slice::from_ref(p)))
+            .collect();
+        let universe = match scope {
+            Some(s) => {
+                let ps: Vec<Vec<automaton::Sym>> = s
+                    .patterns
+                    .iter()
+                    .map(|&i| self.patterns[i].clone())
+                    .collect();
+                let d = Dfa::from_patterns(&alphabet, &ps);
+                if s.negated { d.complement() } else { d }
+            }
+            None => Dfa::everything(&alphabet),
+        };
+        let regions = partition::partition(&alphabet, universe.clone(), &dfas);
+        let anything = match scope {
+            Some(s) if !s.negated && !anything.starts_with("anyone") => {
+                join(s.patterns.iter().map(|&i| self.display[i].as_str()), " | ")
+            }
+            _ => anything.to_string(),
+        };
         Partitioned {
+            universe,
+            anything,
             alphabet: Arc::new(alphabet),
+            negated: vec![false; dfas.len()],
             dfas,
             display: self.display.clone(),
-            negated: self.langs.iter().map(|l| l.negated).collect(),
             regions,
         }
     }
@@ -376,7 +419,59 @@ impl Dimension {
 
 impl Partitioned {
     /// The patterns a region lies within and outside of, without the redundant ones.
-    fn describe(&self, i: usize, anything: &str) -> RegionPart {
+    /// Several regions: as one language of the dimension when their union is one.
+    fn describe_all(&self, regions: &[usize]) -> Vec<RegionPart> {
+        if let [first, rest @ ..] = regions
+            && !rest.is_empty()
+        {
+            let union = rest.iter().fold(self.regions[*first].dfa.clone(), |u, &i| {
+                u.product(&self.regions[i].dfa, |a, b| a || b)
+            });
+            let example = self.regions[*first].example.clone();
+            if union == self.universe {
+                return vec![RegionPart {
+                    description: self.anything.clone(),
+                    example,
+                }];
+            }
+            let within: Vec<(usize, Dfa)> = self
+                .dfas
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| !union.overlap(d).1)
+                .map(|(j, d)| (j, d.intersect(&self.universe)))
+                .collect();
+            let show = |j: usize| {
+                if self.negated[j] {
+                    format!("{} except {}", self.anything, self.display[j])
+                } else {
+                    self.display[j].clone()
+                }
+            };
+            if let Some((j, _)) = within.iter().find(|(_, dj)| *dj == union) {
+                return vec![RegionPart {
+                    description: show(*j),
+                    example,
+                }];
+            }
+            // One language minus another.
+            for (j, dj) in &within {
+                let rest = dj.subtract(&union);
+                for (k, dk) in self.dfas.iter().enumerate() {
+                    if k != *j && !self.negated[k] && dk.intersect(dj) == rest {
+                        return vec![RegionPart {
+                            description: format!("{} except {}", show(*j), self.display[k]),
+                            example,
+                        }];
+                    }
+                }
+            }
+        }
+        regions.iter().map(|&i| self.describe(i)).collect()
+    }
+
+    fn describe(&self, i: usize) -> RegionPart {
+        let anything = self.anything.as_str();
         let r = &self.regions[i];
         let mut within: Vec<usize> = Vec::new();
         let sub = |a: usize, b: usize| !self.dfas[a].overlap(&self.dfas[b]).1;
@@ -438,12 +533,6 @@ impl Partitioned {
                 .collect(),
         }
     }
-
-    fn describe_principal(&self, i: usize) -> RegionPart {
-        let mut part = self.describe(i, "anyone");
-        part.example = language::describe_principal_word(&part.example);
-        part
-    }
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>, sep: &str) -> String {
@@ -468,9 +557,7 @@ struct Builder {
 
 impl Builder {
     fn new(kind: PolicyKind) -> Builder {
-        let mut principals = Dimension::default();
-        // Index 0: every principal, for statements that do not restrict it.
-        principals.intern(Lang::everything(), "anyone".into());
+        let principals = Dimension::default();
         Builder {
             kind,
             statements: Vec::new(),
@@ -492,17 +579,15 @@ impl Builder {
                 Some(sid) => format!("{side_name} {name} Statement[{i}] (Sid {sid:?})"),
                 None => format!("{side_name} {name} Statement[{i}]"),
             };
-            let action = self
-                .actions
-                .intern(language::actions(&st.action), display(&st.action));
+            let action = self.actions.intern_all(&language::actions(&st.action));
             let (rlang, resource_vars) = language::resources(&st.resource, st.effect, expand);
-            let resource = self.resources.intern(rlang, display(&st.resource));
+            let resource = self.resources.intern_all(&rlang);
             let (principal, not_principal) = match (&st.principal, self.kind) {
                 (Some(p), PolicyKind::Resource) => match language::principals(p, st.effect) {
-                    Some(lang) => (self.principals.intern(lang, display_principal(p)), false),
-                    None => (0, true),
+                    Some(lang) => (self.principals.intern_all(&lang), false),
+                    None => (StmtLang::everything(), true),
                 },
-                _ => (0, false),
+                _ => (StmtLang::everything(), false),
             };
             let condition_vars: Vec<String> = if expand {
                 st.conditions
@@ -546,6 +631,7 @@ impl Builder {
                 self.atoms.block(&st.conditions)
             };
             self.statements.push(Stmt {
+                label,
                 side,
                 effect: st.effect,
                 atom,
@@ -601,21 +687,6 @@ fn var_names(text: &str) -> Vec<String> {
         rest = &after[end + 1..];
     }
     out
-}
-
-fn display(e: &crate::model::PatternElement) -> String {
-    e.patterns.join(" | ")
-}
-
-fn display_principal(p: &crate::model::PrincipalElement) -> String {
-    match &p.principals {
-        crate::model::Principals::Any => "anyone (*)".into(),
-        crate::model::Principals::Named(named) => named
-            .iter()
-            .flat_map(|(k, vs)| vs.iter().map(move |v| format!("{k} {v}")))
-            .collect::<Vec<_>>()
-            .join(" | "),
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What `diff` reports: the regions of requests one policy allows and the other does not,
 //! the conditions under which they differ, and a verified witness for each.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -57,6 +58,10 @@ pub struct Finding {
     pub resources: Vec<RegionPart>,
     /// True when the difference holds whatever the request context is.
     pub unconditional: bool,
+    /// The Allow statements of the allowing side that match the region
+    /// (`NEW new.json Statement[2] (Sid "Read")`).
+    #[serde(rename = "allowedBy")]
+    pub allowed_by: Vec<String>,
     /// Otherwise, the alternative sets of conditions under which the region differs (any one
     /// suffices). Conditions are compared as written, so a case listed here may be one no
     /// request can reach; then no witness is given.
@@ -153,8 +158,8 @@ pub struct Witness {
     /// The resource.
     pub resource: String,
     /// The context keys the request carries.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub context: Vec<(String, ContextValue)>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub context: BTreeMap<String, ContextValue>,
     /// How OLD decides it.
     pub old: Outcome,
     /// How NEW decides it.

@@ -1,6 +1,8 @@
 //! Witnesses: concrete requests built for a reported region and checked with writ's own
 //! evaluator, so that no reported witness is ever wrong.
 
+use std::collections::BTreeMap;
+
 use crate::compile::{CompileError, CompiledPolicy};
 use crate::diff::conditions::{self, Atom, Scenario};
 use crate::diff::language::principal_of_word;
@@ -130,12 +132,11 @@ where
                     Change::Removed => old == Outcome::Allowed && new != Outcome::Allowed,
                 };
                 if ok {
-                    let mut context: Vec<(String, ContextValue)> = req
+                    let context: BTreeMap<String, ContextValue> = req
                         .context()
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.clone()))
                         .collect();
-                    context.sort_by(|a, b| a.0.cmp(&b.0));
                     return (
                         Some(Witness {
                             principal: principal.clone(),
