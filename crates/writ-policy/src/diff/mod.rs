@@ -344,14 +344,13 @@ struct Dimension {
 /// A dimension's partition, with the automata it was made from.
 struct Partitioned {
     alphabet: Arc<Alphabet>,
-    /// What is partitioned: every string, or the scope.
-    universe: Dfa,
-    /// How the universe reads: `any action`, or the scope's patterns.
+    dfas: Arc<Vec<Dfa>>,
+    /// How every string of the dimension reads: `any action`, or the scope's patterns.
     anything: String,
-    dfas: Vec<Dfa>,
-    /// The patterns of each language, as written (without its negation).
+    /// Each pattern as written.
     display: Vec<String>,
-    negated: Vec<bool>,
+    /// Patterns that are part of the scope, not of a policy.
+    scope: Vec<bool>,
     regions: Vec<Region>,
 }
 
@@ -386,32 +385,28 @@ impl Dimension {
             .iter()
             .map(|p| Dfa::from_patterns(&alphabet, std::slice::from_ref(p)))
             .collect();
-        let universe = match scope {
-            Some(s) => {
-                let ps: Vec<Vec<automaton::Sym>> = s
-                    .patterns
-                    .iter()
-                    .map(|&i| self.patterns[i].clone())
-                    .collect();
-                let d = Dfa::from_patterns(&alphabet, &ps);
-                if s.negated { d.complement() } else { d }
-            }
-            None => Dfa::everything(&alphabet),
-        };
-        let regions = partition::partition(&alphabet, universe.clone(), &dfas);
+        let mut regions = partition::partition(&alphabet, &self.patterns, &dfas);
+        let mut in_scope = vec![false; self.patterns.len()];
         let anything = match scope {
-            Some(s) if !s.negated && !anything.starts_with("anyone") => {
-                join(s.patterns.iter().map(|&i| self.display[i].as_str()), " | ")
+            Some(s) => {
+                regions.retain(|r| s.contains(r));
+                for &p in &s.patterns {
+                    in_scope[p] = true;
+                }
+                if anything.starts_with("anyone") {
+                    anything.to_string()
+                } else {
+                    join(s.patterns.iter().map(|&i| self.display[i].as_str()), " | ")
+                }
             }
-            _ => anything.to_string(),
+            None => anything.to_string(),
         };
         Partitioned {
-            universe,
-            anything,
             alphabet: Arc::new(alphabet),
-            negated: vec![false; dfas.len()],
-            dfas,
+            dfas: Arc::new(dfas),
+            anything,
             display: self.display.clone(),
+            scope: in_scope,
             regions,
         }
     }
@@ -419,55 +414,59 @@ impl Dimension {
 
 impl Partitioned {
     /// The patterns a region lies within and outside of, without the redundant ones.
-    /// Several regions: as one language of the dimension when their union is one.
+    /// Several regions: as one pattern of the dimension, or one pattern except another,
+    /// when their union is exactly that. Every pattern is the union of the regions inside
+    /// it, so this compares sets of regions.
     fn describe_all(&self, regions: &[usize]) -> Vec<RegionPart> {
-        if let [first, rest @ ..] = regions
-            && !rest.is_empty()
-        {
-            let union = rest.iter().fold(self.regions[*first].dfa.clone(), |u, &i| {
-                u.product(&self.regions[i].dfa, |a, b| a || b)
-            });
-            let example = self.regions[*first].example.clone();
-            if union == self.universe {
-                return vec![RegionPart {
-                    description: self.anything.clone(),
-                    example,
-                }];
-            }
-            let within: Vec<(usize, Dfa)> = self
-                .dfas
-                .iter()
-                .enumerate()
-                .filter(|(_, d)| !union.overlap(d).1)
-                .map(|(j, d)| (j, d.intersect(&self.universe)))
-                .collect();
-            let show = |j: usize| {
-                if self.negated[j] {
-                    format!("{} except {}", self.anything, self.display[j])
-                } else {
-                    self.display[j].clone()
-                }
+        if regions.len() > 1 {
+            let example = self.regions[regions[0]].example.clone();
+            let part = |description: String| {
+                vec![RegionPart {
+                    description,
+                    example: example.clone(),
+                }]
             };
-            if let Some((j, _)) = within.iter().find(|(_, dj)| *dj == union) {
-                return vec![RegionPart {
-                    description: show(*j),
-                    example,
-                }];
+            let chosen: Vec<bool> = (0..self.regions.len())
+                .map(|i| regions.contains(&i))
+                .collect();
+            if chosen.iter().all(|&c| c) {
+                return part(self.anything.clone());
             }
-            // One language minus another.
-            for (j, dj) in &within {
-                let rest = dj.subtract(&union);
-                for (k, dk) in self.dfas.iter().enumerate() {
-                    if k != *j && !self.negated[k] && dk.intersect(dj) == rest {
-                        return vec![RegionPart {
-                            description: format!("{} except {}", show(*j), self.display[k]),
-                            example,
-                        }];
+            let m = self.display.len();
+            let is_set = |f: &dyn Fn(&Region) -> bool| {
+                self.regions.iter().zip(&chosen).all(|(r, &c)| f(r) == c)
+            };
+            // Patterns containing every chosen region.
+            let containing: Vec<usize> = (0..m)
+                .filter(|&j| !self.scope[j] && regions.iter().all(|&i| self.regions[i].inside[j]))
+                .collect();
+            for &j in &containing {
+                if is_set(&|r| r.inside[j]) {
+                    return part(self.display[j].clone());
+                }
+            }
+            for &j in &containing {
+                for k in (0..m).filter(|&k| k != j && !self.scope[k]) {
+                    if regions.iter().all(|&i| !self.regions[i].inside[k])
+                        && is_set(&|r| r.inside[j] && !r.inside[k])
+                    {
+                        return part(format!("{} except {}", self.display[j], self.display[k]));
                     }
                 }
             }
         }
         regions.iter().map(|&i| self.describe(i)).collect()
+    }
+
+    fn cover(&self, regions: &[usize]) -> report::DimensionCover {
+        report::DimensionCover {
+            alphabet: self.alphabet.clone(),
+            patterns: self.dfas.clone(),
+            signatures: regions
+                .iter()
+                .map(|&i| self.regions[i].inside.clone())
+                .collect(),
+        }
     }
 
     fn describe(&self, i: usize) -> RegionPart {
@@ -495,42 +494,30 @@ impl Partitioned {
                     .any(|&w| !self.dfas[w].overlap(&self.dfas[e]).0)
             })
             .collect();
-        // A negated language (NotAction, NotResource) reads better the other way round.
-        let mut inside: Vec<&str> = Vec::new();
-        let mut outside: Vec<&str> = Vec::new();
-        for (&i, is_within) in within
+        let inside: Vec<&str> = within.iter().map(|&i| self.display[i].as_str()).collect();
+        let outside: Vec<&str> = except
             .iter()
-            .map(|i| (i, true))
-            .chain(except.iter().map(|i| (i, false)))
-        {
-            if is_within != self.negated[i] {
-                inside.push(&self.display[i]);
-            } else {
-                outside.push(&self.display[i]);
-            }
-        }
+            .filter(|&&i| !self.scope[i])
+            .map(|&i| self.display[i].as_str())
+            .collect();
         let mut text = if inside.is_empty() {
             anything.to_string()
         } else {
             join(inside.into_iter(), " and ")
         };
-        if !outside.is_empty() {
+        const LISTED: usize = 4;
+        if outside.len() > LISTED && r.within.is_empty() {
+            text.push_str(&format!(
+                " matched by none of the {} patterns of the policies",
+                outside.len()
+            ));
+        } else if !outside.is_empty() {
             text.push_str(" except ");
             text.push_str(&join(outside.into_iter(), ", "));
         }
         RegionPart {
             description: text,
             example: r.example.clone(),
-        }
-    }
-
-    fn cover(&self, regions: &[usize]) -> report::DimensionCover {
-        report::DimensionCover {
-            alphabet: self.alphabet.clone(),
-            dfas: regions
-                .iter()
-                .map(|&i| self.regions[i].dfa.clone())
-                .collect(),
         }
     }
 }

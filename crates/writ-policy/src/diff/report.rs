@@ -114,16 +114,23 @@ pub(crate) struct Cover {
     pub(crate) principals: Option<DimensionCover>,
 }
 
-/// The regions of one dimension a finding spans.
+/// The regions of one dimension a finding spans, by their signatures over the
+/// dimension's patterns.
 #[derive(Debug, Clone)]
 pub(crate) struct DimensionCover {
     pub(crate) alphabet: Arc<Alphabet>,
-    pub(crate) dfas: Vec<Dfa>,
+    pub(crate) patterns: Arc<Vec<Dfa>>,
+    pub(crate) signatures: Vec<Vec<bool>>,
 }
 
 impl DimensionCover {
     fn accepts(&self, word: &str) -> bool {
-        self.dfas.iter().any(|d| d.accepts(&self.alphabet, word))
+        let signature: Vec<bool> = self
+            .patterns
+            .iter()
+            .map(|d| d.accepts(&self.alphabet, word))
+            .collect();
+        self.signatures.contains(&signature)
     }
 }
 
