@@ -72,6 +72,15 @@ impl Alphabet {
     }
 }
 
+/// The most states one automaton may have. Some patterns need exponentially many
+/// (`*a????????????????????`: "the 21st character from the end is `a`"); past this bound the
+/// comparison is refused rather than left to run out of memory.
+pub(crate) const MAX_STATES: usize = 20_000;
+
+/// An automaton would need more than [`MAX_STATES`] states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooComplex;
+
 /// A complete DFA: state 0 is the start; every state has a transition on every symbol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Dfa {
@@ -86,7 +95,10 @@ type Pos = (u32, u32);
 
 impl Dfa {
     /// The union of the patterns' languages, by subset construction.
-    pub(crate) fn from_patterns(alphabet: &Alphabet, patterns: &[Vec<Sym>]) -> Dfa {
+    pub(crate) fn from_patterns(
+        alphabet: &Alphabet,
+        patterns: &[Vec<Sym>],
+    ) -> Result<Dfa, TooComplex> {
         let n = alphabet.len();
         let closure = |set: &mut Vec<Pos>| {
             let mut i = 0;
@@ -134,6 +146,7 @@ impl Dfa {
                 closure(&mut to);
                 let id = match ids.get(&to) {
                     Some(&id) => id,
+                    None if sets.len() >= MAX_STATES => return Err(TooComplex),
                     None => {
                         let id = sets.len() as u32;
                         ids.insert(to.clone(), id);
@@ -144,11 +157,11 @@ impl Dfa {
                 trans.push(id);
             }
         }
-        Dfa {
+        Ok(Dfa {
             symbols: n,
             trans,
             accept,
-        }
+        })
     }
 
     /// The complement.
@@ -197,7 +210,11 @@ impl Dfa {
     }
 
     /// The product automaton accepting the words `keep(in self, in other)` says.
-    pub(crate) fn product(&self, other: &Dfa, keep: impl Fn(bool, bool) -> bool) -> Dfa {
+    pub(crate) fn product(
+        &self,
+        other: &Dfa,
+        keep: impl Fn(bool, bool) -> bool,
+    ) -> Result<Dfa, TooComplex> {
         let mut ids: HashMap<(u32, u32), u32> = HashMap::default();
         let mut pairs = vec![(0u32, 0u32)];
         ids.insert((0, 0), 0);
@@ -216,28 +233,31 @@ impl Dfa {
                 });
                 trans.push(id);
             }
+            if pairs.len() > MAX_STATES {
+                return Err(TooComplex);
+            }
         }
-        Dfa {
+        Ok(Dfa {
             symbols: self.symbols,
             trans,
             accept,
         }
-        .trim()
+        .trim())
     }
 
     /// The words in both.
-    pub(crate) fn intersect(&self, other: &Dfa) -> Dfa {
+    pub(crate) fn intersect(&self, other: &Dfa) -> Result<Dfa, TooComplex> {
         self.product(other, |a, b| a && b)
     }
 
     /// The words in `self` and not in `other`.
-    pub(crate) fn subtract(&self, other: &Dfa) -> Dfa {
+    pub(crate) fn subtract(&self, other: &Dfa) -> Result<Dfa, TooComplex> {
         self.product(other, |a, b| a && !b)
     }
 
     /// The words in either.
     #[cfg(test)]
-    pub(crate) fn union(&self, other: &Dfa) -> Dfa {
+    pub(crate) fn union(&self, other: &Dfa) -> Result<Dfa, TooComplex> {
         self.product(other, |a, b| a || b)
     }
 
@@ -469,7 +489,7 @@ mod tests {
 
     fn lang(alpha: &Alphabet, patterns: &[&str]) -> Dfa {
         let p: Vec<Vec<Sym>> = patterns.iter().map(|p| glob(p)).collect();
-        Dfa::from_patterns(alpha, &p)
+        Dfa::from_patterns(alpha, &p).unwrap()
     }
 
     fn alphabet(patterns: &[&str]) -> Alphabet {
@@ -482,14 +502,14 @@ mod tests {
         let a = alphabet(&["s3:get*", "s3:getobject"]);
         let get = lang(&a, &["s3:get*"]);
         let obj = lang(&a, &["s3:getobject"]);
-        let rest = get.subtract(&obj);
+        let rest = get.subtract(&obj).unwrap();
         assert!(!rest.is_empty());
         assert!(rest.accepts(&a, "s3:getbucketpolicy"));
         assert!(!rest.accepts(&a, "s3:getobject"));
         assert_eq!(rest.shortest(&a).as_deref(), Some("s3:get"));
         assert_eq!(rest.clone().trim().shortest(&a).as_deref(), Some("s3:get"));
         assert!(
-            obj.subtract(&get).is_empty(),
+            obj.subtract(&get).unwrap().is_empty(),
             "s3:GetObject is within s3:Get*"
         );
     }
@@ -501,10 +521,10 @@ mod tests {
         assert!(q.accepts(&a, "abc"));
         assert!(q.accepts(&a, "a\u{e9}c"));
         assert!(!q.accepts(&a, "ac"));
-        let rest = q.subtract(&lang(&a, &["abc"]));
+        let rest = q.subtract(&lang(&a, &["abc"])).unwrap();
         assert!(!rest.accepts(&a, "abc"));
         assert!(rest.accepts(&a, "axc"));
-        assert!(q.subtract(&lang(&a, &["a*"])).is_empty());
+        assert!(q.subtract(&lang(&a, &["a*"])).unwrap().is_empty());
     }
 
     #[test]
@@ -516,10 +536,17 @@ mod tests {
             Sym::Lit('b'),
         ];
         let a = Alphabet::new([p.as_slice()]);
-        let d = Dfa::from_patterns(&a, &[p]);
+        let d = Dfa::from_patterns(&a, &[p]).unwrap();
         assert!(d.accepts(&a, "axx:b"));
         assert!(d.accepts(&a, "a:b"));
         assert!(!d.accepts(&a, "a:x:b"));
+    }
+
+    #[test]
+    fn exponential_patterns_are_refused() {
+        let p = glob(&format!("*a{}", "?".repeat(20)));
+        let a = Alphabet::new([p.as_slice()]);
+        assert_eq!(Dfa::from_patterns(&a, &[p]), Err(TooComplex));
     }
 
     #[test]
@@ -527,9 +554,9 @@ mod tests {
         let a = alphabet(&["*a*b*", "*b*"]);
         let x = lang(&a, &["*a*b*"]);
         let y = lang(&a, &["*b*"]);
-        assert!(x.subtract(&y).is_empty());
-        assert!(!y.subtract(&x).is_empty());
-        assert_eq!(x.union(&y).minimize(), y.clone().minimize());
-        assert_eq!(x.intersect(&y).minimize(), x.clone().minimize());
+        assert!(x.subtract(&y).unwrap().is_empty());
+        assert!(!y.subtract(&x).unwrap().is_empty());
+        assert_eq!(x.union(&y).unwrap().minimize(), y.clone().minimize());
+        assert_eq!(x.intersect(&y).unwrap().minimize(), x.clone().minimize());
     }
 }

@@ -35,6 +35,7 @@ pub(crate) struct Atom {
 pub(crate) struct Atoms {
     pub(crate) atoms: Vec<Atom>,
     by_block: HashMap<Vec<(String, String, Vec<String>)>, AtomId>,
+    by_statement: HashMap<String, AtomId>,
 }
 
 impl Atoms {
@@ -47,6 +48,7 @@ impl Atoms {
                 variables: Vec::new(),
             }],
             by_block: HashMap::new(),
+            by_statement: HashMap::new(),
         }
     }
 
@@ -76,10 +78,17 @@ impl Atoms {
         id
     }
 
-    /// An atom of its own for a statement whose match depends on more than its condition
-    /// block: policy variables, or `NotPrincipal`.
-    pub(crate) fn unique(&mut self, atom: Atom) -> AtomId {
-        self.push(atom)
+    /// The atom of a statement whose match depends on more than its condition block
+    /// (policy variables, `NotPrincipal`): one per distinct `key`, which must hold
+    /// everything that decides it besides the action (effect, resource, principal,
+    /// conditions), so equal statements on both sides share it.
+    pub(crate) fn keyed(&mut self, key: String, atom: Atom) -> AtomId {
+        if let Some(&id) = self.by_statement.get(&key) {
+            return id;
+        }
+        let id = self.push(atom);
+        self.by_statement.insert(key, id);
+        id
     }
 
     fn push(&mut self, atom: Atom) -> AtomId {

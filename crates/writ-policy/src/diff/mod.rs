@@ -39,6 +39,25 @@ use conditions::{AtomId, Atoms, Matching, Scenario};
 use language::Lang;
 use partition::Region;
 
+/// Why two policies could not be compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiffError {
+    /// A policy does not compile (only policies built by hand can fail so).
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// A pattern needs too large an automaton to be compared exactly.
+    #[error(
+        "the {dimension} patterns are too complex to compare exactly (an automaton would need \
+         more than {limit} states): simplify patterns that put `?` after `*`"
+    )]
+    TooComplex {
+        /// `action`, `resource` or `principal`.
+        dimension: &'static str,
+        /// The bound on states.
+        limit: usize,
+    },
+}
+
 /// Limits a comparison to some actions and resources.
 #[derive(Debug, Clone, Default)]
 pub struct DiffScope {
@@ -74,7 +93,7 @@ pub fn diff(
     new: &[(&str, &Policy)],
     kind: PolicyKind,
     scope: &DiffScope,
-) -> Result<PolicyDiff, CompileError> {
+) -> Result<PolicyDiff, DiffError> {
     let sets = witness::Sets::new(old, new, kind)?;
     let mut b = Builder::new(kind);
     for (side, policies) in [(Side::Old, old), (Side::New, new)] {
@@ -99,11 +118,18 @@ pub fn diff(
             texts: r.clone(),
         })
     });
-    let actions = b.actions.regions(action_scope.as_ref(), "any action");
-    let resources = b.resources.regions(resource_scope.as_ref(), "any resource");
+    let actions = b
+        .actions
+        .regions(action_scope.as_ref(), "any action", "action")?;
+    let resources = b
+        .resources
+        .regions(resource_scope.as_ref(), "any resource", "resource")?;
     let principals = if kind == PolicyKind::Resource {
         let universe = b.principals.intern_all(&language::principal_universe());
-        Some(b.principals.regions(Some(&universe), "anyone"))
+        Some(
+            b.principals
+                .regions(Some(&universe), "anyone", "principal")?,
+        )
     } else {
         None
     };
@@ -274,7 +300,7 @@ pub fn check_not_granted(
     kind: PolicyKind,
     actions: &[String],
     resources: &[String],
-) -> Result<Vec<Finding>, CompileError> {
+) -> Result<Vec<Finding>, DiffError> {
     let scope = DiffScope {
         actions: Some(actions.to_vec()),
         resources: Some(resources.to_vec()),
@@ -378,14 +404,25 @@ impl Dimension {
     }
 
     /// Partitions every string (or those of `scope`) by every pattern.
-    fn regions(&self, scope: Option<&StmtLang>, anything: &str) -> Partitioned {
+    fn regions(
+        &self,
+        scope: Option<&StmtLang>,
+        anything: &str,
+        dimension: &'static str,
+    ) -> Result<Partitioned, DiffError> {
+        let too_complex = |_| DiffError::TooComplex {
+            dimension,
+            limit: automaton::MAX_STATES,
+        };
         let alphabet = Alphabet::new(self.patterns.iter().map(Vec::as_slice));
         let dfas: Vec<Dfa> = self
             .patterns
             .iter()
             .map(|p| Dfa::from_patterns(&alphabet, std::slice::from_ref(p)))
-            .collect();
-        let mut regions = partition::partition(&alphabet, &self.patterns, &dfas);
+            .collect::<Result<_, _>>()
+            .map_err(too_complex)?;
+        let mut regions =
+            partition::partition(&alphabet, &self.patterns, &dfas).map_err(too_complex)?;
         let mut in_scope = vec![false; self.patterns.len()];
         let anything = match scope {
             Some(s) => {
@@ -401,14 +438,14 @@ impl Dimension {
             }
             None => anything.to_string(),
         };
-        Partitioned {
+        Ok(Partitioned {
             alphabet: Arc::new(alphabet),
             dfas: Arc::new(dfas),
             anything,
             display: self.display.clone(),
             scope: in_scope,
             regions,
-        }
+        })
     }
 }
 
@@ -597,23 +634,53 @@ impl Builder {
                 variables.sort();
                 variables.dedup();
                 let mut parts = Vec::new();
-                if !st.conditions.is_empty() {
-                    parts.push(conditions::describe_block(&st.conditions));
-                }
                 if !variables.is_empty() {
+                    let element = if st.resource.negated {
+                        "NotResource"
+                    } else {
+                        "Resource"
+                    };
                     parts.push(format!(
-                        "its policy variables ({}) have values that make it apply",
-                        variables.join(", ")
+                        "{element} {} applies with the request's {}",
+                        st.resource.patterns.join(" | "),
+                        variables
+                            .iter()
+                            .map(|v| format!("${{{v}}}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ));
                 }
                 if not_principal {
-                    parts.push("the caller is not exempted by its NotPrincipal".into());
+                    parts.push("the caller is not exempted by NotPrincipal".into());
                 }
-                self.atoms.unique(conditions::Atom {
-                    description: format!("{label}: {}", parts.join("; ")),
-                    conditions: st.conditions.clone(),
-                    variables,
-                })
+                if !st.conditions.is_empty() {
+                    parts.push(conditions::describe_block(&st.conditions));
+                }
+                let mut block: Vec<String> = st
+                    .conditions
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}|{}|{:?}",
+                            c.operator,
+                            c.key.to_ascii_lowercase(),
+                            c.values
+                        )
+                    })
+                    .collect();
+                block.sort();
+                let key = format!(
+                    "{:?}|{}|{:?}|{:?}|{:?}|{block:?}",
+                    st.effect, expand, st.resource, st.principal, variables
+                );
+                self.atoms.keyed(
+                    key,
+                    conditions::Atom {
+                        description: parts.join(" and "),
+                        conditions: st.conditions.clone(),
+                        variables,
+                    },
+                )
             } else {
                 self.atoms.block(&st.conditions)
             };

@@ -8,7 +8,7 @@
 //! pattern is one more region. Patterns that match every string (`*`) contain every region
 //! and split none.
 
-use crate::diff::automaton::{Alphabet, Dfa, Sym};
+use crate::diff::automaton::{Alphabet, Dfa, Sym, TooComplex};
 
 /// One region of a partition.
 #[derive(Debug, Clone)]
@@ -58,7 +58,11 @@ fn root(parent: &mut [usize], mut i: usize) -> usize {
 }
 
 /// Partitions every string by `patterns` (each with its automaton).
-pub(crate) fn partition(alphabet: &Alphabet, patterns: &[Vec<Sym>], dfas: &[Dfa]) -> Vec<Region> {
+pub(crate) fn partition(
+    alphabet: &Alphabet,
+    patterns: &[Vec<Sym>],
+    dfas: &[Dfa],
+) -> Result<Vec<Region>, TooComplex> {
     let m = patterns.len();
     let universal: Vec<bool> = dfas.iter().map(Dfa::is_universal).collect();
     let empty: Vec<bool> = dfas
@@ -101,9 +105,9 @@ pub(crate) fn partition(alphabet: &Alphabet, patterns: &[Vec<Sym>], dfas: &[Dfa]
     let base: Vec<bool> = universal.clone();
     let mut regions = Vec::new();
     for comp in &components {
-        regions.extend(refine(alphabet, comp, dfas, &overlaps, &base));
+        regions.extend(refine(alphabet, comp, dfas, &overlaps, &base)?);
     }
-    if let Some(example) = outside_example(alphabet, patterns, dfas, &live) {
+    if let Some(example) = outside_example(alphabet, patterns, dfas, &live)? {
         regions.push(Region {
             example,
             inside: base,
@@ -111,7 +115,7 @@ pub(crate) fn partition(alphabet: &Alphabet, patterns: &[Vec<Sym>], dfas: &[Dfa]
             except: live,
         });
     }
-    regions
+    Ok(regions)
 }
 
 /// A region with its automaton, while its component is refined.
@@ -127,7 +131,7 @@ fn refine(
     dfas: &[Dfa],
     overlaps: &[Vec<usize>],
     base: &[bool],
-) -> Vec<Region> {
+) -> Result<Vec<Region>, TooComplex> {
     let mut parts: Vec<Building> = Vec::new();
     let mut seen: Vec<usize> = Vec::new();
     for &p in comp {
@@ -144,8 +148,8 @@ fn refine(
             };
             match (some_in, some_out) {
                 (true, true) => {
-                    let dfa_in = b.dfa.intersect(lang);
-                    let dfa_out = b.dfa.subtract(lang);
+                    let dfa_in = b.dfa.intersect(lang)?;
+                    let dfa_out = b.dfa.subtract(lang)?;
                     let mut r_in = b.region.clone();
                     r_in.example = dfa_in.shortest(alphabet).unwrap_or_default();
                     r_in.inside[p] = true;
@@ -173,7 +177,7 @@ fn refine(
             .collect();
         let mut rest = lang.clone();
         for &e in &earlier {
-            rest = rest.subtract(&dfas[e]);
+            rest = rest.subtract(&dfas[e])?;
         }
         if let Some(example) = rest.shortest(alphabet) {
             let mut inside = base.to_vec();
@@ -191,7 +195,7 @@ fn refine(
         seen.push(p);
         parts = next;
     }
-    parts.into_iter().map(|b| b.region).collect()
+    Ok(parts.into_iter().map(|b| b.region).collect())
 }
 
 /// A string no live pattern matches, or `None` when together they match every string.
@@ -200,19 +204,19 @@ fn outside_example(
     patterns: &[Vec<Sym>],
     dfas: &[Dfa],
     live: &[usize],
-) -> Option<String> {
+) -> Result<Option<String>, TooComplex> {
     let other = alphabet.char_of(alphabet.len() - 1);
     let tries = [String::new(), other.to_string(), format!("{other}{other}")];
     for t in tries {
         if live.iter().all(|&i| !dfas[i].accepts(alphabet, &t)) {
-            return Some(t);
+            return Ok(Some(t));
         }
     }
     // The exact way: the complement of the union.
     let all: Vec<Vec<Sym>> = live.iter().map(|&i| patterns[i].clone()).collect();
-    Dfa::from_patterns(alphabet, &all)
+    Ok(Dfa::from_patterns(alphabet, &all)?
         .complement()
-        .shortest(alphabet)
+        .shortest(alphabet))
 }
 
 #[cfg(test)]
@@ -236,9 +240,9 @@ mod tests {
         let a = Alphabet::new(pats.iter().map(Vec::as_slice));
         let dfas: Vec<Dfa> = pats
             .iter()
-            .map(|p| Dfa::from_patterns(&a, std::slice::from_ref(p)))
+            .map(|p| Dfa::from_patterns(&a, std::slice::from_ref(p)).unwrap())
             .collect();
-        let regions = partition(&a, &pats, &dfas);
+        let regions = partition(&a, &pats, &dfas).unwrap();
         let signature = |w: &str| -> Vec<bool> { dfas.iter().map(|d| d.accepts(&a, w)).collect() };
         for w in [
             "s3:getobject",
