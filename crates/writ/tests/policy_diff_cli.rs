@@ -126,7 +126,14 @@ fn readme_check_not_granted() {
         text.starts_with(&format!("granted: dynamodb:Delete* on {TABLE}\n")),
         "{text}"
     );
-    assert!(text.contains("witness: dynamodb:delete on"), "{text}");
+    assert!(
+        text.contains(&format!("witness: dynamodb:delete on {TABLE} (allowed)")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("by:   {ROLE_NEW} Statement[0]")),
+        "{text}"
+    );
 }
 
 // --- Exit codes ---

@@ -1,4 +1,5 @@
-//! `writ policy validate`, `simulate`, and `generate` (from the audit log).
+//! `writ policy validate`, `simulate`, and `generate` (from the audit log); `diff` and `check`
+//! are wired here and live in `policy_diff`.
 
 use std::process::ExitCode;
 

@@ -307,7 +307,7 @@ fn principal_arg(p: &Principal) -> String {
     }
 }
 
-fn witness_text(w: &Witness) -> String {
+fn witness_text(w: &Witness, check: bool) -> String {
     let mut s = String::new();
     if let Some(p) = &w.principal {
         s.push_str(&format!("principal {} ", principal_arg(p)));
@@ -324,16 +324,20 @@ fn witness_text(w: &Witness) -> String {
             .collect();
         s.push_str(&format!(" with {}", ctx.join(" ")));
     }
-    s.push_str(&format!(
-        " (OLD: {}, NEW: {})",
-        w.old.as_str(),
-        w.new.as_str()
-    ));
+    if check {
+        s.push_str(&format!(" ({})", w.new.as_str()));
+    } else {
+        s.push_str(&format!(
+            " (OLD: {}, NEW: {})",
+            w.old.as_str(),
+            w.new.as_str()
+        ));
+    }
     s
 }
 
 /// The lines under a finding: conditions, the statements, the witness or why none.
-fn details(f: &Finding) -> String {
+fn details(f: &Finding, check: bool) -> String {
     let mut out = String::new();
     for (i, c) in f.conditions.iter().enumerate() {
         let lead = if i == 0 { "when" } else { "  or" };
@@ -350,10 +354,18 @@ fn details(f: &Finding) -> String {
         out.push_str(&format!("    {lead}: {line}\n"));
     }
     if !f.allowed_by.is_empty() {
-        out.push_str(&format!("    by:   {}\n", f.allowed_by.join(", ")));
+        let by: Vec<&str> = f
+            .allowed_by
+            .iter()
+            .map(|b| match check {
+                true => b.strip_prefix("NEW ").unwrap_or(b),
+                false => b,
+            })
+            .collect();
+        out.push_str(&format!("    by:   {}\n", by.join(", ")));
     }
     match (&f.witness, &f.unverified) {
-        (Some(w), _) => out.push_str(&format!("    witness: {}\n", witness_text(w))),
+        (Some(w), _) => out.push_str(&format!("    witness: {}\n", witness_text(w, check))),
         (None, Some(why)) => out.push_str(&format!("    no witness: {why}\n")),
         (None, None) => {}
     }
@@ -375,7 +387,7 @@ fn diff_text(old: &str, new: &str, d: &PolicyDiff) -> String {
     for f in d.added.iter().chain(&d.removed) {
         out.push_str(&finding_line(f));
         out.push('\n');
-        out.push_str(&details(f));
+        out.push_str(&details(f, false));
     }
     let unverified = d
         .added
@@ -410,7 +422,7 @@ fn check_line(f: &Finding) -> String {
 }
 
 fn check_text(f: &Finding) -> String {
-    format!("{}\n{}", check_line(f), details(f))
+    format!("{}\n{}", check_line(f), details(f, true))
 }
 
 /// A SARIF rule: id, short description, level.
@@ -466,6 +478,7 @@ fn diff_rule(f: &Finding) -> &'static str {
 }
 
 fn sarif_result(f: &Finding, file: &str, rule: &str, message: &str) -> Value {
+    let check = rule.starts_with("writ-policy-check/");
     let rules = if rule.starts_with("writ-policy-check/") {
         CHECK_RULES
     } else {
@@ -475,7 +488,7 @@ fn sarif_result(f: &Finding, file: &str, rule: &str, message: &str) -> Value {
     let level = rules.get(index).map_or("error", |r| r.level);
     let mut text = message.to_string();
     if let Some(w) = &f.witness {
-        text.push_str(&format!("; witness: {}", witness_text(w)));
+        text.push_str(&format!("; witness: {}", witness_text(w, check)));
     } else if let Some(why) = &f.unverified {
         text.push_str(&format!("; {why}"));
     }
