@@ -199,8 +199,7 @@ pub fn diff(
         }
     }
     // (change, scenarios, principal, resources) -> actions
-    let mut boxes: BTreeMap<(Change, Vec<Scenario>, usize, Vec<usize>), Vec<usize>> =
-        BTreeMap::new();
+    let mut boxes: BTreeMap<BoxKey, Vec<usize>> = BTreeMap::new();
     for ((change, sc, pi, ai), rs) in by_action {
         boxes.entry((change, sc, pi, rs)).or_default().push(ai);
     }
@@ -307,6 +306,10 @@ pub fn check_not_granted(
     };
     Ok(diff(&[], policies, kind, &scope)?.added)
 }
+
+/// A finding before it is described: change, condition scenarios, principal region and
+/// resource regions (its action regions are the value).
+type BoxKey = (Change, Vec<Scenario>, usize, Vec<usize>);
 
 fn intersects(a: &[u64], b: &[u64]) -> bool {
     a.iter().zip(b).any(|(x, y)| x & y != 0)
