@@ -53,10 +53,16 @@ impl Atoms {
     }
 
     /// The atom of a condition block that depends on nothing else.
-    pub(crate) fn block(&mut self, conditions: &[Condition]) -> AtomId {
+    /// `expand` says whether policy variables are expanded (a `2012-10-17` policy): the
+    /// same text means something else in a `2008-10-17` one.
+    pub(crate) fn block(&mut self, conditions: &[Condition], expand: bool) -> AtomId {
         if conditions.is_empty() {
             return TRUE;
         }
+        let literal_vars = !expand
+            && conditions
+                .iter()
+                .any(|c| c.values.iter().any(|v| v.contains("${")));
         let mut key: Vec<(String, String, Vec<String>)> = conditions
             .iter()
             .map(|c| {
@@ -66,6 +72,9 @@ impl Atoms {
             })
             .collect();
         key.sort();
+        if literal_vars {
+            key.push(("2008-10-17".into(), String::new(), Vec::new()));
+        }
         if let Some(&id) = self.by_block.get(&key) {
             return id;
         }
@@ -224,8 +233,9 @@ fn satisfying(kind: OperatorKind, v: &str) -> String {
     }
 }
 
-/// Condition value text with its policy variables dropped: the witness sets every
-/// variable it needs to the empty string.
+/// Condition value text with its policy variables replaced: by their default when they have
+/// one (the witness leaves such variables unset), by nothing otherwise (the witness sets
+/// every variable it needs to the empty string).
 fn strip_vars(v: &str) -> String {
     let mut out = String::new();
     let mut rest = v;
@@ -237,6 +247,8 @@ fn strip_vars(v: &str) -> String {
                 let inner = &after[..end];
                 if matches!(inner, "*" | "?" | "$") {
                     out.push_str(inner);
+                } else if let Some((_, default)) = inner.split_once(',') {
+                    out.push_str(default.trim().trim_matches('\''));
                 }
                 rest = &after[end + 1..];
             }
@@ -393,5 +405,6 @@ mod tests {
     #[test]
     fn variables_are_dropped_from_values() {
         assert_eq!(strip_vars("home/${aws:username}/x${*}"), "home//x*");
+        assert_eq!(strip_vars("${aws:username, 'guest'}/x"), "guest/x");
     }
 }

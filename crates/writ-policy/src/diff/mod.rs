@@ -685,7 +685,7 @@ impl Builder {
                     },
                 )
             } else {
-                self.atoms.block(&st.conditions)
+                self.atoms.block(&st.conditions, expand)
             };
             self.statements.push(Stmt {
                 label,

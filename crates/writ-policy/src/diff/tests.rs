@@ -257,6 +257,49 @@ fn variables_make_statements_condition_dependent() {
     }
 }
 
+#[test]
+fn exponential_patterns_are_refused_not_approximated() {
+    let old = identity(r#"{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}"#);
+    let new = identity(&format!(
+        r#"{{"Effect":"Allow","Action":"s3:GetObject","Resource":"*a{}"}}"#,
+        "?".repeat(24)
+    ));
+    let err = diff(
+        &[("old", &old)],
+        &[("new", &new)],
+        PolicyKind::Identity,
+        &DiffScope::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        DiffError::TooComplex {
+            dimension: "resource",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn version_2008_reads_variables_literally() {
+    let text = |version: &str| {
+        parse(
+            PolicyKind::Identity,
+            &format!(
+                r#"{{"Version":"{version}","Statement":[{{"Effect":"Allow","Action":"s3:GetObject",
+                "Resource":"*","Condition":{{"StringEquals":{{"k":"${{aws:username, 'x'}}"}}}}}}]}}"#
+            ),
+        )
+    };
+    let (old, new) = (text("2008-10-17"), text("2012-10-17"));
+    // The same condition text is two different conditions: NEW compares k with the user
+    // name (or 'x'), OLD with the literal text.
+    let d = run(&old, &new);
+    assert!(d.grants_more());
+    let w = d.added[0].witness.as_ref().expect("witness");
+    assert_eq!(w.new, crate::Outcome::Allowed);
+}
+
 mod differential {
     //! Random pairs of small policies over a small alphabet, and random requests: every
     //! request NEW allows and OLD refuses lies in a reported finding (soundness), and every
