@@ -341,6 +341,8 @@ mod differential {
         r#"{"AWS":"111122223333"}"#,
         r#"{"SPIFFE":"spiffe://example.org/fn/*"}"#,
         r#"{"Service":"apigateway.amazonaws.com"}"#,
+        // NotPrincipal, for a Deny (an Allow gets "*" instead).
+        r#"NOT{"AWS":["111122223333","arn:aws:iam::111122223333:role/a"]}"#,
     ];
 
     const REQ_ACTIONS: &[&str] = &[
@@ -415,7 +417,11 @@ mod differential {
             .iter()
             .map(|s| {
                 let principal = if kind == PolicyKind::Resource {
-                    format!(r#""Principal":{},"#, PRINCIPALS[s.principal])
+                    match PRINCIPALS[s.principal].strip_prefix("NOT") {
+                        Some(p) if s.deny => format!(r#""NotPrincipal":{p},"#),
+                        Some(_) => r#""Principal":"*","#.to_string(),
+                        None => format!(r#""Principal":{},"#, PRINCIPALS[s.principal]),
+                    }
                 } else {
                     String::new()
                 };
@@ -548,8 +554,16 @@ mod differential {
         Ok(())
     }
 
+    /// Cases per property: `PROPTEST_CASES` (e.g. 5000 for a long run), 96 by default.
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(96)
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
 
         #[test]
         fn identity_diff_is_sound_and_witnesses_verify(
