@@ -208,6 +208,62 @@ pub(crate) fn scenarios(m: &Matching) -> Vec<Scenario> {
     out
 }
 
+/// True when no request can make every atom of `holds` true and every atom of `fails`
+/// false, as far as a simple implication shows: some atom that must hold implies some atom
+/// that must fail. Only ever removes cases no request reaches.
+pub(crate) fn unreachable(sc: &Scenario, atoms: &[Atom]) -> bool {
+    sc.holds.iter().any(|&h| {
+        sc.fails
+            .iter()
+            .any(|&f| implies(&atoms[h as usize], &atoms[f as usize]))
+    })
+}
+
+/// True when every request that satisfies `a` satisfies `b`: each condition of `b` is
+/// implied by one condition of `a`. Conservative: false when unsure.
+fn implies(a: &Atom, b: &Atom) -> bool {
+    if !a.variables.is_empty() || !b.variables.is_empty() || b.conditions.is_empty() {
+        return false;
+    }
+    b.conditions
+        .iter()
+        .all(|cb| a.conditions.iter().any(|ca| condition_implies(ca, cb)))
+}
+
+/// One condition implies another on the same key: the same condition, or a string
+/// equality whose values all satisfy the other's `StringEquals` / `StringLike` values.
+fn condition_implies(a: &Condition, b: &Condition) -> bool {
+    if !a.key.eq_ignore_ascii_case(&b.key) {
+        return false;
+    }
+    let no_vars = |c: &Condition| c.values.iter().all(|v| !v.contains("${"));
+    if !no_vars(a) || !no_vars(b) {
+        return false;
+    }
+    if a.operator == b.operator {
+        let within = |x: &Condition, y: &Condition| x.values.iter().all(|v| y.values.contains(v));
+        // A positive operator holds for one of its values: fewer values, fewer requests. A
+        // negated one must differ from all of them: more values, fewer requests.
+        return match a.operator.kind {
+            OperatorKind::Null => a.values == b.values,
+            k if k.is_negated() => within(b, a),
+            _ => within(a, b),
+        };
+    }
+    let plain = |c: &Condition| c.operator.set.is_none() && !c.operator.if_exists;
+    if !plain(a) || !plain(b) || a.operator.kind != OperatorKind::StringEquals {
+        return false;
+    }
+    match b.operator.kind {
+        OperatorKind::StringEquals => a.values.iter().all(|v| b.values.contains(v)),
+        OperatorKind::StringLike => a
+            .values
+            .iter()
+            .all(|v| b.values.iter().any(|p| crate::string_like(p, v))),
+        _ => false,
+    }
+}
+
 /// A value that no policy writes, for keys that must be present but match nothing.
 const OTHER_VALUE: &str = "writ-diff-other";
 
@@ -400,6 +456,49 @@ mod tests {
                 fails: vec![]
             }]
         );
+    }
+
+    fn atom(op: &str, key: &str, values: &[&str]) -> Atom {
+        Atom {
+            description: String::new(),
+            conditions: vec![Condition {
+                operator: crate::Operator::parse(op).unwrap(),
+                key: key.into(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+            }],
+            variables: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn equality_implies_a_matching_like() {
+        let atoms = vec![
+            atom("Bool", "x", &["true"]),
+            atom("StringEquals", "k", &["home/alice"]),
+            atom("StringLike", "K", &["home/*"]),
+            atom("StringLike", "k", &["work/*"]),
+            atom("StringEqualsIfExists", "k", &["home/alice"]),
+        ];
+        let sc = |h: u32, f: u32| Scenario {
+            holds: vec![h],
+            fails: vec![f],
+        };
+        assert!(unreachable(&sc(1, 2), &atoms));
+        assert!(
+            !unreachable(&sc(2, 1), &atoms),
+            "like does not imply equals"
+        );
+        assert!(!unreachable(&sc(1, 3), &atoms));
+        assert!(
+            !unreachable(&sc(4, 2), &atoms),
+            "IfExists holds when absent"
+        );
+        let not = vec![
+            atom("StringNotEquals", "k", &["a"]),
+            atom("StringNotEquals", "k", &["a", "b"]),
+        ];
+        assert!(unreachable(&sc(1, 0), &not), "not a or b implies not a");
+        assert!(!unreachable(&sc(0, 1), &not));
     }
 
     #[test]

@@ -184,6 +184,7 @@ pub fn diff(
                         continue;
                     }
                     let mut found = conditions::scenarios(&matching);
+                    found.retain(|sc| !conditions::unreachable(sc, &b.atoms.atoms));
                     if found.is_empty() {
                         continue;
                     }
