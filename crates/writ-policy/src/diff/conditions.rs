@@ -28,6 +28,9 @@ pub(crate) struct Atom {
     pub(crate) conditions: Vec<Condition>,
     /// Policy variables (keys as written) the statement needs a value for.
     pub(crate) variables: Vec<String>,
+    /// True when the atom says more than its conditions (policy variables, `NotPrincipal`):
+    /// no implication between conditions decides it.
+    pub(crate) opaque: bool,
 }
 
 /// The atoms of both sides, interned: equal condition blocks are one atom.
@@ -46,6 +49,7 @@ impl Atoms {
                 description: "unconditionally".into(),
                 conditions: Vec::new(),
                 variables: Vec::new(),
+                opaque: false,
             }],
             by_block: HashMap::new(),
             by_statement: HashMap::new(),
@@ -82,6 +86,7 @@ impl Atoms {
             description: describe_block(conditions),
             conditions: conditions.to_vec(),
             variables: Vec::new(),
+            opaque: false,
         });
         self.by_block.insert(key, id);
         id
@@ -222,7 +227,7 @@ pub(crate) fn unreachable(sc: &Scenario, atoms: &[Atom]) -> bool {
 /// True when every request that satisfies `a` satisfies `b`: each condition of `b` is
 /// implied by one condition of `a`. Conservative: false when unsure.
 fn implies(a: &Atom, b: &Atom) -> bool {
-    if !a.variables.is_empty() || !b.variables.is_empty() || b.conditions.is_empty() {
+    if a.opaque || b.opaque || b.conditions.is_empty() {
         return false;
     }
     b.conditions
@@ -467,6 +472,7 @@ mod tests {
                 values: values.iter().map(|v| v.to_string()).collect(),
             }],
             variables: Vec::new(),
+            opaque: false,
         }
     }
 

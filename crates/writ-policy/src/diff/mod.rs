@@ -683,6 +683,7 @@ impl Builder {
                         description: parts.join(" and "),
                         conditions: st.conditions.clone(),
                         variables,
+                        opaque: true,
                     },
                 )
             } else {
