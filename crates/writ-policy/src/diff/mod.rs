@@ -4,16 +4,16 @@
 //! The method:
 //!
 //! 1. Every `Action`, `Resource` and `Principal` element is a regular language
-//!    ([`language`]); the languages of one dimension partition its strings into regions
-//!    that each element contains whole or misses whole ([`partition`]), computed with
-//!    automata ([`automaton`]).
+//!    (module `language`); the languages of one dimension partition its strings into regions
+//!    that each element contains whole or misses whole (module `partition`), computed with
+//!    automata (module `automaton`).
 //! 2. For each combination of an action region, a resource region and a principal region,
 //!    the statements that match are known exactly; what is left is their conditions, each
-//!    block an opaque atom ([`conditions`]). The region differs when some truth values of
+//!    block an opaque atom (module `conditions`). The region differs when some truth values of
 //!    the atoms make one side allow (an Allow holds and no Deny does) and the other refuse.
 //! 3. Each reported region gets a concrete request built from the regions' shortest strings
 //!    and the conditions' values, evaluated by [`crate::PolicySet`] on both sides
-//!    ([`witness`]); only a request decided as reported is given as a witness.
+//!    (module `witness`); only a request decided as reported is given as a witness.
 //!
 //! The answer is sound: a request allowed by NEW and refused by OLD always falls in a
 //! reported region. It can over-report only where conditions (or policy variables, or

@@ -94,7 +94,7 @@ impl Finding {
     }
 }
 
-/// A principal as a word of the principal language (see [`crate::diff`]'s `language`).
+/// A principal as a word of the principal language (see the `language` module).
 fn principal_word(p: Option<&Principal>) -> String {
     match p {
         None | Some(Principal::Anonymous) => "anonymous".into(),
