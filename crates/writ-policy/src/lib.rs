@@ -1,6 +1,10 @@
 //! The AWS IAM policy language, as writ evaluates it: parse, validate, compile, evaluate
 //! and explain. This crate does no I/O.
 //!
+//! [`diff`] compares two policies: what one allows that the other does not, exactly for
+//! actions, resources and principals, with the conditions under which it differs and a
+//! witness request checked by the evaluator.
+//!
 //! ```
 //! use writ_policy::{CompiledPolicy, ParseOptions, PolicyKind, PolicySet, Request, Outcome};
 //!
@@ -29,6 +33,7 @@
 
 mod compile;
 mod diagnostic;
+pub mod diff;
 pub mod intentions;
 mod model;
 pub mod nesting;

@@ -16,14 +16,15 @@ pub(crate) trait Vars {
 
 /// Matcher token: a literal byte, `?` (one character) or `*` (any run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tok {
+pub(crate) enum Tok {
     Byte(u8),
     One,
     Star,
 }
 
+/// A run of tokens, or a policy variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Seg {
+pub(crate) enum Seg {
     Toks(Vec<Tok>),
     Var {
         key_lower: Box<str>,
@@ -210,7 +211,11 @@ fn push_text(toks: &mut Vec<Tok>, text: &str, wildcards: bool) {
     }
 }
 
-fn parse_segments(text: &str, wildcards: bool, expand_vars: bool) -> Result<Vec<Seg>, VarError> {
+pub(crate) fn parse_segments(
+    text: &str,
+    wildcards: bool,
+    expand_vars: bool,
+) -> Result<Vec<Seg>, VarError> {
     let mut segs = Vec::new();
     let mut toks = Vec::with_capacity(text.len());
     let mut rest = text;

@@ -11,6 +11,7 @@ pub mod intention;
 pub mod lint;
 pub mod operator;
 pub mod policy;
+pub mod policy_diff;
 pub mod revoke;
 pub mod secret;
 pub mod server;

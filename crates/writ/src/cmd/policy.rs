@@ -1,4 +1,5 @@
-//! `writ policy validate`, `simulate`, and `generate` (from the audit log).
+//! `writ policy validate`, `simulate`, and `generate` (from the audit log); `diff` and `check`
+//! are wired here and live in `policy_diff`.
 
 use std::process::ExitCode;
 
@@ -55,6 +56,31 @@ pub enum PolicyCommand {
     ///   writ policy generate --from-audit --fn orders --since 30d --format json
     #[command(verbatim_doc_comment)]
     Generate(GenerateArgs),
+    /// Show what NEW allows that OLD does not, and the reverse.
+    ///
+    /// Exact for actions, resources and principals with their `*` and `?` patterns;
+    /// conditions are reported with each difference. Every difference comes with a witness
+    /// request that writ's evaluator allows under one policy and refuses under the other,
+    /// or says why there is none. Exits 0 when NEW grants nothing more, 1 when it grants
+    /// more (or may, depending on conditions), 2 on error.
+    ///
+    /// Examples:
+    ///   writ policy diff old-role.json new-role.json
+    ///   writ policy diff --kind resource fn-policy.json fn-policy.new.json --format json
+    ///   writ policy diff --kind boundary old-boundary.json new-boundary.json --format sarif
+    #[command(verbatim_doc_comment)]
+    Diff(super::policy_diff::DiffArgs),
+    /// Check that policies never allow some actions on some resources (a CI gate).
+    ///
+    /// Exits 1 and prints a witness request when any request for ACTIONS on RESOURCES can
+    /// be allowed (or may be, depending on conditions), 0 when none can, 2 on error.
+    ///
+    /// Examples:
+    ///   writ policy check --not-granted 'iam:*,sts:AssumeRole' role.json
+    ///   writ policy check --not-granted s3:DeleteObject --on 'arn:aws:s3:::audit-logs/*' \
+    ///       role.json inline.json --format sarif
+    #[command(verbatim_doc_comment)]
+    Check(super::policy_diff::CheckArgs),
 }
 
 /// Arguments of `writ policy generate`.
@@ -154,6 +180,8 @@ pub fn run(cmd: PolicyCommand) -> Result<ExitCode, String> {
         PolicyCommand::Validate(args) => validate(args),
         PolicyCommand::Simulate(args) => simulate(args),
         PolicyCommand::Generate(args) => generate(args),
+        PolicyCommand::Diff(args) => Ok(super::policy_diff::diff(args)),
+        PolicyCommand::Check(args) => Ok(super::policy_diff::check(args)),
     }
 }
 
