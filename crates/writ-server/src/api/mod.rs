@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use writ_api::system::{Health, HealthStatus};
+use writ_api::{ErrorBody, ErrorCode};
 
 use crate::state::AppState;
 
@@ -31,8 +32,32 @@ mod tokens;
 /// The largest request body accepted. CSRs and policies are a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The OpenAPI document served at `/v1/openapi.json`.
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI document served at `/v1/openapi.json`: generated from writ-api's types
+/// ([`writ_api::openapi`]), with each route's decided actions added from the route table
+/// (`x-writ-actions`), so the document and the router come from the same declarations.
+pub fn openapi_document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc = writ_api::openapi();
+        for route in routes::all() {
+            let actions = route.access.actions();
+            if actions.is_empty() {
+                continue;
+            }
+            let method = route.method.as_str().to_ascii_lowercase();
+            if let Some(op) = doc
+                .pointer_mut(&format!(
+                    "/paths/{}/{method}",
+                    route.path.replace('/', "~1")
+                ))
+                .and_then(serde_json::Value::as_object_mut)
+            {
+                op.insert("x-writ-actions".into(), actions.into());
+            }
+        }
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    })
+}
 
 /// An error answer.
 #[derive(Debug)]
@@ -118,11 +143,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (
-            self.status,
-            Json(json!({"error": {"code": self.code, "message": self.message}})),
-        )
-            .into_response();
+        let body = ErrorBody::new(ErrorCode::from_name(self.code), self.message);
+        let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -478,18 +500,20 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         Ok(Some(_)) => match state.store.write_failure() {
             Some(failure) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({
-                    "status": "degraded",
-                    "trustDomain": state.trust_domain.as_str(),
-                    "reason": format!("writes are failing: {}", failure.reason),
-                    "writeFailedAt": rfc3339(failure.at),
-                })),
+                Json(Health {
+                    status: HealthStatus::Degraded,
+                    trust_domain: state.trust_domain.to_string(),
+                    reason: Some(format!("writes are failing: {}", failure.reason)),
+                    write_failed_at: Some(rfc3339(failure.at)),
+                }),
             )
                 .into_response(),
-            None => Json(json!({
-                "status": "ok",
-                "trustDomain": state.trust_domain.as_str(),
-            }))
+            None => Json(Health {
+                status: HealthStatus::Ok,
+                trust_domain: state.trust_domain.to_string(),
+                reason: None,
+                write_failed_at: None,
+            })
             .into_response(),
         },
         Ok(None) => ApiError::new(
@@ -514,7 +538,7 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 async fn openapi() -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
+        openapi_document(),
     )
         .into_response()
 }
@@ -540,43 +564,50 @@ pub(crate) fn rfc3339(unix: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     #[test]
     fn the_openapi_document_describes_every_route_and_no_other() {
-        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
-        assert_eq!(doc["openapi"], "3.1.0");
-        let paths = doc["paths"].as_object().unwrap();
-        let mut documented: Vec<(String, Vec<String>)> = paths
+        let doc: serde_json::Value = serde_json::from_str(super::openapi_document()).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
             .iter()
-            .map(|(p, ops)| {
-                let mut methods: Vec<String> = ops.as_object().unwrap().keys().cloned().collect();
-                methods.sort();
-                (p.clone(), methods)
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|k| !k.starts_with("x-") && *k != "parameters")
+                    .map(move |m| (path.clone(), m.clone()))
             })
             .collect();
-        documented.sort();
-        // The routes as mounted: the router is built from this table alone.
-        let mut by_path: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-        for route in super::routes::all() {
-            by_path
-                .entry(route.path)
-                .or_default()
-                .push(route.method.as_str().to_ascii_lowercase());
-        }
-        let routed: Vec<(String, Vec<String>)> = by_path
-            .into_iter()
-            .map(|(p, mut m)| {
-                m.sort();
-                (p.to_string(), m)
-            })
+        let routed: BTreeSet<(String, String)> = super::routes::all()
+            .iter()
+            .map(|r| (r.path.to_string(), r.method.as_str().to_ascii_lowercase()))
             .collect();
         assert_eq!(documented, routed);
-        // Every schema reference resolves.
-        let text = super::OPENAPI;
-        for part in text.split("\"$ref\": \"#/components/schemas/").skip(1) {
-            let name = &part[..part.find('"').unwrap()];
-            assert!(
-                doc["components"]["schemas"].get(name).is_some(),
-                "dangling $ref {name}"
+        // Each route's decided actions are in the document, and the kinds of credential
+        // the document names are the ones the route takes.
+        for route in super::routes::all() {
+            let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+            let actions: Vec<&str> = op["x-writ-actions"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default();
+            assert_eq!(
+                actions,
+                route.access.actions(),
+                "{} {}",
+                route.method,
+                route.path
+            );
+            assert_eq!(
+                route.documented,
+                super::routes::documented_callers(route.access),
+                "{} {}: writ-api documents other callers than the route takes",
+                route.method,
+                route.path
             );
         }
     }

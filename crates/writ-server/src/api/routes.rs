@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use axum::http::Method;
 use axum::routing::{MethodRouter, delete, get, post, put};
+use writ_api::Endpoint;
+use writ_api::endpoints as ep;
 
 pub use super::access::{Access, Callers, Decide, Resource};
 use super::{audit_log, ca, functions, identity, intentions, revocations, secrets, tokens};
@@ -15,30 +17,41 @@ use crate::state::AppState;
 
 /// One route: where it is, who may call it and what is decided, and its handler.
 pub struct Route {
-    /// The method.
+    /// The method, from the route's [`writ_api::Endpoint`].
     pub method: Method,
-    /// The path, with `{name}` for parameters, as axum and OpenAPI write it.
+    /// The path, with `{name}` for parameters, from the route's [`writ_api::Endpoint`].
     pub path: &'static str,
     /// Who may call it, and what is decided before the handler runs.
     pub access: Access,
+    /// Who writ-api documents as its callers (checked against `access` by a test).
+    pub documented: writ_api::Callers,
     /// The largest body it takes.
     pub body_limit: usize,
     /// Its handler.
     pub handler: MethodRouter<Arc<AppState>>,
 }
 
-fn route(
-    method: Method,
-    path: &'static str,
-    access: Access,
-    handler: MethodRouter<Arc<AppState>>,
-) -> Route {
+/// The route of `E`: its method and path are the ones clients send to, and the OpenAPI
+/// document describes, by the same type.
+fn route<E: Endpoint>(access: Access, handler: MethodRouter<Arc<AppState>>) -> Route {
     Route {
-        method,
-        path,
+        method: E::METHOD,
+        path: E::PATH,
         access,
+        documented: E::CALLERS,
         body_limit: super::MAX_BODY_BYTES,
         handler,
+    }
+}
+
+/// The kinds of credential writ-api documents for a route with this access.
+pub fn documented_callers(access: Access) -> writ_api::Callers {
+    match access.callers() {
+        None => writ_api::Callers::Public,
+        Some(Callers::Operators) => writ_api::Callers::Operators,
+        Some(Callers::Functions) => writ_api::Callers::Functions,
+        Some(Callers::OperatorsOrFunctions) => writ_api::Callers::OperatorsOrFunctions,
+        Some(Callers::OperatorsOrFunctionsByPolicy) => writ_api::Callers::OperatorsOrFunctionsOrJwt,
     }
 }
 
@@ -56,222 +69,125 @@ pub fn all() -> Vec<Route> {
     use Callers::*;
     use Resource::*;
     let operators = |action, resource| Access::to(Operators, Decide::On(action, resource));
-    let secret = |path, action, handler| {
-        route(
-            Method::POST,
-            path,
-            Access::to(
-                OperatorsOrFunctionsByPolicy,
-                Decide::On(action, SecretInBody),
-            ),
-            handler,
+    let secret = |action| {
+        Access::to(
+            OperatorsOrFunctionsByPolicy,
+            Decide::On(action, SecretInBody),
         )
     };
     vec![
-        route(
-            Method::GET,
-            "/v1/health",
-            Access::Public,
-            get(super::health),
-        ),
-        route(
-            Method::GET,
-            "/v1/openapi.json",
-            Access::Public,
-            get(super::openapi),
-        ),
-        route(
-            Method::GET,
-            "/v1/bundle",
-            Access::Public,
-            get(identity::bundle),
-        ),
-        route(
-            Method::GET,
-            "/v1/bundle/jwks",
-            Access::Public,
-            get(identity::jwks),
-        ),
+        route::<ep::GetHealth>(Access::Public, get(super::health)),
+        route::<ep::GetOpenApi>(Access::Public, get(super::openapi)),
+        route::<ep::GetBundle>(Access::Public, get(identity::bundle)),
+        route::<ep::GetJwks>(Access::Public, get(identity::jwks)),
         // A login authenticates by its evidence (a join token, an OIDC token).
-        route(
-            Method::POST,
-            "/v1/login",
-            Access::Public,
-            post(identity::login),
-        ),
-        route(
-            Method::POST,
-            "/v1/svid/x509",
+        route::<ep::Login>(Access::Public, post(identity::login)),
+        route::<ep::RenewSvid>(
             Access::to(Functions, Decide::On("writ:RenewSvid", TheCaller)),
             post(identity::renew),
         ),
-        route(
-            Method::POST,
-            "/v1/svid/jwt",
+        route::<ep::MintJwtSvid>(
             Access::to(Functions, Decide::On("writ:MintJwtSvid", TheCaller)),
             post(identity::mint_jwt),
         ),
-        route(
-            Method::GET,
-            "/v1/revocations",
+        route::<ep::ReadRevocations>(
             Access::to(
                 OperatorsOrFunctions,
                 Decide::On("writ:ReadRevocations", Fixed("writ:revocations")),
             ),
             get(revocations::revocation_feed),
         ),
-        route(
-            Method::POST,
-            "/v1/revocations",
+        route::<ep::Revoke>(
             Access::to(Operators, Decide::Revocation),
             post(revocations::revoke),
         ),
-        route(
-            Method::GET,
-            "/v1/functions",
+        route::<ep::ListFunctions>(
             operators("writ:ListFunctions", Fixed("writ:functions")),
             get(functions::list_functions),
         ),
-        route(
-            Method::POST,
-            "/v1/functions",
+        route::<ep::RegisterFunction>(
             Access::to(Operators, Decide::Registration),
             post(functions::register_function),
         ),
-        route(
-            Method::GET,
-            "/v1/functions/{name}",
+        route::<ep::GetFunction>(
             operators("writ:GetFunction", FunctionInPath),
             get(functions::get_function),
         ),
-        route(
-            Method::DELETE,
-            "/v1/functions/{name}",
+        route::<ep::DeleteFunction>(
             operators("writ:DeleteFunction", FunctionInPath),
             delete(functions::delete_function),
         ),
-        route(
-            Method::POST,
-            "/v1/functions/{name}/join-tokens",
+        route::<ep::CreateJoinToken>(
             operators("writ:CreateJoinToken", FunctionInPath),
             post(functions::create_join_token),
         ),
-        route(
-            Method::GET,
-            "/v1/intentions",
+        route::<ep::ListIntentions>(
             Access::to(
                 OperatorsOrFunctions,
                 Decide::On("writ:ReadIntentions", Fixed("writ:intentions")),
             ),
             get(intentions::list),
         ),
-        route(
-            Method::PUT,
-            "/v1/intentions",
+        route::<ep::PutIntention>(
             operators("writ:WriteIntention", IntentionInBody),
             put(intentions::upsert),
         ),
-        route(
-            Method::DELETE,
-            "/v1/intentions",
+        route::<ep::DeleteIntention>(
             operators("writ:DeleteIntention", IntentionInQuery),
             delete(intentions::delete),
         ),
-        route(
-            Method::POST,
-            "/v1/intentions/check",
+        route::<ep::CheckIntention>(
             Access::to(
                 OperatorsOrFunctions,
                 Decide::On("writ:ReadIntentions", Fixed("writ:intentions")),
             ),
             post(intentions::check),
         ),
-        route(
-            Method::POST,
-            "/v1/tokens",
+        route::<ep::CreateAdminToken>(
             operators("writ:CreateToken", Fixed("writ:token")),
             post(tokens::create_admin_token),
         ),
-        route(
-            Method::GET,
-            "/v1/ca",
+        route::<ep::DescribeCa>(
             operators("writ:DescribeCa", Fixed("writ:ca")),
             get(ca::describe_ca),
         ),
-        route(
-            Method::POST,
-            "/v1/ca/rotate",
+        route::<ep::RotateCa>(
             operators("writ:RotateCa", Fixed("writ:ca")),
             post(ca::rotate_ca),
         ),
-        route(
-            Method::GET,
-            "/v1/audit/events",
+        route::<ep::ReadAuditEvents>(
             operators("writ:ReadAudit", Fixed("writ:audit")),
             get(audit_log::read_events),
         ),
-        route(
-            Method::POST,
-            "/v1/audit/events",
+        route::<ep::WriteAuditEvents>(
             Access::to(OperatorsOrFunctions, Decide::AuditEvents),
             post(audit_log::write_events),
         )
         .taking(audit_log::MAX_BATCH_BYTES),
-        route(
-            Method::GET,
-            "/v1/audit/checkpoints",
+        route::<ep::ReadAuditCheckpoints>(
             operators("writ:ReadAudit", Fixed("writ:audit")),
             get(audit_log::read_checkpoints),
         ),
-        secret(
-            "/v1/secrets/create",
-            "secrets:CreateSecret",
-            post(secrets::create),
-        )
-        .taking(secrets::MAX_VALUE_BODY_BYTES),
-        secret(
-            "/v1/secrets/put",
-            "secrets:PutSecretValue",
-            post(secrets::put),
-        )
-        .taking(secrets::MAX_VALUE_BODY_BYTES),
-        secret(
-            "/v1/secrets/get",
-            "secrets:GetSecretValue",
-            post(secrets::get),
-        ),
-        secret(
-            "/v1/secrets/describe",
-            "secrets:DescribeSecret",
-            post(secrets::describe),
-        ),
-        route(
-            Method::POST,
-            "/v1/secrets/list",
+        route::<ep::CreateSecret>(secret("secrets:CreateSecret"), post(secrets::create))
+            .taking(secrets::MAX_VALUE_BODY_BYTES),
+        route::<ep::PutSecretValue>(secret("secrets:PutSecretValue"), post(secrets::put))
+            .taking(secrets::MAX_VALUE_BODY_BYTES),
+        route::<ep::GetSecretValue>(secret("secrets:GetSecretValue"), post(secrets::get)),
+        route::<ep::DescribeSecret>(secret("secrets:DescribeSecret"), post(secrets::describe)),
+        route::<ep::ListSecrets>(
             Access::to(
                 OperatorsOrFunctionsByPolicy,
                 Decide::On("secrets:ListSecrets", Fixed("writ:secrets")),
             ),
             post(secrets::list),
         ),
-        secret(
-            "/v1/secrets/delete",
-            "secrets:DeleteSecret",
-            post(secrets::delete),
-        ),
-        secret(
-            "/v1/secrets/restore",
-            "secrets:RestoreSecret",
-            post(secrets::restore),
-        ),
-        secret(
-            "/v1/secrets/policy",
-            "secrets:PutResourcePolicy",
+        route::<ep::DeleteSecret>(secret("secrets:DeleteSecret"), post(secrets::delete)),
+        route::<ep::RestoreSecret>(secret("secrets:RestoreSecret"), post(secrets::restore)),
+        route::<ep::PutResourcePolicy>(
+            secret("secrets:PutResourcePolicy"),
             post(secrets::set_policy),
         ),
-        route(
-            Method::POST,
-            "/v1/secrets/rotate",
+        route::<ep::RotateSecret>(
             Access::to(OperatorsOrFunctionsByPolicy, Decide::SecretRotation),
             post(secrets::rotate),
         ),
