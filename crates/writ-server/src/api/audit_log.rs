@@ -8,7 +8,7 @@ use std::time::Duration as StdDuration;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use writ_api::audit::{Accepted, AuditRecords, Checkpoints};
 use writ_audit::Event;
 
 use super::access::Authorized;
@@ -53,7 +53,7 @@ pub(super) async fn read_events(
     State(state): State<Arc<AppState>>,
     _auth: Authorized,
     ApiQuery(q): ApiQuery<EventsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditRecords>, ApiError> {
     if let Some(o) = &q.outcome
         && !matches!(o.as_str(), "allowed" | "denied" | "failed")
     {
@@ -73,7 +73,7 @@ pub(super) async fn read_events(
         let records = state.store.audit_records(&filter).await?;
         if !records.is_empty() || tokio::time::Instant::now() >= deadline {
             let next = records.last().map_or(filter.after, |r| r.seq);
-            return Ok(Json(json!({"records": records, "next": next})));
+            return Ok(Json(AuditRecords { records, next }));
         }
         tokio::time::sleep(StdDuration::from_millis(250)).await;
     }
@@ -93,7 +93,7 @@ pub(super) async fn read_checkpoints(
     State(state): State<Arc<AppState>>,
     _auth: Authorized,
     ApiQuery(q): ApiQuery<CheckpointsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Checkpoints>, ApiError> {
     let checkpoints = state
         .store
         .audit_checkpoints(
@@ -101,10 +101,10 @@ pub(super) async fn read_checkpoints(
             q.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE),
         )
         .await?;
-    Ok(Json(json!({
-        "checkpoints": checkpoints,
-        "publicKeys": state.audit.public_keys(),
-    })))
+    Ok(Json(Checkpoints {
+        checkpoints,
+        public_keys: state.audit.public_keys().to_vec(),
+    }))
 }
 
 /// A batch of events from a gateway or agent.
@@ -122,7 +122,7 @@ pub(super) async fn write_events(
     State(state): State<Arc<AppState>>,
     auth: Authorized,
     ApiJsonOfStructs(body): ApiJsonOfStructs<EventsIn>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Accepted>, ApiError> {
     let reporter = auth.caller.actor.clone();
     let own_events_only = auth.function().is_some();
     let most = if own_events_only {
@@ -178,5 +178,7 @@ pub(super) async fn write_events(
     }
     // The sender may drop its copy once this answers: every event is committed by then.
     state.audit.record_all_durable(events).await?;
-    Ok(Json(json!({"accepted": count})))
+    Ok(Json(Accepted {
+        accepted: count as u64,
+    }))
 }

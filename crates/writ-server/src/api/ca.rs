@@ -6,8 +6,8 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
+use writ_api::ca::{Ca, CaKey, KeyStatus};
 
 use super::access::Authorized;
 use super::{ApiError, ApiJson, rfc3339};
@@ -21,35 +21,36 @@ pub(super) async fn describe_ca(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ca>, ApiError> {
     auth.record_read(&state, &conn)?;
-    Ok(Json(ca_json(&state)))
+    Ok(Json(ca_answer(&state)))
 }
 
-fn ca_json(state: &AppState) -> Value {
+/// The published keys and the bundle, as the API shows them.
+fn ca_answer(state: &AppState) -> Ca {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let authorities = state.authorities();
     let signing_ca = authorities.signing_ca(now).map(|k| k.record.id.clone());
     let signing_jwt = authorities
         .signing_jwt_key(now)
         .map(|k| k.record.id.clone());
-    let describe = |r: &crate::store::KeyRecord, signing: &Option<String>| {
-        let status = if signing.as_deref() == Some(r.id.as_str()) {
-            "signing"
+    let describe = |r: &crate::store::KeyRecord, signing: &Option<String>| CaKey {
+        id: r.id.clone(),
+        kind: match r.kind {
+            KeyKind::X509 => writ_api::ca::KeyKind::X509,
+            KeyKind::Jwt => writ_api::ca::KeyKind::Jwt,
+        },
+        status: if signing.as_deref() == Some(r.id.as_str()) {
+            KeyStatus::Signing
         } else if r.active_from > now {
-            "prepared"
+            KeyStatus::Prepared
         } else {
-            "retiring"
-        };
-        json!({
-            "id": r.id,
-            "kind": r.kind.as_str(),
-            "status": status,
-            "activeFrom": rfc3339(r.active_from),
-            "publishedUntil": r.publish_until.map(rfc3339),
-        })
+            KeyStatus::Retiring
+        },
+        active_from: rfc3339(r.active_from),
+        published_until: r.publish_until.map(rfc3339),
     };
-    let keys: Vec<Value> = authorities
+    let keys = authorities
         .cas
         .iter()
         .filter(|k| k.record.publish_until.is_none_or(|u| now < u))
@@ -62,12 +63,12 @@ fn ca_json(state: &AppState) -> Value {
                 .map(|k| describe(&k.record, &signing_jwt)),
         )
         .collect();
-    json!({
-        "trustDomain": state.trust_domain.as_str(),
-        "keys": keys,
-        "x509Bundle": authorities.bundle_pem(now),
-        "jwks": authorities.jwks(now),
-    })
+    Ca {
+        trust_domain: state.trust_domain.to_string(),
+        keys,
+        x509_bundle: authorities.bundle_pem(now),
+        jwks: super::jwks_answer(&authorities.jwks(now)),
+    }
 }
 
 /// A rotation request.
@@ -97,7 +98,7 @@ pub(super) async fn rotate_ca(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Rotate>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ca>, ApiError> {
     let kinds: &[KeyKind] = match body.kind.as_str() {
         "x509" => &[KeyKind::X509],
         "jwt" => &[KeyKind::Jwt],
@@ -147,5 +148,5 @@ pub(super) async fn rotate_ca(
         .refresh(now)
         .await
         .map_err(|e| ApiError::internal("could not load the new keys", e))?;
-    Ok(Json(ca_json(&state)))
+    Ok(Json(ca_answer(&state)))
 }

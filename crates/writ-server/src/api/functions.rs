@@ -10,8 +10,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
+use writ_api::functions::{Function, FunctionList};
+use writ_api::tokens::{IssuedToken, JoinTokenRequest};
 
 use super::access::Authorized;
 use super::{ApiError, ApiJson, rfc3339};
@@ -23,6 +25,7 @@ use crate::store::{FunctionRecord, TokenKind, TokenRecord};
 use crate::tls::ConnInfo;
 use crate::tokens;
 
+/// A stored JSON array of policy documents, as JSON values (a document that is not JSON is
 /// shown as its text).
 fn documents_json(stored: Option<&str>) -> Vec<Value> {
     stored
@@ -33,21 +36,22 @@ fn documents_json(stored: Option<&str>) -> Vec<Value> {
         .collect()
 }
 
-fn function_json(state: &AppState, f: &FunctionRecord) -> Value {
-    let rules: Value = serde_json::from_str(&f.attestation).unwrap_or(Value::Null);
-    json!({
-        "name": f.name,
-        "spiffeId": f.spiffe_id,
-        "attestation": rules,
-        "x509Ttl": duration::format(
+/// A function's record as the API shows it.
+fn function_answer(state: &AppState, f: &FunctionRecord) -> Result<Function, ApiError> {
+    Ok(Function {
+        name: f.name.clone(),
+        spiffe_id: f.spiffe_id.clone(),
+        attestation: serde_json::from_str(&f.attestation)
+            .map_err(|e| ApiError::internal("a function's stored rules are unreadable", e))?,
+        x509_ttl: duration::format(
             f.x509_ttl_seconds
                 .map(time::Duration::seconds)
-                .unwrap_or(state.limits.x509_ttl)
+                .unwrap_or(state.limits.x509_ttl),
         ),
-        "createdAt": rfc3339(f.created_at),
-        "revokedAt": f.revoked_at.map(rfc3339),
-        "policies": documents_json(f.policies.as_deref()),
-        "permissionsBoundary": f.boundary.as_deref().map(|b| documents_json(Some(b))),
+        created_at: rfc3339(f.created_at),
+        revoked_at: f.revoked_at.map(rfc3339),
+        policies: documents_json(f.policies.as_deref()),
+        permissions_boundary: f.boundary.as_deref().map(|b| documents_json(Some(b))),
     })
 }
 
@@ -151,19 +155,22 @@ pub(super) async fn register_function(
     state.store.insert_function(&record).await?;
     state.forget_function(&record.name);
     auth.record_durable(&state, &conn).await?;
-    Ok((StatusCode::CREATED, Json(function_json(&state, &record))))
+    Ok((StatusCode::CREATED, Json(function_answer(&state, &record)?)))
 }
 
 pub(super) async fn list_functions(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FunctionList>, ApiError> {
     auth.record_read(&state, &conn)?;
     let all = state.store.functions().await?;
-    Ok(Json(json!({
-        "functions": all.iter().map(|f| function_json(&state, f)).collect::<Vec<_>>()
-    })))
+    Ok(Json(FunctionList {
+        functions: all
+            .iter()
+            .map(|f| function_answer(&state, f))
+            .collect::<Result<_, _>>()?,
+    }))
 }
 
 pub(super) async fn get_function(
@@ -171,14 +178,14 @@ pub(super) async fn get_function(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Function>, ApiError> {
     auth.record_read(&state, &conn)?;
     let f = state
         .store
         .function(&name)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no function named {name:?}")))?;
-    Ok(Json(function_json(&state, &f)))
+    Ok(Json(function_answer(&state, &f)?))
 }
 
 pub(super) async fn delete_function(
@@ -202,14 +209,6 @@ pub(super) async fn delete_function(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A join token request.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct CreateJoinToken {
-    #[serde(default)]
-    ttl: Option<String>,
-}
-
 /// How long a join token lives when no TTL is given.
 const JOIN_TOKEN_TTL: time::Duration = time::Duration::minutes(10);
 /// The longest a join token may live: it is a bearer credential until used.
@@ -220,7 +219,7 @@ pub(super) async fn create_join_token(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<CreateJoinToken>,
+    ApiJson(body): ApiJson<JoinTokenRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let ttl = match &body.ttl {
         Some(t) => duration::parse(t).map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?,
@@ -284,11 +283,11 @@ pub(super) async fn create_join_token(
     state.audit.record_durable(event).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": issued.id,
-            "token": issued.token,
-            "function": name,
-            "expiresAt": rfc3339(expires_at),
-        })),
+        Json(IssuedToken {
+            id: issued.id,
+            token: issued.token,
+            function: Some(name),
+            expires_at: Some(rfc3339(expires_at)),
+        }),
     ))
 }

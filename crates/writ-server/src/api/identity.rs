@@ -8,8 +8,8 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use time::{Duration, OffsetDateTime};
+use writ_api::identity::{Bundle, Jwks, JwtSvid, Svid};
 use writ_identity::{IssueError, SpiffeId};
 
 use super::access::Authorized;
@@ -26,19 +26,19 @@ use writ_audit::hex;
 /// Clock skew allowed on OIDC tokens' `exp` and `nbf`.
 const OIDC_LEEWAY: Duration = Duration::seconds(60);
 
-pub(super) async fn bundle(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub(super) async fn bundle(State(state): State<Arc<AppState>>) -> Json<Bundle> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let authorities = state.authorities();
-    Json(json!({
-        "trustDomain": state.trust_domain.as_str(),
-        "x509Bundle": authorities.bundle_pem(now),
-        "jwks": authorities.jwks(now),
-    }))
+    Json(Bundle {
+        trust_domain: state.trust_domain.to_string(),
+        x509_bundle: authorities.bundle_pem(now),
+        jwks: super::jwks_answer(&authorities.jwks(now)),
+    })
 }
 
-pub(super) async fn jwks(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub(super) async fn jwks(State(state): State<Arc<AppState>>) -> Json<Jwks> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    Json(json!(state.authorities().jwks(now)))
+    Json(super::jwks_answer(&state.authorities().jwks(now)))
 }
 
 /// A login: the function, its evidence, and a CSR for the key it keeps.
@@ -72,7 +72,7 @@ fn sign(
     csr: &str,
     id: &SpiffeId,
     ttl: Duration,
-) -> Result<(Value, String), ApiError> {
+) -> Result<(Svid, String), ApiError> {
     let now = OffsetDateTime::now_utc();
     let authorities = state.authorities();
     let ca = authorities
@@ -85,14 +85,14 @@ fn sign(
     let serial = hex(&svid.serial);
     let t = now.unix_timestamp();
     Ok((
-        json!({
-            "spiffeId": id.as_str(),
-            "x509Svid": svid.cert_pem,
-            "serial": serial,
-            "expiresAt": rfc3339(svid.not_after.unix_timestamp()),
-            "x509Bundle": authorities.bundle_pem(t),
-            "jwks": authorities.jwks(t),
-        }),
+        Svid {
+            spiffe_id: id.to_string(),
+            x509_svid: svid.cert_pem,
+            serial: serial.clone(),
+            expires_at: rfc3339(svid.not_after.unix_timestamp()),
+            x509_bundle: authorities.bundle_pem(t),
+            jwks: super::jwks_answer(&authorities.jwks(t)),
+        },
         serial,
     ))
 }
@@ -129,7 +129,7 @@ pub(super) async fn login(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     ApiJson(body): ApiJson<Login>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Svid>, ApiError> {
     let method = body.attestation.method();
     let resource = state
         .function_id(&body.function)
@@ -320,7 +320,7 @@ pub(super) async fn renew(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Renew>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Svid>, ApiError> {
     let (caller, caller_serial) = svid_function(&auth)?;
     let ttl = ttl_for(&state, &caller.record);
     let (answer, serial) = sign(&state, &body.csr, &caller.id, ttl).map_err(|e| {
@@ -368,7 +368,7 @@ pub(super) async fn mint_jwt(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<MintJwt>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<JwtSvid>, ApiError> {
     let audience = match &body.audience {
         Audience::One(a) => vec![a.as_str()],
         Audience::Many(all) => all.iter().map(String::as_str).collect(),
@@ -408,9 +408,9 @@ pub(super) async fn mint_jwt(
         None,
         None,
     )?;
-    Ok(Json(json!({
-        "spiffeId": caller.id.as_str(),
-        "token": token,
-        "expiresAt": rfc3339((now + ttl).unix_timestamp()),
-    })))
+    Ok(Json(JwtSvid {
+        spiffe_id: caller.id.to_string(),
+        token,
+        expires_at: rfc3339((now + ttl).unix_timestamp()),
+    }))
 }

@@ -18,8 +18,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
+use writ_api::intentions::{
+    IntentionDecision, IntentionDeleted, IntentionEntry, IntentionList, IntentionVerdict,
+    IntentionWritten,
+};
 use writ_policy::intentions::{HTTP_METHODS, Intention, IntentionSet, is_function_name, request};
 
 use super::access::Authorized;
@@ -43,13 +46,13 @@ pub(super) fn check_name(field: &str, name: &str, wildcard: bool) -> Result<(), 
     )))
 }
 
-fn record_json(r: &IntentionRecord) -> Value {
-    let mut v = serde_json::to_value(&r.intention).unwrap_or(Value::Null);
-    if let Value::Object(map) = &mut v {
-        map.insert("createdAt".into(), rfc3339(r.created_at).into());
-        map.insert("updatedAt".into(), rfc3339(r.updated_at).into());
+/// A stored intention as the API shows it.
+fn entry(r: IntentionRecord) -> IntentionEntry {
+    IntentionEntry {
+        intention: r.intention,
+        created_at: rfc3339(r.created_at),
+        updated_at: rfc3339(r.updated_at),
     }
-    v
 }
 
 /// List query: with `after`, wait up to `wait` seconds for the index to pass `after`.
@@ -74,7 +77,7 @@ pub(super) async fn list(
     State(state): State<Arc<AppState>>,
     _auth: Authorized,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IntentionList>, ApiError> {
     if let Some(after) = query.after {
         let wait = long_poll_wait(query.wait)?;
         let deadline = tokio::time::Instant::now() + wait;
@@ -86,10 +89,10 @@ pub(super) async fn list(
         }
     }
     let (records, index) = state.store.intentions().await?;
-    Ok(Json(json!({
-        "intentions": records.iter().map(record_json).collect::<Vec<_>>(),
-        "index": index,
-    })))
+    Ok(Json(IntentionList {
+        intentions: records.into_iter().map(entry).collect(),
+        index,
+    }))
 }
 
 pub(super) async fn upsert(
@@ -111,11 +114,11 @@ pub(super) async fn upsert(
     };
     Ok((
         status,
-        Json(json!({
-            "intention": intention,
-            "index": written.index,
-            "created": written.previous.is_none(),
-        })),
+        Json(IntentionWritten {
+            intention,
+            index: written.index,
+            created: written.previous.is_none(),
+        }),
     ))
 }
 
@@ -132,7 +135,7 @@ pub(super) async fn delete(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiQuery(query): ApiQuery<DeleteQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IntentionDeleted>, ApiError> {
     // The access layer read both (a request without them is refused before this).
     let (Some(source), Some(destination)) = (query.source, query.destination) else {
         return Err(ApiError::bad_request(
@@ -145,7 +148,7 @@ pub(super) async fn delete(
         )));
     };
     auth.record_durable(&state, &conn).await?;
-    Ok(Json(json!({"deleted": deleted, "index": index})))
+    Ok(Json(IntentionDeleted { deleted, index }))
 }
 
 /// A check: may `source` call `destination` with this method, path and headers?
@@ -167,7 +170,7 @@ pub(super) async fn check(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Check>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<IntentionVerdict>, ApiError> {
     check_name("source", &body.source, false)?;
     check_name("destination", &body.destination, false)?;
     if let Some(m) = &body.method
@@ -207,16 +210,20 @@ pub(super) async fn check(
         body.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
     );
     let verdict = set.decide(&req);
-    Ok(Json(json!({
-        "decision": if verdict.allowed { "allowed" } else { "denied" },
-        "intention": verdict.intention.map(|i| &set.intentions()[i]),
-        "reason": verdict.reason,
-        "matched": verdict
+    Ok(Json(IntentionVerdict {
+        decision: if verdict.allowed {
+            IntentionDecision::Allowed
+        } else {
+            IntentionDecision::Denied
+        },
+        intention: verdict.intention.map(|i| set.intentions()[i].clone()),
+        reason: verdict.reason.clone(),
+        matched: verdict
             .decision
             .matched
             .iter()
-            .filter_map(|m| m.sid.as_deref())
-            .collect::<Vec<_>>(),
-        "index": index,
-    })))
+            .filter_map(|m| m.sid.as_deref().map(str::to_string))
+            .collect(),
+        index,
+    }))
 }

@@ -551,6 +551,17 @@ async fn not_found(req: Request) -> ApiError {
     ))
 }
 
+/// A JWKS as the API shows it.
+pub(crate) fn jwks_answer(set: &jsonwebtoken::jwk::JwkSet) -> writ_api::identity::Jwks {
+    writ_api::identity::Jwks {
+        keys: set
+            .keys
+            .iter()
+            .filter_map(|k| serde_json::to_value(k).ok())
+            .collect(),
+    }
+}
+
 /// Formats a Unix time as RFC 3339.
 pub(crate) fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)

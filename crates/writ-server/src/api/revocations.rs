@@ -9,14 +9,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
+use writ_api::identity::{Feed, Revoked};
 
 use super::access::Authorized;
 use super::{ApiError, ApiJson, ApiQuery, long_poll_wait};
 use crate::state::AppState;
 use crate::store::RevocationKind;
 use crate::tls::ConnInfo;
+
+/// A feed entry as the API shows it.
+fn revocation_answer(r: crate::store::Revocation) -> writ_api::identity::Revocation {
+    writ_api::identity::Revocation {
+        seq: r.seq,
+        kind: match r.kind {
+            RevocationKind::Function => writ_api::identity::RevocationKind::Function,
+            RevocationKind::Serial => writ_api::identity::RevocationKind::Serial,
+            RevocationKind::Token => writ_api::identity::RevocationKind::Token,
+        },
+        value: r.value,
+        revoked_at: r.revoked_at,
+    }
+}
 
 /// A revocation: exactly one of the fields.
 #[derive(Deserialize)]
@@ -141,7 +155,12 @@ pub(super) async fn revoke(
     if let Err(e) = state.take_revocations().await {
         tracing::warn!(error = %e, "could not read the revocation feed back");
     }
-    Ok((StatusCode::CREATED, Json(json!({"revocation": entry}))))
+    Ok((
+        StatusCode::CREATED,
+        Json(Revoked {
+            revocation: revocation_answer(entry),
+        }),
+    ))
 }
 
 /// Feed query: entries after `after`; wait up to `wait` seconds for one if there are none.
@@ -159,7 +178,7 @@ pub(super) async fn revocation_feed(
     State(state): State<Arc<AppState>>,
     _auth: Authorized,
     ApiQuery(query): ApiQuery<FeedQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Feed>, ApiError> {
     let wait = long_poll_wait(query.wait)?;
     let deadline = tokio::time::Instant::now() + wait;
     let mut head = state.feed_head.subscribe();
@@ -167,7 +186,10 @@ pub(super) async fn revocation_feed(
         let entries = state.store.revocations_after(query.after, 1000).await?;
         if !entries.is_empty() || tokio::time::Instant::now() >= deadline {
             let next = entries.last().map_or(query.after.max(0), |e| e.seq);
-            return Ok(Json(json!({"entries": entries, "next": next})));
+            return Ok(Json(Feed {
+                entries: entries.into_iter().map(revocation_answer).collect(),
+                next,
+            }));
         }
         // Woken when this server sees the feed advance (its own revocations at once,
         // other servers' within the refresh interval).

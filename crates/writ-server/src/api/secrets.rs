@@ -14,8 +14,12 @@ use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
+use writ_api::secrets::{
+    Rotated, Rotation, SecretCreated, SecretDeleted, SecretDescription, SecretList,
+    SecretListEntry, SecretNamed, SecretValue, SecretVersionPut, VersionInfo,
+};
 use writ_audit::{Decision, Outcome};
 use writ_policy::{CompiledPolicy, ParseOptions, PolicyKind};
 use writ_secrets::envelope::{self, KeyWrapper, Sealed, WrapError};
@@ -302,7 +306,7 @@ pub(super) async fn create(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Create>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretCreated>, ApiError> {
     model::check_name(&body.name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
     let (caller, _) = granted(&state, &auth, "secrets:CreateSecret", Some(&body.name)).await?;
     let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
@@ -340,7 +344,10 @@ pub(super) async fn create(
         },
     )
     .await?;
-    Ok(Json(json!({"name": body.name, "versionId": version_id})))
+    Ok(Json(SecretCreated {
+        name: body.name,
+        version_id,
+    }))
 }
 
 /// `PutSecretValue`.
@@ -359,7 +366,7 @@ pub(super) async fn put(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Put>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretVersionPut>, ApiError> {
     let (caller, record) =
         granted(&state, &auth, "secrets:PutSecretValue", Some(&body.name)).await?;
     live(&state, &body.name, record).await?;
@@ -384,11 +391,15 @@ pub(super) async fn put(
     )
     .await?
     .unwrap_or_default();
-    Ok(Json(json!({
-        "name": body.name,
-        "versionId": version_id,
-        "versionStages": labels.of(&version_id),
-    })))
+    Ok(Json(SecretVersionPut {
+        version_stages: labels
+            .of(&version_id)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        name: body.name,
+        version_id,
+    }))
 }
 
 /// `GetSecretValue`.
@@ -407,7 +418,7 @@ pub(super) async fn get(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Get>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretValue>, ApiError> {
     let (caller, record) =
         granted(&state, &auth, "secrets:GetSecretValue", Some(&body.name)).await?;
     live(&state, &body.name, record).await?;
@@ -475,18 +486,23 @@ pub(super) async fn get(
         Some(format!("version {version_id}")),
     )
     .await?;
-    let mut answer = json!({
-        "name": body.name,
-        "versionId": version_id,
-        "versionStages": labels.of(&version_id),
-        "createdDate": rfc3339(version.created_at),
-    });
-    if version.binary {
-        answer["secretBinary"] = json!(STANDARD.encode(&value));
+    let (secret_string, secret_binary) = if version.binary {
+        (None, Some(STANDARD.encode(&value)))
     } else {
-        answer["secretString"] = json!(String::from_utf8_lossy(&value));
-    }
-    Ok(Json(answer))
+        (Some(String::from_utf8_lossy(&value).into_owned()), None)
+    };
+    Ok(Json(SecretValue {
+        version_stages: labels
+            .of(&version_id)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        name: body.name,
+        version_id,
+        created_date: rfc3339(version.created_at),
+        secret_string,
+        secret_binary,
+    }))
 }
 
 /// A request naming one secret.
@@ -501,7 +517,7 @@ pub(super) async fn describe(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Named>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretDescription>, ApiError> {
     let (caller, record) =
         granted(&state, &auth, "secrets:DescribeSecret", Some(&body.name)).await?;
     let secret = live(&state, &body.name, record).await?;
@@ -518,33 +534,50 @@ pub(super) async fn describe(
     event.decision = Some(caller.decision);
     event.matched = caller.matched.clone();
     state.audit.record(event)?;
-    Ok(Json(describe_json(&secret, &labels, &versions)))
+    Ok(Json(description(&secret, &labels, &versions)))
 }
 
-fn describe_json(s: &SecretRecord, labels: &model::Labels, versions: &[VersionRecord]) -> Value {
-    json!({
-        "name": s.name,
-        "description": s.description,
-        "tags": serde_json::from_str::<Value>(&s.tags).unwrap_or(json!({})),
-        "createdDate": rfc3339(s.created_at),
-        "lastChangedDate": rfc3339(s.updated_at),
-        "resourcePolicy": s.resource_policy.as_deref().and_then(|p| serde_json::from_str::<Value>(p).ok()),
-        "rotation": s.rotation.as_deref()
+/// A secret's metadata as the API shows it (never a value).
+fn description(
+    s: &SecretRecord,
+    labels: &model::Labels,
+    versions: &[VersionRecord],
+) -> SecretDescription {
+    SecretDescription {
+        name: s.name.clone(),
+        description: s.description.clone(),
+        tags: serde_json::from_str(&s.tags).unwrap_or_default(),
+        created_date: rfc3339(s.created_at),
+        last_changed_date: rfc3339(s.updated_at),
+        resource_policy: s
+            .resource_policy
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok()),
+        rotation: s
+            .rotation
+            .as_deref()
             .and_then(|r| serde_json::from_str::<RotationConfig>(r).ok())
-            .map(|c| rotation_json(&c, s.next_rotation_at, s.last_rotation.as_deref())),
-        "versions": versions.iter().map(|v| json!({
-            "versionId": v.version_id,
-            "versionStages": labels.of(&v.version_id),
-            "createdDate": rfc3339(v.created_at),
-        })).collect::<Vec<_>>(),
-    })
+            .map(|c| rotation_answer(&c, s.next_rotation_at, s.last_rotation.as_deref())),
+        versions: versions
+            .iter()
+            .map(|v| VersionInfo {
+                version_id: v.version_id.clone(),
+                version_stages: labels
+                    .of(&v.version_id)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                created_date: rfc3339(v.created_at),
+            })
+            .collect(),
+    }
 }
 
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretList>, ApiError> {
     let (caller, _) = granted(&state, &auth, "secrets:ListSecrets", None).await?;
     let all = state.store.secrets().await?;
     let mut event = state.event(
@@ -557,13 +590,16 @@ pub(super) async fn list(
     );
     event.decision = Some(caller.decision);
     state.audit.record(event)?;
-    Ok(Json(json!({
-        "secrets": all.iter().map(|s| json!({
-            "name": s.name,
-            "description": s.description,
-            "lastChangedDate": rfc3339(s.updated_at),
-        })).collect::<Vec<_>>()
-    })))
+    Ok(Json(SecretList {
+        secrets: all
+            .iter()
+            .map(|s| SecretListEntry {
+                name: s.name.clone(),
+                description: s.description.clone(),
+                last_changed_date: rfc3339(s.updated_at),
+            })
+            .collect(),
+    }))
 }
 
 /// `DeleteSecret`.
@@ -580,7 +616,7 @@ pub(super) async fn delete(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Delete>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretDeleted>, ApiError> {
     let days = body.recovery_days.unwrap_or(30);
     if !(7..=30).contains(&days) {
         return Err(ApiError::bad_request(
@@ -605,9 +641,10 @@ pub(super) async fn delete(
         },
     )
     .await?;
-    Ok(Json(
-        json!({"name": body.name, "deletionDate": rfc3339(until)}),
-    ))
+    Ok(Json(SecretDeleted {
+        name: body.name,
+        deletion_date: rfc3339(until),
+    }))
 }
 
 pub(super) async fn restore(
@@ -615,7 +652,7 @@ pub(super) async fn restore(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Named>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretNamed>, ApiError> {
     let (caller, _) = granted(&state, &auth, "secrets:RestoreSecret", Some(&body.name)).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     change_audited(
@@ -631,7 +668,7 @@ pub(super) async fn restore(
         },
     )
     .await?;
-    Ok(Json(json!({"name": body.name})))
+    Ok(Json(SecretNamed { name: body.name }))
 }
 
 /// `RotateSecret`: sets the hook and schedule if given, and rotates now unless told not to.
@@ -653,7 +690,7 @@ pub(super) async fn rotate(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Rotate>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Rotated>, ApiError> {
     let action = "secrets:RotateSecret";
     let (caller, record) = granted(&state, &auth, action, Some(&body.name)).await?;
     let secret = live(&state, &body.name, record).await?;
@@ -724,11 +761,12 @@ pub(super) async fn rotate(
             }
             None => audited(&state, &conn, &caller, action, &res, detail).await?,
         }
-        return Ok(Json(json!({
-            "name": body.name,
-            "rotated": false,
-            "rotation": rotation_json(&config, next, None),
-        })));
+        return Ok(Json(Rotated {
+            name: body.name,
+            rotated: false,
+            version_id: None,
+            rotation: Some(rotation_answer(&config, next, None)),
+        }));
     }
     // Rotating now: the settings are stored first (the rotation's end reads them), and
     // the rotation's event below records them with its outcome.
@@ -771,11 +809,12 @@ pub(super) async fn rotate(
         state.audit.record_durable(event).await?;
     }
     match result {
-        Ok(version) => Ok(Json(json!({
-            "name": body.name,
-            "rotated": true,
-            "versionId": version,
-        }))),
+        Ok(version) => Ok(Json(Rotated {
+            name: body.name,
+            rotated: true,
+            version_id: Some(version),
+            rotation: None,
+        })),
         Err(f) if f.busy => Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
             "rotationInProgress",
@@ -792,13 +831,17 @@ pub(super) async fn rotate(
     }
 }
 
-fn rotation_json(config: &RotationConfig, next: Option<i64>, last: Option<&str>) -> Value {
-    json!({
-        "hook": config.hook,
-        "every": config.every,
-        "nextRotationDate": next.map(rfc3339),
-        "lastRotation": last.and_then(|l| serde_json::from_str::<Value>(l).ok()),
-    })
+/// A secret's rotation settings as the API shows them.
+fn rotation_answer(config: &RotationConfig, next: Option<i64>, last: Option<&str>) -> Rotation {
+    Rotation {
+        hook: match &config.hook {
+            Hook::Https { url } => writ_api::secrets::Hook::Https { url: url.clone() },
+            Hook::Command { name } => writ_api::secrets::Hook::Command { name: name.clone() },
+        },
+        every: config.every.clone(),
+        next_rotation_date: next.map(rfc3339),
+        last_rotation: last.and_then(|l| serde_json::from_str(l).ok()),
+    }
 }
 
 /// `PutResourcePolicy` / `DeleteResourcePolicy` (a null policy).
@@ -814,7 +857,7 @@ pub(super) async fn set_policy(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<SetPolicy>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretNamed>, ApiError> {
     let (caller, record) =
         granted(&state, &auth, "secrets:PutResourcePolicy", Some(&body.name)).await?;
     live(&state, &body.name, record).await?;
@@ -842,5 +885,5 @@ pub(super) async fn set_policy(
         },
     )
     .await?;
-    Ok(Json(json!({"name": body.name})))
+    Ok(Json(SecretNamed { name: body.name }))
 }

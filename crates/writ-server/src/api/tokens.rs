@@ -8,9 +8,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
+use writ_api::tokens::{AdminTokenRequest, IssuedToken};
 
 use super::access::Authorized;
 use super::{ApiError, ApiJson, rfc3339};
@@ -21,22 +21,11 @@ use crate::store::{TokenKind, TokenRecord};
 use crate::tls::ConnInfo;
 use crate::tokens;
 
-/// An admin token request.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct CreateAdminToken {
-    policies: Vec<Value>,
-    #[serde(default)]
-    ttl: Option<String>,
-    #[serde(default)]
-    description: String,
-}
-
 pub(super) async fn create_admin_token(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<CreateAdminToken>,
+    ApiJson(body): ApiJson<AdminTokenRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     // Each policy is given as a JSON document (an object) or as its text.
     let documents: Vec<String> = body
@@ -81,10 +70,11 @@ pub(super) async fn create_admin_token(
     state.audit.record_durable(event).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": issued.id,
-            "token": issued.token,
-            "expiresAt": expires_at.map(rfc3339),
-        })),
+        Json(IssuedToken {
+            id: issued.id,
+            token: issued.token,
+            function: None,
+            expires_at: expires_at.map(rfc3339),
+        }),
     ))
 }
