@@ -9,12 +9,12 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use writ_api::audit::{Accepted, AuditRecords, Checkpoints};
-use writ_audit::Event;
 
 use super::access::Authorized;
 use super::{ApiError, ApiJsonOfStructs, ApiQuery, long_poll_wait};
 use crate::state::AppState;
 use crate::store::AuditFilter;
+use writ_api::audit::{CheckpointsQuery, EventBatch};
 
 /// The most events one read returns.
 const MAX_PAGE: i64 = 10_000;
@@ -79,16 +79,6 @@ pub(super) async fn read_events(
     }
 }
 
-/// Which checkpoints to read.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct CheckpointsQuery {
-    #[serde(default)]
-    after: i64,
-    #[serde(default)]
-    limit: Option<i64>,
-}
-
 pub(super) async fn read_checkpoints(
     State(state): State<Arc<AppState>>,
     _auth: Authorized,
@@ -107,13 +97,6 @@ pub(super) async fn read_checkpoints(
     }))
 }
 
-/// A batch of events from a gateway or agent.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct EventsIn {
-    events: Vec<Event>,
-}
-
 /// Agents send with their SVID, and report only their own function's calls; gateways
 /// (until they have identities of their own) with an admin token allowed
 /// writ:PutAuditEvents on the resource of each event they report: `writ:fn/NAME` for the
@@ -121,7 +104,7 @@ pub(super) struct EventsIn {
 pub(super) async fn write_events(
     State(state): State<Arc<AppState>>,
     auth: Authorized,
-    ApiJsonOfStructs(body): ApiJsonOfStructs<EventsIn>,
+    ApiJsonOfStructs(body): ApiJsonOfStructs<EventBatch>,
 ) -> Result<Json<Accepted>, ApiError> {
     let reporter = auth.caller.actor.clone();
     let own_events_only = auth.function().is_some();

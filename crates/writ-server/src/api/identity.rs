@@ -20,6 +20,7 @@ use crate::state::AppState;
 use crate::store::{FunctionRecord, TokenKind};
 use crate::tls::ConnInfo;
 use crate::{duration, tokens};
+use writ_api::identity::{Audience, MintJwtRequest, RenewRequest};
 use writ_audit::Outcome;
 use writ_audit::hex;
 
@@ -308,18 +309,11 @@ fn svid_function(auth: &Authorized) -> Result<(&Function, &str), ApiError> {
         })
 }
 
-/// A renewal: a CSR, authenticated by the current SVID.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Renew {
-    csr: String,
-}
-
 pub(super) async fn renew(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<Renew>,
+    ApiJson(body): ApiJson<RenewRequest>,
 ) -> Result<Json<Svid>, ApiError> {
     let (caller, caller_serial) = svid_function(&auth)?;
     let ttl = ttl_for(&state, &caller.record);
@@ -346,28 +340,11 @@ pub(super) async fn renew(
     Ok(Json(answer))
 }
 
-/// A JWT-SVID request.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct MintJwt {
-    audience: Audience,
-    #[serde(default)]
-    ttl: Option<String>,
-}
-
-/// One audience or several.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
 pub(super) async fn mint_jwt(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<MintJwt>,
+    ApiJson(body): ApiJson<MintJwtRequest>,
 ) -> Result<Json<JwtSvid>, ApiError> {
     let audience = match &body.audience {
         Audience::One(a) => vec![a.as_str()],

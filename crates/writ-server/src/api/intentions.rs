@@ -9,7 +9,6 @@
 //! | `DELETE /v1/intentions?source=S&destination=D` | `writ:DeleteIntention` | `writ:intention/SOURCE/DESTINATION` |
 //! | `POST /v1/intentions/check` | `writ:ReadIntentions` (or any SVID of the trust domain) | `writ:intentions` |
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Extension;
@@ -30,6 +29,7 @@ use super::{ApiError, ApiJson, ApiQuery, long_poll_wait, rfc3339};
 use crate::state::AppState;
 use crate::store::IntentionRecord;
 use crate::tls::ConnInfo;
+use writ_api::intentions::{CheckRequest, IntentionsQuery};
 
 pub(super) fn check_name(field: &str, name: &str, wildcard: bool) -> Result<(), ApiError> {
     if (wildcard && name == "*") || is_function_name(name) {
@@ -55,16 +55,6 @@ fn entry(r: IntentionRecord) -> IntentionEntry {
     }
 }
 
-/// List query: with `after`, wait up to `wait` seconds for the index to pass `after`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ListQuery {
-    #[serde(default)]
-    after: Option<i64>,
-    #[serde(default)]
-    wait: u64,
-}
-
 /// How often a waiting follower's index is compared with the store's: changes made through
 /// any server sharing the store reach waiting followers within this.
 const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
@@ -76,7 +66,7 @@ const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250)
 pub(super) async fn list(
     State(state): State<Arc<AppState>>,
     _auth: Authorized,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ApiQuery(query): ApiQuery<IntentionsQuery>,
 ) -> Result<Json<IntentionList>, ApiError> {
     if let Some(after) = query.after {
         let wait = long_poll_wait(query.wait)?;
@@ -151,25 +141,11 @@ pub(super) async fn delete(
     Ok(Json(IntentionDeleted { deleted, index }))
 }
 
-/// A check: may `source` call `destination` with this method, path and headers?
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Check {
-    source: String,
-    destination: String,
-    #[serde(default)]
-    method: Option<String>,
-    #[serde(default)]
-    path: Option<String>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-}
-
 pub(super) async fn check(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<Check>,
+    ApiJson(body): ApiJson<CheckRequest>,
 ) -> Result<Json<IntentionVerdict>, ApiError> {
     check_name("source", &body.source, false)?;
     check_name("destination", &body.destination, false)?;

@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::Deserialize;
 use time::OffsetDateTime;
 use writ_api::identity::{Feed, Revoked};
 
@@ -17,6 +16,7 @@ use super::{ApiError, ApiJson, ApiQuery, long_poll_wait};
 use crate::state::AppState;
 use crate::store::RevocationKind;
 use crate::tls::ConnInfo;
+use writ_api::identity::{FeedQuery, RevokeRequest};
 
 /// A feed entry as the API shows it.
 fn revocation_answer(r: crate::store::Revocation) -> writ_api::identity::Revocation {
@@ -30,18 +30,6 @@ fn revocation_answer(r: crate::store::Revocation) -> writ_api::identity::Revocat
         value: r.value,
         revoked_at: r.revoked_at,
     }
-}
-
-/// A revocation: exactly one of the fields.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Revoke {
-    #[serde(default)]
-    function: Option<String>,
-    #[serde(default)]
-    serial: Option<String>,
-    #[serde(default)]
-    token_id: Option<String>,
 }
 
 /// What a revocation revokes, and the action and resource it is decided as.
@@ -59,7 +47,7 @@ pub(super) struct Revocation {
 }
 
 /// Reads a revocation request: exactly one field, valid.
-pub(super) fn revocation(state: &AppState, body: &Revoke) -> Result<Revocation, ApiError> {
+pub(super) fn revocation(state: &AppState, body: &RevokeRequest) -> Result<Revocation, ApiError> {
     match (&body.function, &body.serial, &body.token_id) {
         (Some(name), None, None) => {
             super::functions::valid_name(name)?;
@@ -114,7 +102,7 @@ pub(super) async fn revoke(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<Revoke>,
+    ApiJson(body): ApiJson<RevokeRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let Revocation {
@@ -161,16 +149,6 @@ pub(super) async fn revoke(
             revocation: revocation_answer(entry),
         }),
     ))
-}
-
-/// Feed query: entries after `after`; wait up to `wait` seconds for one if there are none.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct FeedQuery {
-    #[serde(default)]
-    after: i64,
-    #[serde(default)]
-    wait: u64,
 }
 
 /// Gateways and agents follow the feed with their SVID; operators with a token.

@@ -17,8 +17,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use writ_api::secrets::{
-    Rotated, Rotation, SecretCreated, SecretDeleted, SecretDescription, SecretList,
-    SecretListEntry, SecretNamed, SecretValue, SecretVersionPut, VersionInfo,
+    DeleteSecretRequest, GetSecretRequest, PutSecretRequest, Rotated, Rotation, SecretCreated,
+    SecretDeleted, SecretDescription, SecretList, SecretListEntry, SecretName, SecretNamed,
+    SecretPolicyRequest, SecretValue, SecretVersionPut, VersionInfo,
 };
 use writ_audit::{Decision, Outcome};
 use writ_policy::{CompiledPolicy, ParseOptions, PolicyKind};
@@ -350,22 +351,11 @@ pub(super) async fn create(
     }))
 }
 
-/// `PutSecretValue`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Put {
-    name: String,
-    #[serde(default)]
-    secret_string: Option<String>,
-    #[serde(default)]
-    secret_binary: Option<String>,
-}
-
 pub(super) async fn put(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<Put>,
+    ApiJson(body): ApiJson<PutSecretRequest>,
 ) -> Result<Json<SecretVersionPut>, ApiError> {
     let (caller, record) =
         granted(&state, &auth, "secrets:PutSecretValue", Some(&body.name)).await?;
@@ -402,22 +392,11 @@ pub(super) async fn put(
     }))
 }
 
-/// `GetSecretValue`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Get {
-    name: String,
-    #[serde(default)]
-    version_id: Option<String>,
-    #[serde(default)]
-    version_stage: Option<String>,
-}
-
 pub(super) async fn get(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<Get>,
+    ApiJson(body): ApiJson<GetSecretRequest>,
 ) -> Result<Json<SecretValue>, ApiError> {
     let (caller, record) =
         granted(&state, &auth, "secrets:GetSecretValue", Some(&body.name)).await?;
@@ -505,18 +484,11 @@ pub(super) async fn get(
     }))
 }
 
-/// A request naming one secret.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Named {
-    name: String,
-}
-
 pub(super) async fn describe(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<Named>,
+    ApiJson(body): ApiJson<SecretName>,
 ) -> Result<Json<SecretDescription>, ApiError> {
     let (caller, record) =
         granted(&state, &auth, "secrets:DescribeSecret", Some(&body.name)).await?;
@@ -602,20 +574,11 @@ pub(super) async fn list(
     }))
 }
 
-/// `DeleteSecret`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Delete {
-    name: String,
-    #[serde(default)]
-    recovery_days: Option<i64>,
-}
-
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<Delete>,
+    ApiJson(body): ApiJson<DeleteSecretRequest>,
 ) -> Result<Json<SecretDeleted>, ApiError> {
     let days = body.recovery_days.unwrap_or(30);
     if !(7..=30).contains(&days) {
@@ -651,7 +614,7 @@ pub(super) async fn restore(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<Named>,
+    ApiJson(body): ApiJson<SecretName>,
 ) -> Result<Json<SecretNamed>, ApiError> {
     let (caller, _) = granted(&state, &auth, "secrets:RestoreSecret", Some(&body.name)).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -844,19 +807,11 @@ fn rotation_answer(config: &RotationConfig, next: Option<i64>, last: Option<&str
     }
 }
 
-/// `PutResourcePolicy` / `DeleteResourcePolicy` (a null policy).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct SetPolicy {
-    name: String,
-    policy: Option<Value>,
-}
-
 pub(super) async fn set_policy(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
-    ApiJson(body): ApiJson<SetPolicy>,
+    ApiJson(body): ApiJson<SecretPolicyRequest>,
 ) -> Result<Json<SecretNamed>, ApiError> {
     let (caller, record) =
         granted(&state, &auth, "secrets:PutResourcePolicy", Some(&body.name)).await?;

@@ -81,7 +81,7 @@ pub(super) async fn of(
             targets
         }
         Decide::Revocation => {
-            let revoke: revocations::Revoke = decode(parts, body())?;
+            let revoke: writ_api::identity::RevokeRequest = decode(parts, body())?;
             let what = revocations::revocation(state, &revoke)?;
             vec![target(what.action, what.resource)]
         }
