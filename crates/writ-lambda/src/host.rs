@@ -739,10 +739,10 @@ async fn next(State(env): State<Arc<EnvShared>>) -> Response {
         );
     };
     drop(rx);
-    if let Ok(mut s) = env.state.lock() {
-        if let Err(e) = s.begin(&pending.request_id) {
-            return runtime_error(StatusCode::BAD_REQUEST, e.kind, &e.message);
-        }
+    if let Ok(mut s) = env.state.lock()
+        && let Err(e) = s.begin(&pending.request_id)
+    {
+        return runtime_error(StatusCode::BAD_REQUEST, e.kind, &e.message);
     }
     let deadline = SystemTime::now() + env.timeout;
     pending.deadline_ms = deadline
