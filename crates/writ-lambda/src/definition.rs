@@ -73,6 +73,9 @@ pub struct FunctionDef {
     /// Whether the runtime gets the host's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
     /// `AWS_SESSION_TOKEN` (config `pass_aws_credentials`); never by default.
     pub pass_aws_credentials: bool,
+    /// External extensions (argv of each), started in every execution environment before
+    /// the runtime, as Lambda starts `/opt/extensions/*` (config `extensions`).
+    pub extensions: Vec<Vec<String>>,
 }
 
 impl FunctionDef {
@@ -215,6 +218,9 @@ pub struct FunctionConfig {
     /// Pass the host's AWS credentials to the runtime.
     #[serde(default)]
     pub pass_aws_credentials: bool,
+    /// External extensions to start in each execution environment: one argv each.
+    #[serde(default)]
+    pub extensions: Vec<Vec<String>>,
 }
 
 /// Reads the host config (TOML). `file` names it in errors.
@@ -387,6 +393,7 @@ pub fn parse_template(
             command: None,
             permissions: Vec::new(),
             pass_aws_credentials: false,
+            extensions: Vec::new(),
         });
     }
     for (id, resource) in resources {
@@ -526,6 +533,7 @@ pub fn merge(
                     command: None,
                     permissions: Vec::new(),
                     pass_aws_credentials: false,
+                    extensions: Vec::new(),
                 });
                 functions.len() - 1
             }
@@ -577,6 +585,12 @@ pub fn merge(
             f.permissions.push(statement);
         }
         f.pass_aws_credentials |= c.pass_aws_credentials;
+        for (i, e) in c.extensions.iter().enumerate() {
+            if e.is_empty() {
+                return Err(err(format!("functions.{name}.extensions[{i}] is empty")));
+            }
+            f.extensions.push(e.clone());
+        }
     }
     for f in &functions {
         if f.handler.is_empty() && f.command.is_none() {

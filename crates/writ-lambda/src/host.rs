@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -32,6 +32,13 @@ use crate::invoke::{
 /// How long a runtime may take to start and ask for its first invocation (Lambda's init
 /// phase limit).
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long extensions have after SHUTDOWN before they are killed (Lambda: 2 s with
+/// external extensions).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long the runtime's first `next` waits for the configured extensions to register.
+pub const REGISTRATION_WINDOW: Duration = Duration::from_secs(2);
 
 /// Everything the host needs to run.
 #[derive(Debug)]
@@ -124,7 +131,10 @@ pub async fn serve(
             .map(|mut v| v.drain(..).collect())
             .unwrap_or_default();
         for env in envs {
-            env.kill();
+            env.kill("spindown");
+            for mut done in env.extensions_done.iter().cloned() {
+                let _ = tokio::time::timeout(SHUTDOWN_GRACE, done.wait_for(|d| *d)).await;
+            }
         }
     }
     result
@@ -447,7 +457,7 @@ async fn invoke(
         done: done_tx,
     };
     if env.tx.send(pending).await.is_err() {
-        env.kill();
+        env.kill("failure");
         return Outcome::FunctionError(exit_payload(id, "the environment is gone"));
     }
     let mut exited = env.exited.clone();
@@ -464,13 +474,13 @@ async fn invoke(
         Ok(Err(_)) => {
             // The environment dropped the invocation: an init error.
             let error = env.shared.init_error.lock().ok().and_then(|mut e| e.take());
-            env.kill();
+            env.kill("failure");
             return Outcome::FunctionError(
                 error.unwrap_or_else(|| exit_payload(id, "init failed")),
             );
         }
         Err(_) => {
-            env.kill();
+            env.kill("timeout");
             return Outcome::FunctionError(
                 json!({"errorType": "Runtime.Unknown", "errorMessage": format!("RequestId: {id} Error: the runtime did not ask for an invocation within {}s of starting", INIT_TIMEOUT.as_secs())})
                     .to_string()
@@ -497,7 +507,7 @@ async fn invoke(
                 let _ = s.finish(id, Finish::TimedOut);
             }
             tracing::warn!(function = %function.def.name, request_id = %id, timeout_seconds = function.def.timeout_seconds, "invocation timed out; the execution environment is killed");
-            env.kill();
+            env.kill("timeout");
             Outcome::FunctionError(timeout_payload(
                 id,
                 function.def.timeout_seconds,
@@ -511,7 +521,7 @@ fn env_gone(env: &Env, id: &str, status: &str) -> Outcome {
     if let Ok(mut s) = env.shared.state.lock() {
         let _ = s.finish(id, Finish::Exited);
     }
-    env.kill();
+    env.kill("failure");
     // A runtime that reported an init error and exited: the init error says more.
     let init = env.shared.init_error.lock().ok().and_then(|mut e| e.take());
     Outcome::FunctionError(init.unwrap_or_else(|| exit_payload(id, status)))
@@ -538,32 +548,139 @@ struct Pending {
     done: oneshot::Sender<Outcome>,
 }
 
-/// What the Runtime API handlers of one environment share.
+/// A registered external extension.
+struct Extension {
+    id: String,
+    name: String,
+    invoke: bool,
+    shutdown: bool,
+    tx: mpsc::UnboundedSender<serde_json::Value>,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<serde_json::Value>>>,
+    /// It has asked for its first event: its init is done.
+    ready: bool,
+}
+
+/// What the Runtime and Extensions API handlers of one environment share.
 struct EnvShared {
     function: String,
     arn: String,
+    handler: String,
     timeout: Duration,
     rx: Mutex<mpsc::Receiver<Pending>>,
     state: StdMutex<EnvState>,
     current: StdMutex<Option<Pending>>,
     init_error: StdMutex<Option<Vec<u8>>>,
+    /// The extensions configured (started) for this environment.
+    expected_extensions: usize,
+    extensions: StdMutex<Vec<Extension>>,
+    /// Bumped when an extension registers or becomes ready.
+    extension_change: watch::Sender<u64>,
+    started: tokio::time::Instant,
 }
 
-/// One execution environment: a runtime process and its Runtime API listener.
+impl EnvShared {
+    /// Sends an event to every extension subscribed to its type.
+    fn broadcast(&self, event: &serde_json::Value) {
+        let kind = event["eventType"].as_str().unwrap_or_default();
+        if let Ok(exts) = self.extensions.lock() {
+            for e in exts.iter() {
+                if (kind == "INVOKE" && e.invoke) || (kind == "SHUTDOWN" && e.shutdown) {
+                    let _ = e.tx.send(event.clone());
+                }
+            }
+        }
+    }
+
+    /// Waits until the configured extensions have registered (or the registration window
+    /// closed) and every registered one has asked for its first event, as Lambda's init
+    /// phase does before the first invocation.
+    async fn extensions_initialized(&self) {
+        if self.expected_extensions == 0 {
+            return;
+        }
+        let mut changes = self.extension_change.subscribe();
+        loop {
+            let (registered, ready) = self
+                .extensions
+                .lock()
+                .map(|e| (e.len(), e.iter().filter(|x| x.ready).count()))
+                .unwrap_or((0, 0));
+            let window_over = self.started.elapsed() >= REGISTRATION_WINDOW;
+            if (registered >= self.expected_extensions || window_over) && ready >= registered {
+                return;
+            }
+            let until = self.started + REGISTRATION_WINDOW;
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep_until(until), if !window_over => {}
+            }
+        }
+    }
+}
+
+/// One execution environment: a runtime process, its extensions and their API listener.
 struct Env {
     tx: mpsc::Sender<Pending>,
     shared: Arc<EnvShared>,
     exited: watch::Receiver<Option<String>>,
     kill: StdMutex<Option<oneshot::Sender<()>>>,
+    extensions_stop: watch::Sender<bool>,
+    extensions_done: Vec<watch::Receiver<bool>>,
     server: tokio::task::JoinHandle<()>,
 }
 
+type Stream = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
+/// Sends each line a process writes to the host's log, with the function's name.
+fn log_lines(child: &mut tokio::process::Child, function: &str, process: &str) {
+    let streams: [(Option<Stream>, &'static str); 2] = [
+        (child.stdout.take().map(|s| Box::new(s) as Stream), "stdout"),
+        (child.stderr.take().map(|s| Box::new(s) as Stream), "stderr"),
+    ];
+    for (stream, name) in streams {
+        let Some(stream) = stream else { continue };
+        let function = function.to_string();
+        let process = process.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(target: "writ_lambda::runtime", function = %function, process = %process, stream = name, "{line}");
+            }
+        });
+    }
+}
+
 impl Env {
-    fn kill(&self) {
+    /// Ends the environment: SHUTDOWN to the extensions (which get [`SHUTDOWN_GRACE`] to
+    /// leave), the runtime killed at once.
+    fn kill(&self, reason: &str) {
         if let Some(k) = self.kill.lock().ok().and_then(|mut k| k.take()) {
+            let deadline = SystemTime::now() + SHUTDOWN_GRACE;
+            self.shared.broadcast(&json!({
+                "eventType": "SHUTDOWN",
+                "shutdownReason": reason,
+                "deadlineMs": deadline.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            }));
+            let _ = self.extensions_stop.send(true);
             let _ = k.send(());
+            if self.extensions_done.is_empty() {
+                self.server.abort();
+            } else {
+                // The extensions still talk to the API while they shut down.
+                let abort = self.server.abort_handle();
+                let mut done: Vec<_> = self.extensions_done.clone();
+                tokio::spawn(async move {
+                    for d in done.iter_mut() {
+                        let _ = tokio::time::timeout(
+                            SHUTDOWN_GRACE + Duration::from_millis(500),
+                            d.wait_for(|x| *x),
+                        )
+                        .await;
+                    }
+                    abort.abort();
+                });
+            }
         }
-        self.server.abort();
     }
 
     fn start(host: &Host, function: &Function) -> Result<Arc<Env>, String> {
@@ -588,11 +705,16 @@ impl Env {
         let shared = Arc::new(EnvShared {
             function: def.name.clone(),
             arn: function.arn.clone(),
+            handler: def.handler.clone(),
             timeout: Duration::from_secs(def.timeout_seconds),
             rx: Mutex::new(rx),
             state: StdMutex::new(EnvState::Initializing),
             current: StdMutex::new(None),
             init_error: StdMutex::new(None),
+            expected_extensions: def.extensions.len(),
+            extensions: StdMutex::new(Vec::new()),
+            extension_change: watch::channel(0).0,
+            started: tokio::time::Instant::now(),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -602,48 +724,48 @@ impl Env {
             )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route("/2020-01-01/extension/register", post(register))
+            .route("/2020-01-01/extension/event/next", get(extension_next))
+            .route("/2020-01-01/extension/init/error", post(extension_error))
+            .route("/2020-01-01/extension/exit/error", post(extension_error))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
 
-        let mut command = tokio::process::Command::new(&argv[0]);
-        command
-            .args(&argv[1..])
-            .current_dir(&def.code_dir)
-            .env_clear()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for key in ["PATH", "LANG", "HOME", "SYSTEMROOT"] {
-            if let Ok(v) = std::env::var(key) {
-                command.env(key, v);
-            }
-        }
         let stream = format!(
             "{}/[$LATEST]{}",
             time::OffsetDateTime::now_utc().date(),
             &request_id().replace('-', "")[..32]
         );
-        command
-            .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-            .env("_HANDLER", &def.handler)
-            .env("AWS_LAMBDA_FUNCTION_NAME", &def.name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", def.memory_mb.to_string())
-            .env("AWS_LAMBDA_FUNCTION_VERSION", EXECUTED_VERSION)
-            .env(
+        let mut vars: Vec<(String, String)> = Vec::new();
+        for key in ["PATH", "LANG", "HOME", "SYSTEMROOT"] {
+            if let Ok(v) = std::env::var(key) {
+                vars.push((key.into(), v));
+            }
+        }
+        let code_dir = def.code_dir.display().to_string();
+        for (k, v) in [
+            ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
+            ("_HANDLER", def.handler.clone()),
+            ("AWS_LAMBDA_FUNCTION_NAME", def.name.clone()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", def.memory_mb.to_string()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", EXECUTED_VERSION.into()),
+            (
                 "AWS_LAMBDA_LOG_GROUP_NAME",
                 format!("/aws/lambda/{}", def.name),
-            )
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", stream)
-            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .env("AWS_REGION", &host.region)
-            .env("AWS_DEFAULT_REGION", &host.region)
-            .env("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", def.runtime))
-            .env("LAMBDA_TASK_ROOT", &def.code_dir)
-            .env("LAMBDA_RUNTIME_DIR", &def.code_dir)
-            .env("TZ", ":UTC");
+            ),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+            ("AWS_REGION", host.region.clone()),
+            ("AWS_DEFAULT_REGION", host.region.clone()),
+            ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", def.runtime)),
+            ("LAMBDA_TASK_ROOT", code_dir.clone()),
+            ("LAMBDA_RUNTIME_DIR", code_dir),
+            ("TZ", ":UTC".into()),
+        ] {
+            vars.push((k.into(), v));
+        }
         if def.pass_aws_credentials {
             for key in [
                 "AWS_ACCESS_KEY_ID",
@@ -651,46 +773,80 @@ impl Env {
                 "AWS_SESSION_TOKEN",
             ] {
                 if let Ok(v) = std::env::var(key) {
-                    command.env(key, v);
+                    vars.push((key.into(), v));
                 }
             }
         }
-        command.envs(&def.environment);
-        let mut child = command.spawn().map_err(|e| {
-            server.abort();
-            format!(
-                "function {}: cannot start its runtime {:?} in {}: {e}",
-                def.name,
-                argv[0],
-                def.code_dir.display()
-            )
-        })?;
-        tracing::info!(function = %def.name, runtime_api = %api, command = ?argv, "execution environment started");
-        for (stream, name) in [
-            (
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-                "stdout",
-            ),
-            (
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-                "stderr",
-            ),
-        ] {
-            let Some(stream) = stream else { continue };
-            let function = def.name.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    tracing::info!(target: "writ_lambda::runtime", function = %function, stream = name, "{line}");
+        vars.extend(def.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let spawn = |argv: &[String]| {
+            let mut command = tokio::process::Command::new(&argv[0]);
+            command
+                .args(&argv[1..])
+                .current_dir(&def.code_dir)
+                .env_clear()
+                .envs(vars.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true);
+            command.spawn().map_err(|e| {
+                format!(
+                    "function {}: cannot start {:?} in {}: {e}",
+                    def.name,
+                    argv[0],
+                    def.code_dir.display()
+                )
+            })
+        };
+
+        // Extensions first, as Lambda starts them before the runtime.
+        let (extensions_stop, _) = watch::channel(false);
+        let mut extensions_done = Vec::new();
+        for ext in &def.extensions {
+            let mut child = match spawn(ext) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = extensions_stop.send(true);
+                    server.abort();
+                    return Err(e);
                 }
+            };
+            let label = Path::new(&ext[0])
+                .file_name()
+                .map_or_else(|| ext[0].clone(), |n| n.to_string_lossy().into_owned());
+            log_lines(&mut child, &def.name, &label);
+            let mut stop = extensions_stop.subscribe();
+            let (done_tx, done_rx) = watch::channel(false);
+            let name = def.name.clone();
+            tokio::spawn(async move {
+                let status = tokio::select! {
+                    s = child.wait() => s.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                    () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                        match tokio::time::timeout(SHUTDOWN_GRACE, child.wait()).await {
+                            Ok(s) => s.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                            Err(_) => {
+                                let _ = child.kill().await;
+                                "killed after the shutdown grace period".to_string()
+                            }
+                        }
+                    }
+                };
+                tracing::info!(function = %name, extension = %label, status = %status, "extension ended");
+                let _ = done_tx.send(true);
             });
+            extensions_done.push(done_rx);
         }
+
+        let mut child = match spawn(&argv) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = extensions_stop.send(true);
+                server.abort();
+                return Err(e);
+            }
+        };
+        tracing::info!(function = %def.name, runtime_api = %api, command = ?argv, extensions = def.extensions.len(), "execution environment started");
+        log_lines(&mut child, &def.name, "runtime");
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
         let (exit_tx, exit_rx) = watch::channel(None);
         let name = def.name.clone();
@@ -702,7 +858,7 @@ impl Env {
                     "killed by the host".to_string()
                 }
             };
-            tracing::info!(function = %name, status = %status, "execution environment ended");
+            tracing::info!(function = %name, status = %status, "runtime ended");
             let _ = exit_tx.send(Some(status));
         });
         Ok(Arc::new(Env {
@@ -710,6 +866,8 @@ impl Env {
             shared,
             exited: exit_rx,
             kill: StdMutex::new(Some(kill_tx)),
+            extensions_stop,
+            extensions_done,
             server,
         }))
     }
@@ -717,7 +875,7 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        self.kill();
+        self.kill("spindown");
     }
 }
 
@@ -730,6 +888,14 @@ fn runtime_error(status: StatusCode, kind: &str, message: &str) -> Response {
 }
 
 async fn next(State(env): State<Arc<EnvShared>>) -> Response {
+    let first = env
+        .state
+        .lock()
+        .map(|s| *s == EnvState::Initializing)
+        .unwrap_or(false);
+    if first {
+        env.extensions_initialized().await;
+    }
     let mut rx = env.rx.lock().await;
     let Some(mut pending) = rx.recv().await else {
         return runtime_error(
@@ -751,6 +917,24 @@ async fn next(State(env): State<Arc<EnvShared>>) -> Response {
     if let Some(p) = pending.picked.take() {
         let _ = p.send(());
     }
+    let trace = pending.meta.trace_id.clone().unwrap_or_else(|| {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let id = pending.request_id.replace('-', "");
+        format!(
+            "Root=1-{secs:08x}-{};Parent={};Sampled=0",
+            &id[..24],
+            &id[16..32]
+        )
+    });
+    env.broadcast(&json!({
+        "eventType": "INVOKE",
+        "deadlineMs": pending.deadline_ms,
+        "requestId": pending.request_id,
+        "invokedFunctionArn": env.arn,
+        "tracing": {"type": "X-Amzn-Trace-Id", "value": trace},
+    }));
     let mut response = Response::new(Body::from(pending.payload.clone()));
     let h = response.headers_mut();
     let mut put = |name: &'static str, value: &str| {
@@ -765,17 +949,6 @@ async fn next(State(env): State<Arc<EnvShared>>) -> Response {
         &pending.deadline_ms.to_string(),
     );
     put("lambda-runtime-invoked-function-arn", &env.arn);
-    let trace = pending.meta.trace_id.clone().unwrap_or_else(|| {
-        let secs = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let id = pending.request_id.replace('-', "");
-        format!(
-            "Root=1-{secs:08x}-{};Parent={};Sampled=0",
-            &id[..24],
-            &id[16..32]
-        )
-    });
     put("lambda-runtime-trace-id", &trace);
     if let Some(c) = &pending.meta.client_context {
         put("lambda-runtime-client-context", c);
@@ -788,13 +961,11 @@ async fn next(State(env): State<Arc<EnvShared>>) -> Response {
 }
 
 fn finish(env: &EnvShared, id: &str, how: Finish, outcome: Outcome) -> Response {
-    let allowed = env
-        .state
-        .lock()
-        .map_err(|_| ())
-        .and_then(|mut s| s.finish(id, how).map_err(|e| {
+    let allowed = env.state.lock().map_err(|_| ()).and_then(|mut s| {
+        s.finish(id, how).map_err(|e| {
             tracing::warn!(function = %env.function, request_id = %id, "runtime API: {}", e.message);
-        }));
+        })
+    });
     if allowed.is_err() {
         return runtime_error(
             StatusCode::BAD_REQUEST,
@@ -877,6 +1048,157 @@ async fn init_error(
         *e = Some(body.to_vec());
     }
     // Drop the invocation waiting for this environment: its invoker reports the init error.
+    let mut rx = env.rx.lock().await;
+    rx.close();
+    while let Ok(p) = rx.try_recv() {
+        drop(p);
+    }
+    (StatusCode::ACCEPTED, axum::Json(json!({"status": "OK"}))).into_response()
+}
+
+/// `POST /2020-01-01/extension/register`: `Lambda-Extension-Name` and `{"events": [...]}`.
+async fn register(State(env): State<Arc<EnvShared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(name) = headers
+        .get("lambda-extension-name")
+        .and_then(|v| v.to_str().ok())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+    else {
+        return runtime_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "the Lambda-Extension-Name header is missing",
+        );
+    };
+    let events: Vec<String> = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => match v["events"].as_array() {
+            Some(a) => a
+                .iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect(),
+            None => Vec::new(),
+        },
+        Err(e) => {
+            return runtime_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                &format!(
+                    "the body is not JSON: {e}; send {{\"events\": [\"INVOKE\", \"SHUTDOWN\"]}}"
+                ),
+            );
+        }
+    };
+    if let Some(bad) = events.iter().find(|e| *e != "INVOKE" && *e != "SHUTDOWN") {
+        return runtime_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            &format!("event type {bad:?} is not INVOKE or SHUTDOWN"),
+        );
+    }
+    let open = env
+        .state
+        .lock()
+        .map(|s| *s == EnvState::Initializing)
+        .unwrap_or(false);
+    if !open {
+        return runtime_error(
+            StatusCode::FORBIDDEN,
+            "Extension.RegistrationClosed",
+            "extensions register during the init phase, before the first invocation",
+        );
+    }
+    let id = request_id();
+    let (tx, rx) = mpsc::unbounded_channel();
+    if let Ok(mut exts) = env.extensions.lock() {
+        if exts.iter().any(|e| e.name == name) {
+            return runtime_error(
+                StatusCode::CONFLICT,
+                "Extension.AlreadyRegistered",
+                &format!("an extension named {name:?} is already registered"),
+            );
+        }
+        exts.push(Extension {
+            id: id.clone(),
+            name: name.clone(),
+            invoke: events.iter().any(|e| e == "INVOKE"),
+            shutdown: events.iter().any(|e| e == "SHUTDOWN"),
+            tx,
+            rx: Arc::new(Mutex::new(rx)),
+            ready: false,
+        });
+    }
+    env.extension_change.send_modify(|n| *n += 1);
+    tracing::info!(function = %env.function, extension = %name, events = ?events, "extension registered");
+    let mut response = (
+        StatusCode::OK,
+        axum::Json(json!({
+            "functionName": env.function,
+            "functionVersion": EXECUTED_VERSION,
+            "handler": env.handler,
+        })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert("lambda-extension-identifier", v);
+    }
+    response
+}
+
+/// `GET /2020-01-01/extension/event/next` with `Lambda-Extension-Identifier`.
+async fn extension_next(State(env): State<Arc<EnvShared>>, headers: HeaderMap) -> Response {
+    let id = headers
+        .get("lambda-extension-identifier")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let rx = env.extensions.lock().ok().and_then(|mut exts| {
+        let e = exts.iter_mut().find(|e| e.id == id)?;
+        e.ready = true;
+        Some(e.rx.clone())
+    });
+    let Some(rx) = rx else {
+        return runtime_error(
+            StatusCode::FORBIDDEN,
+            "Extension.UnknownExtensionIdentifier",
+            "the Lambda-Extension-Identifier header names no registered extension",
+        );
+    };
+    env.extension_change.send_modify(|n| *n += 1);
+    let mut rx = rx.lock().await;
+    match rx.recv().await {
+        Some(event) => {
+            let mut response = (StatusCode::OK, axum::Json(event)).into_response();
+            if let Ok(v) = HeaderValue::from_str(id) {
+                response
+                    .headers_mut()
+                    .insert("lambda-extension-event-identifier", v);
+            }
+            response
+        }
+        None => runtime_error(
+            StatusCode::GONE,
+            "ShutDown",
+            "the execution environment is gone",
+        ),
+    }
+}
+
+/// `POST /2020-01-01/extension/init/error` and `/exit/error`: logged, and the environment
+/// is ended as Lambda ends it.
+async fn extension_error(State(env): State<Arc<EnvShared>>, headers: HeaderMap) -> Response {
+    let kind = headers
+        .get("lambda-extension-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Extension.Unknown");
+    tracing::warn!(function = %env.function, error_type = %kind, "an extension reported an error");
+    if let Ok(mut e) = env.init_error.lock() {
+        *e = Some(
+            json!({"errorType": kind, "errorMessage": "an extension reported an error during init"})
+                .to_string()
+                .into_bytes(),
+        );
+    }
     let mut rx = env.rx.lock().await;
     rx.close();
     while let Ok(p) = rx.try_recv() {
