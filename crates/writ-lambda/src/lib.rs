@@ -8,8 +8,8 @@
 //! one Runtime API per execution environment, runtime processes, the asynchronous queue
 //! and the audit file.
 //!
-//! Not built yet: the Extensions API, layers, function URLs, versions and aliases, and
-//! `LogType: Tail`.
+//! The shell also serves the Extensions API beside each Runtime API. Not built yet: layers,
+//! the Telemetry and Logs APIs, function URLs, versions and aliases, and `LogType: Tail`.
 
 pub mod auth;
 pub mod definition;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{PATIENCE, TempDir, wait_for, writ_command};
+use common::{PATIENCE, Server, TRUST_DOMAIN, TempDir, wait_for, writ_command};
 use serde_json::Value;
 
 const ALICE: (&str, &str) = ("AKIDALICEEXAMPLE", "alice/secret+key-never-logged");
@@ -61,6 +61,13 @@ def handler(event, context):
         "cwd": os.getcwd(),
         "pid": os.getpid(),
     }
+
+def with_agent(event, context):
+    import urllib.request
+    token = open(os.environ["CALLER_TOKEN_FILE"]).read().strip()
+    url = "http://127.0.0.1:%s/secretsmanager/get?secretId=prod%%2Fhello-db" % os.environ["AGENT_PORT"]
+    request = urllib.request.Request(url, headers={"X-Aws-Parameters-Secrets-Token": token})
+    return json.loads(urllib.request.urlopen(request, timeout=5).read())
 
 def failing(event, context):
     with open(os.path.join(os.environ["MARK_DIR"], "%s-%f" % (context.aws_request_id, time.time())), "w"):
@@ -478,4 +485,96 @@ fn bad_input_is_reported_with_its_place() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("chmod 600"), "{err}");
     assert!(!err.contains(ALICE.1), "{err}");
+}
+
+#[test]
+fn writ_agent_runs_as_an_extension_of_a_hosted_function() {
+    let (dir, python) = setup("lambda-agent");
+    let server = Server::start(&dir.join("server"), &["--trust-domain", TRUST_DOMAIN]);
+    let policy = dir.join("with-agent-policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secrets:GetSecretValue","Resource":"writ:secret/prod/hello-*"}]}"#,
+    )
+    .unwrap();
+    server.cli_ok(&[
+        "fn",
+        "register",
+        "with-agent",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    std::fs::write(dir.join("db-url"), "postgres://hello:pw@db/hello").unwrap();
+    let value = dir.join("db-url");
+    server.cli_ok(&[
+        "secret",
+        "put",
+        "prod/hello-db",
+        "--value-file",
+        value.to_str().unwrap(),
+    ]);
+    write_private(&dir.join("join-token"), &server.join_token("with-agent"));
+    write_private(&dir.join("caller-token"), "caller-token-for-the-function");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let extension: Vec<String> = [
+        env!("CARGO_BIN_EXE_writ"),
+        "agent",
+        "--function",
+        "with-agent",
+        "--server",
+        &server.addr(),
+        "--ca-file",
+        server.ca_file().to_str().unwrap(),
+        "--join-token-file",
+        dir.join("join-token").to_str().unwrap(),
+        "--caller-token-file",
+        dir.join("caller-token").to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut config = std::fs::read_to_string(dir.join("lambda.toml")).unwrap();
+    config.push_str(&format!(
+        "[functions.WithAgent]\nhandler = \"app.with_agent\"\nruntime = \"python3.12\"\n\
+         code_uri = \"src\"\ntimeout = 10\nextensions = [{extension:?}]\n\
+         [functions.WithAgent.environment]\nAGENT_PORT = \"{port}\"\nCALLER_TOKEN_FILE = {:?}\n",
+        dir.join("caller-token").display().to_string()
+    ));
+    std::fs::write(dir.join("lambda.toml"), config).unwrap();
+    let mut host = start(dir, python);
+
+    let r = host.invoke(Some(ALICE), "WithAgent", "RequestResponse", "{}");
+    assert_eq!(r["status"], 200, "{r}\n{}", host.log());
+    assert_eq!(r["functionError"], Value::Null, "{r}\n{}", host.log());
+    let p = payload(&r);
+    assert_eq!(p["SecretString"], "postgres://hello:pw@db/hello", "{p}");
+    let log = host.log();
+    assert!(log.contains("extension registered"), "{log}");
+    assert!(log.contains("writ-agent"), "{log}");
+
+    // The host stops: the agent gets SHUTDOWN and leaves on its own (exit 0).
+    let pid = host.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = wait_for("the host to stop", PATIENCE, || {
+        host.child.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "{status}\n{}", host.log());
+    let log = host.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("extension ended") && l.contains("exit status: 0")),
+        "{log}"
+    );
 }
