@@ -212,7 +212,7 @@ impl Authorizer {
                 })
             }
             Err(VerifyError::MissingSignature) => Err(ApiError::missing_authentication()),
-            Err(e) if who.is_none() && is_unknown_key(&e) => Err(ApiError::unrecognized_client()),
+            Err(VerifyError::UnknownAccessKey { .. }) => Err(ApiError::unrecognized_client()),
             Err(e) => Err(ApiError::invalid_signature(e.to_string())),
         }
     }
@@ -254,12 +254,6 @@ impl Authorizer {
         }
         set.evaluate(&request)
     }
-}
-
-/// Whether a verification error came after the key lookup failed.
-fn is_unknown_key(e: &VerifyError) -> bool {
-    let text = e.to_string();
-    text.contains("access key") || text.contains("unknown")
 }
 
 fn compile(name: &str, kind: PolicyKind, text: &str) -> Result<CompiledPolicy, String> {

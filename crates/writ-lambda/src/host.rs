@@ -431,7 +431,11 @@ async fn invoke(
     payload: Bytes,
     meta: &Meta,
 ) -> Outcome {
-    let idle = function.idle.lock().ok().and_then(|mut v| v.pop());
+    // An idle environment whose runtime has exited since is dropped, not used.
+    let idle = function.idle.lock().ok().and_then(|mut v| {
+        v.retain(|e| e.exited.borrow().is_none());
+        v.pop()
+    });
     let env = match idle {
         Some(env) => env,
         None => match Env::start(host, function) {
