@@ -26,7 +26,8 @@ fn main() -> Result<(), String> {
     };
     let functions = definition::parse_template(template, &dir(template), &read(template)?)
         .map_err(|e| e.to_string())?;
-    let host_config = definition::parse_config(config, &read(config)?).map_err(|e| e.to_string())?;
+    let host_config =
+        definition::parse_config(config, &read(config)?).map_err(|e| e.to_string())?;
     let functions = definition::merge(functions, &host_config, config, &dir(config))
         .map_err(|e| e.to_string())?;
     let creds = read(credentials)?;
