@@ -58,6 +58,7 @@ def handler(event, context):
         "task_root": os.environ.get("LAMBDA_TASK_ROOT"),
         "greeting": os.environ.get("GREETING"),
         "has_access_key": "AWS_ACCESS_KEY_ID" in os.environ,
+        "client_context": context.client_context.custom if context.client_context else None,
         "cwd": os.getcwd(),
         "pid": os.getpid(),
     }
@@ -208,6 +209,9 @@ const CLIENT: &str = r#"
 import json, sys, boto3, botocore
 from botocore.config import Config
 endpoint, akid, secret, fn, itype, payload = sys.argv[1:7]
+extra = {}
+if len(sys.argv) > 7:
+    extra["ClientContext"] = sys.argv[7]
 cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60, connect_timeout=5)
 if akid == "-":
     cfg = cfg.merge(Config(signature_version=botocore.UNSIGNED))
@@ -215,7 +219,7 @@ if akid == "-":
 c = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1",
                  aws_access_key_id=akid, aws_secret_access_key=secret, config=cfg)
 try:
-    r = c.invoke(FunctionName=fn, InvocationType=itype, Payload=payload.encode())
+    r = c.invoke(FunctionName=fn, InvocationType=itype, Payload=payload.encode(), **extra)
     print(json.dumps({"status": r["StatusCode"], "functionError": r.get("FunctionError"),
                       "version": r.get("ExecutedVersion"), "payload": r["Payload"].read().decode()}))
 except botocore.exceptions.ClientError as e:
@@ -231,18 +235,24 @@ impl Host {
         kind: &str,
         payload: &str,
     ) -> Value {
+        self.run_client(who, &[function, kind, payload])
+    }
+
+    fn invoke_with_context(
+        &self,
+        who: Option<(&str, &str)>,
+        function: &str,
+        payload: &str,
+        context: &str,
+    ) -> Value {
+        self.run_client(who, &[function, "RequestResponse", payload, context])
+    }
+
+    fn run_client(&self, who: Option<(&str, &str)>, rest: &[&str]) -> Value {
         let (akid, secret) = who.unwrap_or(("-", "-"));
         let out = Command::new(&self.python)
-            .args([
-                "-c",
-                CLIENT,
-                &self.endpoint,
-                akid,
-                secret,
-                function,
-                kind,
-                payload,
-            ])
+            .args(["-c", CLIENT, &self.endpoint, akid, secret])
+            .args(rest)
             .stdin(Stdio::null())
             .output()
             .expect("run boto3");
@@ -306,6 +316,17 @@ fn boto3_invokes_a_python_handler_under_awslambdaric() {
     // The warm environment is reused.
     let r = host.invoke(Some(ALICE), "Hello", "RequestResponse", "{}");
     assert_eq!(payload(&r)["pid"], first_pid);
+
+    // By ARN and qualifier, with a client context (base64 JSON, as boto3 sends it).
+    let context = "eyJjdXN0b20iOiB7InRlbmFudCI6ICJhY21lIn19"; // {"custom": {"tenant": "acme"}}
+    let r = host.invoke_with_context(
+        Some(ALICE),
+        "arn:aws:lambda:us-east-1:123456789012:function:Hello:$LATEST",
+        "{}",
+        context,
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(payload(&r)["client_context"]["tenant"], "acme", "{r}");
 
     // Allowed by the function's resource policy (AWS::Lambda::Permission) for bob.
     let r = host.invoke(Some(BOB), "Hello", "RequestResponse", "{}");
