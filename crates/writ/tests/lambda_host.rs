@@ -59,6 +59,8 @@ def handler(event, context):
         "greeting": os.environ.get("GREETING"),
         "has_access_key": "AWS_ACCESS_KEY_ID" in os.environ,
         "client_context": context.client_context.custom if context.client_context else None,
+        "trace": os.environ.get("_X_AMZN_TRACE_ID"),
+        "request_id": context.aws_request_id,
         "cwd": os.getcwd(),
         "pid": os.getpid(),
     }
@@ -136,12 +138,18 @@ fn setup(label: &str) -> (TempDir, PathBuf) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::create_dir_all(dir.join("marks")).unwrap();
     std::fs::write(dir.join("src/app.py"), HANDLER).unwrap();
+    std::fs::write(
+        dir.join("src/broken.py"),
+        "raise ImportError('a dependency is missing')\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("template.yaml"), TEMPLATE).unwrap();
     std::fs::write(
         dir.join("lambda.toml"),
         format!(
             "on_failure_dir = \"failures\"\nretry_delays_seconds = [0.2, 0.4]\n\
-             [runtimes]\npython = {:?}\n[functions.Failing.environment]\nMARK_DIR = {:?}\n",
+             [runtimes]\npython = {:?}\n[functions.Broken]\nhandler = \"broken.handler\"\nruntime = \"python3.12\"\n\
+             code_uri = \"src\"\n[functions.Failing.environment]\nMARK_DIR = {:?}\n",
             python.display().to_string(),
             dir.join("marks").display().to_string()
         ),
@@ -311,6 +319,8 @@ fn boto3_invokes_a_python_handler_under_awslambdaric() {
     assert!(p["cwd"].as_str().unwrap().ends_with("/src"), "{p}");
     let remaining = p["remaining_ms"].as_i64().unwrap();
     assert!(remaining > 0 && remaining <= 2000, "{p}");
+    assert!(p["trace"].as_str().unwrap().starts_with("Root=1-"), "{p}");
+    assert_eq!(p["request_id"].as_str().unwrap().len(), 36, "{p}");
     let first_pid = p["pid"].clone();
 
     // The warm environment is reused.
@@ -374,6 +384,16 @@ fn boto3_invokes_a_python_handler_under_awslambdaric() {
     let p = payload(&r);
     assert_eq!(p["errorType"], "ValueError", "{p}");
     assert_eq!(p["errorMessage"], "boom from the handler");
+
+    // A handler module that fails to import: awslambdaric's error, as Lambda answers it.
+    let r = host.invoke(Some(ALICE), "Broken", "RequestResponse", "{}");
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["functionError"], "Unhandled", "{r}");
+    let p = payload(&r);
+    assert!(
+        p["errorType"].as_str().unwrap().starts_with("Runtime."),
+        "{p}"
+    );
 
     // DryRun: 204.
     let r = host.invoke(Some(ALICE), "Hello", "DryRun", "{}");
