@@ -783,7 +783,16 @@ impl Env {
         }
         vars.extend(def.environment.iter().map(|(k, v)| (k.clone(), v.clone())));
         let spawn = |argv: &[String]| {
-            let mut command = tokio::process::Command::new(&argv[0]);
+            // A relative program path with a directory (`rust/bootstrap`) is relative to the
+            // host's working directory, not to the code directory the process starts in.
+            let program = Path::new(&argv[0]);
+            let program = match std::env::current_dir() {
+                Ok(cwd) if program.is_relative() && program.components().count() > 1 => {
+                    cwd.join(program)
+                }
+                _ => program.to_path_buf(),
+            };
+            let mut command = tokio::process::Command::new(&program);
             command
                 .args(&argv[1..])
                 .current_dir(&def.code_dir)

@@ -619,3 +619,74 @@ fn writ_agent_runs_as_an_extension_of_a_hosted_function() {
         "{log}"
     );
 }
+
+/// Builds the Rust handler in tests/fixtures/rust-handler (AWS's `lambda_runtime` crate) into
+/// the same target directory as this test, and returns the `bootstrap` binary.
+fn build_rust_handler() -> PathBuf {
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rust-handler/Cargo.toml");
+    let target_dir = Path::new(env!("CARGO_BIN_EXE_writ"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("the writ binary is in TARGET/PROFILE")
+        .to_path_buf();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "building the lambda_runtime handler failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    target_dir.join("debug/bootstrap")
+}
+
+#[test]
+fn a_rust_handler_on_lambda_runtime_answers_through_the_host() {
+    let bootstrap = build_rust_handler();
+    let (dir, python) = setup("lambda-rust");
+    std::fs::create_dir_all(dir.join("rust")).unwrap();
+    std::fs::copy(&bootstrap, dir.join("rust/bootstrap")).unwrap();
+    let mut config = std::fs::read_to_string(dir.join("lambda.toml")).unwrap();
+    config.push_str(
+        "[functions.RustHello]\nhandler = \"bootstrap\"\nruntime = \"provided.al2023\"\n\
+         code_uri = \"rust\"\n",
+    );
+    std::fs::write(dir.join("lambda.toml"), config).unwrap();
+    let host = start(dir, python);
+
+    let r = host.invoke(Some(ALICE), "RustHello", "RequestResponse", r#"{"n": 2}"#);
+    assert_eq!(r["status"], 200, "{r}\n{}", host.log());
+    assert_eq!(r["functionError"], Value::Null, "{r}");
+    let p = payload(&r);
+    assert_eq!(p["echo"]["n"], 2);
+    assert_eq!(p["function"], "RustHello");
+    assert_eq!(
+        p["arn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:RustHello"
+    );
+
+    let r = host.invoke(
+        Some(ALICE),
+        "RustHello",
+        "RequestResponse",
+        r#"{"raise": true}"#,
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["functionError"], "Unhandled", "{r}");
+    assert!(
+        r["payload"]
+            .as_str()
+            .unwrap()
+            .contains("boom from the Rust handler"),
+        "{r}"
+    );
+
+    let r = host.invoke(Some(BOB), "RustHello", "RequestResponse", "{}");
+    assert_eq!(r["code"], "AccessDeniedException", "{r}");
+}
