@@ -140,16 +140,23 @@ pub async fn serve(
     result
 }
 
-/// A unique id in the shape of Lambda's request ids (a UUID).
+/// A unique id in the shape of Lambda's request ids (a version-4 UUID). Unique, not secret:
+/// the time, the process id and a counter, mixed (splitmix64) so the ids look like Lambda's.
 fn request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    fn mix(mut z: u64) -> u64 {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = u128::from(COUNTER.fetch_add(1, Ordering::Relaxed));
-    let pid = u128::from(std::process::id());
-    let v = nanos ^ (n << 96) ^ (pid << 64) ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let h = format!("{v:032x}");
+        .map_or(0, |d| d.as_nanos() as u64);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let hi = mix(nanos ^ u64::from(std::process::id()).rotate_left(32));
+    let lo = mix(hi ^ n);
+    let h = format!("{hi:016x}{lo:016x}");
     format!(
         "{}-{}-4{}-a{}-{}",
         &h[0..8],
