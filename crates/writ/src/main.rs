@@ -48,6 +48,8 @@ enum Command {
     Agent(cmd::agent::AgentArgs),
     /// Run the gateway in front of functions: authenticate, authorize, check, forward.
     Gateway(cmd::gateway::GatewayArgs),
+    /// Run Lambda handlers locally (Runtime and Invoke APIs), every invocation authorized.
+    Lambda(cmd::lambda::LambdaArgs),
     /// Maintain a stopped deployment: rotate the master key.
     Operator(cmd::operator::OperatorArgs),
     /// Run the whole system on this machine with two demo functions.
@@ -83,6 +85,7 @@ fn main() -> ExitCode {
         Command::Secret(args) => cmd::secret::run(args),
         Command::Agent(args) => cmd::agent::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
+        Command::Lambda(args) => cmd::lambda::run(args),
         Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),
         Command::Lint(args) => cmd::lint::run(args),

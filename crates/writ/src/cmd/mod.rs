@@ -8,6 +8,7 @@ pub mod dev;
 pub mod function;
 pub mod gateway;
 pub mod intention;
+pub mod lambda;
 pub mod lint;
 pub mod operator;
 pub mod policy;

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""writ lambda: cold start and added latency, against running the same handler directly.
+
+Usage (from the repository root, with the venv .ci/run creates):
+  ~/.cache/writ/venv/bin/python bench/lambda_host.py HOST_BINARY [ROUNDS] [INVOCATIONS]
+
+HOST_BINARY is `target/release/examples/lambda_host` (cargo build --release -p writ-lambda
+--example lambda_host) or the `writ` binary (then run as `writ lambda`).
+
+cold start: process start of the host to the first invocation answered (host start, runtime
+  process start, awslambdaric and handler import, SigV4 + policy + audit, the invocation),
+  against `python -c 'import app; app.handler({}, None)'` (interpreter start, import, call).
+warm latency: one keep-alive connection, a request signed once by botocore (the host does not
+  refuse replays within the 5-minute skew), median over INVOCATIONS, against calling the
+  handler's function in this process.
+"""
+
+import http.client
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+HANDLER = "def handler(event, context):\n    return {'ok': True, 'echo': event}\n"
+TEMPLATE = """Resources:
+  Bench:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      Runtime: python3.12
+      CodeUri: src/
+      Timeout: 30
+"""
+AKID, SECRET = "AKIDBENCHEXAMPLE", "bench-secret-key"
+CREDS = f"""[[credential]]
+access_key_id = "{AKID}"
+secret_access_key = "{SECRET}"
+principal = "arn:aws:iam::123456789012:user/bench"
+policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":"*"}}]}}']
+"""
+PAYLOAD = b'{"n": 1}'
+
+
+def setup(d):
+    os.makedirs(os.path.join(d, "src"), exist_ok=True)
+    with open(os.path.join(d, "src", "app.py"), "w") as f:
+        f.write(HANDLER)
+    with open(os.path.join(d, "template.yaml"), "w") as f:
+        f.write(TEMPLATE)
+    with open(os.path.join(d, "lambda.toml"), "w") as f:
+        f.write(f'[runtimes]\npython = "{sys.executable}"\n')
+    path = os.path.join(d, "creds.toml")
+    with open(path, "w") as f:
+        f.write(CREDS)
+    os.chmod(path, 0o600)
+
+
+def start(binary, d):
+    if os.path.basename(binary) == "writ":
+        argv = [binary, "lambda", "--template", "template.yaml", "--config", "lambda.toml",
+                "--credentials", "creds.toml", "--listen", "127.0.0.1:0", "--data-dir", "data"]
+    else:
+        argv = [binary, "template.yaml", "lambda.toml", "creds.toml", "127.0.0.1:0", "data"]
+    env = dict(os.environ, RUST_LOG="warn", WRIT_LOG="warn")
+    p = subprocess.Popen(argv, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    line = p.stdout.readline().decode()
+    addr = line.strip().rsplit("http://", 1)[1]
+    return p, addr
+
+
+def signed_headers(host):
+    req = AWSRequest(method="POST", url=f"http://{host}/2015-03-31/functions/Bench/invocations",
+                     data=PAYLOAD, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(AKID, SECRET), "lambda", "us-east-1").add_auth(req)
+    return dict(req.headers.items())
+
+
+def invoke(conn, headers):
+    conn.request("POST", "/2015-03-31/functions/Bench/invocations", body=PAYLOAD, headers=headers)
+    r = conn.getresponse()
+    body = r.read()
+    assert r.status == 200 and r.getheader("X-Amz-Function-Error") is None, (r.status, body)
+    return body
+
+
+def stop(p):
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+def ms(xs):
+    return f"median {statistics.median(xs) * 1e3:.2f} ms, min {min(xs) * 1e3:.2f} ms, max {max(xs) * 1e3:.2f} ms"
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1])
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
+    with tempfile.TemporaryDirectory() as d:
+        setup(d)
+        cold = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            p, addr = start(binary, d)
+            conn = http.client.HTTPConnection(addr)
+            invoke(conn, signed_headers(addr))
+            cold.append(time.perf_counter() - t0)
+            conn.close()
+            stop(p)
+        direct_cold = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import app; app.handler({'n': 1}, None)"],
+                           cwd=os.path.join(d, "src"), check=True)
+            direct_cold.append(time.perf_counter() - t0)
+
+        ric_import = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", "import awslambdaric.bootstrap, app"],
+                           cwd=os.path.join(d, "src"), check=True)
+            ric_import.append(time.perf_counter() - t0)
+
+        p, addr = start(binary, d)
+        conn = http.client.HTTPConnection(addr)
+        headers = signed_headers(addr)
+        for _ in range(200):
+            invoke(conn, headers)
+        warm = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            invoke(conn, headers)
+            warm.append(time.perf_counter() - t0)
+        stop(p)
+        sys.path.insert(0, os.path.join(d, "src"))
+        import app  # noqa: E402
+        direct = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            json.dumps(app.handler(json.loads(PAYLOAD), None)).encode()
+            direct.append(time.perf_counter() - t0)
+
+    print(f"cold start through the host ({rounds} rounds): {ms(cold)}")
+    print(f"cold start, handler run directly ({rounds} rounds): {ms(direct_cold)}")
+    print(f"python start + import awslambdaric and the handler ({rounds} rounds): {ms(ric_import)}")
+    print(f"warm invocation through the host ({n}): {ms(warm)}, "
+          f"p90 {statistics.quantiles(warm, n=10)[-1] * 1e3:.2f} ms")
+    print(f"handler called directly, with JSON in and out ({n}): median {statistics.median(direct) * 1e6:.1f} us")
+    print(f"added median latency: {(statistics.median(warm) - statistics.median(direct)) * 1e3:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
