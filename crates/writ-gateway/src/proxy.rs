@@ -148,9 +148,10 @@ fn now_unix() -> i64 {
 
 impl Gateway {
     /// Builds the gateway from its checked configuration; bodies it reads before
-    /// authentication are held within `body_budget`.
+    /// authentication are held within `body_budget`; Lambda routes sign with `aws`.
     pub fn new(
         config: Arc<Config>,
+        aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
         shared: Arc<Shared>,
         secrets: SecretCache<ServerClient>,
         audit: Arc<AuditBuffer>,
@@ -162,8 +163,6 @@ impl Gateway {
         let now = Instant::now();
         let mut upstreams = Upstreams::new(workers);
         let mut routes = Vec::new();
-        // The gateway's AWS credentials, read once, when a route first needs them.
-        let mut credentials: Option<Arc<crate::aws_credentials::AwsCredentials>> = None;
         for (index, r) in config.routes.iter().enumerate() {
             let schema = match &r.schema {
                 Some(path) => {
@@ -186,15 +185,9 @@ impl Gateway {
                 (Some(url), _) => (url.clone(), None),
                 (None, Some(l)) => {
                     let l = l.get_ref();
-                    let creds = match &credentials {
-                        Some(c) => c,
-                        None => credentials.insert(Arc::new(
-                            crate::aws_credentials::AwsCredentials::from_env(|k| {
-                                std::env::var(k).ok()
-                            })
-                            .map_err(|e| format!("route {:?}: lambda: {e}", r.name))?,
-                        )),
-                    };
+                    let creds = aws
+                        .as_ref()
+                        .ok_or_else(|| format!("route {:?}: lambda: no AWS credentials", r.name))?;
                     let live =
                         lambda::LambdaRoute::new(l, creds.clone(), |k| std::env::var(k).ok())
                             .map_err(|e| format!("route {:?}: lambda: {e}", r.name))?;
