@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(c.session_token.as_deref(), Some("tok"));
         assert_eq!(exp, Some(1_796_687_003));
         let (c, _) = parse_container_answer(
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\n{\"AccessKeyId\":\"\r\n1a\r\nA\",\"SecretAccessKey\":\"s\"}\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n10\r\n{\"AccessKeyId\":\"\r\n19\r\nA\",\"SecretAccessKey\":\"s\"}\r\n0\r\n\r\n",
         )
         .unwrap();
         assert_eq!(c.access_key_id, "A");
