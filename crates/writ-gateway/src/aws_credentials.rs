@@ -228,10 +228,7 @@ pub fn parse_container_answer(answer: &[u8]) -> Result<(Credentials, Option<i64>
     if chunked {
         let mut joined = Vec::new();
         let mut rest = &body[..];
-        loop {
-            let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
             let size = std::str::from_utf8(&rest[..end])
                 .ok()
                 .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok())

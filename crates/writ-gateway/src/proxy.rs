@@ -147,8 +147,9 @@ fn now_unix() -> i64 {
 }
 
 impl Gateway {
-    /// Builds the gateway from its checked configuration; bodies it reads before
-    /// authentication are held within `body_budget`; Lambda routes sign with `aws`.
+    /// Builds the gateway from its checked configuration, with upstream connections kept
+    /// per worker of [`Config::worker_count`]; bodies it reads before authentication are
+    /// held within `body_budget`; Lambda routes sign with `aws`.
     pub fn new(
         config: Arc<Config>,
         aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
@@ -156,12 +157,11 @@ impl Gateway {
         secrets: SecretCache<ServerClient>,
         audit: Arc<AuditBuffer>,
         metrics: Arc<Metrics>,
-        workers: usize,
         body_budget: Arc<BodyBudget>,
     ) -> Result<Gateway, String> {
         let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
         let now = Instant::now();
-        let mut upstreams = Upstreams::new(workers);
+        let mut upstreams = Upstreams::new(config.worker_count());
         let mut routes = Vec::new();
         for (index, r) in config.routes.iter().enumerate() {
             let schema = match &r.schema {

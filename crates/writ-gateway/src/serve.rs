@@ -99,7 +99,6 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
         secrets,
         audit.clone(),
         metrics.clone(),
-        workers,
         body_budget,
     )?);
     let listener = TcpListener::bind(config.listen)
