@@ -228,8 +228,65 @@ struct Env {
     wrong_key_endpoint: Endpoint,
 }
 
+/// A container credentials endpoint (as ECS and EKS Pod Identity serve one) that hands out
+/// [`KEY_ID`]'s credentials to a request with `Authorization: container-auth`, expiring
+/// five minutes and two seconds later (so the gateway fetches them again within about
+/// ten seconds: five minutes before expiry, but not sooner than its retry interval); how
+/// many it answered.
+fn container_credentials() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = Arc::new(AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut authorized = false;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                authorized |= line.trim_end() == "authorization: container-auth";
+            }
+            let (status, body) = if authorized {
+                count.fetch_add(1, Ordering::SeqCst);
+                (
+                    200,
+                    json!({"AccessKeyId": KEY_ID, "SecretAccessKey": SECRET, "Token": TOKEN,
+                           "Expiration": (time::OffsetDateTime::now_utc()
+                               + time::Duration::seconds(302))
+                           .format(&time::format_description::well_known::Rfc3339)
+                           .unwrap()})
+                    .to_string(),
+                )
+            } else {
+                (403, String::new())
+            };
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    (format!("http://127.0.0.1:{port}/v2/credentials"), served)
+}
+
 impl Env {
     fn new() -> Env {
+        Env::with_credentials(&[
+            ("AWS_ACCESS_KEY_ID", KEY_ID),
+            ("AWS_SECRET_ACCESS_KEY", SECRET),
+            ("AWS_SESSION_TOKEN", TOKEN),
+        ])
+    }
+
+    /// An environment whose gateway has `credentials` (environment variables) as its AWS
+    /// credentials' source.
+    fn with_credentials(credentials: &[(&str, &str)]) -> Env {
         let dir = TempDir::new("gw-lambda");
         let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
         for f in ["orders", "payments", "stranger"] {
@@ -307,11 +364,14 @@ quota = 100
         let mut cmd = common::writ_command();
         cmd.args(["gateway", "--config"])
             .arg(dir.join("gateway.toml"))
-            .env("AWS_ACCESS_KEY_ID", KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_SESSION_TOKEN", TOKEN)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
             .env_remove("AWS_REGION")
             .env_remove("AWS_DEFAULT_REGION");
+        for (k, v) in credentials {
+            cmd.env(k, v);
+        }
         let (gateway, gateway_port) =
             common::start_until_port(cmd, &dir, "gateway", "writ: gateway listening on ");
         Env {
@@ -512,6 +572,30 @@ fn the_gateway_invokes_lambda_functions_as_the_verified_caller() {
     // No key, token or signature in the gateway's log.
     let log = env.gateway.log();
     for secret in [SECRET, TOKEN, "Signature=", "hunter2"] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}
+
+#[test]
+fn credentials_from_the_container_endpoint_sign_the_invocations() {
+    let (url, served) = container_credentials();
+    let env = Env::with_credentials(&[
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", "container-auth"),
+    ]);
+    assert_eq!(served.load(Ordering::SeqCst), 1, "fetched once, at start");
+    let orders = env.login("orders");
+    wait_for("the gateway to sync", Duration::from_secs(15), || {
+        (env.as_caller(&orders, "GET", "/bare").send().status == 200).then_some(())
+    });
+    assert!(env.endpoint.invocations() >= 1);
+    // Fetched again before they expire, and still signing.
+    wait_for("the credentials' refresh", Duration::from_secs(30), || {
+        (served.load(Ordering::SeqCst) >= 2).then_some(())
+    });
+    env.as_caller(&orders, "GET", "/bare").send().expect(200);
+    let log = env.gateway.log();
+    for secret in [SECRET, TOKEN, "container-auth"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
 }
