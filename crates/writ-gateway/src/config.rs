@@ -146,11 +146,15 @@ pub struct Route {
     /// Requests whose path starts with this; the longest matching prefix wins.
     #[serde(default = "default_prefix")]
     pub path_prefix: String,
-    /// The upstream, `http://HOST[:PORT][/PATH]` or `https://HOST[:PORT][/PATH]` (the seam
-    /// where a Lambda Invoke upstream will go).
-    pub upstream: String,
-    /// For an `https://` upstream: a PEM file of the CA certificates its certificate must
-    /// chain to, instead of the system's roots.
+    /// The upstream, `http://HOST[:PORT][/PATH]` or `https://HOST[:PORT][/PATH]`; a route
+    /// gives this or `lambda`.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// An AWS Lambda function invoked with the Invoke API instead of an HTTP upstream.
+    #[serde(default)]
+    pub lambda: Option<toml::Spanned<Lambda>>,
+    /// For an `https://` upstream (or Lambda endpoint): a PEM file of the CA certificates
+    /// its certificate must chain to, instead of the system's roots.
     #[serde(default)]
     pub upstream_ca: Option<PathBuf>,
     /// How callers authenticate; empty only with `public = true`.
@@ -183,6 +187,38 @@ pub struct Route {
     /// received it and could replay it here. Only with `auth` including `jwt`.
     #[serde(default)]
     pub allow_multi_audience: bool,
+}
+
+/// A route's Lambda function: `lambda = { function = "orders", region = "us-east-1" }`.
+/// Strings keep their place in the file, so that a mistake is reported at its line and
+/// column.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lambda {
+    /// The function's name (`orders`) or ARN
+    /// (`arn:aws:lambda:us-east-1:123456789012:function:orders`).
+    pub function: toml::Spanned<String>,
+    /// The region (`us-east-1`); by default `AWS_REGION`, else `AWS_DEFAULT_REGION`, as the
+    /// gateway starts.
+    #[serde(default)]
+    pub region: Option<toml::Spanned<String>>,
+    /// Where the Invoke API is: by default `https://lambda.REGION.amazonaws.com`. Plain
+    /// `http://` only to a loopback address (a local Lambda host such as `writ lambda`).
+    #[serde(default)]
+    pub endpoint: Option<toml::Spanned<String>>,
+    /// A version or alias to invoke (`live`, `7`, `$LATEST`).
+    #[serde(default)]
+    pub qualifier: Option<toml::Spanned<String>>,
+}
+
+impl Lambda {
+    /// The Invoke API's base URL for `region`: the configured endpoint, or AWS's.
+    pub fn endpoint_url(&self, region: &str) -> String {
+        match &self.endpoint {
+            Some(e) => e.get_ref().trim_end_matches('/').to_string(),
+            None => format!("https://lambda.{region}.amazonaws.com"),
+        }
+    }
 }
 
 fn default_prefix() -> String {
@@ -371,7 +407,173 @@ pub fn parse(text: &str, shown: &str, base: &Path) -> Result<Config, String> {
         }
     }
     check(&config).map_err(|e| format!("{shown}: {e}"))?;
+    check_lambdas(&config, text, shown)?;
     Ok(config)
+}
+
+/// `file:line:col` of a byte offset in the file's text.
+fn place(text: &str, shown: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{shown}:{line}:{col}")
+}
+
+/// Whether `host` (from a URL, IPv6 bracketed or not) is a loopback address or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `name` is a Lambda function name (1 to 64 letters, digits, `-`, `_`) or a
+/// function ARN (`arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`).
+pub fn is_lambda_function(name: &str) -> bool {
+    let plain = |n: &str| {
+        (1..=64).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    match name.strip_prefix("arn:") {
+        None => plain(name),
+        Some(rest) => {
+            let parts: Vec<&str> = rest.split(':').collect();
+            parts.len() == 6
+                && !parts[0].is_empty()
+                && parts[1] == "lambda"
+                && is_region(parts[2])
+                && parts[3].len() == 12
+                && parts[3].bytes().all(|b| b.is_ascii_digit())
+                && parts[4] == "function"
+                && plain(parts[5])
+        }
+    }
+}
+
+/// Whether `region` looks like an AWS region (`us-east-1`): lower-case letters, digits, `-`.
+pub fn is_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Whether `q` is a Lambda qualifier: a version (`7`, `$LATEST`) or an alias (1 to 128
+/// letters, digits, `-`, `_`).
+pub fn is_qualifier(q: &str) -> bool {
+    q == "$LATEST"
+        || ((1..=128).contains(&q.len())
+            && q.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+/// Checks each route's `lambda` table, naming the place in the file of what is wrong.
+fn check_lambdas(config: &Config, text: &str, shown: &str) -> Result<(), String> {
+    for (i, r) in config.routes.iter().enumerate() {
+        let at = format!("route[{i}] ({:?})", r.name);
+        let Some(lambda) = &r.lambda else { continue };
+        let table = place(text, shown, lambda.span().start);
+        let l = lambda.get_ref();
+        let f = &l.function;
+        if !is_lambda_function(f.get_ref()) {
+            return Err(format!(
+                "{}: {at}.lambda.function: {:?}: write the function's name (letters, digits, - and _, at most 64) or its ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+                place(text, shown, f.span().start),
+                f.get_ref()
+            ));
+        }
+        if let Some(region) = &l.region
+            && !is_region(region.get_ref())
+        {
+            return Err(format!(
+                "{}: {at}.lambda.region: {:?}: write a region such as us-east-1",
+                place(text, shown, region.span().start),
+                region.get_ref()
+            ));
+        }
+        if let Some(q) = &l.qualifier
+            && !is_qualifier(q.get_ref())
+        {
+            return Err(format!(
+                "{}: {at}.lambda.qualifier: {:?}: write a version (7, $LATEST) or an alias (letters, digits, - and _)",
+                place(text, shown, q.span().start),
+                q.get_ref()
+            ));
+        }
+        if let Some(e) = &l.endpoint {
+            let here = place(text, shown, e.span().start);
+            let uri = e
+                .get_ref()
+                .parse::<hyper::Uri>()
+                .map_err(|err| format!("{here}: {at}.lambda.endpoint: {:?}: {err}", e.get_ref()))?;
+            let host = uri.host().unwrap_or_default();
+            if host.is_empty() {
+                return Err(format!(
+                    "{here}: {at}.lambda.endpoint: {:?}: write https://HOST[:PORT], or http://127.0.0.1:PORT for a local Lambda host",
+                    e.get_ref()
+                ));
+            }
+            if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+                return Err(format!(
+                    "{here}: {at}.lambda.endpoint: {:?}: give the endpoint without a path or query",
+                    e.get_ref()
+                ));
+            }
+            match uri.scheme_str() {
+                Some("https") => {}
+                Some("http") if is_loopback_host(host) => {}
+                Some("http") => {
+                    return Err(format!(
+                        "{here}: {at}.lambda.endpoint: {:?}: plain http:// only to a loopback address (signed requests and the function's answers would cross the network in the clear); write https://",
+                        e.get_ref()
+                    ));
+                }
+                _ => {
+                    return Err(format!(
+                        "{here}: {at}.lambda.endpoint: {:?}: write https://HOST[:PORT], or http://127.0.0.1:PORT for a local Lambda host",
+                        e.get_ref()
+                    ));
+                }
+            }
+            if r.upstream_ca.is_some() && uri.scheme_str() == Some("http") {
+                return Err(format!(
+                    "{here}: {at}.upstream_ca: applies to https:// endpoints; remove it, or write https://"
+                ));
+            }
+        }
+        if r.upstream.is_some() {
+            return Err(format!("{table}: {at}: give upstream or lambda, not both"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an HTTP(S) upstream URL.
+fn check_upstream(at: &str, url: &str, has_ca: bool) -> Result<(), String> {
+    let upstream = url
+        .parse::<hyper::Uri>()
+        .map_err(|e| format!("{at}.upstream: {url:?}: {e}"))?;
+    let https = match upstream.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => {
+            return Err(format!(
+                "{at}.upstream: {url:?}: write http://HOST:PORT or https://HOST:PORT"
+            ));
+        }
+    };
+    if upstream.host().is_none_or(str::is_empty) {
+        return Err(format!("{at}.upstream: {url:?}: no host"));
+    }
+    if has_ca && !https {
+        return Err(format!(
+            "{at}.upstream_ca: applies to https:// upstreams; remove it, or write https://"
+        ));
+    }
+    Ok(())
 }
 
 fn check(config: &Config) -> Result<(), String> {
@@ -399,27 +601,15 @@ fn check(config: &Config) -> Result<(), String> {
         if !r.path_prefix.starts_with('/') {
             return Err(format!("{at}.path_prefix: must start with /"));
         }
-        let upstream = r
-            .upstream
-            .parse::<hyper::Uri>()
-            .map_err(|e| format!("{at}.upstream: {:?}: {e}", r.upstream))?;
-        let https = match upstream.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => {
+        match (&r.upstream, &r.lambda) {
+            (None, None) => {
                 return Err(format!(
-                    "{at}.upstream: {:?}: write http://HOST:PORT or https://HOST:PORT",
-                    r.upstream
+                    "{at}: give upstream = \"http(s)://HOST:PORT\" or lambda = {{ function = \"NAME\", region = \"REGION\" }}"
                 ));
             }
-        };
-        if upstream.host().is_none_or(str::is_empty) {
-            return Err(format!("{at}.upstream: {:?}: no host", r.upstream));
-        }
-        if r.upstream_ca.is_some() && !https {
-            return Err(format!(
-                "{at}.upstream_ca: applies to https:// upstreams; remove it, or write https://"
-            ));
+            (Some(upstream), None) => check_upstream(&at, upstream, r.upstream_ca.is_some())?,
+            // Checked with their place in the file.
+            (_, Some(_)) => {}
         }
         match (r.public, r.auth.is_empty()) {
             (true, false) => {
@@ -636,7 +826,10 @@ timeout = "5s"
             "[[route]]\nname='a'\nfunction='f'\nupstream='https://fn.example.org/base'\nupstream_ca='certs/upstream-ca.pem'\nauth=['mtls']\n[[route]]\nname='b'\nfunction='f'\npath_prefix='/b'\nupstream='https://127.0.0.1:8443'\nauth=['mtls']\n",
         )
         .unwrap();
-        assert_eq!(c.routes[0].upstream, "https://fn.example.org/base");
+        assert_eq!(
+            c.routes[0].upstream.as_deref(),
+            Some("https://fn.example.org/base")
+        );
         assert_eq!(
             c.routes[0].upstream_ca.as_deref(),
             Some(Path::new("/etc/writ/certs/upstream-ca.pem"))
@@ -695,5 +888,73 @@ timeout = "5s"
             e.contains("route[0] (\"gh\").max_body: 2048 bytes is over unauthenticated_body_budget (2047 bytes)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_lambda_route_reads_beside_an_upstream_and_its_mistakes_have_a_place() {
+        let c = with(
+            "[[route]]\nname='orders'\nfunction='orders'\nauth=['mtls']\nlambda = { function = 'orders', region = 'us-east-1', qualifier = 'live' }\n[[route]]\nname='local'\nfunction='f'\npath_prefix='/l'\nauth=['mtls']\nlambda = { function = 'arn:aws:lambda:eu-west-1:123456789012:function:f', endpoint = 'http://127.0.0.1:9001' }\n",
+        )
+        .unwrap();
+        let l = c.routes[0].lambda.as_ref().unwrap().get_ref();
+        assert_eq!(c.routes[0].upstream, None);
+        assert_eq!(l.function.get_ref(), "orders");
+        assert_eq!(l.qualifier.as_ref().unwrap().get_ref(), "live");
+        assert_eq!(
+            l.endpoint_url("us-east-1"),
+            "https://lambda.us-east-1.amazonaws.com"
+        );
+        let l = c.routes[1].lambda.as_ref().unwrap().get_ref();
+        assert_eq!(l.endpoint_url("eu-west-1"), "http://127.0.0.1:9001");
+        // BASE is 12 lines; the route starts on line 13, its lambda on line 16.
+        for (lambda, expect) in [
+            (
+                "lambda = { function = 'no/slash' }",
+                "gateway.toml:16:23: route[0] (\"a\").lambda.function: \"no/slash\"",
+            ),
+            (
+                "lambda = { function = 'f', region = 'US East' }",
+                "gateway.toml:16:37: route[0] (\"a\").lambda.region",
+            ),
+            (
+                "lambda = { function = 'f', qualifier = 'a b' }",
+                "gateway.toml:16:40: route[0] (\"a\").lambda.qualifier",
+            ),
+            (
+                "lambda = { function = 'f', endpoint = 'http://lambda.example.org' }",
+                "gateway.toml:16:39: route[0] (\"a\").lambda.endpoint: \"http://lambda.example.org\": plain http:// only to a loopback address",
+            ),
+            (
+                "lambda = { function = 'f', endpoint = 'https://h/path' }",
+                "without a path",
+            ),
+            (
+                "lambda = { function = 'f', endpoint = 'ftp://h' }",
+                "write https://HOST",
+            ),
+            (
+                "lambda = { function = 'f', region = 'us-east-1' }\nupstream = 'http://h:1'",
+                "gateway.toml:16:10: route[0] (\"a\"): give upstream or lambda, not both",
+            ),
+            ("lambda = { function = 'f', fn = 'x' }", "gateway.toml:16:"),
+        ] {
+            let e = with(&format!(
+                "[[route]]\nname='a'\nfunction='f'\nauth=['mtls']\n{lambda}\n"
+            ))
+            .unwrap_err();
+            assert!(e.contains(expect), "{lambda}: {e}");
+        }
+        let e = with("[[route]]\nname='a'\nfunction='f'\nauth=['mtls']\n").unwrap_err();
+        assert!(e.contains("route[0] (\"a\"): give upstream"), "{e}");
+        for ok in [
+            "http://localhost:9001",
+            "http://[::1]:9001",
+            "https://lambda.example.org",
+        ] {
+            with(&format!(
+                "[[route]]\nname='a'\nfunction='f'\nauth=['mtls']\nlambda = {{ function = 'f', endpoint = '{ok}' }}\n"
+            ))
+            .unwrap();
+        }
     }
 }

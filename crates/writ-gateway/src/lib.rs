@@ -9,10 +9,12 @@
 
 pub mod audit;
 pub mod authn;
+pub mod aws_credentials;
 pub mod config;
 pub mod control;
 pub mod http1;
 pub mod intentions;
+pub mod lambda;
 pub mod limits;
 pub mod metrics;
 pub mod path;

@@ -34,6 +34,7 @@ mod authenticate;
 mod authorize;
 mod cors;
 mod headers;
+mod lambda;
 mod refusal;
 mod route;
 
@@ -68,8 +69,13 @@ struct Live {
     resource: Arc<str>,
     /// Its name, as the upstream reads it in `x-writ-route`.
     name_header: Option<HeaderValue>,
-    /// Where it forwards to.
+    /// Where it forwards to: the HTTP(S) upstream, or a Lambda function's Invoke API
+    /// endpoint.
     upstream: Upstream,
+    /// For a Lambda route: what invoking its function takes.
+    lambda: Option<lambda::LambdaRoute>,
+    /// The upstream as logs and audit reasons name it.
+    upstream_shown: String,
 }
 
 /// What one connection tells its requests.
@@ -141,20 +147,21 @@ fn now_unix() -> i64 {
 }
 
 impl Gateway {
-    /// Builds the gateway from its checked configuration; bodies it reads before
-    /// authentication are held within `body_budget`.
+    /// Builds the gateway from its checked configuration, with upstream connections kept
+    /// per worker of [`Config::worker_count`]; bodies it reads before authentication are
+    /// held within `body_budget`; Lambda routes sign with `aws`.
     pub fn new(
         config: Arc<Config>,
+        aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
         shared: Arc<Shared>,
         secrets: SecretCache<ServerClient>,
         audit: Arc<AuditBuffer>,
         metrics: Arc<Metrics>,
-        workers: usize,
         body_budget: Arc<BodyBudget>,
     ) -> Result<Gateway, String> {
         let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
         let now = Instant::now();
-        let mut upstreams = Upstreams::new(workers);
+        let mut upstreams = Upstreams::new(config.worker_count());
         let mut routes = Vec::new();
         for (index, r) in config.routes.iter().enumerate() {
             let schema = match &r.schema {
@@ -174,6 +181,20 @@ impl Gateway {
             let audience = SpiffeId::for_function(&trust_domain, &r.function)
                 .map_err(|e| e.to_string())?
                 .to_string();
+            let (url, lambda_route) = match (&r.upstream, &r.lambda) {
+                (Some(url), _) => (url.clone(), None),
+                (None, Some(l)) => {
+                    let l = l.get_ref();
+                    let creds = aws
+                        .as_ref()
+                        .ok_or_else(|| format!("route {:?}: lambda: no AWS credentials", r.name))?;
+                    let live =
+                        lambda::LambdaRoute::new(l, creds.clone(), |k| std::env::var(k).ok())
+                            .map_err(|e| format!("route {:?}: lambda: {e}", r.name))?;
+                    (live.endpoint.clone(), Some(live))
+                }
+                (None, None) => return Err(format!("route {:?}: no upstream", r.name)),
+            };
             routes.push(Live {
                 index,
                 route: r.clone(),
@@ -189,8 +210,13 @@ impl Gateway {
                 resource: format!("writ:fn/{}", r.function).into(),
                 name_header: HeaderValue::from_str(&r.name).ok(),
                 upstream: upstreams
-                    .upstream(&r.upstream, r.upstream_ca.as_deref(), r.timeout)
-                    .map_err(|e| format!("route {:?}: upstream {:?}: {e}", r.name, r.upstream))?,
+                    .upstream(&url, r.upstream_ca.as_deref(), r.timeout)
+                    .map_err(|e| format!("route {:?}: upstream {url:?}: {e}", r.name))?,
+                upstream_shown: match &lambda_route {
+                    Some(l) => l.shown.clone(),
+                    None => url.clone(),
+                },
+                lambda: lambda_route,
             });
         }
         let keys = config
@@ -556,6 +582,11 @@ impl Gateway {
         caller: &Caller,
         conn: &Connection,
     ) -> Result<Response<Body>, Refusal> {
+        if let Some(lambda) = &live.lambda {
+            return self
+                .invoke_lambda(live, lambda, parts, body, caller, conn)
+                .await;
+        }
         let uri = live.upstream.target(&parts.uri).map_err(|e| {
             Refusal::new(
                 StatusCode::BAD_REQUEST,
@@ -564,75 +595,13 @@ impl Gateway {
                 format!("path: {e}"),
             )
         })?;
-        // The caller's headers are forwarded in place: those that may not pass are
-        // found first and removed (a request rarely has any), then the gateway's set.
-        let mut headers = parts.headers;
-        // Headers the Connection header names are hop-by-hop too.
-        let connection = connection_named(&headers);
-        let dropped: Vec<HeaderName> = headers
-            .keys()
-            // `host` is replaced below in any case.
-            .filter(|name| *name != header::HOST && !forwarded(name.as_str(), &connection))
-            .cloned()
-            .collect();
-        for name in dropped {
-            headers.remove(name);
-        }
-        // On a route that takes JWT-SVIDs, a bearer `Authorization` is the gateway's
-        // credential, consumed here (or not needed, when another method decided): the
-        // upstream gets the verified caller in `x-writ-caller`, never a token it could
-        // replay elsewhere as the caller.
-        if live.takes_jwt
-            && headers
-                .get_all(header::AUTHORIZATION)
-                .iter()
-                .any(|v| is_bearer(v.as_bytes()))
-        {
-            headers.remove(header::AUTHORIZATION);
-        }
-        // The addresses the caller's `x-forwarded-for` lines list, in order (several lines
-        // are one list, RFC 9110 section 5.3), then the caller's own.
-        let mut prior = String::new();
-        for line in headers.get_all(names::X_FORWARDED_FOR) {
-            let Ok(line) = line.to_str() else { continue };
-            let line = line.trim();
-            if !line.is_empty() {
-                if !prior.is_empty() {
-                    prior.push_str(", ");
-                }
-                prior.push_str(line);
-            }
-        }
-        let forwarded_for = if prior.is_empty() {
-            conn.remote_header.clone()
-        } else {
-            HeaderValue::from_str(&format!("{prior}, {}", conn.remote.ip())).ok()
-        };
-        let traced = headers.contains_key(names::TRACEPARENT);
-        headers.reserve(7);
-        headers.insert(header::HOST, live.upstream.host.clone());
-        let caller_header = match caller.svid.as_ref().and_then(|s| s.header.clone()) {
-            Some(v) => Some(v),
-            None => HeaderValue::from_str(&caller.actor).ok(),
-        };
-        if let Some(v) = caller_header {
-            headers.insert(names::X_WRIT_CALLER, v);
-        }
-        headers.insert(
-            names::X_WRIT_AUTHENTICATED_BY,
-            HeaderValue::from_static(caller.method),
+        let headers = outgoing_headers(
+            live,
+            parts.headers,
+            caller,
+            conn,
+            Some(live.upstream.host.clone()),
         );
-        if let Some(v) = &live.name_header {
-            headers.insert(names::X_WRIT_ROUTE, v.clone());
-        }
-        match forwarded_for {
-            Some(v) => headers.insert(names::X_FORWARDED_FOR, v),
-            None => headers.remove(names::X_FORWARDED_FOR),
-        };
-        headers.insert(names::X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        if !traced {
-            headers.insert(names::TRACEPARENT, new_traceparent());
-        }
         let mut out = Request::new(body);
         *out.method_mut() = parts.method;
         *out.uri_mut() = uri;
@@ -650,7 +619,7 @@ impl Gateway {
                 // the caller and the log are told which (it holds nothing secret).
                 let message = match &e {
                     SendError::Tls(_) => {
-                        tracing::warn!(route = %live.route.name, upstream = %live.route.upstream, "{e}");
+                        tracing::warn!(route = %live.route.name, upstream = %live.upstream_shown, "{e}");
                         format!("the upstream could not be reached: {e}")
                     }
                     SendError::Other(_) => "the upstream could not be reached".into(),
@@ -661,7 +630,7 @@ impl Gateway {
                     Label::UpstreamError,
                     message,
                 )
-                .with_reason(format!("upstream {}: {e}", live.route.upstream)))
+                .with_reason(format!("upstream {}: {e}", live.upstream_shown)))
             }
             Err(_) => Err(Refusal::new(
                 StatusCode::GATEWAY_TIMEOUT,
@@ -674,6 +643,90 @@ impl Gateway {
             )),
         }
     }
+}
+
+/// The caller's headers as they go on to the upstream: without those that may not pass
+/// (hop-by-hop, the credentials the gateway consumes, what the caller could forge), with
+/// the gateway's own (`x-writ-caller`, `x-writ-authenticated-by`, `x-writ-route`,
+/// `x-forwarded-for`, `-proto`, `traceparent`), and `host` set to `host` when given.
+fn outgoing_headers(
+    live: &Live,
+    mut headers: hyper::HeaderMap,
+    caller: &Caller,
+    conn: &Connection,
+    host: Option<HeaderValue>,
+) -> hyper::HeaderMap {
+    // The caller's headers are forwarded in place: those that may not pass are
+    // found first and removed (a request rarely has any), then the gateway's set.
+    // Headers the Connection header names are hop-by-hop too.
+    let connection = connection_named(&headers);
+    let dropped: Vec<HeaderName> = headers
+        .keys()
+        // `host` is replaced below in any case.
+        .filter(|name| *name != header::HOST && !forwarded(name.as_str(), &connection))
+        .cloned()
+        .collect();
+    for name in dropped {
+        headers.remove(name);
+    }
+    // On a route that takes JWT-SVIDs, a bearer `Authorization` is the gateway's
+    // credential, consumed here (or not needed, when another method decided): the
+    // upstream gets the verified caller in `x-writ-caller`, never a token it could
+    // replay elsewhere as the caller.
+    if live.takes_jwt
+        && headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .any(|v| is_bearer(v.as_bytes()))
+    {
+        headers.remove(header::AUTHORIZATION);
+    }
+    // The addresses the caller's `x-forwarded-for` lines list, in order (several lines
+    // are one list, RFC 9110 section 5.3), then the caller's own.
+    let mut prior = String::new();
+    for line in headers.get_all(names::X_FORWARDED_FOR) {
+        let Ok(line) = line.to_str() else { continue };
+        let line = line.trim();
+        if !line.is_empty() {
+            if !prior.is_empty() {
+                prior.push_str(", ");
+            }
+            prior.push_str(line);
+        }
+    }
+    let forwarded_for = if prior.is_empty() {
+        conn.remote_header.clone()
+    } else {
+        HeaderValue::from_str(&format!("{prior}, {}", conn.remote.ip())).ok()
+    };
+    let traced = headers.contains_key(names::TRACEPARENT);
+    headers.reserve(7);
+    if let Some(host) = host {
+        headers.insert(header::HOST, host);
+    }
+    let caller_header = match caller.svid.as_ref().and_then(|s| s.header.clone()) {
+        Some(v) => Some(v),
+        None => HeaderValue::from_str(&caller.actor).ok(),
+    };
+    if let Some(v) = caller_header {
+        headers.insert(names::X_WRIT_CALLER, v);
+    }
+    headers.insert(
+        names::X_WRIT_AUTHENTICATED_BY,
+        HeaderValue::from_static(caller.method),
+    );
+    if let Some(v) = &live.name_header {
+        headers.insert(names::X_WRIT_ROUTE, v.clone());
+    }
+    match forwarded_for {
+        Some(v) => headers.insert(names::X_FORWARDED_FOR, v),
+        None => headers.remove(names::X_FORWARDED_FOR),
+    };
+    headers.insert(names::X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    if !traced {
+        headers.insert(names::TRACEPARENT, new_traceparent());
+    }
+    headers
 }
 
 impl Gateway {

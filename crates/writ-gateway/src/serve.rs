@@ -81,13 +81,24 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
             ..writ_client::secrets::CachePolicy::default()
         },
     );
+    // The AWS credentials Lambda routes sign with, from the environment (and kept fresh
+    // when they come from the container credentials endpoint).
+    let aws = if config.routes.iter().any(|r| r.lambda.is_some()) {
+        Some(
+            crate::aws_credentials::load(|k| std::env::var(k).ok())
+                .await
+                .map_err(|e| format!("lambda routes: {e}"))?,
+        )
+    } else {
+        None
+    };
     let gateway = Arc::new(Gateway::new(
         config.clone(),
+        aws,
         shared.clone(),
         secrets,
         audit.clone(),
         metrics.clone(),
-        workers,
         body_budget,
     )?);
     let listener = TcpListener::bind(config.listen)

@@ -1,6 +1,6 @@
 //! writ's own gateway configuration (`writ gateway --config FILE`, TOML): public routes and
 //! weak settings. A TOML file is taken for one when it has `[[route]]` tables with an
-//! `upstream`. The scan is by line, as the file's shape is fixed: top-level keys, then
+//! `upstream` or a `lambda` (a route that invokes a Lambda function). The scan is by line, as the file's shape is fixed: top-level keys, then
 //! tables; `writ gateway` itself refuses what is malformed.
 
 use crate::node::Pos;
@@ -8,7 +8,11 @@ use crate::rules::{GW_METRICS, GW_PUBLIC, GW_STALENESS, Out};
 
 /// Whether `text` looks like a writ gateway configuration.
 pub fn is_gateway_config(text: &str) -> bool {
-    text.lines().any(|l| l.trim() == "[[route]]") && text.contains("upstream")
+    text.lines().any(|l| l.trim() == "[[route]]")
+        && text.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("upstream") || l.starts_with("lambda") || l.starts_with("[route.lambda]")
+        })
 }
 
 /// `key = value` on one line, outside strings' own `=`: the key and the raw value.
@@ -122,5 +126,24 @@ pub fn check(text: &str, out: &mut Out) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_gateway_config;
+
+    #[test]
+    fn routes_with_an_upstream_or_a_lambda_function_make_a_gateway_config() {
+        assert!(is_gateway_config(
+            "[[route]]\nname = \"a\"\nupstream = \"http://h:1\"\n"
+        ));
+        assert!(is_gateway_config(
+            "[[route]]\nname = \"a\"\nlambda = { function = \"f\" }\n"
+        ));
+        assert!(is_gateway_config(
+            "[[route]]\nname = \"a\"\n[route.lambda]\nfunction = \"f\"\n"
+        ));
+        assert!(!is_gateway_config("[[route]]\nname = \"a\"\n"));
     }
 }
