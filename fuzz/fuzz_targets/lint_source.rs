@@ -17,7 +17,14 @@ fuzz_target!(|data: &[u8]| {
         allow_layer_accounts: vec!["123456789012".into()],
     };
     let mut reports = Vec::new();
-    for name in ["f.tf", "f.tf.json", "f.yaml", "f.json", "f.template", "f.toml"] {
+    for name in [
+        "f.tf",
+        "f.tf.json",
+        "f.yaml",
+        "f.json",
+        "f.template",
+        "f.toml",
+    ] {
         let report = lint_source(name, text, &config);
         for f in &report.findings {
             assert!(f.line >= 1 && f.column >= 1, "{f:?}");

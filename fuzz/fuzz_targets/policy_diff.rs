@@ -39,7 +39,12 @@ fuzz_target!(|data: &[u8]| {
         ) else {
             continue;
         };
-        let Ok(d) = diff(&[("old", &old)], &[("new", &new)], kind, &DiffScope::default()) else {
+        let Ok(d) = diff(
+            &[("old", &old)],
+            &[("new", &new)],
+            kind,
+            &DiffScope::default(),
+        ) else {
             // Refused as too complex: an answer, not a failure.
             continue;
         };
@@ -49,7 +54,11 @@ fuzz_target!(|data: &[u8]| {
             let Some(w) = &f.witness else { continue };
             let req = w.request();
             let (o, n) = (old_set.evaluate(&req), new_set.evaluate(&req));
-            assert_eq!((o.outcome, n.outcome), (w.old, w.new), "witness decided otherwise");
+            assert_eq!(
+                (o.outcome, n.outcome),
+                (w.old, w.new),
+                "witness decided otherwise"
+            );
             match f.change {
                 Change::Added => assert!(n.is_allowed() && !o.is_allowed()),
                 Change::Removed => assert!(o.is_allowed() && !n.is_allowed()),
