@@ -56,7 +56,10 @@ fn bash_completion_offers_every_top_level_command() {
         );
     }
     // Subcommands get their own cases, with their own flags.
-    assert!(script.contains("writ__subcmd__dev)"), "no case for `writ dev`");
+    assert!(
+        script.contains("writ__subcmd__dev)"),
+        "no case for `writ dev`"
+    );
     assert!(
         script.contains("--data-dir"),
         "`writ dev --data-dir` is not completed"
