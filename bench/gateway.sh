@@ -55,6 +55,10 @@ command -v oha >/dev/null || cargo install oha --locked
 if [ -n "${WRIT_BIN:-}" ]; then
   writ="$WRIT_BIN"
 else
+  # The release profile strips symbols; a profile needs them (and line tables) back.
+  if [ -n "${PERF_DATA:-}" ]; then
+    export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only CARGO_PROFILE_RELEASE_STRIP=none
+  fi
   cargo build --release -q -p writ --bin writ
   writ="$CARGO_TARGET_DIR/release/writ"
 fi

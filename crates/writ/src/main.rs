@@ -8,7 +8,7 @@ mod input;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// mimalloc rather than glibc's allocator: under load the gateway spent a sixth of its time
 /// in glibc's malloc and free (BENCHMARKS.md).
@@ -66,6 +66,10 @@ enum Command {
     ///   writ lint --baseline .writ-lint-baseline.json --format junit . > lint.xml
     #[command(verbatim_doc_comment)]
     Lint(cmd::lint::LintArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
+    Completions(cmd::generate::CompletionsArgs),
+    /// Print writ's manual page (roff), or write one per command with --out-dir.
+    Man(cmd::generate::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +93,8 @@ fn main() -> ExitCode {
         Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),
         Command::Lint(args) => cmd::lint::run(args),
+        Command::Completions(args) => cmd::generate::completions(args, Cli::command()),
+        Command::Man(args) => cmd::generate::man(args, Cli::command()),
     };
     match result {
         Ok(code) => code,

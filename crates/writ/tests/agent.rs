@@ -192,7 +192,7 @@ except urllib.error.HTTPError as e:
 "#;
 
 fn python_get(port: u16, secret: &str, header: bool) -> String {
-    let out = Command::new("python3")
+    let out = common::python3()
         .args(["-c", &format!("import urllib.parse\n{PYTHON_CLIENT}")])
         .args([
             port.to_string().as_str(),
@@ -327,7 +327,7 @@ fn as_a_lambda_extension_it_registers_and_leaves_on_shutdown() {
     let env = Env::new("agent-lambda", "1h");
     let api_log = env.dir.join("extensions-api.jsonl");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/extensions_api.py");
-    let mut api = Command::new("python3");
+    let mut api = common::python3();
     api.arg(script).arg(&api_log);
     let (_api, api_port) = start_until_port(api, &env.dir, "extensions-api", "listening ");
     let mut cmd = env.agent_command(&env.dir.join("svid"));

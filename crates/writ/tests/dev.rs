@@ -1,5 +1,6 @@
 //! `writ dev`: the README's run command completes its demo without a surprise, keeps
-//! serving (the curl it prints works), and stops cleanly on SIGTERM.
+//! serving (the curl it prints works), and stops cleanly on SIGTERM; its temporary data
+//! directory (master key, admin token) is removed on Ctrl-C, a `--data-dir` kept.
 
 mod common;
 
@@ -63,4 +64,63 @@ fn writ_dev_runs_its_demo_and_keeps_serving() {
         .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
+    // The user's own --data-dir is theirs: kept, with the store in it.
+    assert!(
+        dir.join("data/admin-token").exists(),
+        "--data-dir was not kept"
+    );
+}
+
+/// Reads `child`'s stdout until `writ dev` says it is serving; returns what it printed.
+fn until_serving(child: &mut std::process::Child) -> String {
+    let mut out = String::new();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for line in lines {
+        let line = line.unwrap();
+        out.push_str(&line);
+        out.push('\n');
+        if line.contains("Serving until Ctrl-C") || std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn ctrl_c_removes_the_temporary_data_directory_and_its_keys() {
+    let tmp = TempDir::new("dev-tmp");
+    let mut child = writ_command()
+        .arg("dev")
+        .args(["--listen", "127.0.0.1:0", "--gateway-listen", "127.0.0.1:0"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start writ dev");
+    let out = until_serving(&mut child);
+    assert!(out.contains("Serving until Ctrl-C"), "{out}");
+    let data = out
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("data "))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no data line in:\n{out}"));
+    let data = std::path::PathBuf::from(data);
+    assert!(data.starts_with(tmp.path()), "{data:?} is not under TMPDIR");
+    assert!(
+        data.join("admin-token").exists(),
+        "no admin token in {data:?}"
+    );
+    assert!(
+        data.join("master.key").exists(),
+        "no master key in {data:?}"
+    );
+    assert!(out.contains("removed on exit"), "{out}");
+
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!data.exists(), "{data:?} is still there after Ctrl-C");
 }

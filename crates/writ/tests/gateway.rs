@@ -655,7 +655,7 @@ impl KeptAlive {
     fn open(env: &Env, svid: &Svid) -> KeptAlive {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/keepalive_client.py");
-        let mut child = std::process::Command::new("python3")
+        let mut child = common::python3()
             .arg(script)
             .args(["127.0.0.1", &env.gateway_port.to_string()])
             .args([&env.gateway_ca, &svid.cert, &svid.key])
@@ -897,7 +897,7 @@ fn https_upstreams_are_verified_against_the_routes_ca() {
     let (upstream_ca, cert, key) = localhost_certificate(&certs, "upstream");
     let (other_ca, _, _) = localhost_certificate(&certs, "other");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/echo_upstream.py");
-    let mut cmd = Command::new("python3");
+    let mut cmd = common::python3();
     cmd.arg(script).arg(&cert).arg(&key);
     let (_upstream, port) = common::start_until_port(cmd, &certs, "tls-upstream", "listening ");
     // One worker, so that consecutive requests find the same idle upstream connection.

@@ -210,7 +210,8 @@ fn junit_output_parses() {
             );
         }
         Err(_) => {
-            // No python3: check the shape by hand.
+            // No python3: check the shape by hand, and say so.
+            eprintln!("note: python3 not found; the JUnit XML was checked by hand, not parsed");
             assert!(xml.starts_with("<?xml") && xml.trim_end().ends_with("</testsuites>"));
             assert_eq!(xml.matches("<failure ").count(), 3);
         }

@@ -10,7 +10,7 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -187,7 +187,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 fn python(script: &str, args: &[&str]) -> String {
     success(
         "python3",
-        &run(Command::new("python3").arg("-c").arg(script).args(args)),
+        &run(common::python3().arg("-c").arg(script).args(args)),
     )
 }
 

@@ -40,8 +40,8 @@ use writ_server::state::Limits;
   writ dev
   writ dev --data-dir ./writ-dev --listen 127.0.0.1:17443 --gateway-listen 127.0.0.1:18443")]
 pub struct DevArgs {
-    /// Directory for the embedded store, keys and demo files (a new temporary directory
-    /// when omitted).
+    /// Directory for the embedded store, keys and demo files, kept on exit (when omitted, a
+    /// new temporary directory, removed on exit with the master key and admin token in it).
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// The server's address.
@@ -97,27 +97,103 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Runs the demo, then serves until Ctrl-C.
+/// The temporary data directory of a `writ dev` run without `--data-dir`: it holds the
+/// master key and the admin token, so it is removed when `writ dev` exits, however it exits
+/// (Ctrl-C, SIGTERM, an error, a panic; only SIGKILL leaves it behind).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    /// Removes the directory now, saying so (or why it could not).
+    fn remove(self) {
+        let path = self.0.clone();
+        drop(self);
+        if path.exists() {
+            eprintln!(
+                "writ dev: could not remove {}; delete it by hand (it holds a master key)",
+                path.display()
+            );
+        } else {
+            println!("writ dev: removed {} and the keys in it", path.display());
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the demo, then serves until Ctrl-C or SIGTERM; a temporary data directory is
+/// removed on the way out, a `--data-dir` kept.
 pub fn run(args: DevArgs) -> Result<ExitCode, String> {
     super::server::init_logging(false);
+    let (dir, scratch) = match &args.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| format!("--data-dir {}: {e}", d.display()))?;
+            (d.clone(), None)
+        }
+        None => {
+            let d = fresh_dir()?;
+            (d.clone(), Some(Scratch(d)))
+        }
+    };
+    let dir = std::path::absolute(&dir).map_err(|e| e.to_string())?;
+    // Declared after `scratch`, so dropped before it even on a panic: the server's tasks and
+    // its store are gone before their directory is.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("could not start the runtime: {e}"))?;
-    runtime.block_on(demo(args))
+    let result = runtime.block_on(until_stopped(args, dir, scratch.is_some()));
+    drop(runtime);
+    if let Some(scratch) = scratch {
+        scratch.remove();
+    }
+    result
 }
 
-async fn demo(args: DevArgs) -> Result<ExitCode, String> {
-    let dir = match args.data_dir {
-        Some(d) => {
-            std::fs::create_dir_all(&d).map_err(|e| format!("--data-dir {}: {e}", d.display()))?;
-            d
+/// The demo, stopped by Ctrl-C or SIGTERM at any point: while it sets up, at once; once it
+/// serves, after the server and gateway have stopped cleanly and flushed the audit log.
+async fn until_stopped(args: DevArgs, dir: PathBuf, temporary: bool) -> Result<ExitCode, String> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        super::server::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let serving = std::sync::atomic::AtomicBool::new(false);
+    let demo = demo(args, dir, temporary, stop_rx.clone(), &serving);
+    tokio::pin!(demo);
+    let mut stop = stop_rx;
+    tokio::select! {
+        result = &mut demo => result,
+        () = async { let _ = stop.wait_for(|s| *s).await; } => {
+            if serving.load(std::sync::atomic::Ordering::SeqCst) {
+                demo.await
+            } else {
+                println!("\nwrit dev: interrupted while setting up");
+                Ok(ExitCode::from(130))
+            }
         }
-        None => fresh_dir()?,
-    };
-    let dir = std::path::absolute(&dir).map_err(|e| e.to_string())?;
+    }
+}
+
+async fn demo(
+    args: DevArgs,
+    dir: PathBuf,
+    temporary: bool,
+    mut signal: tokio::sync::watch::Receiver<bool>,
+    serving: &std::sync::atomic::AtomicBool,
+) -> Result<ExitCode, String> {
     println!("writ dev: a server, a gateway and two functions on this machine");
-    println!("  data     {}", dir.display());
+    if temporary {
+        println!(
+            "  data     {}   (removed on exit; --data-dir DIR keeps it)",
+            dir.display()
+        );
+    } else {
+        println!("  data     {}", dir.display());
+    }
 
     // The control plane.
     let (running, listener) = server::start(Settings {
@@ -471,7 +547,8 @@ auth = ["mtls", "jwt"]
     if surprises > 0 {
         println!("(the demo did not go as expected {surprises} time(s); see above)");
     }
-    super::server::shutdown_signal().await;
+    serving.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = signal.wait_for(|s| *s).await;
     let _ = stop_tx.send(true);
     let _ = gateway_task.await;
     let _ = server_task.await;

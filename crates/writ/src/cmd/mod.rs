@@ -7,6 +7,7 @@ pub mod client;
 pub mod dev;
 pub mod function;
 pub mod gateway;
+pub mod generate;
 pub mod intention;
 pub mod lambda;
 pub mod lint;

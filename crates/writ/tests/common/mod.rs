@@ -896,10 +896,32 @@ pub fn start_until_port(mut cmd: Command, dir: &TempDir, name: &str, marker: &st
     (proc, port)
 }
 
+/// A `python3` command, for the tests whose stand-ins (upstreams, a Lambda Runtime API, an
+/// SQLite editor) are Python scripts. Without `python3` on PATH the test fails here, saying
+/// what it needs and how to get it, rather than later with an obscure spawn error.
+pub fn python3() -> Command {
+    static FOUND: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let found = *FOUND.get_or_init(|| {
+        Command::new("python3")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    assert!(
+        found,
+        "this test needs python3 on PATH (its stand-in upstream or API is a Python script, \
+         standard library only): install it (apt-get install python3; .ci/run does) and \
+         run the test again"
+    );
+    Command::new("python3")
+}
+
 /// The Python upstream that answers every request with what it received, as JSON.
 pub fn echo_upstream(dir: &TempDir) -> (Proc, u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/echo_upstream.py");
-    let mut cmd = Command::new("python3");
+    let mut cmd = python3();
     cmd.arg(script);
     start_until_port(cmd, dir, "upstream", "listening ")
 }
