@@ -5,7 +5,6 @@
 //! test fails until it has a sample request below.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -14,8 +13,6 @@ use axum::http::{Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use writ_server::api::routes::{self, Callers};
-use writ_server::server::{Settings, start};
-use writ_server::state::Limits;
 use writ_server::tls::ConnInfo;
 
 /// A request every route would accept from a caller allowed to make it: the path with its
@@ -147,42 +144,13 @@ async fn call(
     (status, json)
 }
 
-fn data_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!("writ-routes-{}-{nanos}", std::process::id()))
-}
+mod in_process;
 
 #[tokio::test]
 async fn every_route_refuses_missing_wrong_and_misscoped_credentials() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = data_dir();
-    let settings = Settings {
-        data_dir: dir.clone(),
-        store_url: None,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        trust_domain: Some("example.org".into()),
-        limits: Limits {
-            x509_ttl: time::Duration::hours(1),
-            x509_max_ttl: time::Duration::hours(24),
-            jwt_ttl: time::Duration::minutes(5),
-            jwt_max_ttl: time::Duration::hours(1),
-        },
-        tls_names: vec![],
-        master_key_env: None,
-        node: "routes-test".into(),
-        audit_copies: Default::default(),
-        rotation_hooks: vec![],
-        hook_networks: Default::default(),
-    };
-    let (running, _listener) = start(settings).await.expect("start the server");
-    let router = writ_server::api::router(running.state.clone());
-    let bootstrap = std::fs::read_to_string(dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string();
+    let server = in_process::start_server("routes").await;
+    let router = server.router.clone();
+    let bootstrap = server.token.clone();
 
     // An admin token allowed one thing, somewhere else.
     let (status, made) = call(
@@ -264,6 +232,4 @@ async fn every_route_refuses_missing_wrong_and_misscoped_credentials() {
         }
     }
     assert!(walked >= 25, "{walked} routes walked");
-    drop(running);
-    let _ = std::fs::remove_dir_all(&dir);
 }

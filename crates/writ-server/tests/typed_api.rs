@@ -5,7 +5,6 @@
 //! clients decode fails here, next to its cause.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -13,8 +12,6 @@ use serde_json::json;
 use tower::ServiceExt;
 use writ_api::endpoints as ep;
 use writ_api::{Endpoint, ErrorBody, ErrorCode, NoRequest};
-use writ_server::server::{Settings, start};
-use writ_server::state::Limits;
 use writ_server::tls::ConnInfo;
 
 /// Sends `request` to `E` with the admin `token`, and decodes the answer as `E` says.
@@ -80,43 +77,13 @@ async fn send<E: Endpoint>(
     }
 }
 
-fn data_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!("writ-typed-api-{}-{nanos}", std::process::id()))
-}
+mod in_process;
 
 #[tokio::test]
 async fn every_answer_decodes_as_the_type_clients_read() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = data_dir();
-    let settings = Settings {
-        data_dir: dir.clone(),
-        store_url: None,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        trust_domain: Some("example.org".into()),
-        limits: Limits {
-            x509_ttl: time::Duration::hours(1),
-            x509_max_ttl: time::Duration::hours(24),
-            jwt_ttl: time::Duration::minutes(5),
-            jwt_max_ttl: time::Duration::hours(1),
-        },
-        tls_names: vec![],
-        master_key_env: None,
-        node: "typed-api-test".into(),
-        audit_copies: Default::default(),
-        rotation_hooks: vec![],
-        hook_networks: Default::default(),
-    };
-    let (running, _listener) = start(settings).await.expect("start the server");
-    let router = writ_server::api::router(running.state.clone());
-    let token = std::fs::read_to_string(dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string();
-    let t = token.as_str();
+    let server = in_process::start_server("typed-api").await;
+    let router = server.router.clone();
+    let t = server.token.as_str();
 
     // The system.
     let health = send::<ep::GetHealth>(&router, t, &NoRequest).await.unwrap();
@@ -307,7 +274,4 @@ async fn every_answer_decodes_as_the_type_clients_read() {
         .await
         .unwrap();
     assert!(!checkpoints.public_keys.is_empty());
-
-    drop(running);
-    let _ = std::fs::remove_dir_all(&dir);
 }
