@@ -54,7 +54,7 @@ pub(super) async fn of(
         }
         Decide::On(action, Resource::IntentionInQuery) => {
             let query = parts.uri.query().unwrap_or_default();
-            let pair: MaybePair = serde_urlencoded(query)?;
+            let pair: MaybePair = query_of(query)?;
             let missing = |field: &str| {
                 ApiError::bad_request(format!(
                     "{field}: missing; write DELETE /v1/intentions?source=S&destination=D"
@@ -209,7 +209,8 @@ fn decode<T: DeserializeOwned>(parts: &Parts, body: &[u8]) -> Result<T, ApiError
     crate::api::decode_json(&parts.headers, body, true)
 }
 
-fn serde_urlencoded<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+/// The query string as `T`; a bad one is a 400 naming the parameter.
+fn query_of<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(
         &format!("/?{query}")
             .parse()
