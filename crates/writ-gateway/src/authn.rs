@@ -54,21 +54,7 @@ pub fn verify_svid(
         })?;
     let (_, parsed) = x509_parser::parse_x509_certificate(cert)
         .map_err(|_| "unreadable client certificate".to_string())?;
-    let uris: Vec<&str> = parsed
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    x509_parser::extensions::GeneralName::URI(u) => Some(*u),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let uris = writ_identity::uri_sans(&parsed);
     let [uri] = uris.as_slice() else {
         return Err("an X.509-SVID carries exactly one URI SAN".into());
     };

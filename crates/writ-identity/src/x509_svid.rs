@@ -444,3 +444,21 @@ fn describe_san(san: &SanType) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// The URI SANs of a certificate: an X.509-SVID carries exactly one, its SPIFFE ID.
+pub fn uri_sans<'a>(cert: &'a x509_parser::certificate::X509Certificate<'_>) -> Vec<&'a str> {
+    cert.subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::URI(u) => Some(*u),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -64,21 +64,7 @@ pub(super) async fn by_svid(
     let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
         return Err(refuse("anonymous", "unreadable client certificate"));
     };
-    let uris: Vec<&str> = cert
-        .subject_alternative_name()
-        .ok()
-        .flatten()
-        .map(|san| {
-            san.value
-                .general_names
-                .iter()
-                .filter_map(|n| match n {
-                    x509_parser::extensions::GeneralName::URI(u) => Some(*u),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let uris = writ_identity::uri_sans(&cert);
     let [uri] = uris.as_slice() else {
         return Err(refuse(
             "anonymous",
