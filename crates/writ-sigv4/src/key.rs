@@ -8,8 +8,13 @@ use std::sync::{Mutex, PoisonError};
 use ring::hmac;
 use subtle::ConstantTimeEq;
 
-/// Derives the SigV4 signing key: four HMAC-SHA256 steps from the secret access key.
-pub(crate) fn derive(secret: &[u8], date: &str, region: &str, service: &str) -> hmac::Key {
+/// The SigV4 signing key for one day, region and service: four HMAC-SHA256 steps from the
+/// secret access key (`AWS4` + secret, then the date, region, service and `aws4_request`).
+///
+/// A signing key proves nothing beyond its scope, so a verifier that must not hold the
+/// secret itself (a gateway) can be given the key for the scope a request names and check
+/// the request with [`crate::Prepared::finish`].
+pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> [u8; 32] {
     let mut first = Vec::with_capacity(4 + secret.len());
     first.extend_from_slice(b"AWS4");
     first.extend_from_slice(secret);
@@ -26,7 +31,17 @@ pub(crate) fn derive(secret: &[u8], date: &str, region: &str, service: &str) -> 
         &hmac::Key::new(hmac::HMAC_SHA256, k_service.as_ref()),
         b"aws4_request",
     );
-    hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref())
+    let mut key = [0u8; 32];
+    key.copy_from_slice(k_signing.as_ref());
+    key
+}
+
+/// The signing key of [`signing_key`], ready to sign with.
+pub(crate) fn derive(secret: &[u8], date: &str, region: &str, service: &str) -> hmac::Key {
+    hmac::Key::new(
+        hmac::HMAC_SHA256,
+        &signing_key(secret, date, region, service),
+    )
 }
 
 struct Entry {

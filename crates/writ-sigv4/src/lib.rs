@@ -37,9 +37,9 @@ mod verify;
 use std::fmt;
 
 pub use canonical::UriEncoding;
-pub use key::SigningKeyCache;
+pub use key::{SigningKeyCache, signing_key};
 pub use sign::{HeaderSignature, Presigned, SignError, SigningParams, presign, sign_headers};
-pub use verify::{SignatureForm, Verified, VerifyError, VerifySettings, verify};
+pub use verify::{Prepared, SignatureForm, Verified, VerifyError, VerifySettings, prepare, verify};
 
 /// The algorithm name SigV4 puts in the `Authorization` header and `X-Amz-Algorithm`.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

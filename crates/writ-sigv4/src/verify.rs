@@ -582,6 +582,31 @@ where
     F: FnOnce(&str) -> Option<S>,
     S: AsRef<[u8]>,
 {
+    let prepared = prepare(request, now, settings)?;
+    let Some(secret) = secret_for(&prepared.access_key_id) else {
+        return Err(prepared.unknown_access_key());
+    };
+    let key = cache.key(
+        &prepared.access_key_id,
+        secret.as_ref(),
+        &prepared.scope_date,
+        &prepared.region,
+        &prepared.service,
+    );
+    prepared.finish_with(&key)
+}
+
+/// Every check of [`verify`] but the signature's: the syntax, the time, the scope, the
+/// signed headers and the payload hash. What is left is to look up the key for the
+/// request's scope ([`Prepared::access_key_id`], [`Prepared::date`], [`Prepared::region`],
+/// [`Prepared::service`], [`Prepared::session_token`]) wherever it lives, and
+/// [`Prepared::finish`] with it: the form for a verifier that holds no secrets and asks for
+/// the signing key of one scope (a gateway asking writ's server).
+pub fn prepare(
+    request: &SignableRequest<'_>,
+    now: OffsetDateTime,
+    settings: &VerifySettings,
+) -> Result<Prepared, VerifyError> {
     let authorization = single_header(request.headers, "authorization", AUTHZ)?;
     let params = presign_params(request.query)?;
     let claim = match (authorization, params.is_presigned()) {
@@ -621,44 +646,120 @@ where
         settings,
         matches!(claim.form, SignatureForm::Presigned { .. }),
     )?;
-    let Some(secret) = secret_for(claim.scope.access_key_id) else {
-        return Err(VerifyError::UnknownAccessKey {
-            location: match claim.form {
+    let mut hashed_head = digest::Context::new(&digest::SHA256);
+    hashed_head.update(head.as_bytes());
+    Ok(Prepared {
+        location: claim.location,
+        access_key_id: claim.scope.access_key_id.to_owned(),
+        scope_date: claim.scope.date.to_owned(),
+        region: claim.scope.region.to_owned(),
+        service: claim.scope.service.to_owned(),
+        signed: claim.signed.iter().map(|s| (*s).to_owned()).collect(),
+        signature: claim.signature,
+        amz_date: claim.amz_date,
+        date: claim.date,
+        session_token: claim.session_token,
+        form: claim.form,
+        hashed_head,
+        candidates,
+    })
+}
+
+/// A request whose signature is all that is left to check ([`prepare`]). `Debug` shows its
+/// scope, never the session token.
+pub struct Prepared {
+    location: &'static str,
+    access_key_id: String,
+    scope_date: String,
+    region: String,
+    service: String,
+    signed: Vec<String>,
+    signature: [u8; 32],
+    amz_date: String,
+    date: OffsetDateTime,
+    session_token: Option<String>,
+    form: SignatureForm,
+    hashed_head: digest::Context,
+    candidates: Vec<Candidate>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("access_key_id", &self.access_key_id())
+            .field("date", &self.date())
+            .field("region", &self.region())
+            .field("service", &self.service())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Prepared {
+    /// The access key id of the credential scope.
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// The date of the credential scope, `YYYYMMDD`.
+    pub fn date(&self) -> &str {
+        &self.scope_date
+    }
+
+    /// The region of the credential scope.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The service of the credential scope.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The session token the request carries (`X-Amz-Security-Token`), if any.
+    pub fn session_token(&self) -> Option<&str> {
+        self.session_token.as_deref()
+    }
+
+    /// The refusal for an access key id the verifier does not know.
+    pub fn unknown_access_key(&self) -> VerifyError {
+        VerifyError::UnknownAccessKey {
+            location: match self.form {
                 SignatureForm::Header => AUTHZ,
                 SignatureForm::Presigned { .. } => PARAMS[CREDENTIAL_P].1,
             },
-        });
-    };
-    let key = cache.key(
-        claim.scope.access_key_id,
-        secret.as_ref(),
-        claim.scope.date,
-        claim.scope.region,
-        claim.scope.service,
-    );
-    let scope = scope(claim.scope.date, claim.scope.region, claim.scope.service);
-    let mut hashed_head = digest::Context::new(&digest::SHA256);
-    hashed_head.update(head.as_bytes());
-    for candidate in candidates {
-        let mut creq = hashed_head.clone();
-        creq.update(candidate.hash.as_bytes());
-        let sts = string_to_sign(&claim.amz_date, &scope, creq.finish().as_ref());
-        if hmac::verify(&key, sts.as_bytes(), &claim.signature).is_ok() {
-            return Ok(Verified {
-                access_key_id: claim.scope.access_key_id.to_owned(),
-                region: claim.scope.region.to_owned(),
-                service: claim.scope.service.to_owned(),
-                date: claim.date,
-                signed_headers: claim.signed.iter().map(|s| (*s).to_owned()).collect(),
-                session_token: claim.session_token,
-                form: claim.form,
-                payload_signed: candidate.covers_body,
-            });
         }
     }
-    Err(VerifyError::SignatureMismatch {
-        location: claim.location,
-    })
+
+    /// Checks the signature with the signing key of the request's scope
+    /// ([`crate::signing_key`] of the secret, [`Self::date`], [`Self::region`] and
+    /// [`Self::service`]), in constant time.
+    pub fn finish(self, signing_key: &[u8; 32]) -> Result<Verified, VerifyError> {
+        self.finish_with(&hmac::Key::new(hmac::HMAC_SHA256, signing_key))
+    }
+
+    fn finish_with(self, key: &hmac::Key) -> Result<Verified, VerifyError> {
+        let scope = scope(&self.scope_date, &self.region, &self.service);
+        for candidate in self.candidates {
+            let mut creq = self.hashed_head.clone();
+            creq.update(candidate.hash.as_bytes());
+            let sts = string_to_sign(&self.amz_date, &scope, creq.finish().as_ref());
+            if hmac::verify(key, sts.as_bytes(), &self.signature).is_ok() {
+                return Ok(Verified {
+                    access_key_id: self.access_key_id,
+                    region: self.region,
+                    service: self.service,
+                    date: self.date,
+                    signed_headers: self.signed,
+                    session_token: self.session_token,
+                    form: self.form,
+                    payload_signed: candidate.covers_body,
+                });
+            }
+        }
+        Err(VerifyError::SignatureMismatch {
+            location: self.location,
+        })
+    }
 }
 
 fn header_claim<'a>(

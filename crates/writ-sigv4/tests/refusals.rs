@@ -725,3 +725,52 @@ fn the_signer_refuses_what_no_verifier_would_accept() {
         }
     );
 }
+
+#[test]
+fn a_verifier_without_the_secret_checks_with_the_scope_signing_key() {
+    let req = good();
+    let scoped = |secret: &str| {
+        req.with(None, |r| {
+            let prepared =
+                writ_sigv4::prepare(r, t0(), &VerifySettings::default()).expect("prepared");
+            assert_eq!(
+                (
+                    prepared.access_key_id(),
+                    prepared.date(),
+                    prepared.region(),
+                    prepared.service()
+                ),
+                (AKID, "20150830", "us-east-1", "secretsmanager")
+            );
+            let key = writ_sigv4::signing_key(
+                secret.as_bytes(),
+                prepared.date(),
+                prepared.region(),
+                prepared.service(),
+            );
+            prepared.finish(&key)
+        })
+    };
+    let verified = scoped(SECRET).expect("the scope's key verifies");
+    assert_eq!(verified, req.verify_at(t0()).unwrap());
+    assert_eq!(
+        scoped("another secret").unwrap_err(),
+        VerifyError::SignatureMismatch {
+            location: "Authorization header"
+        }
+    );
+    // A key for another day (or region, or service) is no key for this request.
+    let other_day = req.with(None, |r| {
+        let prepared = writ_sigv4::prepare(r, t0(), &VerifySettings::default()).unwrap();
+        let key =
+            writ_sigv4::signing_key(SECRET.as_bytes(), "20150831", "us-east-1", "secretsmanager");
+        prepared.finish(&key)
+    });
+    assert!(other_day.is_err());
+    // What `prepare` refuses, it refuses before any key is asked for.
+    let mut tampered = good();
+    tampered.set_header("X-Amz-Date", "20150830T120000Z");
+    assert!(tampered.with(None, |r| {
+        writ_sigv4::prepare(r, t0(), &VerifySettings::default()).is_err()
+    }));
+}
