@@ -1,7 +1,8 @@
 //! What the agent serves on localhost, to the function beside it:
 //!
 //! - `GET /secretsmanager/get?secretId=NAME`: the secret's current value, in the response
-//!   shape of the AWS Parameters and Secrets Lambda Extension, from the cache;
+//!   shape of the AWS Parameters and Secrets Lambda Extension, from the cache; with
+//!   `versionId=ID` or `versionStage=LABEL`, that version (one read by id is kept);
 //! - `GET /v1/jwt?aud=AUDIENCE`: a JWT-SVID for the audience (cached until a minute
 //!   before it expires);
 //! - `GET /v1/svid`: the X.509-SVID and the trust bundle (the key only as a file, with
@@ -25,8 +26,9 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
-use writ_api::endpoints::MintJwtSvid;
+use writ_api::endpoints::{GetSecretValue, MintJwtSvid};
 use writ_api::identity::{Audience, MintJwtRequest};
+use writ_api::secrets::GetSecretRequest;
 use writ_client::api::ApiCallError;
 use writ_client::fetch::HttpFetcher;
 use writ_client::secrets::{CacheError, SecretCache};
@@ -49,7 +51,15 @@ pub struct Local {
     /// Set when the function's identity is revoked: every endpoint refuses from then on.
     pub revoked: Arc<std::sync::atomic::AtomicBool>,
     jwts: Mutex<HashMap<String, (String, i64)>>,
+    /// Versions read by id, by secret name and version id: their answers, and when read.
+    versions: Mutex<HashMap<(String, String), (Value, std::time::Instant)>>,
 }
+
+/// The most versions read by id the agent keeps.
+const MAX_KEPT_VERSIONS: usize = 1000;
+/// How long a version read by id is served without asking the server again (which also
+/// decides again whether the function may still read it): the AWS extension's default TTL.
+const VERSION_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Local {
     /// The endpoints for `identity`, with `secrets` and the caller token.
@@ -65,6 +75,7 @@ impl Local {
             token,
             revoked,
             jwts: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -173,11 +184,12 @@ impl Local {
         let Some(name) = q.get("secretId") else {
             return error(StatusCode::BAD_REQUEST, "secretId: required");
         };
-        if q.contains_key("versionId") || q.get("versionStage").is_some_and(|s| s != "AWSCURRENT") {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "versionId and versionStage other than AWSCURRENT are not served by the agent yet; read them from the server",
-            );
+        let version_id = q.get("versionId").filter(|v| !v.is_empty());
+        let version_stage = q
+            .get("versionStage")
+            .filter(|s| !s.is_empty() && s.as_str() != "AWSCURRENT");
+        if version_id.is_some() || version_stage.is_some() {
+            return self.secret_version(name, version_id, version_stage).await;
         }
         match self.secrets.get(name).await {
             Ok(v) => {
@@ -210,6 +222,69 @@ impl Local {
         }
     }
 
+    /// A version other than the current one, by id or by staging label. A version's value
+    /// never changes, so one read by id is kept for [`VERSION_TTL`]; a label moves with
+    /// rotations, so it is read from the server each time.
+    async fn secret_version(
+        &self,
+        name: &str,
+        version_id: Option<&String>,
+        version_stage: Option<&String>,
+    ) -> Response<Full<Bytes>> {
+        let key = version_id.map(|id| (name.to_owned(), id.clone()));
+        if let Some(key) = &key
+            && version_stage.is_none()
+            && let Some((body, _)) = self
+                .versions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(key)
+                .filter(|(_, at)| at.elapsed() < VERSION_TTL)
+        {
+            return answer(StatusCode::OK, body);
+        }
+        let api = match self.identity.api() {
+            Ok(c) => c,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        };
+        let sent = api
+            .send::<GetSecretValue>(&GetSecretRequest {
+                name: name.to_owned(),
+                version_id: version_id.cloned(),
+                version_stage: version_stage.cloned(),
+            })
+            .await;
+        let value = match sent {
+            Ok(v) => v,
+            Err(e) => return refused(e),
+        };
+        let mut body = json!({
+            "ARN": format!("writ:secret/{name}"),
+            "Name": value.name,
+            "VersionId": value.version_id,
+            "VersionStages": value.version_stages,
+            "CreatedDate": value.created_date,
+        });
+        match (value.secret_string, value.secret_binary) {
+            (Some(s), _) => body["SecretString"] = json!(s),
+            (None, Some(b)) => body["SecretBinary"] = json!(b),
+            (None, None) => {}
+        }
+        if let Some(key) = key
+            && version_stage.is_none()
+        {
+            let mut versions = self
+                .versions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if versions.len() >= MAX_KEPT_VERSIONS {
+                versions.clear();
+            }
+            versions.insert(key, (body.clone(), std::time::Instant::now()));
+        }
+        answer(StatusCode::OK, &body)
+    }
+
     async fn jwt(&self, q: &HashMap<String, String>) -> Response<Full<Bytes>> {
         let Some(aud) = q.get("aud") else {
             return error(StatusCode::BAD_REQUEST, "aud: required");
@@ -237,24 +312,7 @@ impl Local {
             .await;
         let minted = match sent {
             Ok(minted) => minted,
-            Err(e @ ApiCallError::Transport { .. }) => {
-                return error(StatusCode::SERVICE_UNAVAILABLE, e.detail());
-            }
-            Err(ApiCallError::Refused {
-                status, message, ..
-            }) => {
-                return error(
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-                    message,
-                );
-            }
-            Err(ApiCallError::Status { status, .. }) => {
-                return error(
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
-                    "refused",
-                );
-            }
-            Err(e) => return error(StatusCode::BAD_GATEWAY, e.detail()),
+            Err(e) => return refused(e),
         };
         let token = minted.token;
         let exp = time::OffsetDateTime::parse(
@@ -271,6 +329,25 @@ impl Local {
         }
         jwts.insert(aud.clone(), (token.clone(), exp));
         answer(StatusCode::OK, &json!({"token": token, "expiresAt": exp}))
+    }
+}
+
+/// The server's refusal (or failure) of a call made for the function, as the function is
+/// told it: the server's status and message, 503 when it could not be reached.
+fn refused(e: ApiCallError) -> Response<Full<Bytes>> {
+    match e {
+        e @ ApiCallError::Transport { .. } => error(StatusCode::SERVICE_UNAVAILABLE, e.detail()),
+        ApiCallError::Refused {
+            status, message, ..
+        } => error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            message,
+        ),
+        ApiCallError::Status { status, .. } => error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            "refused",
+        ),
+        e => error(StatusCode::BAD_GATEWAY, e.detail()),
     }
 }
 

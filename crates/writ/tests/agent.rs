@@ -205,6 +205,30 @@ fn python_get(port: u16, secret: &str, header: bool) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// `GET /secretsmanager/get?QUERY` of the agent on `port`, with the caller token: the status
+/// and the JSON answer.
+fn agent_get(port: u16, query: &str) -> (u16, serde_json::Value) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            &format!("X-Aws-Parameters-Secrets-Token: {CALLER_TOKEN}"),
+        ])
+        .arg(format!(
+            "http://127.0.0.1:{port}/secretsmanager/get?{query}"
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
 fn call_payments(outbound: u16) -> (u16, String) {
     let out = Command::new("curl")
         .args(["-sS", "-w", "\n%{http_code}", "-d", r#"{"amount": 1}"#])
@@ -270,6 +294,32 @@ fn a_function_behind_its_agent_reads_its_secret_and_calls_through_the_gateway() 
         .unwrap();
     let jwt: serde_json::Value = serde_json::from_slice(&jwt.stdout).unwrap();
     assert!(jwt["token"].as_str().unwrap().starts_with("eyJ"), "{jwt}");
+
+    // Other versions, by staging label and by id, as the AWS extension serves them.
+    let rotated = env.dir.join("db-url-2");
+    std::fs::write(&rotated, "postgres://orders:pw2@db/orders").unwrap();
+    env.server.cli_ok(&[
+        "secret",
+        "put",
+        "prod/orders-db",
+        "--value-file",
+        rotated.to_str().unwrap(),
+    ]);
+    let (status, previous) = agent_get(local, "secretId=prod%2Forders-db&versionStage=AWSPREVIOUS");
+    assert_eq!(status, 200, "{previous}");
+    assert_eq!(previous["SecretString"], "postgres://orders:pw@db/orders");
+    assert_eq!(previous["VersionStages"], json!(["AWSPREVIOUS"]));
+    let id = previous["VersionId"].as_str().unwrap().to_string();
+    let (status, by_id) = agent_get(local, &format!("secretId=prod%2Forders-db&versionId={id}"));
+    assert_eq!(
+        (status, &by_id["SecretString"]),
+        (200, &previous["SecretString"])
+    );
+    let (status, unknown) = agent_get(local, "secretId=prod%2Forders-db&versionStage=NOPE");
+    assert_eq!(status, 404, "{unknown}");
+    // Another secret's versions are as forbidden as its current value.
+    let (status, other) = agent_get(local, "secretId=prod%2Fother&versionStage=AWSPREVIOUS");
+    assert_eq!(status, 403, "{other}");
 
     // Revoking orders stops its next call within a second: the gateway refuses it (401),
     // or the agent, which follows the feed too, already does (403).
