@@ -50,6 +50,8 @@ enum Command {
     Gateway(cmd::gateway::GatewayArgs),
     /// Run Lambda handlers locally (Runtime and Invoke APIs), every invocation authorized.
     Lambda(cmd::lambda::LambdaArgs),
+    /// Package writ agent as an AWS Lambda extension layer.
+    Layer(cmd::layer::LayerArgs),
     /// Maintain a stopped deployment: rotate the master key.
     Operator(cmd::operator::OperatorArgs),
     /// Run the whole system on this machine with two demo functions.
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => cmd::agent::run(args),
         Command::Gateway(args) => cmd::gateway::run(args),
         Command::Lambda(args) => cmd::lambda::run(args),
+        Command::Layer(args) => cmd::layer::run(args),
         Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),
         Command::Lint(args) => cmd::lint::run(args),

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{PATIENCE, Server, TRUST_DOMAIN, TempDir, wait_for, writ_command};
+use common::{PATIENCE, Server, TRUST_DOMAIN, TempDir, run, wait_for, writ_command};
 use serde_json::Value;
 
 const ALICE: (&str, &str) = ("AKIDALICEEXAMPLE", "alice/secret+key-never-logged");
@@ -528,9 +528,9 @@ fn bad_input_is_reported_with_its_place() {
     assert!(!err.contains(ALICE.1), "{err}");
 }
 
-#[test]
-fn writ_agent_runs_as_an_extension_of_a_hosted_function() {
-    let (dir, python) = setup("lambda-agent");
+/// A server with the function `with-agent`, allowed to read `prod/hello-db`; its join token
+/// and the caller token in files of `dir`, and a free port for its agent.
+fn agent_function(dir: &TempDir) -> (Server, u16) {
     let server = Server::start(&dir.join("server"), &["--trust-domain", TRUST_DOMAIN]);
     let policy = dir.join("with-agent-policy.json");
     std::fs::write(
@@ -561,6 +561,29 @@ fn writ_agent_runs_as_an_extension_of_a_hosted_function() {
         .local_addr()
         .unwrap()
         .port();
+    (server, port)
+}
+
+/// Adds the function `WithAgent` (handler `app.with_agent`) to the host's config, with
+/// `extension` as its one extension and `environment` added to its own.
+fn add_with_agent(dir: &TempDir, port: u16, extension: &[String], environment: &[(&str, String)]) {
+    let mut config = std::fs::read_to_string(dir.join("lambda.toml")).unwrap();
+    config.push_str(&format!(
+        "[functions.WithAgent]\nhandler = \"app.with_agent\"\nruntime = \"python3.12\"\n\
+         code_uri = \"src\"\ntimeout = 10\nextensions = [{extension:?}]\n\
+         [functions.WithAgent.environment]\nAGENT_PORT = \"{port}\"\nCALLER_TOKEN_FILE = {:?}\n",
+        dir.join("caller-token").display().to_string()
+    ));
+    for (k, v) in environment {
+        config.push_str(&format!("{k} = {v:?}\n"));
+    }
+    std::fs::write(dir.join("lambda.toml"), config).unwrap();
+}
+
+#[test]
+fn writ_agent_runs_as_an_extension_of_a_hosted_function() {
+    let (dir, python) = setup("lambda-agent");
+    let (server, port) = agent_function(&dir);
     let extension: Vec<String> = [
         env!("CARGO_BIN_EXE_writ"),
         "agent",
@@ -580,14 +603,7 @@ fn writ_agent_runs_as_an_extension_of_a_hosted_function() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut config = std::fs::read_to_string(dir.join("lambda.toml")).unwrap();
-    config.push_str(&format!(
-        "[functions.WithAgent]\nhandler = \"app.with_agent\"\nruntime = \"python3.12\"\n\
-         code_uri = \"src\"\ntimeout = 10\nextensions = [{extension:?}]\n\
-         [functions.WithAgent.environment]\nAGENT_PORT = \"{port}\"\nCALLER_TOKEN_FILE = {:?}\n",
-        dir.join("caller-token").display().to_string()
-    ));
-    std::fs::write(dir.join("lambda.toml"), config).unwrap();
+    add_with_agent(&dir, port, &extension, &[]);
     let mut host = start(dir, python);
 
     let r = host.invoke(Some(ALICE), "WithAgent", "RequestResponse", "{}");
@@ -618,6 +634,89 @@ fn writ_agent_runs_as_an_extension_of_a_hosted_function() {
             .any(|l| l.contains("extension ended") && l.contains("exit status: 0")),
         "{log}"
     );
+}
+
+/// Unpacks a zip as Lambda unpacks a layer: every file, with the Unix mode it was stored
+/// with (Python's zipfile, which nobody here wrote).
+fn unpack_layer(python: &Path, zip: &Path, into: &Path) -> Vec<(String, u32)> {
+    let script = r#"
+import json, os, sys, zipfile
+listed = []
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for info in z.infolist():
+        path = z.extract(info, sys.argv[2])
+        mode = (info.external_attr >> 16) & 0o7777
+        os.chmod(path, mode)
+        listed.append([info.filename, mode])
+print(json.dumps(listed))
+"#;
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(zip)
+        .arg(into)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_agent_layer_runs_as_the_extension_of_a_hosted_function_configured_by_its_environment() {
+    let (dir, python) = setup("lambda-layer");
+    let (server, port) = agent_function(&dir);
+    let zip = dir.join("writ-agent-layer.zip");
+    let out = run(Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args(["layer", "build", "--out"])
+        .arg(&zip)
+        .arg("--ca-file")
+        .arg(server.ca_file()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opt = dir.join("opt");
+    let listed = unpack_layer(&python, &zip, &opt);
+    assert_eq!(
+        listed,
+        [
+            ("extensions/writ-agent".to_string(), 0o755),
+            ("writ/bin/writ".to_string(), 0o755),
+            ("writ/ca.pem".to_string(), 0o644)
+        ]
+    );
+    // Started with no arguments, as Lambda starts /opt/extensions/*: everything comes from
+    // the function's environment, and the trust bundle from the layer.
+    let extension = vec![opt.join("extensions/writ-agent").display().to_string()];
+    add_with_agent(
+        &dir,
+        port,
+        &extension,
+        &[
+            ("WRIT_ADDR", server.addr()),
+            ("WRIT_FUNCTION", "with-agent".into()),
+            (
+                "WRIT_JOIN_TOKEN_FILE",
+                dir.join("join-token").display().to_string(),
+            ),
+            (
+                "WRIT_CALLER_TOKEN_FILE",
+                dir.join("caller-token").display().to_string(),
+            ),
+            ("WRIT_AGENT_LISTEN", format!("127.0.0.1:{port}")),
+        ],
+    );
+    let host = start(dir, python);
+    let r = host.invoke(Some(ALICE), "WithAgent", "RequestResponse", "{}");
+    assert_eq!(r["status"], 200, "{r}\n{}", host.log());
+    assert_eq!(r["functionError"], Value::Null, "{r}\n{}", host.log());
+    assert_eq!(payload(&r)["SecretString"], "postgres://hello:pw@db/hello");
+    let log = host.log();
+    assert!(log.contains("extension registered"), "{log}");
 }
 
 /// Builds the Rust handler in tests/fixtures/rust-handler (AWS's `lambda_runtime` crate) into

@@ -18,11 +18,14 @@ The function then reads secrets as it would from the AWS Parameters and Secrets 
 Extension (GET http://127.0.0.1:2773/secretsmanager/get?secretId=NAME with the header
 X-Aws-Parameters-Secrets-Token), gets JWT-SVIDs (GET /v1/jwt?aud=AUDIENCE), and calls
 http://127.0.0.1:9101/... to reach payments through the gateway over mTLS. With
-AWS_LAMBDA_RUNTIME_API set it registers as a Lambda extension and leaves on SHUTDOWN.")]
+AWS_LAMBDA_RUNTIME_API set it registers as a Lambda extension and leaves on SHUTDOWN.
+
+Every option can come from the environment instead (shown as [env: ...]), so Lambda can
+start the agent from a layer with no arguments (writ layer build).")]
 pub struct AgentArgs {
-    /// The function this agent is beside.
-    #[arg(long = "function")]
-    function: String,
+    /// The function this agent is beside (default: AWS_LAMBDA_FUNCTION_NAME, in Lambda).
+    #[arg(long = "function", env = "WRIT_FUNCTION")]
+    function: Option<String>,
     /// The server.
     #[arg(long, env = "WRIT_ADDR", default_value = "https://127.0.0.1:7443")]
     server: String,
@@ -30,35 +33,48 @@ pub struct AgentArgs {
     #[arg(long, env = "WRIT_CACERT")]
     ca_file: PathBuf,
     /// A file holding a one-time join token (or set WRIT_JOIN_TOKEN).
-    #[arg(long, conflicts_with = "oidc_token_file")]
+    #[arg(long, env = "WRIT_JOIN_TOKEN_FILE", conflicts_with = "oidc_token_file")]
     join_token_file: Option<PathBuf>,
     /// A file holding an OIDC ID token (re-read at each attestation).
-    #[arg(long)]
+    #[arg(long, env = "WRIT_OIDC_TOKEN_FILE")]
     oidc_token_file: Option<PathBuf>,
     /// Where the localhost endpoints listen.
-    #[arg(long, default_value = "127.0.0.1:2773")]
+    #[arg(long, env = "WRIT_AGENT_LISTEN", default_value = "127.0.0.1:2773")]
     listen: SocketAddr,
     /// A file holding the token callers must send in X-Aws-Parameters-Secrets-Token
     /// (default: AWS_SESSION_TOKEN, as in Lambda).
-    #[arg(long)]
+    #[arg(long, env = "WRIT_CALLER_TOKEN_FILE")]
     caller_token_file: Option<PathBuf>,
-    /// An outbound listener, NAME=127.0.0.1:PORT (repeatable); its calls go to --gateway.
-    #[arg(long = "outbound", value_name = "NAME=ADDR", value_parser = outbound)]
+    /// An outbound listener, NAME=127.0.0.1:PORT (repeatable; comma-separated in the
+    /// environment); its calls go to --gateway.
+    #[arg(
+        long = "outbound",
+        env = "WRIT_OUTBOUND",
+        value_delimiter = ',',
+        value_name = "NAME=ADDR",
+        value_parser = outbound
+    )]
     outbound: Vec<(String, SocketAddr)>,
     /// The gateway outbound calls go to.
-    #[arg(long)]
+    #[arg(long, env = "WRIT_GATEWAY")]
     gateway: Option<String>,
     /// The CA to verify the gateway with (default: the trust bundle).
-    #[arg(long)]
+    #[arg(long, env = "WRIT_GATEWAY_CACERT")]
     gateway_ca: Option<PathBuf>,
     /// Write svid.pem, svid.key (0600) and bundle.pem here, kept current.
-    #[arg(long)]
+    #[arg(long, env = "WRIT_SVID_DIR")]
     svid_dir: Option<PathBuf>,
-    /// Fetch this secret before saying ready (repeatable).
-    #[arg(long)]
+    /// Fetch this secret before saying ready (repeatable; comma-separated in the
+    /// environment).
+    #[arg(long, env = "WRIT_PREFETCH", value_delimiter = ',')]
     prefetch: Vec<String>,
     /// How long a secret is served from the cache.
-    #[arg(long, default_value = "5m", value_parser = writ_gateway::config::parse_duration)]
+    #[arg(
+        long,
+        env = "WRIT_CACHE_TTL",
+        default_value = "5m",
+        value_parser = writ_gateway::config::parse_duration
+    )]
     cache_ttl: std::time::Duration,
     /// Exit as soon as the agent is ready (to measure cold start).
     #[arg(long)]
@@ -113,7 +129,14 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, String> {
     let config = writ_agent::Config {
         server: args.server.trim_end_matches('/').to_string(),
         ca_pem: read_secret_file(&args.ca_file, "--ca-file")?,
-        function: args.function,
+        function: match args.function {
+            Some(f) => f,
+            None => std::env::var("AWS_LAMBDA_FUNCTION_NAME").map_err(|_| {
+                "give --function NAME, or set WRIT_FUNCTION (in Lambda, the function's own name \
+                 is the default)"
+                    .to_string()
+            })?,
+        },
         evidence,
         listen: args.listen,
         caller_token,

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod generate;
 pub mod intention;
 pub mod lambda;
+pub mod layer;
 pub mod lint;
 pub mod operator;
 pub mod policy;
