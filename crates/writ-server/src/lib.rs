@@ -19,6 +19,7 @@ pub mod master_key_rotation;
 pub mod rotation;
 pub mod server;
 pub mod server_lock;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod throttle;

@@ -1,4 +1,5 @@
-//! The certificate authority: describe the signing keys and rotate them.
+//! The certificate authority's routes: describe the signing keys, and rotate them
+//! ([`crate::service::ca`]).
 
 use std::sync::Arc;
 
@@ -11,8 +12,7 @@ use writ_api::ca::{Ca, CaKey, KeyStatus};
 
 use super::access::Authorized;
 use super::{ApiError, ApiJson, rfc3339};
-use crate::authority;
-use crate::duration;
+use crate::service::ca;
 use crate::state::AppState;
 use crate::store::KeyKind;
 use crate::tls::ConnInfo;
@@ -87,66 +87,14 @@ fn all() -> String {
     "all".into()
 }
 
-/// How long a new key is published before it signs, unless the request says otherwise:
-/// long enough for gateways and agents, which follow the bundle every second, to have it.
-const DEFAULT_ACTIVATE_AFTER: time::Duration = time::Duration::minutes(1);
-/// The longest a new key may wait to sign.
-const MAX_ACTIVATE_AFTER: time::Duration = time::Duration::days(30);
-
 pub(super) async fn rotate_ca(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
     ApiJson(body): ApiJson<Rotate>,
 ) -> Result<Json<Ca>, ApiError> {
-    let kinds: &[KeyKind] = match body.kind.as_str() {
-        "x509" => &[KeyKind::X509],
-        "jwt" => &[KeyKind::Jwt],
-        "all" => &[KeyKind::X509, KeyKind::Jwt],
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "kind: {other:?} is not x509, jwt or all"
-            )));
-        }
-    };
-    let delay = match body.activate_after.as_deref() {
-        None => DEFAULT_ACTIVATE_AFTER,
-        Some("0s" | "0") => time::Duration::ZERO,
-        Some(text) => duration::parse(text)
-            .map_err(|e| ApiError::bad_request(format!("activateAfter: {e}")))?,
-    };
-    if delay > MAX_ACTIVATE_AFTER {
-        return Err(ApiError::bad_request(
-            "activateAfter: at most 30d (a new CA lives 365d from when it is made)",
-        ));
-    }
-    let now = OffsetDateTime::now_utc();
-    let active_from = now.unix_timestamp() + delay.whole_seconds();
-    let mut new_keys = Vec::new();
-    for kind in kinds {
-        // The replaced key may sign right up to `active_from` a credential that lives the
-        // longest lifetime allowed; it stays in the bundle until that expires.
-        let (record, longest) = match kind {
-            KeyKind::X509 => (
-                authority::new_ca_record(&state.trust_domain, &state.master, now, active_from),
-                state.limits.x509_max_ttl,
-            ),
-            KeyKind::Jwt => (
-                authority::new_jwt_record(&state.trust_domain, &state.master, now, active_from),
-                state.limits.jwt_max_ttl,
-            ),
-        };
-        let record = record.map_err(|e| ApiError::internal("could not make a new key", e))?;
-        // Certificates are backdated by 30 s; a minute of margin covers that and clock skew.
-        let retire_at = active_from + longest.whole_seconds() + 60;
-        new_keys.push((record, retire_at));
-    }
-    // All kinds rotate together or not at all.
-    state.store.rotate_keys(&new_keys).await?;
+    ca::rotate(&state, &body.kind, body.activate_after.as_deref()).await?;
     auth.record_durable(&state, &conn).await?;
-    state
-        .refresh(now)
-        .await
-        .map_err(|e| ApiError::internal("could not load the new keys", e))?;
+    ca::take_in_keys(&state).await?;
     Ok(Json(ca_answer(&state)))
 }

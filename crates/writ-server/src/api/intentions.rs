@@ -17,34 +17,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use writ_api::intentions::{
-    IntentionDecision, IntentionDeleted, IntentionEntry, IntentionList, IntentionVerdict,
-    IntentionWritten,
+    CheckRequest, IntentionDeleted, IntentionEntry, IntentionList, IntentionVerdict,
+    IntentionWritten, IntentionsQuery,
 };
-use writ_policy::intentions::{HTTP_METHODS, Intention, IntentionSet, is_function_name, request};
+use writ_policy::intentions::Intention;
 
 use super::access::Authorized;
 use super::{ApiError, ApiJson, ApiQuery, long_poll_wait, rfc3339};
+use crate::service::intentions;
 use crate::state::AppState;
 use crate::store::IntentionRecord;
 use crate::tls::ConnInfo;
-use writ_api::intentions::{CheckRequest, IntentionsQuery};
-
-pub(super) fn check_name(field: &str, name: &str, wildcard: bool) -> Result<(), ApiError> {
-    if (wildcard && name == "*") || is_function_name(name) {
-        return Ok(());
-    }
-    let any = if wildcard {
-        ", or \"*\" for any function"
-    } else {
-        ""
-    };
-    Err(ApiError::bad_request(format!(
-        "{field}: {name:?} is not a function name: use 1 to 128 ASCII letters, digits, '.', '-' \
-         or '_'{any}"
-    )))
-}
 
 /// A stored intention as the API shows it.
 fn entry(r: IntentionRecord) -> IntentionEntry {
@@ -55,10 +39,6 @@ fn entry(r: IntentionRecord) -> IntentionEntry {
     }
 }
 
-/// How often a waiting follower's index is compared with the store's: changes made through
-/// any server sharing the store reach waiting followers within this.
-const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
-
 /// Reads are for operators (`writ:ReadIntentions` on `writ:intentions`) and for any
 /// function of the trust domain by its SVID, as gateways follow the intentions the way
 /// they follow the revocation feed. The list that gateways poll every second is not
@@ -68,17 +48,11 @@ pub(super) async fn list(
     _auth: Authorized,
     ApiQuery(query): ApiQuery<IntentionsQuery>,
 ) -> Result<Json<IntentionList>, ApiError> {
-    if let Some(after) = query.after {
-        let wait = long_poll_wait(query.wait)?;
-        let deadline = tokio::time::Instant::now() + wait;
-        while state.store.intentions_index().await? <= after
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + POLL_INTERVAL))
-                .await;
-        }
-    }
-    let (records, index) = state.store.intentions().await?;
+    let wait = match query.after {
+        Some(_) => long_poll_wait(query.wait)?,
+        None => std::time::Duration::ZERO,
+    };
+    let (records, index) = intentions::list(&state, query.after, wait).await?;
     Ok(Json(IntentionList {
         intentions: records.into_iter().map(entry).collect(),
         index,
@@ -91,23 +65,19 @@ pub(super) async fn upsert(
     auth: Authorized,
     ApiJson(intention): ApiJson<Intention>,
 ) -> Result<impl IntoResponse, ApiError> {
-    intention
-        .validate()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let written = state.store.upsert_intention(&intention, now).await?;
+    let written = intentions::upsert(&state, &intention).await?;
     auth.record_durable(&state, &conn).await?;
-    let status = if written.previous.is_some() {
-        StatusCode::OK
-    } else {
+    let status = if written.created {
         StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
     Ok((
         status,
         Json(IntentionWritten {
             intention,
             index: written.index,
-            created: written.previous.is_none(),
+            created: written.created,
         }),
     ))
 }
@@ -132,11 +102,7 @@ pub(super) async fn delete(
             "source and destination: write DELETE /v1/intentions?source=S&destination=D",
         ));
     };
-    let Some((deleted, index)) = state.store.delete_intention(&source, &destination).await? else {
-        return Err(ApiError::not_found(format!(
-            "no intention from {source} to {destination}"
-        )));
-    };
+    let (deleted, index) = intentions::delete(&state, &source, &destination).await?;
     auth.record_durable(&state, &conn).await?;
     Ok(Json(IntentionDeleted { deleted, index }))
 }
@@ -147,59 +113,9 @@ pub(super) async fn check(
     auth: Authorized,
     ApiJson(body): ApiJson<CheckRequest>,
 ) -> Result<Json<IntentionVerdict>, ApiError> {
-    check_name("source", &body.source, false)?;
-    check_name("destination", &body.destination, false)?;
-    if let Some(m) = &body.method
-        && !HTTP_METHODS.contains(&m.as_str())
-    {
-        return Err(ApiError::bad_request(format!(
-            "method: {m:?} is not an HTTP method: use one of {}",
-            HTTP_METHODS.join(", ")
-        )));
-    }
-    if let Some(p) = &body.path
-        && !p.starts_with('/')
-    {
-        return Err(ApiError::bad_request(format!(
-            "path: {p:?} does not start with '/'"
-        )));
-    }
+    let verdict = intentions::check(&state, &body).await?;
     if auth.caller.operator().is_some() {
         auth.record_read(&state, &conn)?;
     }
-    let (records, index) = state.store.intentions().await?;
-    let set = IntentionSet::new(
-        records.into_iter().map(|r| r.intention).collect(),
-        state.trust_domain.as_str(),
-    )
-    .map_err(|e| ApiError::internal("the stored intentions do not compile", e))?;
-    let source_id = format!(
-        "spiffe://{}/fn/{}",
-        state.trust_domain.as_str(),
-        body.source
-    );
-    let req = request(
-        &source_id,
-        &body.destination,
-        body.method.as_deref(),
-        body.path.as_deref(),
-        body.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-    );
-    let verdict = set.decide(&req);
-    Ok(Json(IntentionVerdict {
-        decision: if verdict.allowed {
-            IntentionDecision::Allowed
-        } else {
-            IntentionDecision::Denied
-        },
-        intention: verdict.intention.map(|i| set.intentions()[i].clone()),
-        reason: verdict.reason.clone(),
-        matched: verdict
-            .decision
-            .matched
-            .iter()
-            .filter_map(|m| m.sid.as_deref().map(str::to_string))
-            .collect(),
-        index,
-    }))
+    Ok(Json(verdict))
 }

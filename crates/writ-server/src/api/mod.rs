@@ -212,6 +212,19 @@ impl From<crate::audit::ChangeError> for ApiError {
     }
 }
 
+impl From<crate::service::Error> for ApiError {
+    fn from(e: crate::service::Error) -> ApiError {
+        use crate::service::Error as E;
+        match e {
+            E::Invalid(message) => ApiError::bad_request(message),
+            E::NotFound(message) => ApiError::not_found(message),
+            E::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
+            E::Internal { context, cause } => ApiError::internal(context, cause),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
         match e {

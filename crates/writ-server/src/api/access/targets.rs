@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{Caller, Decide, Resource, Target};
-use crate::api::{ApiError, functions, intentions, revocations};
+use crate::api::ApiError;
 use crate::attest::AttestationRule;
+use crate::service::{functions, intentions, revocations};
 use crate::state::AppState;
 use crate::tls::ConnInfo;
 use writ_secrets::model;
