@@ -96,6 +96,11 @@ fn function() -> Function {
                 subject: Some("repo:acme/orders:*".into()),
                 claims: BTreeMap::from([("ref".into(), "refs/heads/main".into())]),
             }),
+            AttestationRule::AwsIam(AwsIamRule {
+                role_arns: vec!["arn:aws:iam::123456789012:role/orders-*".into()],
+                accounts: vec!["123456789012".into()],
+                session_name: Some("orders".into()),
+            }),
         ],
         x509_ttl: "1h".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
@@ -129,6 +134,17 @@ fn every_type_survives_a_round_trip() {
         },
         Evidence::Oidc {
             token: "eyJ.x.y".into(),
+        },
+        Evidence::AwsIam {
+            request: AwsSignedRequest {
+                method: "POST".into(),
+                url: "https://sts.us-east-1.amazonaws.com/".into(),
+                headers: BTreeMap::from([
+                    ("host".into(), "sts.us-east-1.amazonaws.com".into()),
+                    ("x-writ-server-id".into(), "example.org".into()),
+                ]),
+                body: "QWN0aW9uPUdldENhbGxlcklkZW50aXR5JlZlcnNpb249MjAxMS0wNi0xNQ==".into(),
+            },
         },
     ] {
         round_trip(LoginRequest {
