@@ -1003,6 +1003,22 @@ mod tests {
     }
 
     #[test]
+    fn every_cut_and_changed_byte_of_an_answer_is_read_without_panic() {
+        // The fuzz target (`aws_iam_evidence`) goes further; this runs on stable.
+        let answer = ANSWER.as_bytes();
+        for i in 0..answer.len() {
+            let _ = read_answer(200, &answer[..i]);
+            for b in [b'<', b'>', b'/', b'&', b';', b'"', b'!', b'?', 0xff] {
+                let mut changed = answer.to_vec();
+                changed[i] = b;
+                if let Ok(id) = read_answer(200, &changed) {
+                    let _ = AssumedRole::from_identity(&id);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn assumed_role_arns_map_to_their_role() {
         let id = |arn: &str| CallerIdentity {
             arn: arn.into(),
