@@ -498,6 +498,17 @@ fn the_servers_answers_decode() {
         !format!("{join:?}").contains("c2VjcmV0"),
         "Debug shows no token"
     );
+    let aws: LoginRequest = decodes(json!({"function": "orders", "csr": "c",
+        "attestation": {"type": "awsIam", "request": {"method": "POST",
+            "url": "https://sts.us-east-1.amazonaws.com/",
+            "headers": {"authorization": "AWS4-HMAC-SHA256 Credential=ASIAX/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=5ec2e7",
+                        "x-amz-security-token": "SeSsIoNtOkEn"},
+            "body": "QWN0aW9uPUdldENhbGxlcklkZW50aXR5JlZlcnNpb249MjAxMS0wNi0xNQ=="}}}));
+    let shown = format!("{aws:?}");
+    assert!(
+        !shown.contains("SeSsIoNtOkEn") && !shown.contains("5ec2e7"),
+        "Debug shows no session token or signature: {shown}"
+    );
     decodes::<IssuedToken>(
         json!({"id": "0123456789abcdef01234567", "token": "writ.admin.0123456789abcdef01234567.c2VjcmV0", "expiresAt": null}),
     );
