@@ -170,6 +170,16 @@ fn setup_roles(python: &Path, moto: &Moto) -> (RoleCredentials, RoleCredentials)
 
 /// `writ agent --attest aws-iam --exit-when-ready` for `orders` with `role`'s credentials.
 fn agent(server: &Server, role: &RoleCredentials, sts: &str) -> std::process::Output {
+    agent_with(server, role, sts, &[])
+}
+
+/// [`agent`], with more environment variables.
+fn agent_with(
+    server: &Server,
+    role: &RoleCredentials,
+    sts: &str,
+    envs: &[(&str, &str)],
+) -> std::process::Output {
     let mut cmd = writ_command();
     cmd.args([
         "agent",
@@ -189,6 +199,7 @@ fn agent(server: &Server, role: &RoleCredentials, sts: &str) -> std::process::Ou
     .env_remove("WRIT_ATTEST")
     .env_remove("WRIT_AWS_IAM_SERVER_ID")
     .envs(role.environment(sts))
+    .envs(envs.iter().copied())
     .stdin(Stdio::null());
     cmd.output().expect("run writ agent")
 }
@@ -348,8 +359,8 @@ fn aws_iam_attestation_against_motos_sts() {
         "{reason}"
     );
 
-    // Evidence made for this server, replayed to another: its id is its trust domain,
-    // which the signed x-writ-server-id does not name.
+    // Evidence made for this server (its id is its trust domain), replayed to another,
+    // whose id is set with --aws-iam-server-id: refused, naming both.
     let other_dir = TempDir::new("aws-iam-other");
     let other = Server::start(
         &other_dir.join("data"),
@@ -358,14 +369,31 @@ fn aws_iam_attestation_against_motos_sts() {
             "other.example",
             "--aws-sts-endpoint",
             &sts,
+            "--aws-iam-server-id",
+            "writ-other",
         ],
     );
     other.cli_ok(&["fn", "register", "orders", "--aws-iam-role", &pattern]);
     let reason = refused_login(&other, &other_dir, evidence(&aws, TRUST_DOMAIN, now));
     assert!(
         reason.contains("is for the writ server \"example.org\"")
-            && reason.contains("not this one (\"other.example\")"),
+            && reason.contains("not this one (\"writ-other\")"),
         "{reason}"
+    );
+    // The agent told the other server's id signs for it, and logs in there.
+    let before = other.audit_events().len();
+    let out = agent_with(
+        &other,
+        &orders,
+        &sts,
+        &[("WRIT_AWS_IAM_SERVER_ID", "writ-other")],
+    );
+    assert!(
+        out.status.success(),
+        "the agent should log in with --aws-iam-server-id:\nstdout: {}\nstderr: {}\naudit: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        refusal(&other, before)
     );
 
     // Nothing secret reached a log or the audit trail.
