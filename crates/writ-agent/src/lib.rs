@@ -1,5 +1,5 @@
 //! writ's agent runs beside one function (a sidecar, or an AWS Lambda extension). At start
-//! it attests (join token or OIDC token) and gets an X.509-SVID for a key it made; it keeps
+//! it attests (join token, OIDC token or AWS IAM) and gets an X.509-SVID for a key it made; it keeps
 //! the SVID fresh (half life, jitter, backoff), and serves on localhost what the function
 //! needs without security code of its own: its secrets (in the AWS Parameters and Secrets
 //! Lambda Extension's shape), JWT-SVIDs, its SVID, and plain-HTTP listeners whose calls it

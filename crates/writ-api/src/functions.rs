@@ -32,6 +32,26 @@ pub struct OidcRule {
     pub claims: BTreeMap<String, String>,
 }
 
+/// What an AWS IAM attestation rule requires of the caller STS names for a signed
+/// GetCallerIdentity request. The server checks the rule when it is registered
+/// (`writ_identity::aws_iam::AwsIamRule::check`): the account must be pinned, and a role is
+/// named without its path (STS drops it from an assumed role's ARN).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsIamRule {
+    /// Patterns of the role's ARN (`*` any run, `?` one character), one of which must
+    /// match: `arn:aws:iam::123456789012:role/orders-*`.
+    pub role_arns: Vec<String>,
+    /// The AWS accounts (12 digits) the caller must be in, if given; required when a
+    /// pattern leaves the account open.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+    /// A pattern the role session's name must match, if given (Lambda names the session
+    /// after the function).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+}
+
 /// One way a function may prove itself at login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase")]
@@ -40,14 +60,18 @@ pub enum AttestationRule {
     JoinToken,
     /// An OIDC ID token from a trusted issuer (GitHub Actions, Kubernetes, Cognito, ...).
     Oidc(OidcRule),
+    /// A GetCallerIdentity request signed with the function's AWS credentials, sent on to
+    /// STS by the server (`docs/aws.md`, "AWS IAM attestation").
+    AwsIam(AwsIamRule),
 }
 
 impl AttestationRule {
-    /// The method's name: `joinToken` or `oidc`.
+    /// The method's name: `joinToken`, `oidc` or `awsIam`.
     pub fn method(&self) -> &'static str {
         match self {
             AttestationRule::JoinToken => "joinToken",
             AttestationRule::Oidc(_) => "oidc",
+            AttestationRule::AwsIam(_) => "awsIam",
         }
     }
 }

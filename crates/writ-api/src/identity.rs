@@ -42,14 +42,22 @@ pub enum Evidence {
         /// The JWT.
         token: String,
     },
+    /// A GetCallerIdentity request signed with the function's AWS credentials, which the
+    /// server sends on to its own STS endpoint.
+    AwsIam {
+        /// The signed request.
+        request: AwsSignedRequest,
+    },
 }
 
 impl Evidence {
-    /// The method's name, as the server's audit events name it: `joinToken` or `oidc`.
+    /// The method's name, as the server's audit events name it: `joinToken`, `oidc` or
+    /// `awsIam`.
     pub fn method(&self) -> &'static str {
         match self {
             Evidence::JoinToken { .. } => "joinToken",
             Evidence::Oidc { .. } => "oidc",
+            Evidence::AwsIam { .. } => "awsIam",
         }
     }
 }
@@ -57,6 +65,38 @@ impl Evidence {
 impl fmt::Debug for Evidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Evidence({})", self.method())
+    }
+}
+
+/// An `sts:GetCallerIdentity` request signed (SigV4) with the function's AWS credentials,
+/// as it would be sent to STS. It must sign `host` (the server's STS endpoint), `x-amz-date`
+/// and `x-writ-server-id` (the writ server's id: its trust domain unless configured
+/// otherwise). `Debug` shows header names only: the values carry the session token and the
+/// signature.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsSignedRequest {
+    /// `POST`.
+    pub method: String,
+    /// The URL it was signed for, `https://sts.us-east-1.amazonaws.com/`; the server sends
+    /// it to its own STS endpoint, which must be this one.
+    pub url: String,
+    /// Every header, by lower-case name: `host`, `x-amz-date`, `x-writ-server-id`,
+    /// `content-type`, `authorization`, and `x-amz-security-token` for temporary
+    /// credentials.
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The body, base64 (standard, padded): `Action=GetCallerIdentity&Version=2011-06-15`.
+    pub body: String,
+}
+
+impl fmt::Debug for AwsSignedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsSignedRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 

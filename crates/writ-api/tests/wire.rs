@@ -96,6 +96,11 @@ fn function() -> Function {
                 subject: Some("repo:acme/orders:*".into()),
                 claims: BTreeMap::from([("ref".into(), "refs/heads/main".into())]),
             }),
+            AttestationRule::AwsIam(AwsIamRule {
+                role_arns: vec!["arn:aws:iam::123456789012:role/orders-*".into()],
+                accounts: vec!["123456789012".into()],
+                session_name: Some("orders".into()),
+            }),
         ],
         x509_ttl: "1h".into(),
         created_at: "2026-01-01T00:00:00Z".into(),
@@ -129,6 +134,17 @@ fn every_type_survives_a_round_trip() {
         },
         Evidence::Oidc {
             token: "eyJ.x.y".into(),
+        },
+        Evidence::AwsIam {
+            request: AwsSignedRequest {
+                method: "POST".into(),
+                url: "https://sts.us-east-1.amazonaws.com/".into(),
+                headers: BTreeMap::from([
+                    ("host".into(), "sts.us-east-1.amazonaws.com".into()),
+                    ("x-writ-server-id".into(), "example.org".into()),
+                ]),
+                body: "QWN0aW9uPUdldENhbGxlcklkZW50aXR5JlZlcnNpb249MjAxMS0wNi0xNQ==".into(),
+            },
         },
     ] {
         round_trip(LoginRequest {
@@ -481,6 +497,17 @@ fn the_servers_answers_decode() {
     assert!(
         !format!("{join:?}").contains("c2VjcmV0"),
         "Debug shows no token"
+    );
+    let aws: LoginRequest = decodes(json!({"function": "orders", "csr": "c",
+        "attestation": {"type": "awsIam", "request": {"method": "POST",
+            "url": "https://sts.us-east-1.amazonaws.com/",
+            "headers": {"authorization": "AWS4-HMAC-SHA256 Credential=ASIAX/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=5ec2e7",
+                        "x-amz-security-token": "SeSsIoNtOkEn"},
+            "body": "QWN0aW9uPUdldENhbGxlcklkZW50aXR5JlZlcnNpb249MjAxMS0wNi0xNQ=="}}}));
+    let shown = format!("{aws:?}");
+    assert!(
+        !shown.contains("SeSsIoNtOkEn") && !shown.contains("5ec2e7"),
+        "Debug shows no session token or signature: {shown}"
     );
     decodes::<IssuedToken>(
         json!({"id": "0123456789abcdef01234567", "token": "writ.admin.0123456789abcdef01234567.c2VjcmV0", "expiresAt": null}),

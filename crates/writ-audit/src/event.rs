@@ -43,7 +43,7 @@ pub struct Event {
     pub request_id: String,
     /// Who: a SPIFFE ID, `token:<hmac>`, or `anonymous`.
     pub actor: String,
-    /// How the actor authenticated: `adminToken`, `joinToken`, `oidc`, `x509Svid`,
+    /// How the actor authenticated: `adminToken`, `joinToken`, `oidc`, `awsIam`, `x509Svid`,
     /// `jwtSvid`, `hmac`, `apiKey` or `none`.
     pub authenticated_by: String,
     /// The action, e.g. `writ:RegisterFunction`, `writ:Invoke`, `secrets:GetSecretValue`.

@@ -48,6 +48,14 @@ pub enum Evidence {
     JoinToken(String),
     /// An OIDC ID token (read from a file, which platforms refresh).
     OidcFile(PathBuf),
+    /// A GetCallerIdentity request signed with the AWS credentials in the environment
+    /// ([`crate::aws_iam`]), for the writ server with this id; `None`: the server's trust
+    /// domain, read from its trust bundle (`GET /v1/bundle`, over TLS verified with the CA
+    /// given).
+    AwsIam {
+        /// The server's id, when it is not the trust domain (`--aws-iam-server-id`).
+        server_id: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for Evidence {
@@ -55,6 +63,7 @@ impl std::fmt::Debug for Evidence {
         match self {
             Evidence::JoinToken(_) => f.write_str("JoinToken(..)"),
             Evidence::OidcFile(p) => write!(f, "OidcFile({})", p.display()),
+            Evidence::AwsIam { server_id } => write!(f, "AwsIam({server_id:?})"),
         }
     }
 }
@@ -158,6 +167,24 @@ impl Identity {
                 writ_api::identity::Evidence::Oidc {
                     token: token.trim().to_string(),
                 }
+            }
+            Evidence::AwsIam { server_id } => {
+                let aws = crate::aws_iam::AwsEnvironment::from_env()?;
+                let server_id = match server_id {
+                    Some(id) => id.clone(),
+                    None => {
+                        api.send::<GetBundle>(&writ_api::NoRequest)
+                            .await
+                            .map_err(failed)?
+                            .trust_domain
+                    }
+                };
+                let request = crate::aws_iam::sign_get_caller_identity(
+                    &aws,
+                    &server_id,
+                    time::OffsetDateTime::now_utc(),
+                )?;
+                writ_api::identity::Evidence::AwsIam { request }
             }
         };
         let (csr, key_pem) = csr()?;

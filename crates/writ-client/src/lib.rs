@@ -9,11 +9,13 @@
 //! [`api::ApiClient`] is the one client for writ's API (`writ_api`'s endpoints and types),
 //! for this crate, the CLI, the gateway and the agent alike.
 //!
-//! [`identity::Identity`] attests at start (join token or OIDC token) and
+//! [`identity::Identity`] attests at start (join token, OIDC token, or a GetCallerIdentity
+//! request signed with the function's AWS credentials, [`aws_iam`]) and
 //! [`identity::keep_fresh`] renews the X.509-SVID at half life; every client built with
 //! [`fetch::mtls_client`] presents the current one. `writ agent` is built on the same.
 
 pub mod api;
+pub mod aws_iam;
 pub mod fetch;
 pub mod identity;
 pub mod secrets;

@@ -21,6 +21,7 @@
 //! assert_eq!(svid.spiffe_id.as_str(), "spiffe://example.org/fn/orders");
 //! ```
 
+pub mod aws_iam;
 pub mod jwt_svid;
 pub mod oidc;
 mod spiffe_id;

@@ -1,4 +1,4 @@
-//! writ's control plane: the function registry, attestation (join tokens, OIDC), the CA
+//! writ's control plane: the function registry, attestation (join tokens, OIDC, AWS IAM), the CA
 //! that signs X.509-SVIDs for callers' CSRs, JWT-SVIDs on demand, key rotation, and the
 //! revocation feed, served as an HTTPS JSON API under `/v1`.
 //!

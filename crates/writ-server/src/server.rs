@@ -45,6 +45,21 @@ pub struct Settings {
     /// Networks HTTPS rotation hooks may reach although they are not public
     /// (`--hook-allow-net CIDR`).
     pub hook_networks: HookNetworks,
+    /// AWS IAM attestation: this server's id (`None`: the trust domain) and its STS
+    /// endpoint.
+    pub aws_iam: AwsIamConfig,
+}
+
+/// How AWS IAM attestations are checked, as configured (`--aws-iam-server-id`,
+/// `--aws-sts-endpoint`).
+#[derive(Debug, Clone, Default)]
+pub struct AwsIamConfig {
+    /// The id a signed request must name in `x-writ-server-id`; the trust domain when
+    /// `None`.
+    pub server_id: Option<String>,
+    /// Where GetCallerIdentity requests are sent; `https://sts.{region}.amazonaws.com` by
+    /// default.
+    pub sts_endpoint: writ_identity::aws_iam::StsEndpoint,
 }
 
 impl std::fmt::Debug for Settings {
@@ -59,6 +74,7 @@ impl std::fmt::Debug for Settings {
             .field("tls_names", &self.tls_names)
             .field("rotation_hooks", &self.rotation_hooks)
             .field("hook_networks", &self.hook_networks.allowed())
+            .field("aws_iam", &self.aws_iam)
             .field(
                 "master_key_env",
                 &self.master_key_env.as_ref().map(|_| "(set)"),
@@ -165,6 +181,14 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
     let audit = audit_log::open(&store, &master, settings.audit_copies.clone())
         .await
         .map_err(|e| err("opening the audit log", e))?;
+    let aws_iam = crate::attest::AwsIamSettings {
+        server_id: settings
+            .aws_iam
+            .server_id
+            .clone()
+            .unwrap_or_else(|| trust_domain.to_string()),
+        sts_endpoint: settings.aws_iam.sts_endpoint.clone(),
+    };
     let state = AppState::new(
         store,
         trust_domain,
@@ -178,6 +202,7 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         Some(settings.data_dir.join("ca.pem")),
         settings.rotation_hooks.clone(),
         settings.hook_networks.clone(),
+        aws_iam,
         now,
     )
     .map_err(|e| err("TLS", e))?;

@@ -65,7 +65,7 @@ pub struct AppState {
     pub revoked_serials: RwLock<HashSet<String>>,
     /// The newest revocation feed position this server has seen.
     pub feed_head: watch::Sender<i64>,
-    /// An HTTPS client for fetching JWKS documents.
+    /// An HTTPS client for fetching JWKS documents and calling STS (redirects not followed).
     pub http: reqwest::Client,
     /// Every cache ([`crate::cache`]): functions, secrets, compiled policies, JWKS.
     pub caches: crate::cache::Caches,
@@ -81,6 +81,8 @@ pub struct AppState {
     pub hook_networks: Arc<crate::hook_destination::HookNetworks>,
     /// Failed logins and admin-token guesses, by source.
     pub auth_failures: crate::throttle::FailureThrottle,
+    /// How AWS IAM attestations are checked: this server's id and its STS endpoint.
+    pub aws_iam: crate::attest::AwsIamSettings,
     tls_state: Mutex<TlsState>,
 }
 
@@ -108,12 +110,13 @@ impl AppState {
         bundle_file: Option<PathBuf>,
         rotation_hooks: Vec<(String, PathBuf)>,
         hook_networks: crate::hook_destination::HookNetworks,
+        aws_iam: crate::attest::AwsIamSettings,
         now: OffsetDateTime,
     ) -> Result<Arc<AppState>, String> {
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(native_roots_client_config()?)
-            // A JWKS URL passed the rule check (https, or http to loopback); a redirect
-            // must not lead the server anywhere else.
+            // A JWKS URL passed the rule check (https, or http to loopback), an STS
+            // endpoint is the operator's; a redirect must not lead the server anywhere else.
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
@@ -136,6 +139,7 @@ impl AppState {
             rotation_hooks,
             hook_networks: Arc::new(hook_networks),
             auth_failures: crate::throttle::FailureThrottle::default(),
+            aws_iam,
             tls_state: Mutex::new(tls_state),
         };
         state.write_bundle_file(now);

@@ -39,7 +39,20 @@ use std::fmt;
 pub use canonical::UriEncoding;
 pub use key::{SigningKeyCache, signing_key};
 pub use sign::{HeaderSignature, Presigned, SignError, SigningParams, presign, sign_headers};
-pub use verify::{Prepared, SignatureForm, Verified, VerifyError, VerifySettings, prepare, verify};
+pub use verify::{
+    AuthorizationHeader, Prepared, SignatureForm, Verified, VerifyError, VerifySettings, prepare,
+    read_authorization, verify,
+};
+
+/// Parses an `X-Amz-Date` value, exactly `YYYYMMDDTHHMMSSZ` (UTC), as [`verify`] reads it.
+pub fn parse_amz_date(value: &str) -> Option<time::OffsetDateTime> {
+    datetime::parse_amz_date(value)
+}
+
+/// Formats `t` as an `X-Amz-Date` value, `YYYYMMDDTHHMMSSZ` in UTC.
+pub fn format_amz_date(t: time::OffsetDateTime) -> String {
+    datetime::format_amz_date(t)
+}
 
 /// The algorithm name SigV4 puts in the `Authorization` header and `X-Amz-Algorithm`.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";

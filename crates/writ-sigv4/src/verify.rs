@@ -393,6 +393,40 @@ fn parse_authorization(value: &str) -> Result<Authorization<'_>, VerifyError> {
     })
 }
 
+/// What an `Authorization` header says, read strictly but not verified: the credential
+/// scope and the signed header names. For a party that forwards a signed request to the
+/// service that verifies it (AWS IAM attestation sends a GetCallerIdentity request on to
+/// STS) and must check what it is about to send. The signature itself is not returned, so
+/// it cannot end up in a log or an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationHeader<'a> {
+    /// The access key id of the credential scope.
+    pub access_key_id: &'a str,
+    /// The credential scope's date, `YYYYMMDD`.
+    pub date: &'a str,
+    /// The credential scope's region.
+    pub region: &'a str,
+    /// The credential scope's service.
+    pub service: &'a str,
+    /// The signed header names, lower-case, sorted and unique.
+    pub signed_headers: Vec<&'a str>,
+}
+
+/// Reads an `Authorization` header of the `AWS4-HMAC-SHA256` form with the same strictness
+/// as [`verify`]: each component once, a five-part credential ending in `aws4_request`,
+/// signed header names lower-case, sorted and unique (at most 64), and a signature of 64
+/// lower-case hex digits. Nothing is verified.
+pub fn read_authorization(value: &str) -> Result<AuthorizationHeader<'_>, VerifyError> {
+    let parsed = parse_authorization(value)?;
+    Ok(AuthorizationHeader {
+        access_key_id: parsed.scope.access_key_id,
+        date: parsed.scope.date,
+        region: parsed.scope.region,
+        service: parsed.scope.service,
+        signed_headers: parsed.signed,
+    })
+}
+
 /// The only header called `name`, or `None`; `Duplicate` if there are several.
 fn single_header<'a>(
     headers: &[(&str, &'a str)],

@@ -10,6 +10,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 use writ_api::identity::{Bundle, Jwks, JwtSvid, Svid};
+use writ_identity::aws_iam;
 use writ_identity::{IssueError, SpiffeId};
 
 use super::access::Authorized;
@@ -166,6 +167,7 @@ pub(super) async fn login(
         .map_err(|e| ApiError::internal("stored rules are unreadable", e))?;
     let ttl = ttl_for(&state, &function);
     let now = OffsetDateTime::now_utc();
+    let mut aws_reason = None;
     let (answer, serial) = match &body.attestation {
         Evidence::JoinToken { token } => {
             if !rules.contains(&AttestationRule::JoinToken) {
@@ -260,6 +262,64 @@ pub(super) async fn login(
             }
             signed
         }
+        Evidence::AwsIam { request } => {
+            let aws_rules: Vec<_> = rules
+                .iter()
+                .filter_map(|r| match r {
+                    AttestationRule::AwsIam(a) => Some(a),
+                    _ => None,
+                })
+                .collect();
+            if aws_rules.is_empty() {
+                return Err(refuse(
+                    "the function does not accept AWS IAM attestation".into(),
+                ));
+            }
+            let settings = &state.aws_iam;
+            // Checked before anything is sent; sent only to this server's STS endpoint.
+            let call =
+                aws_iam::check_request(request, &settings.server_id, &settings.sts_endpoint, now)
+                    .map_err(|e| refuse(format!("AWS IAM: {e}")))?;
+            let caller = crate::attest::call_sts(&state.http, &call)
+                .await
+                .map_err(|e| refuse(format!("AWS IAM: access key {}: {e}", call.access_key_id)))?;
+            let role = aws_iam::AssumedRole::from_identity(&caller)
+                .map_err(|e| refuse(format!("AWS IAM: {e}")))?;
+            let reasons: Vec<String> = aws_rules
+                .iter()
+                .filter_map(|rule| rule.admits(&role).err())
+                .collect();
+            if reasons.len() == aws_rules.len() {
+                return Err(refuse(format!(
+                    "AWS IAM: {} is not admitted: {}",
+                    role.caller_arn,
+                    reasons.join("; ")
+                )));
+            }
+            // Sign first: a bad CSR must not use the request up. Then use it: each signed
+            // request logs in once (remembered by the hash of its Authorization header
+            // until it could no longer pass the time check), so evidence seen in transit
+            // or in a log cannot be replayed within its five minutes either.
+            let signed = sign(&state, &body.csr, &id, ttl)
+                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", &conn, e))?;
+            let expires_at = (call.signed_at + aws_iam::MAX_SKEW).unix_timestamp() + 1;
+            if !state
+                .store
+                .use_oidc_token(
+                    &format!("awsIam:{}", call.replay_key),
+                    expires_at,
+                    now.unix_timestamp(),
+                )
+                .await?
+            {
+                return Err(refuse(format!(
+                    "AWS IAM: the signed request {} was already used: each logs in once",
+                    &call.replay_key[..16]
+                )));
+            }
+            aws_reason = Some(format!("AWS IAM: {} as {}", role.caller_arn, role.role_arn));
+            signed
+        }
     };
     // A login hands out a credential: it is reported only once its event is durable.
     let mut event = state.event(
@@ -271,6 +331,7 @@ pub(super) async fn login(
         Outcome::Allowed,
     );
     event.serial = Some(serial);
+    event.reason = aws_reason;
     state.audit.record_durable(event).await?;
     Ok(Json(answer))
 }

@@ -13,6 +13,7 @@ use writ_client::identity::Evidence;
   WRIT_JOIN_TOKEN=$(cat join) AWS_SESSION_TOKEN=s3 writ agent --function orders \\
       --outbound payments=127.0.0.1:9101 --gateway https://gateway.internal:8443
   writ agent --function orders --oidc-token-file /var/run/secrets/token --svid-dir /run/writ
+  WRIT_ATTEST=aws-iam writ agent --function orders     # in Lambda: signs with the role's credentials
 
 The function then reads secrets as it would from the AWS Parameters and Secrets Lambda
 Extension (GET http://127.0.0.1:2773/secretsmanager/get?secretId=NAME with the header
@@ -32,12 +33,22 @@ pub struct AgentArgs {
     /// The trust bundle to verify the server with at first contact.
     #[arg(long, env = "WRIT_CACERT")]
     ca_file: PathBuf,
+    /// How the agent proves itself: join-token (--join-token-file or WRIT_JOIN_TOKEN), oidc
+    /// (--oidc-token-file), or aws-iam (a GetCallerIdentity request signed with
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN and AWS_REGION, for the
+    /// STS at AWS_ENDPOINT_URL_STS or sts.REGION.amazonaws.com). Default: from the file given.
+    #[arg(long, env = "WRIT_ATTEST", value_enum)]
+    attest: Option<Attest>,
     /// A file holding a one-time join token (or set WRIT_JOIN_TOKEN).
     #[arg(long, env = "WRIT_JOIN_TOKEN_FILE", conflicts_with = "oidc_token_file")]
     join_token_file: Option<PathBuf>,
     /// A file holding an OIDC ID token (re-read at each attestation).
     #[arg(long, env = "WRIT_OIDC_TOKEN_FILE")]
     oidc_token_file: Option<PathBuf>,
+    /// The writ server's id that AWS IAM attestation signs for, when the server was given
+    /// --aws-iam-server-id (default: the server's trust domain, from its trust bundle).
+    #[arg(long, env = "WRIT_AWS_IAM_SERVER_ID", value_name = "ID")]
+    aws_iam_server_id: Option<String>,
     /// Where the localhost endpoints listen.
     #[arg(long, env = "WRIT_AGENT_LISTEN", default_value = "127.0.0.1:2773")]
     listen: SocketAddr,
@@ -81,6 +92,70 @@ pub struct AgentArgs {
     exit_when_ready: bool,
 }
 
+/// The attestation methods the agent can use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Attest {
+    /// A one-time join token.
+    JoinToken,
+    /// An OIDC ID token from a file.
+    Oidc,
+    /// A GetCallerIdentity request signed with the function's AWS credentials.
+    AwsIam,
+}
+
+/// The evidence the flags and environment choose.
+fn evidence(args: &AgentArgs) -> Result<Evidence, String> {
+    let join_from_env = || {
+        std::env::var("WRIT_JOIN_TOKEN").map(Evidence::JoinToken).map_err(|_| {
+            "give --join-token-file, --oidc-token-file, --attest aws-iam, or set WRIT_JOIN_TOKEN (tokens are never flag values)"
+                .to_string()
+        })
+    };
+    let attest = args
+        .attest
+        .unwrap_or(match (&args.join_token_file, &args.oidc_token_file) {
+            (None, Some(_)) => Attest::Oidc,
+            _ => Attest::JoinToken,
+        });
+    if attest != Attest::AwsIam && args.aws_iam_server_id.is_some() {
+        return Err("--aws-iam-server-id is for --attest aws-iam".into());
+    }
+    match attest {
+        Attest::JoinToken => {
+            if args.oidc_token_file.is_some() {
+                return Err("--attest join-token: --oidc-token-file is for --attest oidc".into());
+            }
+            match &args.join_token_file {
+                Some(f) => Ok(Evidence::JoinToken(read_secret_file(
+                    f,
+                    "--join-token-file",
+                )?)),
+                None => join_from_env(),
+            }
+        }
+        Attest::Oidc => match (&args.oidc_token_file, &args.join_token_file) {
+            (Some(f), None) => Ok(Evidence::OidcFile(f.clone())),
+            (None, _) => Err("--attest oidc needs --oidc-token-file".into()),
+            (Some(_), Some(_)) => {
+                Err("--attest oidc: --join-token-file is for --attest join-token".into())
+            }
+        },
+        Attest::AwsIam => {
+            if args.join_token_file.is_some() || args.oidc_token_file.is_some() {
+                return Err(
+                    "--attest aws-iam signs with the AWS credentials in the environment: leave out --join-token-file and --oidc-token-file"
+                        .into(),
+                );
+            }
+            // Fail here, before any connection, when the credentials are not there.
+            writ_client::aws_iam::AwsEnvironment::from_env()?;
+            Ok(Evidence::AwsIam {
+                server_id: args.aws_iam_server_id.clone(),
+            })
+        }
+    }
+}
+
 fn outbound(text: &str) -> Result<(String, SocketAddr), String> {
     let (name, addr) = text.split_once('=').ok_or("write NAME=127.0.0.1:PORT")?;
     let addr: SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
@@ -111,14 +186,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, String> {
             args.listen
         ));
     }
-    let evidence = match (&args.join_token_file, &args.oidc_token_file) {
-        (Some(f), _) => Evidence::JoinToken(read_secret_file(f, "--join-token-file")?),
-        (None, Some(f)) => Evidence::OidcFile(f.clone()),
-        (None, None) => Evidence::JoinToken(std::env::var("WRIT_JOIN_TOKEN").map_err(|_| {
-            "give --join-token-file, --oidc-token-file, or set WRIT_JOIN_TOKEN (tokens are never flag values)"
-                .to_string()
-        })?),
-    };
+    let evidence = evidence(&args)?;
     let caller_token = match &args.caller_token_file {
         Some(f) => read_secret_file(f, "--caller-token-file")?,
         None => std::env::var("AWS_SESSION_TOKEN").map_err(|_| {

@@ -213,6 +213,7 @@ async fn demo(
         audit_copies: writ_server::audit::Copies::default(),
         rotation_hooks: Vec::new(),
         hook_networks: Default::default(),
+        aws_iam: Default::default(),
     })
     .await
     .map_err(|e| format!("{e} (another writ on {}? use --listen)", args.listen))?;

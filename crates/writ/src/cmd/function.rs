@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 use writ_api::endpoints::{DeleteFunction, GetFunction, ListFunctions, RegisterFunction};
 use writ_api::functions::{
-    AttestationRule, Function, FunctionName, RegisterFunctionRequest, default_rules,
+    AttestationRule, AwsIamRule, Function, FunctionName, RegisterFunctionRequest, default_rules,
 };
 
 use super::client::{Client, ClientArgs, ClientFormat, print_answer, print_json};
@@ -26,6 +26,8 @@ enum FnCommand {
     #[command(after_help = "Examples:
   writ fn register orders                       # join tokens only
   writ fn register orders --attestation rules.json --x509-ttl 30m
+  writ fn register orders --aws-iam-role 'arn:aws:iam::123456789012:role/orders-*' \\
+      --aws-iam-session-name orders              # AWS IAM attestation (Lambda)
 
 rules.json is a JSON array of rules, e.g.
   [{\"type\": \"joinToken\"},
@@ -38,6 +40,27 @@ rules.json is a JSON array of rules, e.g.
         /// A JSON file with the attestation rules (default: join tokens).
         #[arg(long)]
         attestation: Option<PathBuf>,
+        /// Accept AWS IAM attestation from a role whose ARN matches this pattern
+        /// (repeatable; `*` and `?` wildcards, the role's name without its path). Replaces
+        /// the default join-token rule; added to the rules of --attestation.
+        #[arg(long = "aws-iam-role", value_name = "ARN_PATTERN")]
+        aws_iam_roles: Vec<String>,
+        /// With --aws-iam-role: the AWS account (12 digits) the role must be in
+        /// (repeatable).
+        #[arg(
+            long = "aws-iam-account",
+            value_name = "ACCOUNT",
+            requires = "aws_iam_roles"
+        )]
+        aws_iam_accounts: Vec<String>,
+        /// With --aws-iam-role: a pattern the role session's name must match (Lambda names
+        /// the session after the function).
+        #[arg(
+            long = "aws-iam-session-name",
+            value_name = "PATTERN",
+            requires = "aws_iam_roles"
+        )]
+        aws_iam_session_name: Option<String>,
         /// X.509-SVID lifetime for this function (default: the server's).
         #[arg(long)]
         x509_ttl: Option<String>,
@@ -68,6 +91,9 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
         FnCommand::Register {
             name,
             attestation,
+            aws_iam_roles,
+            aws_iam_accounts,
+            aws_iam_session_name,
             x509_ttl,
             policy,
         } => {
@@ -77,6 +103,7 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
                 x509_ttl,
                 policies: Vec::new(),
             };
+            let attestation_file = attestation.clone();
             if let Some(path) = attestation {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("--attestation {}: {e}", path.display()))?;
@@ -89,6 +116,18 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
                     )
                 })?;
                 request.attestation = rules;
+            }
+            if !aws_iam_roles.is_empty() {
+                let rule = AttestationRule::AwsIam(AwsIamRule {
+                    role_arns: aws_iam_roles,
+                    accounts: aws_iam_accounts,
+                    session_name: aws_iam_session_name,
+                });
+                if request.attestation == default_rules() && attestation_file.is_none() {
+                    request.attestation = vec![rule];
+                } else {
+                    request.attestation.push(rule);
+                }
             }
             for path in &policy {
                 let text = std::fs::read_to_string(path)

@@ -21,7 +21,9 @@ created on first start. Servers sharing one PostgreSQL database must share the m
 The current trust bundle is kept in DATA_DIR/ca.pem for the CLI (WRIT_CACERT). Audit events
 go to the store's hash-chained log, and with --audit-file or --audit-stdout also to JSON lines.
 Secret rotation commands are registered with --rotation-hook NAME=PATH; the API names them,
-never a path.")]
+never a path. AWS IAM attestation sends signed GetCallerIdentity requests to --aws-sts-endpoint
+only, and accepts those naming this server's id (--aws-iam-server-id, the trust domain by
+default) in their signed x-writ-server-id header.")]
 pub struct ServerArgs {
     /// Directory for the master key, bootstrap token, trust bundle and SQLite database.
     #[arg(long, env = "WRIT_DATA_DIR", default_value = "writ-data")]
@@ -78,6 +80,36 @@ pub struct ServerArgs {
         value_parser = cidr
     )]
     hook_allow_nets: Vec<writ_server::hook_destination::IpNet>,
+    /// This server's id for AWS IAM attestation: a signed GetCallerIdentity request must
+    /// name it in its signed x-writ-server-id header (default: the trust domain).
+    #[arg(long, env = "WRIT_AWS_IAM_SERVER_ID", value_name = "ID")]
+    aws_iam_server_id: Option<String>,
+    /// Where AWS IAM attestation sends GetCallerIdentity requests; {region} is the
+    /// credential scope's region. A signed request's host must be this endpoint's.
+    #[arg(
+        long,
+        env = "WRIT_AWS_STS_ENDPOINT",
+        value_name = "URL",
+        default_value = writ_identity::aws_iam::DEFAULT_STS_ENDPOINT,
+        value_parser = sts_endpoint
+    )]
+    aws_sts_endpoint: writ_identity::aws_iam::StsEndpoint,
+}
+
+/// Parses `--aws-sts-endpoint`: an http(s) URL without user information or query.
+fn sts_endpoint(text: &str) -> Result<writ_identity::aws_iam::StsEndpoint, String> {
+    writ_identity::aws_iam::StsEndpoint::new(text.trim())
+}
+
+/// Checks `--aws-iam-server-id`: 1 to 255 printable ASCII characters, as it travels in an
+/// HTTP header.
+fn check_server_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 255 || !id.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+        return Err(format!(
+            "--aws-iam-server-id {id:?}: give 1 to 255 printable ASCII characters without spaces (it is sent in a header)"
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a network for `--hook-allow-net`: `10.20.0.0/16`, `fd00:1::/32`, or one address.
@@ -159,6 +191,9 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
     if args.jwt_ttl > args.jwt_max_ttl {
         return Err("--jwt-ttl is longer than --jwt-max-ttl".into());
     }
+    if let Some(id) = &args.aws_iam_server_id {
+        check_server_id(id)?;
+    }
     init_logging(args.log_format == LogFormat::Json);
     let settings = Settings {
         data_dir: args.data_dir,
@@ -180,6 +215,10 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
         },
         rotation_hooks: args.rotation_hooks,
         hook_networks: writ_server::hook_destination::HookNetworks::new(args.hook_allow_nets),
+        aws_iam: writ_server::server::AwsIamConfig {
+            server_id: args.aws_iam_server_id,
+            sts_endpoint: args.aws_sts_endpoint,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
