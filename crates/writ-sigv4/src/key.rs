@@ -29,6 +29,27 @@ pub(crate) fn derive(secret: &[u8], date: &str, region: &str, service: &str) -> 
     hmac::Key::new(hmac::HMAC_SHA256, k_signing.as_ref())
 }
 
+/// The SigV4 signing key of a secret access key for one day (`YYYYMMDD`), region and
+/// service: the 32 bytes the four HMAC steps end with. It signs requests of that scope only,
+/// which is what makes it fit to hand to a verifier that must not hold the secret itself
+/// (a gateway).
+pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> [u8; 32] {
+    let mut first = Vec::with_capacity(4 + secret.len());
+    first.extend_from_slice(b"AWS4");
+    first.extend_from_slice(secret);
+    let step = |key: &[u8], data: &[u8]| {
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    };
+    let k_date = step(&first, date.as_bytes());
+    first.fill(0);
+    let k_region = step(&k_date, region.as_bytes());
+    let k_service = step(&k_region, service.as_bytes());
+    step(&k_service, b"aws4_request")
+}
+
 struct Entry {
     access_key_id: Box<str>,
     date: Box<str>,
@@ -169,6 +190,15 @@ mod tests {
             ],
         );
         assert_eq!(tag(&key), tag(&expected));
+        assert_eq!(
+            signing_key(
+                b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "20120215",
+                "us-east-1",
+                "iam"
+            )[..4],
+            [0xf4, 0x78, 0x0e, 0x2d]
+        );
     }
 
     #[test]

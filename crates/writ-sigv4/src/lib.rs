@@ -37,7 +37,7 @@ mod verify;
 use std::fmt;
 
 pub use canonical::UriEncoding;
-pub use key::SigningKeyCache;
+pub use key::{SigningKeyCache, signing_key};
 pub use sign::{HeaderSignature, Presigned, SignError, SigningParams, presign, sign_headers};
 pub use verify::{SignatureForm, Verified, VerifyError, VerifySettings, verify};
 
