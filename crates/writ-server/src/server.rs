@@ -45,6 +45,8 @@ pub struct Settings {
     /// Networks HTTPS rotation hooks may reach although they are not public
     /// (`--hook-allow-net CIDR`).
     pub hook_networks: HookNetworks,
+    /// The AWS account id the AWS-compatible APIs' ARNs name (`--aws-account-id`).
+    pub aws_account_id: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -59,6 +61,7 @@ impl std::fmt::Debug for Settings {
             .field("tls_names", &self.tls_names)
             .field("rotation_hooks", &self.rotation_hooks)
             .field("hook_networks", &self.hook_networks.allowed())
+            .field("aws_account_id", &self.aws_account_id)
             .field(
                 "master_key_env",
                 &self.master_key_env.as_ref().map(|_| "(set)"),
@@ -162,6 +165,7 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         .map_err(|e| err(&format!("--listen {}", settings.listen), e))?;
     let addr = listener.local_addr().map_err(|e| err("listener", e))?;
     let names = server_names(&settings.tls_names, addr.ip());
+    let aws = crate::aws::AwsState::new(&settings.aws_account_id).map_err(StartError)?;
     let audit = audit_log::open(&store, &master, settings.audit_copies.clone())
         .await
         .map_err(|e| err("opening the audit log", e))?;
@@ -178,6 +182,7 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         Some(settings.data_dir.join("ca.pem")),
         settings.rotation_hooks.clone(),
         settings.hook_networks.clone(),
+        aws,
         now,
     )
     .map_err(|e| err("TLS", e))?;

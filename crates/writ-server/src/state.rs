@@ -81,6 +81,8 @@ pub struct AppState {
     pub hook_networks: Arc<crate::hook_destination::HookNetworks>,
     /// Failed logins and admin-token guesses, by source.
     pub auth_failures: crate::throttle::FailureThrottle,
+    /// The AWS-compatible surfaces' account id and signing-key cache.
+    pub aws: crate::aws::AwsState,
     tls_state: Mutex<TlsState>,
 }
 
@@ -108,6 +110,7 @@ impl AppState {
         bundle_file: Option<PathBuf>,
         rotation_hooks: Vec<(String, PathBuf)>,
         hook_networks: crate::hook_destination::HookNetworks,
+        aws: crate::aws::AwsState,
         now: OffsetDateTime,
     ) -> Result<Arc<AppState>, String> {
         let http = reqwest::Client::builder()
@@ -136,6 +139,7 @@ impl AppState {
             rotation_hooks,
             hook_networks: Arc::new(hook_networks),
             auth_failures: crate::throttle::FailureThrottle::default(),
+            aws,
             tls_state: Mutex::new(tls_state),
         };
         state.write_bundle_file(now);

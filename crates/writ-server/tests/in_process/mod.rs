@@ -49,6 +49,7 @@ pub async fn start_server(name: &str) -> InProcess {
         audit_copies: Default::default(),
         rotation_hooks: vec![],
         hook_networks: Default::default(),
+        aws_account_id: writ_server::aws::DEFAULT_ACCOUNT_ID.into(),
     };
     let (running, _listener) = start(settings).await.expect("start the server");
     let router = writ_server::api::router(running.state.clone());

@@ -213,6 +213,7 @@ async fn demo(
         audit_copies: writ_server::audit::Copies::default(),
         rotation_hooks: Vec::new(),
         hook_networks: Default::default(),
+        aws_account_id: writ_server::aws::DEFAULT_ACCOUNT_ID.into(),
     })
     .await
     .map_err(|e| format!("{e} (another writ on {}? use --listen)", args.listen))?;

@@ -78,6 +78,16 @@ pub struct ServerArgs {
         value_parser = cidr
     )]
     hook_allow_nets: Vec<writ_server::hook_destination::IpNet>,
+    /// The 12-digit AWS account id the AWS-compatible APIs name in ARNs: a function's
+    /// role is arn:aws:iam::ACCOUNT:role/NAME (see docs/aws.md).
+    #[arg(long, env = "WRIT_AWS_ACCOUNT_ID", default_value = writ_server::aws::DEFAULT_ACCOUNT_ID, value_parser = aws_account_id)]
+    aws_account_id: String,
+}
+
+/// Parses `--aws-account-id`: 12 digits.
+fn aws_account_id(text: &str) -> Result<String, String> {
+    writ_server::aws::check_account_id(text)?;
+    Ok(text.to_string())
 }
 
 /// Parses a network for `--hook-allow-net`: `10.20.0.0/16`, `fd00:1::/32`, or one address.
@@ -180,6 +190,7 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
         },
         rotation_hooks: args.rotation_hooks,
         hook_networks: writ_server::hook_destination::HookNetworks::new(args.hook_allow_nets),
+        aws_account_id: args.aws_account_id,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
