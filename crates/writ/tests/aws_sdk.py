@@ -92,6 +92,36 @@ def boto3_tour():
     out["listed"] = names
     batch = sm.batch_get_secret_value(SecretIdList=["prod/orders-db", "prod/orders-token"])
     out["batch"] = sorted(v["Name"] for v in batch["SecretValues"])
+    out["by_version"] = sm.get_secret_value(SecretId="prod/orders-token",
+                                            VersionId=put["VersionId"])["SecretString"]
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"SPIFFE": "spiffe://example.org/fn/billing"},
+        "Action": "secrets:GetSecretValue", "Resource": "writ:secret/prod/orders-token"}]})
+    sm.put_resource_policy(SecretId="prod/orders-token", ResourcePolicy=policy)
+    out["policy"] = json.loads(sm.get_resource_policy(SecretId="prod/orders-token")["ResourcePolicy"])
+    deleted = sm.delete_secret(SecretId="prod/orders-cert", RecoveryWindowInDays=7)
+    out["deleted"] = {"Name": deleted["Name"], "has_date": hasattr(deleted["DeletionDate"], "year")}
+    try:
+        sm.get_secret_value(SecretId="prod/orders-cert")
+    except ClientError as e:
+        out["while_deleted"] = error_of(e)
+    sm.restore_secret(SecretId="prod/orders-cert")
+    out["restored"] = list(sm.get_secret_value(SecretId="prod/orders-cert")["SecretBinary"])
+    for name, call in [
+        ("force_delete", lambda: sm.delete_secret(SecretId="prod/orders-cert",
+                                                  ForceDeleteWithoutRecovery=True)),
+        ("rotate_lambda", lambda: sm.rotate_secret(
+            SecretId="prod/orders-db",
+            RotationLambdaARN="arn:aws:lambda:eu-west-1:000000000000:function:rotate")),
+        ("rotate_without_hook", lambda: sm.rotate_secret(SecretId="prod/orders-db")),
+        ("kms_key", lambda: sm.create_secret(Name="prod/with-kms", SecretString="x",
+                                             KmsKeyId="alias/mine")),
+    ]:
+        try:
+            call()
+            out[name] = {"code": "ok"}
+        except ClientError as e:
+            out[name] = error_of(e)
     try:
         sm.get_secret_value(SecretId="prod/nothing-here")
     except ClientError as e:

@@ -66,7 +66,9 @@ impl Env {
             json!({"Version": "2012-10-17", "Statement": [
                 {"Effect": "Allow",
                  "Action": ["secrets:GetSecretValue", "secrets:DescribeSecret",
-                            "secrets:CreateSecret", "secrets:PutSecretValue"],
+                            "secrets:CreateSecret", "secrets:PutSecretValue",
+                            "secrets:DeleteSecret", "secrets:RestoreSecret",
+                            "secrets:PutResourcePolicy", "secrets:RotateSecret"],
                  "Resource": "writ:secret/prod/*"},
                 {"Effect": "Allow", "Action": "secrets:ListSecrets", "Resource": "writ:secrets"}
             ]})
@@ -245,6 +247,34 @@ fn boto3_speaks_secrets_manager_and_ssm_to_writ() {
         ])
     );
     assert_eq!(out["batch"], json!(["prod/orders-db", "prod/orders-token"]));
+    assert_eq!(out["by_version"], "t1");
+    assert_eq!(
+        out["policy"]["Statement"][0]["Principal"]["SPIFFE"],
+        format!("spiffe://{TRUST_DOMAIN}/fn/billing")
+    );
+    assert_eq!(
+        out["deleted"],
+        json!({"Name": "prod/orders-cert", "has_date": true})
+    );
+    assert_eq!(out["while_deleted"]["code"], "ResourceNotFoundException");
+    assert_eq!(out["restored"], json!([255, 0, 254]));
+    for (refused, names) in [
+        ("force_delete", "ForceDeleteWithoutRecovery"),
+        ("rotate_lambda", "RotationLambdaARN"),
+        ("rotate_without_hook", "hook"),
+        ("kms_key", "KmsKeyId"),
+    ] {
+        assert_eq!(
+            out[refused]["code"], "InvalidParameterException",
+            "{refused}: {}",
+            out[refused]
+        );
+        assert!(
+            out[refused]["message"].as_str().unwrap().contains(names),
+            "{refused}: {}",
+            out[refused]
+        );
+    }
     assert_eq!(out["missing"]["code"], "ResourceNotFoundException");
     assert_eq!(out["exists"]["code"], "ResourceExistsException");
     assert_eq!(out["put_parameter"], 1);

@@ -396,14 +396,16 @@ pub async fn verify_request(
         ));
     };
     if verified.service != service {
-        return Err(AwsError::client(
-            "InvalidSignatureException",
-            format!(
-                "the credential scope names the service {:?}; this request is for {service:?}: \
-                 sign it for {service}",
-                verified.service
-            ),
-        ));
+        let why = format!(
+            "the credential scope names the service {:?}; this request is for {service:?}: \
+             sign it for {service}",
+            verified.service
+        );
+        let refused = refuse("anonymous", "InvalidSignatureException", why.clone());
+        if refused.code == "InvalidSignatureException" {
+            return Err(AwsError::new(refused.status, refused.code, why));
+        }
+        return Err(refused);
     }
     let (session, record) =
         match check_session(state, &verified.access_key_id, &token, now.unix_timestamp()).await {

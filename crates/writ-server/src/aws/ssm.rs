@@ -5,8 +5,8 @@
 //! and `/a/b` name the same parameter; answers name it `/a/b`). A parameter's type
 //! (`String` or `SecureString`) is kept in the secret's tags under [`TYPE_TAG`], set
 //! when `PutParameter` creates it; a secret without that tag (one made through the
-//! secrets API) is a `SecureString`. `StringList` is refused. A parameter's `Version` is
-//! the position of its current version among the secret's versions, oldest first.
+//! secrets API) is a `SecureString`. `StringList` is refused. A parameter's `Version`
+//! counts the secret's versions made no later than its current one.
 //!
 //! `WithDecryption=false` on a `SecureString` is refused (`ValidationException`): AWS
 //! answers with the KMS ciphertext, and writ hands out neither its ciphertext nor a
@@ -196,14 +196,11 @@ async fn parameter(
         .secret_versions(name)
         .await
         .map_err(|e| ctx.error(e.into()))?;
-    let position = versions
-        .iter()
-        .position(|x| x.version_id == v.version_id)
-        .map_or(0, |i| i + 1);
     let modified = versions
         .iter()
         .find(|x| x.version_id == v.version_id)
         .map_or(0, |x| x.created_at);
+    let position = version_number(&versions, modified);
     Ok(json!({
         "Name": shown_as,
         "Type": kind,
@@ -395,7 +392,7 @@ pub async fn put_parameter(ctx: &Context<'_>, body: &[u8]) -> Result<Value, AwsE
             "Description: writ sets a parameter's description when it is created only",
         ));
     }
-    let put = domain::put_value(
+    domain::put_value(
         ctx.state,
         ctx.conn,
         &ctx.auth,
@@ -412,11 +409,19 @@ pub async fn put_parameter(ctx: &Context<'_>, body: &[u8]) -> Result<Value, AwsE
         .secret_versions(&name)
         .await
         .map_err(|e| ctx.error(e.into()))?;
-    let position = versions
-        .iter()
-        .position(|x| x.version_id == put.version_id)
-        .map_or(versions.len(), |i| i + 1);
+    // The new version is the newest.
+    let position = versions.len();
     Ok(json!({"Version": position, "Tier": "Standard"}))
+}
+
+/// A parameter version's number: how many of the secret's versions are not newer than the
+/// one made at `created_at` (versions made in the same second count as older: the one asked
+/// about is the newest of them, as the current version is).
+fn version_number(versions: &[crate::store::VersionRecord], created_at: i64) -> usize {
+    versions
+        .iter()
+        .filter(|x| x.created_at <= created_at)
+        .count()
 }
 
 /// A body error in SSM's vocabulary.

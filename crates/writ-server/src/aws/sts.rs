@@ -127,6 +127,19 @@ async fn assume(
     let role = required(form, "RoleArn")?;
     let session = required(form, "RoleSessionName")?;
     let token = required(form, "WebIdentityToken")?;
+    // AWS's limits, so an oversized value never reaches the audit log.
+    if !(20..=2048).contains(&role.len()) {
+        return Err(AwsError::client(
+            "ValidationError",
+            "RoleArn: 20 to 2048 characters, arn:aws:iam::ACCOUNT:role/FUNCTION",
+        ));
+    }
+    if !(4..=20_000).contains(&token.len()) {
+        return Err(AwsError::client(
+            "ValidationError",
+            "WebIdentityToken: 4 to 20000 characters",
+        ));
+    }
     if !(2..=64).contains(&session.len())
         || !session
             .bytes()
