@@ -173,6 +173,7 @@ fn the_seed_articles_boto3_code_reads_writ_secrets_with_web_identity_credentials
     assert_eq!(got["user"], "orders");
     assert_eq!(got["password"], "s3cr3t-from-writ");
     assert_eq!(got["api_endpoint"], API_ENDPOINT);
+    assert_eq!(got["ssm_calls"], 1);
     // Each issue of credentials and each read is on record, by the function.
     let fn_id = format!("spiffe://{TRUST_DOMAIN}/fn/orders");
     let issued = env.server.wait_for_audit("the credentials' issue", |e| {
