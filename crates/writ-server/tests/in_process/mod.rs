@@ -18,6 +18,14 @@ pub struct InProcess {
     dir: PathBuf,
 }
 
+impl InProcess {
+    /// The server's state.
+    #[allow(dead_code)]
+    pub fn state(&self) -> &std::sync::Arc<writ_server::state::AppState> {
+        &self._running.state
+    }
+}
+
 impl Drop for InProcess {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
