@@ -395,7 +395,7 @@ pub async fn dispatch(
                         .secret_id
                         .as_deref()
                         .ok_or_else(|| missing("SecretId", ssm))?;
-                    names.push(super::secretsmanager::resolve(state, &signed, id).await?);
+                    names.push(super::secretsmanager::resolve(state, id).await?);
                 }
                 Named::Name => {
                     let name = refs.name.as_deref().ok_or_else(|| missing("Name", ssm))?;
@@ -417,7 +417,7 @@ pub async fn dispatch(
                         ));
                     }
                     for id in ids {
-                        let name = super::secretsmanager::resolve(state, &signed, id).await?;
+                        let name = super::secretsmanager::resolve(state, id).await?;
                         if !names.contains(&name) {
                             names.push(name);
                         }

@@ -76,7 +76,12 @@ pub async fn handle(
     Extension(conn): Extension<ConnInfo>,
     req: Request,
 ) -> Response {
-    let request_id = protocol::request_id();
+    // The id audit events carry, so an answer and its events can be matched.
+    let request_id = if conn.request_id.is_empty() {
+        protocol::request_id()
+    } else {
+        conn.request_id.clone()
+    };
     let (parts, body) = req.into_parts();
     let protocol = if parts.headers.contains_key("x-amz-target") {
         Protocol::Json

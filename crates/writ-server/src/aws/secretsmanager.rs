@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use writ_api::secrets::GetSecretRequest;
 
-use super::credentials::Signed;
 use super::dispatch::Context;
 use super::protocol::{AwsError, decode_json};
 use crate::api::secrets as domain;
@@ -46,8 +45,7 @@ pub fn arn(account: &str, region: &str, record: &SecretRecord) -> String {
 
 /// The secret a `SecretId` names: a name, a full ARN (`...:secret:NAME-XXXXXX`) or a
 /// partial one (`...:secret:NAME`). An ARN of another account is refused.
-pub async fn resolve(state: &AppState, signed: &Signed, id: &str) -> Result<String, AwsError> {
-    let _ = signed;
+pub async fn resolve(state: &AppState, id: &str) -> Result<String, AwsError> {
     let Some(rest) = id.strip_prefix("arn:") else {
         super::dispatch::check_name("SecretId", id, false)?;
         return Ok(id.to_string());
