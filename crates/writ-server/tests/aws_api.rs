@@ -108,36 +108,54 @@ async fn call(router: &axum::Router, op: &Operation, signing: Signing<'_>) -> (S
     (status, serde_json::from_slice(&bytes).unwrap())
 }
 
+/// A `/v1` call with the bootstrap admin token.
+async fn admin(
+    server: &in_process::InProcess,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> StatusCode {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {}", server.token));
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let mut request = builder
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .unwrap();
+    request.extensions_mut().insert(ConnInfo {
+        remote: next_source(),
+        peer_cert: None,
+        request_id: "aws-api-test".into(),
+        started: std::time::Instant::now(),
+    });
+    server
+        .router
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
+}
+
 #[tokio::test]
 async fn every_operation_is_refused_with_awss_error_before_its_handler() {
     let server = in_process::start_server("aws-api").await;
     let state: &Arc<_> = server.state();
     // A function with no policies, and credentials for it.
-    let registered = server
-        .router
-        .clone()
-        .oneshot({
-            let mut r = Request::builder()
-                .method("POST")
-                .uri("/v1/functions")
-                .header("host", "127.0.0.1")
-                .header("authorization", format!("Bearer {}", server.token))
-                .header("content-type", "application/json")
-                .body(Body::from(json!({"name": "billing"}).to_string()))
-                .unwrap();
-            r.extensions_mut().insert(ConnInfo {
-                remote: next_source(),
-                peer_cert: None,
-                request_id: "aws-api-test".into(),
-                started: std::time::Instant::now(),
-            });
-            r
-        })
-        .await
-        .unwrap();
-    assert!(registered.status().is_success(), "{}", registered.status());
+    let registered = admin(
+        &server,
+        "POST",
+        "/v1/functions",
+        Some(json!({"name": "billing"})),
+    )
+    .await;
+    assert!(registered.is_success(), "{registered}");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let issued = credentials::issue(&state.master, "billing", "s1", now + 1, 3600, None).unwrap();
+    let issued = credentials::issue(&state.master, "billing", "s1", now, 3600, None).unwrap();
     let writ = writ_sigv4::Credentials::new(
         issued.session.access_key_id.clone(),
         issued.session.secret_access_key.clone(),
@@ -177,6 +195,30 @@ async fn every_operation_is_refused_with_awss_error_before_its_handler() {
             "{what}: {message}"
         );
     }
+
+    // Credentials die with their function's registration: deleted and registered again
+    // (a second later: registrations are in whole seconds), the function is another life.
+    let get = OPERATIONS
+        .iter()
+        .find(|o| o.name == "GetSecretValue")
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(
+        admin(&server, "DELETE", "/v1/functions/billing", None)
+            .await
+            .is_success()
+    );
+    let again = admin(
+        &server,
+        "POST",
+        "/v1/functions",
+        Some(json!({"name": "billing"})),
+    )
+    .await;
+    assert!(again.is_success(), "{again}");
+    let (status, answer) = call(&server.router, get, Signing::With(&writ)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["__type"], "UnrecognizedClientException");
 
     // An operation not in the table is refused unheard.
     let mut unknown = *OPERATIONS.first().unwrap();
