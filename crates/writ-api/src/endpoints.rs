@@ -27,6 +27,7 @@
 //! | `GET /v1/audit/events` | [`ReadAuditEvents`] | [`EventsQuery`] | [`AuditRecords`] |
 //! | `POST /v1/audit/events` | [`WriteAuditEvents`] | [`EventBatch`] | [`Accepted`] |
 //! | `GET /v1/audit/checkpoints` | [`ReadAuditCheckpoints`] | [`CheckpointsQuery`] | [`Checkpoints`] |
+//! | `POST /v1/aws/signing-key` | [`DeriveAwsSigningKey`] | [`SigningKeyRequest`] | [`SigningKey`] |
 //! | `POST /v1/secrets/create` | [`CreateSecret`] | [`CreateSecretRequest`] | [`SecretCreated`] |
 //! | `POST /v1/secrets/put` | [`PutSecretValue`] | [`PutSecretRequest`] | [`SecretVersionPut`] |
 //! | `POST /v1/secrets/get` | [`GetSecretValue`] | [`GetSecretRequest`] | [`SecretValue`] |
@@ -46,6 +47,7 @@ use writ_policy::intentions::Intention;
 use crate::audit::{
     Accepted, AuditRecords, Checkpoints, CheckpointsQuery, EventBatch, EventsQuery,
 };
+use crate::aws::{SigningKey, SigningKeyRequest};
 use crate::ca::{Ca, RotateCaRequest};
 use crate::endpoint::{
     Callers, Endpoint, EndpointInfo, NoBody, NoContent, NoRequest, documented, percent_encode,
@@ -174,6 +176,8 @@ documented!(
     EventBatch,
     Accepted,
     Checkpoints,
+    SigningKeyRequest,
+    SigningKey,
     CreateSecretRequest,
     SecretCreated,
     PutSecretRequest,
@@ -459,6 +463,17 @@ endpoint! {
 }
 
 endpoint! {
+    /// `POST /v1/aws/signing-key` (`writ:DeriveAwsSigningKey` on `writ:aws-credentials`):
+    /// for a gateway verifying SigV4 requests signed with writ's AWS credentials, the
+    /// signing key of one day, region and service, once the credentials verify (their
+    /// token opens, is the access key's, unexpired, of a live function).
+    DeriveAwsSigningKey: POST "/v1/aws/signing-key" by Operators answers OK,
+    "deriveAwsSigningKey", "aws", "The SigV4 signing key of live writ AWS credentials for one scope",
+    [(403, "the credentials do not verify: not writ's, expired, or their function is revoked")]
+    { takes_body!(SigningKeyRequest => SigningKey); }
+}
+
+endpoint! {
     /// `POST /v1/secrets/create` (`secrets:CreateSecret` on `writ:secret/NAME`).
     CreateSecret: POST "/v1/secrets/create" by OperatorsOrFunctionsOrJwt answers OK,
     "createSecret", "secrets", "CreateSecret: a new secret and its first version",
@@ -562,6 +577,7 @@ pub fn all() -> Vec<EndpointInfo> {
         EndpointInfo::of::<ReadAuditEvents>(),
         EndpointInfo::of::<WriteAuditEvents>(),
         EndpointInfo::of::<ReadAuditCheckpoints>(),
+        EndpointInfo::of::<DeriveAwsSigningKey>(),
         EndpointInfo::of::<CreateSecret>(),
         EndpointInfo::of::<PutSecretValue>(),
         EndpointInfo::of::<GetSecretValue>(),

@@ -21,6 +21,7 @@
 //! Their schemas are in [`schemas`].
 
 pub mod audit;
+pub mod aws;
 pub mod ca;
 pub mod endpoint;
 pub mod endpoints;

@@ -28,7 +28,7 @@ pub const SVID: &str = "svid";
 pub const JWT_SVID: &str = "jwtSvid";
 
 /// The groups routes are listed under, in order, with what each holds.
-const TAGS: [(&str, &str); 8] = [
+const TAGS: [(&str, &str); 9] = [
     ("system", "The server itself"),
     (
         "identity",
@@ -43,6 +43,10 @@ const TAGS: [(&str, &str); 8] = [
     ("intentions", "Which function may call which"),
     ("ca", "The trust domain's signing keys"),
     ("audit", "The hash-chained audit log"),
+    (
+        "aws",
+        "The AWS-compatible surfaces: signing keys of writ's AWS credentials, for gateways",
+    ),
 ];
 
 /// The secrets' group, listed last.

@@ -34,6 +34,17 @@ pub enum ModelError {
     /// The system random source failed.
     #[error("the system random source failed")]
     Random,
+    /// A label is on a version the request did not name as the one to take it from.
+    #[error(
+        "staging label {0:?} is on version {1:?}: name that version as the one to remove it from"
+    )]
+    LabelElsewhere(String, String),
+    /// A label was to be taken off a version that does not carry it.
+    #[error("staging label {0:?} is not on version {1:?}")]
+    LabelNotOn(String, String),
+    /// `AWSCURRENT` was to be removed without a version to move to.
+    #[error("AWSCURRENT cannot be removed, only moved: name the version to move it to")]
+    CurrentNeeded,
     /// A rotation was to finish, but no version is staged `AWSPENDING`.
     #[error("no version is AWSPENDING: there is no rotation to finish")]
     NoRotation,
@@ -131,6 +142,43 @@ impl Labels {
         Ok(())
     }
 
+    /// Moves `label` as Secrets Manager's `UpdateSecretVersionStage` does: onto version
+    /// `to`, off version `from`, or both. A label on a version must be taken off that
+    /// version by naming it in `from`; `AWSCURRENT` cannot be taken off without a
+    /// version to move to, and the version it leaves becomes `AWSPREVIOUS`. The caller
+    /// checks that `to` exists.
+    pub fn move_label(
+        &mut self,
+        label: &str,
+        to: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(), ModelError> {
+        check_label(label)?;
+        let holder = self.version(label).map(str::to_string);
+        if let Some(h) = &holder
+            && from != Some(h.as_str())
+            && to != Some(h.as_str())
+        {
+            return Err(ModelError::LabelElsewhere(label.into(), h.clone()));
+        }
+        if let Some(f) = from
+            && holder.as_deref() != Some(f)
+        {
+            return Err(ModelError::LabelNotOn(label.into(), f.into()));
+        }
+        match to {
+            Some(v) if label == AWSCURRENT => self.make_current(v),
+            Some(v) => {
+                self.0.insert(label.into(), v.into());
+            }
+            None if label == AWSCURRENT => return Err(ModelError::CurrentNeeded),
+            None => {
+                self.0.remove(label);
+            }
+        }
+        Ok(())
+    }
+
     /// A rotation that failed: AWSPENDING is removed; AWSCURRENT stays as it was.
     pub fn cancel_rotation(&mut self) {
         self.0.remove(AWSPENDING);
@@ -188,6 +236,23 @@ mod tests {
         assert_eq!(l.version(AWSPREVIOUS), Some("v1"));
         assert_eq!(l.version(AWSPENDING), None);
         assert_eq!(l.of("v3"), [AWSCURRENT]);
+    }
+
+    #[test]
+    fn labels_move_as_update_secret_version_stage_does() {
+        let mut l = Labels::default();
+        l.make_current("v1");
+        l.make_current("v2");
+        // AWSCURRENT moves back; the version it leaves becomes AWSPREVIOUS.
+        assert!(l.move_label(AWSCURRENT, Some("v1"), None).is_err());
+        l.move_label(AWSCURRENT, Some("v1"), Some("v2")).unwrap();
+        assert_eq!(l.version(AWSCURRENT), Some("v1"));
+        assert_eq!(l.version(AWSPREVIOUS), Some("v2"));
+        assert!(l.move_label(AWSCURRENT, None, Some("v1")).is_err());
+        l.move_label("MINE", Some("v2"), None).unwrap();
+        assert!(l.move_label("MINE", None, Some("v1")).is_err());
+        l.move_label("MINE", None, Some("v2")).unwrap();
+        assert_eq!(l.version("MINE"), None);
     }
 
     proptest! {

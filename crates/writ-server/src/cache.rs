@@ -148,6 +148,9 @@ pub struct Caches {
     pub policies: Cache<(PolicyKind, String), Arc<CompiledPolicy>>,
     /// OIDC issuers' JWKS documents, by URL.
     pub jwks: Cache<String, jsonwebtoken::jwk::JwkSet>,
+    /// AWS session tokens opened, by the SHA-256 of the token (each is checked for
+    /// expiry and its function's liveness at every use).
+    pub aws_sessions: Cache<[u8; 32], Arc<crate::aws::credentials::Session>>,
 }
 
 impl Default for Caches {
@@ -159,6 +162,7 @@ impl Default for Caches {
             token_policies: Cache::new(POLICIES, None),
             policies: Cache::new(POLICIES, None),
             jwks: Cache::new(POLICIES, Some(crate::attest::JWKS_TTL)),
+            aws_sessions: Cache::new(RECORDS, None),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod attest;
 pub mod audit;
 pub mod authority;
+pub mod aws;
 pub mod cache;
 pub mod duration;
 pub mod hook_destination;

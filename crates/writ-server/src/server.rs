@@ -48,6 +48,8 @@ pub struct Settings {
     /// AWS IAM attestation: this server's id (`None`: the trust domain) and its STS
     /// endpoint.
     pub aws_iam: AwsIamConfig,
+    /// The AWS account id the AWS-compatible APIs' ARNs name (`--aws-account-id`).
+    pub aws_account_id: String,
 }
 
 /// How AWS IAM attestations are checked, as configured (`--aws-iam-server-id`,
@@ -75,6 +77,7 @@ impl std::fmt::Debug for Settings {
             .field("rotation_hooks", &self.rotation_hooks)
             .field("hook_networks", &self.hook_networks.allowed())
             .field("aws_iam", &self.aws_iam)
+            .field("aws_account_id", &self.aws_account_id)
             .field(
                 "master_key_env",
                 &self.master_key_env.as_ref().map(|_| "(set)"),
@@ -178,6 +181,7 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         .map_err(|e| err(&format!("--listen {}", settings.listen), e))?;
     let addr = listener.local_addr().map_err(|e| err("listener", e))?;
     let names = server_names(&settings.tls_names, addr.ip());
+    let aws = crate::aws::AwsState::new(&settings.aws_account_id).map_err(StartError)?;
     let audit = audit_log::open(&store, &master, settings.audit_copies.clone())
         .await
         .map_err(|e| err("opening the audit log", e))?;
@@ -203,6 +207,7 @@ pub async fn start(settings: Settings) -> Result<(Running, TcpListener), StartEr
         settings.rotation_hooks.clone(),
         settings.hook_networks.clone(),
         aws_iam,
+        aws,
         now,
     )
     .map_err(|e| err("TLS", e))?;

@@ -83,6 +83,8 @@ pub struct AppState {
     pub auth_failures: crate::throttle::FailureThrottle,
     /// How AWS IAM attestations are checked: this server's id and its STS endpoint.
     pub aws_iam: crate::attest::AwsIamSettings,
+    /// The AWS-compatible surfaces' account id and signing-key cache.
+    pub aws: crate::aws::AwsState,
     tls_state: Mutex<TlsState>,
 }
 
@@ -111,6 +113,7 @@ impl AppState {
         rotation_hooks: Vec<(String, PathBuf)>,
         hook_networks: crate::hook_destination::HookNetworks,
         aws_iam: crate::attest::AwsIamSettings,
+        aws: crate::aws::AwsState,
         now: OffsetDateTime,
     ) -> Result<Arc<AppState>, String> {
         let http = reqwest::Client::builder()
@@ -140,6 +143,7 @@ impl AppState {
             hook_networks: Arc::new(hook_networks),
             auth_failures: crate::throttle::FailureThrottle::default(),
             aws_iam,
+            aws,
             tls_state: Mutex::new(tls_state),
         };
         state.write_bundle_file(now);

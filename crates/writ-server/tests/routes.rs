@@ -67,6 +67,13 @@ fn sample(method: &Method, path: &str) -> Option<(String, Option<Value>)> {
             Some(json!({"name": "app/key", "secretString": "v"})),
         ),
         ("POST", "/v1/secrets/list") => (path.into(), Some(json!({}))),
+        ("POST", "/v1/aws/signing-key") => (
+            path.into(),
+            Some(
+                json!({"accessKeyId": "ASIAAAAAAAAAAAAAAAAA", "sessionToken": "writ.sts.x",
+                        "date": "20260101", "region": "eu-west-1", "service": "lambda"}),
+            ),
+        ),
         ("POST", "/v1/secrets/policy") => (
             path.into(),
             Some(json!({"name": "app/key", "policy": null})),

@@ -8,40 +8,33 @@ use std::sync::{Mutex, PoisonError};
 use ring::hmac;
 use subtle::ConstantTimeEq;
 
-/// The SigV4 signing key for one day, region and service: four HMAC-SHA256 steps from the
-/// secret access key (`AWS4` + secret, then the date, region, service and `aws4_request`).
-///
-/// A signing key proves nothing beyond its scope, so a verifier that must not hold the
-/// secret itself (a gateway) can be given the key for the scope a request names and check
-/// the request with [`crate::Prepared::finish`].
-pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> [u8; 32] {
-    let mut first = Vec::with_capacity(4 + secret.len());
-    first.extend_from_slice(b"AWS4");
-    first.extend_from_slice(secret);
-    let k_date = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &first), date.as_bytes());
-    let k_region = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, k_date.as_ref()),
-        region.as_bytes(),
-    );
-    let k_service = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, k_region.as_ref()),
-        service.as_bytes(),
-    );
-    let k_signing = hmac::sign(
-        &hmac::Key::new(hmac::HMAC_SHA256, k_service.as_ref()),
-        b"aws4_request",
-    );
-    let mut key = [0u8; 32];
-    key.copy_from_slice(k_signing.as_ref());
-    key
-}
-
 /// The signing key of [`signing_key`], ready to sign with.
 pub(crate) fn derive(secret: &[u8], date: &str, region: &str, service: &str) -> hmac::Key {
     hmac::Key::new(
         hmac::HMAC_SHA256,
         &signing_key(secret, date, region, service),
     )
+}
+
+/// The SigV4 signing key of a secret access key for one day (`YYYYMMDD`), region and
+/// service: the 32 bytes the four HMAC steps end with. It signs requests of that scope only,
+/// which is what makes it fit to hand to a verifier that must not hold the secret itself
+/// (a gateway), which checks the request with [`crate::Prepared::finish`].
+pub fn signing_key(secret: &[u8], date: &str, region: &str, service: &str) -> [u8; 32] {
+    let mut first = Vec::with_capacity(4 + secret.len());
+    first.extend_from_slice(b"AWS4");
+    first.extend_from_slice(secret);
+    let step = |key: &[u8], data: &[u8]| {
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    };
+    let k_date = step(&first, date.as_bytes());
+    first.fill(0);
+    let k_region = step(&k_date, region.as_bytes());
+    let k_service = step(&k_region, service.as_bytes());
+    step(&k_service, b"aws4_request")
 }
 
 struct Entry {
@@ -184,6 +177,15 @@ mod tests {
             ],
         );
         assert_eq!(tag(&key), tag(&expected));
+        assert_eq!(
+            signing_key(
+                b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                "20120215",
+                "us-east-1",
+                "iam"
+            )[..4],
+            [0xf4, 0x78, 0x0e, 0x2d]
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::state::AppState;
 
 pub mod access;
 mod audit_log;
+mod aws;
 mod ca;
 mod functions;
 mod identity;
@@ -138,6 +139,16 @@ impl ApiError {
     /// The message, as the caller sees it.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code (`notFound`, `conflict`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 }
 
@@ -470,6 +481,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         ));
         router = router.route(r.path, admitted);
     }
+    // The AWS-compatible APIs (STS, Secrets Manager, SSM) answer at `/`, as AWS's do. Their
+    // access is declared per operation in crate::aws::dispatch's table and decided there
+    // before any handler runs; STS's AssumeRoleWithWebIdentity authenticates by its JWT-SVID.
+    router = router.route(
+        "/",
+        axum::routing::post(crate::aws::handle).layer(DefaultBodyLimit::disable()),
+    );
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -12,7 +12,7 @@ use writ_api::Endpoint;
 use writ_api::endpoints as ep;
 
 pub use super::access::{Access, Callers, Decide, Resource};
-use super::{audit_log, ca, functions, identity, intentions, revocations, secrets, tokens};
+use super::{audit_log, aws, ca, functions, identity, intentions, revocations, secrets, tokens};
 use crate::state::AppState;
 
 /// One route: where it is, who may call it and what is decided, and its handler.
@@ -167,6 +167,10 @@ pub fn all() -> Vec<Route> {
         route::<ep::ReadAuditCheckpoints>(
             operators("writ:ReadAudit", Fixed("writ:audit")),
             get(audit_log::read_checkpoints),
+        ),
+        route::<ep::DeriveAwsSigningKey>(
+            operators(aws::ACTION, Fixed("writ:aws-credentials")),
+            post(aws::signing_key),
         ),
         route::<ep::CreateSecret>(secret("secrets:CreateSecret"), post(secrets::create))
             .taking(secrets::MAX_VALUE_BODY_BYTES),

@@ -242,7 +242,10 @@ async fn live(
 }
 
 /// A value in a request: `secretString` or `secretBinary` (base64), never both.
-fn value_of(string: &Option<String>, binary: &Option<String>) -> Result<(Vec<u8>, bool), ApiError> {
+pub(crate) fn value_of(
+    string: &Option<String>,
+    binary: &Option<String>,
+) -> Result<(Vec<u8>, bool), ApiError> {
     let (bytes, is_binary) = match (string, binary) {
         (Some(s), None) => (s.as_bytes().to_vec(), false),
         (None, Some(b)) => (
@@ -257,22 +260,34 @@ fn value_of(string: &Option<String>, binary: &Option<String>) -> Result<(Vec<u8>
             ));
         }
     };
+    check_size(&bytes)?;
+    Ok((bytes, is_binary))
+}
+
+/// A value is at most [`MAX_VALUE_BYTES`].
+pub(crate) fn check_size(bytes: &[u8]) -> Result<(), ApiError> {
     if bytes.len() > MAX_VALUE_BYTES {
         return Err(ApiError::bad_request(format!(
             "the value is {} bytes; a secret value is at most {MAX_VALUE_BYTES}",
             bytes.len()
         )));
     }
-    Ok((bytes, is_binary))
+    Ok(())
 }
 
+/// Seals a value as a new version: with the id given (an AWS client's
+/// `ClientRequestToken`), or a new random one.
 fn seal_version(
     state: &AppState,
     name: &str,
     value: &[u8],
     binary: bool,
+    version_id: Option<String>,
 ) -> Result<VersionRecord, ApiError> {
-    let version_id = model::new_version_id().map_err(|e| ApiError::internal("version id", e))?;
+    let version_id = match version_id {
+        Some(id) => id,
+        None => model::new_version_id().map_err(|e| ApiError::internal("version id", e))?,
+    };
     let Sealed {
         wrapped_key,
         ciphertext,
@@ -302,6 +317,22 @@ pub(super) struct Create {
     tags: serde_json::Map<String, Value>,
 }
 
+/// A secret to create, as the domain takes it from either API.
+pub(crate) struct NewSecret {
+    /// Its name (checked by the caller).
+    pub name: String,
+    /// Its first value.
+    pub value: Vec<u8>,
+    /// Whether the value is binary.
+    pub binary: bool,
+    /// A description for people.
+    pub description: String,
+    /// Tags (string values).
+    pub tags: serde_json::Map<String, Value>,
+    /// The first version's id, when the client chose it (AWS's `ClientRequestToken`).
+    pub version_id: Option<String>,
+}
+
 pub(super) async fn create(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
@@ -309,19 +340,44 @@ pub(super) async fn create(
     ApiJson(body): ApiJson<Create>,
 ) -> Result<Json<SecretCreated>, ApiError> {
     model::check_name(&body.name).map_err(|e| ApiError::bad_request(format!("name: {e}")))?;
-    let (caller, _) = granted(&state, &auth, "secrets:CreateSecret", Some(&body.name)).await?;
     let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
-    if body.tags.values().any(|v| !v.is_string()) {
+    let created = create_secret(
+        &state,
+        &conn,
+        &auth,
+        NewSecret {
+            name: body.name,
+            value,
+            binary,
+            description: body.description,
+            tags: body.tags,
+            version_id: None,
+        },
+    )
+    .await?;
+    Ok(Json(created))
+}
+
+/// `secrets:CreateSecret`: a new secret and its first version, stored with its event.
+pub(crate) async fn create_secret(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    new: NewSecret,
+) -> Result<SecretCreated, ApiError> {
+    let (caller, _) = granted(state, auth, "secrets:CreateSecret", Some(&new.name)).await?;
+    check_size(&new.value)?;
+    if new.tags.values().any(|v| !v.is_string()) {
         return Err(ApiError::bad_request(
             "tags: each tag value must be a string",
         ));
     }
-    let version = seal_version(&state, &body.name, &value, binary)?;
+    let version = seal_version(state, &new.name, &new.value, new.binary, new.version_id)?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let record = SecretRecord {
-        name: body.name.clone(),
-        description: body.description.clone(),
-        tags: Value::Object(body.tags.clone()).to_string(),
+        name: new.name.clone(),
+        description: new.description,
+        tags: Value::Object(new.tags).to_string(),
         resource_policy: None,
         created_at: now,
         updated_at: now,
@@ -333,11 +389,11 @@ pub(super) async fn create(
     };
     let version_id = version.version_id.clone();
     change_audited(
-        &state,
-        &conn,
+        state,
+        conn,
         &caller,
         "secrets:CreateSecret",
-        &body.name,
+        &new.name,
         Some(format!("version {version_id}")),
         SecretChange::Create {
             secret: record,
@@ -345,10 +401,10 @@ pub(super) async fn create(
         },
     )
     .await?;
-    Ok(Json(SecretCreated {
-        name: body.name,
+    Ok(SecretCreated {
+        name: new.name,
         version_id,
-    }))
+    })
 }
 
 pub(super) async fn put(
@@ -357,23 +413,72 @@ pub(super) async fn put(
     auth: Authorized,
     ApiJson(body): ApiJson<PutSecretRequest>,
 ) -> Result<Json<SecretVersionPut>, ApiError> {
-    let (caller, record) =
-        granted(&state, &auth, "secrets:PutSecretValue", Some(&body.name)).await?;
-    live(&state, &body.name, record).await?;
     let (value, binary) = value_of(&body.secret_string, &body.secret_binary)?;
-    let version = seal_version(&state, &body.name, &value, binary)?;
+    Ok(Json(
+        put_value(&state, &conn, &auth, &body.name, value, binary, None).await?,
+    ))
+}
+
+/// `secrets:PutSecretValue`: a new version, which becomes `AWSCURRENT`, stored with its
+/// event. A version id the client chose (`ClientRequestToken`) that is stored already
+/// is a retry when it holds the same value (nothing changes), and a conflict otherwise.
+pub(crate) async fn put_value(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    name: &str,
+    value: Vec<u8>,
+    binary: bool,
+    version_id: Option<String>,
+) -> Result<SecretVersionPut, ApiError> {
+    let (caller, record) = granted(state, auth, "secrets:PutSecretValue", Some(name)).await?;
+    live(state, name, record).await?;
+    check_size(&value)?;
+    if let Some(id) = &version_id
+        && let Some(stored) = secret_version(state, name, id).await?
+    {
+        let same = stored.binary == binary
+            && open_version(state, conn, &caller, name, &stored)
+                .is_ok_and(|v| bool::from(subtle::ConstantTimeEq::ct_eq(&v[..], &value[..])));
+        if !same {
+            return Err(ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "secret {name:?} has a version {id:?} with another value; a \
+                     ClientRequestToken names one value: use a new one for a new value"
+                ),
+            ));
+        }
+        audited(
+            state,
+            conn,
+            &caller,
+            "secrets:PutSecretValue",
+            &resource(name),
+            Some(format!("version {id}: a retry, already stored")),
+        )
+        .await?;
+        let (_, labels) = secret_meta(state, name).await?;
+        return Ok(SecretVersionPut {
+            version_stages: labels.of(id).into_iter().map(str::to_string).collect(),
+            name: name.to_string(),
+            version_id: id.clone(),
+        });
+    }
+    let version = seal_version(state, name, &value, binary, version_id)?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let version_id = version.version_id.clone();
     let current = version_id.clone();
     let labels = change_audited(
-        &state,
-        &conn,
+        state,
+        conn,
         &caller,
         "secrets:PutSecretValue",
-        &body.name,
+        name,
         Some(format!("version {version_id}")),
         SecretChange::Put {
-            name: body.name.clone(),
+            name: name.to_string(),
             version,
             now,
             relabel: Box::new(move |l| l.make_current(&current)),
@@ -381,15 +486,50 @@ pub(super) async fn put(
     )
     .await?
     .unwrap_or_default();
-    Ok(Json(SecretVersionPut {
+    Ok(SecretVersionPut {
         version_stages: labels
             .of(&version_id)
             .into_iter()
             .map(str::to_string)
             .collect(),
-        name: body.name,
+        name: name.to_string(),
         version_id,
-    }))
+    })
+}
+
+/// Decrypts a stored version; a failure (tampering, a master key that does not match) is
+/// on record and a 500.
+fn open_version(
+    state: &AppState,
+    conn: &ConnInfo,
+    caller: &Caller,
+    name: &str,
+    version: &VersionRecord,
+) -> Result<Vec<u8>, ApiError> {
+    envelope::open(
+        &state.master,
+        name,
+        &version.version_id,
+        &Sealed {
+            wrapped_key: version.wrapped_key.clone(),
+            ciphertext: version.ciphertext.clone(),
+        },
+    )
+    .map_err(|e| {
+        let mut event = state.event(
+            conn,
+            &caller.actor,
+            caller.authenticated_by,
+            "secrets:GetSecretValue",
+            &resource(name),
+            Outcome::Failed,
+        );
+        event.reason = Some(format!("version {}: {e}", version.version_id));
+        match state.audit.record(event) {
+            Ok(()) => ApiError::internal("the stored value does not decrypt", e),
+            Err(a) => a.into(),
+        }
+    })
 }
 
 pub(super) async fn get(
@@ -398,10 +538,20 @@ pub(super) async fn get(
     auth: Authorized,
     ApiJson(body): ApiJson<GetSecretRequest>,
 ) -> Result<Json<SecretValue>, ApiError> {
-    let (caller, record) =
-        granted(&state, &auth, "secrets:GetSecretValue", Some(&body.name)).await?;
-    live(&state, &body.name, record).await?;
-    let (_, labels) = secret_meta(&state, &body.name).await?;
+    Ok(Json(get_value(&state, &conn, &auth, &body).await?))
+}
+
+/// `secrets:GetSecretValue`: `AWSCURRENT`, or the version or stage named; returned only
+/// once the read is durable in the audit log.
+pub(crate) async fn get_value(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    body: &GetSecretRequest,
+) -> Result<SecretValue, ApiError> {
+    let (caller, record) = granted(state, auth, "secrets:GetSecretValue", Some(&body.name)).await?;
+    live(state, &body.name, record).await?;
+    let (_, labels) = secret_meta(state, &body.name).await?;
     let version_id = match (&body.version_id, &body.version_stage) {
         (Some(id), None) => id.clone(),
         (None, stage) => {
@@ -416,13 +566,18 @@ pub(super) async fn get(
                 })?
                 .to_string()
         }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "give versionId or versionStage, not both",
-            ));
+        (Some(id), Some(stage)) => {
+            // As Secrets Manager: both may be given when they name the same version.
+            if labels.version(stage) != Some(id.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "versionId {id:?} does not carry the stage {stage:?}; give versionId or \
+                     versionStage, or both naming the same version"
+                )));
+            }
+            id.clone()
         }
     };
-    let version = secret_version(&state, &body.name, &version_id)
+    let version = secret_version(state, &body.name, &version_id)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -430,35 +585,11 @@ pub(super) async fn get(
                 body.name
             ))
         })?;
-    let value = envelope::open(
-        &state.master,
-        &body.name,
-        &version_id,
-        &Sealed {
-            wrapped_key: version.wrapped_key.clone(),
-            ciphertext: version.ciphertext.clone(),
-        },
-    )
-    .map_err(|e| {
-        // Tampering, or a master key that does not match: on record, and a 500.
-        let mut event = state.event(
-            &conn,
-            &caller.actor,
-            caller.authenticated_by,
-            "secrets:GetSecretValue",
-            &resource(&body.name),
-            Outcome::Failed,
-        );
-        event.reason = Some(format!("version {version_id}: {e}"));
-        match state.audit.record(event) {
-            Ok(()) => ApiError::internal("the stored value does not decrypt", e),
-            Err(a) => a.into(),
-        }
-    })?;
+    let value = open_version(state, conn, &caller, &body.name, &version)?;
     // The read is on record before the value leaves.
     audited(
-        &state,
-        &conn,
+        state,
+        conn,
         &caller,
         "secrets:GetSecretValue",
         &resource(&body.name),
@@ -470,18 +601,28 @@ pub(super) async fn get(
     } else {
         (Some(String::from_utf8_lossy(&value).into_owned()), None)
     };
-    Ok(Json(SecretValue {
+    Ok(SecretValue {
         version_stages: labels
             .of(&version_id)
             .into_iter()
             .map(str::to_string)
             .collect(),
-        name: body.name,
+        name: body.name.clone(),
         version_id,
         created_date: rfc3339(version.created_at),
         secret_string,
         secret_binary,
-    }))
+    })
+}
+
+/// A secret's record, labels and versions (never a value), as described.
+pub(crate) struct Described {
+    /// Its record.
+    pub secret: SecretRecord,
+    /// Its staging labels.
+    pub labels: model::Labels,
+    /// Its versions, oldest first.
+    pub versions: Vec<VersionRecord>,
 }
 
 pub(super) async fn describe(
@@ -490,23 +631,37 @@ pub(super) async fn describe(
     auth: Authorized,
     ApiJson(body): ApiJson<SecretName>,
 ) -> Result<Json<SecretDescription>, ApiError> {
-    let (caller, record) =
-        granted(&state, &auth, "secrets:DescribeSecret", Some(&body.name)).await?;
-    let secret = live(&state, &body.name, record).await?;
-    let labels = state.store.secret_labels(&body.name).await?;
-    let versions = state.store.secret_versions(&body.name).await?;
+    let d = describe_secret(&state, &conn, &auth, &body.name).await?;
+    Ok(Json(description(&d.secret, &d.labels, &d.versions)))
+}
+
+/// `secrets:DescribeSecret`: metadata, labels and versions; the read is audited.
+pub(crate) async fn describe_secret(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    name: &str,
+) -> Result<Described, ApiError> {
+    let (caller, record) = granted(state, auth, "secrets:DescribeSecret", Some(name)).await?;
+    let secret = live(state, name, record).await?;
+    let labels = state.store.secret_labels(name).await?;
+    let versions = state.store.secret_versions(name).await?;
     let mut event = state.event(
-        &conn,
+        conn,
         &caller.actor,
         caller.authenticated_by,
         "secrets:DescribeSecret",
-        &resource(&body.name),
+        &resource(name),
         Outcome::Allowed,
     );
     event.decision = Some(caller.decision);
     event.matched = caller.matched.clone();
     state.audit.record(event)?;
-    Ok(Json(description(&secret, &labels, &versions)))
+    Ok(Described {
+        secret,
+        labels,
+        versions,
+    })
 }
 
 /// A secret's metadata as the API shows it (never a value).
@@ -550,18 +705,7 @@ pub(super) async fn list(
     Extension(conn): Extension<ConnInfo>,
     auth: Authorized,
 ) -> Result<Json<SecretList>, ApiError> {
-    let (caller, _) = granted(&state, &auth, "secrets:ListSecrets", None).await?;
-    let all = state.store.secrets().await?;
-    let mut event = state.event(
-        &conn,
-        &caller.actor,
-        caller.authenticated_by,
-        "secrets:ListSecrets",
-        "writ:secrets",
-        Outcome::Allowed,
-    );
-    event.decision = Some(caller.decision);
-    state.audit.record(event)?;
+    let all = list_secrets(&state, &conn, &auth).await?;
     Ok(Json(SecretList {
         secrets: all
             .iter()
@@ -574,6 +718,27 @@ pub(super) async fn list(
     }))
 }
 
+/// `secrets:ListSecrets` on `writ:secrets`: every live secret, by name; audited.
+pub(crate) async fn list_secrets(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+) -> Result<Vec<SecretRecord>, ApiError> {
+    let (caller, _) = granted(state, auth, "secrets:ListSecrets", None).await?;
+    let all = state.store.secrets().await?;
+    let mut event = state.event(
+        conn,
+        &caller.actor,
+        caller.authenticated_by,
+        "secrets:ListSecrets",
+        "writ:secrets",
+        Outcome::Allowed,
+    );
+    event.decision = Some(caller.decision);
+    state.audit.record(event)?;
+    Ok(all)
+}
+
 pub(super) async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(conn): Extension<ConnInfo>,
@@ -581,33 +746,46 @@ pub(super) async fn delete(
     ApiJson(body): ApiJson<DeleteSecretRequest>,
 ) -> Result<Json<SecretDeleted>, ApiError> {
     let days = body.recovery_days.unwrap_or(30);
+    Ok(Json(
+        delete_secret(&state, &conn, &auth, &body.name, days).await?,
+    ))
+}
+
+/// `secrets:DeleteSecret`: hidden now, restorable for `days` (7 to 30).
+pub(crate) async fn delete_secret(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    name: &str,
+    days: i64,
+) -> Result<SecretDeleted, ApiError> {
     if !(7..=30).contains(&days) {
         return Err(ApiError::bad_request(
             "recoveryDays: between 7 and 30, as in Secrets Manager",
         ));
     }
-    let (caller, record) = granted(&state, &auth, "secrets:DeleteSecret", Some(&body.name)).await?;
-    live(&state, &body.name, record).await?;
+    let (caller, record) = granted(state, auth, "secrets:DeleteSecret", Some(name)).await?;
+    live(state, name, record).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let until = now + days * 86_400;
     change_audited(
-        &state,
-        &conn,
+        state,
+        conn,
         &caller,
         "secrets:DeleteSecret",
-        &body.name,
+        name,
         Some(format!("recoverable until {}", rfc3339(until))),
         SecretChange::Delete {
-            name: body.name.clone(),
+            name: name.to_string(),
             now,
             recovery_until: until,
         },
     )
     .await?;
-    Ok(Json(SecretDeleted {
-        name: body.name,
+    Ok(SecretDeleted {
+        name: name.to_string(),
         deletion_date: rfc3339(until),
-    }))
+    })
 }
 
 pub(super) async fn restore(
@@ -616,36 +794,107 @@ pub(super) async fn restore(
     auth: Authorized,
     ApiJson(body): ApiJson<SecretName>,
 ) -> Result<Json<SecretNamed>, ApiError> {
-    let (caller, _) = granted(&state, &auth, "secrets:RestoreSecret", Some(&body.name)).await?;
+    restore_secret(&state, &conn, &auth, &body.name).await?;
+    Ok(Json(SecretNamed { name: body.name }))
+}
+
+/// `secrets:RestoreSecret`: cancels a scheduled deletion.
+pub(crate) async fn restore_secret(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    name: &str,
+) -> Result<(), ApiError> {
+    let (caller, _) = granted(state, auth, "secrets:RestoreSecret", Some(name)).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     change_audited(
-        &state,
-        &conn,
+        state,
+        conn,
         &caller,
         "secrets:RestoreSecret",
-        &body.name,
+        name,
         None,
         SecretChange::Restore {
-            name: body.name.clone(),
+            name: name.to_string(),
             now,
         },
     )
     .await?;
-    Ok(Json(SecretNamed { name: body.name }))
+    Ok(())
+}
+
+/// Moves a staging label (Secrets Manager's `UpdateSecretVersionStage`), decided as
+/// `secrets:PutSecretValue`: choosing which version is current is as much power as
+/// putting a value. Stored with its event.
+pub(crate) async fn move_stage(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    name: &str,
+    stage: &str,
+    to: Option<String>,
+    from: Option<String>,
+) -> Result<(), ApiError> {
+    let (caller, record) = granted(state, auth, "secrets:PutSecretValue", Some(name)).await?;
+    live(state, name, record).await?;
+    model::check_label(stage).map_err(|e| ApiError::bad_request(format!("VersionStage: {e}")))?;
+    if let Some(id) = &to
+        && secret_version(state, name, id).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "secret {name:?} has no version {id:?}"
+        )));
+    }
+    let detail = format!(
+        "stage {stage}: {} -> {}",
+        from.as_deref().unwrap_or("-"),
+        to.as_deref().unwrap_or("-")
+    );
+    let (label, to_c, from_c) = (stage.to_string(), to.clone(), from.clone());
+    let event = allowed_event(
+        state,
+        conn,
+        &caller,
+        "secrets:PutSecretValue",
+        &resource(name),
+        Some(detail),
+    );
+    let applied = state
+        .audit
+        .record_change(
+            event,
+            SecretChange::Relabel {
+                name: name.to_string(),
+                relabel: Box::new(move |l| {
+                    l.move_label(&label, to_c.as_deref(), from_c.as_deref())
+                        .map_err(|e| e.to_string())
+                }),
+            },
+        )
+        .await;
+    state.caches.forget_secret(name);
+    match applied? {
+        Applied::Made(_) => Ok(()),
+        Applied::Refused(why) if why.starts_with("no secret") => Err(ApiError::not_found(why)),
+        Applied::Refused(why) => Err(ApiError::bad_request(why)),
+    }
 }
 
 /// `RotateSecret`: sets the hook and schedule if given, and rotates now unless told not to.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct Rotate {
-    name: String,
+pub(crate) struct Rotate {
+    /// The secret.
+    pub name: String,
+    /// The hook; the stored one when absent.
     #[serde(default)]
-    hook: Option<Hook>,
+    pub hook: Option<Hook>,
     /// `30d`, or `off` for no schedule; unchanged when absent.
     #[serde(default)]
-    every: Option<String>,
+    pub every: Option<String>,
+    /// Whether to rotate now (true when absent).
     #[serde(default)]
-    rotate_now: Option<bool>,
+    pub rotate_now: Option<bool>,
 }
 
 pub(super) async fn rotate(
@@ -654,9 +903,20 @@ pub(super) async fn rotate(
     auth: Authorized,
     ApiJson(body): ApiJson<Rotate>,
 ) -> Result<Json<Rotated>, ApiError> {
+    Ok(Json(rotate_secret(&state, &conn, &auth, body).await?))
+}
+
+/// `secrets:RotateSecret`: sets the hook and schedule if given, and rotates now unless
+/// told not to.
+pub(crate) async fn rotate_secret(
+    state: &Arc<AppState>,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    body: Rotate,
+) -> Result<Rotated, ApiError> {
     let action = "secrets:RotateSecret";
-    let (caller, record) = granted(&state, &auth, action, Some(&body.name)).await?;
-    let secret = live(&state, &body.name, record).await?;
+    let (caller, record) = granted(state, auth, action, Some(&body.name)).await?;
+    let secret = live(state, &body.name, record).await?;
     let stored: Option<RotationConfig> = secret
         .rotation
         .as_deref()
@@ -674,13 +934,13 @@ pub(super) async fn rotate(
             )));
         }
     };
-    rotation::check_hook(&hook, &state).map_err(ApiError::bad_request)?;
+    rotation::check_hook(&hook, state).map_err(ApiError::bad_request)?;
     // A hook receives the current and new values and chooses the new one: whoever points
     // a secret at a hook must be allowed to read and to write its value as well. The access
     // layer decided both whenever the body names a hook; a new hook always comes in one.
     if stored.as_ref().is_none_or(|c| c.hook != hook) {
         for also in ["secrets:GetSecretValue", "secrets:PutSecretValue"] {
-            granted(&state, &auth, also, Some(&body.name)).await?;
+            granted(state, auth, also, Some(&body.name)).await?;
         }
     }
     let every = match body.every.as_deref() {
@@ -707,8 +967,8 @@ pub(super) async fn rotate(
             // The settings and their event commit together.
             Some(text) => {
                 change_audited(
-                    &state,
-                    &conn,
+                    state,
+                    conn,
                     &caller,
                     action,
                     &body.name,
@@ -722,14 +982,14 @@ pub(super) async fn rotate(
                 )
                 .await?;
             }
-            None => audited(&state, &conn, &caller, action, &res, detail).await?,
+            None => audited(state, conn, &caller, action, &res, detail).await?,
         }
-        return Ok(Json(Rotated {
+        return Ok(Rotated {
             name: body.name,
             rotated: false,
             version_id: None,
             rotation: Some(rotation_answer(&config, next, None)),
-        }));
+        });
     }
     // Rotating now: the settings are stored first (the rotation's end reads them), and
     // the rotation's event below records them with its outcome.
@@ -745,7 +1005,7 @@ pub(super) async fn rotate(
     // committed with the move of AWSCURRENT; a failure is recorded here.
     let result = {
         let (task_state, name, config) = (state.clone(), body.name.clone(), config.clone());
-        let succeeded = allowed_event(&state, &conn, &caller, action, &res, None);
+        let succeeded = allowed_event(state, conn, &caller, action, &res, None);
         tokio::spawn(async move {
             rotation::rotate(&task_state, &name, &config, move |v| {
                 let mut event = succeeded;
@@ -759,7 +1019,7 @@ pub(super) async fn rotate(
     };
     if let Err(f) = &result {
         let mut event = state.event(
-            &conn,
+            conn,
             &caller.actor,
             caller.authenticated_by,
             action,
@@ -772,12 +1032,12 @@ pub(super) async fn rotate(
         state.audit.record_durable(event).await?;
     }
     match result {
-        Ok(version) => Ok(Json(Rotated {
+        Ok(version) => Ok(Rotated {
             name: body.name,
             rotated: true,
             version_id: Some(version),
             rotation: None,
-        })),
+        }),
         Err(f) if f.busy => Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
             "rotationInProgress",
@@ -813,32 +1073,44 @@ pub(super) async fn set_policy(
     auth: Authorized,
     ApiJson(body): ApiJson<SecretPolicyRequest>,
 ) -> Result<Json<SecretNamed>, ApiError> {
-    let (caller, record) =
-        granted(&state, &auth, "secrets:PutResourcePolicy", Some(&body.name)).await?;
-    live(&state, &body.name, record).await?;
     let text = match &body.policy {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => Some(other.to_string()),
     };
+    put_resource_policy(&state, &conn, &auth, &body.name, text).await?;
+    Ok(Json(SecretNamed { name: body.name }))
+}
+
+/// `secrets:PutResourcePolicy`: sets (or, with `None`, removes) a secret's resource
+/// policy, which must be valid; stored with its event.
+pub(crate) async fn put_resource_policy(
+    state: &AppState,
+    conn: &ConnInfo,
+    auth: &Authorized,
+    name: &str,
+    text: Option<String>,
+) -> Result<(), ApiError> {
+    let (caller, record) = granted(state, auth, "secrets:PutResourcePolicy", Some(name)).await?;
+    live(state, name, record).await?;
     if let Some(t) = &text {
-        compiled(&state, PolicyKind::Resource, t)
+        compiled(state, PolicyKind::Resource, t)
             .map_err(|e| ApiError::bad_request(format!("policy: {e}")))?;
     }
     let now = OffsetDateTime::now_utc().unix_timestamp();
     change_audited(
-        &state,
-        &conn,
+        state,
+        conn,
         &caller,
         "secrets:PutResourcePolicy",
-        &body.name,
+        name,
         None,
         SecretChange::SetPolicy {
-            name: body.name.clone(),
+            name: name.to_string(),
             policy: text,
             now,
         },
     )
     .await?;
-    Ok(Json(SecretNamed { name: body.name }))
+    Ok(())
 }

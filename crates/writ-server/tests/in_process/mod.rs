@@ -18,6 +18,14 @@ pub struct InProcess {
     dir: PathBuf,
 }
 
+impl InProcess {
+    /// The server's state.
+    #[allow(dead_code)]
+    pub fn state(&self) -> &std::sync::Arc<writ_server::state::AppState> {
+        &self._running.state
+    }
+}
+
 impl Drop for InProcess {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -50,6 +58,7 @@ pub async fn start_server(name: &str) -> InProcess {
         rotation_hooks: vec![],
         hook_networks: Default::default(),
         aws_iam: Default::default(),
+        aws_account_id: writ_server::aws::DEFAULT_ACCOUNT_ID.into(),
     };
     let (running, _listener) = start(settings).await.expect("start the server");
     let router = writ_server::api::router(running.state.clone());

@@ -214,6 +214,7 @@ async fn demo(
         rotation_hooks: Vec::new(),
         hook_networks: Default::default(),
         aws_iam: Default::default(),
+        aws_account_id: writ_server::aws::DEFAULT_ACCOUNT_ID.into(),
     })
     .await
     .map_err(|e| format!("{e} (another writ on {}? use --listen)", args.listen))?;

@@ -94,6 +94,10 @@ pub struct ServerArgs {
         value_parser = sts_endpoint
     )]
     aws_sts_endpoint: writ_identity::aws_iam::StsEndpoint,
+    /// The 12-digit AWS account id the AWS-compatible APIs name in ARNs: a function's
+    /// role is arn:aws:iam::ACCOUNT:role/NAME (see docs/aws.md).
+    #[arg(long, env = "WRIT_AWS_ACCOUNT_ID", default_value = writ_server::aws::DEFAULT_ACCOUNT_ID, value_parser = aws_account_id)]
+    aws_account_id: String,
 }
 
 /// Parses `--aws-sts-endpoint`: an http(s) URL without user information or query.
@@ -110,6 +114,12 @@ fn check_server_id(id: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Parses `--aws-account-id`: 12 digits.
+fn aws_account_id(text: &str) -> Result<String, String> {
+    writ_server::aws::check_account_id(text)?;
+    Ok(text.to_string())
 }
 
 /// Parses a network for `--hook-allow-net`: `10.20.0.0/16`, `fd00:1::/32`, or one address.
@@ -219,6 +229,7 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
             server_id: args.aws_iam_server_id,
             sts_endpoint: args.aws_sts_endpoint,
         },
+        aws_account_id: args.aws_account_id,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -125,6 +125,18 @@ pub(super) async fn by_jwt(
     token: &str,
     action: &'static str,
 ) -> Result<Caller, ApiError> {
+    by_jwt_with_claims(state, conn, token, action)
+        .await
+        .map(|(caller, _)| caller)
+}
+
+/// [`by_jwt`], with the token's claims (its expiry, the serial it was minted with).
+pub(crate) async fn by_jwt_with_claims(
+    state: &AppState,
+    conn: &ConnInfo,
+    token: &str,
+    action: &str,
+) -> Result<(Caller, writ_identity::jwt_svid::JwtSvidClaims), ApiError> {
     let refuse = |actor: &str, why: &str| -> ApiError {
         match state.audit(
             conn,
@@ -187,15 +199,18 @@ pub(super) async fn by_jwt(
             "the function is revoked, deleted, or re-registered since the token was issued",
         ));
     };
-    Ok(Caller {
-        actor: id.to_string(),
-        authenticated_by: "jwtSvid",
-        kind: CallerKind::Function(Function {
-            id,
-            record,
-            serial: None,
-        }),
-    })
+    Ok((
+        Caller {
+            actor: id.to_string(),
+            authenticated_by: "jwtSvid",
+            kind: CallerKind::Function(Function {
+                id,
+                record,
+                serial: None,
+            }),
+        },
+        claims,
+    ))
 }
 
 /// Decides a function's call. On routes for any function, being a live function of the

@@ -456,6 +456,40 @@ async fn decide_request(
     Ok(req)
 }
 
+/// Decides `action` on the secret `name` for a function, as the secrets routes do: by its
+/// identity policies, its permissions boundary and the secret's resource policy, default
+/// deny. A denial is audited and is a 403 naming the action and the resource. For the
+/// AWS-compatible APIs ([`crate::aws::dispatch`]), which decide before their handlers run
+/// just as [`enforce`] does. `name: None` decides on `resource` alone (`writ:secrets`).
+pub(crate) async fn decide_for_function(
+    state: &AppState,
+    conn: &ConnInfo,
+    caller: &Caller,
+    action: &'static str,
+    resource: String,
+    name: Option<String>,
+) -> Result<Grant, ApiError> {
+    let Some(f) = caller.function() else {
+        return Err(ApiError::internal(
+            "a function's decision was asked for an operator",
+            action,
+        ));
+    };
+    function::decide(
+        state,
+        conn,
+        caller,
+        f,
+        Callers::OperatorsOrFunctionsByPolicy,
+        Target {
+            action,
+            resource,
+            secret: name,
+        },
+    )
+    .await
+}
+
 /// An action on a resource to decide, and, for a function's decision on a secret, the
 /// secret's name (whose resource policy takes part).
 #[derive(Debug, Clone)]
