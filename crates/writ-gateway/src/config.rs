@@ -21,6 +21,9 @@ pub enum AuthMethod {
     Webhook,
     /// An API key in the `x-api-key` header.
     ApiKey,
+    /// An AWS SigV4 signature made with writ credentials (from writ's STS), as AWS checks
+    /// a function URL with `AuthType: AWS_IAM` (see [`AwsIam`]).
+    AwsIam,
 }
 
 impl AuthMethod {
@@ -31,6 +34,7 @@ impl AuthMethod {
             AuthMethod::Jwt => "jwt",
             AuthMethod::Webhook => "webhook",
             AuthMethod::ApiKey => "api-key",
+            AuthMethod::AwsIam => "aws-iam",
         }
     }
 }
@@ -187,6 +191,37 @@ pub struct Route {
     /// received it and could replay it here. Only with `auth` including `jwt`.
     #[serde(default)]
     pub allow_multi_audience: bool,
+    /// The SigV4 scope `auth = ["aws-iam"]` requires (service `lambda` and any region when
+    /// absent). Only with `auth` including `aws-iam`.
+    #[serde(default)]
+    pub aws_iam: Option<AwsIam>,
+}
+
+/// What a route taking `aws-iam` checks of a SigV4 signature besides the signature itself:
+/// `aws_iam = { service = "lambda", region = "us-east-1" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsIam {
+    /// The service the credential scope must name: `lambda` by default, as function URLs
+    /// with `AuthType: AWS_IAM` use (`awscurl --service lambda`).
+    #[serde(default = "default_aws_service")]
+    pub service: String,
+    /// The region the credential scope must name; any region when absent.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+impl Default for AwsIam {
+    fn default() -> Self {
+        AwsIam {
+            service: default_aws_service(),
+            region: None,
+        }
+    }
+}
+
+fn default_aws_service() -> String {
+    "lambda".into()
 }
 
 /// A route's Lambda function: `lambda = { function = "orders", region = "us-east-1" }`.
@@ -619,7 +654,7 @@ fn check(config: &Config) -> Result<(), String> {
             }
             (false, true) => {
                 return Err(format!(
-                    "{at}.auth: give one or more of mtls, jwt, webhook, api-key (or public = true)"
+                    "{at}.auth: give one or more of mtls, jwt, webhook, api-key, aws-iam (or public = true)"
                 ));
             }
             _ => {}
@@ -639,6 +674,37 @@ fn check(config: &Config) -> Result<(), String> {
         if r.allow_multi_audience && !r.auth.contains(&AuthMethod::Jwt) {
             return Err(format!(
                 "{at}.allow_multi_audience: applies to JWT-SVIDs; add jwt to auth, or remove it"
+            ));
+        }
+        if r.aws_iam.is_some() && !r.auth.contains(&AuthMethod::AwsIam) {
+            return Err(format!(
+                "{at}.aws_iam: applies to SigV4-signed requests; add aws-iam to auth, or remove it"
+            ));
+        }
+        if let Some(a) = &r.aws_iam {
+            let valid = |s: &str| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            };
+            if !valid(&a.service) {
+                return Err(format!(
+                    "{at}.aws_iam.service: {:?} is not a service name (lower-case letters, digits and -, as in the credential scope)",
+                    a.service
+                ));
+            }
+            if let Some(region) = &a.region
+                && !valid(region)
+            {
+                return Err(format!(
+                    "{at}.aws_iam.region: {region:?} is not a region name (lower-case letters, digits and -)"
+                ));
+            }
+        }
+        if r.auth.contains(&AuthMethod::AwsIam) && r.max_body > config.unauthenticated_body_budget {
+            return Err(format!(
+                "{at}.max_body: {} bytes is over unauthenticated_body_budget ({} bytes): a SigV4-signed body is read before authentication, within that budget; raise the budget or lower max_body",
+                r.max_body, config.unauthenticated_body_budget
             ));
         }
         if let Some(c) = &r.cors
@@ -813,6 +879,22 @@ timeout = "5s"
                 "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['mtls']\nallow_multi_audience=true\n",
                 "route[0] (\"a\").allow_multi_audience: applies to JWT-SVIDs",
             ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['mtls']\naws_iam={service='lambda'}\n",
+                "route[0] (\"a\").aws_iam: applies to SigV4-signed requests",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['aws-iam']\naws_iam={service='Lambda'}\n",
+                "route[0] (\"a\").aws_iam.service: \"Lambda\" is not a service name",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['aws-iam']\naws_iam={region='eu west'}\n",
+                "route[0] (\"a\").aws_iam.region",
+            ),
+            (
+                "name='a'\nfunction='f'\nupstream='http://h:1'\nauth=['aws-iam']\nmax_body=999999999999\n",
+                "route[0] (\"a\").max_body: 999999999999 bytes is over unauthenticated_body_budget",
+            ),
         ] {
             let e = with(&format!("[[route]]\n{route}")).unwrap_err();
             assert!(e.contains(expect), "{route}: {e}");
@@ -887,6 +969,28 @@ timeout = "5s"
         assert!(
             e.contains("route[0] (\"gh\").max_body: 2048 bytes is over unauthenticated_body_budget (2047 bytes)"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn an_aws_iam_route_defaults_to_the_lambda_service_in_any_region() {
+        let c = with(
+            "[[route]]\nname='a'\nfunction='f'\nupstream='http://h:1'\nauth=['aws-iam', 'mtls']\n",
+        )
+        .unwrap();
+        let r = &c.routes[0];
+        assert_eq!(r.auth, [AuthMethod::AwsIam, AuthMethod::Mtls]);
+        assert!(r.aws_iam.is_none());
+        let d = AwsIam::default();
+        assert_eq!((d.service.as_str(), d.region), ("lambda", None));
+        let c = with(
+            "[[route]]\nname='a'\nfunction='f'\nupstream='http://h:1'\nauth=['aws-iam']\naws_iam={service='execute-api', region='eu-west-1'}\n",
+        )
+        .unwrap();
+        let a = c.routes[0].aws_iam.as_ref().unwrap();
+        assert_eq!(
+            (a.service.as_str(), a.region.as_deref()),
+            ("execute-api", Some("eu-west-1"))
         );
     }
 

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full, Limited};
-use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use rustls::pki_types::CertificateDer;
@@ -32,6 +31,7 @@ use crate::upstream::{Pooled, SendError, Upstream, Upstreams};
 
 mod authenticate;
 mod authorize;
+mod aws_iam;
 mod cors;
 mod headers;
 mod lambda;
@@ -65,6 +65,9 @@ struct Live {
     audience_rule: AudienceRule,
     /// Whether it takes JWT-SVIDs, so that a bearer `Authorization` is its to consume.
     takes_jwt: bool,
+    /// What it checks of a SigV4 signature, when it takes `aws-iam`: then a SigV4
+    /// `Authorization` and its `x-amz-security-token` are its to consume.
+    aws_iam: Option<crate::config::AwsIam>,
     /// `writ:fn/FUNCTION`, the resource of its audit events.
     resource: Arc<str>,
     /// Its name, as the upstream reads it in `x-writ-route`.
@@ -77,6 +80,23 @@ struct Live {
     /// The upstream as logs and audit reasons name it.
     upstream_shown: String,
 }
+
+/// A request body the gateway reads: hyper's from a connection, or any other body of bytes
+/// (the in-process tests send `http_body_util::Full`).
+pub trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: std::fmt::Display + Into<BoxError>> + Send + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: std::fmt::Display + Into<BoxError>,
+{
+}
+
+/// The error type bodies' errors convert into.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What one connection tells its requests.
 pub struct Connection {
@@ -128,6 +148,10 @@ pub struct Gateway {
     audit: Arc<AuditBuffer>,
     metrics: Arc<Metrics>,
     jwt_cache: Mutex<HashMap<[u8; 32], JwtHit>>,
+    /// Signing keys of the writ credentials that signed `aws-iam` requests, by scope.
+    aws_keys: Mutex<HashMap<[u8; 32], aws_iam::KeyHit>>,
+    /// The server's API, asked for those signing keys.
+    server: ServerClient,
     keys: Mutex<HashMap<String, KeyState>>,
     /// Every upstream address, with its idle connections.
     upstreams: Upstreams,
@@ -149,10 +173,13 @@ fn now_unix() -> i64 {
 impl Gateway {
     /// Builds the gateway from its checked configuration, with upstream connections kept
     /// per worker of [`Config::worker_count`]; bodies it reads before authentication are
-    /// held within `body_budget`; Lambda routes sign with `aws`.
+    /// held within `body_budget`; Lambda routes sign with `aws`; `server` is asked for the
+    /// signing keys of writ credentials on `aws-iam` routes.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: Arc<Config>,
         aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
+        server: ServerClient,
         shared: Arc<Shared>,
         secrets: SecretCache<ServerClient>,
         audit: Arc<AuditBuffer>,
@@ -207,6 +234,10 @@ impl Gateway {
                     AudienceRule::Exactly
                 },
                 takes_jwt: r.auth.contains(&AuthMethod::Jwt),
+                aws_iam: r
+                    .auth
+                    .contains(&AuthMethod::AwsIam)
+                    .then(|| r.aws_iam.clone().unwrap_or_default()),
                 resource: format!("writ:fn/{}", r.function).into(),
                 name_header: HeaderValue::from_str(&r.name).ok(),
                 upstream: upstreams
@@ -244,6 +275,8 @@ impl Gateway {
             audit,
             metrics,
             jwt_cache: Mutex::new(HashMap::new()),
+            aws_keys: Mutex::new(HashMap::new()),
+            server,
             keys: Mutex::new(keys),
             upstreams,
             unrouted: Arc::from(UNROUTED),
@@ -258,7 +291,11 @@ impl Gateway {
     }
 
     /// Serves one request.
-    pub async fn handle(&self, req: Request<Incoming>, conn: &Connection) -> Response<Body> {
+    pub async fn handle<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        conn: &Connection,
+    ) -> Response<Body> {
         let started = Instant::now();
         let host = req
             .headers()
@@ -378,10 +415,10 @@ impl Gateway {
     /// Refuses a request no route takes (its path is refused, or no route matches), and
     /// audits it, on the resource [`UNROUTED`]: its caller is not authenticated (the route
     /// would say how), so the actor is `anonymous`.
-    async fn refuse_unrouted(
+    async fn refuse_unrouted<B: RequestBody>(
         &self,
         r: &Refusal,
-        req: Request<Incoming>,
+        req: Request<B>,
         conn: &Connection,
         started: Instant,
     ) -> Response<Body> {
@@ -432,11 +469,11 @@ impl Gateway {
 
     /// Authenticates, authorizes, validates and forwards a request. `body` is taken when
     /// it is read; left in place, it was never needed.
-    async fn pass(
+    async fn pass<B: RequestBody>(
         &self,
         live: &Live,
         parts: hyper::http::request::Parts,
-        body: &mut Option<Incoming>,
+        body: &mut Option<B>,
         conn: &Connection,
         started: Instant,
     ) -> Result<(Response<Body>, Caller), (Refusal, Option<Arc<str>>)> {
@@ -472,12 +509,14 @@ impl Gateway {
         {
             return Err((too_large(route.max_body), None));
         }
-        // A webhook's signature covers the body, so it is read (bounded, and within the
-        // budget for unauthenticated bodies) before authentication; every other body only
-        // once the caller is authenticated and authorized.
+        // A webhook's signature covers the body, and so does a SigV4 signature's payload
+        // hash, so such a body is read (bounded, and within the budget for unauthenticated
+        // bodies) before authentication; every other body only once the caller is
+        // authenticated and authorized.
         let mut read = None;
         let mut unauthenticated = None;
-        if route.auth.contains(&AuthMethod::Webhook)
+        if (route.auth.contains(&AuthMethod::Webhook)
+            || (live.aws_iam.is_some() && aws_iam::is_signed(&parts)))
             && let Some(b) = body.take()
         {
             let (bytes, held) = self
@@ -488,7 +527,7 @@ impl Gateway {
             unauthenticated = held;
         }
         let caller = self
-            .authenticate(live, &parts.headers, read.as_ref(), conn, &control)
+            .authenticate(live, &parts, read.as_ref(), conn, &control)
             .await;
         // Authenticated or refused, the body no longer counts against the budget: what is
         // left of it is an authenticated caller's, or dropped with the refusal.
@@ -681,6 +720,17 @@ fn outgoing_headers(
     {
         headers.remove(header::AUTHORIZATION);
     }
+    // Likewise a SigV4 signature and the session token of the writ credentials behind it,
+    // on a route that takes them.
+    if live.aws_iam.is_some()
+        && headers
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .any(|v| aws_iam::is_sigv4_authorization(v.as_bytes()))
+    {
+        headers.remove(header::AUTHORIZATION);
+        headers.remove(names::X_AMZ_SECURITY_TOKEN);
+    }
     // The addresses the caller's `x-forwarded-for` lines list, in order (several lines
     // are one list, RFC 9110 section 5.3), then the caller's own.
     let mut prior = String::new();
@@ -738,9 +788,9 @@ impl Gateway {
     /// allocation, freed when the request ends. Returns the body and its reservation,
     /// which the caller holds until the request is authenticated. On failure the body
     /// is left partly read, so the refusal ends the connection.
-    async fn read_unauthenticated(
+    async fn read_unauthenticated<B: RequestBody>(
         &self,
-        mut body: Incoming,
+        mut body: B,
         max: usize,
     ) -> Result<(Bytes, Option<Reserved<'_>>), Refusal> {
         if body.is_end_stream() {
@@ -803,13 +853,13 @@ impl Gateway {
 
 /// Reads a body up to `max` bytes. On failure the body is left partly read, so the
 /// refusal ends the connection.
-async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
+async fn read_body<B: RequestBody>(body: B, max: usize) -> Result<Bytes, Refusal> {
     read_limited(body, max)
         .await
         .map_err(|r| Refusal { close: true, ..r })
 }
 
-async fn read_limited(body: Incoming, max: usize) -> Result<Bytes, Refusal> {
+async fn read_limited<B: RequestBody>(body: B, max: usize) -> Result<Bytes, Refusal> {
     let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, max).collect()).await;
     let Ok(read) = read else {
         return Err(body_timeout());

@@ -95,6 +95,7 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
     let gateway = Arc::new(Gateway::new(
         config.clone(),
         aws,
+        client.clone(),
         shared.clone(),
         secrets,
         audit.clone(),

@@ -7,6 +7,7 @@ below names writ. Each mode prints one JSON document.
 
     python aws_sdk.py article | boto3 | powertools | credentials | with-credentials NAME
     python aws_sdk.py walk unsigned|tampered|denied
+    python aws_sdk.py sigv4-call URL BODY   (static credentials; GATEWAY_CA: the gateway's CA)
 """
 
 import json
@@ -185,6 +186,33 @@ def with_credentials(name):
         return {"error": error_of(e)}
 
 
+def sigv4_call(url, body):
+    # A POST signed by botocore's SigV4Auth for the service lambda, as a caller of a function
+    # URL whose AuthType is AWS_IAM signs it, with the static credentials of the
+    # environment; sent with urllib, trusting the gateway's CA.
+    import os
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    creds = boto3.Session().get_credentials().get_frozen_credentials()
+    request = AWSRequest(method="POST", url=url, data=body.encode(),
+                         headers={"content-type": "application/json"})
+    SigV4Auth(creds, "lambda", os.environ["AWS_REGION"]).add_auth(request)
+    prepared = request.prepare()
+    sent = urllib.request.Request(url, data=body.encode(), method="POST",
+                                  headers=dict(prepared.headers.items()))
+    context = ssl.create_default_context(cafile=os.environ["GATEWAY_CA"])
+    try:
+        with urllib.request.urlopen(sent, context=context, timeout=10) as r:
+            return {"status": r.status, "body": json.loads(r.read())}
+    except urllib.error.HTTPError as e:
+        return {"status": e.code, "body": json.loads(e.read() or b"null")}
+
+
 # One request each operation of writ's table can take, by service and operation.
 OPERATIONS = {
     "secretsmanager": {
@@ -249,6 +277,8 @@ if __name__ == "__main__":
         result = with_credentials(sys.argv[2])
     elif mode == "walk":
         result = walk(sys.argv[2])
+    elif mode == "sigv4-call":
+        result = sigv4_call(sys.argv[2], sys.argv[3])
     else:
         raise SystemExit(f"unknown mode {mode}")
     print(json.dumps(result, default=str))

@@ -541,3 +541,265 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> String 
     let k = step(&k, "aws4_request");
     k.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A gateway in front of `payments`, whose route takes SigV4 signatures made with writ
+/// credentials (`auth = ["aws-iam"]`), forwarding to an echo upstream; and its port.
+fn gateway_for_payments(env: &Env) -> (common::Proc, common::Proc, u16, PathBuf) {
+    let policy = env.dir.join("gateway-policy.json");
+    std::fs::write(
+        &policy,
+        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["writ:ReadRevocations", "writ:ReadIntentions", "writ:PutAuditEvents",
+                       "writ:DeriveAwsSigningKey"],
+            "Resource": "*"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let token = env
+        .server
+        .cli_ok(&["token", "create", "--policy", path(&policy)]);
+    std::fs::write(env.dir.join("gateway-token"), token.trim()).unwrap();
+    let (upstream, up_port) = common::echo_upstream(&env.dir);
+    let (gateway_ca, cert, key) = common::localhost_certificate(&env.dir, "gateway");
+    std::fs::write(
+        env.dir.join("gateway.toml"),
+        format!(
+            r#"listen = "127.0.0.1:0"
+trust_domain = "{TRUST_DOMAIN}"
+state_dir = "gateway-state"
+[server]
+addr = "{}"
+ca_file = "{}"
+token_file = "gateway-token"
+[tls]
+cert = "{}"
+key = "{}"
+[[route]]
+name = "payments"
+function = "payments"
+path_prefix = "/pay"
+upstream = "http://127.0.0.1:{up_port}"
+auth = ["aws-iam"]
+aws_iam = {{ service = "lambda", region = "eu-west-1" }}
+"#,
+            env.server.addr(),
+            env.server.ca_file().display(),
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = common::writ_command();
+    cmd.args(["gateway", "--config"])
+        .arg(env.dir.join("gateway.toml"));
+    let (gateway, port) =
+        common::start_until_port(cmd, &env.dir, "gateway", "writ: gateway listening on ");
+    (gateway, upstream, port, gateway_ca)
+}
+
+/// `curl` of a POST of `body` to `url` with `headers`, trusting `ca`: the status and body.
+fn curl_post(url: &str, ca: &Path, headers: &[(String, String)], body: &str) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "POST",
+        "--cacert",
+    ])
+    .arg(ca)
+    .args(["--data-binary", body]);
+    for (n, v) in headers {
+        cmd.args(["-H", &format!("{n}: {v}")]);
+    }
+    let out = run(cmd.arg(url));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or((&text, "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// The headers of a POST of `body` to `/pay/charge` on `host`, signed by writ-sigv4 (this
+/// repository's signer, checked against AWS's suite) with `creds` at `at`, service lambda.
+fn signed_headers(
+    host: &str,
+    body: &str,
+    creds: &writ_sigv4::Credentials,
+    at: time::OffsetDateTime,
+) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("host".to_string(), host.to_string()),
+        ("content-type".to_string(), "application/json".to_string()),
+    ];
+    let view: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let request = writ_sigv4::SignableRequest::new(
+        "POST",
+        "/pay/charge",
+        "",
+        &view,
+        writ_sigv4::Payload::Bytes(body.as_bytes()),
+    );
+    let signed = writ_sigv4::sign_headers(
+        &request,
+        &writ_sigv4::SigningParams::new(creds, "eu-west-1", "lambda", at),
+    )
+    .unwrap();
+    headers.extend(signed.headers.into_iter().map(|(n, v)| (n.to_string(), v)));
+    headers
+}
+
+#[test]
+fn the_gateway_takes_calls_signed_with_writ_credentials_as_the_function_that_signed() {
+    let env = Env::new();
+    env.server.register("payments");
+    env.server
+        .cli_ok(&["intention", "allow", "orders", "payments"]);
+    let (_gateway, _upstream, port, gateway_ca) = gateway_for_payments(&env);
+    let url = format!("https://127.0.0.1:{port}/pay/charge");
+    let orders = env.sdk("orders", &["credentials"]);
+    let billing = env.sdk("billing", &["credentials"]);
+    let with_static = |cmd: &mut Command, creds: &Value| {
+        clean_aws_env(cmd);
+        cmd.env(
+            "AWS_ACCESS_KEY_ID",
+            creds["access_key_id"].as_str().unwrap(),
+        )
+        .env("AWS_SECRET_ACCESS_KEY", creds["secret"].as_str().unwrap())
+        .env("AWS_SESSION_TOKEN", creds["token"].as_str().unwrap())
+        .env("AWS_REGION", "eu-west-1")
+        .env("GATEWAY_CA", &gateway_ca)
+        .env("REQUESTS_CA_BUNDLE", &gateway_ca);
+    };
+    let botocore_call = |creds: &Value| -> Value {
+        let mut cmd = Command::new(python());
+        cmd.arg(script())
+            .args(["sigv4-call", &url, r#"{"amount": 1}"#]);
+        with_static(&mut cmd, creds);
+        let out = success("aws_sdk.py sigv4-call", &run(&mut cmd));
+        serde_json::from_str(out.trim()).unwrap()
+    };
+
+    // A request botocore signed, as a caller of a function URL with AWS_IAM signs it: the
+    // upstream sees the function that signed, and none of the credentials.
+    let answered = common::wait_for("the gateway to sync", common::PATIENCE, || {
+        let r = botocore_call(&orders);
+        (r["status"] == 200).then_some(r)
+    });
+    let seen = &answered["body"]["headers"];
+    assert_eq!(
+        seen["x-writ-caller"],
+        format!("spiffe://{TRUST_DOMAIN}/fn/orders")
+    );
+    assert_eq!(seen["x-writ-authenticated-by"], "aws-iam");
+    assert!(seen.get("authorization").is_none(), "{seen}");
+    assert!(seen.get("x-amz-security-token").is_none(), "{seen}");
+
+    // awscurl, unchanged.
+    let mut cmd = Command::new(python().with_file_name("awscurl"));
+    cmd.args([
+        "--service",
+        "lambda",
+        "--region",
+        "eu-west-1",
+        "-X",
+        "POST",
+        "-d",
+        r#"{"amount": 2}"#,
+        &url,
+    ]);
+    with_static(&mut cmd, &orders);
+    let out = success("awscurl", &run(&mut cmd));
+    let seen: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        seen["headers"]["x-writ-caller"],
+        format!("spiffe://{TRUST_DOMAIN}/fn/orders")
+    );
+
+    // billing's own credentials verify, and no intention lets billing call payments.
+    let denied = botocore_call(&billing);
+    assert_eq!(denied["status"], 403, "{denied}");
+
+    // Forgeries: another secret key, a body changed after signing, a stale date.
+    let host = format!("127.0.0.1:{port}");
+    let body = r#"{"amount": 3}"#;
+    let now = time::OffsetDateTime::now_utc();
+    let creds = |secret: &str| {
+        writ_sigv4::Credentials::new(orders["access_key_id"].as_str().unwrap(), secret)
+            .with_session_token(orders["token"].as_str().unwrap())
+    };
+    let real = creds(orders["secret"].as_str().unwrap());
+    let (status, answer) = curl_post(
+        &url,
+        &gateway_ca,
+        &signed_headers(&host, body, &real, now),
+        body,
+    );
+    assert_eq!(
+        status, 200,
+        "the same request, signed here, passes: {answer}"
+    );
+    let forged = creds("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+    let (status, answer) = curl_post(
+        &url,
+        &gateway_ca,
+        &signed_headers(&host, body, &forged, now),
+        body,
+    );
+    assert_eq!(status, 401, "another key: {answer}");
+    let (status, answer) = curl_post(
+        &url,
+        &gateway_ca,
+        &signed_headers(&host, body, &real, now),
+        r#"{"amount": 3000}"#,
+    );
+    assert_eq!(status, 401, "a tampered body: {answer}");
+    let stale = now - time::Duration::minutes(10);
+    let (status, answer) = curl_post(
+        &url,
+        &gateway_ca,
+        &signed_headers(&host, body, &real, stale),
+        body,
+    );
+    assert_eq!(status, 401, "a stale date: {answer}");
+    let refusals = |needle: &str| {
+        env.server
+            .audit_events()
+            .iter()
+            .filter(|e| {
+                e["resource"] == "writ:fn/payments"
+                    && e["outcome"] == "denied"
+                    && e["reason"].as_str().is_some_and(|r| r.contains(needle))
+            })
+            .count()
+    };
+    common::wait_for(
+        "the gateway's refusals in the audit log",
+        common::PATIENCE,
+        || {
+            (refusals("does not match the request") >= 2
+                && refusals("behind the server's clock") == 1)
+                .then_some(())
+        },
+    );
+    env.server.wait_for_audit("the allowed call", |e| {
+        e["authenticatedBy"] == "aws-iam"
+            && e["actor"] == format!("spiffe://{TRUST_DOMAIN}/fn/orders")
+            && e["outcome"] == "allowed"
+    });
+
+    // Revoked with their function: the gateway asks the server again, which refuses.
+    env.server.cli_ok(&["revoke", "--fn", "orders"]);
+    common::wait_for(
+        "the revocation to reach the gateway",
+        common::PATIENCE,
+        || {
+            let r = botocore_call(&orders);
+            (r["status"] == 401).then_some(())
+        },
+    );
+}

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::StatusCode;
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
+use hyper::http::request::Parts;
 use writ_identity::{AudienceRule, SpiffeId};
 
 use super::headers::names;
@@ -65,12 +66,13 @@ impl Gateway {
     pub(super) async fn authenticate(
         &self,
         live: &Live,
-        headers: &HeaderMap,
+        parts: &Parts,
         body: Option<&Bytes>,
         conn: &Connection,
         control: &crate::control::Control,
     ) -> Result<Caller, Refusal> {
         let route = &live.route;
+        let headers = &parts.headers;
         if route.public {
             return Ok(Caller {
                 actor: "anonymous".into(),
@@ -115,6 +117,21 @@ impl Gateway {
                             workload: false,
                             method: AuthMethod::ApiKey.as_str(),
                         });
+                    }
+                }
+                AuthMethod::AwsIam => {
+                    if let Some(rule) = &live.aws_iam
+                        && super::aws_iam::is_signed(parts)
+                    {
+                        return self
+                            .check_aws_iam(rule, parts, body, control)
+                            .await
+                            .map(|id| Caller {
+                                actor: id.as_str().into(),
+                                svid: None,
+                                workload: true,
+                                method: AuthMethod::AwsIam.as_str(),
+                            });
                     }
                 }
                 AuthMethod::Webhook => {

@@ -21,6 +21,7 @@ pub(super) mod names {
     pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
     pub const X_HUB_SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");
     pub const STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
+    pub const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
 }
 
 /// Headers a caller may not set: the gateway sets them for the upstream.

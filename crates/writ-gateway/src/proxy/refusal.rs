@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
-use hyper::body::{Body as _, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 use writ_audit::Decision;
 
-use super::{BODY_TIMEOUT, Body};
+use super::{BODY_TIMEOUT, Body, RequestBody};
 use crate::metrics::Label;
 
 /// A refusal or failure answered by the gateway itself.
@@ -117,7 +116,7 @@ pub(super) fn too_large(max: usize) -> Refusal {
 }
 
 /// The answer to a request refused before its body was read.
-pub(super) async fn refused(r: &Refusal, req: Request<Incoming>) -> Response<Body> {
+pub(super) async fn refused<B: RequestBody>(r: &Refusal, req: Request<B>) -> Response<Body> {
     let awaits = awaits_continue(req.headers());
     finish_refusal(r, Some(req.into_body()), awaits).await
 }
@@ -132,9 +131,9 @@ pub(super) fn awaits_continue(headers: &HeaderMap) -> bool {
 /// the next request; one that cannot be, or one the client sends only after
 /// `100 Continue`, is not read, and the answer says the connection ends rather than the
 /// client finding out from a closed socket.
-pub(super) async fn finish_refusal(
+pub(super) async fn finish_refusal<B: RequestBody>(
     r: &Refusal,
-    unread: Option<Incoming>,
+    unread: Option<B>,
     awaits_continue: bool,
 ) -> Response<Body> {
     let mut response = refusal_response(r);
@@ -159,7 +158,7 @@ const DISCARD_TIME: Duration = Duration::from_secs(1);
 
 /// Reads and drops a body, up to [`DISCARD_MAX`] bytes within [`DISCARD_TIME`]; whether
 /// it ended there (so the connection can carry another request).
-async fn discard(mut body: Incoming) -> bool {
+async fn discard<B: RequestBody>(mut body: B) -> bool {
     if body.is_end_stream() {
         return true;
     }
