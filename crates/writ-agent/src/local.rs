@@ -6,12 +6,16 @@
 //! - `GET /v1/jwt?aud=AUDIENCE`: a JWT-SVID for the audience (cached until a minute
 //!   before it expires);
 //! - `GET /v1/svid`: the X.509-SVID and the trust bundle (the key only as a file, with
-//!   `--svid-dir`).
+//!   `--svid-dir`);
+//! - `GET /v1/aws/credentials`: writ's temporary AWS credentials for the function, in the
+//!   answer shape of the container credentials endpoint that every AWS SDK reads
+//!   (`AWS_CONTAINER_CREDENTIALS_FULL_URI`), kept until 20 minutes before they expire.
 //!
 //! Every request must carry `X-Aws-Parameters-Secrets-Token` equal to the agent's token
 //! (in Lambda, the function's `AWS_SESSION_TOKEN`), compared in constant time, as the AWS
 //! extension requires: a request the function was tricked into sending elsewhere does not
-//! carry it. Before that, [`crate::guard`] refuses a request not addressed to this
+//! carry it. The credentials endpoint takes the token in `Authorization` instead, as the
+//! SDKs send `AWS_CONTAINER_AUTHORIZATION_TOKEN`. Before that, [`crate::guard`] refuses a request not addressed to this
 //! listener (421) or sent by a browser (403), so no web page can read a secret through it.
 
 use std::collections::HashMap;
@@ -26,7 +30,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
-use writ_api::endpoints::{GetSecretValue, MintJwtSvid};
+use writ_api::aws::AwsCredentialsRequest;
+use writ_api::endpoints::{GetSecretValue, IssueAwsCredentials, MintJwtSvid};
 use writ_api::identity::{Audience, MintJwtRequest};
 use writ_api::secrets::GetSecretRequest;
 use writ_client::api::ApiCallError;
@@ -40,6 +45,14 @@ use crate::guard::OwnAddress;
 /// The header the AWS extension requires.
 pub const TOKEN_HEADER: &str = "x-aws-parameters-secrets-token";
 
+/// Where the agent serves AWS credentials (`AWS_CONTAINER_CREDENTIALS_FULL_URI`).
+pub const CREDENTIALS_PATH: &str = "/v1/aws/credentials";
+
+/// Credentials are fetched again once fewer than this many seconds of them are left:
+/// botocore refreshes 15 minutes before expiry, so it is never handed credentials it would
+/// throw away at once.
+const CREDENTIALS_MARGIN: i64 = 20 * 60;
+
 /// The localhost endpoints' state.
 pub struct Local {
     /// The function's identity.
@@ -51,6 +64,9 @@ pub struct Local {
     /// Set when the function's identity is revoked: every endpoint refuses from then on.
     pub revoked: Arc<std::sync::atomic::AtomicBool>,
     jwts: Mutex<HashMap<String, (String, i64)>>,
+    /// The function's AWS credentials while they have more than [`CREDENTIALS_MARGIN`] left:
+    /// the answer, and when they expire (Unix seconds).
+    aws: tokio::sync::Mutex<Option<(Value, i64)>>,
     /// Versions read by id, by secret name and version id: their answers, and when read.
     versions: Mutex<HashMap<(String, String), (Value, std::time::Instant)>>,
 }
@@ -76,6 +92,7 @@ impl Local {
             revoked,
             jwts: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
+            aws: tokio::sync::Mutex::new(None),
         }
     }
 }
@@ -86,6 +103,16 @@ fn answer(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// An answer that carries a credential: never stored by a cache on the way.
+fn answer_private(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut r = answer(status, body);
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
     );
     r
 }
@@ -136,15 +163,25 @@ impl Local {
         if let Err(refused) = own.check(req.headers(), req.uri()) {
             return error(refused.status, refused.message);
         }
+        // The SDKs' container credentials provider sends its token in `Authorization`.
+        let credentials = req.uri().path() == CREDENTIALS_PATH;
         let presented = req
             .headers()
-            .get(TOKEN_HEADER)
+            .get(if credentials {
+                hyper::header::AUTHORIZATION.as_str()
+            } else {
+                TOKEN_HEADER
+            })
             .map(|v| v.as_bytes().to_vec())
             .unwrap_or_default();
         if presented.is_empty() {
             return error(
                 StatusCode::UNAUTHORIZED,
-                "missing the X-Aws-Parameters-Secrets-Token header (in Lambda: the value of AWS_SESSION_TOKEN)",
+                if credentials {
+                    "missing the Authorization header: set AWS_CONTAINER_AUTHORIZATION_TOKEN to the agent's caller token (in Lambda: AWS_SESSION_TOKEN)"
+                } else {
+                    "missing the X-Aws-Parameters-Secrets-Token header (in Lambda: the value of AWS_SESSION_TOKEN)"
+                },
             );
         }
         if presented.len() != self.token.len()
@@ -168,6 +205,7 @@ impl Local {
         match req.uri().path() {
             "/secretsmanager/get" => self.secret(&q).await,
             "/v1/jwt" => self.jwt(&q).await,
+            CREDENTIALS_PATH => self.aws_credentials().await,
             "/v1/svid" => {
                 let s = self.identity.svid();
                 answer(
@@ -283,6 +321,43 @@ impl Local {
             versions.insert(key, (body.clone(), std::time::Instant::now()));
         }
         answer(StatusCode::OK, &body)
+    }
+
+    /// The function's AWS credentials from writ (`POST /v1/aws/credentials` over mTLS), in
+    /// the container credentials endpoint's shape; one request at a time asks the server.
+    async fn aws_credentials(&self) -> Response<Full<Bytes>> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut kept = self.aws.lock().await;
+        if let Some((answer, expires)) = kept.as_ref()
+            && *expires - CREDENTIALS_MARGIN > now
+        {
+            return answer_private(StatusCode::OK, answer);
+        }
+        let api = match self.identity.api() {
+            Ok(c) => c,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        };
+        let issued = match api
+            .send::<IssueAwsCredentials>(&AwsCredentialsRequest::default())
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return refused(e),
+        };
+        let expires = time::OffsetDateTime::parse(
+            &issued.expiration,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_or(now, |t| t.unix_timestamp());
+        let answer = json!({
+            "AccessKeyId": issued.access_key_id,
+            "SecretAccessKey": issued.secret_access_key,
+            "Token": issued.session_token,
+            "Expiration": issued.expiration,
+            "RoleArn": issued.role_arn,
+        });
+        *kept = Some((answer.clone(), expires));
+        answer_private(StatusCode::OK, &answer)
     }
 
     async fn jwt(&self, q: &HashMap<String, String>) -> Response<Full<Bytes>> {

@@ -1,7 +1,8 @@
-//! The AWS-compatible surfaces' one `/v1` route: a gateway that verifies SigV4 requests
+//! The AWS-compatible surfaces' `/v1` routes: a gateway that verifies SigV4 requests
 //! signed with writ's temporary AWS credentials asks for the derived signing key of one
-//! day, region and service, never for the credentials' secret. `Debug` shows neither the
-//! session token nor the key.
+//! day, region and service, never for the credentials' secret; an agent asks for its
+//! function's credentials, to serve them to AWS SDKs. `Debug` shows no session token,
+//! secret or key.
 
 use std::fmt;
 
@@ -62,5 +63,48 @@ impl fmt::Debug for SigningKey {
             .field("spiffe_id", &self.spiffe_id)
             .field("expiration", &self.expiration)
             .finish()
+    }
+}
+
+/// `POST /v1/aws/credentials`: writ's temporary AWS credentials for the calling function,
+/// as writ's STS gives them, for an agent serving them to AWS SDKs on the container
+/// credentials endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AwsCredentialsRequest {
+    /// How long they live, 900 to 43200 seconds; 3600 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<i64>,
+    /// The role session's name (2 to 64 of letters, digits and `_+=,.@-`); the function's
+    /// name by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+}
+
+/// Temporary AWS credentials, bound to a function and revoked with it (and with the
+/// X.509-SVID that asked for them). `Debug` shows neither the secret nor the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsCredentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token.
+    pub session_token: String,
+    /// When they expire, RFC 3339.
+    #[schema(format = DateTime)]
+    pub expiration: String,
+    /// The role they are a session of, `arn:aws:iam::ACCOUNT:role/FUNCTION`.
+    pub role_arn: String,
+}
+
+impl fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .field("role_arn", &self.role_arn)
+            .finish_non_exhaustive()
     }
 }

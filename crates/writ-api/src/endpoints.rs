@@ -28,6 +28,7 @@
 //! | `POST /v1/audit/events` | [`WriteAuditEvents`] | [`EventBatch`] | [`Accepted`] |
 //! | `GET /v1/audit/checkpoints` | [`ReadAuditCheckpoints`] | [`CheckpointsQuery`] | [`Checkpoints`] |
 //! | `POST /v1/aws/signing-key` | [`DeriveAwsSigningKey`] | [`SigningKeyRequest`] | [`SigningKey`] |
+//! | `POST /v1/aws/credentials` | [`IssueAwsCredentials`] | [`AwsCredentialsRequest`] | [`AwsCredentials`] |
 //! | `POST /v1/secrets/create` | [`CreateSecret`] | [`CreateSecretRequest`] | [`SecretCreated`] |
 //! | `POST /v1/secrets/put` | [`PutSecretValue`] | [`PutSecretRequest`] | [`SecretVersionPut`] |
 //! | `POST /v1/secrets/get` | [`GetSecretValue`] | [`GetSecretRequest`] | [`SecretValue`] |
@@ -47,7 +48,7 @@ use writ_policy::intentions::Intention;
 use crate::audit::{
     Accepted, AuditRecords, Checkpoints, CheckpointsQuery, EventBatch, EventsQuery,
 };
-use crate::aws::{SigningKey, SigningKeyRequest};
+use crate::aws::{AwsCredentials, AwsCredentialsRequest, SigningKey, SigningKeyRequest};
 use crate::ca::{Ca, RotateCaRequest};
 use crate::endpoint::{
     Callers, Endpoint, EndpointInfo, NoBody, NoContent, NoRequest, documented, percent_encode,
@@ -177,6 +178,8 @@ documented!(
     Accepted,
     Checkpoints,
     SigningKeyRequest,
+    AwsCredentialsRequest,
+    AwsCredentials,
     SigningKey,
     CreateSecretRequest,
     SecretCreated,
@@ -474,6 +477,16 @@ endpoint! {
 }
 
 endpoint! {
+    /// `POST /v1/aws/credentials` (`writ:GetAwsCredentials` on the caller, over mutual
+    /// TLS): writ's temporary AWS credentials for the calling function, as writ's STS gives
+    /// them for a JWT-SVID, bound to the X.509-SVID that asked.
+    IssueAwsCredentials: POST "/v1/aws/credentials" by Functions answers OK,
+    "issueAwsCredentials", "aws", "Temporary AWS credentials for the calling function",
+    [(400, "durationSeconds or sessionName out of range")]
+    { takes_body!(AwsCredentialsRequest => AwsCredentials); }
+}
+
+endpoint! {
     /// `POST /v1/secrets/create` (`secrets:CreateSecret` on `writ:secret/NAME`).
     CreateSecret: POST "/v1/secrets/create" by OperatorsOrFunctionsOrJwt answers OK,
     "createSecret", "secrets", "CreateSecret: a new secret and its first version",
@@ -578,6 +591,7 @@ pub fn all() -> Vec<EndpointInfo> {
         EndpointInfo::of::<WriteAuditEvents>(),
         EndpointInfo::of::<ReadAuditCheckpoints>(),
         EndpointInfo::of::<DeriveAwsSigningKey>(),
+        EndpointInfo::of::<IssueAwsCredentials>(),
         EndpointInfo::of::<CreateSecret>(),
         EndpointInfo::of::<PutSecretValue>(),
         EndpointInfo::of::<GetSecretValue>(),

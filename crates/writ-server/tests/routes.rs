@@ -26,6 +26,7 @@ fn sample(method: &Method, path: &str) -> Option<(String, Option<Value>)> {
         ("POST", "/v1/login") => (path.into(), Some(json!({}))),
         ("POST", "/v1/svid/x509") => (path.into(), Some(json!({"csr": "-"}))),
         ("POST", "/v1/svid/jwt") => (path.into(), Some(json!({"audience": "payments"}))),
+        ("POST", "/v1/aws/credentials") => (path.into(), Some(json!({}))),
         ("GET", "/v1/revocations") => ("/v1/revocations?after=0".into(), None),
         ("POST", "/v1/revocations") => (path.into(), Some(json!({"function": "orders"}))),
         ("GET", "/v1/functions") => (path.into(), None),

@@ -803,3 +803,59 @@ fn the_gateway_takes_calls_signed_with_writ_credentials_as_the_function_that_sig
         },
     );
 }
+
+#[test]
+fn the_agent_serves_writ_credentials_to_aws_sdks_as_a_container_credentials_endpoint() {
+    const CALLER: &str = "caller-token-of-the-function";
+    let env = Env::new();
+    let mut agent = common::writ_command();
+    agent
+        .args([
+            "agent",
+            "--function",
+            "orders",
+            "--server",
+            &env.server.addr(),
+            "--ca-file",
+            path(&env.server.ca_file()),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("WRIT_JOIN_TOKEN", env.server.join_token("orders"))
+        .env("AWS_SESSION_TOKEN", CALLER);
+    let (_agent, port) =
+        common::start_until_port(agent, &env.dir, "agent", "writ: agent ready in ");
+    let uri = format!("http://127.0.0.1:{port}/v1/aws/credentials");
+    let sdk = |token: &str| {
+        let mut cmd = Command::new(python());
+        cmd.arg(script())
+            .args(["with-credentials", "prod/orders-db"]);
+        clean_aws_env(&mut cmd);
+        env.endpoints(&mut cmd);
+        cmd.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token);
+        run(&mut cmd)
+    };
+    // boto3's own container credentials provider, unchanged: writ credentials for orders,
+    // which read orders' secret through the Secrets Manager API.
+    let out = success("boto3 with the agent's credentials", &sdk(CALLER));
+    let read: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(read["value"], ORDERS_DB);
+    env.server.wait_for_audit("the credentials' issue", |e| {
+        e["action"] == "writ:GetAwsCredentials"
+            && e["actor"] == format!("spiffe://{TRUST_DOMAIN}/fn/orders")
+            && e["outcome"] == "allowed"
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("access key ASIA"))
+    });
+    // Without the caller token, no credentials.
+    let refused = sdk("another-token");
+    assert!(!refused.status.success());
+    let answer = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}", &uri])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer.stdout);
+    assert!(text.ends_with("\n401"), "{text}");
+}

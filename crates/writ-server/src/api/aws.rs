@@ -1,7 +1,12 @@
-//! `POST /v1/aws/signing-key`: for a gateway verifying SigV4 requests signed with writ's
-//! AWS credentials, the signing key of one day, region and service. The credentials are
-//! checked as the server's own AWS endpoints check them ([`crate::aws::credentials`]);
-//! the secret never leaves, and the key signs (and verifies) requests of that scope only.
+//! The `/v1` routes of writ's AWS credentials.
+//!
+//! - `POST /v1/aws/signing-key`: for a gateway verifying SigV4 requests signed with writ's
+//!   AWS credentials, the signing key of one day, region and service. The credentials are
+//!   checked as the server's own AWS endpoints check them ([`crate::aws::credentials`]);
+//!   the secret never leaves, and the key signs (and verifies) requests of that scope only.
+//! - `POST /v1/aws/credentials`: a function's own credentials, over mutual TLS, as writ's
+//!   STS gives them for a JWT-SVID ([`crate::aws::sts`]), for its agent to serve on the
+//!   container credentials endpoint.
 
 use std::sync::Arc;
 
@@ -9,7 +14,7 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use time::OffsetDateTime;
-use writ_api::aws::{SigningKey, SigningKeyRequest};
+use writ_api::aws::{AwsCredentials, AwsCredentialsRequest, SigningKey, SigningKeyRequest};
 use writ_audit::Outcome;
 
 use super::access::Authorized;
@@ -18,8 +23,11 @@ use crate::aws::credentials;
 use crate::state::AppState;
 use crate::tls::ConnInfo;
 
-/// The action and resource the route decides.
+/// The action the signing-key route decides.
 pub const ACTION: &str = "writ:DeriveAwsSigningKey";
+
+/// The action the credentials route decides, on the calling function.
+pub const CREDENTIALS_ACTION: &str = "writ:GetAwsCredentials";
 
 /// How far outside the credentials' life a scope's day may begin or end: SigV4 accepts
 /// signing times 5 minutes either way.
@@ -112,6 +120,70 @@ pub(super) async fn signing_key(
         function: record.name,
         spiffe_id,
         expiration: rfc3339(session.expires_at),
+    }))
+}
+
+/// `POST /v1/aws/credentials`: the calling function's credentials, bound to the X.509-SVID
+/// it called with, on record before they leave.
+pub(super) async fn credentials(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    auth: Authorized,
+    ApiJson(body): ApiJson<AwsCredentialsRequest>,
+) -> Result<Json<AwsCredentials>, ApiError> {
+    let (function, serial) = super::identity::svid_function(&auth)?;
+    let duration = body
+        .duration_seconds
+        .unwrap_or(crate::aws::sts::DEFAULT_DURATION);
+    if !crate::aws::sts::DURATION_RANGE.contains(&duration) {
+        return Err(ApiError::bad_request(format!(
+            "durationSeconds: {duration} is not a whole number from 900 to 43200"
+        )));
+    }
+    let session = body
+        .session_name
+        .clone()
+        .unwrap_or_else(|| function.name().to_string());
+    if !(2..=64).contains(&session.len())
+        || !session
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
+    {
+        return Err(ApiError::bad_request(
+            "sessionName: 2 to 64 characters of letters, digits and _+=,.@-",
+        ));
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let issued = credentials::issue(
+        &state.master,
+        function.name(),
+        &session,
+        now,
+        duration,
+        Some(serial.to_string()),
+    )
+    .map_err(|e| ApiError::internal("could not issue AWS credentials", e))?;
+    let expiration = rfc3339(issued.session.expires_at);
+    // The issue is on record before the credentials leave (the access key id is not a
+    // secret: it names the credentials in later events).
+    let grant = auth.grant(CREDENTIALS_ACTION).ok_or_else(|| {
+        ApiError::internal(
+            "the credentials route was reached undecided",
+            CREDENTIALS_ACTION,
+        )
+    })?;
+    let mut event = auth.event(&state, &conn, grant);
+    event.reason = Some(format!(
+        "access key {} for session {session}, until {expiration}",
+        issued.session.access_key_id
+    ));
+    state.audit.record_durable(event).await?;
+    Ok(Json(AwsCredentials {
+        access_key_id: issued.session.access_key_id,
+        secret_access_key: issued.session.secret_access_key,
+        session_token: issued.token,
+        expiration,
+        role_arn: crate::aws::sts::role_arn(&state.aws.account_id, function.name()),
     }))
 }
 

@@ -359,7 +359,7 @@ async fn verify_oidc(
 }
 
 /// The function that called, which the access layer authenticated by its X.509-SVID.
-fn svid_function(auth: &Authorized) -> Result<(&Function, &str), ApiError> {
+pub(super) fn svid_function(auth: &Authorized) -> Result<(&Function, &str), ApiError> {
     auth.function()
         .and_then(|f| Some((f, f.serial.as_deref()?)))
         .ok_or_else(|| {

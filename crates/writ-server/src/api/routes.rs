@@ -172,6 +172,10 @@ pub fn all() -> Vec<Route> {
             operators(aws::ACTION, Fixed("writ:aws-credentials")),
             post(aws::signing_key),
         ),
+        route::<ep::IssueAwsCredentials>(
+            Access::to(Functions, Decide::On(aws::CREDENTIALS_ACTION, TheCaller)),
+            post(aws::credentials),
+        ),
         route::<ep::CreateSecret>(secret("secrets:CreateSecret"), post(secrets::create))
             .taking(secrets::MAX_VALUE_BODY_BYTES),
         route::<ep::PutSecretValue>(secret("secrets:PutSecretValue"), post(secrets::put))
