@@ -7,6 +7,8 @@
 //!   before it expires);
 //! - `GET /v1/svid`: the X.509-SVID and the trust bundle (the key only as a file, with
 //!   `--svid-dir`);
+//! - `GET /systemsmanager/parameters/get?name=NAME&withDecryption=true`: a parameter, as
+//!   the AWS extension serves it (the server's SSM `GetParameter` answer), kept 5 minutes;
 //! - `GET /v1/aws/credentials`: writ's temporary AWS credentials for the function, in the
 //!   answer shape of the container credentials endpoint that every AWS SDK reads
 //!   (`AWS_CONTAINER_CREDENTIALS_FULL_URI`), kept until 20 minutes before they expire.
@@ -67,6 +69,9 @@ pub struct Local {
     /// The function's AWS credentials while they have more than [`CREDENTIALS_MARGIN`] left:
     /// the answer, and when they expire (Unix seconds).
     aws: tokio::sync::Mutex<Option<(Value, i64)>>,
+    /// Parameters read, by name (with its selector) and `withDecryption`: the server's
+    /// answers, and when read.
+    parameters: Mutex<HashMap<(String, String), (Value, std::time::Instant)>>,
     /// Versions read by id, by secret name and version id: their answers, and when read.
     versions: Mutex<HashMap<(String, String), (Value, std::time::Instant)>>,
 }
@@ -93,6 +98,7 @@ impl Local {
             jwts: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
             aws: tokio::sync::Mutex::new(None),
+            parameters: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -206,6 +212,7 @@ impl Local {
             "/secretsmanager/get" => self.secret(&q).await,
             "/v1/jwt" => self.jwt(&q).await,
             CREDENTIALS_PATH => self.aws_credentials().await,
+            "/systemsmanager/parameters/get" => self.parameter(&q).await,
             "/v1/svid" => {
                 let s = self.identity.svid();
                 answer(
@@ -326,24 +333,30 @@ impl Local {
     /// The function's AWS credentials from writ (`POST /v1/aws/credentials` over mTLS), in
     /// the container credentials endpoint's shape; one request at a time asks the server.
     async fn aws_credentials(&self) -> Response<Full<Bytes>> {
+        match self.writ_credentials().await {
+            Ok(answer) => answer_private(StatusCode::OK, &answer),
+            Err(refusal) => refusal,
+        }
+    }
+
+    /// The credentials kept, or new ones from the server when fewer than
+    /// [`CREDENTIALS_MARGIN`] seconds of them are left.
+    async fn writ_credentials(&self) -> Result<Value, Response<Full<Bytes>>> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut kept = self.aws.lock().await;
         if let Some((answer, expires)) = kept.as_ref()
             && *expires - CREDENTIALS_MARGIN > now
         {
-            return answer_private(StatusCode::OK, answer);
+            return Ok(answer.clone());
         }
-        let api = match self.identity.api() {
-            Ok(c) => c,
-            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
-        };
-        let issued = match api
+        let api = self
+            .identity
+            .api()
+            .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))?;
+        let issued = api
             .send::<IssueAwsCredentials>(&AwsCredentialsRequest::default())
             .await
-        {
-            Ok(c) => c,
-            Err(e) => return refused(e),
-        };
+            .map_err(refused)?;
         let expires = time::OffsetDateTime::parse(
             &issued.expiration,
             &time::format_description::well_known::Rfc3339,
@@ -357,7 +370,133 @@ impl Local {
             "RoleArn": issued.role_arn,
         });
         *kept = Some((answer.clone(), expires));
-        answer_private(StatusCode::OK, &answer)
+        Ok(answer)
+    }
+
+    /// `GET /systemsmanager/parameters/get?name=NAME[&withDecryption=true]`, as the AWS
+    /// extension serves it: the server's SSM `GetParameter` answer, asked with the
+    /// function's writ credentials (so the parameter's type and every refusal are the
+    /// server's), kept for [`VERSION_TTL`].
+    async fn parameter(&self, q: &HashMap<String, String>) -> Response<Full<Bytes>> {
+        let Some(name) = q.get("name").filter(|n| !n.is_empty()) else {
+            return error(StatusCode::BAD_REQUEST, "name: required");
+        };
+        let decrypt = match q.get("withDecryption").map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("withDecryption: {other:?} is not true or false"),
+                );
+            }
+        };
+        // Versions and labels are selectors of the name, as the AWS extension sends them.
+        let selected = match (q.get("version"), q.get("label")) {
+            (Some(_), Some(_)) => {
+                return error(StatusCode::BAD_REQUEST, "give version or label, not both");
+            }
+            (Some(v), None) => format!("{name}:{v}"),
+            (None, Some(l)) => format!("{name}:{l}"),
+            (None, None) => name.clone(),
+        };
+        let key = (selected.clone(), decrypt.to_string());
+        if let Some((body, _)) = self
+            .parameters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < VERSION_TTL)
+        {
+            return answer(StatusCode::OK, body);
+        }
+        let credentials = match self.writ_credentials().await {
+            Ok(c) => c,
+            Err(refusal) => return refusal,
+        };
+        let body = json!({"Name": selected, "WithDecryption": decrypt}).to_string();
+        let (status, answer_body) = match self.ssm_call(&credentials, &body).await {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        };
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let Ok(value) = serde_json::from_slice::<Value>(&answer_body) else {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "the server's SSM answer is not JSON",
+            );
+        };
+        if status == StatusCode::OK {
+            let mut kept = self
+                .parameters
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if kept.len() >= MAX_KEPT_VERSIONS {
+                kept.clear();
+            }
+            kept.insert(key, (value.clone(), std::time::Instant::now()));
+        }
+        answer(status, &value)
+    }
+
+    /// Sends `body` to the server's SSM API (`AmazonSSM.GetParameter`), signed with
+    /// `credentials` (SigV4, service `ssm`, the region of `AWS_REGION` or `us-east-1`).
+    async fn ssm_call(&self, credentials: &Value, body: &str) -> Result<(u16, Vec<u8>), String> {
+        let text = |k: &str| credentials[k].as_str().unwrap_or_default().to_string();
+        let creds = writ_sigv4::Credentials::new(text("AccessKeyId"), text("SecretAccessKey"))
+            .with_session_token(text("Token"));
+        let server = self.identity.server().trim_end_matches('/');
+        let host = server
+            .strip_prefix("https://")
+            .or_else(|| server.strip_prefix("http://"))
+            .unwrap_or(server)
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+        let headers = [
+            ("host", host.as_str()),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", "AmazonSSM.GetParameter"),
+        ];
+        let request = writ_sigv4::SignableRequest::new(
+            "POST",
+            "/",
+            "",
+            &headers,
+            writ_sigv4::Payload::Bytes(body.as_bytes()),
+        );
+        let signed = writ_sigv4::sign_headers(
+            &request,
+            &writ_sigv4::SigningParams::new(
+                &creds,
+                &region,
+                "ssm",
+                time::OffsetDateTime::now_utc(),
+            ),
+        )
+        .map_err(|e| format!("signing the SSM request: {e}"))?;
+        let client = self.identity.server_client()?;
+        let mut sent = client
+            .post(format!("{server}/"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", "AmazonSSM.GetParameter")
+            .body(body.to_string());
+        for (name, value) in &signed.headers {
+            sent = sent.header(*name, value);
+        }
+        let response = sent
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| format!("the server's SSM API could not be reached: {e}"))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("the server's SSM answer could not be read: {e}"))?;
+        Ok((status, bytes.to_vec()))
     }
 
     async fn jwt(&self, q: &HashMap<String, String>) -> Response<Full<Bytes>> {

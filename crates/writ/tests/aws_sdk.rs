@@ -849,6 +849,38 @@ fn the_agent_serves_writ_credentials_to_aws_sdks_as_a_container_credentials_endp
                 .as_str()
                 .is_some_and(|r| r.contains("access key ASIA"))
     });
+    // A parameter, as the AWS extension serves it, read through the server's SSM API with
+    // those credentials; one orders may not read is refused as the server refuses it.
+    env.put("other/thing", "not for orders");
+    let get = |query: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-w",
+                "\n%{http_code}",
+                "-H",
+                &format!("X-Aws-Parameters-Secrets-Token: {CALLER}"),
+            ])
+            .arg(format!(
+                "http://127.0.0.1:{port}/systemsmanager/parameters/get?{query}"
+            ))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (
+            code.to_string(),
+            serde_json::from_str::<Value>(body).unwrap_or(Value::Null),
+        )
+    };
+    let (code, parameter) = get("name=%2Fprod%2Forders%2Fapi-endpoint&withDecryption=true");
+    assert_eq!(code, "200", "{parameter}");
+    assert_eq!(parameter["Parameter"]["Value"], API_ENDPOINT);
+    assert_eq!(parameter["Parameter"]["Type"], "SecureString");
+    let (code, denied) = get("name=%2Fother%2Fthing&withDecryption=true");
+    assert_eq!(code, "400", "{denied}");
+    assert_eq!(denied["__type"], "AccessDeniedException", "{denied}");
+
     // Without the caller token, no credentials.
     let refused = sdk("another-token");
     assert!(!refused.status.success());
