@@ -26,6 +26,31 @@ pub async fn register(client: &reqwest::Client, api: &str) -> Result<String, Str
         .ok_or_else(|| "extension register: no Lambda-Extension-Identifier".to_string())
 }
 
+/// Reports to the Extensions API that the agent could not start (`POST
+/// /2020-01-01/extension/init/error`): Lambda then fails the function's initialization with
+/// `kind` (`Extension.WritUnavailable`, ...) instead of running it without its identity.
+/// `message` must carry no secret: Lambda logs it.
+pub async fn init_error(
+    client: &reqwest::Client,
+    api: &str,
+    id: &str,
+    kind: &str,
+    message: &str,
+) -> Result<(), String> {
+    let response = client
+        .post(format!("http://{api}/2020-01-01/extension/init/error"))
+        .header("Lambda-Extension-Identifier", id)
+        .header("Lambda-Extension-Function-Error-Type", kind)
+        .json(&json!({"errorMessage": message, "errorType": kind}))
+        .send()
+        .await
+        .map_err(|e| format!("extension init error: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("extension init error: {}", response.status()));
+    }
+    Ok(())
+}
+
 /// Waits for events until SHUTDOWN; INVOKE needs nothing of the agent (it serves its
 /// endpoints all along). Returns the shutdown reason.
 pub async fn run_until_shutdown(

@@ -47,6 +47,9 @@ pub struct Config {
     pub cache: CachePolicy,
     /// Secrets to fetch before saying ready.
     pub prefetch: Vec<String>,
+    /// How long attestation keeps trying while the server cannot be reached
+    /// ([`Identity::attest_within`]).
+    pub init_budget: std::time::Duration,
 }
 
 /// A running agent's addresses.
@@ -60,17 +63,51 @@ pub struct Ready {
     pub outbound: Vec<(String, SocketAddr)>,
 }
 
+/// Why the agent could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Attestation failed: refused, or the server unreachable for the whole budget.
+    Attestation(writ_client::identity::AttestError),
+    /// Anything after (a listener, a prefetch, the configuration).
+    Other(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Attestation(e) => write!(f, "attestation: {e}"),
+            StartError::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<String> for StartError {
+    fn from(e: String) -> StartError {
+        StartError::Other(e)
+    }
+}
+
+impl From<&str> for StartError {
+    fn from(e: &str) -> StartError {
+        StartError::Other(e.to_string())
+    }
+}
+
 /// Attests, starts every listener and background task, prefetches, and returns once the
 /// agent is ready; the tasks run on the current runtime.
-pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), String> {
-    let identity = Identity::attest(
+pub async fn start(config: Config) -> Result<(Ready, Arc<Identity>), StartError> {
+    let identity = Identity::attest_within(
         &config.server,
         &config.ca_pem,
         &config.function,
         &config.evidence,
         config.svid_dir.clone(),
+        config.init_budget,
     )
-    .await?;
+    .await
+    .map_err(StartError::Attestation)?;
     let svid = identity.svid();
     let fetcher = HttpFetcher::trusting(
         &config.server,

@@ -135,6 +135,47 @@ fn svid_from(answer: writ_api::identity::Svid, key_pem: String) -> Result<Svid, 
 
 /// A failed call, for people: the URL, then what went wrong (`401 Unauthorized:
 /// authentication failed`).
+/// Why attestation failed, and whether it was because the server could not be reached or
+/// failed (rather than refused, or anything else). Messages carry no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestError {
+    /// What failed, and where.
+    pub message: String,
+    /// Whether the server could not be reached or failed (no answer, or a 5xx).
+    pub unavailable: bool,
+}
+
+impl std::fmt::Display for AttestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AttestError {}
+
+/// Why one attestation failed: the server could not be reached or failed (worth another
+/// try), or anything else.
+enum Failure {
+    Unavailable(String),
+    Other(String),
+}
+
+impl Failure {
+    fn of(e: ApiCallError) -> Failure {
+        if e.is_unavailable() {
+            Failure::Unavailable(failed(e))
+        } else {
+            Failure::Other(failed(e))
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Failure {
+        Failure::Other(e)
+    }
+}
+
 fn failed(e: ApiCallError) -> String {
     match &e {
         ApiCallError::Transport { .. }
@@ -154,6 +195,77 @@ impl Identity {
         evidence: &Evidence,
         svid_dir: Option<PathBuf>,
     ) -> Result<Arc<Identity>, String> {
+        Identity::attest_within(
+            server,
+            ca_pem,
+            function,
+            evidence,
+            svid_dir,
+            std::time::Duration::ZERO,
+        )
+        .await
+        .map_err(|e| e.message)
+    }
+
+    /// Attests as [`Identity::attest`] does, trying again while the server cannot be
+    /// reached or fails (no answer, or a 5xx), with waits from 100 ms doubling to 2 s,
+    /// until `budget` has passed since the first try: a function that starts while the
+    /// server restarts, or before the network is up, still joins. A refusal, or any other
+    /// failure, ends it at once (a refused join token would only be refused again). Each
+    /// try builds its evidence afresh (an AWS IAM signature is dated and single-use).
+    pub async fn attest_within(
+        server: &str,
+        ca_pem: &str,
+        function: &str,
+        evidence: &Evidence,
+        svid_dir: Option<PathBuf>,
+        budget: std::time::Duration,
+    ) -> Result<Arc<Identity>, AttestError> {
+        let started = tokio::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(100);
+        let mut tries = 1u32;
+        loop {
+            match Identity::attest_once(server, ca_pem, function, evidence, svid_dir.clone()).await
+            {
+                Ok(identity) => return Ok(identity),
+                Err(Failure::Unavailable(e)) if started.elapsed() + wait <= budget => {
+                    tracing::warn!(error = %e, try_number = tries, "the server is unavailable; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(2));
+                    tries += 1;
+                }
+                Err(Failure::Unavailable(e)) => {
+                    let message = if tries > 1 {
+                        format!(
+                            "{e} (gave up after {tries} tries in {} ms)",
+                            started.elapsed().as_millis()
+                        )
+                    } else {
+                        e
+                    };
+                    return Err(AttestError {
+                        message,
+                        unavailable: true,
+                    });
+                }
+                Err(Failure::Other(message)) => {
+                    return Err(AttestError {
+                        message,
+                        unavailable: false,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One attestation.
+    async fn attest_once(
+        server: &str,
+        ca_pem: &str,
+        function: &str,
+        evidence: &Evidence,
+        svid_dir: Option<PathBuf>,
+    ) -> Result<Arc<Identity>, Failure> {
         let api = ApiClient::new(
             server,
             crate::fetch::bundle_client(ca_pem)?,
@@ -175,7 +287,7 @@ impl Identity {
                     None => {
                         api.send::<GetBundle>(&writ_api::NoRequest)
                             .await
-                            .map_err(failed)?
+                            .map_err(Failure::of)?
                             .trust_domain
                     }
                 };
@@ -195,7 +307,7 @@ impl Identity {
                 csr,
             })
             .await
-            .map_err(failed)?;
+            .map_err(Failure::of)?;
         let svid = svid_from(answer, key_pem)?;
         let source = SvidSource::from_pem(&svid.cert_pem, &svid.key_pem)?;
         let trust = TrustBundle::from_pem(&svid.bundle_pem)

@@ -719,6 +719,46 @@ fn the_agent_layer_runs_as_the_extension_of_a_hosted_function_configured_by_its_
     assert!(log.contains("extension registered"), "{log}");
 }
 
+#[test]
+fn an_agent_that_cannot_reach_the_server_fails_the_functions_init_with_the_cause() {
+    let (dir, python) = setup("lambda-agent-unreachable");
+    let (server, port) = agent_function(&dir);
+    // A port nothing listens on: the agent retries within WRIT_INIT_TIMEOUT, then reports
+    // an init error to the Extensions API, and the function's init fails with its kind.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let extension = vec![env!("CARGO_BIN_EXE_writ").to_string(), "agent".to_string()];
+    add_with_agent(
+        &dir,
+        port,
+        &extension,
+        &[
+            ("WRIT_ADDR", format!("https://127.0.0.1:{closed}")),
+            ("WRIT_CACERT", server.ca_file().display().to_string()),
+            ("WRIT_FUNCTION", "with-agent".into()),
+            (
+                "WRIT_JOIN_TOKEN_FILE",
+                dir.join("join-token").display().to_string(),
+            ),
+            (
+                "WRIT_CALLER_TOKEN_FILE",
+                dir.join("caller-token").display().to_string(),
+            ),
+            ("WRIT_AGENT_LISTEN", format!("127.0.0.1:{port}")),
+            ("WRIT_INIT_TIMEOUT", "1s".into()),
+        ],
+    );
+    let host = start(dir, python);
+    let r = host.invoke(Some(ALICE), "WithAgent", "RequestResponse", "{}");
+    assert_ne!(r["functionError"], Value::Null, "{r}\n{}", host.log());
+    let log = host.log();
+    assert!(log.contains("Extension.WritUnavailable"), "{r}\n{log}");
+    assert!(log.contains("gave up after"), "{log}");
+}
+
 /// Builds the Rust handler in tests/fixtures/rust-handler (AWS's `lambda_runtime` crate) into
 /// the same target directory as this test, and returns the `bootstrap` binary.
 fn build_rust_handler() -> PathBuf {

@@ -87,6 +87,16 @@ pub struct AgentArgs {
         value_parser = writ_gateway::config::parse_duration
     )]
     cache_ttl: std::time::Duration,
+    /// How long the first attestation keeps trying while the server cannot be reached
+    /// (no answer, or a 5xx), before the agent gives up (and, in Lambda, reports an init
+    /// error). Lambda's init phase lasts at most 10 s.
+    #[arg(
+        long,
+        env = "WRIT_INIT_TIMEOUT",
+        default_value = "8s",
+        value_parser = writ_gateway::config::parse_duration
+    )]
+    init_timeout: std::time::Duration,
     /// Exit as soon as the agent is ready (to measure cold start).
     #[arg(long)]
     exit_when_ready: bool,
@@ -222,6 +232,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, String> {
             ..Default::default()
         },
         prefetch: args.prefetch,
+        init_budget: args.init_timeout,
     };
     super::server::init_logging(false);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -236,7 +247,30 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, String> {
             Some(api) => Some(writ_agent::extension::register(&extension_client, api).await?),
             None => None,
         };
-        let (ready, _identity) = writ_agent::start(config).await?;
+        let (ready, _identity) = match writ_agent::start(config).await {
+            Ok(started) => started,
+            Err(e) => {
+                // In Lambda, say why, so that the function fails its init with the cause
+                // rather than running without its identity.
+                if let (Some(api), Some(id)) = (&lambda, &extension_id) {
+                    let kind = match &e {
+                        writ_agent::StartError::Attestation(a) if a.unavailable => {
+                            "Extension.WritUnavailable"
+                        }
+                        writ_agent::StartError::Attestation(_) => "Extension.WritAttestationRefused",
+                        writ_agent::StartError::Other(_) => "Extension.WritStartFailed",
+                    };
+                    let message = e.to_string();
+                    if let Err(report) =
+                        writ_agent::extension::init_error(&extension_client, api, id, kind, &message)
+                            .await
+                    {
+                        tracing::warn!(error = %report, "could not report the init error to Lambda");
+                    }
+                }
+                return Err(e.to_string());
+            }
+        };
         let outbound: Vec<String> = ready
             .outbound
             .iter()
