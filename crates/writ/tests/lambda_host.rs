@@ -744,3 +744,119 @@ fn a_rust_handler_on_lambda_runtime_answers_through_the_host() {
     let r = host.invoke(Some(BOB), "RustHello", "RequestResponse", "{}");
     assert_eq!(r["code"], "AccessDeniedException", "{r}");
 }
+
+/// AWS's Node runtime interface client, `aws-lambda-ric` (npm): `$WRIT_TEST_NODE_RIC`, by
+/// default `~/.cache/writ/node/node_modules/.bin/aws-lambda-ric`, which `.ci/run` installs.
+/// Without it (or without `node`) the test fails here, saying how to get it.
+fn node_ric() -> PathBuf {
+    let ric = std::env::var_os("WRIT_TEST_NODE_RIC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/writ/node/node_modules/.bin/aws-lambda-ric")
+        });
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        node && ric.exists(),
+        "this test needs node on PATH and AWS's aws-lambda-ric at {}. Install them as .ci/run \
+         does:\n  apt-get install -y nodejs npm cmake autoconf automake libtool g++ make\n  \
+         mkdir -p ~/.cache/writ/node && npm install --prefix ~/.cache/writ/node aws-lambda-ric\n\
+         or point WRIT_TEST_NODE_RIC at an aws-lambda-ric executable.",
+        ric.display()
+    );
+    ric
+}
+
+const NODE_HANDLER: &str = r#"
+exports.handler = async (event, context) => {
+  if (event.raise) {
+    throw new TypeError("boom from the Node handler");
+  }
+  console.log("node handled", context.awsRequestId);
+  return {
+    echo: event,
+    name: context.functionName,
+    arn: context.invokedFunctionArn,
+    requestId: context.awsRequestId,
+    remainingMs: context.getRemainingTimeInMillis(),
+    memory: context.memoryLimitInMB,
+    region: process.env.AWS_REGION,
+    taskRoot: process.env.LAMBDA_TASK_ROOT,
+    node: process.version,
+  };
+};
+"#;
+
+#[test]
+fn boto3_invokes_a_node_handler_under_aws_lambda_ric() {
+    let ric = node_ric();
+    let (dir, python) = setup("lambda-node");
+    std::fs::create_dir_all(dir.join("node")).unwrap();
+    std::fs::write(dir.join("node/app.js"), NODE_HANDLER).unwrap();
+    let config = std::fs::read_to_string(dir.join("lambda.toml"))
+        .unwrap()
+        .replace(
+            "[runtimes]\n",
+            &format!("[runtimes]\nnode = {:?}\n", ric.display().to_string()),
+        );
+    std::fs::write(
+        dir.join("lambda.toml"),
+        config
+            + "[functions.NodeHello]\nhandler = \"app.handler\"\nruntime = \"nodejs20.x\"\n\
+               code_uri = \"node\"\ntimeout = 10\nmemory_size = 512\n",
+    )
+    .unwrap();
+    let host = start(dir, python);
+
+    // Allowed by alice's identity policy: the handler's answer, with Lambda's context.
+    let r = host.invoke(Some(ALICE), "NodeHello", "RequestResponse", r#"{"n": 3}"#);
+    assert_eq!(r["status"], 200, "{r}\n{}", host.log());
+    assert_eq!(r["functionError"], Value::Null, "{r}\n{}", host.log());
+    let p = payload(&r);
+    assert_eq!(p["echo"]["n"], 3);
+    assert_eq!(p["name"], "NodeHello");
+    assert_eq!(
+        p["arn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:NodeHello"
+    );
+    assert_eq!(p["memory"], "512");
+    assert_eq!(p["region"], "us-east-1");
+    assert!(p["taskRoot"].as_str().unwrap().ends_with("/node"), "{p}");
+    assert_eq!(p["requestId"].as_str().unwrap().len(), 36, "{p}");
+    let remaining = p["remainingMs"].as_i64().unwrap();
+    assert!(remaining > 0 && remaining <= 10_000, "{p}");
+
+    // The handler throws: X-Amz-Function-Error and aws-lambda-ric's error payload.
+    let r = host.invoke(
+        Some(ALICE),
+        "NodeHello",
+        "RequestResponse",
+        r#"{"raise": true}"#,
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["functionError"], "Unhandled", "{r}");
+    let p = payload(&r);
+    assert_eq!(p["errorType"], "TypeError", "{p}");
+    assert_eq!(p["errorMessage"], "boom from the Node handler", "{p}");
+
+    // Refused by policy: nothing allows bob to invoke NodeHello.
+    let r = host.invoke(Some(BOB), "NodeHello", "RequestResponse", "{}");
+    assert_eq!(r["status"], 403, "{r}");
+    assert_eq!(r["code"], "AccessDeniedException", "{r}");
+    let audit = host.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["principal"] == "arn:aws:iam::123456789012:user/bob"
+                && e["outcome"] == "implicitDeny"
+                && e["resource"] == "arn:aws:lambda:us-east-1:123456789012:function:NodeHello"),
+        "{audit:?}"
+    );
+    // The runtime's console output reaches the host's log.
+    wait_for("the handler's output in the host's log", PATIENCE, || {
+        host.log().contains("node handled").then_some(())
+    });
+}
