@@ -332,7 +332,7 @@ async fn demo(
         Ok(python) => {
             let host = start_lambda_host(&dir, &python, stop_rx.clone()).await?;
             println!(
-                "  ✔ orders and payments are Lambda handlers ({}), run by awslambdaric ({}) in writ lambda's host on http://{}; the gateway invokes them signed with a key only it holds",
+                "  ✔ orders and payments are Lambda handlers ({}), run by awslambdaric ({}) in writ lambda's host on http://{}; the gateway invokes them with a key made for this run, kept in memory",
                 dir.join("lambda/app.py").display(),
                 python.display(),
                 host.addr
