@@ -46,8 +46,32 @@ pub struct Bound {
 }
 
 /// Loads the certificate and the last known state, starts following the server, and
-/// binds the listeners.
+/// binds the listeners. Lambda routes sign with the AWS credentials the environment gives
+/// (see [`crate::aws_credentials::load`]).
 pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
+    // The AWS credentials Lambda routes sign with, from the environment (and kept fresh
+    // when they come from the container credentials endpoint).
+    let aws = if config.routes.iter().any(|r| r.lambda.is_some()) {
+        Some(
+            crate::aws_credentials::load(|k| std::env::var(k).ok())
+                .await
+                .map_err(|e| format!("lambda routes: {e}"))?,
+        )
+    } else {
+        None
+    };
+    bind_with_aws_credentials(config, node, aws).await
+}
+
+/// As [`bind`], with the AWS credentials Lambda routes sign with given instead of read from
+/// the process's environment: for a gateway embedded in another program (`writ dev`, which
+/// makes the credentials of its own local Lambda host). A config with a Lambda route and
+/// no credentials is refused, naming the route.
+pub async fn bind_with_aws_credentials(
+    config: Config,
+    node: String,
+    aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
+) -> Result<Bound, String> {
     let config = Arc::new(config);
     let read = |p: &std::path::Path, what: &str| {
         std::fs::read_to_string(p).map_err(|e| format!("{what} {}: {e}", p.display()))
@@ -81,17 +105,6 @@ pub async fn bind(config: Config, node: String) -> Result<Bound, String> {
             ..writ_client::secrets::CachePolicy::default()
         },
     );
-    // The AWS credentials Lambda routes sign with, from the environment (and kept fresh
-    // when they come from the container credentials endpoint).
-    let aws = if config.routes.iter().any(|r| r.lambda.is_some()) {
-        Some(
-            crate::aws_credentials::load(|k| std::env::var(k).ok())
-                .await
-                .map_err(|e| format!("lambda routes: {e}"))?,
-        )
-    } else {
-        None
-    };
     let gateway = Arc::new(Gateway::new(
         config.clone(),
         aws,

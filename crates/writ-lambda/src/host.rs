@@ -135,6 +135,8 @@ pub async fn serve(
             for mut done in env.extensions_done.iter().cloned() {
                 let _ = tokio::time::timeout(SHUTDOWN_GRACE, done.wait_for(|d| *d)).await;
             }
+            let mut exited = env.exited.clone();
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, exited.wait_for(Option::is_some)).await;
         }
     }
     result
@@ -675,7 +677,23 @@ impl Env {
             let _ = self.extensions_stop.send(true);
             let _ = k.send(());
             if self.extensions_done.is_empty() {
-                self.server.abort();
+                // The runtime's API goes once the runtime is gone: a runtime whose pending
+                // `next` connection closed first would report that as its own error.
+                let abort = self.server.abort_handle();
+                let mut exited = self.exited.clone();
+                match tokio::runtime::Handle::try_current() {
+                    Ok(handle) => {
+                        handle.spawn(async move {
+                            let _ = tokio::time::timeout(
+                                SHUTDOWN_GRACE,
+                                exited.wait_for(Option::is_some),
+                            )
+                            .await;
+                            abort.abort();
+                        });
+                    }
+                    Err(_) => abort.abort(),
+                }
             } else {
                 // The extensions still talk to the API while they shut down.
                 let abort = self.server.abort_handle();
@@ -808,7 +826,10 @@ impl Env {
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
-                .kill_on_drop(true);
+                .kill_on_drop(true)
+                // A group of its own: a Ctrl-C at the host's terminal stops the host, which
+                // ends its environments as Lambda would, rather than reaching the runtimes.
+                .process_group(0);
             command.spawn().map_err(|e| {
                 format!(
                     "function {}: cannot start {:?} in {}: {e}",

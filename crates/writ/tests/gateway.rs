@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    Curl, Proc, Response, Server, Svid, TRUST_DOMAIN, TempDir, join_token_evidence,
-    localhost_certificate, openssl, wait_for, writ_command,
+    Curl, Proc, Response, Server, Svid, TRUST_DOMAIN, TempDir, localhost_certificate, openssl,
+    wait_for, writ_command,
 };
 use serde_json::json;
 
@@ -74,19 +74,14 @@ impl Env {
         }
         // The gateway's token may read what it enforces, report events, and read the
         // webhook keys, and nothing else.
-        let policy = dir.join("gateway-policy.json");
-        std::fs::write(
-            &policy,
-            json!({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions",
-                  "writ:PutAuditEvents"], "Resource": "*"},
-                {"Effect": "Allow", "Action": "secrets:GetSecretValue",
-                 "Resource": "writ:secret/hooks/*"}]})
-            .to_string(),
-        )
-        .unwrap();
-        let token = server.cli_ok(&["token", "create", "--policy", policy.to_str().unwrap()]);
-        std::fs::write(dir.join("gateway-token"), token.trim()).unwrap();
+        common::gateway::token(
+            &server,
+            &dir,
+            &[
+                json!({"Effect": "Allow", "Action": "secrets:GetSecretValue",
+                     "Resource": "writ:secret/hooks/*"}),
+            ],
+        );
         let (gateway_ca, cert, key) = localhost_certificate(&dir, "gateway");
         let schema = dir.join("charge.schema.json");
         std::fs::write(
@@ -116,18 +111,9 @@ impl Env {
             .port();
         let config = format!(
             r#"{settings}
-listen = "127.0.0.1:0"
 metrics_listen = "127.0.0.1:{metrics_port}"
-trust_domain = "{TRUST_DOMAIN}"
-state_dir = "gateway-state"
 max_staleness = "6s"
-[server]
-addr = "{addr}"
-ca_file = "{ca}"
-token_file = "gateway-token"
-[tls]
-cert = "{cert}"
-key = "{key}"
+{head}
 
 [[route]]
 name = "payments"
@@ -195,10 +181,7 @@ quota = 2
 
 {entry}
 "#,
-            addr = server.addr(),
-            ca = server.ca_file().display(),
-            cert = cert.display(),
-            key = key.display(),
+            head = common::gateway::config_head(&server, &cert, &key),
         );
         std::fs::write(dir.join("gateway.toml"), config).unwrap();
         let mut env = Env {
@@ -236,14 +219,7 @@ quota = 2
     }
 
     fn login(&self, function: &str) -> Svid {
-        let token = self.server.join_token(function);
-        Svid::login(
-            &self.server,
-            &self.dir,
-            function,
-            join_token_evidence(&token),
-        )
-        .unwrap_or_else(|r| panic!("login {function}: {} {}", r.status, r.body))
+        common::gateway::login(&self.server, &self.dir, function)
     }
 
     fn charge(&self, svid: &Svid) -> Response {

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Curl, Proc, Server, Svid, TRUST_DOMAIN, TempDir, join_token_evidence, wait_for};
+use common::gateway::Gateway;
+use common::{Curl, Server, Svid, TRUST_DOMAIN, TempDir, wait_for};
 use serde_json::{Value, json};
 
 const KEY_ID: &str = "AKIDGATEWAYLAMBDA";
@@ -221,9 +222,7 @@ fn invoke(
 struct Env {
     dir: TempDir,
     server: Server,
-    gateway: Proc,
-    gateway_port: u16,
-    gateway_ca: std::path::PathBuf,
+    gateway: Gateway,
     endpoint: Endpoint,
     wrong_key_endpoint: Endpoint,
 }
@@ -293,17 +292,7 @@ impl Env {
             server.register(f);
         }
         server.cli_ok(&["intention", "allow", "orders", "payments"]);
-        let policy = dir.join("gateway-policy.json");
-        std::fs::write(
-            &policy,
-            json!({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": ["writ:ReadRevocations", "writ:ReadIntentions",
-                  "writ:PutAuditEvents"], "Resource": "*"}]})
-            .to_string(),
-        )
-        .unwrap();
-        let token = server.cli_ok(&["token", "create", "--policy", policy.to_str().unwrap()]);
-        std::fs::write(dir.join("gateway-token"), token.trim()).unwrap();
+        common::gateway::token(&server, &dir, &[]);
         let (gateway_ca, cert, key) = common::localhost_certificate(&dir, "gateway");
         let endpoint = Endpoint::start(SECRET);
         let wrong_key_endpoint = Endpoint::start("another-secret");
@@ -339,26 +328,8 @@ timeout = "1s"
         let entry = entry[entry.find("[[api_key]]").expect("the entry")..].to_string();
         std::fs::write(dir.join("api-key"), api_key).unwrap();
         let config = format!(
-            r#"
-listen = "127.0.0.1:0"
-trust_domain = "{TRUST_DOMAIN}"
-state_dir = "gateway-state"
-[server]
-addr = "{addr}"
-ca_file = "{ca}"
-token_file = "gateway-token"
-[tls]
-cert = "{cert}"
-key = "{key}"
-{routes}
-[usage_plan.p]
-quota = 100
-{entry}
-"#,
-            addr = server.addr(),
-            ca = server.ca_file().display(),
-            cert = cert.display(),
-            key = key.display(),
+            "{head}{routes}\n[usage_plan.p]\nquota = 100\n{entry}\n",
+            head = common::gateway::config_head(&server, &cert, &key),
         );
         std::fs::write(dir.join("gateway.toml"), config).unwrap();
         let mut cmd = common::writ_command();
@@ -372,40 +343,26 @@ quota = 100
         for (k, v) in credentials {
             cmd.env(k, v);
         }
-        let (gateway, gateway_port) =
-            common::start_until_port(cmd, &dir, "gateway", "writ: gateway listening on ");
+        let gateway = Gateway::start(cmd, &dir, gateway_ca);
         Env {
             dir,
             server,
             gateway,
-            gateway_port,
-            gateway_ca,
             endpoint,
             wrong_key_endpoint,
         }
     }
 
     fn curl(&self, method: &str, path: &str) -> Curl {
-        Curl::new(
-            method,
-            &format!("https://127.0.0.1:{}{path}", self.gateway_port),
-            &self.gateway_ca,
-        )
+        self.gateway.curl(method, path)
     }
 
     fn login(&self, function: &str) -> Svid {
-        let token = self.server.join_token(function);
-        Svid::login(
-            &self.server,
-            &self.dir,
-            function,
-            join_token_evidence(&token),
-        )
-        .unwrap_or_else(|r| panic!("login {function}: {} {}", r.status, r.body))
+        common::gateway::login(&self.server, &self.dir, function)
     }
 
     fn as_caller(&self, svid: &Svid, method: &str, path: &str) -> Curl {
-        self.curl(method, path).client_cert(&svid.cert, &svid.key)
+        self.gateway.as_caller(svid, method, path)
     }
 }
 
@@ -448,7 +405,7 @@ fn the_gateway_invokes_lambda_functions_as_the_verified_caller() {
     let rc = &event["requestContext"];
     assert_eq!(rc["http"]["method"], "POST");
     assert_eq!(rc["http"]["sourceIp"], "127.0.0.1");
-    assert_eq!(rc["domainName"], format!("127.0.0.1:{}", env.gateway_port));
+    assert_eq!(rc["domainName"], format!("127.0.0.1:{}", env.gateway.port));
     assert_eq!(
         rc["authorizer"],
         json!({"writ": {"principal": format!("spiffe://{TRUST_DOMAIN}/fn/orders"),
@@ -570,7 +527,7 @@ fn the_gateway_invokes_lambda_functions_as_the_verified_caller() {
     assert_eq!(env.endpoint.invocations(), before);
 
     // No key, token or signature in the gateway's log.
-    let log = env.gateway.log();
+    let log = env.gateway.proc.log();
     for secret in [SECRET, TOKEN, "Signature=", "hunter2"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
@@ -594,7 +551,7 @@ fn credentials_from_the_container_endpoint_sign_the_invocations() {
         (served.load(Ordering::SeqCst) >= 2).then_some(())
     });
     env.as_caller(&orders, "GET", "/bare").send().expect(200);
-    let log = env.gateway.log();
+    let log = env.gateway.proc.log();
     for secret in [SECRET, TOKEN, "container-auth"] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }

@@ -6,35 +6,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::lambda::{self, write_private};
 use common::{PATIENCE, Server, TRUST_DOMAIN, TempDir, run, wait_for, writ_command};
 use serde_json::Value;
 
 const ALICE: (&str, &str) = ("AKIDALICEEXAMPLE", "alice/secret+key-never-logged");
 const BOB: (&str, &str) = ("AKIDBOBEXAMPLE", "bob/secret+key-never-logged");
-
-fn python() -> PathBuf {
-    let python = std::env::var_os("WRIT_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(&std::env::var_os("HOME").expect("HOME is set"))
-                .join(".cache/writ/venv/bin/python")
-        });
-    let ok = Command::new(&python)
-        .args(["-c", "import awslambdaric, boto3"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "this test needs a Python with awslambdaric and boto3 at {}. Install them as .ci/run \
-         does:\n  python3 -m venv ~/.cache/writ/venv && ~/.cache/writ/venv/bin/pip install \
-         botocore awscli awslambdaric boto3\nor point WRIT_TEST_PYTHON at a Python that has them.",
-        python.display()
-    );
-    python
-}
 
 const HANDLER: &str = r#"
 import json, os, time
@@ -44,6 +24,11 @@ def handler(event, context):
         raise ValueError("boom from the handler")
     if event.get("sleep"):
         time.sleep(event["sleep"])
+    if event.get("hold"):
+        # Holds its environment until the test creates HOLD/release.
+        open(os.path.join(event["hold"], "held-" + context.aws_request_id), "w").close()
+        while not os.path.exists(os.path.join(event["hold"], "release")):
+            time.sleep(0.02)
     print("handled", context.aws_request_id)
     return {
         "echo": event,
@@ -111,29 +96,29 @@ Resources:
       Handler: app.failing
 "#;
 
-/// A running `writ lambda`, killed on drop.
-struct Host {
-    dir: TempDir,
-    child: Child,
-    endpoint: String,
+/// A running `writ lambda` in its own directory, which outlives it; with the Python that
+/// runs boto3.
+struct Hosted {
+    host: lambda::Host,
     python: PathBuf,
+    _dir: TempDir,
 }
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Hosted {
+    type Target = lambda::Host;
+    fn deref(&self) -> &lambda::Host {
+        &self.host
     }
 }
 
-fn write_private(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+impl std::ops::DerefMut for Hosted {
+    fn deref_mut(&mut self) -> &mut lambda::Host {
+        &mut self.host
+    }
 }
 
 fn setup(label: &str) -> (TempDir, PathBuf) {
-    let python = python();
+    let python = lambda::python();
     let dir = TempDir::new(label);
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::create_dir_all(dir.join("marks")).unwrap();
@@ -176,40 +161,11 @@ principal = "arn:aws:iam::123456789012:user/bob"
     (dir, python)
 }
 
-fn start(dir: TempDir, python: PathBuf) -> Host {
-    let stdout = std::fs::File::create(dir.join("host.out")).unwrap();
-    let stderr = std::fs::File::create(dir.join("host.err")).unwrap();
-    let child = writ_command()
-        .current_dir(dir.path())
-        .args([
-            "lambda",
-            "--template",
-            "template.yaml",
-            "--config",
-            "lambda.toml",
-            "--credentials",
-            "credentials.toml",
-            "--data-dir",
-            "data",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .expect("start writ lambda");
-    let out = dir.join("host.out");
-    let endpoint = wait_for("the host to listen", PATIENCE, || {
-        let text = std::fs::read_to_string(&out).ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("writ: lambda host listening on "))
-            .map(str::to_string)
-    });
-    Host {
-        dir,
-        child,
-        endpoint,
+fn start(dir: TempDir, python: PathBuf) -> Hosted {
+    Hosted {
+        host: lambda::Host::start(dir.path()),
         python,
+        _dir: dir,
     }
 }
 
@@ -235,7 +191,7 @@ except botocore.exceptions.ClientError as e:
                       "code": e.response["Error"]["Code"], "message": e.response["Error"].get("Message")}))
 "#;
 
-impl Host {
+impl Hosted {
     fn invoke(
         &self,
         who: Option<(&str, &str)>,
@@ -272,19 +228,6 @@ impl Host {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("host.err")).unwrap_or_default()
-            + &std::fs::read_to_string(self.dir.join("host.out")).unwrap_or_default()
-    }
-
-    fn audit(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.join("data/lambda-audit.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
     }
 }
 
@@ -464,24 +407,36 @@ fn boto3_invokes_a_python_handler_under_awslambdaric() {
 #[test]
 fn concurrency_beyond_reserved_is_throttled() {
     let (dir, python) = setup("lambda-throttle");
+    // Hello may have 2 environments; held invocations must not time out meanwhile.
+    let mut config = std::fs::read_to_string(dir.join("lambda.toml")).unwrap();
+    config.push_str("[functions.Hello]\ntimeout = 120\n");
+    std::fs::write(dir.join("lambda.toml"), config).unwrap();
+    let hold = dir.join("hold");
+    std::fs::create_dir_all(&hold).unwrap();
     let host = std::sync::Arc::new(start(dir, python));
-    // Hello may have 2 environments: two slow invocations hold them, a third is throttled.
-    let slow: Vec<_> = (0..2)
+    // Two invocations hold both environments until released; a third is throttled.
+    let event = serde_json::json!({"hold": hold.display().to_string()}).to_string();
+    let held: Vec<_> = (0..2)
         .map(|_| {
-            let h = host.clone();
-            std::thread::spawn(move || {
-                h.invoke(Some(ALICE), "Hello", "RequestResponse", r#"{"sleep": 1.5}"#)
-            })
+            let (h, event) = (host.clone(), event.clone());
+            std::thread::spawn(move || h.invoke(Some(ALICE), "Hello", "RequestResponse", &event))
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(900));
+    wait_for("both environments to be held", PATIENCE * 4, || {
+        (std::fs::read_dir(&hold).ok()?.count() == 2).then_some(())
+    });
     let r = host.invoke(Some(ALICE), "Hello", "RequestResponse", "{}");
     assert_eq!(r["status"], 429, "{r}");
     assert_eq!(r["code"], "TooManyRequestsException");
-    for t in slow {
+    std::fs::write(hold.join("release"), "").unwrap();
+    for t in held {
         let r = t.join().unwrap();
         assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(r["functionError"], Value::Null, "{r}");
     }
+    // Released, an environment takes the next invocation again.
+    let r = host.invoke(Some(ALICE), "Hello", "RequestResponse", "{}");
+    assert_eq!(r["status"], 200, "{r}");
 }
 
 #[test]
@@ -828,4 +783,120 @@ fn a_rust_handler_on_lambda_runtime_answers_through_the_host() {
 
     let r = host.invoke(Some(BOB), "RustHello", "RequestResponse", "{}");
     assert_eq!(r["code"], "AccessDeniedException", "{r}");
+}
+
+/// AWS's Node runtime interface client, `aws-lambda-ric` (npm): `$WRIT_TEST_NODE_RIC`, by
+/// default `~/.cache/writ/node/node_modules/.bin/aws-lambda-ric`, which `.ci/run` installs.
+/// Without it (or without `node`) the test fails here, saying how to get it.
+fn node_ric() -> PathBuf {
+    let ric = std::env::var_os("WRIT_TEST_NODE_RIC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/writ/node/node_modules/.bin/aws-lambda-ric")
+        });
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        node && ric.exists(),
+        "this test needs node on PATH and AWS's aws-lambda-ric at {}. Install them as .ci/run \
+         does:\n  apt-get install -y nodejs npm cmake autoconf automake libtool g++ make\n  \
+         mkdir -p ~/.cache/writ/node && npm install --prefix ~/.cache/writ/node aws-lambda-ric\n\
+         or point WRIT_TEST_NODE_RIC at an aws-lambda-ric executable.",
+        ric.display()
+    );
+    ric
+}
+
+const NODE_HANDLER: &str = r#"
+exports.handler = async (event, context) => {
+  if (event.raise) {
+    throw new TypeError("boom from the Node handler");
+  }
+  console.log("node handled", context.awsRequestId);
+  return {
+    echo: event,
+    name: context.functionName,
+    arn: context.invokedFunctionArn,
+    requestId: context.awsRequestId,
+    remainingMs: context.getRemainingTimeInMillis(),
+    memory: context.memoryLimitInMB,
+    region: process.env.AWS_REGION,
+    taskRoot: process.env.LAMBDA_TASK_ROOT,
+    node: process.version,
+  };
+};
+"#;
+
+#[test]
+fn boto3_invokes_a_node_handler_under_aws_lambda_ric() {
+    let ric = node_ric();
+    let (dir, python) = setup("lambda-node");
+    std::fs::create_dir_all(dir.join("node")).unwrap();
+    std::fs::write(dir.join("node/app.js"), NODE_HANDLER).unwrap();
+    let config = std::fs::read_to_string(dir.join("lambda.toml"))
+        .unwrap()
+        .replace(
+            "[runtimes]\n",
+            &format!("[runtimes]\nnode = {:?}\n", ric.display().to_string()),
+        );
+    std::fs::write(
+        dir.join("lambda.toml"),
+        config
+            + "[functions.NodeHello]\nhandler = \"app.handler\"\nruntime = \"nodejs20.x\"\n\
+               code_uri = \"node\"\ntimeout = 10\nmemory_size = 512\n",
+    )
+    .unwrap();
+    let host = start(dir, python);
+
+    // Allowed by alice's identity policy: the handler's answer, with Lambda's context.
+    let r = host.invoke(Some(ALICE), "NodeHello", "RequestResponse", r#"{"n": 3}"#);
+    assert_eq!(r["status"], 200, "{r}\n{}", host.log());
+    assert_eq!(r["functionError"], Value::Null, "{r}\n{}", host.log());
+    let p = payload(&r);
+    assert_eq!(p["echo"]["n"], 3);
+    assert_eq!(p["name"], "NodeHello");
+    assert_eq!(
+        p["arn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:NodeHello"
+    );
+    assert_eq!(p["memory"], "512");
+    assert_eq!(p["region"], "us-east-1");
+    assert!(p["taskRoot"].as_str().unwrap().ends_with("/node"), "{p}");
+    assert_eq!(p["requestId"].as_str().unwrap().len(), 36, "{p}");
+    let remaining = p["remainingMs"].as_i64().unwrap();
+    assert!(remaining > 0 && remaining <= 10_000, "{p}");
+
+    // The handler throws: X-Amz-Function-Error and aws-lambda-ric's error payload.
+    let r = host.invoke(
+        Some(ALICE),
+        "NodeHello",
+        "RequestResponse",
+        r#"{"raise": true}"#,
+    );
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["functionError"], "Unhandled", "{r}");
+    let p = payload(&r);
+    assert_eq!(p["errorType"], "TypeError", "{p}");
+    assert_eq!(p["errorMessage"], "boom from the Node handler", "{p}");
+
+    // Refused by policy: nothing allows bob to invoke NodeHello.
+    let r = host.invoke(Some(BOB), "NodeHello", "RequestResponse", "{}");
+    assert_eq!(r["status"], 403, "{r}");
+    assert_eq!(r["code"], "AccessDeniedException", "{r}");
+    let audit = host.audit();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["principal"] == "arn:aws:iam::123456789012:user/bob"
+                && e["outcome"] == "implicitDeny"
+                && e["resource"] == "arn:aws:lambda:us-east-1:123456789012:function:NodeHello"),
+        "{audit:?}"
+    );
+    // The runtime's console output reaches the host's log.
+    wait_for("the handler's output in the host's log", PATIENCE, || {
+        host.log().contains("node handled").then_some(())
+    });
 }

@@ -4,8 +4,11 @@
 //! only payments may read its secret. It drives a few calls, prints what happened and why,
 //! verifies the audit chain, and keeps serving until Ctrl-C so the CLI can be tried on it.
 //!
-//! The demo functions use `writ-client` in-process (the Rust SDK's way); `writ agent`
-//! gives functions in other languages the same.
+//! The demo functions are real Lambda handlers (Python, run by AWS's `awslambdaric`) in
+//! `writ lambda`'s host, in this process, behind the gateway's Lambda upstream, when a Python
+//! with `awslambdaric` is found (`WRIT_DEV_PYTHON`, else the venv `.ci/run` makes, else
+//! `python3`). Otherwise `writ dev` says so and serves them in-process as plain HTTP
+//! upstreams, payments reading its secret with `writ-client` (the Rust SDK's way).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -38,7 +41,12 @@ use writ_server::state::Limits;
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   writ dev
-  writ dev --data-dir ./writ-dev --listen 127.0.0.1:17443 --gateway-listen 127.0.0.1:18443")]
+  writ dev --data-dir ./writ-dev --listen 127.0.0.1:17443 --gateway-listen 127.0.0.1:18443
+  WRIT_DEV_PYTHON=./venv/bin/python writ dev
+
+The demo functions are Lambda handlers, run by awslambdaric in writ lambda's host, when a
+Python with awslambdaric is found: WRIT_DEV_PYTHON, else ~/.cache/writ/venv/bin/python,
+else python3. Otherwise they run in-process, and writ dev says why.")]
 pub struct DevArgs {
     /// Directory for the embedded store, keys and demo files, kept on exit (when omitted, a
     /// new temporary directory, removed on exit with the master key and admin token in it).
@@ -145,7 +153,8 @@ pub fn run(args: DevArgs) -> Result<ExitCode, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("could not start the runtime: {e}"))?;
-    let result = runtime.block_on(until_stopped(args, dir, scratch.is_some()));
+    let python = lambda_python();
+    let result = runtime.block_on(until_stopped(args, dir, scratch.is_some(), python));
     drop(runtime);
     if let Some(scratch) = scratch {
         scratch.remove();
@@ -155,14 +164,19 @@ pub fn run(args: DevArgs) -> Result<ExitCode, String> {
 
 /// The demo, stopped by Ctrl-C or SIGTERM at any point: while it sets up, at once; once it
 /// serves, after the server and gateway have stopped cleanly and flushed the audit log.
-async fn until_stopped(args: DevArgs, dir: PathBuf, temporary: bool) -> Result<ExitCode, String> {
+async fn until_stopped(
+    args: DevArgs,
+    dir: PathBuf,
+    temporary: bool,
+    python: Result<PathBuf, String>,
+) -> Result<ExitCode, String> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         super::server::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     let serving = std::sync::atomic::AtomicBool::new(false);
-    let demo = demo(args, dir, temporary, stop_rx.clone(), &serving);
+    let demo = demo(args, dir, temporary, python, stop_rx.clone(), &serving);
     tokio::pin!(demo);
     let mut stop = stop_rx;
     tokio::select! {
@@ -182,6 +196,7 @@ async fn demo(
     args: DevArgs,
     dir: PathBuf,
     temporary: bool,
+    python: Result<PathBuf, String>,
     mut signal: tokio::sync::watch::Receiver<bool>,
     serving: &std::sync::atomic::AtomicBool,
 ) -> Result<ExitCode, String> {
@@ -245,9 +260,8 @@ async fn demo(
         Credential::AdminToken(token.into()),
     );
 
-    // The two functions' upstreams, then their identities.
+    // The two functions' identities.
     let payments_secret = "payments/stripe-key";
-    let (orders_addr, payments_addr) = (bind_local().await?, bind_local().await?);
     println!("\nSet up:");
     let mut functions = Vec::new();
     for name in ["orders", "payments"] {
@@ -313,33 +327,75 @@ async fn demo(
     .await?;
     println!("  ✔ secret {payments_secret}, readable by payments only (its resource policy)");
 
-    // The demo functions serve on loopback; payments reads its secret per request, from
-    // its in-process cache.
+    // The demo functions: Lambda handlers in a local host when awslambdaric is there, else
+    // in-process HTTP upstreams (payments reads its secret per request from its cache).
     let payments = &functions[1];
-    let source = SvidSource::from_pem(
-        &std::fs::read_to_string(&payments.cert).map_err(|e| e.to_string())?,
-        &std::fs::read_to_string(&payments.key).map_err(|e| e.to_string())?,
-    )?;
-    let cache = Arc::new(SecretCache::new(
-        HttpFetcher::new(&server_addr, &bundle, source)?,
-        CachePolicy::default(),
-    ));
-    tokio::spawn(serve_function(orders_addr.0, Handler::Orders));
-    tokio::spawn(serve_function(
-        payments_addr.0,
-        Handler::Payments {
-            cache,
-            secret: payments_secret,
-        },
-    ));
-    println!(
-        "  orders   spiffe://{TRUST_DOMAIN}/fn/orders     upstream http://{}",
-        orders_addr.1
-    );
-    println!(
-        "  payments spiffe://{TRUST_DOMAIN}/fn/payments   upstream http://{}",
-        payments_addr.1
-    );
+    let (upstreams, aws, host_task) = match python {
+        Ok(python) => {
+            let host = start_lambda_host(&dir, &python, stop_rx.clone()).await?;
+            println!(
+                "  ✔ orders and payments are Lambda handlers ({}), run by awslambdaric ({}) in writ lambda's host on http://{}; the gateway invokes them with a key made for this run, kept in memory",
+                dir.join("lambda/app.py").display(),
+                python.display(),
+                host.addr
+            );
+            let lambda = |name: &str| {
+                format!(
+                    r#"lambda = {{ function = "{name}", region = "{LAMBDA_REGION}", endpoint = "http://{}" }}"#,
+                    host.addr
+                )
+            };
+            println!(
+                "  orders   spiffe://{TRUST_DOMAIN}/fn/orders     Lambda function orders (app.orders)"
+            );
+            println!(
+                "  payments spiffe://{TRUST_DOMAIN}/fn/payments   Lambda function payments (app.payments)"
+            );
+            (
+                [lambda("orders"), lambda("payments")],
+                Some(Arc::new(
+                    writ_gateway::aws_credentials::AwsCredentials::fixed(host.credentials),
+                )),
+                Some(host.task),
+            )
+        }
+        Err(why) => {
+            println!("  (the functions run in-process, not as Lambda handlers: {why})");
+            let (orders_addr, payments_addr) = (bind_local().await?, bind_local().await?);
+            let source = SvidSource::from_pem(
+                &std::fs::read_to_string(&payments.cert).map_err(|e| e.to_string())?,
+                &std::fs::read_to_string(&payments.key).map_err(|e| e.to_string())?,
+            )?;
+            let cache = Arc::new(SecretCache::new(
+                HttpFetcher::new(&server_addr, &bundle, source)?,
+                CachePolicy::default(),
+            ));
+            tokio::spawn(serve_function(orders_addr.0, Handler::Orders));
+            tokio::spawn(serve_function(
+                payments_addr.0,
+                Handler::Payments {
+                    cache,
+                    secret: payments_secret,
+                },
+            ));
+            println!(
+                "  orders   spiffe://{TRUST_DOMAIN}/fn/orders     upstream http://{}",
+                orders_addr.1
+            );
+            println!(
+                "  payments spiffe://{TRUST_DOMAIN}/fn/payments   upstream http://{}",
+                payments_addr.1
+            );
+            (
+                [
+                    format!(r#"upstream = "http://{}""#, orders_addr.1),
+                    format!(r#"upstream = "http://{}""#, payments_addr.1),
+                ],
+                None,
+                None,
+            )
+        }
+    };
 
     // The gateway in front of both, with a certificate from the trust domain's CA and a
     // token that may only read what it enforces and report events.
@@ -376,7 +432,7 @@ key = "gateway.key"
 name = "payments"
 function = "payments"
 path_prefix = "/payments"
-upstream = "http://{payments}"
+{payments}
 auth = ["mtls", "jwt"]
 max_body = 4096
 
@@ -384,17 +440,17 @@ max_body = 4096
 name = "orders"
 function = "orders"
 path_prefix = "/orders"
-upstream = "http://{orders}"
+{orders}
 auth = ["mtls", "jwt"]
 "#,
         config = dir.join("gateway.toml").display(),
         listen = args.gateway_listen,
-        payments = payments_addr.1,
-        orders = orders_addr.1,
+        orders = upstreams[0],
+        payments = upstreams[1],
     );
     write(&dir.join("gateway.toml"), &config_text)?;
     let config = writ_gateway::config::load(&dir.join("gateway.toml"))?;
-    let bound = writ_gateway::serve::bind(config, "writ-dev".into())
+    let bound = writ_gateway::serve::bind_with_aws_credentials(config, "writ-dev".into(), aws)
         .await
         .map_err(|e| {
             format!(
@@ -553,6 +609,9 @@ auth = ["mtls", "jwt"]
     let _ = signal.wait_for(|s| *s).await;
     let _ = stop_tx.send(true);
     let _ = gateway_task.await;
+    if let Some(host) = host_task {
+        let _ = host.await;
+    }
     let _ = server_task.await;
     Ok(if surprises == 0 {
         ExitCode::SUCCESS
@@ -727,4 +786,159 @@ async fn answer(handler: Handler, req: hyper::Request<Incoming>) -> hyper::Respo
         },
     };
     hyper::Response::new(Full::new(Bytes::from(answer.to_string())))
+}
+
+/// The region and account of the demo's Lambda functions' ARNs.
+const LAMBDA_REGION: &str = "us-east-1";
+const LAMBDA_ACCOUNT: &str = "123456789012";
+
+/// The demo's two Lambda handlers (Python). They answer as API Gateway reads an answer;
+/// the caller is the one the gateway verified, from `requestContext.authorizer`.
+const LAMBDA_HANDLERS: &str = r#"# writ dev's demo functions, run by awslambdaric in writ lambda's host.
+import json
+
+
+def _answer(value):
+    return {
+        "statusCode": 200,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(value, separators=(",", ":")),
+    }
+
+
+def _caller(event):
+    return event["requestContext"]["authorizer"]["writ"]["principal"]
+
+
+def orders(event, context):
+    return _answer({"order": "created", "caller": _caller(event)})
+
+
+def payments(event, context):
+    request = json.loads(event.get("body") or "{}")
+    return _answer({"charged": request.get("amount"), "caller": _caller(event),
+                    "lambdaRequestId": context.aws_request_id})
+"#;
+
+/// The Python that runs the demo's handlers under `awslambdaric`: `WRIT_DEV_PYTHON` when set,
+/// else the venv `.ci/run` makes (`~/.cache/writ/venv/bin/python`), else `python3`; the
+/// first that imports `awslambdaric`. `Err` says why none would do.
+fn lambda_python() -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = match std::env::var_os("WRIT_DEV_PYTHON") {
+        Some(p) => vec![PathBuf::from(p)],
+        None => {
+            let mut c = Vec::new();
+            if let Some(home) = std::env::var_os("HOME") {
+                c.push(Path::new(&home).join(".cache/writ/venv/bin/python"));
+            }
+            c.push(PathBuf::from("python3"));
+            c
+        }
+    };
+    for python in &candidates {
+        let imports = std::process::Command::new(python)
+            .args(["-c", "import awslambdaric"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if imports {
+            return Ok(python.clone());
+        }
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    Err(format!(
+        "no Python with awslambdaric ({} tried); pip install awslambdaric, or set WRIT_DEV_PYTHON",
+        tried.join(", ")
+    ))
+}
+
+/// `writ lambda`'s host, serving in this process until `stop`.
+struct LambdaHost {
+    addr: SocketAddr,
+    /// The key the gateway signs its invocations with: the only caller the host knows.
+    credentials: writ_sigv4::Credentials,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Writes the handlers to `DIR/lambda/app.py` and starts the host with the functions orders
+/// and payments, whose one caller is a new random key allowed to invoke them (kept in
+/// memory only), its audit file in `DIR/lambda-audit.jsonl`.
+async fn start_lambda_host(
+    dir: &Path,
+    python: &Path,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<LambdaHost, String> {
+    use writ_lambda::definition;
+    std::fs::create_dir_all(dir.join("lambda"))
+        .map_err(|e| format!("{}: {e}", dir.join("lambda").display()))?;
+    write(&dir.join("lambda/app.py"), LAMBDA_HANDLERS)?;
+    let config_text = format!(
+        r#"region = "{LAMBDA_REGION}"
+account_id = "{LAMBDA_ACCOUNT}"
+[runtimes]
+python = {python:?}
+[functions.orders]
+handler = "app.orders"
+runtime = "python3.12"
+code_uri = "lambda"
+timeout = 10
+[functions.payments]
+handler = "app.payments"
+runtime = "python3.12"
+code_uri = "lambda"
+timeout = 10
+"#,
+        python = python.display().to_string(),
+    );
+    let config = definition::parse_config("(writ dev)", &config_text).map_err(|e| e.to_string())?;
+    let functions =
+        definition::merge(Vec::new(), &config, "(writ dev)", dir).map_err(|e| e.to_string())?;
+    let credentials = writ_sigv4::Credentials {
+        access_key_id: format!("AKIAWRITDEV{}", random_hex(5)?.to_uppercase()),
+        secret_access_key: random_hex(20)?,
+        session_token: None,
+    };
+    let callers = format!(
+        r#"[[credential]]
+access_key_id = "{id}"
+secret_access_key = "{secret}"
+principal = "arn:aws:iam::{LAMBDA_ACCOUNT}:user/writ-dev-gateway"
+policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"lambda:InvokeFunction","Resource":["arn:aws:lambda:{LAMBDA_REGION}:{LAMBDA_ACCOUNT}:function:orders","arn:aws:lambda:{LAMBDA_REGION}:{LAMBDA_ACCOUNT}:function:payments"]}}]}}']
+"#,
+        id = credentials.access_key_id,
+        secret = credentials.secret_access_key,
+    );
+    let authorizer = writ_lambda::auth::Authorizer::new(
+        Some(("(writ dev)", &callers)),
+        &functions,
+        LAMBDA_REGION,
+        LAMBDA_ACCOUNT,
+    )
+    .map_err(|e| e.to_string())?;
+    let settings = writ_lambda::host::HostSettings {
+        region: LAMBDA_REGION.into(),
+        account: LAMBDA_ACCOUNT.into(),
+        functions,
+        runtimes: config.runtimes.clone(),
+        failure_dir: dir.join("lambda-failures"),
+        retry: writ_lambda::invoke::RetrySchedule::new(Vec::new()),
+        audit_log: dir.join("lambda-audit.jsonl"),
+        authorizer,
+    };
+    let (listener, addr) = bind_local().await?;
+    let task = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = writ_lambda::host::serve(listener, settings, stopped).await {
+            eprintln!("writ dev: the Lambda host stopped: {e}");
+        }
+    });
+    Ok(LambdaHost {
+        addr,
+        credentials,
+        task,
+    })
 }

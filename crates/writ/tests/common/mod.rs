@@ -15,6 +15,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+pub mod gateway;
+pub mod lambda;
+
 /// The trust domain the tests' servers are created with.
 pub const TRUST_DOMAIN: &str = "example.org";
 
