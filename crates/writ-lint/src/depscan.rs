@@ -370,8 +370,9 @@ pub fn scan(
                 format!("downloaded {} ago", human(a))
             });
             scan.notes.push(format!(
-                "{eco} advisories: {} records in {}, {age}",
+                "{eco} advisories: {} record{} in {}, {age}",
                 l.records,
+                if l.records == 1 { "" } else { "s" },
                 dir.join(eco.osv_name()).display()
             ));
             if l.age.is_some_and(|a| a > STALE_AFTER) {
