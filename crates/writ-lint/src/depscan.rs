@@ -22,8 +22,8 @@ use crate::walk::{MAX_FILE_BYTES, SKIP_DIRS, WalkError};
 use crate::{FileReport, Pos, SyntaxError, rules};
 
 /// The file in an ecosystem's directory that records the download (JSON:
-/// `{"downloaded_at": <unix seconds>, "source": URL, "etag": ...}`); hidden, so never
-/// read as a record.
+/// `{"downloaded_at": <unix seconds>, "source": URL, "validator": ETag or Last-Modified,
+/// "records": N}`); hidden, so never read as a record.
 pub const DOWNLOAD_INFO: &str = ".writ-download.json";
 
 /// A database older than this gets a warning.
