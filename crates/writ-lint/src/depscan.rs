@@ -26,6 +26,26 @@ use crate::{FileReport, Pos, SyntaxError, rules};
 /// "records": N}`); hidden, so never read as a record.
 pub const DOWNLOAD_INFO: &str = ".writ-download.json";
 
+/// The index `writ advisories update` writes beside the records: one line per affected
+/// package and record, `<normalised name>\t<file name>`, so a lint run reads only the
+/// records of its packages. Without it, every record file is read.
+pub const INDEX: &str = ".writ-index.tsv";
+
+/// The record files [`INDEX`] lists for the `wanted` names.
+fn indexed_files(root: &Path, index: &str, wanted: &HashSet<String>) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = index
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(name, file)| {
+            wanted.contains(*name) && !file.contains(['/', '\\']) && !file.starts_with('.')
+        })
+        .map(|(_, file)| root.join(file))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
 /// A database older than this gets a warning.
 pub const STALE_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -133,24 +153,37 @@ pub fn load(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", root.display())),
     };
-    let downloaded = fs::read_to_string(root.join(DOWNLOAD_INFO))
+    let info = fs::read_to_string(root.join(DOWNLOAD_INFO))
         .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let downloaded = info
+        .as_ref()
         .and_then(|v| v.get("downloaded_at").and_then(Value::as_u64))
         .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
         .or_else(|| meta.modified().ok());
     let age = downloaded.and_then(|t| SystemTime::now().duration_since(t).ok());
-    let mut files = Vec::new();
-    for entry in fs::read_dir(&root).map_err(|e| format!("{}: {e}", root.display()))? {
-        let entry = entry.map_err(|e| format!("{}: {e}", root.display()))?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !name.starts_with('.') && name.ends_with(".json") {
-            files.push(entry.path());
+    let recorded = info
+        .as_ref()
+        .and_then(|v| v.get("records").and_then(Value::as_u64))
+        .and_then(|n| usize::try_from(n).ok());
+    let indexed = fs::read_to_string(root.join(INDEX)).ok();
+    let (files, records) = match (indexed, recorded) {
+        (Some(index), Some(records)) => (indexed_files(&root, &index, wanted), records),
+        _ => {
+            let mut files = Vec::new();
+            for entry in fs::read_dir(&root).map_err(|e| format!("{}: {e}", root.display()))? {
+                let entry = entry.map_err(|e| format!("{}: {e}", root.display()))?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if !name.starts_with('.') && name.ends_with(".json") {
+                    files.push(entry.path());
+                }
+            }
+            files.sort();
+            let n = files.len();
+            (files, n)
         }
-    }
-    files.sort();
-    let records = files.len();
+    };
     let chunk = files.len().div_ceil(threads.max(1)).max(1);
     let mut parts: Vec<Loaded> = Vec::new();
     std::thread::scope(|s| {

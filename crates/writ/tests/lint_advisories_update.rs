@@ -219,6 +219,8 @@ fn downloads_the_ecosystems_in_use_and_lint_reads_them() {
         )
         .unwrap();
         assert!(info["validator"].as_str().is_some(), "{info}");
+        let index = std::fs::read_to_string(live.join(".writ-index.tsv")).unwrap();
+        assert!(!index.is_empty(), "{eco}");
     }
     let v = lint_deps(&db, &deps);
     let ids: Vec<&str> = v["findings"]
@@ -229,6 +231,15 @@ fn downloads_the_ecosystems_in_use_and_lint_reads_them() {
         .map(|f| f["message"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 6, "{ids:#?}");
+    let index = std::fs::read_to_string(db.join("PyPI/.writ-index.tsv")).unwrap();
+    assert!(
+        index.contains("requests\tGHSA-x84v-xcm2-53pg.json\n"),
+        "{index}"
+    );
+    assert!(
+        index.contains("pyyaml\tGHSA-8q59-q68h-6hv4.json\n"),
+        "{index}"
+    );
 
     // Updating again replaces the data atomically; the old directory is gone.
     let before = std::fs::read_link(db.join("PyPI")).unwrap();

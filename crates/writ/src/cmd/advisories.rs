@@ -20,7 +20,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_RANGE, ETAG, IF_RANGE, LAST_MODIFIED, RANGE};
 use serde_json::Value;
 use writ_lint::deps::Ecosystem;
-use writ_lint::depscan::{self, DOWNLOAD_INFO};
+use writ_lint::depscan::{self, DOWNLOAD_INFO, INDEX};
 
 /// OSV's public bucket.
 pub const DEFAULT_SOURCE: &str = "https://osv-vulnerabilities.storage.googleapis.com";
@@ -331,7 +331,7 @@ fn install(dir: &Path, eco: Ecosystem, d: &Downloaded, url: &str) -> Result<usiz
         std::process::id()
     );
     let fresh = dir.join(&name);
-    let records = match unpack(&d.path, &fresh) {
+    let records = match unpack(&d.path, &fresh, eco) {
         Ok(n) => n,
         Err(e) => {
             let _ = fs::remove_dir_all(&fresh);
@@ -356,8 +356,10 @@ fn install(dir: &Path, eco: Ecosystem, d: &Downloaded, url: &str) -> Result<usiz
 }
 
 /// Unpacks the `.json` entries of an OSV `all.zip` into `to`, checking that each is a
-/// JSON object with an `id`. Entry names must be plain file names.
-fn unpack(zip_path: &Path, to: &Path) -> Result<usize, String> {
+/// JSON object with an `id`. Entry names must be plain file names. Writes the index of
+/// [`INDEX`]: the records of each affected package of `eco`, by normalised name.
+fn unpack(zip_path: &Path, to: &Path, eco: Ecosystem) -> Result<usize, String> {
+    let mut index = String::new();
     let file = fs::File::open(zip_path).map_err(|e| format!("{}: {e}", zip_path.display()))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| e.to_string())?;
     fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
@@ -393,6 +395,21 @@ fn unpack(zip_path: &Path, to: &Path) -> Result<usize, String> {
         if v.get("id").and_then(Value::as_str).is_none() {
             return Err(format!("entry {name:?} has no \"id\""));
         }
+        let affected = v.get("affected").and_then(Value::as_array);
+        for pkg in affected
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.get("package"))
+        {
+            let of_eco = pkg.get("ecosystem").and_then(Value::as_str) == Some(eco.osv_name());
+            if let (true, Some(n)) = (of_eco, pkg.get("name").and_then(Value::as_str)) {
+                let n = eco.normalize_name(n);
+                // No lock file names such a package, and it would break the line format.
+                if !n.contains(['\t', '\n', '\r']) {
+                    index.push_str(&format!("{n}\t{name}\n"));
+                }
+            }
+        }
         let path = to.join(&name);
         fs::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         records += 1;
@@ -400,6 +417,8 @@ fn unpack(zip_path: &Path, to: &Path) -> Result<usize, String> {
     if records == 0 {
         return Err("the archive holds no records".into());
     }
+    let path = to.join(INDEX);
+    fs::write(&path, index).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(records)
 }
 
