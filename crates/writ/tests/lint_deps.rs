@@ -87,6 +87,9 @@ fn findings_name_advisory_versions_lock_file_and_function() {
     let (code, v, err) = deps_json("deps", &fixtures(), &osv());
     assert_eq!(code, Some(1));
     assert!(err.contains("PyPI advisories: 3 records in"), "{err}");
+    // The package-lock.json is checked as a lock file, not skipped as a non-template.
+    assert_eq!(v["skipped"], serde_json::json!([]), "{v}");
+    assert_eq!(v["summary"]["files"], 6, "{v}");
     assert!(err.contains("downloaded"), "{err}");
     let deps = findings(&v, "WRIT-DEP-");
     let want: &[(&str, &str, u64, &[&str])] = &[

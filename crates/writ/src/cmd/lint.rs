@@ -165,6 +165,12 @@ fn lint(args: LintArgs) -> Result<ExitCode, String> {
         for note in &scan.notes {
             eprintln!("writ lint: {note}");
         }
+        // A package-lock.json or pnpm-lock.yaml was also read as a possible template and
+        // skipped; it is checked as a lock file instead, so it is neither skipped nor
+        // counted twice.
+        let locks: std::collections::HashSet<&str> =
+            scan.reports.iter().map(|r| r.file.as_str()).collect();
+        reports.retain(|r| !(r.format.is_none() && locks.contains(r.file.as_str())));
         reports.extend(scan.reports);
     }
     if let Some(path) = &args.write_baseline {
