@@ -627,6 +627,7 @@ fn go_sum(text: &str, packages: &mut Vec<Package>) -> Result<(), LockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     fn names(kind: LockKind, text: &str) -> Vec<(String, String, u32)> {
         parse(kind, text)
@@ -639,6 +640,65 @@ mod tests {
 
     fn t(n: &str, v: &str, l: u32) -> (String, String, u32) {
         (n.into(), v.into(), l)
+    }
+
+    const KINDS: [LockKind; 8] = [
+        LockKind::Requirements,
+        LockKind::PoetryLock,
+        LockKind::PipfileLock,
+        LockKind::PackageLock,
+        LockKind::PnpmLock,
+        LockKind::YarnLock,
+        LockKind::CargoLock,
+        LockKind::GoSum,
+    ];
+
+    /// Pieces of every format, for the property test below to splice together.
+    const PIECES: &[&str] = &[
+        "[[package]]\n",
+        "name = \"a\"\n",
+        "version = \"1.0\"\n",
+        "source = \"registry+crates.io\"\n",
+        "{\"packages\": {\"node_modules/a\": {\"version\": \"1\"}}}",
+        "{\"dependencies\": {",
+        "packages:\n  /a/1.0.0:\n",
+        "  a@1.0.0:\n",
+        "__metadata:\n",
+        "\"a@npm:^1\":\n  resolution: \"a@npm:1.0.0\"\n",
+        "a@^1:\n  version \"1.0.0\"\n",
+        "x v1.0.0 h1:abc=\n",
+        "requests==2.0 \\\n",
+        "a[b]>=1 ; x\n",
+        "\"default\": {\"r\": {\"version\": \"==1\"}}",
+        "é",
+        "\t",
+        "@",
+        "(",
+        "#",
+        "\n",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic_and_positions_are_real(
+            text in proptest::collection::vec(proptest::sample::select(PIECES), 0..12)
+                .prop_map(|v| v.concat()),
+            noise in "\\PC{0,40}",
+        ) {
+            for input in [text.as_str(), noise.as_str()] {
+                for kind in KINDS {
+                    match parse(kind, input) {
+                        Ok(lock) => {
+                            for p in &lock.packages {
+                                proptest::prop_assert!(!p.name.is_empty() && !p.version.is_empty(), "{:?}", p);
+                                proptest::prop_assert!(p.pos.line >= 1 && p.pos.column >= 1);
+                            }
+                        }
+                        Err(e) => proptest::prop_assert!(e.pos.line >= 1 && e.pos.column >= 1, "{:?}", e),
+                    }
+                }
+            }
+        }
     }
 
     #[test]
