@@ -231,7 +231,7 @@ async fn download(
     } else if status == StatusCode::OK {
         if resuming {
             eprintln!(
-                "writ advisories: {eco}: {url} changed since the interrupted download; starting again"
+                "writ advisories: {eco}: {url} changed since the interrupted download (or the server does not resume downloads); starting again"
             );
         }
         let v = header(ETAG).or_else(|| header(LAST_MODIFIED));
