@@ -328,6 +328,7 @@ fn common_function(id: &str, pos: Pos, props: &Node) -> Function {
             .map(|l| l.items().into_iter().cloned().collect())
             .unwrap_or_default(),
         secret_sources: Vec::new(),
+        code: props.get("CodeUri").or_else(|| props.get("Code")).cloned(),
     }
 }
 

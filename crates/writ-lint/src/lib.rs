@@ -19,6 +19,8 @@
 mod access;
 pub mod baseline;
 mod cfn;
+pub mod deps;
+pub mod depscan;
 mod gateway;
 mod json;
 mod model;
@@ -98,6 +100,8 @@ pub enum FileFormat {
     IamJson,
     /// writ's own gateway configuration (TOML).
     GatewayToml,
+    /// A lock file of function code, read by `writ lint --deps`.
+    LockFile,
 }
 
 impl FileFormat {
@@ -109,6 +113,7 @@ impl FileFormat {
             FileFormat::CloudFormationJson => "cloudformation-json",
             FileFormat::IamJson => "iam-json",
             FileFormat::GatewayToml => "writ-gateway",
+            FileFormat::LockFile => "lock-file",
         }
     }
 }
@@ -176,6 +181,21 @@ pub struct FileReport {
     /// Execution roles used by the file's functions: `(role, function address, line, column)`.
     /// Lets the caller find roles shared across the files of one Terraform module.
     pub role_uses: Vec<RoleUse>,
+    /// Where the file's functions take their code from (SAM `CodeUri`, CloudFormation
+    /// `Code`, Terraform `filename` or a module's `source_path`), so `writ lint --deps`
+    /// can tell which function a lock file ships in.
+    pub code_uses: Vec<CodeUse>,
+}
+
+/// One function's code location, as written in its template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeUse {
+    /// The function's address (`Orders`, `aws_lambda_function.api`, `module.orders`).
+    pub function: String,
+    /// The path, relative to the template's directory (`src/orders/`, `build/api.zip`).
+    pub path: String,
+    /// Where it is written.
+    pub pos: Pos,
 }
 
 /// One function's use of an execution role.
@@ -288,6 +308,7 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
     if let Some(model) = model {
         rules::check(&model, config, &mut out);
         report.role_uses = rules::role_uses(&model);
+        report.code_uses = rules::code_uses(&model);
     }
     let mut findings = out.into_findings();
     if let Some(r) = &tf_json {
@@ -297,6 +318,9 @@ pub fn lint_source(file: &str, text: &str, config: &Config) -> FileReport {
             (f.line, f.column) = (p.line, p.column);
         }
         for u in &mut report.role_uses {
+            u.pos = r.map(u.pos.line);
+        }
+        for u in &mut report.code_uses {
             u.pos = r.map(u.pos.line);
         }
     }

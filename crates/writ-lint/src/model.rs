@@ -19,6 +19,12 @@ pub(crate) struct Model {
     /// Policies that are there but could not be read, so were not checked.
     pub unread_policies: Vec<UnreadPolicy>,
     pub cors: Vec<Cors>,
+    /// Where function code comes from outside [`Function::code`]: the `source_path` of a
+    /// Terraform module call (`terraform-aws-modules/lambda/aws`), by module address.
+    pub code_sources: Vec<(String, Node)>,
+    /// Terraform `data "archive_file"` blocks: their address and `source_dir`, so a
+    /// function whose `filename` is the archive's `output_path` is traced to its code.
+    pub archives: Vec<(String, Node)>,
 }
 
 /// A Lambda function.
@@ -46,6 +52,9 @@ pub(crate) struct Function {
     /// name and where the secret comes from (a NoEcho parameter's default, a Cognito user
     /// pool client's secret).
     pub secret_sources: Vec<(String, String)>,
+    /// Where the code is, as written: SAM `CodeUri`, CloudFormation `Code` (a local path
+    /// before `aws cloudformation package`), Terraform `filename`.
+    pub code: Option<Node>,
 }
 
 /// A function URL (a resource of its own, or SAM's `FunctionUrlConfig`).

@@ -87,6 +87,13 @@ pub const GW_STALENESS: &str = "WRIT-GW-002";
 /// The gateway's metrics on a non-loopback address.
 pub const GW_METRICS: &str = "WRIT-GW-003";
 
+/// A package with a known vulnerability (`writ lint --deps`).
+pub const DEP_VULNERABLE: &str = "WRIT-DEP-001";
+/// A requirement that pins no version (`writ lint --deps`).
+pub const DEP_UNPINNED: &str = "WRIT-DEP-002";
+/// No advisory database to check a lock file against (`writ lint --deps`).
+pub const DEP_NO_DATABASE: &str = "WRIT-DEP-003";
+
 /// Every rule, in documentation order.
 pub const RULES: &[Rule] = &[
     Rule {
@@ -280,6 +287,24 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Medium,
         title: "The gateway's metrics listen beyond loopback",
         help: "Set metrics_listen to 127.0.0.1:PORT and scrape it locally, or put it behind authentication.",
+    },
+    Rule {
+        id: DEP_VULNERABLE,
+        severity: Severity::Medium,
+        title: "A package with a known vulnerability ships in the function (severity: the advisory's)",
+        help: "Upgrade the package to a fixed version and regenerate the lock file; if the vulnerable code is not reachable, say why: `# writ:ignore WRIT-DEP-001 <reason>` (or a baseline).",
+    },
+    Rule {
+        id: DEP_UNPINNED,
+        severity: Severity::Low,
+        title: "A requirement pins no version",
+        help: "Pin it (`name==1.2.3`), e.g. with `pip freeze` or `pip-compile`, so what ships is what was checked.",
+    },
+    Rule {
+        id: DEP_NO_DATABASE,
+        severity: Severity::High,
+        title: "No advisory database to check the lock file against",
+        help: "Run `writ advisories update` (or pass --advisories-dir where the OSV data is).",
     },
 ];
 
@@ -655,4 +680,54 @@ pub(crate) fn role_uses(model: &Model) -> Vec<RoleUse> {
             })
         })
         .collect()
+}
+
+/// The code locations of a file's functions: literal paths (Terraform's
+/// `${path.module}/` prefix dropped), and Terraform `filename`s that are the `output_path`
+/// of a `data "archive_file"` traced to its `source_dir`. S3 locations and other values
+/// known only at deploy time name no local code and are left out.
+pub(crate) fn code_uses(model: &Model) -> Vec<crate::CodeUse> {
+    fn path_of(n: &Node, archives: &[(String, Node)], depth: u8) -> Option<String> {
+        match &n.kind {
+            crate::node::Kind::Str(s) => {
+                let s = s.strip_prefix("${path.module}/").unwrap_or(s);
+                (!s.is_empty() && !s.contains("${") && !s.starts_with("s3://"))
+                    .then(|| s.to_string())
+            }
+            crate::node::Kind::Unresolved {
+                target: Some(t), ..
+            } if depth == 0 => archives
+                .iter()
+                .find(|(a, _)| a == t)
+                .and_then(|(_, dir)| path_of(dir, archives, 1)),
+            crate::node::Kind::Unresolved { text, .. } => {
+                let t = text.trim().trim_matches('"');
+                let t = t.strip_prefix("${path.module}/")?;
+                (!t.is_empty() && !t.contains("${")).then(|| t.to_string())
+            }
+            _ => None,
+        }
+    }
+    let mut out = Vec::new();
+    for f in &model.functions {
+        if let Some(code) = &f.code
+            && let Some(path) = path_of(code, &model.archives, 0)
+        {
+            out.push(crate::CodeUse {
+                function: f.address.clone(),
+                path,
+                pos: code.pos,
+            });
+        }
+    }
+    for (address, src) in &model.code_sources {
+        if let Some(path) = path_of(src, &model.archives, 0) {
+            out.push(crate::CodeUse {
+                function: address.clone(),
+                path,
+                pos: src.pos,
+            });
+        }
+    }
+    out
 }

@@ -124,6 +124,18 @@ pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
         let labels: Vec<&str> = block.labels.iter().map(|l| l.as_str()).collect();
         match (block.ident.as_str(), labels.as_slice()) {
             ("resource", [ty, name]) => ctx.resource(ty, name, block, &mut model),
+            ("data", ["archive_file", name]) => {
+                if let Some(dir) = ctx.attr(&block.body, "source_dir", ctx.block_pos(block)) {
+                    model
+                        .archives
+                        .push((format!("data.archive_file.{name}"), dir));
+                }
+            }
+            ("module", [name]) => {
+                if let Some(src) = ctx.attr(&block.body, "source_path", ctx.block_pos(block)) {
+                    model.code_sources.push((format!("module.{name}"), src));
+                }
+            }
             ("data", ["aws_iam_policy_document", name]) => {
                 let doc = ctx.policy_document(block);
                 model.policies.push(PolicyDoc {
@@ -426,6 +438,7 @@ impl Ctx<'_> {
                 .map(|v| self.list(&v.body, "security_group_ids", pos))
                 .unwrap_or_default(),
             secret_sources,
+            code: self.attr(body, "filename", pos),
         }
     }
 

@@ -1,11 +1,16 @@
 //! Every rule has a page `docs/rules/<ID>.md`, and the examples on it lint as they say:
 //! a block fenced as ```` ```hcl fail ```` (or `yaml`, `json`) must produce the rule, one
 //! fenced as ```` ```hcl pass ```` must not (and must parse). Examples are linted with
-//! `--allow-layer-account 123456789012`.
+//! `--allow-layer-account 123456789012`. A block whose language is a lock file's name
+//! (```` ```requirements.txt fail ````) is checked as `writ lint --deps` checks it, against
+//! the test OSV database in `tests/data/osv`; with the word `no-database` after `fail` or
+//! `pass`, against no database at all.
 
 use std::path::{Path, PathBuf};
 
-use writ_lint::{Config, RULES, lint_source};
+use writ_lint::deps::lockfile::LockKind;
+use writ_lint::deps::{DepCheck, Ecosystem, lint_lockfile};
+use writ_lint::{Config, FileReport, RULES, depscan, lint_source};
 
 fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules")
@@ -14,6 +19,7 @@ fn rules_dir() -> PathBuf {
 struct Example {
     lang: String,
     fails: bool,
+    no_database: bool,
     code: String,
     line: usize,
 }
@@ -40,6 +46,7 @@ fn examples(page: &str) -> Vec<Example> {
                         Some(kind @ ("fail" | "pass")) => Some(Example {
                             lang,
                             fails: kind == "fail",
+                            no_database: words.next() == Some("no-database"),
                             code: String::new(),
                             line: i + 1,
                         }),
@@ -60,6 +67,36 @@ fn file_name(lang: &str) -> &'static str {
         "toml" => "gateway.toml",
         other => panic!("unknown example language {other:?}"),
     }
+}
+
+/// Lints an example: a lock file against the test OSV database, anything else as a file
+/// of its language.
+fn lint_example(ex: &Example, config: &Config) -> FileReport {
+    let Some(kind) = LockKind::of(&ex.lang) else {
+        return lint_source(file_name(&ex.lang), &ex.code, config);
+    };
+    let osv = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/osv");
+    let eco: Ecosystem = kind.ecosystem();
+    let wanted = writ_lint::deps::lockfile::parse(kind, &ex.code)
+        .map(|l| {
+            l.packages
+                .iter()
+                .map(|p| eco.normalize_name(&p.name))
+                .collect()
+        })
+        .unwrap_or_default();
+    let loaded = depscan::load(&osv, eco, &wanted, 1).unwrap().unwrap();
+    let db = (!ex.no_database).then_some(&loaded.db);
+    lint_lockfile(
+        &ex.lang,
+        &ex.code,
+        kind,
+        DepCheck {
+            db,
+            db_dir: "tests/data/osv",
+            ships_in: "function Example (template.yaml)",
+        },
+    )
 }
 
 #[test]
@@ -94,7 +131,7 @@ fn every_rule_has_a_page_with_examples_that_lint_as_they_say() {
             rule.id
         );
         for ex in exs {
-            let report = lint_source(file_name(&ex.lang), &ex.code, &config);
+            let report = lint_example(&ex, &config);
             let ids: Vec<&str> = report.findings.iter().map(|f| f.rule).collect();
             if ex.fails {
                 assert!(

@@ -68,6 +68,8 @@ enum Command {
     ///   writ lint --baseline .writ-lint-baseline.json --format junit . > lint.xml
     #[command(verbatim_doc_comment)]
     Lint(cmd::lint::LintArgs),
+    /// Download OSV advisories for `writ lint --deps` (resumable; lint then works offline).
+    Advisories(cmd::advisories::AdvisoriesArgs),
     /// Print shell completions for bash, zsh, fish, elvish or PowerShell.
     Completions(cmd::generate::CompletionsArgs),
     /// Print writ's manual page (roff), or write one per command with --out-dir.
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Operator(args) => cmd::operator::run(args),
         Command::Dev(args) => cmd::dev::run(args),
         Command::Lint(args) => cmd::lint::run(args),
+        Command::Advisories(args) => cmd::advisories::run(args),
         Command::Completions(args) => cmd::generate::completions(args, Cli::command()),
         Command::Man(args) => cmd::generate::man(args, Cli::command()),
     };

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 use writ_lint::baseline::{self, Baseline};
 use writ_lint::render::{self, Outcome};
-use writ_lint::{Config, Severity, walk};
+use writ_lint::{Config, Severity, depscan, walk};
 
 /// Trees larger than this get a progress line on a terminal.
 const PROGRESS_MIN_FILES: usize = 200;
@@ -77,6 +77,14 @@ pub struct LintArgs {
     /// Worker threads (default: the number of CPUs).
     #[arg(long)]
     threads: Option<usize>,
+    /// Also check the lock files of function code (requirements.txt, poetry.lock,
+    /// Pipfile.lock, package-lock.json, pnpm-lock.yaml, yarn.lock, Cargo.lock, go.sum)
+    /// against the OSV advisories downloaded by `writ advisories update`. Works offline.
+    #[arg(long)]
+    deps: bool,
+    /// Where the OSV advisories are (default: ~/.cache/writ/advisories).
+    #[arg(long, value_name = "DIR", requires = "deps")]
+    advisories_dir: Option<PathBuf>,
 }
 
 /// Runs `writ lint`. Exit codes: 0 nothing at or above the threshold, 1 findings (or
@@ -134,12 +142,37 @@ fn lint(args: LintArgs) -> Result<ExitCode, String> {
             }
         }
     };
-    let reports = walk::lint_files(
+    let mut reports = walk::lint_files(
         &files,
         &config,
         threads,
         if show_progress { Some(&progress) } else { None },
     );
+    if args.deps {
+        let dir = match &args.advisories_dir {
+            Some(d) => d.clone(),
+            None => depscan::default_dir().ok_or(
+                "no cache directory (neither XDG_CACHE_HOME nor HOME is set); pass --advisories-dir",
+            )?,
+        };
+        let scan = depscan::scan(&args.paths, &reports, &dir, threads).map_err(|errors| {
+            let list: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path.display(), e.message))
+                .collect();
+            list.join("; ")
+        })?;
+        for note in &scan.notes {
+            eprintln!("writ lint: {note}");
+        }
+        // A package-lock.json or pnpm-lock.yaml was also read as a possible template and
+        // skipped; it is checked as a lock file instead, so it is neither skipped nor
+        // counted twice.
+        let locks: std::collections::HashSet<&str> =
+            scan.reports.iter().map(|r| r.file.as_str()).collect();
+        reports.retain(|r| !(r.format.is_none() && locks.contains(r.file.as_str())));
+        reports.extend(scan.reports);
+    }
     if let Some(path) = &args.write_baseline {
         let all = reports.iter().flat_map(|r| r.findings.iter());
         let text = baseline::write(all);

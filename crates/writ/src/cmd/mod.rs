@@ -1,5 +1,6 @@
 //! One module per command noun.
 
+pub mod advisories;
 pub mod agent;
 pub mod audit;
 pub mod ca;
