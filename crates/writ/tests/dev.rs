@@ -13,7 +13,7 @@ use common::{TempDir, writ_command};
 #[test]
 fn writ_dev_runs_its_demo_and_keeps_serving() {
     // No Python with awslambdaric: the functions run in-process, and writ dev says why.
-    let out = demo_keeps_serving("dev", "/nonexistent/python-for-writ-dev");
+    let out = demo_keeps_serving("dev", "/nonexistent/python-for-writ-dev", |_| {});
     assert!(
         out.contains(
             "(the functions run in-process, not as Lambda handlers: no Python with awslambdaric \
@@ -27,7 +27,38 @@ fn writ_dev_runs_its_demo_and_keeps_serving() {
 #[test]
 fn writ_dev_runs_its_demo_functions_as_lambda_handlers_under_awslambdaric() {
     let python = common::lambda::python();
-    let out = demo_keeps_serving("dev-lambda", python.to_str().unwrap());
+    // The boto3 command it prints reads the demo secret through writ's Secrets Manager API
+    // as payments, pasted as it is (python3 being the venv's, which has boto3).
+    let venv_bin = python.parent().unwrap().to_path_buf();
+    let out = demo_keeps_serving("dev-lambda", python.to_str().unwrap(), |out| {
+        let lines: Vec<&str> = out.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with("AWS_SHARED_CREDENTIALS_FILE="))
+            .expect("a boto3 line");
+        let snippet = format!("{}\n{}", lines[at].trim(), lines[at + 1]);
+        let path = format!(
+            "{}:{}",
+            venv_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let read = Command::new("sh")
+            .args(["-c", &snippet])
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(
+            read.status.success(),
+            "{snippet}\n{}",
+            String::from_utf8_lossy(&read.stderr)
+        );
+        // The demo secret: 16 random bytes in hex.
+        let value = String::from_utf8_lossy(&read.stdout).trim().to_string();
+        assert!(
+            value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{snippet}: {value:?}"
+        );
+    });
     assert!(
         out.contains("✔ orders and payments are Lambda handlers")
             && out.contains("run by awslambdaric"),
@@ -49,7 +80,7 @@ fn writ_dev_runs_its_demo_functions_as_lambda_handlers_under_awslambdaric() {
 /// Runs `writ dev` with `WRIT_DEV_PYTHON=python` on a `--data-dir` until it serves, checks
 /// the demo's calls, that the curl it prints gets through, and that SIGTERM stops it
 /// cleanly; returns what it printed.
-fn demo_keeps_serving(label: &str, python: &str) -> String {
+fn demo_keeps_serving(label: &str, python: &str, while_serving: impl FnOnce(&str)) -> String {
     let dir = TempDir::new(label);
     let mut child = writ_command()
         .args(["dev", "--data-dir"])
@@ -80,6 +111,7 @@ fn demo_keeps_serving(label: &str, python: &str) -> String {
         "✘ (no certificate) POST /payments/charge   401",
         "✘ orders   reads payments/stripe-key: 403",
         "✔ payments reads payments/stripe-key: version",
+        "✔ payments' credentials (arn:aws:iam::000000000000:role/payments",
         "✔ chain verified",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
@@ -97,6 +129,7 @@ fn demo_keeps_serving(label: &str, python: &str) -> String {
         .unwrap();
     let body = String::from_utf8_lossy(&answer.stdout);
     assert!(body.contains("\"charged\":5"), "{body}");
+    while_serving(&out);
 
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

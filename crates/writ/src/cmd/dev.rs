@@ -21,10 +21,11 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
+use writ_api::aws::AwsCredentialsRequest;
 use writ_api::endpoint::Endpoint;
 use writ_api::endpoints::{
-    CreateAdminToken, CreateJoinToken, CreateSecret, GetSecretValue, Login, PutIntention,
-    PutResourcePolicy, RegisterFunction,
+    CreateAdminToken, CreateJoinToken, CreateSecret, GetSecretValue, IssueAwsCredentials, Login,
+    PutIntention, PutResourcePolicy, RegisterFunction,
 };
 use writ_api::functions::{FunctionName, RegisterFunctionRequest, default_rules};
 use writ_api::identity::{Evidence, LoginRequest};
@@ -73,6 +74,20 @@ async fn call<E: Endpoint>(api: &ApiClient, request: &E::Request) -> Result<E::A
 /// the same data directory).
 fn exists(e: &ApiCallError) -> bool {
     e.status() == Some(409)
+}
+
+/// The profile of payments' writ AWS credentials in `DIR/aws-credentials`.
+const AWS_PROFILE: &str = "writ-dev-payments";
+
+/// A command that reads `secret` with boto3 through writ's Secrets Manager API, as
+/// payments (its credentials in `credentials`), pasted as it is printed (with boto3
+/// installed: `pip install boto3`). No secret is on it: the credentials are in the file.
+fn boto3_snippet(server: &str, ca: &Path, credentials: &Path, secret: &str) -> String {
+    format!(
+        "AWS_SHARED_CREDENTIALS_FILE={} AWS_PROFILE={AWS_PROFILE} AWS_ENDPOINT_URL={server} AWS_CA_BUNDLE={} AWS_DEFAULT_REGION=us-east-1 \\\n    python3 -c 'import boto3; print(boto3.client(\"secretsmanager\").get_secret_value(SecretId=\"{secret}\")[\"SecretString\"])'   # needs boto3",
+        credentials.display(),
+        ca.display()
+    )
 }
 
 /// A demo function: its identity, and clients that present it.
@@ -565,6 +580,47 @@ auth = ["mtls", "jwt"]
         }
     }
 
+    // The same secret through AWS's own SDKs: payments' writ AWS credentials (as its agent
+    // would serve them) in a shared credentials file, for the snippet printed below.
+    let aws_credentials = dir.join("aws-credentials");
+    let payments = functions.iter().find(|f| f.name == "payments");
+    let issued = match payments {
+        Some(f) => ApiClient::new(&server_addr, f.http.clone(), Credential::Tls)
+            .send::<IssueAwsCredentials>(&AwsCredentialsRequest {
+                duration_seconds: Some(12 * 3600),
+                session_name: None,
+            })
+            .await
+            .map_err(|e| e.detail()),
+        None => Err("no payments function".to_string()),
+    };
+    println!(
+        "
+Through AWS's SDKs (writ's Secrets Manager and SSM APIs):"
+    );
+    match issued {
+        Ok(c) => {
+            write_private(
+                &aws_credentials,
+                &format!(
+                    "# writ dev: payments' writ AWS credentials, until {}\n[{AWS_PROFILE}]\n\
+                     aws_access_key_id = {}\naws_secret_access_key = {}\naws_session_token = {}\n",
+                    c.expiration, c.access_key_id, c.secret_access_key, c.session_token
+                ),
+            )?;
+            println!(
+                "  ✔ payments' credentials ({}, until {}) in {}, profile {AWS_PROFILE}",
+                c.role_arn,
+                c.expiration,
+                aws_credentials.display()
+            );
+        }
+        Err(e) => {
+            surprises += 1;
+            println!("  ✘ payments' AWS credentials: {e}");
+        }
+    }
+
     // The gateway sends its events each second; then the chain is checked as
     // `writ audit verify` does.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -596,11 +652,12 @@ auth = ["mtls", "jwt"]
     }
 
     println!(
-        "\nTry it (in another terminal):\n  export WRIT_ADDR={server_addr} WRIT_CACERT={ca} WRIT_TOKEN_FILE={token}\n  writ audit tail\n  writ intention check orders payments --method POST --path /payments/charge\n  curl --cacert {ca} --cert {oc} --key {ok} -d '{{\"amount\": 5}}' {gateway}/payments/charge\n  writ revoke --fn orders     # then the curl above gets 401 within a second\n\nServing until Ctrl-C.",
+        "\nTry it (in another terminal):\n  export WRIT_ADDR={server_addr} WRIT_CACERT={ca} WRIT_TOKEN_FILE={token}\n  writ audit tail\n  writ intention check orders payments --method POST --path /payments/charge\n  curl --cacert {ca} --cert {oc} --key {ok} -d '{{\"amount\": 5}}' {gateway}/payments/charge\n  {boto3}\n  writ revoke --fn orders     # then the curl above gets 401 within a second\n\nServing until Ctrl-C.",
         ca = ca_file.display(),
         token = dir.join("admin-token").display(),
         oc = orders.cert.display(),
         ok = orders.key.display(),
+        boto3 = boto3_snippet(&server_addr, &ca_file, &aws_credentials, payments_secret),
     );
     if surprises > 0 {
         println!("(the demo did not go as expected {surprises} time(s); see above)");
