@@ -55,7 +55,15 @@ def with_agent(event, context):
     token = open(os.environ["CALLER_TOKEN_FILE"]).read().strip()
     url = "http://127.0.0.1:%s/secretsmanager/get?secretId=prod%%2Fhello-db" % os.environ["AGENT_PORT"]
     request = urllib.request.Request(url, headers={"X-Aws-Parameters-Secrets-Token": token})
-    return json.loads(urllib.request.urlopen(request, timeout=5).read())
+    answer = json.loads(urllib.request.urlopen(request, timeout=5).read())
+    if "OUTBOUND_PORT" in os.environ:
+        # A call to payments through the agent's outbound listener, which takes it to the
+        # gateway over mTLS as this function.
+        call = urllib.request.Request(
+            "http://127.0.0.1:%s/pay/charge" % os.environ["OUTBOUND_PORT"],
+            data=b'{"amount": 7}', method="POST")
+        answer["payments"] = json.loads(urllib.request.urlopen(call, timeout=5).read())
+    return answer
 
 def failing(event, context):
     with open(os.path.join(os.environ["MARK_DIR"], "%s-%f" % (context.aws_request_id, time.time())), "w"):
@@ -621,6 +629,8 @@ print(json.dumps(listed))
 
 #[test]
 fn the_agent_layer_runs_as_the_extension_of_a_hosted_function_configured_by_its_environment() {
+    // Its function reads a secret through :2773 and calls payments through the gateway as
+    // itself.
     let (dir, python) = setup("lambda-layer");
     let (server, port) = agent_function(&dir);
     let zip = dir.join("writ-agent-layer.zip");
@@ -646,6 +656,34 @@ fn the_agent_layer_runs_as_the_extension_of_a_hosted_function_configured_by_its_
     );
     // Started with no arguments, as Lambda starts /opt/extensions/*: everything comes from
     // the function's environment, and the trust bundle from the layer.
+    // payments, behind a gateway that lets with-agent call it.
+    server.register("payments");
+    server.cli_ok(&["intention", "allow", "with-agent", "payments"]);
+    common::gateway::token(&server, &dir, &[]);
+    let (_upstream, up_port) = common::echo_upstream(&dir);
+    let (gateway_ca, cert, key) = common::localhost_certificate(&dir, "gateway");
+    std::fs::write(
+        dir.join("gateway.toml"),
+        format!(
+            "{}\n[[route]]\nname = \"payments\"\nfunction = \"payments\"\npath_prefix = \"/pay\"\n\
+             upstream = \"http://127.0.0.1:{up_port}\"\nauth = [\"mtls\"]\n",
+            common::gateway::config_head(&server, &cert, &key)
+        ),
+    )
+    .unwrap();
+    let mut cmd = writ_command();
+    cmd.args(["gateway", "--config"])
+        .arg(dir.join("gateway.toml"));
+    let gateway = common::gateway::Gateway::start(cmd, &dir, gateway_ca);
+    // Synced once it refuses a caller without credentials for want of them (not 503).
+    wait_for("the gateway to sync", PATIENCE, || {
+        (gateway.curl("POST", "/pay/charge").send().status == 401).then_some(())
+    });
+    let outbound = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let extension = vec![opt.join("extensions/writ-agent").display().to_string()];
     add_with_agent(
         &dir,
@@ -663,13 +701,31 @@ fn the_agent_layer_runs_as_the_extension_of_a_hosted_function_configured_by_its_
                 dir.join("caller-token").display().to_string(),
             ),
             ("WRIT_AGENT_LISTEN", format!("127.0.0.1:{port}")),
+            ("WRIT_OUTBOUND", format!("payments=127.0.0.1:{outbound}")),
+            (
+                "WRIT_GATEWAY",
+                format!("https://127.0.0.1:{}", gateway.port),
+            ),
+            ("WRIT_GATEWAY_CACERT", gateway.ca.display().to_string()),
+            ("OUTBOUND_PORT", outbound.to_string()),
         ],
     );
     let host = start(dir, python);
     let r = host.invoke(Some(ALICE), "WithAgent", "RequestResponse", "{}");
     assert_eq!(r["status"], 200, "{r}\n{}", host.log());
     assert_eq!(r["functionError"], Value::Null, "{r}\n{}", host.log());
-    assert_eq!(payload(&r)["SecretString"], "postgres://hello:pw@db/hello");
+    let answer = payload(&r);
+    assert_eq!(answer["SecretString"], "postgres://hello:pw@db/hello");
+    // payments saw the call come from this function, through the gateway.
+    assert_eq!(
+        answer["payments"]["headers"]["x-writ-caller"],
+        format!("spiffe://{TRUST_DOMAIN}/fn/with-agent"),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["payments"]["headers"]["x-writ-authenticated-by"],
+        "mtls"
+    );
     let log = host.log();
     assert!(log.contains("extension registered"), "{log}");
 }
