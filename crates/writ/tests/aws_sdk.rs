@@ -544,36 +544,18 @@ fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> String 
 
 /// A gateway in front of `payments`, whose route takes SigV4 signatures made with writ
 /// credentials (`auth = ["aws-iam"]`), forwarding to an echo upstream; and its port.
-fn gateway_for_payments(env: &Env) -> (common::Proc, common::Proc, u16, PathBuf) {
-    let policy = env.dir.join("gateway-policy.json");
-    std::fs::write(
-        &policy,
-        json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-            "Action": ["writ:ReadRevocations", "writ:ReadIntentions", "writ:PutAuditEvents",
-                       "writ:DeriveAwsSigningKey"],
-            "Resource": "*"}]})
-        .to_string(),
-    )
-    .unwrap();
-    let token = env
-        .server
-        .cli_ok(&["token", "create", "--policy", path(&policy)]);
-    std::fs::write(env.dir.join("gateway-token"), token.trim()).unwrap();
+fn gateway_for_payments(env: &Env) -> (common::gateway::Gateway, common::Proc) {
+    common::gateway::token(
+        &env.server,
+        &env.dir,
+        &[json!({"Effect": "Allow", "Action": "writ:DeriveAwsSigningKey", "Resource": "*"})],
+    );
     let (upstream, up_port) = common::echo_upstream(&env.dir);
     let (gateway_ca, cert, key) = common::localhost_certificate(&env.dir, "gateway");
     std::fs::write(
         env.dir.join("gateway.toml"),
         format!(
-            r#"listen = "127.0.0.1:0"
-trust_domain = "{TRUST_DOMAIN}"
-state_dir = "gateway-state"
-[server]
-addr = "{}"
-ca_file = "{}"
-token_file = "gateway-token"
-[tls]
-cert = "{}"
-key = "{}"
+            r#"{}
 [[route]]
 name = "payments"
 function = "payments"
@@ -582,19 +564,17 @@ upstream = "http://127.0.0.1:{up_port}"
 auth = ["aws-iam"]
 aws_iam = {{ service = "lambda", region = "eu-west-1" }}
 "#,
-            env.server.addr(),
-            env.server.ca_file().display(),
-            cert.display(),
-            key.display()
+            common::gateway::config_head(&env.server, &cert, &key)
         ),
     )
     .unwrap();
     let mut cmd = common::writ_command();
     cmd.args(["gateway", "--config"])
         .arg(env.dir.join("gateway.toml"));
-    let (gateway, port) =
-        common::start_until_port(cmd, &env.dir, "gateway", "writ: gateway listening on ");
-    (gateway, upstream, port, gateway_ca)
+    (
+        common::gateway::Gateway::start(cmd, &env.dir, gateway_ca),
+        upstream,
+    )
 }
 
 /// `curl` of a POST of `body` to `url` with `headers`, trusting `ca`: the status and body.
@@ -659,7 +639,8 @@ fn the_gateway_takes_calls_signed_with_writ_credentials_as_the_function_that_sig
     env.server.register("payments");
     env.server
         .cli_ok(&["intention", "allow", "orders", "payments"]);
-    let (_gateway, _upstream, port, gateway_ca) = gateway_for_payments(&env);
+    let (gateway, _upstream) = gateway_for_payments(&env);
+    let (port, gateway_ca) = (gateway.port, gateway.ca.clone());
     let url = format!("https://127.0.0.1:{port}/pay/charge");
     let orders = env.sdk("orders", &["credentials"]);
     let billing = env.sdk("billing", &["credentials"]);
