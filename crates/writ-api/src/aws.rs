@@ -53,6 +53,11 @@ pub struct SigningKey {
     /// When the credentials expire, RFC 3339.
     #[schema(format = DateTime)]
     pub expiration: String,
+    /// The serial (hex) of the X.509-SVID the credentials were issued for, when they were:
+    /// they fall with it, so a verifier following the revocation feed drops the key when
+    /// that serial is revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x509_svid_serial: Option<String>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -62,6 +67,7 @@ impl fmt::Debug for SigningKey {
             .field("function", &self.function)
             .field("spiffe_id", &self.spiffe_id)
             .field("expiration", &self.expiration)
+            .field("x509_svid_serial", &self.x509_svid_serial)
             .finish()
     }
 }

@@ -704,6 +704,27 @@ fn the_gateway_takes_calls_signed_with_writ_credentials_as_the_function_that_sig
     // billing's own credentials verify, and no intention lets billing call payments.
     let denied = botocore_call(&billing);
     assert_eq!(denied["status"], 403, "{denied}");
+    // Credentials fall with the X.509-SVID they were issued for: revoking its serial
+    // reaches the gateway's kept signing key through the revocation feed.
+    let access_key = billing["access_key_id"].as_str().unwrap().to_string();
+    let issued = env
+        .server
+        .wait_for_audit("billing's credentials issued", |e| {
+            e["action"] == "sts:AssumeRoleWithWebIdentity"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains(&access_key))
+        });
+    let serial = issued["serial"]
+        .as_str()
+        .expect("the SVID serial")
+        .to_string();
+    env.server.cli_ok(&["revoke", "--serial", &serial]);
+    common::wait_for(
+        "the serial's revocation to reach the gateway",
+        common::PATIENCE,
+        || (botocore_call(&billing)["status"] == 401).then_some(()),
+    );
 
     // Forgeries: another secret key, a body changed after signing, a stale date.
     let host = format!("127.0.0.1:{port}");

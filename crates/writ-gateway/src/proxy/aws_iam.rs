@@ -44,6 +44,9 @@ pub(super) enum KeyHit {
         /// When the server vouched for them, Unix seconds: a revocation after this makes
         /// the gateway ask again.
         fetched: i64,
+        /// The serial of the X.509-SVID they were issued for (as revocations compare it):
+        /// they fall with it.
+        serial: Option<String>,
     },
     /// The server refused the credentials (until `until`, Unix seconds): why.
     Refused { reason: String, until: i64 },
@@ -186,11 +189,15 @@ impl Gateway {
                 function,
                 expires,
                 fetched,
+                serial,
             }) if now < expires
                 && control
                     .revoked_functions
                     .get(function.as_str())
-                    .is_none_or(|at| *at < fetched) =>
+                    .is_none_or(|at| *at < fetched)
+                && serial
+                    .as_ref()
+                    .is_none_or(|s| !control.revoked_serials.contains(s)) =>
             {
                 return Ok((signing_key, function));
             }
@@ -242,6 +249,10 @@ impl Gateway {
                     function,
                     expires,
                     fetched: now,
+                    serial: answer
+                        .x509_svid_serial
+                        .as_deref()
+                        .map(crate::control::serial_key),
                 }
             }
             Err(ApiCallError::Refused { message, .. }) => KeyHit::Refused {

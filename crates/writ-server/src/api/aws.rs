@@ -120,6 +120,7 @@ pub(super) async fn signing_key(
         function: record.name,
         spiffe_id,
         expiration: rfc3339(session.expires_at),
+        x509_svid_serial: session.x509_svid_serial.clone(),
     }))
 }
 
