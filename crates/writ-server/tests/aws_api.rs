@@ -48,6 +48,8 @@ enum Signing<'a> {
     Unsigned,
     With(&'a writ_sigv4::Credentials),
     Tampered(&'a writ_sigv4::Credentials),
+    /// Signed, but with the body left out of the signature (`UNSIGNED-PAYLOAD`).
+    BodyUnsigned(&'a writ_sigv4::Credentials),
 }
 
 async fn call(router: &axum::Router, op: &Operation, signing: Signing<'_>) -> (StatusCode, Value) {
@@ -60,7 +62,7 @@ async fn call(router: &axum::Router, op: &Operation, signing: Signing<'_>) -> (S
     ];
     let creds = match &signing {
         Signing::Unsigned => None,
-        Signing::With(c) | Signing::Tampered(c) => Some(*c),
+        Signing::With(c) | Signing::Tampered(c) | Signing::BodyUnsigned(c) => Some(*c),
     };
     if let Some(creds) = creds {
         let view: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
@@ -69,7 +71,11 @@ async fn call(router: &axum::Router, op: &Operation, signing: Signing<'_>) -> (S
             "/",
             "",
             &view,
-            writ_sigv4::Payload::Bytes(body.as_bytes()),
+            if matches!(signing, Signing::BodyUnsigned(_)) {
+                writ_sigv4::Payload::Unsigned
+            } else {
+                writ_sigv4::Payload::Bytes(body.as_bytes())
+            },
         );
         let signed = writ_sigv4::sign_headers(
             &request,
@@ -178,6 +184,18 @@ async fn every_operation_is_refused_with_awss_error_before_its_handler() {
         let (status, answer) = call(&server.router, op, Signing::Tampered(&writ)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{what} tampered: {answer}");
         assert_eq!(answer["__type"], "InvalidSignatureException", "{what}");
+
+        // A body the signature does not cover could be anything.
+        let (status, answer) = call(&server.router, op, Signing::BodyUnsigned(&writ)).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{what} body unsigned: {answer}"
+        );
+        assert_ne!(
+            answer["__type"], "AccessDeniedException",
+            "{what}: {answer}"
+        );
 
         let (status, answer) = call(&server.router, op, Signing::With(&foreign)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{what} foreign: {answer}");

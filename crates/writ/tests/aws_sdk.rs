@@ -609,6 +609,18 @@ fn signed_headers(
     creds: &writ_sigv4::Credentials,
     at: time::OffsetDateTime,
 ) -> Vec<(String, String)> {
+    signed_headers_with(host, body, creds, at, false)
+}
+
+/// [`signed_headers`], with the body left out of the signature (`UNSIGNED-PAYLOAD`) when
+/// `unsigned`.
+fn signed_headers_with(
+    host: &str,
+    body: &str,
+    creds: &writ_sigv4::Credentials,
+    at: time::OffsetDateTime,
+    unsigned: bool,
+) -> Vec<(String, String)> {
     let mut headers = vec![
         ("host".to_string(), host.to_string()),
         ("content-type".to_string(), "application/json".to_string()),
@@ -622,7 +634,11 @@ fn signed_headers(
         "/pay/charge",
         "",
         &view,
-        writ_sigv4::Payload::Bytes(body.as_bytes()),
+        if unsigned {
+            writ_sigv4::Payload::Unsigned
+        } else {
+            writ_sigv4::Payload::Bytes(body.as_bytes())
+        },
     );
     let signed = writ_sigv4::sign_headers(
         &request,
@@ -760,6 +776,14 @@ fn the_gateway_takes_calls_signed_with_writ_credentials_as_the_function_that_sig
         r#"{"amount": 3000}"#,
     );
     assert_eq!(status, 401, "a tampered body: {answer}");
+    // A body the signature leaves out (UNSIGNED-PAYLOAD) could be anything: refused.
+    let (status, answer) = curl_post(
+        &url,
+        &gateway_ca,
+        &signed_headers_with(&host, body, &real, now, true),
+        r#"{"amount": 3000}"#,
+    );
+    assert_eq!(status, 401, "an unsigned body: {answer}");
     let stale = now - time::Duration::minutes(10);
     let (status, answer) = curl_post(
         &url,

@@ -124,7 +124,12 @@ impl Gateway {
             Payload::Bytes(body.map_or(&[][..], |b| &b[..])),
         );
         let now = time::OffsetDateTime::now_utc();
-        let prepared = writ_sigv4::prepare(&request, now, &VerifySettings::default())
+        // The body is forwarded, so the signature must cover it: no UNSIGNED-PAYLOAD.
+        let settings = VerifySettings {
+            allow_unsigned_payload: false,
+            ..VerifySettings::default()
+        };
+        let prepared = writ_sigv4::prepare(&request, now, &settings)
             .map_err(|e| Refusal::unauthenticated(format!("SigV4: {e}")))?;
         if prepared.access_key_id().is_empty() {
             return Err(Refusal::unauthenticated("SigV4: no access key id"));

@@ -335,18 +335,18 @@ pub async fn verify_request(
     // secret is in it), and checked against the function after.
     let token = session_token(request.headers, request.query);
     let opened = token.as_deref().and_then(|t| open_cached(state, t));
-    let verified = writ_sigv4::verify(
-        &signable,
-        now,
-        &writ_sigv4::VerifySettings::default(),
-        &state.aws.signing_keys,
-        |akid| {
-            opened
-                .as_ref()
-                .filter(|s| bool::from(s.access_key_id.as_bytes().ct_eq(akid.as_bytes())))
-                .map(|s| s.secret_access_key.clone().into_bytes())
-        },
-    );
+    // The JSON protocols' SDKs sign their bodies; a request whose body the signature does
+    // not cover (UNSIGNED-PAYLOAD) could have it changed on the way.
+    let settings = writ_sigv4::VerifySettings {
+        allow_unsigned_payload: false,
+        ..writ_sigv4::VerifySettings::default()
+    };
+    let verified = writ_sigv4::verify(&signable, now, &settings, &state.aws.signing_keys, |akid| {
+        opened
+            .as_ref()
+            .filter(|s| bool::from(s.access_key_id.as_bytes().ct_eq(akid.as_bytes())))
+            .map(|s| s.secret_access_key.clone().into_bytes())
+    });
     let verified = match verified {
         Ok(v) => v,
         Err(e) => {
