@@ -446,14 +446,13 @@ impl Local {
         let creds = writ_sigv4::Credentials::new(text("AccessKeyId"), text("SecretAccessKey"))
             .with_session_token(text("Token"));
         let server = self.identity.server().trim_end_matches('/');
-        let host = server
-            .strip_prefix("https://")
-            .or_else(|| server.strip_prefix("http://"))
-            .unwrap_or(server)
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        // The Host header as the client will send it: the port only when not the scheme's.
+        let url = reqwest::Url::parse(server).map_err(|e| format!("the server {server}: {e}"))?;
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => return Err(format!("the server {server} names no host")),
+        };
         let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
         let headers = [
             ("host", host.as_str()),

@@ -78,14 +78,7 @@ pub(super) async fn register_function(
     auth: Authorized,
     ApiJson(body): ApiJson<RegisterFunction>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let policies: Vec<String> = body
-        .policies
-        .iter()
-        .map(|p| match p {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect();
+    let policies = super::policy_texts(&body.policies);
     // The policies are bounded by the operator's own: the function may do only what both
     // allow, so no operator can give a function more than it may do itself. The access
     // layer decided writ:PutFunctionPolicy for a body with policies.

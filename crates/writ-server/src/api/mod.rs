@@ -223,6 +223,18 @@ impl From<crate::audit::ChangeError> for ApiError {
     }
 }
 
+/// Policies as a request gives them, each a JSON document (an object) or its text, as the
+/// texts the service compiles and stores.
+pub(crate) fn policy_texts(given: &[serde_json::Value]) -> Vec<String> {
+    given
+        .iter()
+        .map(|p| match p {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
 impl From<crate::service::Error> for ApiError {
     fn from(e: crate::service::Error) -> ApiError {
         use crate::service::Error as E;

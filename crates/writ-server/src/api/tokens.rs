@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde_json::Value;
 use writ_api::tokens::{AdminTokenRequest, IssuedToken};
 
 use super::access::Authorized;
@@ -23,15 +22,7 @@ pub(super) async fn create_admin_token(
     auth: Authorized,
     ApiJson(body): ApiJson<AdminTokenRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    // Each policy is given as a JSON document (an object) or as its text.
-    let documents: Vec<String> = body
-        .policies
-        .iter()
-        .map(|p| match p {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .collect();
+    let documents = super::policy_texts(&body.policies);
     let made =
         tokens::create_admin(&state, documents, body.ttl.as_deref(), body.description).await?;
     let mut event = auth.first_event(&state, &conn);
