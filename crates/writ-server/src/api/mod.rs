@@ -241,6 +241,11 @@ impl From<crate::service::Error> for ApiError {
         match e {
             E::Invalid(message) => ApiError::bad_request(message),
             E::NotFound(message) => ApiError::not_found(message),
+            E::Forbidden(message) => ApiError::forbidden(message),
+            E::Dependency { code, message } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, code, message)
+            }
+            E::Audit(e) => e.into(),
             E::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             E::Internal { context, cause } => ApiError::internal(context, cause),
             E::Store(e) => e.into(),
@@ -605,16 +610,7 @@ pub(crate) fn jwks_answer(set: &jsonwebtoken::jwk::JwkSet) -> writ_api::identity
     }
 }
 
-/// Formats a Unix time as RFC 3339.
-pub(crate) fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+pub(crate) use crate::service::rfc3339;
 
 #[cfg(test)]
 mod tests {

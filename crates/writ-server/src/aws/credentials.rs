@@ -307,7 +307,7 @@ pub async fn verify_request(
             None,
         ) {
             Ok(()) => AwsError::unauthenticated(code),
-            Err(e) => super::protocol::from_api_error(e.into(), aws_action, false),
+            Err(e) => super::protocol::from_api_error(e, aws_action, false),
         }
     };
     let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(request.headers.len());

@@ -15,7 +15,7 @@
 //!    action and writ's action and resource;
 //!
 //! and only then runs the handler, with the grants in an [`Authorized`], through the same
-//! domain functions as the `/v1` routes ([`crate::api::secrets`]). Those find their
+//! domain functions as the `/v1` routes ([`crate::service::secrets`]). Those find their
 //! grant there or answer 500 and do nothing. So a writ `Deny` cannot be got around
 //! through the AWS names.
 
@@ -311,7 +311,7 @@ impl Context<'_> {
     }
 
     /// A refusal of writ's secrets domain, in this operation's vocabulary.
-    pub fn error(&self, e: crate::api::ApiError) -> AwsError {
+    pub fn error(&self, e: impl Into<crate::api::ApiError>) -> AwsError {
         super::protocol::from_api_error(
             e,
             &self.operation.aws_action(),
@@ -375,7 +375,7 @@ pub async fn dispatch(
         )
     })?;
     let ssm = operation.service == Service::Ssm;
-    let to_aws = |e| super::protocol::from_api_error(e, &aws_action, ssm);
+    let to_aws = |e: crate::api::ApiError| super::protocol::from_api_error(e, &aws_action, ssm);
     let mut wanted: Vec<(&'static str, String, Option<String>)> = Vec::new();
     let mut names = Vec::new();
     let mut next_token = None;
@@ -457,9 +457,9 @@ pub async fn dispatch(
         Decide::ParameterWrite => {
             let name = refs.name.as_deref().ok_or_else(|| missing("Name", ssm))?;
             let name = ssm::secret_name(name)?;
-            let exists = crate::api::secrets::secret_meta(state, &name)
+            let exists = crate::service::secrets::secret_meta(state, &name)
                 .await
-                .map_err(to_aws)?
+                .map_err(|e| super::protocol::from_api_error(e, &aws_action, ssm))?
                 .0
                 .is_some_and(|s| s.deleted_at.is_none());
             let action = if refs.overwrite == Some(true) && exists {

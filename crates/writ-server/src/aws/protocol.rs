@@ -272,7 +272,8 @@ fn serde_path_error<T: DeserializeOwned>(
 /// The AWS error for a refusal of writ's secrets domain, in the service's vocabulary.
 /// `aws_action` and the domain's message (which names writ's action and resource) make
 /// up an `AccessDeniedException`'s message.
-pub fn from_api_error(e: ApiError, aws_action: &str, ssm: bool) -> AwsError {
+pub fn from_api_error(e: impl Into<ApiError>, aws_action: &str, ssm: bool) -> AwsError {
+    let e: ApiError = e.into();
     let message = e.message().to_string();
     let (status, code) = match (e.status().as_u16(), e.code()) {
         (400, _) if ssm => (StatusCode::BAD_REQUEST, "ValidationException"),

@@ -1,5 +1,5 @@
 //! Secrets Manager's JSON 1.1 operations over writ's secrets, through the same domain
-//! functions as the `/v1` routes ([`crate::api::secrets`]). Each handler runs only after
+//! functions as the `/v1` routes ([`crate::service::secrets`]). Each handler runs only after
 //! [`super::dispatch`] decided its writ actions; it reads its body strictly (a parameter
 //! writ does not support is refused by name) and answers in Secrets Manager's shape.
 //!
@@ -16,7 +16,7 @@ use writ_api::secrets::GetSecretRequest;
 
 use super::dispatch::Context;
 use super::protocol::{AwsError, decode_json};
-use crate::api::secrets as domain;
+use crate::service::secrets as domain;
 use crate::state::AppState;
 use crate::store::SecretRecord;
 

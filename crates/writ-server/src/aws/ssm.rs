@@ -20,7 +20,7 @@ use writ_api::secrets::GetSecretRequest;
 
 use super::dispatch::Context;
 use super::protocol::{AwsError, decode_json};
-use crate::api::secrets as domain;
+use crate::service::secrets as domain;
 use crate::state::AppState;
 
 /// The tag that holds a parameter's type.
@@ -102,10 +102,11 @@ pub async fn page_under(
         format!("{prefix}/")
     };
     let after = next_token.map(open_page_token).transpose()?;
-    let all =
-        state.store.secrets().await.map_err(|e| {
-            super::protocol::from_api_error(e.into(), "ssm:GetParametersByPath", true)
-        })?;
+    let all = state
+        .store
+        .secrets()
+        .await
+        .map_err(|e| super::protocol::from_api_error(e, "ssm:GetParametersByPath", true))?;
     let mut under: Vec<String> = all
         .into_iter()
         .map(|s| s.name)
@@ -195,7 +196,7 @@ async fn parameter(
         .store
         .secret_versions(name)
         .await
-        .map_err(|e| ctx.error(e.into()))?;
+        .map_err(|e| ctx.error(e))?;
     let modified = versions
         .iter()
         .find(|x| x.version_id == v.version_id)
@@ -282,7 +283,7 @@ pub async fn get_parameters_by_path(ctx: &Context<'_>, body: &[u8]) -> Result<Va
         ctx.state
             .audit
             .record(ctx.auth.event(ctx.state, ctx.conn, listed))
-            .map_err(|e| ctx.error(e.into()))?;
+            .map_err(|e| ctx.error(e))?;
     }
     let mut found = Vec::new();
     for name in &ctx.names {
@@ -408,7 +409,7 @@ pub async fn put_parameter(ctx: &Context<'_>, body: &[u8]) -> Result<Value, AwsE
         .store
         .secret_versions(&name)
         .await
-        .map_err(|e| ctx.error(e.into()))?;
+        .map_err(|e| ctx.error(e))?;
     // The new version is the newest.
     let position = versions.len();
     Ok(json!({"Version": position, "Tier": "Standard"}))

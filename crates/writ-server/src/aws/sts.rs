@@ -204,7 +204,7 @@ async fn assume(
                 Some(why.clone()),
                 None,
             )
-            .map_err(|e| super::protocol::from_api_error(e.into(), ASSUME, false))?;
+            .map_err(|e| super::protocol::from_api_error(e, ASSUME, false))?;
         return Err(AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", why));
     }
     let now = OffsetDateTime::now_utc().unix_timestamp();
@@ -245,7 +245,7 @@ async fn assume(
         .audit
         .record_durable(event)
         .await
-        .map_err(|e| super::protocol::from_api_error(e.into(), ASSUME, false))?;
+        .map_err(|e| super::protocol::from_api_error(e, ASSUME, false))?;
     let arn = assumed_role_arn(account, function.name(), session);
     let role_id = assumed_role_id(&caller.actor, function.record.created_at, session);
     let audience = format!("spiffe://{}/writ/server", state.trust_domain);

@@ -11,17 +11,21 @@
 //! | [`tokens`] | admin tokens for operators and gateways |
 //! | [`ca`] | rotating the trust domain's signing keys |
 //! | [`revocations`] | revoking a function, an SVID serial or a token; the revocation feed |
+//! | [`secrets`] | secrets and their versions, labels, resource policies and rotation, for the `/v1` and the AWS-compatible APIs |
+//! | [`audit_log`] | reading the audit log and its checkpoints; taking in gateways' and agents' events |
 //!
-//! Authorization is not here: it is decided before a handler runs ([`crate::api::access`]).
-//! Secrets keep their domain in [`crate::api::secrets`]' shared functions and
-//! `writ-secrets`; logins and SVIDs in [`crate::api::identity`] and `writ-identity`.
+//! Authorization is not here: it is decided before a handler runs ([`crate::api::access`]),
+//! and the functions that put its grants on record take that decision as an argument.
 
+pub mod audit_log;
 pub mod ca;
 pub mod functions;
 pub mod intentions;
 pub mod revocations;
+pub mod secrets;
 pub mod tokens;
 
+use crate::audit::{AuditError, ChangeError};
 use crate::store::StoreError;
 
 /// Why a domain function refused or failed. Messages say what and where (the field), and
@@ -34,12 +38,24 @@ pub enum Error {
     /// What it names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not do this, whatever its policies say (an action only the server
+    /// records, say): the message says why.
+    #[error("{0}")]
+    Forbidden(String),
     /// It conflicts with the current state: a stable code, and why.
     #[error("{message}")]
     Conflict {
         /// A stable code (`functionRevoked`).
         code: &'static str,
         /// Why, for people.
+        message: String,
+    },
+    /// Something writ depends on failed (a rotation hook): a stable code, and what failed.
+    #[error("{message}")]
+    Dependency {
+        /// A stable code (`rotationFailed`).
+        code: &'static str,
+        /// What failed, for people.
         message: String,
     },
     /// Something failed that the caller cannot fix: what was being done, and the cause
@@ -54,6 +70,18 @@ pub enum Error {
     /// The store failed, or refused a duplicate.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The audit log could not take the event, so what it records was not done.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<ChangeError> for Error {
+    fn from(e: ChangeError) -> Error {
+        match e {
+            ChangeError::Store(e) => Error::Store(e),
+            ChangeError::Audit(e) => Error::Audit(e),
+        }
+    }
 }
 
 impl Error {
@@ -68,3 +96,14 @@ impl Error {
 
 /// The result of a domain function.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A Unix time as RFC 3339 (UTC), as every answer and record shows times.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

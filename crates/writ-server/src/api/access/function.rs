@@ -254,9 +254,9 @@ pub(super) async fn decide(
         record.boundary.as_deref(),
     )?;
     if let Some(name) = &secret {
-        let (found, _) = crate::api::secrets::secret_meta(state, name).await?;
+        let (found, _) = crate::service::secrets::secret_meta(state, name).await?;
         if let Some(rp) = found.as_ref().and_then(|s| s.resource_policy.as_deref()) {
-            let compiled = crate::api::secrets::compiled(state, PolicyKind::Resource, rp)
+            let compiled = crate::service::secrets::compiled(state, PolicyKind::Resource, rp)
                 .map_err(|e| ApiError::internal("a stored resource policy is invalid", e))?;
             set.add((*compiled).clone());
         }
@@ -320,7 +320,7 @@ fn add_stored(
         .map_err(|e| ApiError::internal(&format!("{what} is unreadable"), e))?
         .unwrap_or_default();
     for doc in &documents {
-        let compiled = crate::api::secrets::compiled(state, kind, doc)
+        let compiled = crate::service::secrets::compiled(state, kind, doc)
             .map_err(|e| ApiError::internal(&format!("{what} is invalid"), e))?;
         set.add((*compiled).clone());
     }
