@@ -107,7 +107,7 @@ fn header_key(name: &str) -> String {
     format!("{KEY_HEADER_PREFIX}{}", name.to_ascii_lowercase())
 }
 
-fn permission_conditions(p: &Permission) -> Vec<Condition> {
+pub(super) fn permission_conditions(p: &Permission) -> Vec<Condition> {
     let mut out = Vec::new();
     if !p.methods.is_empty() {
         out.push(condition(

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::compile::{compile, parse_sid};
-use super::model::{Intention, IntentionError, Permission, is_function_name};
+use super::index::{Found, NameIndex};
+use super::model::{Intention, IntentionAction, IntentionError, Permission, is_function_name};
 use super::{
     INVOKE_ACTION, KEY_DESTINATION_FUNCTION, KEY_HEADER_PREFIX, KEY_METHOD, KEY_PATH,
     KEY_SOURCE_FUNCTION, POLICY_NAME, RESOURCE_PREFIX,
@@ -12,7 +13,7 @@ use super::{
 use crate::compile::CompiledPolicy;
 use crate::model::{Policy, PolicyKind};
 use crate::request::{Context, Principal, Request};
-use crate::set::{Decision, Outcome, PolicySet, StatementMiss};
+use crate::set::{Decision, DenyReason, Outcome, PolicySet, StatementMiss};
 
 /// The source function's name in a SPIFFE ID `spiffe://TD/fn/NAME`, whatever the trust
 /// domain; `None` for any other ID. The compiled principals check the trust domain.
@@ -78,6 +79,7 @@ pub struct IntentionSet {
     set: PolicySet,
     by_pair: HashMap<(String, String), usize>,
     has_permissions: bool,
+    index: NameIndex,
 }
 
 /// The answer to one call, with the intention that decided it.
@@ -115,12 +117,14 @@ impl IntentionSet {
             .map(|(i, it)| ((it.source.clone(), it.destination.clone()), i))
             .collect();
         let has_permissions = intentions.iter().any(|it| !it.permissions.is_empty());
+        let index = NameIndex::new(&intentions, &policy, trust_domain)?;
         Ok(IntentionSet {
             intentions,
             policy,
             set,
             by_pair,
             has_permissions,
+            index,
         })
     }
 
@@ -149,11 +153,90 @@ impl IntentionSet {
 
     /// Decides a call built with [`request`], and says which intention decided and why.
     ///
+    /// A call from a function of the trust domain is decided by name: at most four lookups
+    /// (`S -> D`, `* -> D`, `S -> *`, `* -> *`) find the deciding intention, whatever the
+    /// number of intentions, and only an L7 intention's permissions are evaluated. The
+    /// answer is the one the compiled policy gives, with the same matched statements. Any
+    /// other request (another trust domain, a caller that is not a function, a request
+    /// not built by [`request`]) is evaluated against the compiled policy.
+    pub fn decide(&self, req: &Request) -> Verdict {
+        match self.index.find(req) {
+            Ok(found) => self.verdict_by_name(req, found),
+            Err(()) => self.decide_by_engine(req),
+        }
+    }
+
+    /// The verdict on a call whose deciding intention (or its absence) was found by name.
+    fn verdict_by_name(&self, req: &Request, found: Option<Found>) -> Verdict {
+        let Some(found) = found else {
+            let destination = req
+                .resource()
+                .strip_prefix(RESOURCE_PREFIX)
+                .unwrap_or(req.resource());
+            let source = req
+                .context()
+                .get(KEY_SOURCE_FUNCTION)
+                .and_then(|v| v.as_slice().first())
+                .map_or("an anonymous caller", String::as_str);
+            return Verdict {
+                allowed: false,
+                intention: None,
+                permission: None,
+                reason: format!(
+                    "denied: no intention allows {source} to call {destination} (default deny)"
+                ),
+                decision: implicit_deny(),
+            };
+        };
+        let it = &self.intentions[found.intention];
+        match (found.action, found.l7, found.permissions.first()) {
+            (IntentionAction::Deny, _, _) => Verdict {
+                allowed: false,
+                intention: Some(found.intention),
+                permission: None,
+                reason: format!("denied by intention {}", it.label()),
+                decision: Decision {
+                    outcome: Outcome::ExplicitDeny,
+                    matched: found.matched,
+                    reason: None,
+                },
+            },
+            (IntentionAction::Allow, false, _) | (IntentionAction::Allow, true, Some(_)) => {
+                let permission = found.permissions.first().copied();
+                let detail = permission
+                    .and_then(|k| it.permissions.get(k))
+                    .map(|p| format!(" ({})", p.summary()))
+                    .unwrap_or_default();
+                Verdict {
+                    allowed: true,
+                    intention: Some(found.intention),
+                    permission,
+                    reason: format!("allowed by intention {}{detail}", it.label()),
+                    decision: Decision {
+                        outcome: Outcome::Allowed,
+                        matched: found.matched,
+                        reason: None,
+                    },
+                }
+            }
+            (IntentionAction::Allow, true, None) => Verdict {
+                allowed: false,
+                intention: Some(found.intention),
+                permission: None,
+                reason: l7_refusal(it, req),
+                decision: implicit_deny(),
+            },
+        }
+    }
+
+    /// Decides a call by evaluating the compiled policy, and says which intention decided
+    /// and why: what [`IntentionSet::decide`] does for requests it cannot decide by name,
+    /// and the reference its answers by name are tested against.
+    ///
     /// An allow or an explicit deny is one evaluation. An implicit deny, when some intention
     /// has L7 permissions, also traces the policy to find the L7 intention that refused,
-    /// which looks at every statement: a caller that needs only the answer can evaluate
-    /// [`IntentionSet::policy_set`] directly.
-    pub fn decide(&self, req: &Request) -> Verdict {
+    /// which looks at every statement.
+    pub(super) fn decide_by_engine(&self, req: &Request) -> Verdict {
         let decision = self.set.evaluate(req);
         let source = req
             .context()
@@ -204,31 +287,7 @@ impl IntentionSet {
             _ => {
                 let l7 = self.l7_miss(req);
                 let reason = match l7 {
-                    Some(i) => {
-                        let it = &self.intentions[i];
-                        let allowed: Vec<String> =
-                            it.permissions.iter().map(Permission::summary).collect();
-                        let method = req
-                            .context()
-                            .get(KEY_METHOD)
-                            .and_then(|v| v.as_slice().first().cloned());
-                        let path = req
-                            .context()
-                            .get(KEY_PATH)
-                            .and_then(|v| v.as_slice().first().cloned());
-                        let this = [method, path].into_iter().flatten().collect::<Vec<_>>();
-                        let this = if this.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", this.join(" "))
-                        };
-                        format!(
-                            "denied: intention {} allows only {}, and this request{this} matches \
-                             none of them",
-                            it.label(),
-                            allowed.join("; ")
-                        )
-                    }
+                    Some(i) => l7_refusal(&self.intentions[i], req),
                     None => format!(
                         "denied: no intention allows {source} to call {destination} (default deny)"
                     ),
@@ -265,4 +324,38 @@ impl IntentionSet {
             _ => None,
         })
     }
+}
+
+/// An implicit deny with nothing matched: what the compiled policy decides when no
+/// statement applies.
+fn implicit_deny() -> Decision {
+    Decision {
+        outcome: Outcome::ImplicitDeny,
+        matched: Vec::new(),
+        reason: Some(DenyReason::NoAllow),
+    }
+}
+
+/// Why an L7 intention refused a call none of its permissions match.
+fn l7_refusal(it: &Intention, req: &Request) -> String {
+    let allowed: Vec<String> = it.permissions.iter().map(Permission::summary).collect();
+    let method = req
+        .context()
+        .get(KEY_METHOD)
+        .and_then(|v| v.as_slice().first().cloned());
+    let path = req
+        .context()
+        .get(KEY_PATH)
+        .and_then(|v| v.as_slice().first().cloned());
+    let this = [method, path].into_iter().flatten().collect::<Vec<_>>();
+    let this = if this.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", this.join(" "))
+    };
+    format!(
+        "denied: intention {} allows only {}, and this request{this} matches none of them",
+        it.label(),
+        allowed.join("; ")
+    )
 }

@@ -44,6 +44,7 @@
 
 mod compile;
 mod decide;
+mod index;
 mod model;
 #[cfg(test)]
 mod tests;

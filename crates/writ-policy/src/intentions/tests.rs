@@ -404,3 +404,163 @@ fn requests_missing_the_precedence_keys_fail_closed() {
             .allowed
     );
 }
+
+/// Deciding by name (`decide`) and by evaluating the compiled policy (`decide_by_engine`)
+/// give the same verdict, matched statements and reasons included, for random sets of
+/// intentions and random calls: from functions named in the set or not, from another trust
+/// domain, from SPIFFE IDs that are not functions, with and without L7 details.
+mod by_name_equals_by_engine {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const NAMES: &[&str] = &["a", "b", "c", "*"];
+
+    fn permission() -> impl Strategy<Value = Permission> {
+        (
+            prop::sample::subsequence(vec!["GET", "POST"], 0..=2),
+            prop::option::of(prop::sample::select(vec!["/x", "/y/"])),
+            prop::option::of(prop::sample::select(vec!["/x", "/y/z"])),
+            prop::option::of(0..4u8),
+        )
+            .prop_map(|(methods, prefix, exact, header)| Permission {
+                // A permission must require something: GET when nothing else was drawn.
+                methods: if methods.is_empty()
+                    && prefix.is_none()
+                    && exact.is_none()
+                    && header.is_none()
+                {
+                    vec!["GET".to_string()]
+                } else {
+                    methods.into_iter().map(str::to_string).collect()
+                },
+                path_prefix: prefix.map(str::to_string),
+                path_exact: if prefix.is_some() {
+                    None
+                } else {
+                    exact.map(str::to_string)
+                },
+                headers: header
+                    .map(|h| HeaderMatch {
+                        name: "X-Tenant".into(),
+                        present: (h < 2).then_some(h == 0),
+                        exact: (h == 2).then(|| "blue".into()),
+                        prefix: (h == 3).then(|| "bl".into()),
+                    })
+                    .into_iter()
+                    .collect(),
+            })
+    }
+
+    fn intentions() -> impl Strategy<Value = Vec<Intention>> {
+        prop::collection::vec(
+            (
+                prop::sample::select(NAMES),
+                prop::sample::select(NAMES),
+                any::<bool>(),
+                prop::collection::vec(permission(), 0..3),
+            ),
+            0..10,
+        )
+        .prop_map(|drawn| {
+            let mut seen = std::collections::BTreeSet::new();
+            drawn
+                .into_iter()
+                .filter(|(s, d, _, _)| seen.insert((*s, *d)))
+                .map(|(s, d, allows, permissions)| {
+                    if allows {
+                        l7(s, d, permissions)
+                    } else {
+                        deny(s, d)
+                    }
+                })
+                .collect()
+        })
+    }
+
+    fn call() -> impl Strategy<Value = Request> {
+        (
+            prop::sample::select(vec![
+                "spiffe://example.org/fn/a",
+                "spiffe://example.org/fn/b",
+                "spiffe://example.org/fn/e",
+                "spiffe://other.org/fn/a",
+                "spiffe://example.org/ops/a",
+            ]),
+            prop::sample::select(vec!["a", "b", "c", "e"]),
+            prop::sample::select(vec!["GET", "POST", "PUT"]),
+            prop::sample::select(vec!["/x", "/y/z", "/"]),
+            prop::option::of(prop::sample::select(vec!["blue", "black", "red"])),
+        )
+            .prop_map(|(source, destination, method, path, tenant)| {
+                request(
+                    source,
+                    destination,
+                    Some(method),
+                    Some(path),
+                    tenant.map(|t| ("x-tenant", t)),
+                )
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+        ))]
+
+        #[test]
+        fn the_same_verdict(intentions in intentions(), calls in prop::collection::vec(call(), 1..8)) {
+            let set = IntentionSet::new(intentions, "example.org").unwrap();
+            for req in &calls {
+                prop_assert_eq!(set.decide(req), set.decide_by_engine(req));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_call_among_many_intentions_is_decided_by_name_as_the_engine_decides_it() {
+    // Many destinations, exact pairs, wildcards on both sides, L7 rules and denies.
+    let mut v = vec![deny("*", "*"), allow("auditor", "*")];
+    for i in 0..200 {
+        v.push(allow(&format!("caller-{i}"), &format!("fn-{i}")));
+        if i % 10 == 0 {
+            v.push(deny("*", &format!("fn-{i}")));
+        }
+        if i % 7 == 0 {
+            v.push(l7(
+                &format!("caller-{}", i + 1),
+                &format!("fn-{i}"),
+                vec![Permission {
+                    methods: vec!["POST".into()],
+                    path_prefix: Some("/charge".into()),
+                    ..Permission::default()
+                }],
+            ));
+        }
+    }
+    let s = set(v);
+    for (caller, callee, method, path) in [
+        ("caller-3", "fn-3", "GET", "/"),
+        ("caller-4", "fn-3", "GET", "/"),
+        ("caller-1", "fn-0", "POST", "/charge/1"),
+        ("caller-1", "fn-0", "GET", "/charge/1"),
+        ("caller-8", "fn-7", "POST", "/charge"),
+        ("caller-8", "fn-7", "POST", "/refund"),
+        ("auditor", "fn-10", "GET", "/"),
+        ("auditor", "fn-11", "GET", "/"),
+        ("stranger", "fn-11", "GET", "/"),
+        ("stranger", "nobody", "GET", "/"),
+    ] {
+        let req = request(&id(caller), callee, Some(method), Some(path), []);
+        assert_eq!(
+            s.decide(&req),
+            s.decide_by_engine(&req),
+            "{caller} -> {callee}"
+        );
+    }
+    assert!(call(&s, "caller-8", "fn-7", "POST", "/charge").allowed);
+    assert!(!call(&s, "caller-8", "fn-7", "POST", "/refund").allowed);
+    assert!(call(&s, "auditor", "fn-11", "GET", "/").allowed);
+    assert!(!call(&s, "auditor", "fn-10", "GET", "/").allowed);
+}
