@@ -135,6 +135,9 @@ pub(crate) fn read(text: &str) -> Result<Model, SyntaxError> {
                 if let Some(src) = ctx.attr(&block.body, "source_path", ctx.block_pos(block)) {
                     model.code_sources.push((format!("module.{name}"), src));
                 }
+                if ctx.is_lambda_module(&block.body) {
+                    ctx.lambda_module(name, block, &mut model);
+                }
             }
             ("data", ["aws_iam_policy_document", name]) => {
                 let doc = ctx.policy_document(block);
@@ -439,6 +442,217 @@ impl Ctx<'_> {
                 .unwrap_or_default(),
             secret_sources,
             code: self.attr(body, "filename", pos),
+        }
+    }
+
+    /// Whether a module block uses terraform-aws-modules/lambda/aws (from the registry,
+    /// or its GitHub repository), whose inputs [`Ctx::lambda_module`] reads.
+    fn is_lambda_module(&self, body: &Body) -> bool {
+        self.attr(body, "source", Pos::default())
+            .and_then(|s| s.scalar())
+            .is_some_and(|s| {
+                let s = s.trim().trim_end_matches('/');
+                s == "terraform-aws-modules/lambda/aws"
+                    || s.contains("github.com/terraform-aws-modules/terraform-aws-lambda")
+            })
+    }
+
+    /// A boolean input of a module: its value, `default` when it is not given, and true
+    /// when it is only known at plan time (what it guards could be created).
+    fn module_flag(&self, body: &Body, name: &str, default: bool, pos: Pos) -> bool {
+        match self.attr(body, name, pos) {
+            None => default,
+            Some(n) if n.is_unresolved() => true,
+            Some(n) => n.is_true(),
+        }
+    }
+
+    /// The inputs of a terraform-aws-modules/lambda/aws module, read as the module uses
+    /// them (its variables' defaults included): the function it creates
+    /// (`aws_lambda_function.this`), its function URL (`create_lambda_function_url`, whose
+    /// `authorization_type` defaults to `NONE`), and the policies it attaches to the role
+    /// it creates (`policy_json` with `attach_policy_json`, `policy_jsons` with
+    /// `attach_policy_jsons`, `policy_statements` with `attach_policy_statements`).
+    fn lambda_module(&self, name: &str, block: &Block, model: &mut Model) {
+        let pos = self.block_pos(block);
+        let body = &block.body;
+        let instance = if self.has(body, "count") || self.has(body, "for_each") {
+            match self.instances(body, pos) {
+                Some(i) => i,
+                None => return,
+            }
+        } else {
+            String::new()
+        };
+        if !self.module_flag(body, "create", true, pos) {
+            return;
+        }
+        let module = format!("module.{name}{instance}");
+        if self.module_flag(body, "create_function", true, pos) {
+            model
+                .functions
+                .push(self.module_function(&module, pos, body));
+        }
+        if self.module_flag(body, "create_lambda_function_url", false, pos) {
+            let address = format!("{module}.aws_lambda_function_url.this[0]");
+            // The module's default is NONE: a URL anyone can invoke.
+            let auth = self
+                .attr(body, "authorization_type", pos)
+                .unwrap_or_else(|| Node::str(pos, "NONE"));
+            model.urls.push(FunctionUrl {
+                address: address.clone(),
+                auth: Some(auth),
+            });
+            if let Some(cors) = self.attr(body, "cors", pos)
+                && matches!(cors.kind, Kind::Map(_))
+            {
+                model.cors.push(Cors {
+                    address,
+                    pos: cors.pos,
+                    origins: cors
+                        .get("allow_origins")
+                        .map(|o| o.items().into_iter().cloned().collect())
+                        .unwrap_or_default(),
+                    credentials: cors.get("allow_credentials").cloned(),
+                });
+            }
+        }
+        // The policies are attached to the role the module creates (`create_role`).
+        if !self.module_flag(body, "create_role", true, pos) {
+            return;
+        }
+        if self.module_flag(body, "attach_policy_json", false, pos)
+            && let Some(attr) = body.get_attribute("policy_json")
+        {
+            self.push_policy(
+                model,
+                format!("{module}.policy_json"),
+                attr,
+                (Some(PolicyKind::Identity), true),
+                pos,
+            );
+        }
+        if self.module_flag(body, "attach_policy_jsons", false, pos)
+            && let Some(list) = self.attr(body, "policy_jsons", pos)
+        {
+            for (i, item) in list.items().into_iter().enumerate() {
+                self.push_module_policy(model, format!("{module}.policy_jsons[{i}]"), item);
+            }
+        }
+        if self.module_flag(body, "attach_policy_statements", false, pos)
+            && let Some(statements) = self.attr(body, "policy_statements", pos)
+        {
+            let address = format!("{module}.policy_statements");
+            match module_statements(&statements) {
+                Some(doc) => model.policies.push(PolicyDoc {
+                    address,
+                    doc,
+                    kind: Some(PolicyKind::Identity),
+                    text: None,
+                    attached: Default::default(),
+                }),
+                None => model.unread_policies.push(UnreadPolicy {
+                    address,
+                    pos: statements.pos,
+                    why: format!(
+                        "policy_statements must be a map (or list) of statement objects; its \
+                         value `{}` is only known at plan time or is not one",
+                        self.source_of(&statements)
+                    ),
+                }),
+            }
+        }
+    }
+
+    /// A policy given as a value (an element of `policy_jsons`): a JSON string, or a
+    /// reference to a policy document data source, checked where it is declared.
+    fn push_module_policy(&self, model: &mut Model, address: String, node: &Node) {
+        match &node.kind {
+            Kind::Str(s) => match json::parse(s) {
+                Ok(Some(mut inner)) => {
+                    reposition(&mut inner, node.pos);
+                    model.policies.push(PolicyDoc {
+                        address,
+                        doc: inner,
+                        kind: Some(PolicyKind::Identity),
+                        text: None,
+                        attached: Default::default(),
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => model.unread_policies.push(UnreadPolicy {
+                    address,
+                    pos: node.pos,
+                    why: format!("the policy is not valid JSON ({})", e.message),
+                }),
+            },
+            Kind::Unresolved {
+                target: Some(t), ..
+            } if t.starts_with("data.aws_iam_policy_document.") => {}
+            _ => model.unread_policies.push(UnreadPolicy {
+                address,
+                pos: node.pos,
+                why: format!(
+                    "its value `{}` is only known at plan time",
+                    self.source_of(node)
+                ),
+            }),
+        }
+    }
+
+    fn source_of(&self, node: &Node) -> String {
+        match &node.kind {
+            Kind::Unresolved { text, .. } => text.chars().take(80).collect(),
+            _ => "value".to_string(),
+        }
+    }
+
+    /// The function a terraform-aws-modules/lambda/aws module creates, from its inputs.
+    fn module_function(&self, module: &str, pos: Pos, body: &Body) -> Function {
+        let variables = body.get_attribute("environment_variables");
+        let env = variables
+            .map(|a| self.eval(&a.value, self.pos(a.span(), pos), 0))
+            .map(|v| v.entries().to_vec())
+            .unwrap_or_default();
+        let mut secret_sources = Vec::new();
+        if let Some(Expression::Object(o)) = variables.map(|a| &a.value) {
+            for (k, v) in o.iter() {
+                let name = match k {
+                    ObjectKey::Ident(i) => i.as_str().to_string(),
+                    ObjectKey::Expression(x) => self
+                        .eval(x, pos, 1)
+                        .scalar()
+                        .unwrap_or_else(|| self.source(x.span())),
+                };
+                if let Some(from) = self.secret_source(&self.source(v.expr().span())) {
+                    secret_sources.push((name, from));
+                }
+            }
+        }
+        // The module makes a role per function unless told to use `lambda_role`.
+        let role = if self.module_flag(body, "create_role", true, pos) {
+            None
+        } else {
+            self.attr(body, "lambda_role", pos)
+        };
+        Function {
+            address: format!("{module}.aws_lambda_function.this[0]"),
+            pos,
+            role,
+            runtime: self.attr(body, "runtime", pos),
+            env,
+            kms_key: self.has(body, "kms_key_arn"),
+            tracing: self.attr(body, "tracing_mode", pos),
+            dlq: self.has(body, "dead_letter_target_arn")
+                || self.has(body, "destination_on_failure"),
+            reserved_concurrency: self
+                .attr(body, "reserved_concurrent_executions", pos)
+                .is_some_and(|n| n.scalar().as_deref() != Some("-1")),
+            code_signing: self.has(body, "code_signing_config_arn"),
+            layers: self.list(body, "layers", pos),
+            security_groups: self.list(body, "vpc_security_group_ids", pos),
+            secret_sources,
+            code: None,
         }
     }
 
@@ -969,5 +1183,128 @@ fn shift(n: &mut Node, start_line: u32, indent: u32) {
             shift(v, start_line, indent);
         }),
         _ => {}
+    }
+}
+
+/// The policy document a terraform-aws-modules/lambda/aws module builds from
+/// `policy_statements`: a map (or list) of objects with `effect` (default Allow), `actions`,
+/// `not_actions`, `resources`, `not_resources`, `principals` and `not_principals` (objects
+/// with `type` and `identifiers`) and `condition` (objects with `test`, `variable` and
+/// `values`), each becoming one statement (its `sid`, or its key in the map). `None` when
+/// the value is not such a collection.
+fn module_statements(value: &Node) -> Option<Node> {
+    let key = |name: &str, pos: Pos| Key {
+        name: name.to_string(),
+        pos,
+    };
+    let drawn: Vec<(Option<String>, &Node)> = match &value.kind {
+        Kind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| (Some(k.name.clone()), v))
+            .collect(),
+        Kind::Seq(items) => items.iter().map(|v| (None, v)).collect(),
+        _ => return None,
+    };
+    let mut statements = Vec::new();
+    for (name, st) in drawn {
+        if !matches!(st.kind, Kind::Map(_)) {
+            return None;
+        }
+        let sp = st.pos;
+        let mut entries = Vec::new();
+        let sid = st
+            .get("sid")
+            .and_then(Node::scalar)
+            .or_else(|| name.map(|n| n.chars().filter(char::is_ascii_alphanumeric).collect()));
+        if let Some(sid) = sid {
+            entries.push((key("Sid", sp), Node::str(sp, sid)));
+        }
+        let effect = st
+            .get("effect")
+            .cloned()
+            .unwrap_or_else(|| Node::str(sp, "Allow"));
+        entries.push((key("Effect", effect.pos), effect));
+        for (tf, iam) in [
+            ("actions", "Action"),
+            ("not_actions", "NotAction"),
+            ("resources", "Resource"),
+            ("not_resources", "NotResource"),
+        ] {
+            if let Some(v) = st.get(tf) {
+                entries.push((key(iam, v.pos), v.clone()));
+            }
+        }
+        for (tf, iam) in [
+            ("principals", "Principal"),
+            ("not_principals", "NotPrincipal"),
+        ] {
+            let Some(list) = st.get(tf) else { continue };
+            let mut map: Vec<(Key, Node)> = Vec::new();
+            let mut any = false;
+            for p in collection(list) {
+                let ty = p.get("type").and_then(Node::scalar).unwrap_or_default();
+                let ids = p
+                    .get("identifiers")
+                    .cloned()
+                    .unwrap_or_else(|| Node::new(p.pos, Kind::Seq(Vec::new())));
+                if ty == "*" {
+                    any = true;
+                } else {
+                    map.push((key(&ty, p.pos), ids));
+                }
+            }
+            let node = if any {
+                Node::str(list.pos, "*")
+            } else {
+                Node::new(list.pos, Kind::Map(map))
+            };
+            entries.push((key(iam, list.pos), node));
+        }
+        if let Some(conditions) = st.get("condition") {
+            let mut cond: Vec<(Key, Node)> = Vec::new();
+            for c in collection(conditions) {
+                let test = c.get("test").and_then(Node::scalar).unwrap_or_default();
+                let var = c.get("variable").and_then(Node::scalar).unwrap_or_default();
+                let values = c
+                    .get("values")
+                    .cloned()
+                    .unwrap_or_else(|| Node::new(c.pos, Kind::Seq(Vec::new())));
+                let inner = (key(&var, c.pos), values);
+                match cond.iter_mut().find(|(k, _)| k.name == test) {
+                    Some((
+                        _,
+                        Node {
+                            kind: Kind::Map(m), ..
+                        },
+                    )) => m.push(inner),
+                    _ => cond.push((key(&test, c.pos), Node::new(c.pos, Kind::Map(vec![inner])))),
+                }
+            }
+            if !cond.is_empty() {
+                entries.push((
+                    key("Condition", conditions.pos),
+                    Node::new(conditions.pos, Kind::Map(cond)),
+                ));
+            }
+        }
+        statements.push(Node::new(sp, Kind::Map(entries)));
+    }
+    let pos = value.pos;
+    Some(Node::new(
+        pos,
+        Kind::Map(vec![
+            (key("Version", pos), Node::str(pos, "2012-10-17")),
+            (key("Statement", pos), Node::new(pos, Kind::Seq(statements))),
+        ]),
+    ))
+}
+
+/// The objects of a map or a list (the module takes either for principals and conditions).
+fn collection(node: &Node) -> Vec<&Node> {
+    match &node.kind {
+        Kind::Map(entries) if entries.iter().all(|(_, v)| matches!(v.kind, Kind::Map(_))) => {
+            entries.iter().map(|(_, v)| v).collect()
+        }
+        _ => node.items(),
     }
 }
