@@ -7,6 +7,11 @@
 //! `ten_thousand_functions`: 10,000 functions, each with three rules (callers may invoke,
 //! an operator may update, nobody may delete): 10,000 writ resource policies of three
 //! statements, or 30,000 Cedar policies.
+//! `ten_thousand_intentions`: a table of 10,000 intentions (`caller-i -> fn-i`, every tenth
+//! a deny; default deny), decided by writ's `IntentionSet`, by regorus (Rego) looking the
+//! pair up in the same table given as data (`data.intentions[destination][source]`, the
+//! fastest way Rego has to read such a table: a keyed lookup, no iteration), and by Cedar
+//! (10,000 `permit`/`forbid` policies naming principal and resource).
 
 use std::hint::black_box;
 use std::str::FromStr;
@@ -16,6 +21,7 @@ use cedar_policy::{
     PolicySet as CedarSet, Request as CedarRequest, RestrictedExpression,
 };
 use criterion::{Criterion, criterion_group};
+use writ_policy::intentions::{Intention, IntentionAction, IntentionSet};
 use writ_policy::{Context, PolicyKind, PolicySet, Principal, Request};
 
 // The policy text, request context and helpers of writ's own benchmark, so both engines
@@ -272,8 +278,175 @@ fn ten_thousand(c: &mut Criterion) {
     g.finish();
 }
 
-/// `PEER_BENCH_COUNT=SCENARIO:ENGINE:N` (SCENARIO `ten_statements` or
-/// `ten_thousand_functions`, ENGINE `writ` or `cedar`) runs N decisions and exits, for
+/// The Rego that decides the intentions table: the pair's action, if the table has one.
+const REGO_INTENTIONS: &str = r#"
+package intentions
+
+default allow := false
+
+allow if data.intentions[input.destination][input.source] == "allow"
+"#;
+
+struct Intentions {
+    set: IntentionSet,
+    writ_reqs: Vec<Request>,
+    rego: regorus::Engine,
+    rego_inputs: Vec<regorus::Value>,
+    cedar: CedarSet,
+    cedar_reqs: Vec<CedarRequest>,
+}
+
+fn intention_cases() -> Intentions {
+    const N: usize = 10_000;
+    let action = |i: usize| {
+        if i % 10 == 0 {
+            IntentionAction::Deny
+        } else {
+            IntentionAction::Allow
+        }
+    };
+    let intentions: Vec<Intention> = (0..N)
+        .map(|i| Intention::new(&format!("caller-{i}"), &format!("fn-{i}"), action(i)))
+        .collect();
+    let set = IntentionSet::new(intentions, "example.org").expect("intentions compile");
+
+    // The same table as Rego data: destination -> source -> "allow" | "deny".
+    let mut table = serde_json::Map::new();
+    let mut cedar_text = String::new();
+    for i in 0..N {
+        let word = if action(i) == IntentionAction::Allow {
+            "allow"
+        } else {
+            "deny"
+        };
+        table.insert(
+            format!("fn-{i}"),
+            serde_json::json!({ format!("caller-{i}"): word }),
+        );
+        let effect = if word == "allow" { "permit" } else { "forbid" };
+        cedar_text.push_str(&format!(
+            r#"{effect}(principal == Spiffe::"spiffe://example.org/fn/caller-{i}", action == Action::"writ:Invoke", resource == Fn::"spiffe://example.org/fn/fn-{i}");
+"#
+        ));
+    }
+    let mut rego = regorus::Engine::new();
+    rego.add_policy("intentions.rego".into(), REGO_INTENTIONS.into())
+        .expect("rego parses");
+    rego.add_data_json(&serde_json::json!({ "intentions": table }).to_string())
+        .expect("rego data");
+    let cedar = CedarSet::from_str(&cedar_text).expect("cedar policies parse");
+    let authorizer = Authorizer::new();
+    let entities = Entities::empty();
+
+    // Half the calls are the table's pairs (nine in ten allowed), half a caller to the next
+    // function (no intention: denied).
+    let pick = |k: usize| {
+        let i = (k * 7919) % N;
+        let caller = if k % 2 == 0 { i } else { (i + 1) % N };
+        (i, caller, k % 2 == 0 && i % 10 != 0)
+    };
+    let mut writ_reqs = Vec::new();
+    let mut rego_inputs = Vec::new();
+    let mut cedar_reqs = Vec::new();
+    for k in 0..256 {
+        let (i, caller, allowed) = pick(k);
+        let r = writ_policy::intentions::request(
+            &format!("spiffe://example.org/fn/caller-{caller}"),
+            &format!("fn-{i}"),
+            Some("POST"),
+            Some("/charge"),
+            [],
+        );
+        assert_eq!(set.decide(&r).allowed, allowed);
+        writ_reqs.push(r);
+
+        let input = regorus::Value::from_json_str(
+            &serde_json::json!({
+                "source": format!("caller-{caller}"),
+                "destination": format!("fn-{i}"),
+                "method": "POST",
+                "path": "/charge",
+            })
+            .to_string(),
+        )
+        .expect("rego input");
+        rego.set_input(input.clone());
+        let answer = rego
+            .eval_rule("data.intentions.allow".into())
+            .expect("rego evaluates");
+        assert_eq!(answer, regorus::Value::from(allowed));
+        rego_inputs.push(input);
+
+        let r = CedarRequest::new(
+            uid(&format!(
+                r#"Spiffe::"spiffe://example.org/fn/caller-{caller}""#
+            )),
+            uid(r#"Action::"writ:Invoke""#),
+            uid(&format!(r#"Fn::"spiffe://example.org/fn/fn-{i}""#)),
+            CedarContext::empty(),
+            None,
+        )
+        .expect("request");
+        let d = authorizer.is_authorized(&r, &cedar, &entities).decision();
+        assert_eq!(d == CedarDecision::Allow, allowed);
+        cedar_reqs.push(r);
+    }
+    Intentions {
+        set,
+        writ_reqs,
+        rego,
+        rego_inputs,
+        cedar,
+        cedar_reqs,
+    }
+}
+
+/// One regorus decision: the input set, the rule evaluated.
+fn rego_decide(rego: &mut regorus::Engine, input: &regorus::Value) -> regorus::Value {
+    rego.set_input(input.clone());
+    rego.eval_rule("data.intentions.allow".into())
+        .expect("rego evaluates")
+}
+
+fn ten_thousand_intentions(c: &mut Criterion) {
+    let Intentions {
+        set,
+        writ_reqs,
+        mut rego,
+        rego_inputs,
+        cedar,
+        cedar_reqs,
+    } = intention_cases();
+    let authorizer = Authorizer::new();
+    let entities = Entities::empty();
+    let mut g = c.benchmark_group("ten_thousand_intentions");
+    let mut k = 0;
+    g.bench_function("writ", |b| {
+        b.iter(|| {
+            k = (k + 1) % writ_reqs.len();
+            black_box(set.decide(black_box(&writ_reqs[k])))
+        })
+    });
+    let mut k = 0;
+    g.bench_function("regorus", |b| {
+        b.iter(|| {
+            k = (k + 1) % rego_inputs.len();
+            black_box(rego_decide(&mut rego, black_box(&rego_inputs[k])))
+        })
+    });
+    let mut k = 0;
+    g.bench_function("cedar", |b| {
+        b.iter(|| {
+            k = (k + 1) % cedar_reqs.len();
+            black_box(authorizer.is_authorized(black_box(&cedar_reqs[k]), &cedar, &entities))
+        })
+    });
+    g.finish();
+}
+
+/// `PEER_BENCH_COUNT=SCENARIO:ENGINE:N` (SCENARIO `ten_statements`,
+/// `ten_thousand_functions` or `ten_thousand_intentions`, ENGINE `writ`, `cedar`, or for
+/// the intentions `regorus`) runs N decisions and exits, for
 /// `valgrind --tool=callgrind`: (instructions at N - instructions at 0) / N is the cost of
 /// one decision, whatever else the machine is doing.
 fn count(spec: &str) {
@@ -317,11 +490,30 @@ fn count(spec: &str) {
                 black_box(authorizer.is_authorized(black_box(r), &t.cedar, &entities));
             }
         }
+        ("ten_thousand_intentions", engine) => {
+            let mut t = intention_cases();
+            for k in 0..n {
+                match engine {
+                    "writ" => {
+                        black_box(t.set.decide(black_box(&t.writ_reqs[k % t.writ_reqs.len()])));
+                    }
+                    "regorus" => {
+                        let input = &t.rego_inputs[k % t.rego_inputs.len()];
+                        black_box(rego_decide(&mut t.rego, black_box(input)));
+                    }
+                    "cedar" => {
+                        let r = &t.cedar_reqs[k % t.cedar_reqs.len()];
+                        black_box(authorizer.is_authorized(black_box(r), &t.cedar, &entities));
+                    }
+                    other => panic!("unknown engine {other:?}"),
+                }
+            }
+        }
         other => panic!("unknown scenario and engine {other:?}"),
     }
 }
 
-criterion_group!(benches, ten_statements, ten_thousand);
+criterion_group!(benches, ten_statements, ten_thousand, ten_thousand_intentions);
 
 fn main() {
     if let Ok(spec) = std::env::var("PEER_BENCH_COUNT") {
