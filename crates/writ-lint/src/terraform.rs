@@ -398,9 +398,14 @@ impl Ctx<'_> {
         })
     }
 
-    fn function(&self, address: String, pos: Pos, body: &Body) -> Function {
-        let variables =
-            Self::first_block(body, "environment").and_then(|e| e.body.get_attribute("variables"));
+    /// A function's environment variables, as written, and those that receive a secret
+    /// from elsewhere in the file (see [`Ctx::secret_source`]).
+    #[allow(clippy::type_complexity)]
+    fn environment(
+        &self,
+        variables: Option<&Attribute>,
+        pos: Pos,
+    ) -> (Vec<(Key, Node)>, Vec<(String, String)>) {
         let env = variables
             .map(|a| self.eval(&a.value, self.pos(a.span(), pos), 0))
             .map(|v| v.entries().to_vec())
@@ -420,6 +425,13 @@ impl Ctx<'_> {
                 }
             }
         }
+        (env, secret_sources)
+    }
+
+    fn function(&self, address: String, pos: Pos, body: &Body) -> Function {
+        let variables =
+            Self::first_block(body, "environment").and_then(|e| e.body.get_attribute("variables"));
+        let (env, secret_sources) = self.environment(variables, pos);
         let concurrency = self
             .attr(body, "reserved_concurrent_executions", pos)
             .is_some_and(|n| n.scalar().as_deref() != Some("-1"));
@@ -609,26 +621,8 @@ impl Ctx<'_> {
 
     /// The function a terraform-aws-modules/lambda/aws module creates, from its inputs.
     fn module_function(&self, module: &str, pos: Pos, body: &Body) -> Function {
-        let variables = body.get_attribute("environment_variables");
-        let env = variables
-            .map(|a| self.eval(&a.value, self.pos(a.span(), pos), 0))
-            .map(|v| v.entries().to_vec())
-            .unwrap_or_default();
-        let mut secret_sources = Vec::new();
-        if let Some(Expression::Object(o)) = variables.map(|a| &a.value) {
-            for (k, v) in o.iter() {
-                let name = match k {
-                    ObjectKey::Ident(i) => i.as_str().to_string(),
-                    ObjectKey::Expression(x) => self
-                        .eval(x, pos, 1)
-                        .scalar()
-                        .unwrap_or_else(|| self.source(x.span())),
-                };
-                if let Some(from) = self.secret_source(&self.source(v.expr().span())) {
-                    secret_sources.push((name, from));
-                }
-            }
-        }
+        let (env, secret_sources) =
+            self.environment(body.get_attribute("environment_variables"), pos);
         // The module makes a role per function unless told to use `lambda_role`.
         let role = if self.module_flag(body, "create_role", true, pos) {
             None

@@ -202,22 +202,16 @@ impl IntentionSet {
                 },
             },
             (IntentionAction::Allow, false, _) | (IntentionAction::Allow, true, Some(_)) => {
-                let permission = found.permissions.first().copied();
-                let detail = permission
-                    .and_then(|k| it.permissions.get(k))
-                    .map(|p| format!(" ({})", p.summary()))
-                    .unwrap_or_default();
-                Verdict {
-                    allowed: true,
-                    intention: Some(found.intention),
-                    permission,
-                    reason: format!("allowed by intention {}{detail}", it.label()),
-                    decision: Decision {
+                allowed(
+                    it,
+                    found.intention,
+                    found.permissions.first().copied(),
+                    Decision {
                         outcome: Outcome::Allowed,
                         matched: found.matched,
                         reason: None,
                     },
-                }
+                )
             }
             (IntentionAction::Allow, true, None) => Verdict {
                 allowed: false,
@@ -264,18 +258,7 @@ impl IntentionSet {
             });
         match (decision.outcome, first) {
             (Outcome::Allowed, Some((Some(i), permission))) => {
-                let it = &self.intentions[i];
-                let detail = permission
-                    .and_then(|k| it.permissions.get(k))
-                    .map(|p| format!(" ({})", p.summary()))
-                    .unwrap_or_default();
-                Verdict {
-                    allowed: true,
-                    intention: Some(i),
-                    permission,
-                    reason: format!("allowed by intention {}{detail}", it.label()),
-                    decision,
-                }
+                allowed(&self.intentions[i], i, permission, decision)
             }
             (Outcome::ExplicitDeny, Some((Some(i), _))) => Verdict {
                 allowed: false,
@@ -323,6 +306,21 @@ impl IntentionSet {
             }
             _ => None,
         })
+    }
+}
+
+/// An allow by intention `i` (`it`), through `permission` for an L7 intention.
+fn allowed(it: &Intention, i: usize, permission: Option<usize>, decision: Decision) -> Verdict {
+    let detail = permission
+        .and_then(|k| it.permissions.get(k))
+        .map(|p| format!(" ({})", p.summary()))
+        .unwrap_or_default();
+    Verdict {
+        allowed: true,
+        intention: Some(i),
+        permission,
+        reason: format!("allowed by intention {}{detail}", it.label()),
+        decision,
     }
 }
 
