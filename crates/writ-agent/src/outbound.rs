@@ -103,10 +103,20 @@ async fn carry(
     let response = match out.body(body).send().await {
         Ok(r) => r,
         Err(e) => {
-            return failure(
-                StatusCode::BAD_GATEWAY,
-                format!("the gateway could not be reached: {}", e.without_url()),
-            );
+            // A TLS failure says why (unknown issuer, name mismatch, expired, ...), in the
+            // log and to the caller.
+            let message = match writ_client::tls_failure::tls_cause(&e) {
+                Some(cause) => {
+                    tracing::warn!(gateway = %gateway, cause = %cause, "TLS with the gateway failed");
+                    format!("the gateway {gateway} could not be reached: {cause}")
+                }
+                None => {
+                    let e = e.without_url();
+                    tracing::warn!(gateway = %gateway, error = %e, "the gateway could not be reached");
+                    format!("the gateway could not be reached: {e}")
+                }
+            };
+            return failure(StatusCode::BAD_GATEWAY, message);
         }
     };
     let status = response.status();

@@ -28,6 +28,9 @@ pub enum Callers {
     Operators,
     /// Functions, by their X.509-SVID over mutual TLS.
     Functions,
+    /// Gateways, by the X.509-SVID writ issued them (`spiffe://TD/writ/gateway/NAME`)
+    /// over mutual TLS.
+    Gateways,
     /// Operators by admin token, or functions (agents, gateways) by X.509-SVID.
     OperatorsOrFunctions,
     /// Operators by admin token, or functions by X.509-SVID or by a JWT-SVID whose
@@ -38,10 +41,14 @@ pub enum Callers {
 impl Callers {
     /// Whether an admin token is accepted.
     pub fn admin_token(self) -> bool {
-        !matches!(self, Callers::Public | Callers::Functions)
+        !matches!(
+            self,
+            Callers::Public | Callers::Functions | Callers::Gateways
+        )
     }
 
-    /// Whether a function's X.509-SVID over mutual TLS is accepted.
+    /// Whether an X.509-SVID over mutual TLS (a function's, or for [`Callers::Gateways`] a
+    /// gateway's) is accepted.
     pub fn svid(self) -> bool {
         !matches!(self, Callers::Public | Callers::Operators)
     }
@@ -73,6 +80,7 @@ impl Callers {
             Callers::Public => "anyone",
             Callers::Operators => "an admin token (Authorization: Bearer)",
             Callers::Functions => "a function's X.509-SVID (mutual TLS)",
+            Callers::Gateways => "a gateway's X.509-SVID (mutual TLS)",
             Callers::OperatorsOrFunctions => "an admin token or a function's X.509-SVID",
             Callers::OperatorsOrFunctionsOrJwt => {
                 "an admin token, a function's X.509-SVID, or a JWT-SVID for the server"
@@ -381,6 +389,7 @@ mod tests {
         assert!(Callers::Public.security_schemes().is_empty());
         assert_eq!(Callers::Operators.security_schemes(), ["adminToken"]);
         assert_eq!(Callers::Functions.security_schemes(), ["svid"]);
+        assert_eq!(Callers::Gateways.security_schemes(), ["svid"]);
         assert_eq!(
             Callers::OperatorsOrFunctionsOrJwt.security_schemes(),
             ["adminToken", "svid", "jwtSvid"]

@@ -17,6 +17,11 @@
 //! | `GET /v1/functions/{name}` | [`GetFunction`] | [`FunctionName`] | [`Function`] |
 //! | `DELETE /v1/functions/{name}` | [`DeleteFunction`] | [`FunctionName`] | [`NoContent`] |
 //! | `POST /v1/functions/{name}/join-tokens` | [`CreateJoinToken`] | [`JoinTokenFor`] | [`IssuedToken`] |
+//! | `POST /v1/gateways` | [`RegisterGateway`] | [`RegisterGatewayRequest`] | [`Gateway`] |
+//! | `GET /v1/gateways` | [`ListGateways`] | — | [`GatewayList`] |
+//! | `POST /v1/gateways/{name}/join-tokens` | [`CreateGatewayJoinToken`] | [`GatewayJoinTokenFor`] | [`IssuedToken`] |
+//! | `POST /v1/gateway/login` | [`GatewayLogin`] | [`GatewayLoginRequest`] | [`Svid`] |
+//! | `POST /v1/gateway/svid` | [`RenewGatewaySvid`] | [`RenewRequest`] | [`Svid`] |
 //! | `GET /v1/intentions` | [`ListIntentions`] | [`IntentionsQuery`] | [`IntentionList`] |
 //! | `PUT /v1/intentions` | [`PutIntention`] | [`Intention`] | [`IntentionWritten`] |
 //! | `DELETE /v1/intentions` | [`DeleteIntention`] | [`IntentionPair`] | [`IntentionDeleted`] |
@@ -56,6 +61,10 @@ use crate::endpoint::{
 };
 use crate::functions::{
     Function, FunctionList, FunctionName, RegisterFunctionRequest, name_parameter,
+};
+use crate::gateways::{
+    Gateway, GatewayJoinTokenFor, GatewayList, GatewayLoginRequest, RegisterGatewayRequest,
+    gateway_name_parameter,
 };
 use crate::identity::{
     Bundle, Feed, FeedQuery, Jwks, JwtSvid, LoginRequest, MintJwtRequest, RenewRequest,
@@ -163,6 +172,10 @@ documented!(
     FunctionList,
     RegisterFunctionRequest,
     Function,
+    RegisterGatewayRequest,
+    Gateway,
+    GatewayList,
+    GatewayLoginRequest,
     JoinTokenRequest,
     IssuedToken,
     IntentionList,
@@ -381,6 +394,73 @@ endpoint! {
 }
 
 endpoint! {
+    /// `POST /v1/gateways` (`writ:RegisterGateway` on `spiffe://TD/writ/gateway/NAME`):
+    /// a gateway, the DNS names and IP addresses its certificate may carry, and how it
+    /// logs in.
+    RegisterGateway: POST "/v1/gateways" by Operators answers CREATED,
+    "registerGateway", "gateways", "Register a gateway and the names its certificate carries",
+    [(409, "a gateway of that name is registered")]
+    { takes_body!(RegisterGatewayRequest => Gateway); }
+}
+
+endpoint! {
+    /// `GET /v1/gateways` (`writ:ListGateways` on `writ:gateways`).
+    ListGateways: GET "/v1/gateways" by Operators answers OK,
+    "listGateways", "gateways", "List gateways", []
+    { takes_nothing!(GatewayList); }
+}
+
+endpoint! {
+    /// `POST /v1/gateways/{name}/join-tokens` (`writ:CreateJoinToken` on the gateway's
+    /// SPIFFE ID): a one-time join token that logs in as this gateway only.
+    CreateGatewayJoinToken: POST "/v1/gateways/{name}/join-tokens" by Operators answers CREATED,
+    "createGatewayJoinToken", "gateways", "Create a one-time join token for a gateway",
+    [
+        (400, "the gateway does not accept join tokens"),
+        (404, "no gateway of that name"),
+    ]
+    {
+        type Request = GatewayJoinTokenFor;
+        type Body = JoinTokenRequest;
+        type Answer = IssuedToken;
+
+        fn path(request: &GatewayJoinTokenFor) -> Cow<'static, str> {
+            Cow::Owned(Self::PATH.replace("{name}", &percent_encode(&request.gateway.0)))
+        }
+
+        fn body(request: &GatewayJoinTokenFor) -> Option<&JoinTokenRequest> {
+            Some(&request.request)
+        }
+
+        fn parameters() -> Vec<Parameter> {
+            vec![gateway_name_parameter()]
+        }
+    }
+}
+
+endpoint! {
+    /// `POST /v1/gateway/login`: a gateway's attestation for its X.509-SVID, which carries
+    /// its registered DNS names and IP addresses. Public: it authenticates by the evidence
+    /// it carries.
+    GatewayLogin: POST "/v1/gateway/login" by Public answers OK,
+    "gatewayLogin", "gateways", "A gateway logs in with an attestation and gets its X.509-SVID (its TLS certificate)",
+    [
+        (400, "the CSR asks for a name the gateway was not registered with, or is otherwise invalid"),
+        (401, "the evidence was refused (the same answer for every cause; the audit log has it)"),
+        (429, "too many failed authentications from this address: wait the seconds in Retry-After"),
+    ]
+    { takes_body!(GatewayLoginRequest => Svid); }
+}
+
+endpoint! {
+    /// `POST /v1/gateway/svid`: a gateway's renewal over mutual TLS with its current SVID.
+    RenewGatewaySvid: POST "/v1/gateway/svid" by Gateways answers OK,
+    "renewGatewaySvid", "gateways", "Renew a gateway's X.509-SVID, authenticated by the current one over mTLS",
+    []
+    { takes_body!(RenewRequest => Svid); }
+}
+
+endpoint! {
     /// `GET /v1/intentions`: operators with `writ:ReadIntentions`, or any function of the
     /// trust domain (gateways follow them).
     ListIntentions: GET "/v1/intentions" by OperatorsOrFunctions answers OK,
@@ -580,6 +660,11 @@ pub fn all() -> Vec<EndpointInfo> {
         EndpointInfo::of::<GetFunction>(),
         EndpointInfo::of::<DeleteFunction>(),
         EndpointInfo::of::<CreateJoinToken>(),
+        EndpointInfo::of::<RegisterGateway>(),
+        EndpointInfo::of::<ListGateways>(),
+        EndpointInfo::of::<CreateGatewayJoinToken>(),
+        EndpointInfo::of::<GatewayLogin>(),
+        EndpointInfo::of::<RenewGatewaySvid>(),
         EndpointInfo::of::<ListIntentions>(),
         EndpointInfo::of::<PutIntention>(),
         EndpointInfo::of::<DeleteIntention>(),

@@ -27,6 +27,7 @@ pub mod endpoint;
 pub mod endpoints;
 pub mod error;
 pub mod functions;
+pub mod gateways;
 pub mod identity;
 pub mod intentions;
 pub mod openapi;

@@ -28,7 +28,7 @@ pub const SVID: &str = "svid";
 pub const JWT_SVID: &str = "jwtSvid";
 
 /// The groups routes are listed under, in order, with what each holds.
-const TAGS: [(&str, &str); 9] = [
+const TAGS: [(&str, &str); 10] = [
     ("system", "The server itself"),
     (
         "identity",
@@ -39,6 +39,10 @@ const TAGS: [(&str, &str); 9] = [
         "Revoking functions, SVIDs and tokens, and the feed that publishes it",
     ),
     ("functions", "The function registry"),
+    (
+        "gateways",
+        "Gateways' own identities: registration, login and renewal of their TLS certificates",
+    ),
     ("tokens", "Join tokens and admin tokens"),
     ("intentions", "Which function may call which"),
     ("ca", "The trust domain's signing keys"),

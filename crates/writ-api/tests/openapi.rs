@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 /// The routes the server mounts (crates/writ-server/src/api/routes.rs), method and path.
-const MOUNTED: [(&str, &str); 35] = [
+const MOUNTED: [(&str, &str); 40] = [
     ("GET", "/v1/health"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/bundle"),
@@ -21,6 +21,11 @@ const MOUNTED: [(&str, &str); 35] = [
     ("GET", "/v1/functions/{name}"),
     ("DELETE", "/v1/functions/{name}"),
     ("POST", "/v1/functions/{name}/join-tokens"),
+    ("POST", "/v1/gateways"),
+    ("GET", "/v1/gateways"),
+    ("POST", "/v1/gateways/{name}/join-tokens"),
+    ("POST", "/v1/gateway/login"),
+    ("POST", "/v1/gateway/svid"),
     ("GET", "/v1/intentions"),
     ("PUT", "/v1/intentions"),
     ("DELETE", "/v1/intentions"),
@@ -160,7 +165,9 @@ fn each_route_says_who_may_call_it_and_how_it_fails() {
         }
         let responses = op["responses"].as_object().unwrap();
         let mut wanted = vec!["500", "default"];
-        if r.callers != writ_api::Callers::Public || r.path == "/v1/login" {
+        if r.callers != writ_api::Callers::Public
+            || matches!(r.path, "/v1/login" | "/v1/gateway/login")
+        {
             wanted.extend(["401", "429"]);
             let retry = &responses["429"]["headers"]["Retry-After"];
             assert_eq!(retry["schema"]["type"], "integer", "{}", r.path);

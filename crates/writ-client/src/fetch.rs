@@ -18,8 +18,8 @@ use writ_api::secrets::GetSecretRequest;
 use crate::api::{ApiCallError, ApiClient, Credential};
 use crate::secrets::{Fetch, FetchError, SecretValue};
 
-/// The function's current X.509-SVID and key, presented as the TLS client certificate.
-/// Replace it with [`SvidSource::update`] after a renewal; new connections use the new one.
+/// The current X.509-SVID and key: a function's, presented as the TLS client
+/// certificate, or a gateway's, served as its TLS server certificate. Replace it with [`SvidSource::update`] after a renewal; new connections use the new one.
 #[derive(Debug)]
 pub struct SvidSource {
     current: RwLock<Arc<CertifiedKey>>,
@@ -60,6 +60,19 @@ impl ResolvesClientCert for SvidSource {
 
     fn has_certs(&self) -> bool {
         true
+    }
+}
+
+/// A gateway serves the SVID writ issued it as its TLS server certificate: each new
+/// connection gets the current one, so a renewal takes effect without a restart.
+impl rustls::server::ResolvesServerCert for SvidSource {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
     }
 }
 

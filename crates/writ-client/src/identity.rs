@@ -35,7 +35,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use writ_api::endpoints::{GetBundle, Login, RenewSvid};
+use writ_api::endpoints::{GatewayLogin, GetBundle, Login, RenewGatewaySvid, RenewSvid};
+use writ_api::gateways::GatewayLoginRequest;
 use writ_api::identity::{LoginRequest, RenewRequest};
 
 use crate::api::{ApiCallError, ApiClient, Credential};
@@ -92,10 +93,35 @@ pub struct Svid {
     pub serial: String,
 }
 
+/// Who attests: a function (`spiffe://TD/fn/NAME`) or a gateway
+/// (`spiffe://TD/writ/gateway/NAME`, whose SVID is its TLS server certificate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// A function, by name.
+    Function(String),
+    /// A gateway, by name, and the DNS names and IP addresses its CSR asks for (each must
+    /// be one it was registered with; the certificate carries all of those).
+    Gateway {
+        /// The gateway's name.
+        name: String,
+        /// The names asked for in the CSR; empty: whatever it was registered with.
+        names: Vec<String>,
+    },
+}
+
+impl Subject {
+    /// The function's or gateway's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Subject::Function(name) | Subject::Gateway { name, .. } => name,
+        }
+    }
+}
+
 /// The current SVID, shared by everything that presents it.
 pub struct Identity {
     server: String,
-    function: String,
+    subject: Subject,
     current: RwLock<Svid>,
     /// Presented on every new TLS connection; swapped on renewal.
     pub source: Arc<SvidSource>,
@@ -105,9 +131,9 @@ pub struct Identity {
     svid_dir: Option<PathBuf>,
 }
 
-fn csr() -> Result<(String, String), String> {
+fn csr(names: &[String]) -> Result<(String, String), String> {
     let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
-    let csr = rcgen::CertificateParams::new(Vec::<String>::new())
+    let csr = rcgen::CertificateParams::new(names.to_vec())
         .and_then(|p| p.serialize_request(&key))
         .and_then(|c| c.pem())
         .map_err(|e| e.to_string())?;
@@ -221,12 +247,32 @@ impl Identity {
         svid_dir: Option<PathBuf>,
         budget: std::time::Duration,
     ) -> Result<Arc<Identity>, AttestError> {
+        Identity::attest_as(
+            server,
+            ca_pem,
+            &Subject::Function(function.to_string()),
+            evidence,
+            svid_dir,
+            budget,
+        )
+        .await
+    }
+
+    /// Attests as [`Identity::attest_within`] does, as `subject`: a function, or a gateway
+    /// (`POST /v1/gateway/login`, renewed with `POST /v1/gateway/svid`).
+    pub async fn attest_as(
+        server: &str,
+        ca_pem: &str,
+        subject: &Subject,
+        evidence: &Evidence,
+        svid_dir: Option<PathBuf>,
+        budget: std::time::Duration,
+    ) -> Result<Arc<Identity>, AttestError> {
         let started = tokio::time::Instant::now();
         let mut wait = std::time::Duration::from_millis(100);
         let mut tries = 1u32;
         loop {
-            match Identity::attest_once(server, ca_pem, function, evidence, svid_dir.clone()).await
-            {
+            match Identity::attest_once(server, ca_pem, subject, evidence, svid_dir.clone()).await {
                 Ok(identity) => return Ok(identity),
                 Err(Failure::Unavailable(e)) if started.elapsed() + wait <= budget => {
                     tracing::warn!(error = %e, try_number = tries, "the server is unavailable; trying again");
@@ -262,7 +308,7 @@ impl Identity {
     async fn attest_once(
         server: &str,
         ca_pem: &str,
-        function: &str,
+        subject: &Subject,
         evidence: &Evidence,
         svid_dir: Option<PathBuf>,
     ) -> Result<Arc<Identity>, Failure> {
@@ -299,22 +345,34 @@ impl Identity {
                 writ_api::identity::Evidence::AwsIam { request }
             }
         };
-        let (csr, key_pem) = csr()?;
-        let answer = api
-            .send::<Login>(&LoginRequest {
-                function: function.to_string(),
-                attestation,
-                csr,
-            })
-            .await
-            .map_err(Failure::of)?;
+        let answer = match subject {
+            Subject::Function(function) => {
+                let (csr, key_pem) = csr(&[])?;
+                let request = LoginRequest {
+                    function: function.clone(),
+                    attestation,
+                    csr,
+                };
+                (api.send::<Login>(&request).await, key_pem)
+            }
+            Subject::Gateway { name, names } => {
+                let (csr, key_pem) = csr(names)?;
+                let request = GatewayLoginRequest {
+                    gateway: name.clone(),
+                    attestation,
+                    csr,
+                };
+                (api.send::<GatewayLogin>(&request).await, key_pem)
+            }
+        };
+        let (answer, key_pem) = (answer.0.map_err(Failure::of)?, answer.1);
         let svid = svid_from(answer, key_pem)?;
         let source = SvidSource::from_pem(&svid.cert_pem, &svid.key_pem)?;
         let trust = TrustBundle::from_pem(&svid.bundle_pem)
             .map_err(|e| format!("{server}/v1/login: the answer's x509Bundle: {e}"))?;
         let identity = Arc::new(Identity {
             server: server.to_string(),
-            function: function.to_string(),
+            subject: subject.clone(),
             current: RwLock::new(svid),
             source,
             trust,
@@ -332,9 +390,14 @@ impl Identity {
             .clone()
     }
 
-    /// The function's name.
+    /// The function's (or gateway's) name.
     pub fn function(&self) -> &str {
-        &self.function
+        self.subject.name()
+    }
+
+    /// Who this identity is.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
     }
 
     /// An HTTPS client for the server, presenting the current SVID and verifying the
@@ -402,11 +465,18 @@ impl Identity {
     /// Renews over mTLS with the current SVID: a new key, a new certificate.
     pub async fn renew(&self) -> Result<(), String> {
         let api = self.api()?;
-        let (csr, key_pem) = csr()?;
-        let answer = api
-            .send::<RenewSvid>(&RenewRequest { csr })
-            .await
-            .map_err(failed)?;
+        let answer = match &self.subject {
+            Subject::Function(_) => {
+                let (csr, key_pem) = csr(&[])?;
+                (api.send::<RenewSvid>(&RenewRequest { csr }).await, key_pem)
+            }
+            Subject::Gateway { names, .. } => {
+                let (csr, key_pem) = csr(names)?;
+                let request = RenewRequest { csr };
+                (api.send::<RenewGatewaySvid>(&request).await, key_pem)
+            }
+        };
+        let (answer, key_pem) = (answer.0.map_err(failed)?, answer.1);
         let mut svid = svid_from(answer, key_pem)?;
         self.source.update(&svid.cert_pem, &svid.key_pem)?;
         {
@@ -551,7 +621,12 @@ async fn keep_renewing(identity: Arc<Identity>) {
                 Err(e) => {
                     failures += 1;
                     let wait = backoff(failures);
-                    tracing::warn!(error = %e, retry_in = ?wait, "SVID renewal failed; serving the current one while it is valid");
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    if now >= identity.svid().not_after {
+                        tracing::error!(error = %e, retry_in = ?wait, not_after = identity.svid().not_after, "SVID renewal failed and the current SVID has expired; peers will refuse it until a renewal succeeds");
+                    } else {
+                        tracing::warn!(error = %e, retry_in = ?wait, "SVID renewal failed; serving the current one while it is valid");
+                    }
                     tokio::time::sleep(wait).await;
                 }
             }

@@ -19,3 +19,4 @@ pub mod aws_iam;
 pub mod fetch;
 pub mod identity;
 pub mod secrets;
+pub mod tls_failure;

@@ -282,14 +282,55 @@ pub struct ServerLink {
     pub token_file: PathBuf,
 }
 
-/// The gateway's own TLS certificate.
+/// The gateway's own TLS certificate: from files (`cert` and `key`), or issued by writ
+/// (`from_writ`), one or the other.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// The certificate chain (PEM).
-    pub cert: PathBuf,
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
     /// Its private key (PEM, PKCS#8 or SEC1).
-    pub key: PathBuf,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// The gateway logs in to writ (`[server] addr`, verified with `ca_file`) as
+    /// `spiffe://TD/writ/gateway/NAME` and serves the X.509-SVID writ issues it, which
+    /// carries the DNS names and IP addresses it was registered with, renewing it at half
+    /// its life.
+    #[serde(default)]
+    pub from_writ: Option<FromWrit>,
+}
+
+/// How the gateway proves itself to writ for its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attest {
+    /// A one-time join token (`writ gateway join-token NAME`), read from `token_file`.
+    JoinToken,
+    /// An OIDC ID token, read from `token_file` (which platforms refresh).
+    Oidc,
+    /// A GetCallerIdentity request signed with the AWS credentials in the environment.
+    AwsIam,
+}
+
+/// `[tls] from_writ`: the gateway's identity in writ, and its evidence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromWrit {
+    /// The gateway's name, as registered (`writ gateway register NAME`).
+    pub name: String,
+    /// How it proves itself.
+    pub attest: Attest,
+    /// The file holding the join token or the OIDC token (for `join-token` and `oidc`).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// The writ server's id for `aws-iam` (its trust domain when absent).
+    #[serde(default)]
+    pub aws_iam_server_id: Option<String>,
+    /// DNS names and IP addresses the gateway asks for; each must be one it was registered
+    /// with, or it does not start. Absent: whatever it was registered with.
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 /// The whole configuration.
@@ -430,8 +471,20 @@ pub fn parse(text: &str, shown: &str, base: &Path) -> Result<Config, String> {
     };
     resolve(&mut config.server.ca_file);
     resolve(&mut config.server.token_file);
-    resolve(&mut config.tls.cert);
-    resolve(&mut config.tls.key);
+    if let Some(p) = &mut config.tls.cert {
+        resolve(p);
+    }
+    if let Some(p) = &mut config.tls.key {
+        resolve(p);
+    }
+    if let Some(p) = config
+        .tls
+        .from_writ
+        .as_mut()
+        .and_then(|f| f.token_file.as_mut())
+    {
+        resolve(p);
+    }
     resolve(&mut config.state_dir);
     for r in &mut config.routes {
         if let Some(s) = &mut r.schema {
@@ -444,6 +497,40 @@ pub fn parse(text: &str, shown: &str, base: &Path) -> Result<Config, String> {
     check(&config).map_err(|e| format!("{shown}: {e}"))?;
     check_lambdas(&config, text, shown)?;
     Ok(config)
+}
+
+/// The gateway's certificate comes from files (`cert` and `key`) or from writ
+/// (`from_writ`), and each way has what it needs.
+fn check_tls(tls: &Tls, trust_domain: &str) -> Result<(), String> {
+    match (&tls.cert, &tls.key, &tls.from_writ) {
+        (Some(_), Some(_), None) => Ok(()),
+        (None, None, Some(f)) => {
+            writ_identity::SpiffeId::for_gateway(
+                &writ_identity::TrustDomain::new(trust_domain).map_err(|e| e.to_string())?,
+                &f.name,
+            )
+            .map_err(|e| format!("tls.from_writ.name: {e}"))?;
+            match (f.attest, &f.token_file) {
+                (Attest::JoinToken | Attest::Oidc, None) => Err(
+                    "tls.from_writ.token_file: join-token and oidc read their token from a file"
+                        .into(),
+                ),
+                (Attest::AwsIam, Some(_)) => Err(
+                    "tls.from_writ.token_file: aws-iam signs with the environment's AWS credentials; give no token_file"
+                        .into(),
+                ),
+                _ => Ok(()),
+            }
+        }
+        (_, _, Some(_)) => Err(
+            "tls: give either cert and key, or from_writ (the certificate writ issues), not both"
+                .into(),
+        ),
+        _ => Err(
+            "tls: give cert and key (PEM files), or from_writ = { name = \"NAME\", attest = \"join-token\", token_file = \"...\" } to serve the certificate writ issues"
+                .into(),
+        ),
+    }
 }
 
 /// `file:line:col` of a byte offset in the file's text.
@@ -614,6 +701,7 @@ fn check_upstream(at: &str, url: &str, has_ca: bool) -> Result<(), String> {
 fn check(config: &Config) -> Result<(), String> {
     writ_identity::TrustDomain::new(&config.trust_domain)
         .map_err(|e| format!("trust_domain: {e}"))?;
+    check_tls(&config.tls, &config.trust_domain)?;
     if config.routes.is_empty() {
         return Err("no [[route]]: the gateway would refuse everything".into());
     }
@@ -1059,6 +1147,55 @@ timeout = "5s"
                 "[[route]]\nname='a'\nfunction='f'\nauth=['mtls']\nlambda = {{ function = 'f', endpoint = '{ok}' }}\n"
             ))
             .unwrap();
+        }
+    }
+
+    #[test]
+    fn the_certificate_comes_from_files_or_from_writ() {
+        let route = "[[route]]\nname='a'\nfunction='f'\nupstream='http://h:1'\nauth=['mtls']\n";
+        let head = BASE.split("[tls]").next().unwrap();
+        let parse_tls = |tls: &str| {
+            parse(
+                &format!("{head}[tls]\n{tls}\n{route}"),
+                "gateway.toml",
+                Path::new("/etc/writ"),
+            )
+        };
+        let c = parse_tls(
+            "from_writ = { name = 'edge', attest = 'join-token', token_file = 'edge.token', names = ['gw.internal'] }",
+        )
+        .unwrap();
+        let from = c.tls.from_writ.unwrap();
+        assert_eq!(from.attest, Attest::JoinToken);
+        assert_eq!(from.token_file.unwrap(), Path::new("/etc/writ/edge.token"));
+        assert_eq!(from.names, ["gw.internal"]);
+        assert!(parse_tls("from_writ = { name = 'edge', attest = 'aws-iam' }").is_ok());
+        for (tls, want) in [
+            ("", "tls: give cert and key"),
+            ("cert = 'a.pem'", "tls: give cert and key"),
+            (
+                "cert = 'a.pem'\nkey = 'a.key'\nfrom_writ = { name = 'edge', attest = 'aws-iam' }",
+                "not both",
+            ),
+            (
+                "from_writ = { name = 'edge', attest = 'join-token' }",
+                "tls.from_writ.token_file",
+            ),
+            (
+                "from_writ = { name = 'edge', attest = 'aws-iam', token_file = 't' }",
+                "tls.from_writ.token_file",
+            ),
+            (
+                "from_writ = { name = 'a/b', attest = 'oidc', token_file = 't' }",
+                "tls.from_writ.name",
+            ),
+            (
+                "from_writ = { name = 'edge', attest = 'magic' }",
+                "unknown variant",
+            ),
+        ] {
+            let e = parse_tls(tls).unwrap_err();
+            assert!(e.contains(want), "{tls}: {e}");
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod intentions;
 pub mod lambda;
 pub mod limits;
 pub mod metrics;
+pub mod own_cert;
 pub mod path;
 pub mod proxy;
 pub mod serve;

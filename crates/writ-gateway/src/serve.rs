@@ -73,13 +73,7 @@ pub async fn bind_with_aws_credentials(
     aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
 ) -> Result<Bound, String> {
     let config = Arc::new(config);
-    let read = |p: &std::path::Path, what: &str| {
-        std::fs::read_to_string(p).map_err(|e| format!("{what} {}: {e}", p.display()))
-    };
-    let tls = Arc::new(crate::tls::server_config(
-        &read(&config.tls.cert, "tls.cert")?,
-        &read(&config.tls.key, "tls.key")?,
-    )?);
+    let tls = Arc::new(crate::own_cert::server_config(&config).await?);
     let snapshot = control::load(&config.state_dir)?.unwrap_or_else(|| Snapshot {
         jwks: serde_json::json!({"keys": []}),
         ..Snapshot::default()

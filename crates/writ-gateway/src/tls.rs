@@ -68,7 +68,6 @@ impl ClientCertVerifier for DeferredClientCert {
 
 /// The gateway's server configuration from its certificate chain and key (PEM text).
 pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, String> {
-    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
     let chain: Vec<CertificateDer<'static>> = pem::parse_many(cert_pem)
         .map_err(|e| format!("tls.cert: {e}"))?
         .into_iter()
@@ -79,18 +78,39 @@ pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<rustls::ServerConf
         return Err("tls.cert: no CERTIFICATE block".into());
     }
     let key = writ_client::fetch::private_key(key_pem).map_err(|e| format!("tls.key: {e}"))?;
+    let config = builder()?
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("tls: {e}"))?;
+    Ok(finish(config))
+}
+
+/// The gateway's server configuration serving the certificate `resolver` gives each new
+/// connection: for a certificate from writ, the current X.509-SVID
+/// ([`writ_client::fetch::SvidSource`]), swapped on renewal.
+pub fn server_config_resolving(
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Result<rustls::ServerConfig, String> {
+    Ok(finish(builder()?.with_cert_resolver(resolver)))
+}
+
+/// A server configuration up to its certificate: TLS 1.2 and 1.3, every client asked for
+/// a certificate, checked per request.
+fn builder()
+-> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, String> {
+    let provider: Arc<CryptoProvider> = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(DeferredClientCert {
         algorithms: provider.signature_verification_algorithms,
     });
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    Ok(rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS versions: {e}"))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("tls: {e}"))?;
+        .with_client_cert_verifier(verifier))
+}
+
+fn finish(mut config: rustls::ServerConfig) -> rustls::ServerConfig {
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     // No resumption: every connection shows its certificate afresh.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
-    Ok(config)
+    config
 }

@@ -29,4 +29,4 @@ mod x509_svid;
 
 pub use jwt_svid::{AudienceRule, DEFAULT_JWT_TTL, JwtAuthority, JwtError, JwtSvidClaims};
 pub use spiffe_id::{SpiffeId, SpiffeIdError, TrustDomain};
-pub use x509_svid::{CertificateAuthority, IssueError, LoadError, X509Svid, uri_sans};
+pub use x509_svid::{CertificateAuthority, IssueError, LoadError, ServerNames, X509Svid, uri_sans};

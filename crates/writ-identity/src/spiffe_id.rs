@@ -42,6 +42,9 @@ pub enum SpiffeIdError {
     /// A function name is not one path segment.
     #[error("a function name is one path segment of letters, digits, '.', '-' and '_', not {0:?}")]
     FunctionName(String),
+    /// A gateway name is not one path segment.
+    #[error("a gateway name is one path segment of letters, digits, '.', '-' and '_', not {0:?}")]
+    GatewayName(String),
 }
 
 /// A trust domain: the authority part of a SPIFFE ID, such as `example.org`.
@@ -123,6 +126,16 @@ impl SpiffeId {
         SpiffeId::parse(&format!("spiffe://{trust_domain}/fn/{name}"))
     }
 
+    /// The ID of a writ gateway: `spiffe://<trust-domain>/writ/gateway/<name>`. No function
+    /// can have it (a function's ID is `/fn/<name>`, one segment), nor a gateway a
+    /// function's.
+    pub fn for_gateway(trust_domain: &TrustDomain, name: &str) -> Result<SpiffeId, SpiffeIdError> {
+        if name.is_empty() || name.contains('/') || check_path(&format!("/{name}")).is_err() {
+            return Err(SpiffeIdError::GatewayName(name.to_string()));
+        }
+        SpiffeId::parse(&format!("spiffe://{trust_domain}/writ/gateway/{name}"))
+    }
+
     /// The trust domain name.
     pub fn trust_domain(&self) -> &str {
         &self.text["spiffe://".len()..][..self.trust_domain_len]
@@ -183,6 +196,10 @@ mod tests {
         assert_eq!(td.path(), "");
         assert!(SpiffeId::parse("spiffe://example.org/A-b_c.9/x").is_ok());
         let td = TrustDomain::new("example.org").unwrap();
+        let g = SpiffeId::for_gateway(&td, "edge").unwrap();
+        assert_eq!(g.path(), "/writ/gateway/edge");
+        assert!(SpiffeId::for_gateway(&td, "a/b").is_err());
+        assert!(SpiffeId::for_gateway(&td, "").is_err());
         let f = SpiffeId::for_function(&td, "payments");
         assert_eq!(f.unwrap().as_str(), "spiffe://example.org/fn/payments");
         for bad in ["", "orders/admin", "..", "a b"] {

@@ -25,6 +25,16 @@ use crate::spiffe_id::{SpiffeId, TrustDomain};
 /// behind does not reject them.
 const BACKDATE: Duration = Duration::seconds(30);
 
+/// The DNS names and IP addresses a server's X.509-SVID carries besides its SPIFFE ID: a
+/// gateway's, fixed when it was registered. Empty for a function's SVID.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerNames {
+    /// DNS names (lowercase, no wildcard).
+    pub dns: Vec<String>,
+    /// IP addresses.
+    pub ips: Vec<std::net::IpAddr>,
+}
+
 /// Why a CSR was refused or a certificate could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IssueError {
@@ -49,7 +59,7 @@ pub enum IssueError {
     AsksForCa,
     /// The request names something other than the caller's SPIFFE ID.
     #[error(
-        "the CSR asks for subject alternative names {0:?}; an X.509-SVID carries exactly one, the caller's SPIFFE ID"
+        "the CSR asks for subject alternative names {0:?}; an X.509-SVID carries exactly one URI SAN, the caller's SPIFFE ID, and only a gateway's also carries DNS names and IP addresses: those it was registered with"
     )]
     ForeignNames(Vec<String>),
     /// The SPIFFE ID is not in this CA's trust domain.
@@ -329,6 +339,22 @@ impl CertificateAuthority {
         now: OffsetDateTime,
         lifetime: Duration,
     ) -> Result<X509Svid, IssueError> {
+        self.sign_csr_for(csr, spiffe_id, &ServerNames::default(), now, lifetime)
+    }
+
+    /// Signs an X.509-SVID as [`CertificateAuthority::sign_csr`] does, that also carries
+    /// `names` (the DNS names and IP addresses a gateway was registered for) as subject
+    /// alternative names, so TLS clients can check it as a server certificate. The CSR may
+    /// ask for the SPIFFE ID and any of `names`, nothing else; the certificate carries
+    /// the SPIFFE ID and all of `names`.
+    pub fn sign_csr_for(
+        &self,
+        csr: &[u8],
+        spiffe_id: &SpiffeId,
+        names: &ServerNames,
+        now: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<X509Svid, IssueError> {
         let end = end_of(now, lifetime)?;
         if spiffe_id.trust_domain() != self.trust_domain.as_str() {
             return Err(IssueError::ForeignTrustDomain(
@@ -356,7 +382,15 @@ impl CertificateAuthority {
             .params
             .subject_alt_names
             .iter()
-            .filter(|san| !matches!(san, SanType::URI(uri) if uri.as_str() == spiffe_id.as_str()))
+            .filter(|san| match san {
+                SanType::URI(uri) => uri.as_str() != spiffe_id.as_str(),
+                SanType::DnsName(dns) => !names
+                    .dns
+                    .iter()
+                    .any(|d| d.eq_ignore_ascii_case(dns.as_str())),
+                SanType::IpAddress(ip) => !names.ips.contains(ip),
+                _ => true,
+            })
             .map(describe_san)
             .collect();
         if !foreign.is_empty() {
@@ -372,6 +406,14 @@ impl CertificateAuthority {
         params.subject_alt_names = vec![SanType::URI(
             spiffe_id.as_str().try_into().map_err(signing)?,
         )];
+        for dns in &names.dns {
+            params
+                .subject_alt_names
+                .push(SanType::DnsName(dns.as_str().try_into().map_err(signing)?));
+        }
+        for ip in &names.ips {
+            params.subject_alt_names.push(SanType::IpAddress(*ip));
+        }
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use time::{Duration, OffsetDateTime};
-use writ_identity::{CertificateAuthority, IssueError, SpiffeId, TrustDomain};
+use writ_identity::{CertificateAuthority, IssueError, ServerNames, SpiffeId, TrustDomain};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("writ-identity-{}-{name}", std::process::id()));
@@ -417,4 +417,69 @@ fn absurd_lifetimes_are_errors_not_panics() {
     let mut padded = b"\n  ".to_vec();
     padded.extend_from_slice(&csr);
     assert!(ca.sign_csr(&padded, &id, now, Duration::hours(1)).is_ok());
+}
+
+#[test]
+fn a_gateways_svid_carries_exactly_its_registered_names() {
+    let (d, td, ca, _, now) = setup("gateway-names");
+    let id = SpiffeId::for_gateway(&td, "edge").unwrap();
+    let names = ServerNames {
+        dns: vec!["gw.internal".into()],
+        ips: vec!["127.0.0.1".parse().unwrap()],
+    };
+    // A CSR asking for nothing, or for some of the registered names, gets them all.
+    for extra in [
+        vec![],
+        vec!["-addext", "subjectAltName=DNS:gw.internal"],
+        vec![
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,URI:spiffe://example.org/writ/gateway/edge",
+        ],
+    ] {
+        let csr = openssl_csr(&d, &extra);
+        let svid = ca
+            .sign_csr_for(&csr, &id, &names, now, Duration::hours(1))
+            .unwrap();
+        std::fs::write(d.join("gw.pem"), &svid.cert_pem).unwrap();
+        let (ok, text) = openssl(
+            &[
+                "x509",
+                "-in",
+                "gw.pem",
+                "-noout",
+                "-ext",
+                "subjectAltName,extendedKeyUsage",
+            ],
+            &d,
+        );
+        assert!(ok, "{text}");
+        for want in [
+            "URI:spiffe://example.org/writ/gateway/edge",
+            "DNS:gw.internal",
+            "IP Address:127.0.0.1",
+            "TLS Web Server Authentication",
+        ] {
+            assert!(text.contains(want), "{extra:?}: {want} in {text}");
+        }
+    }
+    // Any other name is refused, and named.
+    for (extra, named) in [
+        ("subjectAltName=DNS:evil.internal", "DNS:evil.internal"),
+        ("subjectAltName=DNS:gw.internal,IP:10.0.0.1", "IP:10.0.0.1"),
+        (
+            "subjectAltName=URI:spiffe://example.org/fn/orders",
+            "URI:spiffe://example.org/fn/orders",
+        ),
+    ] {
+        let csr = openssl_csr(&d, &["-addext", extra]);
+        assert_eq!(
+            ca.sign_csr_for(&csr, &id, &names, now, Duration::hours(1)),
+            Err(IssueError::ForeignNames(vec![named.into()])),
+            "{extra}"
+        );
+    }
+    // A function's SVID carries no DNS name even if its CSR asks for a gateway's.
+    let fn_id = SpiffeId::for_function(&td, "orders").unwrap();
+    let csr = openssl_csr(&d, &["-addext", "subjectAltName=DNS:gw.internal"]);
+    assert!(ca.sign_csr(&csr, &fn_id, now, Duration::hours(1)).is_err());
 }

@@ -292,6 +292,7 @@ async fn initialise(
         kind: TokenKind::Admin,
         secret_hash: token.secret_hash.clone(),
         function_name: None,
+        gateway_name: None,
         policies: Some(
             serde_json::to_string(&[BOOTSTRAP_POLICY]).map_err(|e| err("bootstrap policy", e))?,
         ),

@@ -192,6 +192,11 @@ impl AppState {
         SpiffeId::for_function(&self.trust_domain, name).map_err(|e| e.to_string())
     }
 
+    /// The SPIFFE ID of the gateway `name`: `spiffe://TD/writ/gateway/NAME`.
+    pub fn gateway_id(&self, name: &str) -> Result<SpiffeId, String> {
+        SpiffeId::for_gateway(&self.trust_domain, name).map_err(|e| e.to_string())
+    }
+
     /// An audit event for this request, with time, node, request id, source and latency.
     pub fn event(
         &self,

@@ -23,7 +23,16 @@ fn sample(method: &Method, path: &str) -> Option<(String, Option<Value>)> {
         ("GET", "/v1/health" | "/v1/openapi.json" | "/v1/bundle" | "/v1/bundle/jwks") => {
             (path.to_string(), None)
         }
-        ("POST", "/v1/login") => (path.into(), Some(json!({}))),
+        ("POST", "/v1/login" | "/v1/gateway/login") => (path.into(), Some(json!({}))),
+        ("POST", "/v1/gateway/svid") => (path.into(), Some(json!({"csr": "-"}))),
+        ("GET", "/v1/gateways") => (path.into(), None),
+        ("POST", "/v1/gateways") => (
+            path.into(),
+            Some(json!({"name": "edge", "dns": ["gw.internal"]})),
+        ),
+        ("POST", "/v1/gateways/{name}/join-tokens") => {
+            ("/v1/gateways/edge/join-tokens".into(), Some(json!({})))
+        }
         ("POST", "/v1/svid/x509") => (path.into(), Some(json!({"csr": "-"}))),
         ("POST", "/v1/svid/jwt") => (path.into(), Some(json!({"audience": "payments"}))),
         ("POST", "/v1/aws/credentials") => (path.into(), Some(json!({}))),
@@ -196,7 +205,7 @@ async fn every_route_refuses_missing_wrong_and_misscoped_credentials() {
         // The wrong kind of credential for this route.
         let wrong = match callers {
             Callers::Operators => Credential::Certificate,
-            Callers::Functions => Credential::Token(&bootstrap),
+            Callers::Functions | Callers::Gateways => Credential::Token(&bootstrap),
             Callers::OperatorsOrFunctions => Credential::Token(jwt_shaped),
             Callers::OperatorsOrFunctionsByPolicy => Credential::Token(join_shaped),
         };
@@ -216,7 +225,7 @@ async fn every_route_refuses_missing_wrong_and_misscoped_credentials() {
             );
         }
         // An admin token scoped elsewhere: authenticated, and refused by policy.
-        if callers != Callers::Functions {
+        if !matches!(callers, Callers::Functions | Callers::Gateways) {
             let (status, answer) = call(
                 &router,
                 &route.method,

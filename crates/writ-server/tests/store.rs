@@ -14,9 +14,9 @@ use sqlx::Connection;
 use writ_policy::intentions::{HeaderMatch, Intention, IntentionAction, Permission};
 use writ_secrets::model::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Labels};
 use writ_server::store::{
-    Applied, AuditKeyRecord, Backend, FunctionRecord, KeyKind, KeyRecord, Meta, RevocationKind,
-    RewrapCounts, SecretChange, SecretRecord, Store, StoreError, TokenKind, TokenRecord,
-    VersionRecord, WrappedKey,
+    Applied, AuditKeyRecord, Backend, FunctionRecord, GatewayRecord, KeyKind, KeyRecord, Meta,
+    RevocationKind, RewrapCounts, SecretChange, SecretRecord, Store, StoreError, TokenKind,
+    TokenRecord, VersionRecord, WrappedKey,
 };
 
 const POSTGRES_ENV: &str = "WRIT_TEST_POSTGRES_URL";
@@ -165,6 +165,7 @@ backends!(
     a_rotation_withdraws_a_key_still_waiting_to_sign,
     functions_insert_get_list_delete,
     tokens_insert_and_get,
+    gateways_insert_get_list_and_their_join_tokens,
     join_tokens_are_single_use_and_refused_when_expired_or_revoked,
     concurrent_use_of_one_join_token_has_one_winner,
     revoke_appends_to_the_feed_and_marks_rows,
@@ -228,6 +229,7 @@ fn admin_token(id: &str) -> TokenRecord {
         kind: TokenKind::Admin,
         secret_hash: vec![0xab; 32],
         function_name: None,
+        gateway_name: None,
         policies: Some(r#"[{"Version":"2012-10-17","Statement":[]}]"#.into()),
         description: format!("admin token {id}"),
         created_at: T0,
@@ -243,6 +245,7 @@ fn join_token(id: &str, function: &str, expires_at: Option<i64>) -> TokenRecord 
         kind: TokenKind::Join,
         secret_hash: vec![0x00, 0xff, 0x10, 0x80],
         function_name: Some(function.into()),
+        gateway_name: None,
         policies: None,
         description: String::new(),
         created_at: T0,
@@ -300,7 +303,7 @@ async fn migrations_run_at_open_and_are_idempotent(ctx: Ctx) {
     let versions = schema_versions(&url).await;
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
         "each migration recorded once"
     );
 
@@ -668,6 +671,40 @@ async fn tokens_insert_and_get(ctx: Ctx) {
     again.secret_hash = vec![1; 32];
     assert!(store.insert_token(&again).await.is_err());
     assert_eq!(store.token("j1").await.unwrap(), Some(join));
+}
+
+async fn gateways_insert_get_list_and_their_join_tokens(ctx: Ctx) {
+    let store = ctx.store;
+    assert_eq!(store.gateway("edge").await.unwrap(), None);
+    let edge = GatewayRecord {
+        name: "edge".into(),
+        spiffe_id: "spiffe://example.org/writ/gateway/edge".into(),
+        attestation: r#"[{"type":"joinToken"}]"#.into(),
+        dns_names: r#"["gw.internal"]"#.into(),
+        ip_addresses: r#"["127.0.0.1"]"#.into(),
+        x509_ttl_seconds: Some(3600),
+        created_at: T0,
+        revoked_at: None,
+    };
+    store.insert_gateway(&edge).await.unwrap();
+    assert!(matches!(
+        store.insert_gateway(&edge).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.gateway("edge").await.unwrap(), Some(edge.clone()));
+    assert_eq!(store.gateways().await.unwrap(), vec![edge]);
+    // A gateway of a name is no function of that name.
+    assert_eq!(store.function("edge").await.unwrap(), None);
+    // Its join token names it, and no function; it is single-use as a function's is.
+    let token = TokenRecord {
+        function_name: None,
+        gateway_name: Some("edge".into()),
+        ..join_token("g1", "unused", Some(T0 + 600))
+    };
+    store.insert_token(&token).await.unwrap();
+    assert_eq!(store.token("g1").await.unwrap(), Some(token));
+    assert!(store.use_join_token("g1", T0 + 1).await.unwrap());
+    assert!(!store.use_join_token("g1", T0 + 2).await.unwrap());
 }
 
 async fn join_tokens_are_single_use_and_refused_when_expired_or_revoked(ctx: Ctx) {
@@ -2060,6 +2097,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
         sqlx::raw_sql(
             "DROP TABLE audit_segment_actors; DROP TABLE audit_segments; \
              ALTER TABLE functions DROP COLUMN boundary; DROP TABLE used_oidc_tokens; \
+             DROP TABLE gateways; ALTER TABLE tokens DROP COLUMN gateway_name; \
              DELETE FROM writ_schema WHERE version >= 6; \
              CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
                actor TEXT NOT NULL, action TEXT NOT NULL, decision TEXT, outcome TEXT NOT NULL, \
@@ -2118,7 +2156,10 @@ async fn migrated_log_reads_the_same_and_continues(
     use writ_server::store::AuditFilter;
 
     let store = Store::open(url).await.expect("open and migrate");
-    assert_eq!(schema_versions(url).await, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(
+        schema_versions(url).await,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    );
     let all = AuditFilter {
         limit: 100,
         ..AuditFilter::default()
@@ -2184,7 +2225,8 @@ async fn store_as_schema_6(
     sqlx::raw_sql(
         "DROP TABLE audit_segments; DELETE FROM audit_segment_actors; \
          DELETE FROM audit_checkpoints; ALTER TABLE functions DROP COLUMN boundary; \
-         DROP TABLE used_oidc_tokens; \
+         DROP TABLE used_oidc_tokens; DROP TABLE gateways; \
+         ALTER TABLE tokens DROP COLUMN gateway_name; \
          DELETE FROM writ_schema WHERE version >= 7; \
          CREATE TABLE audit_segments (first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL, \
            min_time_ms BIGINT NOT NULL, max_time_ms BIGINT NOT NULL, prev_hash TEXT NOT NULL, \

@@ -11,14 +11,14 @@ use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 use writ_api::identity::{Bundle, Jwks, JwtSvid, Svid};
 use writ_identity::aws_iam;
-use writ_identity::{IssueError, SpiffeId};
+use writ_identity::{IssueError, ServerNames, SpiffeId};
 
 use super::access::Authorized;
 use super::access::function::Function;
 use super::{ApiError, ApiJson, rfc3339};
 use crate::attest::{AttestationRule, Evidence};
 use crate::state::AppState;
-use crate::store::{FunctionRecord, TokenKind};
+use crate::store::{FunctionRecord, TokenKind, TokenRecord};
 use crate::tls::ConnInfo;
 use crate::{duration, tokens};
 use writ_api::identity::{Audience, MintJwtRequest, RenewRequest};
@@ -69,10 +69,11 @@ fn ttl_for(state: &AppState, f: &FunctionRecord) -> Duration {
 }
 
 /// Signs the CSR for `id` with the CA active now and builds the answer.
-fn sign(
+pub(super) fn sign(
     state: &AppState,
     csr: &str,
     id: &SpiffeId,
+    names: &ServerNames,
     ttl: Duration,
 ) -> Result<(Svid, String), ApiError> {
     let now = OffsetDateTime::now_utc();
@@ -82,7 +83,7 @@ fn sign(
         .ok_or_else(|| ApiError::internal("no CA is active", "check `writ ca show`"))?;
     let svid = ca
         .ca
-        .sign_csr(csr.as_bytes(), id, now, ttl)
+        .sign_csr_for(csr.as_bytes(), id, names, now, ttl)
         .map_err(issue_error)?;
     let serial = hex(&svid.serial);
     let t = now.unix_timestamp();
@@ -101,7 +102,7 @@ fn sign(
 
 /// Audits a refused request from an authenticated caller (a bad CSR, say), and passes the
 /// error on. If the event cannot be recorded, that failure is what the caller gets.
-fn failed(
+pub(super) fn failed(
     state: &AppState,
     actor: &str,
     authenticated_by: &'static str,
@@ -138,22 +139,7 @@ pub(super) async fn login(
         .map(|id| id.to_string())
         .unwrap_or_else(|_| body.function.clone());
     super::admit(&state, &conn, "writ:Login")?;
-    let refuse = |reason: String| -> ApiError {
-        super::authentication_failed(&state, &conn);
-        match state.audit(
-            &conn,
-            &resource,
-            method,
-            "writ:Login",
-            &resource,
-            Outcome::Denied,
-            Some(reason),
-            None,
-        ) {
-            Ok(()) => ApiError::unauthenticated(),
-            Err(e) => e.into(),
-        }
-    };
+    let refuse = refusal(&state, &conn, &resource, method);
     let Ok(id) = state.function_id(&body.function) else {
         return Err(refuse("not a valid function name".into()));
     };
@@ -165,13 +151,165 @@ pub(super) async fn login(
     }
     let rules: Vec<AttestationRule> = serde_json::from_str(&function.attestation)
         .map_err(|e| ApiError::internal("stored rules are unreadable", e))?;
-    let ttl = ttl_for(&state, &function);
+    let subject = Subject {
+        id,
+        rules,
+        ttl: ttl_for(&state, &function),
+        names: ServerNames::default(),
+        holder: Holder::Function(&body.function),
+    };
+    let answer = attest(
+        &state,
+        &conn,
+        &subject,
+        &body.attestation,
+        &body.csr,
+        &refuse,
+    )
+    .await?;
+    Ok(Json(answer))
+}
+
+/// A gateway's login: the gateway, its evidence, and a CSR for the key it keeps.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct GatewayLogin {
+    gateway: String,
+    attestation: Evidence,
+    csr: String,
+}
+
+/// A gateway logs in as `spiffe://TD/writ/gateway/NAME` with the evidence its rules
+/// accept, and gets an X.509-SVID that also carries the DNS names and IP addresses it was
+/// registered with (its TLS certificate). A CSR asking for any other name is refused.
+pub(super) async fn gateway_login(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    ApiJson(body): ApiJson<GatewayLogin>,
+) -> Result<Json<Svid>, ApiError> {
+    let method = body.attestation.method();
+    let resource = state
+        .gateway_id(&body.gateway)
+        .map(|id| id.to_string())
+        .unwrap_or_else(|_| body.gateway.clone());
+    super::admit(&state, &conn, "writ:Login")?;
+    let refuse = refusal(&state, &conn, &resource, method);
+    let Ok(id) = state.gateway_id(&body.gateway) else {
+        return Err(refuse("not a valid gateway name".into()));
+    };
+    let Some(gateway) = state.store.gateway(&body.gateway).await? else {
+        return Err(refuse("no such gateway".into()));
+    };
+    if gateway.revoked_at.is_some() {
+        return Err(refuse("the gateway is revoked".into()));
+    }
+    let rules: Vec<AttestationRule> = serde_json::from_str(&gateway.attestation)
+        .map_err(|e| ApiError::internal("stored rules are unreadable", e))?;
+    let subject = Subject {
+        id,
+        rules,
+        ttl: super::gateways::ttl(&state, &gateway),
+        names: crate::service::gateways::stored_names(&gateway)?,
+        holder: Holder::Gateway(&body.gateway),
+    };
+    let answer = attest(
+        &state,
+        &conn,
+        &subject,
+        &body.attestation,
+        &body.csr,
+        &refuse,
+    )
+    .await?;
+    Ok(Json(answer))
+}
+
+/// How a login refuses: audited as denied with its reason, answered with the same 401 for
+/// every cause.
+fn refusal<'a>(
+    state: &'a AppState,
+    conn: &'a ConnInfo,
+    resource: &'a str,
+    method: &'static str,
+) -> impl Fn(String) -> ApiError + Send + Sync + 'a {
+    move |reason: String| -> ApiError {
+        super::authentication_failed(state, conn);
+        match state.audit(
+            conn,
+            resource,
+            method,
+            "writ:Login",
+            resource,
+            Outcome::Denied,
+            Some(reason),
+            None,
+        ) {
+            Ok(()) => ApiError::unauthenticated(),
+            Err(e) => e.into(),
+        }
+    }
+}
+
+/// Who logs in, as registered: a function or a gateway.
+struct Subject<'a> {
+    id: SpiffeId,
+    rules: Vec<AttestationRule>,
+    ttl: Duration,
+    /// The DNS names and IP addresses its certificate carries (a gateway's; none for a
+    /// function).
+    names: ServerNames,
+    holder: Holder<'a>,
+}
+
+/// Whom a join token must have been made for.
+enum Holder<'a> {
+    Function(&'a str),
+    Gateway(&'a str),
+}
+
+impl Subject<'_> {
+    /// Whether the join token was made for this subject: a function's token names the
+    /// function and no gateway, a gateway's the gateway and no function.
+    fn holds(&self, token: &TokenRecord) -> bool {
+        match self.holder {
+            Holder::Function(name) => {
+                token.function_name.as_deref() == Some(name) && token.gateway_name.is_none()
+            }
+            Holder::Gateway(name) => {
+                token.gateway_name.as_deref() == Some(name) && token.function_name.is_none()
+            }
+        }
+    }
+
+    /// `function` or `gateway`, for reasons.
+    fn kind(&self) -> &'static str {
+        match self.holder {
+            Holder::Function(_) => "function",
+            Holder::Gateway(_) => "gateway",
+        }
+    }
+}
+
+/// Checks `evidence` against the subject's rules, signs the CSR, uses the evidence up (each
+/// logs in once), and records the login durably before answering.
+async fn attest(
+    state: &AppState,
+    conn: &ConnInfo,
+    subject: &Subject<'_>,
+    evidence: &Evidence,
+    csr: &str,
+    refuse: &(dyn Fn(String) -> ApiError + Send + Sync),
+) -> Result<Svid, ApiError> {
+    let method = evidence.method();
     let now = OffsetDateTime::now_utc();
     let mut aws_reason = None;
-    let (answer, serial) = match &body.attestation {
+    let (answer, serial) = match evidence {
         Evidence::JoinToken { token } => {
-            if !rules.contains(&AttestationRule::JoinToken) {
-                return Err(refuse("the function does not accept join tokens".into()));
+            if !subject.rules.contains(&AttestationRule::JoinToken) {
+                return Err(refuse(format!(
+                    "the {} does not accept join tokens",
+                    subject.kind()
+                )));
             }
             let Some(presented) = tokens::parse(token).filter(|p| p.kind == TokenKind::Join) else {
                 return Err(refuse("not a join token".into()));
@@ -181,11 +319,10 @@ pub(super) async fn login(
             let Some(record) = state.store.token(presented.id).await? else {
                 return Err(refuse(format!("unknown join token {token_name}")));
             };
-            if record.function_name.as_deref() != Some(body.function.as_str())
-                || !presented.secret_matches(&record.secret_hash)
-            {
+            if !subject.holds(&record) || !presented.secret_matches(&record.secret_hash) {
                 return Err(refuse(format!(
-                    "join token {token_name} is not valid for this function"
+                    "join token {token_name} is not valid for this {}",
+                    subject.kind()
                 )));
             }
             if record.used_at.is_some() {
@@ -199,8 +336,8 @@ pub(super) async fn login(
             }
             // Sign first: a bad CSR must not burn the token. Then use the token; of two
             // concurrent logins only one can, and the other's certificate is thrown away.
-            let signed = sign(&state, &body.csr, &id, ttl)
-                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", &conn, e))?;
+            let signed = sign(state, csr, &subject.id, &subject.names, subject.ttl)
+                .map_err(|e| failed(state, subject.id.as_str(), method, "writ:Login", conn, e))?;
             if !state
                 .store
                 .use_join_token(presented.id, now.unix_timestamp())
@@ -211,7 +348,8 @@ pub(super) async fn login(
             signed
         }
         Evidence::Oidc { token } => {
-            let oidc_rules: Vec<_> = rules
+            let oidc_rules: Vec<_> = subject
+                .rules
                 .iter()
                 .filter_map(|r| match r {
                     AttestationRule::Oidc(o) => Some(o),
@@ -219,12 +357,15 @@ pub(super) async fn login(
                 })
                 .collect();
             if oidc_rules.is_empty() {
-                return Err(refuse("the function does not accept OIDC tokens".into()));
+                return Err(refuse(format!(
+                    "the {} does not accept OIDC tokens",
+                    subject.kind()
+                )));
             }
             let mut reasons = Vec::new();
             let mut verified = None;
             for rule in oidc_rules {
-                match verify_oidc(&state, token, rule, now).await {
+                match verify_oidc(state, token, rule, now).await {
                     Ok(v) => {
                         verified = Some(v);
                         break;
@@ -241,8 +382,8 @@ pub(super) async fn login(
             // Sign first: a bad CSR must not use the token up. Then use it: each OIDC token
             // logs in once (remembered by its hash until it expires), so a token seen in
             // transit or in a log cannot be replayed; of two concurrent logins one wins.
-            let signed = sign(&state, &body.csr, &id, ttl)
-                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", &conn, e))?;
+            let signed = sign(state, csr, &subject.id, &subject.names, subject.ttl)
+                .map_err(|e| failed(state, subject.id.as_str(), method, "writ:Login", conn, e))?;
             let expires_at = verified
                 .claims
                 .get("exp")
@@ -263,7 +404,8 @@ pub(super) async fn login(
             signed
         }
         Evidence::AwsIam { request } => {
-            let aws_rules: Vec<_> = rules
+            let aws_rules: Vec<_> = subject
+                .rules
                 .iter()
                 .filter_map(|r| match r {
                     AttestationRule::AwsIam(a) => Some(a),
@@ -271,9 +413,10 @@ pub(super) async fn login(
                 })
                 .collect();
             if aws_rules.is_empty() {
-                return Err(refuse(
-                    "the function does not accept AWS IAM attestation".into(),
-                ));
+                return Err(refuse(format!(
+                    "the {} does not accept AWS IAM attestation",
+                    subject.kind()
+                )));
             }
             let settings = &state.aws_iam;
             // Checked before anything is sent; sent only to this server's STS endpoint.
@@ -300,8 +443,8 @@ pub(super) async fn login(
             // request logs in once (remembered by the hash of its Authorization header
             // until it could no longer pass the time check), so evidence seen in transit
             // or in a log cannot be replayed within its five minutes either.
-            let signed = sign(&state, &body.csr, &id, ttl)
-                .map_err(|e| failed(&state, id.as_str(), method, "writ:Login", &conn, e))?;
+            let signed = sign(state, csr, &subject.id, &subject.names, subject.ttl)
+                .map_err(|e| failed(state, subject.id.as_str(), method, "writ:Login", conn, e))?;
             let expires_at = (call.signed_at + aws_iam::MAX_SKEW).unix_timestamp() + 1;
             if !state
                 .store
@@ -323,17 +466,17 @@ pub(super) async fn login(
     };
     // A login hands out a credential: it is reported only once its event is durable.
     let mut event = state.event(
-        &conn,
-        id.as_str(),
+        conn,
+        subject.id.as_str(),
         method,
         "writ:Login",
-        id.as_str(),
+        subject.id.as_str(),
         Outcome::Allowed,
     );
     event.serial = Some(serial);
     event.reason = aws_reason;
     state.audit.record_durable(event).await?;
-    Ok(Json(answer))
+    Ok(answer)
 }
 
 async fn verify_oidc(
@@ -378,16 +521,17 @@ pub(super) async fn renew(
 ) -> Result<Json<Svid>, ApiError> {
     let (caller, caller_serial) = svid_function(&auth)?;
     let ttl = ttl_for(&state, &caller.record);
-    let (answer, serial) = sign(&state, &body.csr, &caller.id, ttl).map_err(|e| {
-        failed(
-            &state,
-            caller.id.as_str(),
-            "x509Svid",
-            "writ:RenewSvid",
-            &conn,
-            e,
-        )
-    })?;
+    let (answer, serial) = sign(&state, &body.csr, &caller.id, &ServerNames::default(), ttl)
+        .map_err(|e| {
+            failed(
+                &state,
+                caller.id.as_str(),
+                "x509Svid",
+                "writ:RenewSvid",
+                &conn,
+                e,
+            )
+        })?;
     state.audit(
         &conn,
         caller.id.as_str(),

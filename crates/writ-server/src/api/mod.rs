@@ -23,6 +23,7 @@ mod audit_log;
 mod aws;
 mod ca;
 mod functions;
+mod gateways;
 mod identity;
 mod intentions;
 mod revocations;

@@ -12,7 +12,9 @@ use writ_api::Endpoint;
 use writ_api::endpoints as ep;
 
 pub use super::access::{Access, Callers, Decide, Resource};
-use super::{audit_log, aws, ca, functions, identity, intentions, revocations, secrets, tokens};
+use super::{
+    audit_log, aws, ca, functions, gateways, identity, intentions, revocations, secrets, tokens,
+};
 use crate::state::AppState;
 
 /// One route: where it is, who may call it and what is decided, and its handler.
@@ -50,6 +52,7 @@ pub fn documented_callers(access: Access) -> writ_api::Callers {
         None => writ_api::Callers::Public,
         Some(Callers::Operators) => writ_api::Callers::Operators,
         Some(Callers::Functions) => writ_api::Callers::Functions,
+        Some(Callers::Gateways) => writ_api::Callers::Gateways,
         Some(Callers::OperatorsOrFunctions) => writ_api::Callers::OperatorsOrFunctions,
         Some(Callers::OperatorsOrFunctionsByPolicy) => writ_api::Callers::OperatorsOrFunctionsOrJwt,
     }
@@ -120,6 +123,24 @@ pub fn all() -> Vec<Route> {
         route::<ep::CreateJoinToken>(
             operators("writ:CreateJoinToken", FunctionInPath),
             post(functions::create_join_token),
+        ),
+        route::<ep::RegisterGateway>(
+            operators("writ:RegisterGateway", GatewayInBody),
+            post(gateways::register_gateway),
+        ),
+        route::<ep::ListGateways>(
+            operators("writ:ListGateways", Fixed("writ:gateways")),
+            get(gateways::list_gateways),
+        ),
+        route::<ep::CreateGatewayJoinToken>(
+            operators("writ:CreateJoinToken", GatewayInPath),
+            post(gateways::create_join_token),
+        ),
+        // A gateway's login authenticates by its evidence, as a function's does.
+        route::<ep::GatewayLogin>(Access::Public, post(identity::gateway_login)),
+        route::<ep::RenewGatewaySvid>(
+            Access::to(Gateways, Decide::On("writ:RenewSvid", TheCaller)),
+            post(gateways::renew),
         ),
         route::<ep::ListIntentions>(
             Access::to(
@@ -207,7 +228,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_public_data_and_the_login_are_public() {
+    fn only_the_public_data_and_the_logins_are_public() {
         let public: Vec<&str> = all()
             .iter()
             .filter(|r| r.access.is_public())
@@ -220,7 +241,8 @@ mod tests {
                 "/v1/openapi.json",
                 "/v1/bundle",
                 "/v1/bundle/jwks",
-                "/v1/login"
+                "/v1/login",
+                "/v1/gateway/login"
             ]
         );
     }

@@ -138,6 +138,20 @@ pub struct JoinToken {
     pub expires_at: i64,
 }
 
+/// A join token's lifetime: `ttl` (`10m` when absent), at most `7d`.
+pub fn join_token_ttl(ttl: Option<&str>) -> Result<time::Duration> {
+    let ttl = match ttl {
+        Some(t) => duration::parse(t).map_err(|e| Error::Invalid(format!("ttl: {e}")))?,
+        None => JOIN_TOKEN_TTL,
+    };
+    if ttl > JOIN_TOKEN_MAX_TTL {
+        return Err(Error::Invalid(
+            "ttl: a join token lives at most 7d; make one when it is deployed".into(),
+        ));
+    }
+    Ok(ttl)
+}
+
 /// Makes a one-time join token for the function `name`, living `ttl` (`10m` by default,
 /// at most `7d`). A revoked function, or one whose rules take no join tokens, gets none.
 pub async fn create_join_token(
@@ -145,15 +159,7 @@ pub async fn create_join_token(
     name: &str,
     ttl: Option<&str>,
 ) -> Result<JoinToken> {
-    let ttl = match ttl {
-        Some(t) => duration::parse(t).map_err(|e| Error::Invalid(format!("ttl: {e}")))?,
-        None => JOIN_TOKEN_TTL,
-    };
-    if ttl > JOIN_TOKEN_MAX_TTL {
-        return Err(Error::Invalid(
-            "ttl: a join token lives at most 7d; make one when the function is deployed".into(),
-        ));
-    }
+    let ttl = join_token_ttl(ttl)?;
     let f = get(state, name).await?;
     // A revoked function cannot log in: a join token for it would only look like it could.
     if f.revoked_at.is_some() {
@@ -188,6 +194,7 @@ pub async fn create_join_token(
             kind: TokenKind::Join,
             secret_hash: issued.secret_hash.clone(),
             function_name: Some(name.to_string()),
+            gateway_name: None,
             policies: None,
             description: format!("join token for {name}"),
             created_at: now,

@@ -7,6 +7,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`functions`] | the function registry: register, list, show, delete; join tokens |
+//! | [`gateways`] | gateways' own identities: register, list; their join tokens |
 //! | [`intentions`] | which function may call which: list (and follow), write, delete, check |
 //! | [`tokens`] | admin tokens for operators and gateways |
 //! | [`ca`] | rotating the trust domain's signing keys |
@@ -20,6 +21,7 @@
 pub mod audit_log;
 pub mod ca;
 pub mod functions;
+pub mod gateways;
 pub mod intentions;
 pub mod revocations;
 pub mod secrets;

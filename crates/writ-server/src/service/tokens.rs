@@ -42,6 +42,7 @@ pub async fn create_admin(
             kind: TokenKind::Admin,
             secret_hash: issued.secret_hash.clone(),
             function_name: None,
+            gateway_name: None,
             policies: Some(
                 serde_json::to_string(&policies)
                     .map_err(|e| Error::internal("could not encode policies", e))?,

@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0009_used_oidc_tokens.sql"),
         postgres: include_str!("migrations/postgres/0009_used_oidc_tokens.sql"),
     },
+    Migration {
+        version: 10,
+        name: "gateways",
+        sqlite: include_str!("migrations/sqlite/0010_gateways.sql"),
+        postgres: include_str!("migrations/postgres/0010_gateways.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that

@@ -145,6 +145,27 @@ pub struct FunctionRecord {
     pub boundary: Option<String>,
 }
 
+/// A registered gateway: its own identity, whose X.509-SVID is its TLS certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRecord {
+    /// The gateway's name, the last segment of its SPIFFE ID.
+    pub name: String,
+    /// `spiffe://<trust-domain>/writ/gateway/<name>`.
+    pub spiffe_id: String,
+    /// Its attestation rules, as JSON.
+    pub attestation: String,
+    /// The DNS names its certificate carries, as a JSON array.
+    pub dns_names: String,
+    /// The IP addresses its certificate carries, as a JSON array.
+    pub ip_addresses: String,
+    /// The X.509-SVID lifetime for this gateway, if not the server's default.
+    pub x509_ttl_seconds: Option<i64>,
+    /// When it was registered.
+    pub created_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
 /// What a token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -184,6 +205,8 @@ pub struct TokenRecord {
     pub secret_hash: Vec<u8>,
     /// For a join token, the function it joins.
     pub function_name: Option<String>,
+    /// For a gateway's join token, the gateway it logs in as (and no function).
+    pub gateway_name: Option<String>,
     /// For an admin token, its policy documents as a JSON array.
     pub policies: Option<String>,
     /// A note for people.
@@ -581,6 +604,47 @@ impl Store {
         Ok(Some(entry))
     }
 
+    /// Registers a gateway; a name already taken is a conflict.
+    pub async fn insert_gateway(&self, g: &GatewayRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO gateways (name, spiffe_id, attestation, dns_names, ip_addresses, \
+             x509_ttl_seconds, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&g.name)
+        .bind(&g.spiffe_id)
+        .bind(&g.attestation)
+        .bind(&g.dns_names)
+        .bind(&g.ip_addresses)
+        .bind(g.x509_ttl_seconds)
+        .bind(g.created_at)
+        .bind(g.revoked_at)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("gateway {:?}", g.name)));
+        }
+        Ok(())
+    }
+
+    /// One gateway by name.
+    pub async fn gateway(&self, name: &str) -> Result<Option<GatewayRecord>, StoreError> {
+        let row = sqlx::query(GATEWAY_BY_NAME)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(gateway_from_row).transpose()?)
+    }
+
+    /// All gateways, by name.
+    pub async fn gateways(&self) -> Result<Vec<GatewayRecord>, StoreError> {
+        let rows = sqlx::query(GATEWAYS_BY_NAME).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(gateway_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
     /// Stores a new token.
     pub async fn insert_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -593,7 +657,7 @@ impl Store {
     pub async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT id, kind, secret_hash, function_name, policies, description, created_at, \
-             expires_at, used_at, revoked_at FROM tokens WHERE id = $1",
+             expires_at, used_at, revoked_at, gateway_name FROM tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -728,6 +792,25 @@ fn function_from_row(r: &AnyRow) -> Result<FunctionRecord, sqlx::Error> {
     })
 }
 
+const GATEWAY_BY_NAME: &str = "SELECT name, spiffe_id, attestation, dns_names, ip_addresses, \
+     x509_ttl_seconds, created_at, revoked_at FROM gateways WHERE name = $1";
+
+const GATEWAYS_BY_NAME: &str = "SELECT name, spiffe_id, attestation, dns_names, ip_addresses, \
+     x509_ttl_seconds, created_at, revoked_at FROM gateways ORDER BY name";
+
+fn gateway_from_row(r: &AnyRow) -> Result<GatewayRecord, sqlx::Error> {
+    Ok(GatewayRecord {
+        name: r.try_get(0)?,
+        spiffe_id: r.try_get(1)?,
+        attestation: r.try_get(2)?,
+        dns_names: r.try_get(3)?,
+        ip_addresses: r.try_get(4)?,
+        x509_ttl_seconds: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        revoked_at: r.try_get(7)?,
+    })
+}
+
 fn token_from_row(r: &AnyRow) -> Result<TokenRecord, sqlx::Error> {
     Ok(TokenRecord {
         id: r.try_get(0)?,
@@ -740,6 +823,7 @@ fn token_from_row(r: &AnyRow) -> Result<TokenRecord, sqlx::Error> {
         expires_at: r.try_get(7)?,
         used_at: r.try_get(8)?,
         revoked_at: r.try_get(9)?,
+        gateway_name: r.try_get(10)?,
     })
 }
 
@@ -803,8 +887,8 @@ async fn insert_token(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO tokens (id, kind, secret_hash, function_name, policies, description, \
-         created_at, expires_at, used_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         created_at, expires_at, used_at, revoked_at, gateway_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&t.id)
     .bind(t.kind.as_str())
@@ -816,6 +900,7 @@ async fn insert_token(
     .bind(t.expires_at)
     .bind(t.used_at)
     .bind(t.revoked_at)
+    .bind(&t.gateway_name)
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -105,17 +105,7 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
             };
             let attestation_file = attestation.clone();
             if let Some(path) = attestation {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("--attestation {}: {e}", path.display()))?;
-                let rules: Vec<AttestationRule> = serde_json::from_str(&text).map_err(|e| {
-                    format!(
-                        "--attestation {}:{}:{}: {e}",
-                        path.display(),
-                        e.line(),
-                        e.column()
-                    )
-                })?;
-                request.attestation = rules;
+                request.attestation = read_rules(&path)?;
             }
             if !aws_iam_roles.is_empty() {
                 let rule = AttestationRule::AwsIam(AwsIamRule {
@@ -176,6 +166,21 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The attestation rules in the JSON file `path` (`--attestation`); errors name
+/// file:line:col.
+pub(super) fn read_rules(path: &std::path::Path) -> Result<Vec<AttestationRule>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--attestation {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "--attestation {}:{}:{}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
 }
 
 fn show(f: &Function, format: ClientFormat, registered: bool) {

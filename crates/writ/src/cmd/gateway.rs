@@ -3,6 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use writ_api::endpoints::{CreateGatewayJoinToken, ListGateways, RegisterGateway};
+use writ_api::gateways::{Gateway, GatewayJoinTokenFor, GatewayName, RegisterGatewayRequest};
+use writ_api::tokens::JoinTokenRequest;
+
+use super::client::{Client, ClientArgs, print_answer};
+
 /// `writ gateway --config FILE`, or `writ gateway apikey ID`.
 #[derive(clap::Args)]
 #[command(
@@ -11,6 +17,8 @@ use std::process::ExitCode;
   writ gateway --config gateway.toml
   writ gateway --config gateway.toml --print-config
   writ gateway apikey partner-a --route partners   # a new API key, and its entry for gateway.toml
+  writ gateway register edge --dns gw.internal --ip 127.0.0.1   # its certificate from writ
+  writ gateway join-token edge > edge.token          # for [tls] from_writ in gateway.toml
 
 Every request is authenticated (mTLS with an X.509-SVID, a JWT-SVID, an HMAC-signed webhook
 or an API key, per route), authorized by intentions, checked (body size, JSON Schema),
@@ -45,10 +53,147 @@ enum GatewayCommand {
         #[arg(long = "route", required = true)]
         routes: Vec<String>,
     },
+    /// Register a gateway: its identity becomes spiffe://TRUST-DOMAIN/writ/gateway/NAME, and
+    /// the certificate writ issues it carries exactly the DNS names and IP addresses given
+    /// here (a gateway cannot get one for any other name).
+    #[command(after_help = "Examples:
+  writ gateway register edge --dns gw.internal --ip 127.0.0.1
+  writ gateway register edge --dns gw.example.org --attestation rules.json --x509-ttl 1h
+
+rules.json is a JSON array of attestation rules, as for `writ fn register` (join tokens when
+absent). The gateway then logs in with [tls] from_writ in its configuration (docs/gateway.md).")]
+    Register {
+        /// The gateway's name: lowercase letters, digits, '-' and '_'.
+        name: String,
+        /// A DNS name its certificate carries (repeatable).
+        #[arg(long = "dns", value_name = "NAME")]
+        dns: Vec<String>,
+        /// An IP address its certificate carries (repeatable).
+        #[arg(long = "ip", value_name = "ADDRESS")]
+        ips: Vec<String>,
+        /// A JSON file with the attestation rules (default: join tokens).
+        #[arg(long)]
+        attestation: Option<PathBuf>,
+        /// The lifetime of its certificates (default: the server's).
+        #[arg(long)]
+        x509_ttl: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List the registered gateways.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Make a one-time join token for a gateway (printed once), for [tls] from_writ's
+    /// token_file. It logs in as this gateway only, never as a function.
+    JoinToken {
+        /// The gateway's name.
+        name: String,
+        /// How long it is valid until used (default 10m, at most 7d).
+        #[arg(long)]
+        ttl: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+/// Runs the subcommands that talk to the server.
+fn run_client(command: GatewayCommand) -> Result<ExitCode, String> {
+    match command {
+        GatewayCommand::Register {
+            name,
+            dns,
+            ips,
+            attestation,
+            x509_ttl,
+            client,
+        } => {
+            let attestation = match attestation {
+                Some(path) => super::function::read_rules(&path)?,
+                None => writ_api::functions::default_rules(),
+            };
+            let request = RegisterGatewayRequest {
+                name,
+                attestation,
+                dns,
+                ips,
+                x509_ttl,
+            };
+            let g = Client::new(&client)?.send::<RegisterGateway>(&request)?;
+            if client.format.is_json() {
+                print_answer(&g);
+            } else {
+                println!("registered {}", g.spiffe_id);
+                show(&g);
+            }
+        }
+        GatewayCommand::List { client } => {
+            let all = Client::new(&client)?.send::<ListGateways>(&writ_api::NoRequest)?;
+            if client.format.is_json() {
+                print_answer(&all);
+            } else {
+                if all.gateways.is_empty() {
+                    println!("no gateways registered");
+                }
+                for g in &all.gateways {
+                    let names: Vec<&str> = g
+                        .dns
+                        .iter()
+                        .chain(g.ips.iter())
+                        .map(String::as_str)
+                        .collect();
+                    println!("{:<24} {:<56} {}", g.name, g.spiffe_id, names.join(","));
+                }
+            }
+        }
+        GatewayCommand::JoinToken { name, ttl, client } => {
+            let answer =
+                Client::new(&client)?.send::<CreateGatewayJoinToken>(&GatewayJoinTokenFor {
+                    gateway: GatewayName(name),
+                    request: JoinTokenRequest { ttl },
+                })?;
+            if client.format.is_json() {
+                print_answer(&answer);
+            } else {
+                println!("{}", answer.token);
+                eprintln!(
+                    "token id {} expires {}",
+                    answer.id,
+                    answer.expires_at.as_deref().unwrap_or("never")
+                );
+            }
+        }
+        GatewayCommand::Apikey { .. } => {
+            return Err("apikey does not talk to the server".into());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(g: &Gateway) {
+    println!("name:        {}", g.name);
+    println!("spiffe id:   {}", g.spiffe_id);
+    println!("dns:         {}", g.dns.join(", "));
+    println!("ips:         {}", g.ips.join(", "));
+    println!("x509 ttl:    {}", g.x509_ttl);
+    println!("created:     {}", g.created_at);
+    println!(
+        "attestation: {}",
+        serde_json::to_string(&g.attestation).unwrap_or_default()
+    );
 }
 
 /// Runs `writ gateway`.
 pub fn run(args: GatewayArgs) -> Result<ExitCode, String> {
+    if let Some(
+        command @ (GatewayCommand::Register { .. }
+        | GatewayCommand::List { .. }
+        | GatewayCommand::JoinToken { .. }),
+    ) = args.command
+    {
+        return run_client(command);
+    }
     if let Some(GatewayCommand::Apikey { id, plan, routes }) = args.command {
         if id.is_empty()
             || !id

@@ -27,6 +27,15 @@ pub fn token(server: &Server, dir: &TempDir, extra: &[Value]) {
 /// The gateway config's head: listen on an OS-chosen port, follow `server` with
 /// `dir/gateway-token`, serve TLS with `cert` and `key`. Routes and the rest follow it.
 pub fn config_head(server: &Server, cert: &std::path::Path, key: &std::path::Path) -> String {
+    config_head_with_tls(
+        server,
+        &format!("cert = \"{}\"\nkey = \"{}\"", cert.display(), key.display()),
+    )
+}
+
+/// The gateway config's head as [`config_head`], with `tls` as the `[tls]` table's body
+/// (`from_writ = {...}` for the certificate writ issues).
+pub fn config_head_with_tls(server: &Server, tls: &str) -> String {
     format!(
         r#"
 listen = "127.0.0.1:0"
@@ -37,13 +46,10 @@ addr = "{addr}"
 ca_file = "{ca}"
 token_file = "gateway-token"
 [tls]
-cert = "{cert}"
-key = "{key}"
+{tls}
 "#,
         addr = server.addr(),
         ca = server.ca_file().display(),
-        cert = cert.display(),
-        key = key.display(),
     )
 }
 

@@ -411,6 +411,14 @@ impl Curl {
         self
     }
 
+    /// Resolves `HOST:PORT` to `ADDRESS` (`--resolve HOST:PORT:ADDRESS`), so a server on
+    /// loopback is called by a name its certificate carries.
+    pub fn resolve(mut self, host_port_address: &str) -> Curl {
+        self.args.push("--resolve".into());
+        self.args.push(host_port_address.into());
+        self
+    }
+
     /// Sends `Authorization: Bearer TOKEN`.
     pub fn bearer(self, token: &str) -> Curl {
         self.header(&format!("Authorization: Bearer {token}"))

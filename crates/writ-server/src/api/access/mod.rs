@@ -34,6 +34,7 @@ use crate::state::AppState;
 use crate::tls::ConnInfo;
 
 pub(crate) mod function;
+pub(crate) mod gateway;
 pub(crate) mod operator;
 mod targets;
 
@@ -44,6 +45,8 @@ pub enum Callers {
     Operators,
     /// Functions, by their X.509-SVID over mutual TLS, acting on their own identity.
     Functions,
+    /// Gateways, by the X.509-SVID writ issued them, acting on their own identity.
+    Gateways,
     /// Operators by admin token, or any live function of the trust domain by its
     /// X.509-SVID (the feeds gateways and agents follow, and the events they report).
     OperatorsOrFunctions,
@@ -82,6 +85,10 @@ pub enum Resource {
     Fixed(&'static str),
     /// The function named by the path's `{name}`: its SPIFFE ID.
     FunctionInPath,
+    /// The gateway named by the path's `{name}`: its SPIFFE ID.
+    GatewayInPath,
+    /// The gateway named by the body's `name`: its SPIFFE ID.
+    GatewayInBody,
     /// The secret named by the body's `name`: `writ:secret/NAME`.
     SecretInBody,
     /// The intention of the body's `source` and `destination`:
@@ -167,7 +174,10 @@ impl Decide {
     fn reads_body(self) -> bool {
         match self {
             Decide::On(_, resource) => {
-                matches!(resource, Resource::SecretInBody | Resource::IntentionInBody)
+                matches!(
+                    resource,
+                    Resource::SecretInBody | Resource::IntentionInBody | Resource::GatewayInBody
+                )
             }
             _ => true,
         }
@@ -219,6 +229,10 @@ impl Callers {
                 presented == Svid,
                 "this route takes a function's X.509-SVID (mutual TLS)",
             ),
+            Callers::Gateways => (
+                presented == Svid,
+                "this route takes a gateway's X.509-SVID (mutual TLS)",
+            ),
             Callers::OperatorsOrFunctions => (
                 matches!(presented, AdminToken | Svid),
                 "this route takes an admin token or a function's X.509-SVID",
@@ -251,6 +265,8 @@ pub enum CallerKind {
     Operator(operator::Operator),
     /// A function, by SVID.
     Function(function::Function),
+    /// A gateway, by the SVID writ issued it.
+    Gateway(gateway::Gateway),
 }
 
 impl Caller {
@@ -258,7 +274,15 @@ impl Caller {
     pub fn function(&self) -> Option<&function::Function> {
         match &self.kind {
             CallerKind::Function(f) => Some(f),
-            CallerKind::Operator(_) => None,
+            CallerKind::Operator(_) | CallerKind::Gateway(_) => None,
+        }
+    }
+
+    /// The gateway, when a gateway called.
+    pub fn gateway(&self) -> Option<&gateway::Gateway> {
+        match &self.kind {
+            CallerKind::Gateway(g) => Some(g),
+            CallerKind::Operator(_) | CallerKind::Function(_) => None,
         }
     }
 
@@ -266,7 +290,7 @@ impl Caller {
     pub fn operator(&self) -> Option<&operator::Operator> {
         match &self.kind {
             CallerKind::Operator(o) => Some(o),
-            CallerKind::Function(_) => None,
+            CallerKind::Function(_) | CallerKind::Gateway(_) => None,
         }
     }
 }
@@ -421,6 +445,9 @@ async fn decide_request(
             let token = operator::bearer(req.headers()).unwrap_or_default();
             function::by_jwt(state, &conn, token, action).await?
         }
+        Presented::Svid if callers == Callers::Gateways => {
+            gateway::by_svid(state, &conn, action).await?
+        }
         Presented::Svid => function::by_svid(state, &conn, action).await?,
         // Callers::admits took none of these.
         Presented::Nothing | Presented::OtherAuthorization => {
@@ -444,6 +471,9 @@ async fn decide_request(
             CallerKind::Function(f) => {
                 function::decide(state, &conn, &caller, f, callers, target).await?
             }
+            // A gateway acts only on its own identity (Resource::TheCaller), which its
+            // authentication proved.
+            CallerKind::Gateway(_) => gateway_grant(&caller, target)?,
         };
         grants.push(grant);
     }
@@ -454,6 +484,22 @@ async fn decide_request(
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(Authorized { caller, grants });
     Ok(req)
+}
+
+/// A gateway's decision: allowed on its own SPIFFE ID only (its SVID's renewal).
+fn gateway_grant(caller: &Caller, target: Target) -> Result<Grant, ApiError> {
+    if target.resource != caller.actor {
+        return Err(ApiError::internal(
+            "a gateway's route decides on something other than the gateway",
+            target.action,
+        ));
+    }
+    Ok(Grant {
+        action: target.action,
+        resource: target.resource,
+        decision: Decision::Allowed,
+        matched: Vec::new(),
+    })
 }
 
 /// Decides `action` on the secret `name` for a function, as the secrets routes do: by its
@@ -590,6 +636,7 @@ mod tests {
         let table = [
             (Callers::Operators, [false, true, false, false, false]),
             (Callers::Functions, [false, false, false, false, true]),
+            (Callers::Gateways, [false, false, false, false, true]),
             (
                 Callers::OperatorsOrFunctions,
                 [false, true, false, false, true],

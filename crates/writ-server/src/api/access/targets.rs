@@ -42,6 +42,14 @@ pub(super) async fn of(
             let name = path_name(parts).await?;
             vec![target(action, function_id(state, &name)?)]
         }
+        Decide::On(action, Resource::GatewayInPath) => {
+            let name = path_name(parts).await?;
+            vec![target(action, gateway_id(state, &name)?)]
+        }
+        Decide::On(action, Resource::GatewayInBody) => {
+            let Named { name } = decode(parts, body())?;
+            vec![target(action, gateway_id(state, &name)?)]
+        }
         Decide::On(action, Resource::SecretInBody) => {
             let Named { name } = decode(parts, body())?;
             vec![secret(action, &name)?]
@@ -245,6 +253,17 @@ fn function_id(state: &AppState, name: &str) -> Result<String, ApiError> {
     functions::valid_name(name)?;
     Ok(state
         .function_id(name)
+        .map_err(ApiError::bad_request)?
+        .to_string())
+}
+
+/// The SPIFFE ID of the gateway `name`, which must be a valid name.
+fn gateway_id(state: &AppState, name: &str) -> Result<String, ApiError> {
+    functions::valid_name(name).map_err(|e| {
+        ApiError::bad_request(e.to_string().replace("function name", "gateway name"))
+    })?;
+    Ok(state
+        .gateway_id(name)
         .map_err(ApiError::bad_request)?
         .to_string())
 }
