@@ -10,11 +10,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use time::Duration;
 use writ_api::gateways::{Gateway, GatewayList};
 use writ_api::identity::{RenewRequest, Svid};
 use writ_api::tokens::{IssuedToken, JoinTokenRequest};
-use writ_audit::Outcome;
 
 use super::access::Authorized;
 use super::{ApiError, ApiJson, rfc3339};
@@ -35,17 +33,9 @@ fn gateway_answer(state: &AppState, g: &GatewayRecord) -> Result<Gateway, ApiErr
             .map_err(|e| ApiError::internal("a gateway's stored rules are unreadable", e))?,
         dns: names.dns,
         ips: names.ips.iter().map(ToString::to_string).collect(),
-        x509_ttl: duration::format(ttl(state, g)),
+        x509_ttl: duration::format(crate::service::identity::gateway_ttl(state, g)),
         created_at: rfc3339(g.created_at),
     })
-}
-
-/// The lifetime of the gateway's X.509-SVIDs.
-pub(super) fn ttl(state: &AppState, g: &GatewayRecord) -> Duration {
-    g.x509_ttl_seconds
-        .map(Duration::seconds)
-        .unwrap_or(state.limits.x509_ttl)
-        .min(state.limits.x509_max_ttl)
 }
 
 /// A gateway registration.
@@ -139,33 +129,7 @@ pub(super) async fn renew(
             &auth.caller.actor,
         ));
     };
-    let names = gateways::stored_names(&gateway.record)?;
-    let (answer, serial) = super::identity::sign(
-        &state,
-        &body.csr,
-        &gateway.id,
-        &names,
-        ttl(&state, &gateway.record),
-    )
-    .map_err(|e| {
-        super::identity::failed(
-            &state,
-            gateway.id.as_str(),
-            "x509Svid",
-            "writ:RenewSvid",
-            &conn,
-            e,
-        )
-    })?;
-    state.audit(
-        &conn,
-        gateway.id.as_str(),
-        "x509Svid",
-        "writ:RenewSvid",
-        gateway.id.as_str(),
-        Outcome::Allowed,
-        Some(format!("renewed SVID {}", gateway.serial)),
-        Some(serial),
-    )?;
-    Ok(Json(answer))
+    Ok(Json(crate::service::identity::renew_gateway(
+        &state, &conn, gateway, &body.csr,
+    )?))
 }

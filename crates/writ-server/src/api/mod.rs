@@ -202,12 +202,7 @@ pub(crate) fn admit(
     }
 }
 
-/// Counts a failed authentication from the caller's source.
-pub(crate) fn authentication_failed(state: &AppState, conn: &crate::tls::ConnInfo) {
-    state
-        .auth_failures
-        .failed(conn.remote.ip(), std::time::Instant::now());
-}
+pub(crate) use crate::service::identity::authentication_failed;
 
 impl From<crate::audit::AuditError> for ApiError {
     fn from(e: crate::audit::AuditError) -> ApiError {
@@ -242,6 +237,7 @@ impl From<crate::service::Error> for ApiError {
         match e {
             E::Invalid(message) => ApiError::bad_request(message),
             E::NotFound(message) => ApiError::not_found(message),
+            E::Unauthenticated => ApiError::unauthenticated(),
             E::Forbidden(message) => ApiError::forbidden(message),
             E::Dependency { code, message } => {
                 ApiError::new(StatusCode::BAD_GATEWAY, code, message)

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`functions`] | the function registry: register, list, show, delete; join tokens |
 //! | [`gateways`] | gateways' own identities: register, list; their join tokens |
+//! | [`identity`] | logins of functions and gateways by attestation, SVID renewal, JWT-SVIDs, the trust bundle |
 //! | [`intentions`] | which function may call which: list (and follow), write, delete, check |
 //! | [`tokens`] | admin tokens for operators and gateways |
 //! | [`ca`] | rotating the trust domain's signing keys |
@@ -22,6 +23,7 @@ pub mod audit_log;
 pub mod ca;
 pub mod functions;
 pub mod gateways;
+pub mod identity;
 pub mod intentions;
 pub mod revocations;
 pub mod secrets;
@@ -40,6 +42,10 @@ pub enum Error {
     /// What it names does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The caller did not prove who it is: the same answer for every cause, whose reason
+    /// is in the audit log, not in the answer.
+    #[error("authentication failed")]
+    Unauthenticated,
     /// The caller may not do this, whatever its policies say (an action only the server
     /// records, say): the message says why.
     #[error("{0}")]
@@ -87,6 +93,19 @@ impl From<ChangeError> for Error {
 }
 
 impl Error {
+    /// Whether the caller's request is at fault (a bad field, a missing name, a conflict),
+    /// rather than the server.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Error::Invalid(_)
+                | Error::NotFound(_)
+                | Error::Unauthenticated
+                | Error::Forbidden(_)
+                | Error::Conflict { .. }
+        )
+    }
+
     /// An internal failure: what was being done, and its cause.
     pub fn internal(context: &'static str, cause: impl std::fmt::Display) -> Error {
         Error::Internal {
