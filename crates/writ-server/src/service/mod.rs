@@ -6,7 +6,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`functions`] | the function registry: register, list, show, delete; join tokens |
+//! | [`functions`] | the function registry: register, update, list, show, delete, reinstate; join tokens |
 //! | [`intentions`] | which function may call which: list (and follow), write, delete, check |
 //! | [`tokens`] | admin tokens for operators and gateways |
 //! | [`ca`] | rotating the trust domain's signing keys |

@@ -524,6 +524,39 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a function's rules, SVID lifetime, policies and their boundary. Returns
+    /// whether there was such a function.
+    pub async fn update_function(&self, f: &FunctionRecord) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE functions SET attestation = $1, x509_ttl_seconds = $2, policies = $3, \
+             boundary = $4 WHERE name = $5",
+        )
+        .bind(&f.attestation)
+        .bind(f.x509_ttl_seconds)
+        .bind(&f.policies)
+        .bind(&f.boundary)
+        .bind(&f.name)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Reinstates a revoked function: it is no longer revoked, and its life starts again
+    /// at `now` (`created_at`), so every SVID and JWT-SVID from before stays refused (they
+    /// predate the function's current life). Returns whether a revoked function of that
+    /// name was reinstated.
+    pub async fn reinstate_function(&self, name: &str, now: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE functions SET revoked_at = NULL, created_at = $1 \
+             WHERE name = $2 AND revoked_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     /// One function by name.
     pub async fn function(&self, name: &str) -> Result<Option<FunctionRecord>, StoreError> {
         let row = sqlx::query(FUNCTION_BY_NAME)
