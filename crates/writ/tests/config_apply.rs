@@ -9,8 +9,18 @@ use std::process::Output;
 use common::{Server, TRUST_DOMAIN, TempDir, run, text, writ_command};
 use serde_json::Value;
 
+/// A server that lets secrets' rotation hooks reach loopback (the declared hook is
+/// never called: apply sets a rotation without rotating).
 fn start(dir: &TempDir, name: &str) -> Server {
-    Server::start(&dir.join(name), &["--trust-domain", TRUST_DOMAIN])
+    Server::start(
+        &dir.join(name),
+        &[
+            "--trust-domain",
+            TRUST_DOMAIN,
+            "--hook-allow-net",
+            "127.0.0.1/32",
+        ],
+    )
 }
 
 /// The lines of a text plan that are changes (`+`, `~`, `-`, `!`).
@@ -98,6 +108,10 @@ const SECRETS: &str = r#"
 name = "app/db"
 description = "orders database"
 resourcePolicy = '{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"secrets:DeleteSecret","Resource":"*"}]}'
+
+[secrets.rotation]
+every = "720h"
+hook = { type = "https", url = "http://127.0.0.1:9/rotate" }
 "#;
 
 /// A gateway's own configuration file in the directory: checked, not sent.
@@ -151,6 +165,7 @@ fn apply_plan_one_change_prune_and_export_to_a_second_server() {
             "+ function payments",
             "+ intention orders -> payments (allow)",
             "~ secret app/db (resource policy)",
+            "~ secret app/db (rotation)",
         ],
         "{out}"
     );
@@ -159,7 +174,7 @@ fn apply_plan_one_change_prune_and_export_to_a_second_server() {
     let applied = apply(&a, &config, &[]);
     let change = applied
         .lines()
-        .find_map(|l| l.strip_prefix("applied 4 changes as change "))
+        .find_map(|l| l.strip_prefix("applied 5 changes as change "))
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no change id: {applied}"))
         .to_string();
@@ -168,6 +183,7 @@ fn apply_plan_one_change_prune_and_export_to_a_second_server() {
         "writ:RegisterFunction",
         "writ:WriteIntention",
         "secrets:PutResourcePolicy",
+        "secrets:RotateSecret",
     ] {
         a.wait_for_audit(action, |e| {
             e["action"] == action
@@ -236,6 +252,11 @@ fn apply_plan_one_change_prune_and_export_to_a_second_server() {
     a.cli_ok(&["export", "-o", exported.to_str().unwrap()]);
     let exported_text = std::fs::read_to_string(&exported).unwrap();
     assert!(!exported_text.contains("s3cr3t"), "{exported_text}");
+    assert!(
+        exported_text.contains("[secrets.rotation]")
+            && exported_text.contains("http://127.0.0.1:9/rotate"),
+        "{exported_text}"
+    );
     let exported_yaml = dir.join("a.yaml");
     a.cli_ok(&["export", "-o", exported_yaml.to_str().unwrap()]);
     let b = start(&dir, "b");
@@ -394,4 +415,41 @@ fn a_declared_secret_the_server_lacks_blocks_apply_before_any_change() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
     assert!(!server.cli(&["fn", "show", "orders"]).status.success());
+}
+
+#[test]
+fn a_failure_half_way_says_what_was_made_and_apply_again_converges() {
+    let dir = TempDir::new("config-half-way");
+    // This server lets no hook reach loopback: the declared rotation is refused.
+    let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
+    put_secret(&server, &dir, "app/db");
+    let config = dir.join("config");
+    write_config(&config);
+    let (code, out, err) = writ(&server, &["apply", "-f", config.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("~ secret app/db (rotation): server refused (400)")
+            && err.contains("4 of 5 changes were made before this one failed"),
+        "{err}"
+    );
+    assert_eq!(
+        change_lines(&out),
+        [
+            "+ function orders",
+            "+ function payments",
+            "+ intention orders -> payments (allow)",
+            "~ secret app/db (resource policy)",
+        ]
+    );
+    // What was made stays made; a new plan holds only what is still missing.
+    let (code, out, _) = plan(&server, &config, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(change_lines(&out), ["~ secret app/db (rotation)"]);
+    std::fs::write(
+        config.join("secrets.toml"),
+        &SECRETS[..SECRETS.find("[secrets.rotation]").unwrap()],
+    )
+    .unwrap();
+    let (code, out, _) = plan(&server, &config, &[]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -8,17 +8,19 @@ use std::process::ExitCode;
 use serde::Serialize;
 use writ_api::endpoints::{
     DeleteFunction, DeleteIntention, DeleteSecret, DescribeSecret, ListFunctions, ListIntentions,
-    ListSecrets, PutIntention, PutResourcePolicy, RegisterFunction, UpdateFunction,
+    ListSecrets, PutIntention, PutResourcePolicy, RegisterFunction, RotateSecret, UpdateFunction,
 };
 use writ_api::functions::{
     FunctionName, RegisterFunctionRequest, UpdateFunctionFor, UpdateFunctionRequest,
 };
 use writ_api::intentions::{IntentionPair, IntentionsQuery};
-use writ_api::secrets::{DeleteSecretRequest, SecretName, SecretPolicyRequest};
+use writ_api::secrets::{
+    DeleteSecretRequest, RotateSecretRequest, SecretName, SecretPolicyRequest,
+};
 
 use super::client::{Client, ClientArgs, ServerArgs, print_answer};
 use crate::config::diff::{self, Change, Plan};
-use crate::config::model::{FunctionSpec, SecretSpec, State};
+use crate::config::model::{FunctionSpec, RotationSpec, SecretSpec, State};
 use crate::config::{emit, files, read};
 
 /// Exit code of `writ plan` when there are changes to make (as `terraform plan
@@ -149,11 +151,20 @@ fn current(client: &Client) -> Result<State, String> {
         let described = client.send::<DescribeSecret>(&SecretName {
             name: s.name.clone(),
         })?;
+        let rotation = match described.rotation {
+            Some(r) => Some(RotationSpec {
+                hook: r.hook,
+                every: read::canonical_every(r.every.as_deref())
+                    .map_err(|e| format!("the server's rotation of {}: {e}", s.name))?,
+            }),
+            None => None,
+        };
         state.secrets.insert(
             s.name,
             SecretSpec {
                 description: described.description,
                 resource_policy: described.resource_policy,
+                rotation,
             },
         );
     }
@@ -365,6 +376,14 @@ fn make(client: &Client, change: &Change) -> Result<(), String> {
             client.send::<PutResourcePolicy>(&SecretPolicyRequest {
                 name: name.clone(),
                 policy: policy.clone(),
+            })?;
+        }
+        Change::SetSecretRotation { name, rotation } => {
+            client.send::<RotateSecret>(&RotateSecretRequest {
+                name: name.clone(),
+                hook: Some(rotation.hook.clone()),
+                every: Some(rotation.every.clone().unwrap_or_else(|| "off".into())),
+                rotate_now: Some(false),
             })?;
         }
         Change::DeleteSecret { name } => {

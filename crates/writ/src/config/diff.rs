@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use writ_policy::intentions::Intention;
 
-use super::model::{FunctionSpec, State};
+use super::model::{FunctionSpec, RotationSpec, State};
 
 /// One change that makes the server's state the declared one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,6 +60,14 @@ pub enum Change {
         /// The policy.
         policy: Option<Value>,
     },
+    /// Set a secret's rotation hook and schedule (without rotating it now).
+    #[serde(rename_all = "camelCase")]
+    SetSecretRotation {
+        /// The secret.
+        name: String,
+        /// The rotation.
+        rotation: RotationSpec,
+    },
     /// Schedule the deletion of a secret no file declares (with `--prune`); it stays
     /// restorable for the server's recovery window.
     #[serde(rename_all = "camelCase")]
@@ -97,6 +105,7 @@ impl Change {
                 Some(_) => format!("~ secret {name} (resource policy)"),
                 None => format!("~ secret {name} (resource policy removed)"),
             },
+            Change::SetSecretRotation { name, .. } => format!("~ secret {name} (rotation)"),
             Change::DeleteSecret { name } => {
                 format!("- secret {name} (scheduled for deletion, restorable)")
             }
@@ -183,6 +192,19 @@ pub fn plan(current: &State, desired: &State, prune: bool) -> Plan {
                         policy: want.resource_policy.clone(),
                     });
                 }
+                match (&want.rotation, &have.rotation) {
+                    (Some(w), h) if h.as_ref() != Some(w) => {
+                        out.changes.push(Change::SetSecretRotation {
+                            name: name.clone(),
+                            rotation: w.clone(),
+                        })
+                    }
+                    (None, Some(_)) => out.notes.push(format!(
+                        "secret {name}: the server rotates it and no file declares a rotation; \
+                         writ cannot remove a rotation hook, so apply leaves it"
+                    )),
+                    _ => {}
+                }
                 if have.description != want.description {
                     out.notes.push(format!(
                         "secret {name}: its description differs ({:?} on the server); writ \
@@ -253,6 +275,7 @@ mod tests {
             SecretSpec {
                 description: "orders database".into(),
                 resource_policy: None,
+                rotation: None,
             },
         );
         s
@@ -337,12 +360,14 @@ mod tests {
             SecretSpec {
                 description: String::new(),
                 resource_policy: None,
+                rotation: None,
             },
         );
         let policy = json!({"Version": "2012-10-17", "Statement": []});
         *desired.secrets.get_mut("db").unwrap() = SecretSpec {
             description: "another".into(),
             resource_policy: Some(policy.clone()),
+            rotation: None,
         };
         let p = plan(&state(), &desired, false);
         assert_eq!(p.missing_secrets, ["api-key"]);
@@ -355,6 +380,28 @@ mod tests {
         );
         assert_eq!(p.notes.len(), 1);
         assert!(!p.is_empty());
+    }
+
+    #[test]
+    fn a_declared_rotation_is_set_and_an_undeclared_one_is_left() {
+        let rotation = RotationSpec {
+            hook: writ_api::secrets::Hook::Command { name: "db".into() },
+            every: Some("30d".into()),
+        };
+        let mut desired = state();
+        desired.secrets.get_mut("db").unwrap().rotation = Some(rotation.clone());
+        let p = plan(&state(), &desired, false);
+        assert_eq!(
+            p.changes,
+            [Change::SetSecretRotation {
+                name: "db".into(),
+                rotation: rotation.clone()
+            }]
+        );
+        assert!(plan(&desired, &desired, true).is_empty());
+        let p = plan(&desired, &state(), false);
+        assert!(p.changes.is_empty(), "{p:?}");
+        assert_eq!(p.notes.len(), 1, "{p:?}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use writ_api::functions::{AttestationRule, default_rules};
+use writ_api::secrets::Hook;
 use writ_policy::intentions::Intention;
 
 /// One configuration file: functions, intentions and secrets' metadata. Every collection
@@ -55,6 +56,21 @@ pub struct SecretDecl {
     /// none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_policy: Option<Value>,
+    /// Its rotation: the hook and the schedule. When absent, the server's rotation is
+    /// left as it is (writ has no call that removes a rotation hook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationSpec>,
+}
+
+/// A secret's rotation settings, as declared and compared.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RotationSpec {
+    /// The hook that makes and installs new values (docs/secrets.md).
+    pub hook: Hook,
+    /// The schedule (`30d`); on demand only when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
 }
 
 /// A function in the canonical form the diff compares.
@@ -77,6 +93,9 @@ pub struct SecretSpec {
     pub description: String,
     /// Its resource policy, as a JSON document.
     pub resource_policy: Option<Value>,
+    /// Its rotation, the schedule in canonical form; none: not declared (or, on the
+    /// server, none set).
+    pub rotation: Option<RotationSpec>,
 }
 
 /// Everything the configuration manages, canonical: as declared, or as the server has it.
@@ -124,6 +143,7 @@ impl State {
                     name: name.clone(),
                     description: s.description.clone(),
                     resource_policy: s.resource_policy.clone(),
+                    rotation: s.rotation.clone(),
                 })
                 .collect(),
         }

@@ -11,7 +11,7 @@ use writ_lint::Pos;
 use writ_lint::positioned::PositionedValue;
 use writ_policy::{ParseOptions, PolicyKind};
 
-use super::model::{Document, FunctionSpec, SecretSpec, State, policy_value};
+use super::model::{Document, FunctionSpec, RotationSpec, SecretSpec, State, policy_value};
 
 /// The format of a configuration file, by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +221,22 @@ fn add(
                 continue;
             }
         }
+        let rotation = match s.rotation {
+            Some(r) => match canonical_every(r.every.as_deref()) {
+                Ok(every) => Some(RotationSpec {
+                    hook: r.hook,
+                    every,
+                }),
+                Err(e) => {
+                    errors.push(format!(
+                        "{}: rotation.every: {e}",
+                        at(&format!("{base}.rotation.every"))
+                    ));
+                    continue;
+                }
+            },
+            None => None,
+        };
         if !claim(
             out,
             format!("secret {}", s.name),
@@ -234,8 +250,19 @@ fn add(
             SecretSpec {
                 description: s.description,
                 resource_policy: s.resource_policy.as_ref().map(policy_value),
+                rotation,
             },
         );
+    }
+}
+
+/// A rotation schedule in canonical form (`720h` is `30d`); `off` and absent are none.
+pub fn canonical_every(every: Option<&str>) -> Result<Option<String>, String> {
+    match every {
+        None | Some("off") => Ok(None),
+        Some(text) => {
+            writ_server::duration::parse(text).map(|d| Some(writ_server::duration::format(d)))
+        }
     }
 }
 
