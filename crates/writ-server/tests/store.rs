@@ -593,8 +593,17 @@ async fn functions_update_and_reinstate(ctx: Ctx) {
     assert!(!store.update_function(&nobody).await.unwrap());
     assert_eq!(store.function("nobody").await.unwrap(), None);
 
-    // Reinstating takes a revoked function only, and starts its life again.
+    // Reinstating takes a revoked function only, and starts its life again; its join
+    // tokens not yet used are revoked with it, and no other.
     assert!(!store.reinstate_function("orders", T0 + 10).await.unwrap());
+    store
+        .insert_token(&join_token("j-stale", "orders", None))
+        .await
+        .unwrap();
+    store
+        .insert_token(&join_token("j-other", "other", None))
+        .await
+        .unwrap();
     store
         .revoke(
             RevocationKind::Function,
@@ -614,6 +623,15 @@ async fn functions_update_and_reinstate(ctx: Ctx) {
         head,
         "the revocation stays on the feed"
     );
+    assert_eq!(
+        store.token("j-stale").await.unwrap().unwrap().revoked_at,
+        Some(T0 + 21)
+    );
+    assert_eq!(
+        store.token("j-other").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert!(!store.use_join_token("j-stale", T0 + 22).await.unwrap());
     assert!(!store.reinstate_function("orders", T0 + 22).await.unwrap());
     assert!(!store.reinstate_function("nobody", T0 + 22).await.unwrap());
 }

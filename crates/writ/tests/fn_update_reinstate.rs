@@ -122,6 +122,8 @@ fn reinstating_is_its_own_permission_and_revives_no_svid() {
     server.register("orders");
     let first = login(&server, &dir, "orders");
     let second = login(&server, &dir, "orders");
+    // A join token made before the revocation, never used.
+    let stale = server.join_token("orders");
     server.cli_ok(&["revoke", "--serial", &first.serial]);
     server.cli_ok(&["revoke", "--fn", "orders"]);
 
@@ -195,6 +197,11 @@ fn reinstating_is_its_own_permission_and_revives_no_svid() {
         "{feed}"
     );
     assert!(entries.iter().any(|e| e["kind"] == "function"), "{feed}");
+
+    // Nor does a join token made before: it was revoked with the reinstatement.
+    let r = common::Svid::login(&server, &dir, "orders", common::join_token_evidence(&stale))
+        .expect_err("a join token from before logged in");
+    assert_eq!(r.status, 401, "{}", r.body);
 
     // A new login gets a new SVID, which works.
     let fresh = login(&server, &dir, "orders");

@@ -74,7 +74,8 @@ pub async fn update(state: &AppState, r: Registration) -> Result<FunctionRecord>
 /// Reinstates a revoked function, deliberately: it may log in again and starts a new life
 /// now. Nothing it held before comes back: its SVIDs predate the new life and are refused
 /// by this server, the revocation stays on the feed for gateways and agents (it covers
-/// every SVID issued before it), and revoked serials stay revoked. A function that is not
+/// every SVID issued before it), revoked serials stay revoked, and join tokens made before
+/// and not used are revoked. A function that is not
 /// revoked is a conflict (`functionNotRevoked`).
 pub async fn reinstate(state: &AppState, name: &str) -> Result<FunctionRecord> {
     valid_name(name)?;

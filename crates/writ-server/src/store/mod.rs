@@ -543,18 +543,35 @@ impl Store {
 
     /// Reinstates a revoked function: it is no longer revoked, and its life starts again
     /// at `now` (`created_at`), so every SVID and JWT-SVID from before stays refused (they
-    /// predate the function's current life). Returns whether a revoked function of that
-    /// name was reinstated.
+    /// predate the function's current life); its join tokens not yet used are revoked, so
+    /// that none made before comes back to life either. One transaction. Returns whether
+    /// a revoked function of that name was reinstated.
     pub async fn reinstate_function(&self, name: &str, now: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let reinstated = sqlx::query(
             "UPDATE functions SET revoked_at = NULL, created_at = $1 \
              WHERE name = $2 AND revoked_at IS NOT NULL",
         )
         .bind(now)
         .bind(name)
-        .execute(&self.pool)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !reinstated {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE kind = 'join' AND function_name = $2 \
+             AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(&mut *tx)
         .await?;
-        Ok(result.rows_affected() == 1)
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// One function by name.
