@@ -16,6 +16,8 @@
 //! | `POST /v1/functions` | [`RegisterFunction`] | [`RegisterFunctionRequest`] | [`Function`] |
 //! | `GET /v1/functions/{name}` | [`GetFunction`] | [`FunctionName`] | [`Function`] |
 //! | `DELETE /v1/functions/{name}` | [`DeleteFunction`] | [`FunctionName`] | [`NoContent`] |
+//! | `PUT /v1/functions/{name}` | [`UpdateFunction`] | [`UpdateFunctionFor`] | [`Function`] |
+//! | `POST /v1/functions/{name}/reinstate` | [`ReinstateFunction`] | [`FunctionName`] | [`Function`] |
 //! | `POST /v1/functions/{name}/join-tokens` | [`CreateJoinToken`] | [`JoinTokenFor`] | [`IssuedToken`] |
 //! | `POST /v1/gateways` | [`RegisterGateway`] | [`RegisterGatewayRequest`] | [`Gateway`] |
 //! | `GET /v1/gateways` | [`ListGateways`] | — | [`GatewayList`] |
@@ -60,7 +62,8 @@ use crate::endpoint::{
     query_string,
 };
 use crate::functions::{
-    Function, FunctionList, FunctionName, RegisterFunctionRequest, name_parameter,
+    Function, FunctionList, FunctionName, RegisterFunctionRequest, UpdateFunctionFor,
+    UpdateFunctionRequest, name_parameter,
 };
 use crate::gateways::{
     Gateway, GatewayJoinTokenFor, GatewayList, GatewayLoginRequest, RegisterGatewayRequest,
@@ -171,6 +174,7 @@ documented!(
     Revoked,
     FunctionList,
     RegisterFunctionRequest,
+    UpdateFunctionRequest,
     Function,
     RegisterGatewayRequest,
     Gateway,
@@ -350,6 +354,62 @@ endpoint! {
         type Request = FunctionName;
         type Body = NoBody;
         type Answer = NoContent;
+
+        fn path(function: &FunctionName) -> Cow<'static, str> {
+            function_path(Self::PATH, function)
+        }
+
+        fn body(_: &FunctionName) -> Option<&NoBody> {
+            None
+        }
+
+        fn parameters() -> Vec<Parameter> {
+            vec![name_parameter()]
+        }
+    }
+}
+
+endpoint! {
+    /// `PUT /v1/functions/{name}` (`writ:UpdateFunction`, and `writ:PutAttestationRules` or
+    /// `writ:PutFunctionPolicy` for rules or policies, on `spiffe://TD/fn/NAME`): replaces
+    /// the function's rules, SVID lifetime and policies.
+    UpdateFunction: PUT "/v1/functions/{name}" by Operators answers OK,
+    "updateFunction", "functions", "Update a function's rules, SVID lifetime and policies",
+    [(400, "not a valid function name, or a rule or policy is wrong"), (404, "no function of that name")]
+    {
+        type Request = UpdateFunctionFor;
+        type Body = UpdateFunctionRequest;
+        type Answer = Function;
+
+        fn path(request: &UpdateFunctionFor) -> Cow<'static, str> {
+            function_path(Self::PATH, &request.function)
+        }
+
+        fn body(request: &UpdateFunctionFor) -> Option<&UpdateFunctionRequest> {
+            Some(&request.request)
+        }
+
+        fn parameters() -> Vec<Parameter> {
+            vec![name_parameter()]
+        }
+    }
+}
+
+endpoint! {
+    /// `POST /v1/functions/{name}/reinstate` (`writ:ReinstateFunction`): a revoked function
+    /// may log in again. Its SVIDs from before stay revoked (serials, and the revocation on
+    /// the feed); it starts a new life and gets new SVIDs at its next login.
+    ReinstateFunction: POST "/v1/functions/{name}/reinstate" by Operators answers OK,
+    "reinstateFunction", "functions", "Reinstate a revoked function",
+    [
+        (400, "not a valid function name"),
+        (404, "no function of that name"),
+        (409, "the function is not revoked (functionNotRevoked)"),
+    ]
+    {
+        type Request = FunctionName;
+        type Body = NoBody;
+        type Answer = Function;
 
         fn path(function: &FunctionName) -> Cow<'static, str> {
             function_path(Self::PATH, function)
@@ -659,6 +719,8 @@ pub fn all() -> Vec<EndpointInfo> {
         EndpointInfo::of::<RegisterFunction>(),
         EndpointInfo::of::<GetFunction>(),
         EndpointInfo::of::<DeleteFunction>(),
+        EndpointInfo::of::<UpdateFunction>(),
+        EndpointInfo::of::<ReinstateFunction>(),
         EndpointInfo::of::<CreateJoinToken>(),
         EndpointInfo::of::<RegisterGateway>(),
         EndpointInfo::of::<ListGateways>(),

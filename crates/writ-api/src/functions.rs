@@ -104,6 +104,37 @@ pub struct RegisterFunctionRequest {
     pub policies: Vec<serde_json::Value>,
 }
 
+/// `PUT /v1/functions/{name}`'s body: what a registration gives, but the name, replacing
+/// what the function had. The function keeps its identity, its SVIDs and its join tokens;
+/// what it may do and how it may log in are the new ones from the next call on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateFunctionRequest {
+    /// How it may log in (at least one rule); join tokens only when absent. Rules other
+    /// than that also need `writ:PutAttestationRules`.
+    #[serde(default = "default_rules")]
+    pub attestation: Vec<AttestationRule>,
+    /// Its X.509-SVIDs' lifetime (`30m`), at most the server's maximum; the server's
+    /// default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x509_ttl: Option<String>,
+    /// Identity policies (IAM-language documents, as objects or as their text): what it
+    /// may do. None: nothing. They need `writ:PutFunctionPolicy`, and are bounded by the
+    /// updating token's own policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub policies: Vec<serde_json::Value>,
+}
+
+/// An update of the function named in the path: the path's name and the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateFunctionFor {
+    /// The function.
+    pub function: FunctionName,
+    /// The body.
+    pub request: UpdateFunctionRequest,
+}
+
 /// A registered function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -116,7 +147,11 @@ pub struct Function {
     pub attestation: Vec<AttestationRule>,
     /// Its X.509-SVIDs' lifetime (`1h`).
     pub x509_ttl: String,
-    /// When it was registered, RFC 3339.
+    /// Whether the function sets that lifetime itself (`x509Ttl` given when it was
+    /// registered or updated); false: it follows the server's default.
+    #[serde(default)]
+    pub x509_ttl_pinned: bool,
+    /// When it was registered (or, for a reinstated function, reinstated), RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
     /// When it was revoked, RFC 3339; `null` while it is not.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 /// The routes the server mounts (crates/writ-server/src/api/routes.rs), method and path.
-const MOUNTED: [(&str, &str); 40] = [
+const MOUNTED: [(&str, &str); 42] = [
     ("GET", "/v1/health"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/bundle"),
@@ -20,6 +20,8 @@ const MOUNTED: [(&str, &str); 40] = [
     ("POST", "/v1/functions"),
     ("GET", "/v1/functions/{name}"),
     ("DELETE", "/v1/functions/{name}"),
+    ("PUT", "/v1/functions/{name}"),
+    ("POST", "/v1/functions/{name}/reinstate"),
     ("POST", "/v1/functions/{name}/join-tokens"),
     ("POST", "/v1/gateways"),
     ("GET", "/v1/gateways"),

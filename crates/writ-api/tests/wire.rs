@@ -103,6 +103,7 @@ fn function() -> Function {
             }),
         ],
         x509_ttl: "1h".into(),
+        x509_ttl_pinned: true,
         created_at: "2026-01-01T00:00:00Z".into(),
         revoked_at: None,
         policies: vec![json!({"Version": "2012-10-17", "Statement": []})],
@@ -479,14 +480,14 @@ fn the_servers_answers_decode() {
     // function_json, for a function registered without rules or policies, and revoked.
     let f: Function = decodes(
         json!({"name": "orders", "spiffeId": "spiffe://example.org/fn/orders",
-        "attestation": [{"type": "joinToken"}], "x509Ttl": "1h", "createdAt": "2026-01-01T00:00:00Z",
+        "attestation": [{"type": "joinToken"}], "x509Ttl": "1h", "x509TtlPinned": false, "createdAt": "2026-01-01T00:00:00Z",
         "revokedAt": "2026-01-02T00:00:00Z", "policies": [], "permissionsBoundary": null}),
     );
     assert_eq!(f.attestation, default_rules());
     decodes::<FunctionList>(
         json!({"functions": [{"name": "ci", "spiffeId": "spiffe://example.org/fn/ci",
         "attestation": [{"type": "oidc", "issuer": "https://issuer.example", "jwks": jwks, "audience": "writ", "subject": "repo:*"}],
-        "x509Ttl": "30m", "createdAt": "t", "revokedAt": null,
+        "x509Ttl": "30m", "x509TtlPinned": true, "createdAt": "t", "revokedAt": null,
         "policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "secrets:GetSecretValue", "Resource": "writ:secret/ci/*"}]}],
         "permissionsBoundary": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]}]}),
     );

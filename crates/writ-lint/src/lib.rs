@@ -26,6 +26,7 @@ mod json;
 mod model;
 mod node;
 mod policy;
+pub mod positioned;
 mod privilege;
 pub mod render;
 pub mod rules;

@@ -6,10 +6,10 @@
 //!
 //! | action | resource |
 //! |---|---|
-//! | `writ:RegisterFunction`, `writ:GetFunction`, `writ:DeleteFunction`, `writ:CreateJoinToken` | the function's SPIFFE ID |
+//! | `writ:RegisterFunction`, `writ:UpdateFunction`, `writ:GetFunction`, `writ:DeleteFunction`, `writ:CreateJoinToken` | the function's SPIFFE ID |
 //! | `writ:PutAttestationRules` (rules other than join tokens), `writ:PutFunctionPolicy` | the function's SPIFFE ID |
 //! | `writ:ListFunctions` | `writ:functions` |
-//! | `writ:RevokeFunction` | the function's SPIFFE ID |
+//! | `writ:RevokeFunction`, `writ:ReinstateFunction` | the function's SPIFFE ID |
 //! | `writ:RevokeSvid` | `writ:svid/<serial hex>` |
 //! | `writ:RevokeToken` | `writ:token/<id>` |
 //! | `writ:CreateToken` | `writ:token` |
@@ -32,6 +32,7 @@ use writ_policy::{
 /// Every admin action writ knows, for validation and docs.
 pub const ACTIONS: &[&str] = &[
     "writ:RegisterFunction",
+    "writ:UpdateFunction",
     "writ:PutAttestationRules",
     "writ:PutFunctionPolicy",
     "writ:GetFunction",
@@ -40,6 +41,7 @@ pub const ACTIONS: &[&str] = &[
     "writ:CreateJoinToken",
     "writ:CreateToken",
     "writ:RevokeFunction",
+    "writ:ReinstateFunction",
     "writ:RevokeSvid",
     "writ:RevokeToken",
     "writ:DescribeCa",

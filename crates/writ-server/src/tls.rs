@@ -31,11 +31,33 @@ pub struct ConnInfo {
     pub started: std::time::Instant,
 }
 
-/// 16 random hex digits.
-fn request_id() -> String {
+/// 16 random hex digits; for a request that names the change it is part of
+/// (`Writ-Change-Id: ` 16 lowercase hex digits, as `writ apply` sends with every request of
+/// one apply), `CHANGE-RANDOM`, so that every audit event of one change shares its prefix.
+/// Any other value of the header is ignored.
+fn request_id(headers: &axum::http::HeaderMap) -> String {
     let mut bytes = [0u8; 8];
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
-    writ_audit::hex(&bytes)
+    let own = writ_audit::hex(&bytes);
+    match headers
+        .get(CHANGE_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| is_change_id(v))
+    {
+        Some(change) => format!("{change}-{own}"),
+        None => own,
+    }
+}
+
+/// The header naming the change a request is part of.
+pub const CHANGE_ID_HEADER: &str = "writ-change-id";
+
+/// Whether `text` is a change id: 16 lowercase hex digits.
+pub fn is_change_id(text: &str) -> bool {
+    text.len() == 16
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Builds the server's TLS configuration: its certificate chain and key, and a client
@@ -139,10 +161,11 @@ pub async fn serve(
                 .and_then(|certs| certs.first())
                 .map(|c| Arc::new(c.clone().into_owned()));
             let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                let request_id = request_id(req.headers());
                 req.extensions_mut().insert(ConnInfo {
                     remote,
                     peer_cert: peer_cert.clone(),
-                    request_id: request_id(),
+                    request_id,
                     started: std::time::Instant::now(),
                 });
                 let call = router.clone().oneshot(req);

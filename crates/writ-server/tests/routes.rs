@@ -41,6 +41,10 @@ fn sample(method: &Method, path: &str) -> Option<(String, Option<Value>)> {
         ("GET", "/v1/functions") => (path.into(), None),
         ("POST", "/v1/functions") => (path.into(), Some(json!({"name": "orders"}))),
         ("GET" | "DELETE", "/v1/functions/{name}") => ("/v1/functions/orders".into(), None),
+        ("PUT", "/v1/functions/{name}") => ("/v1/functions/orders".into(), Some(json!({}))),
+        ("POST", "/v1/functions/{name}/reinstate") => {
+            ("/v1/functions/orders/reinstate".into(), None)
+        }
         ("POST", "/v1/functions/{name}/join-tokens") => {
             ("/v1/functions/orders/join-tokens".into(), Some(json!({})))
         }

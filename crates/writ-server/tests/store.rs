@@ -164,6 +164,7 @@ backends!(
     rotate_key_retires_older_keys_of_its_kind_only,
     a_rotation_withdraws_a_key_still_waiting_to_sign,
     functions_insert_get_list_delete,
+    functions_update_and_reinstate,
     tokens_insert_and_get,
     gateways_insert_get_list_and_their_join_tokens,
     join_tokens_are_single_use_and_refused_when_expired_or_revoked,
@@ -568,6 +569,74 @@ async fn rotate_key_retires_older_keys_of_its_kind_only(ctx: Ctx) {
         keys,
         "the failed rotation changed nothing"
     );
+}
+
+async fn functions_update_and_reinstate(ctx: Ctx) {
+    let store = ctx.store;
+    let orders = function("orders");
+    store.insert_function(&orders).await.unwrap();
+
+    // An update replaces rules, lifetime, policies and boundary, and nothing else.
+    let mut updated = orders.clone();
+    updated.attestation = r#"[{"type":"joinToken"}]"#.into();
+    updated.x509_ttl_seconds = Some(900);
+    updated.policies = Some(r#"["{}"]"#.into());
+    updated.boundary = Some(r#"["{}"]"#.into());
+    updated.created_at = T0 + 999;
+    updated.revoked_at = Some(T0 + 999);
+    assert!(store.update_function(&updated).await.unwrap());
+    let stored = store.function("orders").await.unwrap().unwrap();
+    assert_eq!(stored.x509_ttl_seconds, Some(900));
+    assert_eq!(stored.policies, updated.policies);
+    assert_eq!(stored.boundary, updated.boundary);
+    assert_eq!(stored.created_at, orders.created_at, "the life is kept");
+    assert_eq!(stored.revoked_at, None, "an update does not revoke");
+    let mut nobody = function("nobody");
+    nobody.x509_ttl_seconds = Some(60);
+    assert!(!store.update_function(&nobody).await.unwrap());
+    assert_eq!(store.function("nobody").await.unwrap(), None);
+
+    // Reinstating takes a revoked function only, and starts its life again; its join
+    // tokens not yet used are revoked with it, and no other.
+    assert!(!store.reinstate_function("orders", T0 + 10).await.unwrap());
+    store
+        .insert_token(&join_token("j-stale", "orders", None))
+        .await
+        .unwrap();
+    store
+        .insert_token(&join_token("j-other", "other", None))
+        .await
+        .unwrap();
+    store
+        .revoke(
+            RevocationKind::Function,
+            &orders.spiffe_id,
+            Some("orders"),
+            T0 + 20,
+        )
+        .await
+        .unwrap();
+    let head = store.revocation_head().await.unwrap();
+    assert!(store.reinstate_function("orders", T0 + 21).await.unwrap());
+    let back = store.function("orders").await.unwrap().unwrap();
+    assert_eq!(back.revoked_at, None);
+    assert_eq!(back.created_at, T0 + 21);
+    assert_eq!(
+        store.revocation_head().await.unwrap(),
+        head,
+        "the revocation stays on the feed"
+    );
+    assert_eq!(
+        store.token("j-stale").await.unwrap().unwrap().revoked_at,
+        Some(T0 + 21)
+    );
+    assert_eq!(
+        store.token("j-other").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert!(!store.use_join_token("j-stale", T0 + 22).await.unwrap());
+    assert!(!store.reinstate_function("orders", T0 + 22).await.unwrap());
+    assert!(!store.reinstate_function("nobody", T0 + 22).await.unwrap());
 }
 
 async fn functions_insert_get_list_delete(ctx: Ctx) {

@@ -4,6 +4,7 @@
 //! files, and renders results for people (`--format text`) or programs (`--format json`).
 
 mod cmd;
+mod config;
 mod input;
 
 use std::process::ExitCode;
@@ -30,8 +31,14 @@ enum Command {
     Policy(cmd::policy::PolicyCommand),
     /// Run the control plane: registry, attestation, SVID issuance, rotation, revocation.
     Server(cmd::server::ServerArgs),
-    /// Register, list, show and delete functions.
+    /// Register, update, list, show, delete and reinstate functions.
     Fn(cmd::function::FnArgs),
+    /// Show what `writ apply` would change: declared configuration against the server.
+    Plan(cmd::config::PlanArgs),
+    /// Make the server's functions, intentions and secrets' policies what the files declare.
+    Apply(cmd::config::ApplyArgs),
+    /// Write the server's functions, intentions and secrets' metadata as configuration.
+    Export(cmd::config::ExportArgs),
     /// Create join tokens and admin tokens.
     Token(cmd::token::TokenArgs),
     /// Revoke a function, an SVID serial or a token.
@@ -85,6 +92,9 @@ fn main() -> ExitCode {
         Command::Policy(c) => cmd::policy::run(c),
         Command::Server(args) => cmd::server::run(args),
         Command::Fn(args) => cmd::function::run(args),
+        Command::Plan(args) => cmd::config::plan(args),
+        Command::Apply(args) => cmd::config::apply(args),
+        Command::Export(args) => cmd::config::export(args),
         Command::Token(args) => cmd::token::run(args),
         Command::Revoke(args) => cmd::revoke::run(args),
         Command::Ca(args) => cmd::ca::run(args),

@@ -1,5 +1,5 @@
-//! The function registry's routes: register, list, show and delete functions, and make
-//! join tokens for them ([`crate::service::functions`]). Each call reaches its handler
+//! The function registry's routes: register, update, list, show, delete and reinstate
+//! functions, and make join tokens for them ([`crate::service::functions`]). Each call reaches its handler
 //! authenticated by an admin token and allowed by the token's policies
 //! ([`super::access`]); the handler audits what it does.
 
@@ -47,6 +47,7 @@ fn function_answer(state: &AppState, f: &FunctionRecord) -> Result<Function, Api
                 .map(time::Duration::seconds)
                 .unwrap_or(state.limits.x509_ttl),
         ),
+        x509_ttl_pinned: f.x509_ttl_seconds.is_some(),
         created_at: rfc3339(f.created_at),
         revoked_at: f.revoked_at.map(rfc3339),
         policies: documents_json(f.policies.as_deref()),
@@ -105,6 +106,64 @@ pub(super) async fn register_function(
     .await?;
     auth.record_durable(&state, &conn).await?;
     Ok((StatusCode::CREATED, Json(function_answer(&state, &record)?)))
+}
+
+/// A function update: what a registration gives, but the name (in the path).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct UpdateFunction {
+    #[serde(default = "default_rules")]
+    attestation: Vec<AttestationRule>,
+    #[serde(default)]
+    x509_ttl: Option<String>,
+    #[serde(default)]
+    policies: Vec<Value>,
+}
+
+pub(super) async fn update_function(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    auth: Authorized,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UpdateFunction>,
+) -> Result<Json<Function>, ApiError> {
+    let policies = super::policy_texts(&body.policies);
+    // As at registration: the policies are bounded by the operator's own, decided as
+    // writ:PutFunctionPolicy by the access layer.
+    if !policies.is_empty() && !auth.allows("writ:PutFunctionPolicy") {
+        return Err(ApiError::internal(
+            "policies were given without their decision",
+            "writ:PutFunctionPolicy",
+        ));
+    }
+    let boundary = auth
+        .caller
+        .operator()
+        .and_then(|o| o.stored_policies.clone());
+    let record = functions::update(
+        &state,
+        functions::Registration {
+            name,
+            attestation: body.attestation,
+            x509_ttl: body.x509_ttl,
+            policies,
+            boundary,
+        },
+    )
+    .await?;
+    auth.record_durable(&state, &conn).await?;
+    Ok(Json(function_answer(&state, &record)?))
+}
+
+pub(super) async fn reinstate_function(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    auth: Authorized,
+    Path(name): Path<String>,
+) -> Result<Json<Function>, ApiError> {
+    let record = functions::reinstate(&state, &name).await?;
+    auth.record_durable(&state, &conn).await?;
+    Ok(Json(function_answer(&state, &record)?))
 }
 
 pub(super) async fn list_functions(

@@ -120,6 +120,14 @@ pub fn all() -> Vec<Route> {
             operators("writ:DeleteFunction", FunctionInPath),
             delete(functions::delete_function),
         ),
+        route::<ep::UpdateFunction>(
+            Access::to(Operators, Decide::Update),
+            put(functions::update_function),
+        ),
+        route::<ep::ReinstateFunction>(
+            operators("writ:ReinstateFunction", FunctionInPath),
+            post(functions::reinstate_function),
+        ),
         route::<ep::CreateJoinToken>(
             operators("writ:CreateJoinToken", FunctionInPath),
             post(functions::create_join_token),

@@ -1,5 +1,5 @@
-//! The function registry: register, list, show and delete functions, and make join tokens
-//! for them.
+//! The function registry: register, update, list, show, delete and reinstate functions,
+//! and make join tokens for them.
 
 use time::OffsetDateTime;
 
@@ -29,7 +29,7 @@ pub fn valid_name(name: &str) -> Result<()> {
     }
 }
 
-/// A function to register.
+/// A function to register, or what an update gives it.
 pub struct Registration {
     /// Its name.
     pub name: String,
@@ -48,6 +48,70 @@ pub struct Registration {
 /// Registers a function: its rules and policies checked, its TTL within the server's
 /// maximum. A name already taken is [`crate::store::StoreError::Conflict`].
 pub async fn register(state: &AppState, r: Registration) -> Result<FunctionRecord> {
+    let record = checked_record(state, r, OffsetDateTime::now_utc().unix_timestamp())?;
+    state.store.insert_function(&record).await?;
+    state.forget_function(&record.name);
+    Ok(record)
+}
+
+/// Replaces a function's rules, SVID lifetime and policies (checked as a registration's
+/// are): its identity, life, SVIDs and join tokens stay. Returns the function as stored.
+pub async fn update(state: &AppState, r: Registration) -> Result<FunctionRecord> {
+    valid_name(&r.name)?;
+    let current = get(state, &r.name).await?;
+    let record = checked_record(state, r, current.created_at)?;
+    let updated = state.store.update_function(&record).await?;
+    state.forget_function(&record.name);
+    if !updated {
+        return Err(Error::NotFound(format!(
+            "no function named {:?}",
+            record.name
+        )));
+    }
+    get(state, &record.name).await
+}
+
+/// Reinstates a revoked function, deliberately: it may log in again and starts a new life
+/// now. Nothing it held before comes back: its SVIDs predate the new life and are refused
+/// by this server, the revocation stays on the feed for gateways and agents (it covers
+/// every SVID issued before it), revoked serials stay revoked, and join tokens made before
+/// and not used are revoked. A function that is not
+/// revoked is a conflict (`functionNotRevoked`).
+pub async fn reinstate(state: &AppState, name: &str) -> Result<FunctionRecord> {
+    valid_name(name)?;
+    let current = get(state, name).await?;
+    if current.revoked_at.is_none() {
+        return Err(Error::Conflict {
+            code: "functionNotRevoked",
+            message: format!("function {name:?} is not revoked; there is nothing to reinstate"),
+        });
+    }
+    // The new life begins in a later second than the revocation: SVIDs carry whole
+    // seconds, and every SVID of the revocation's second counts as revoked (on gateways
+    // and agents too), so a reinstatement in that same second waits for the next one.
+    let revoked_at = current.revoked_at.unwrap_or_default();
+    let mut now = OffsetDateTime::now_utc();
+    if now.unix_timestamp() <= revoked_at {
+        let next = OffsetDateTime::from_unix_timestamp(revoked_at + 1)
+            .map_err(|e| Error::internal("the revocation's time is out of range", e))?;
+        tokio::time::sleep((next - now).try_into().unwrap_or_default()).await;
+        now = OffsetDateTime::now_utc();
+    }
+    let now = now.unix_timestamp().max(revoked_at + 1);
+    let reinstated = state.store.reinstate_function(name, now).await?;
+    state.forget_function(name);
+    if !reinstated {
+        return Err(Error::Conflict {
+            code: "functionNotRevoked",
+            message: format!("function {name:?} was reinstated or deleted meanwhile"),
+        });
+    }
+    get(state, name).await
+}
+
+/// The record of a registration or an update, checked: the name, the rules, the TTL within
+/// the server's maximum, the policies compiled.
+fn checked_record(state: &AppState, r: Registration, created_at: i64) -> Result<FunctionRecord> {
     let id = state.function_id(&r.name).map_err(Error::Invalid)?;
     attest::check_rules(&r.attestation).map_err(Error::Invalid)?;
     let ttl = match &r.x509_ttl {
@@ -66,7 +130,7 @@ pub async fn register(state: &AppState, r: Registration) -> Result<FunctionRecor
     if !r.policies.is_empty() {
         admin::compile(&r.policies).map_err(Error::Invalid)?;
     }
-    let record = FunctionRecord {
+    Ok(FunctionRecord {
         policies: (!r.policies.is_empty())
             .then(|| serde_json::to_string(&r.policies))
             .transpose()
@@ -76,17 +140,14 @@ pub async fn register(state: &AppState, r: Registration) -> Result<FunctionRecor
         attestation: serde_json::to_string(&r.attestation)
             .map_err(|e| Error::internal("could not encode the rules", e))?,
         x509_ttl_seconds: ttl,
-        created_at: OffsetDateTime::now_utc().unix_timestamp(),
+        created_at,
         revoked_at: None,
         boundary: if r.policies.is_empty() {
             None
         } else {
             r.boundary
         },
-    };
-    state.store.insert_function(&record).await?;
-    state.forget_function(&record.name);
-    Ok(record)
+    })
 }
 
 /// Every registered function.

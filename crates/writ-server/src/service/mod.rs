@@ -6,7 +6,7 @@
 //!
 //! | module | what it holds |
 //! |---|---|
-//! | [`functions`] | the function registry: register, list, show, delete; join tokens |
+//! | [`functions`] | the function registry: register, update, list, show, delete, reinstate; join tokens |
 //! | [`gateways`] | gateways' own identities: register, list; their join tokens |
 //! | [`identity`] | logins of functions and gateways by attestation, SVID renewal, JWT-SVIDs, the trust bundle |
 //! | [`intentions`] | which function may call which: list (and follow), write, delete, check |

@@ -547,6 +547,56 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a function's rules, SVID lifetime, policies and their boundary. Returns
+    /// whether there was such a function.
+    pub async fn update_function(&self, f: &FunctionRecord) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE functions SET attestation = $1, x509_ttl_seconds = $2, policies = $3, \
+             boundary = $4 WHERE name = $5",
+        )
+        .bind(&f.attestation)
+        .bind(f.x509_ttl_seconds)
+        .bind(&f.policies)
+        .bind(&f.boundary)
+        .bind(&f.name)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Reinstates a revoked function: it is no longer revoked, and its life starts again
+    /// at `now` (`created_at`), so every SVID and JWT-SVID from before stays refused (they
+    /// predate the function's current life); its join tokens not yet used are revoked, so
+    /// that none made before comes back to life either. One transaction. Returns whether
+    /// a revoked function of that name was reinstated.
+    pub async fn reinstate_function(&self, name: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let reinstated = sqlx::query(
+            "UPDATE functions SET revoked_at = NULL, created_at = $1 \
+             WHERE name = $2 AND revoked_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !reinstated {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE kind = 'join' AND function_name = $2 \
+             AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// One function by name.
     pub async fn function(&self, name: &str) -> Result<Option<FunctionRecord>, StoreError> {
         let row = sqlx::query(FUNCTION_BY_NAME)

@@ -11,10 +11,20 @@ use serde_json::Value;
 use writ_api::endpoint::Endpoint;
 use writ_client::api::{ApiCallError, ApiClient, Credential};
 
+/// Where the server is and how to authenticate to it, and the output format.
+#[derive(clap::Args, Clone)]
+pub struct ClientArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub format: ClientFormat,
+}
+
 /// Where the server is and how to authenticate to it. The token is never a flag value:
 /// command lines end up in shell history and process listings.
 #[derive(clap::Args, Clone)]
-pub struct ClientArgs {
+pub struct ServerArgs {
     /// Server address.
     #[arg(
         long,
@@ -29,9 +39,6 @@ pub struct ClientArgs {
     /// A file holding the admin token; otherwise WRIT_TOKEN.
     #[arg(long, env = "WRIT_TOKEN_FILE", global = true)]
     token_file: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "text", global = true)]
-    pub format: ClientFormat,
 }
 
 /// Output format of the commands that talk to the server.
@@ -63,15 +70,26 @@ impl Client {
     /// token in `token_file`.
     pub fn connect(addr: &str, ca_file: PathBuf, token_file: PathBuf) -> Result<Client, String> {
         Client::new(&ClientArgs {
-            addr: addr.to_string(),
-            ca_file: Some(ca_file),
-            token_file: Some(token_file),
+            server: ServerArgs {
+                addr: addr.to_string(),
+                ca_file: Some(ca_file),
+                token_file: Some(token_file),
+            },
             format: ClientFormat::Text,
         })
     }
 
     /// Builds a client from the arguments.
     pub fn new(args: &ClientArgs) -> Result<Client, String> {
+        Client::with_headers(&args.server, reqwest::header::HeaderMap::new())
+    }
+
+    /// Builds a client that sends `headers` with every request (`writ apply` names its
+    /// change in each, `Writ-Change-Id`).
+    pub fn with_headers(
+        args: &ServerArgs,
+        headers: reqwest::header::HeaderMap,
+    ) -> Result<Client, String> {
         let ca_file = args.ca_file.as_ref().ok_or(
             "give --ca-file or set WRIT_CACERT to the server's trust bundle (the server writes it to DATA_DIR/ca.pem; `writ ca show` prints it)",
         )?;
@@ -106,6 +124,7 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .default_headers(headers)
             .https_only(true)
             .timeout(std::time::Duration::from_secs(30))
             .build()

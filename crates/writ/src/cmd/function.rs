@@ -1,12 +1,15 @@
-//! `writ fn`: register, list, show and delete functions.
+//! `writ fn`: register, update, list, show, delete and reinstate functions.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
-use writ_api::endpoints::{DeleteFunction, GetFunction, ListFunctions, RegisterFunction};
+use writ_api::endpoints::{
+    DeleteFunction, GetFunction, ListFunctions, RegisterFunction, ReinstateFunction, UpdateFunction,
+};
 use writ_api::functions::{
-    AttestationRule, AwsIamRule, Function, FunctionName, RegisterFunctionRequest, default_rules,
+    AttestationRule, AwsIamRule, Function, FunctionName, RegisterFunctionRequest,
+    UpdateFunctionFor, UpdateFunctionRequest, default_rules,
 };
 
 use super::client::{Client, ClientArgs, ClientFormat, print_answer, print_json};
@@ -37,37 +40,25 @@ rules.json is a JSON array of rules, e.g.
     Register {
         /// The function's name: lowercase letters, digits, '-' and '_'.
         name: String,
-        /// A JSON file with the attestation rules (default: join tokens).
-        #[arg(long)]
-        attestation: Option<PathBuf>,
-        /// Accept AWS IAM attestation from a role whose ARN matches this pattern
-        /// (repeatable; `*` and `?` wildcards, the role's name without its path). Replaces
-        /// the default join-token rule; added to the rules of --attestation.
-        #[arg(long = "aws-iam-role", value_name = "ARN_PATTERN")]
-        aws_iam_roles: Vec<String>,
-        /// With --aws-iam-role: the AWS account (12 digits) the role must be in
-        /// (repeatable).
-        #[arg(
-            long = "aws-iam-account",
-            value_name = "ACCOUNT",
-            requires = "aws_iam_roles"
-        )]
-        aws_iam_accounts: Vec<String>,
-        /// With --aws-iam-role: a pattern the role session's name must match (Lambda names
-        /// the session after the function).
-        #[arg(
-            long = "aws-iam-session-name",
-            value_name = "PATTERN",
-            requires = "aws_iam_roles"
-        )]
-        aws_iam_session_name: Option<String>,
-        /// X.509-SVID lifetime for this function (default: the server's).
-        #[arg(long)]
-        x509_ttl: Option<String>,
-        /// An identity policy file: what the function may do, such as reading a secret
-        /// (repeatable; none means nothing).
-        #[arg(long)]
-        policy: Vec<PathBuf>,
+        #[command(flatten)]
+        flags: FunctionFlags,
+    },
+    /// Update a function: its attestation rules, SVID lifetime and policies become the ones
+    /// given (the same flags as register; what is not given returns to its default).
+    #[command(after_help = "Examples:
+  writ fn update orders --policy orders-v2.json      # new policies, join tokens only
+  writ fn update orders --attestation rules.json --x509-ttl 15m")]
+    Update {
+        /// The function's name.
+        name: String,
+        #[command(flatten)]
+        flags: FunctionFlags,
+    },
+    /// Reinstate a revoked function: it may log in again (a new life: its SVIDs from
+    /// before stay revoked). Needs writ:ReinstateFunction.
+    Reinstate {
+        /// The function's name.
+        name: String,
     },
     /// List functions.
     List,
@@ -83,49 +74,101 @@ rules.json is a JSON array of rules, e.g.
     },
 }
 
+/// What a registration or an update gives a function.
+#[derive(clap::Args)]
+struct FunctionFlags {
+    /// A JSON file with the attestation rules (default: join tokens).
+    #[arg(long)]
+    attestation: Option<PathBuf>,
+    /// Accept AWS IAM attestation from a role whose ARN matches this pattern
+    /// (repeatable; `*` and `?` wildcards, the role's name without its path). Replaces
+    /// the default join-token rule; added to the rules of --attestation.
+    #[arg(long = "aws-iam-role", value_name = "ARN_PATTERN")]
+    aws_iam_roles: Vec<String>,
+    /// With --aws-iam-role: the AWS account (12 digits) the role must be in
+    /// (repeatable).
+    #[arg(
+        long = "aws-iam-account",
+        value_name = "ACCOUNT",
+        requires = "aws_iam_roles"
+    )]
+    aws_iam_accounts: Vec<String>,
+    /// With --aws-iam-role: a pattern the role session's name must match (Lambda names
+    /// the session after the function).
+    #[arg(
+        long = "aws-iam-session-name",
+        value_name = "PATTERN",
+        requires = "aws_iam_roles"
+    )]
+    aws_iam_session_name: Option<String>,
+    /// X.509-SVID lifetime for this function (default: the server's).
+    #[arg(long)]
+    x509_ttl: Option<String>,
+    /// An identity policy file: what the function may do, such as reading a secret
+    /// (repeatable; none means nothing).
+    #[arg(long)]
+    policy: Vec<PathBuf>,
+}
+
+impl FunctionFlags {
+    /// The rules, TTL and policies the flags give, files read.
+    fn read(self) -> Result<UpdateFunctionRequest, String> {
+        let mut request = UpdateFunctionRequest {
+            attestation: default_rules(),
+            x509_ttl: self.x509_ttl,
+            policies: Vec::new(),
+        };
+        let attestation_file = self.attestation.clone();
+        if let Some(path) = self.attestation {
+            request.attestation = read_rules(&path)?;
+        }
+        if !self.aws_iam_roles.is_empty() {
+            let rule = AttestationRule::AwsIam(AwsIamRule {
+                role_arns: self.aws_iam_roles,
+                accounts: self.aws_iam_accounts,
+                session_name: self.aws_iam_session_name,
+            });
+            if request.attestation == default_rules() && attestation_file.is_none() {
+                request.attestation = vec![rule];
+            } else {
+                request.attestation.push(rule);
+            }
+        }
+        for path in &self.policy {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--policy {}: {e}", path.display()))?;
+            request.policies.push(Value::String(text));
+        }
+        Ok(request)
+    }
+}
+
 /// Runs `writ fn`.
 pub fn run(args: FnArgs) -> Result<ExitCode, String> {
     let client = Client::new(&args.client)?;
     let format = args.client.format;
     match args.command {
-        FnCommand::Register {
-            name,
-            attestation,
-            aws_iam_roles,
-            aws_iam_accounts,
-            aws_iam_session_name,
-            x509_ttl,
-            policy,
-        } => {
-            let mut request = RegisterFunctionRequest {
+        FnCommand::Register { name, flags } => {
+            let given = flags.read()?;
+            let request = RegisterFunctionRequest {
                 name,
-                attestation: default_rules(),
-                x509_ttl,
-                policies: Vec::new(),
+                attestation: given.attestation,
+                x509_ttl: given.x509_ttl,
+                policies: given.policies,
             };
-            let attestation_file = attestation.clone();
-            if let Some(path) = attestation {
-                request.attestation = read_rules(&path)?;
-            }
-            if !aws_iam_roles.is_empty() {
-                let rule = AttestationRule::AwsIam(AwsIamRule {
-                    role_arns: aws_iam_roles,
-                    accounts: aws_iam_accounts,
-                    session_name: aws_iam_session_name,
-                });
-                if request.attestation == default_rules() && attestation_file.is_none() {
-                    request.attestation = vec![rule];
-                } else {
-                    request.attestation.push(rule);
-                }
-            }
-            for path in &policy {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("--policy {}: {e}", path.display()))?;
-                request.policies.push(Value::String(text));
-            }
             let f = client.send::<RegisterFunction>(&request)?;
-            show(&f, format, true);
+            show(&f, format, Shown::Registered);
+        }
+        FnCommand::Update { name, flags } => {
+            let f = client.send::<UpdateFunction>(&UpdateFunctionFor {
+                function: FunctionName(name),
+                request: flags.read()?,
+            })?;
+            show(&f, format, Shown::Updated);
+        }
+        FnCommand::Reinstate { name } => {
+            let f = client.send::<ReinstateFunction>(&FunctionName(name))?;
+            show(&f, format, Shown::Reinstated);
         }
         FnCommand::List => {
             let all = client.send::<ListFunctions>(&writ_api::NoRequest)?;
@@ -154,7 +197,7 @@ pub fn run(args: FnArgs) -> Result<ExitCode, String> {
         }
         FnCommand::Show { name } => {
             let f = client.send::<GetFunction>(&FunctionName(name))?;
-            show(&f, format, false);
+            show(&f, format, Shown::Plain);
         }
         FnCommand::Delete { name } => {
             client.send::<DeleteFunction>(&FunctionName(name.clone()))?;
@@ -183,13 +226,28 @@ pub(super) fn read_rules(path: &std::path::Path) -> Result<Vec<AttestationRule>,
     })
 }
 
-fn show(f: &Function, format: ClientFormat, registered: bool) {
+/// What just happened to the function shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    Plain,
+    Registered,
+    Updated,
+    Reinstated,
+}
+
+fn show(f: &Function, format: ClientFormat, shown: Shown) {
     if format.is_json() {
         print_answer(f);
         return;
     }
-    if registered {
-        println!("registered {}", f.spiffe_id);
+    match shown {
+        Shown::Plain => {}
+        Shown::Registered => println!("registered {}", f.spiffe_id),
+        Shown::Updated => println!("updated {}", f.spiffe_id),
+        Shown::Reinstated => println!(
+            "reinstated {}: it may log in again; its SVIDs from before stay revoked",
+            f.spiffe_id
+        ),
     }
     println!("name:        {}", f.name);
     println!("spiffe id:   {}", f.spiffe_id);

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod audit;
 pub mod ca;
 pub mod client;
+pub mod config;
 pub mod dev;
 pub mod function;
 pub mod gateway;

@@ -65,6 +65,10 @@ pub enum Decide {
     /// `writ:PutAttestationRules` when the body gives rules other than join tokens alone,
     /// `writ:PutFunctionPolicy` when it gives identity policies.
     Registration,
+    /// `writ:UpdateFunction` on the function the path names; and, as for a registration,
+    /// `writ:PutAttestationRules` when the body gives rules other than join tokens alone,
+    /// `writ:PutFunctionPolicy` when it gives identity policies.
+    Update,
     /// `writ:RevokeFunction` on the function, `writ:RevokeSvid` on `writ:svid/SERIAL` or
     /// `writ:RevokeToken` on `writ:token/ID`, by the field the body gives.
     Revocation,
@@ -150,6 +154,11 @@ impl Decide {
             Decide::On(action, _) => vec![action],
             Decide::Registration => vec![
                 "writ:RegisterFunction",
+                "writ:PutAttestationRules",
+                "writ:PutFunctionPolicy",
+            ],
+            Decide::Update => vec![
+                "writ:UpdateFunction",
                 "writ:PutAttestationRules",
                 "writ:PutFunctionPolicy",
             ],

@@ -89,6 +89,21 @@ pub(super) async fn of(
             }
             targets
         }
+        Decide::Update => {
+            let name = path_name(parts).await?;
+            let id = function_id(state, &name)?;
+            let u: Update = decode(parts, body())?;
+            let mut targets = vec![target("writ:UpdateFunction", id.clone())];
+            if u.attestation
+                .is_some_and(|rules| rules != [AttestationRule::JoinToken])
+            {
+                targets.push(target("writ:PutAttestationRules", id.clone()));
+            }
+            if u.policies.is_some_and(|p| !p.is_empty()) {
+                targets.push(target("writ:PutFunctionPolicy", id));
+            }
+            targets
+        }
         Decide::Revocation => {
             let revoke: writ_api::identity::RevokeRequest = decode(parts, body())?;
             let what = revocations::revocation(state, &revoke)?;
@@ -187,6 +202,15 @@ struct MaybePair {
 #[derive(Deserialize)]
 struct Registration {
     name: String,
+    #[serde(default)]
+    attestation: Option<Vec<AttestationRule>>,
+    #[serde(default)]
+    policies: Option<Vec<serde_json::Value>>,
+}
+
+/// What an update gives.
+#[derive(Deserialize)]
+struct Update {
     #[serde(default)]
     attestation: Option<Vec<AttestationRule>>,
     #[serde(default)]
