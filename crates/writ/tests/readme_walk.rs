@@ -9,7 +9,7 @@
 //! - A comment `# exits N` on a command's line says it exits with N (a refused policy, a
 //!   diff that finds new access); otherwise it must exit 0.
 //! - A command ending with ` &` runs in the background, as in a second terminal: the walk
-//!   waits until it prints that it is listening or ready, and stops it at the end. A `dev`
+//!   waits until it prints that it is listening or ready, and stops it (SIGTERM) at the end. A `dev`
 //!   command (`writ dev`) serves until Ctrl-C: the walk waits until its demo has run and
 //!   sends it Ctrl-C, as the README's reader does, and requires it to exit 0.
 //! - A `toml` block whose first line is `# FILE: ...` is that file's content, written
@@ -130,7 +130,7 @@ fn script(steps: &[Step], logs: &Path) -> String {
     let mut s = String::from(
         "set -u\n\
          background=()\n\
-         stop_all() { for p in \"${background[@]}\"; do kill -INT \"$p\" 2>/dev/null; done; wait 2>/dev/null; }\n\
+         stop_all() { for p in \"${background[@]}\"; do kill -TERM \"$p\" 2>/dev/null; done; wait 2>/dev/null; }\n\
          trap stop_all EXIT\n\
          ready() { # LOG PID: wait until the log says it is listening or ready\n\
            for _ in $(seq 1 600); do\n\
