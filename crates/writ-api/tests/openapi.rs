@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 /// The routes the server mounts (crates/writ-server/src/api/routes.rs), method and path.
-const MOUNTED: [(&str, &str); 35] = [
+const MOUNTED: [(&str, &str); 36] = [
     ("GET", "/v1/health"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/bundle"),
@@ -33,6 +33,7 @@ const MOUNTED: [(&str, &str); 35] = [
     ("GET", "/v1/audit/checkpoints"),
     ("POST", "/v1/aws/signing-key"),
     ("POST", "/v1/aws/credentials"),
+    ("POST", "/v1/quotas/lease"),
     ("POST", "/v1/secrets/create"),
     ("POST", "/v1/secrets/put"),
     ("POST", "/v1/secrets/get"),

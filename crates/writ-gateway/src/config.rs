@@ -85,9 +85,22 @@ pub struct UsagePlan {
     pub rate: Option<RateLimit>,
     /// The most requests per key in each `quota_period`.
     pub quota: Option<u64>,
-    /// The quota's period (default one day).
+    /// The quota's period (default one day). A shared quota's periods are aligned to the
+    /// wall clock (they start at multiples of the period since the Unix epoch); a local
+    /// one's start at the key's first request.
     #[serde(default = "default_quota_period", with = "duration")]
     pub quota_period: Duration,
+    /// Whether the quota is counted through the server, together with every other
+    /// gateway whose plan for the key says so, rather than by this gateway alone
+    /// ([`crate::quota_lease`]). The gateway's token then needs `writ:LeaseQuota` on
+    /// `writ:quotas`.
+    #[serde(default)]
+    pub shared: bool,
+    /// For a shared quota: how many admissions the gateway leases from the server at a
+    /// time (default a hundredth of the quota, 1 to 1000). Larger leases mean fewer calls
+    /// to the server, and more of the quota held unused by gateways that go quiet.
+    #[serde(default)]
+    pub lease: Option<u64>,
 }
 
 fn default_quota_period() -> Duration {
@@ -731,6 +744,28 @@ fn check(config: &Config) -> Result<(), String> {
                 "usage_plan.{name}.rate: per_second and burst must be positive"
             ));
         }
+        if plan.shared && plan.quota.is_none() {
+            return Err(format!(
+                "usage_plan.{name}.shared: a shared plan needs a quota"
+            ));
+        }
+        if let (Some(lease), Some(quota)) = (plan.lease, plan.quota)
+            && (lease == 0 || lease > quota)
+        {
+            return Err(format!(
+                "usage_plan.{name}.lease: from 1 to the quota ({quota}), got {lease}"
+            ));
+        }
+        if plan.shared && plan.quota_period.subsec_nanos() != 0 {
+            return Err(format!(
+                "usage_plan.{name}.quota_period: a shared quota's period is whole seconds"
+            ));
+        }
+        if plan.lease.is_some() && !plan.shared {
+            return Err(format!(
+                "usage_plan.{name}.lease: only a shared plan leases; set shared = true or remove it"
+            ));
+        }
         if plan.quota_period.is_zero() {
             return Err(format!(
                 "usage_plan.{name}.quota_period: must be longer than zero"
@@ -764,6 +799,18 @@ fn check(config: &Config) -> Result<(), String> {
             return Err(format!(
                 "api_key[{i}] ({}).plan: no usage plan {:?}",
                 k.id, k.plan
+            ));
+        }
+        if config.usage_plans[&k.plan].shared
+            && (k.id.len() > 128
+                || !k
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        {
+            return Err(format!(
+                "api_key[{i}] ({}).id: a key of a shared plan is counted by the server by its id: 1 to 128 letters, digits, '-', '_' or '.'",
+                k.id
             ));
         }
         let hex = k.hash.strip_prefix("sha256:").unwrap_or_default();
@@ -1060,5 +1107,68 @@ timeout = "5s"
             ))
             .unwrap();
         }
+    }
+
+    #[test]
+    fn a_shared_plan_needs_a_quota_of_whole_seconds_and_a_lease_within_it() {
+        const KEY: &str = r#"
+[[route]]
+name = "partner"
+function = "partner"
+upstream = "http://127.0.0.1:9001"
+auth = ["api-key"]
+[[api_key]]
+id = "partner-a"
+hash = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+plan = "p"
+routes = ["partner"]
+"#;
+        let c = with(&format!(
+            "{KEY}[usage_plan.p]\nquota = 500\nquota_period = \"1m\"\nshared = true\n"
+        ))
+        .unwrap();
+        let plan = &c.usage_plans["p"];
+        assert!(plan.shared);
+        assert_eq!(plan.lease, None);
+        assert!(
+            !with(&format!("{KEY}[usage_plan.p]\nquota = 500\n"))
+                .unwrap()
+                .usage_plans["p"]
+                .shared
+        );
+        for (plan, expect) in [
+            (
+                "shared = true\n",
+                "usage_plan.p.shared: a shared plan needs a quota",
+            ),
+            (
+                "quota = 5\nshared = true\nlease = 6\n",
+                "usage_plan.p.lease: from 1 to the quota (5), got 6",
+            ),
+            (
+                "quota = 5\nshared = true\nlease = 0\n",
+                "usage_plan.p.lease: from 1 to the quota (5), got 0",
+            ),
+            (
+                "quota = 5\nlease = 2\n",
+                "usage_plan.p.lease: only a shared plan leases",
+            ),
+            (
+                "quota = 5\nshared = true\nquota_period = \"1500ms\"\n",
+                "usage_plan.p.quota_period: a shared quota's period is whole seconds",
+            ),
+        ] {
+            let e = with(&format!("{KEY}[usage_plan.p]\n{plan}")).unwrap_err();
+            assert!(e.contains(expect), "{plan}: {e}");
+        }
+        let e = with(&format!(
+            "{}[usage_plan.p]\nquota = 5\nshared = true\n",
+            KEY.replace("partner-a", "partner a")
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("api_key[0] (partner a).id: a key of a shared plan"),
+            "{e}"
+        );
     }
 }

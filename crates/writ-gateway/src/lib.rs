@@ -19,6 +19,7 @@ pub mod limits;
 pub mod metrics;
 pub mod path;
 pub mod proxy;
+pub mod quota_lease;
 pub mod serve;
 pub mod sync;
 pub mod tls;

@@ -26,6 +26,7 @@ use crate::config::{AuthMethod, Config, Route};
 use crate::limits::{BodyBudget, Bucket, Quota, Reserved};
 use crate::metrics::{Label, Metrics, NO_ROUTE};
 use crate::path::check_path;
+use crate::quota_lease::{SharedQuota, default_lease};
 use crate::sync::{ServerClient, Shared};
 use crate::upstream::{Pooled, SendError, Upstream, Upstreams};
 
@@ -37,6 +38,7 @@ mod headers;
 mod lambda;
 mod refusal;
 mod route;
+mod shared_quota;
 
 use authenticate::{Caller, CheckedCert, JwtHit, KeyState};
 use authorize::Decided;
@@ -261,7 +263,20 @@ impl Gateway {
                         hash: k.hash.clone(),
                         routes: k.routes.clone(),
                         bucket: plan.rate.map(|l| Bucket::new(l, now)),
-                        quota: plan.quota.map(|q| Quota::new(q, plan.quota_period, now)),
+                        quota: plan
+                            .quota
+                            .filter(|_| !plan.shared)
+                            .map(|q| Quota::new(q, plan.quota_period, now)),
+                        shared: plan.quota.filter(|_| plan.shared).map(|q| {
+                            Arc::new(shared_quota::SharedKey {
+                                id: Arc::from(k.id.as_str()),
+                                quota: Arc::new(Mutex::new(SharedQuota::new(
+                                    q,
+                                    plan.quota_period.as_secs(),
+                                    plan.lease.unwrap_or_else(|| default_lease(q)),
+                                ))),
+                            })
+                        }),
                     },
                 )
             })

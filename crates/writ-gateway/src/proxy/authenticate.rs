@@ -26,7 +26,10 @@ pub(super) struct KeyState {
     pub(super) hash: String,
     pub(super) routes: Vec<String>,
     pub(super) bucket: Option<Bucket>,
+    /// The plan's quota, counted by this gateway alone.
     pub(super) quota: Option<Quota>,
+    /// The plan's quota, counted through the server with the other gateways.
+    pub(super) shared: Option<Arc<super::shared_quota::SharedKey>>,
 }
 
 /// A client certificate checked against one bundle (by its digest), or why it was refused.
@@ -111,7 +114,7 @@ impl Gateway {
                 }
                 AuthMethod::ApiKey => {
                     if let Some(key) = headers.get(names::X_API_KEY).and_then(|v| v.to_str().ok()) {
-                        return self.check_api_key(key, &route.name).map(|id| Caller {
+                        return self.check_api_key(key, &route.name).await.map(|id| Caller {
                             actor: format!("apikey:{id}").into(),
                             svid: None,
                             workload: false,
@@ -334,10 +337,26 @@ impl Gateway {
         Ok(id)
     }
 
-    fn check_api_key(&self, presented: &str, route: &str) -> Result<String, Refusal> {
+    async fn check_api_key(&self, presented: &str, route: &str) -> Result<String, Refusal> {
         let Some((id, secret)) = authn::parse_api_key(presented) else {
             return Err(Refusal::unauthenticated("x-api-key: not a writ API key"));
         };
+        let shared = self.check_api_key_locally(id, secret, route)?;
+        if let Some(shared) = shared {
+            shared.spend(&self.server).await?;
+        }
+        Ok(id.to_string())
+    }
+
+    /// The checks of an API key that need no server: its secret, its routes, its rate
+    /// and its plan's quota when this gateway counts it alone. The shared quota, if the
+    /// plan has one, is left to the caller.
+    fn check_api_key_locally(
+        &self,
+        id: &str,
+        secret: &str,
+        route: &str,
+    ) -> Result<Option<Arc<super::shared_quota::SharedKey>>, Refusal> {
         let mut keys = self
             .keys
             .lock()
@@ -385,6 +404,6 @@ impl Gateway {
             r.retry_after = Some(wait);
             return Err(r);
         }
-        Ok(id.to_string())
+        Ok(state.shared.clone())
     }
 }

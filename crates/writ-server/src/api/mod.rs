@@ -25,6 +25,7 @@ mod ca;
 mod functions;
 mod identity;
 mod intentions;
+mod quotas;
 mod revocations;
 pub mod routes;
 pub mod secrets;

@@ -10,6 +10,7 @@
 //! | [`intentions`] | which function may call which: list (and follow), write, delete, check |
 //! | [`tokens`] | admin tokens for operators and gateways |
 //! | [`ca`] | rotating the trust domain's signing keys |
+//! | [`quotas`] | API-key quotas that several gateways count together: leases from the count |
 //! | [`revocations`] | revoking a function, an SVID serial or a token; the revocation feed |
 //!
 //! Authorization is not here: it is decided before a handler runs ([`crate::api::access`]).
@@ -19,6 +20,7 @@
 pub mod ca;
 pub mod functions;
 pub mod intentions;
+pub mod quotas;
 pub mod revocations;
 pub mod tokens;
 

@@ -68,6 +68,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0009_used_oidc_tokens.sql"),
         postgres: include_str!("migrations/postgres/0009_used_oidc_tokens.sql"),
     },
+    Migration {
+        version: 10,
+        name: "API-key quotas",
+        sqlite: include_str!("migrations/sqlite/0010_api_key_quotas.sql"),
+        postgres: include_str!("migrations/postgres/0010_api_key_quotas.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that

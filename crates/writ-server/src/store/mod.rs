@@ -15,12 +15,14 @@ mod audit;
 mod health;
 mod intentions;
 mod migrate;
+mod quotas;
 mod secrets;
 mod sqlite_file;
 
 pub use audit::{AppendedChanges, AuditFilter, AuditKeyRecord};
 pub use health::WriteFailure;
 pub use intentions::{IntentionRecord, IntentionWrite};
+pub use quotas::{QuotaCount, QuotaPeriod};
 pub use secrets::{
     Applied, Relabel, RewrapCounts, SecretChange, SecretRecord, VersionRecord, WrappedKey,
 };

@@ -1,0 +1,110 @@
+//! The shell around [`crate::quota_lease`]: spends an API key's shared quota, asking the
+//! server for leases (`POST /v1/quotas/lease`) on the request path when nothing is held,
+//! and in the background before what is held runs out.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use hyper::StatusCode;
+use writ_api::endpoints::LeaseQuota;
+use writ_api::quotas::QuotaLeaseRequest;
+
+use super::refusal::Refusal;
+use crate::metrics::Label;
+use crate::quota_lease::{Admit, Ask, SharedQuota};
+use crate::sync::ServerClient;
+
+/// How many times one request may find nothing held and ask: more than once only when
+/// other requests spent a lease before this one could.
+const ASKS_PER_REQUEST: usize = 3;
+
+/// One API key's shared quota, as the request path and the background refills share it.
+pub(super) struct SharedKey {
+    /// The key's id, as the server counts it.
+    pub(super) id: Arc<str>,
+    pub(super) quota: Arc<Mutex<SharedQuota>>,
+}
+
+/// The time now, in Unix milliseconds.
+fn now_ms() -> i64 {
+    match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
+    }
+}
+
+impl SharedKey {
+    /// Spends one admission, asking the server for a lease when none is held.
+    pub(super) async fn spend(&self, server: &ServerClient) -> Result<(), Refusal> {
+        for _ in 0..ASKS_PER_REQUEST {
+            let admit = self.lock().admit(now_ms());
+            match admit {
+                Admit::Yes { refill } => {
+                    if let Some(ask) = refill {
+                        let (id, quota, server) =
+                            (self.id.clone(), self.quota.clone(), server.clone());
+                        tokio::spawn(async move {
+                            ask_and_apply(&server, &id, &quota, ask).await;
+                        });
+                    }
+                    return Ok(());
+                }
+                Admit::Ask(ask) => ask_and_apply(server, &self.id, &self.quota, ask).await,
+                Admit::Exhausted { retry_after } => {
+                    let mut r = Refusal::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "quotaExceeded",
+                        Label::QuotaExceeded,
+                        format!("API key {} has used its quota", self.id),
+                    );
+                    r.retry_after = Some(retry_after);
+                    return Err(r);
+                }
+                Admit::Unavailable { retry_after } => {
+                    return Err(unavailable(&self.id, retry_after));
+                }
+            }
+        }
+        Err(unavailable(&self.id, Duration::from_secs(1)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedQuota> {
+        self.quota.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn unavailable(id: &str, retry_after: Duration) -> Refusal {
+    let mut r = Refusal::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        Label::Unavailable,
+        format!(
+            "API key {id}: its quota is counted by the server, which the gateway cannot reach now"
+        ),
+    );
+    r.retry_after = Some(retry_after.max(Duration::from_secs(1)));
+    r
+}
+
+/// Asks the server for `ask` and records the answer in `quota`.
+async fn ask_and_apply(server: &ServerClient, id: &str, quota: &Mutex<SharedQuota>, ask: Ask) {
+    let request = {
+        let q = quota.lock().unwrap_or_else(PoisonError::into_inner);
+        QuotaLeaseRequest {
+            key: id.to_owned(),
+            period_seconds: q.period_seconds(),
+            period_start: ask.period_start,
+            limit: q.quota(),
+            want: ask.want,
+        }
+    };
+    let answer = server.api().send::<LeaseQuota>(&request).await;
+    let mut q = quota.lock().unwrap_or_else(PoisonError::into_inner);
+    match answer {
+        Ok(lease) => q.granted(ask, lease.granted, lease.counted, now_ms()),
+        Err(e) => {
+            tracing::warn!(key = id, error = %e, "the server did not lease admissions of the API key's shared quota; the key's requests are refused (503) once what the gateway holds is spent");
+            q.failed(ask, now_ms());
+        }
+    }
+}
