@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How a route authenticates callers. A route lists one or several; the first that the
 /// request presents credentials for decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMethod {
     /// An X.509-SVID as the TLS client certificate.
@@ -40,7 +40,7 @@ impl AuthMethod {
 }
 
 /// Which webhook signature scheme a route checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WebhookStyle {
     /// `X-Hub-Signature-256: sha256=<hex of HMAC-SHA256(key, body)>`.
@@ -51,7 +51,7 @@ pub enum WebhookStyle {
 }
 
 /// A route's webhook settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// The signature scheme.
@@ -68,7 +68,7 @@ fn default_tolerance() -> Duration {
 }
 
 /// Requests per second with a burst, as a token bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Sustained requests per second.
@@ -78,7 +78,7 @@ pub struct RateLimit {
 }
 
 /// A usage plan for API keys: a rate and a quota per key.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsagePlan {
     /// The rate limit per key.
@@ -108,7 +108,7 @@ fn default_quota_period() -> Duration {
 }
 
 /// An API key: its id and the SHA-256 of its secret part, never the key itself.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKey {
     /// The id (the `ID` in `writ.apikey.ID.SECRET`).
@@ -122,7 +122,7 @@ pub struct ApiKey {
 }
 
 /// Cross-origin settings of a route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cors {
     /// Origins allowed to call (`*` for any, which cannot go with credentials).
@@ -150,7 +150,7 @@ fn default_max_age() -> u64 {
 }
 
 /// One route: requests for a host and path prefix go to one function's upstream.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// A name for logs, events and metrics.
@@ -212,7 +212,7 @@ pub struct Route {
 
 /// What a route taking `aws-iam` checks of a SigV4 signature besides the signature itself:
 /// `aws_iam = { service = "lambda", region = "us-east-1" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsIam {
     /// The service the credential scope must name: `lambda` by default, as function URLs
@@ -240,7 +240,7 @@ fn default_aws_service() -> String {
 /// A route's Lambda function: `lambda = { function = "orders", region = "us-east-1" }`.
 /// Strings keep their place in the file, so that a mistake is reported at its line and
 /// column.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lambda {
     /// The function's name (`orders`) or ARN
@@ -282,7 +282,7 @@ fn default_timeout() -> Duration {
 }
 
 /// Where the control plane is.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerLink {
     /// `https://HOST:PORT` of `writ server`.
@@ -296,7 +296,7 @@ pub struct ServerLink {
 }
 
 /// The gateway's own TLS certificate.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// The certificate chain (PEM).
@@ -306,7 +306,7 @@ pub struct Tls {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where to listen (HTTPS).
@@ -380,7 +380,13 @@ fn default_staleness() -> Duration {
 mod duration {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes a duration as [`super::parse_duration`] reads it, in the largest unit that
+    /// holds it exactly (`1d`, `90s`, `1500ms`).
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         #[derive(Deserialize)]
@@ -394,6 +400,30 @@ mod duration {
             Raw::Text(t) => super::parse_duration(&t).map_err(serde::de::Error::custom),
         }
     }
+}
+
+/// Writes a duration as [`parse_duration`] reads it, in the largest unit that holds it
+/// exactly; below a millisecond is dropped (the file cannot say it).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (per, unit) in [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ] {
+        if ms != 0 && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Writes the configuration in the file's format (TOML): every setting, defaults filled
+/// and paths as resolved, so that reading the text back gives the same configuration. It
+/// holds nothing secret: API keys are only hashes, and the token is named by its file.
+pub fn to_toml(config: &Config) -> Result<String, String> {
+    toml::to_string(config).map_err(|e| format!("the configuration cannot be written as TOML: {e}"))
 }
 
 /// Parses `<digits><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
@@ -1170,5 +1200,120 @@ routes = ["partner"]
             e.contains("api_key[0] (partner a).id: a key of a shared plan"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_printed_configuration_reads_back_as_the_same_configuration() {
+        let text = format!(
+            r#"metrics_listen = "127.0.0.1:9090"
+max_staleness = "90s"
+workers = 2
+{BASE}
+[[route]]
+name = "payments"
+function = "payments"
+path_prefix = "/pay"
+upstream = "https://127.0.0.1:9001/v2"
+upstream_ca = "ledger-ca.pem"
+auth = ["mtls", "jwt"]
+timeout = "1500ms"
+schema = "charge.json"
+rate_limit = {{ per_second = 2.5, burst = 4 }}
+allow_multi_audience = true
+cors = {{ allow_origins = ["https://shop.example.org"], allow_methods = ["POST"] }}
+
+[[route]]
+name = "hooks"
+function = "hooks"
+path_prefix = "/hooks"
+upstream = "http://127.0.0.1:9002"
+auth = ["webhook"]
+webhook = {{ style = "stripe", secret = "hooks/stripe", tolerance = "5m" }}
+
+[[route]]
+name = "orders"
+function = "orders"
+path_prefix = "/orders"
+lambda = {{ function = "orders", region = "us-east-1", qualifier = "live" }}
+auth = ["aws-iam", "api-key"]
+aws_iam = {{ service = "lambda", region = "eu-west-1" }}
+
+[usage_plan.basic]
+rate = {{ per_second = 5.0, burst = 10 }}
+quota = 1000
+quota_period = "1d"
+shared = true
+lease = 10
+
+[[api_key]]
+id = "partner-a"
+hash = "sha256:{hash}"
+plan = "basic"
+routes = ["orders"]
+"#,
+            hash = "ab".repeat(32)
+        );
+        let first = parse(&text, "gateway.toml", Path::new("/etc/writ")).unwrap();
+        let printed = to_toml(&first).unwrap();
+        // TOML, not Rust's Debug output.
+        assert!(
+            printed.starts_with("listen = \"127.0.0.1:8443\"\n"),
+            "{printed}"
+        );
+        assert!(
+            !printed.contains("Spanned") && !printed.contains("Config {"),
+            "{printed}"
+        );
+        // Defaults filled, durations in the file's units, paths resolved.
+        for line in [
+            "max_staleness = \"90s\"",
+            "timeout = \"1500ms\"",
+            "quota_period = \"1d\"",
+            "tolerance = \"5m\"",
+            "ca_file = \"/etc/writ/ca.pem\"",
+            "max_connections_per_client = 256",
+            "shared = true",
+        ] {
+            assert!(printed.contains(line), "{line} in {printed}");
+        }
+        // Read from anywhere else, it is the same configuration, and prints the same.
+        let again = parse(&printed, "printed.toml", Path::new("/elsewhere")).unwrap();
+        assert_eq!(to_toml(&again).unwrap(), printed);
+        assert_eq!(again.server.ca_file, Path::new("/etc/writ/ca.pem"));
+        assert_eq!(again.routes[0].timeout, Duration::from_millis(1500));
+        assert_eq!(
+            again.routes[0].schema.as_deref(),
+            Some(Path::new("/etc/writ/charge.json"))
+        );
+        assert_eq!(
+            again.routes[2]
+                .lambda
+                .as_ref()
+                .unwrap()
+                .get_ref()
+                .qualifier
+                .as_ref()
+                .unwrap()
+                .get_ref(),
+            "live"
+        );
+        assert_eq!(again.usage_plans, first.usage_plans);
+        assert_eq!(again.max_staleness, Duration::from_secs(90));
+        assert_eq!(again.workers, Some(2));
+    }
+
+    #[test]
+    fn durations_are_written_in_the_largest_exact_unit() {
+        for (d, text) in [
+            (Duration::from_secs(86_400), "1d"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_secs(300), "5m"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::ZERO, "0ms"),
+        ] {
+            assert_eq!(format_duration(d), text);
+            assert_eq!(parse_duration(text).unwrap(), d);
+        }
     }
 }

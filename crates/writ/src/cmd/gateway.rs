@@ -21,7 +21,8 @@ pub struct GatewayArgs {
     /// The configuration file (TOML).
     #[arg(long, env = "WRIT_GATEWAY_CONFIG")]
     config: Option<PathBuf>,
-    /// Print the configuration as read (paths resolved, defaults filled) and exit.
+    /// Print the configuration as read, in the file's format (TOML: paths resolved,
+    /// defaults filled; API keys only as their hashes), and exit.
     #[arg(long)]
     print_config: bool,
     /// This gateway's name in audit events (default: the host name).
@@ -73,7 +74,7 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode, String> {
         .ok_or("give --config FILE (see `writ gateway --help`)")?;
     let config = writ_gateway::config::load(&path)?;
     if args.print_config {
-        println!("{config:#?}");
+        print!("{}", writ_gateway::config::to_toml(&config)?);
         return Ok(ExitCode::SUCCESS);
     }
     super::server::init_logging(false);
