@@ -84,6 +84,7 @@ fn sign(
         .ca
         .sign_csr(csr.as_bytes(), id, now, ttl)
         .map_err(issue_error)?;
+    state.metrics.issued(crate::metrics::SvidKind::X509);
     let serial = hex(&svid.serial);
     let t = now.unix_timestamp();
     Ok((
@@ -436,6 +437,7 @@ pub(super) async fn mint_jwt(
         .authority
         .mint_bound(&caller.id, &audience, now, ttl, caller_serial)
         .map_err(|e| ApiError::internal("could not sign the JWT-SVID", e))?;
+    state.metrics.issued(crate::metrics::SvidKind::Jwt);
     state.audit(
         &conn,
         caller.id.as_str(),

@@ -45,6 +45,20 @@ impl Store {
         want: i64,
         now: i64,
     ) -> Result<Option<QuotaCount>, StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.lease_quota_untimed(period, limit, want, now).await;
+        self.latency
+            .observe(super::StoreOp::QuotaLease, started.elapsed());
+        result
+    }
+
+    async fn lease_quota_untimed(
+        &self,
+        period: QuotaPeriod<'_>,
+        limit: i64,
+        want: i64,
+        now: i64,
+    ) -> Result<Option<QuotaCount>, StoreError> {
         let end = period.start.saturating_add(period.seconds);
         let inserted = sqlx::query(
             "INSERT INTO api_key_quotas (key_id, period_seconds, period_start, period_end, granted) \
