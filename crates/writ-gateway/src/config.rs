@@ -426,6 +426,25 @@ pub fn to_toml(config: &Config) -> Result<String, String> {
     toml::to_string(config).map_err(|e| format!("the configuration cannot be written as TOML: {e}"))
 }
 
+/// The first setting, other than the routes, usage plans and API keys, that differs
+/// between `old` and `new`, by its name in the file: what a reload cannot change
+/// without a restart. `None` when only those three differ.
+pub fn fixed_setting_changed(old: &Config, new: &Config) -> Result<Option<String>, String> {
+    let fixed = |c: &Config| -> Result<toml::Table, String> {
+        let mut c = c.clone();
+        c.routes.clear();
+        c.usage_plans.clear();
+        c.api_keys.clear();
+        toml::Table::try_from(&c).map_err(|e| format!("the configuration cannot be compared: {e}"))
+    };
+    let (old, new) = (fixed(old)?, fixed(new)?);
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    Ok(names
+        .into_iter()
+        .find(|name| old.get(*name) != new.get(*name))
+        .cloned())
+}
+
 /// Parses `<digits><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?}: write a number and a unit, such as 500ms, 30s, 5m or 1h");
@@ -1315,5 +1334,35 @@ routes = ["orders"]
             assert_eq!(format_duration(d), text);
             assert_eq!(parse_duration(text).unwrap(), d);
         }
+    }
+
+    #[test]
+    fn a_reload_may_change_routes_plans_and_keys_and_nothing_else() {
+        let route =
+            "[[route]]\nname = \"a\"\nfunction = \"a\"\nupstream = \"http://h:1\"\npublic = true\n";
+        let old = with(route).unwrap();
+        let more = with(&format!(
+            "{route}{}[usage_plan.p]\nquota = 5\n",
+            route.replace("\"a\"", "\"b\"")
+        ))
+        .unwrap();
+        assert_eq!(fixed_setting_changed(&old, &more).unwrap(), None);
+        let slower = parse(
+            &format!("max_staleness = \"1m\"\n{BASE}{route}"),
+            "gateway.toml",
+            Path::new("/etc/writ"),
+        )
+        .unwrap();
+        assert_eq!(
+            fixed_setting_changed(&more, &slower).unwrap().as_deref(),
+            Some("max_staleness")
+        );
+        let elsewhere =
+            parse(&format!("{BASE}{route}"), "gateway.toml", Path::new("/srv")).unwrap();
+        assert_eq!(
+            fixed_setting_changed(&old, &elsewhere).unwrap().as_deref(),
+            Some("server"),
+            "the token and CA files moved with the directory"
+        );
     }
 }

@@ -1,13 +1,17 @@
 //! Operating writ: `writ gateway --print-config` prints the configuration in the file's
 //! format, and what it prints reads back as the same configuration; `writ server
 //! --metrics-listen` serves Prometheus `/metrics` with requests, decisions, issuance, the
-//! store's latency and the audit queue.
+//! store's latency and the audit queue; SIGHUP reloads a running gateway's routes, and a
+//! broken file leaves them as they were.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Server, TRUST_DOMAIN, TempDir, success, wait_for, writ_command};
+use common::gateway::Gateway;
+use common::{
+    Server, TRUST_DOMAIN, TempDir, localhost_certificate, success, wait_for, writ_command,
+};
 
 const CONFIG: &str = r#"
 listen = "127.0.0.1:8443"
@@ -164,4 +168,101 @@ fn the_server_serves_prometheus_metrics_on_its_metrics_listener() {
     }
     // No secret in it: the refused token never appears.
     assert!(!text.contains("writ.admin."), "{text}");
+}
+
+/// A public route named `name` under `/name`, to `upstream`.
+fn public_route(name: &str, upstream: u16) -> String {
+    format!(
+        "[[route]]\nname = \"{name}\"\nfunction = \"{name}\"\npath_prefix = \"/{name}\"\n\
+         upstream = \"http://127.0.0.1:{upstream}\"\npublic = true\n\n"
+    )
+}
+
+#[test]
+fn sighup_reloads_the_gateways_routes_and_a_broken_file_changes_nothing() {
+    let dir = TempDir::new("gw-sighup");
+    let server = Server::start(&dir.join("data"), &["--trust-domain", TRUST_DOMAIN]);
+    let (_upstream, upstream) = common::echo_upstream(&dir);
+    common::gateway::token(&server, &dir, &[]);
+    let (ca, cert, key) = localhost_certificate(&dir, "gateway");
+    let head = common::gateway::config_head(&server, &cert, &key);
+    let file = dir.join("gateway.toml");
+    std::fs::write(&file, format!("{head}\n{}", public_route("old", upstream))).unwrap();
+    let mut cmd = writ_command();
+    cmd.args(["gateway", "--config"]).arg(&file);
+    let gateway = Gateway::start(cmd, &dir, ca);
+    let status = |path: &str| gateway.curl("GET", path).send().status;
+    assert_eq!(status("/old/x"), 200);
+    assert_eq!(status("/new/x"), 404);
+
+    // A route added: served once the gateway has reloaded, the old one still.
+    std::fs::write(
+        &file,
+        format!(
+            "{head}\n{}{}",
+            public_route("old", upstream),
+            public_route("new", upstream)
+        ),
+    )
+    .unwrap();
+    gateway.proc.signal("HUP");
+    wait_for("the new route", Duration::from_secs(15), || {
+        (status("/new/x") == 200).then_some(())
+    });
+    assert_eq!(status("/old/x"), 200);
+    assert!(
+        gateway
+            .proc
+            .log()
+            .contains("SIGHUP: reloaded the routes, usage plans and API keys"),
+        "{}",
+        gateway.proc.log()
+    );
+
+    // A broken file (a string never closed, on its line 3 after the head): logged with
+    // its place, and both routes stay.
+    let broken_line = head.lines().count() + 3;
+    std::fs::write(
+        &file,
+        format!("{head}\n[[route]]\nname = \"broken\nfunction = \"x\"\n"),
+    )
+    .unwrap();
+    gateway.proc.signal("HUP");
+    let why = wait_for("the refused reload", Duration::from_secs(15), || {
+        let log = gateway.proc.log();
+        log.lines()
+            .find(|l| l.contains("SIGHUP: the configuration was not reloaded"))
+            .map(str::to_string)
+    });
+    let place = format!("{}:{broken_line}:", file.display());
+    assert!(why.contains(&place), "{place} in {why}");
+    assert_eq!(status("/old/x"), 200);
+    assert_eq!(status("/new/x"), 200);
+
+    // A setting that needs a restart is refused by name, and nothing changes.
+    std::fs::write(
+        &file,
+        format!(
+            "max_staleness = \"1m\"\n{head}\n{}",
+            public_route("new", upstream)
+        ),
+    )
+    .unwrap();
+    gateway.proc.signal("HUP");
+    wait_for("the second refused reload", Duration::from_secs(15), || {
+        gateway
+            .proc
+            .log()
+            .contains("max_staleness changed: it takes effect only when the gateway restarts")
+            .then_some(())
+    });
+    assert_eq!(status("/old/x"), 200);
+
+    // A route removed: no longer served.
+    std::fs::write(&file, format!("{head}\n{}", public_route("new", upstream))).unwrap();
+    gateway.proc.signal("HUP");
+    wait_for("the old route gone", Duration::from_secs(15), || {
+        (status("/old/x") == 404).then_some(())
+    });
+    assert_eq!(status("/new/x"), 200);
 }

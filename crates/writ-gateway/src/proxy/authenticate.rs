@@ -23,6 +23,8 @@ use crate::metrics::Label;
 
 /// Per API key: its hash, and its plan's limits.
 pub(super) struct KeyState {
+    /// Its plan, as configured: a reload keeps the state of a key whose plan is the same.
+    pub(super) plan: crate::config::UsagePlan,
     pub(super) hash: String,
     pub(super) routes: Vec<String>,
     pub(super) bucket: Option<Bucket>,
@@ -357,7 +359,8 @@ impl Gateway {
         secret: &str,
         route: &str,
     ) -> Result<Option<Arc<super::shared_quota::SharedKey>>, Refusal> {
-        let mut keys = self
+        let table = self.table();
+        let mut keys = table
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

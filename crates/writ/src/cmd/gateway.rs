@@ -10,6 +10,7 @@ use std::process::ExitCode;
     after_help = "Examples:
   writ gateway --config gateway.toml
   writ gateway --config gateway.toml --print-config
+  kill -HUP $(pidof writ)       # reload the routes, usage plans and API keys from the file
   writ gateway apikey partner-a --route partners   # a new API key, and its entry for gateway.toml
 
 Every request is authenticated (mTLS with an X.509-SVID, a JWT-SVID, an HMAC-signed webhook
@@ -85,6 +86,10 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("could not start the runtime: {e}"))?;
     runtime.block_on(async move {
         let bound = writ_gateway::serve::bind(config, node).await?;
+        tokio::spawn(writ_gateway::serve::reload_on_hangup(
+            path.clone(),
+            bound.gateway(),
+        ));
         println!("writ: gateway listening on https://{}", bound.addr);
         if let Some(m) = bound.metrics_addr {
             println!("writ: metrics on http://{m}/metrics");
