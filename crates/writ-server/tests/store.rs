@@ -2062,6 +2062,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
         sqlx::raw_sql(
             "DROP TABLE audit_segment_actors; DROP TABLE audit_segments; \
              ALTER TABLE functions DROP COLUMN boundary; DROP TABLE used_oidc_tokens; \
+             DROP TABLE api_key_quotas; \
              DELETE FROM writ_schema WHERE version >= 6; \
              CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
                actor TEXT NOT NULL, action TEXT NOT NULL, decision TEXT, outcome TEXT NOT NULL, \
@@ -2189,7 +2190,7 @@ async fn store_as_schema_6(
     sqlx::raw_sql(
         "DROP TABLE audit_segments; DELETE FROM audit_segment_actors; \
          DELETE FROM audit_checkpoints; ALTER TABLE functions DROP COLUMN boundary; \
-         DROP TABLE used_oidc_tokens; \
+         DROP TABLE used_oidc_tokens; DROP TABLE api_key_quotas; \
          DELETE FROM writ_schema WHERE version >= 7; \
          CREATE TABLE audit_segments (first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL, \
            min_time_ms BIGINT NOT NULL, max_time_ms BIGINT NOT NULL, prev_hash TEXT NOT NULL, \
