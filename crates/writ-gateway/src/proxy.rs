@@ -313,6 +313,7 @@ impl Table {
                                     plan.quota_period.as_secs(),
                                     plan.lease.unwrap_or_else(|| default_lease(q)),
                                 ))),
+                                answered: Arc::new(tokio::sync::Notify::new()),
                             })
                         }),
                     },

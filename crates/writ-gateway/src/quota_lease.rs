@@ -7,7 +7,9 @@
 //! keeps the authoritative count per key and period and grants *leases* from it: "up to
 //! N admissions of this period", never past the plan's quota. A gateway spends what it
 //! holds locally, one admission per request, and asks for the next lease in the background
-//! once it holds `lease / 2` or fewer; a request finding nothing held waits for a lease.
+//! once it holds `lease / 2` or fewer; a request finding nothing held asks for a lease and
+//! waits for it. One lease is asked for at a time: requests finding nothing held while one
+//! is on its way wait for it rather than ask again.
 //!
 //! Bounds (with G gateways and a lease size of L):
 //! - over-admission: none. An admission is spent only from a lease, and the server's
@@ -49,6 +51,9 @@ pub enum Admit {
     },
     /// Nothing held: ask for this lease, then call [`SharedQuota::admit`] again.
     Ask(Ask),
+    /// Nothing held, and a lease is on its way: wait for its answer, then call
+    /// [`SharedQuota::admit`] again.
+    Wait,
     /// The period's quota is spent, across all gateways: refuse (429) until it ends.
     Exhausted {
         /// How long until the next period.
@@ -73,8 +78,8 @@ pub struct SharedQuota {
     held: u64,
     /// The server said the period's count is at the quota.
     exhausted: bool,
-    /// A lease is being asked for in the background.
-    refilling: bool,
+    /// A lease is being asked for (in the background, or by a request).
+    asking: bool,
     /// After a failed lease request: no request asks again before this (Unix ms).
     quiet_until: i64,
 }
@@ -90,7 +95,7 @@ impl SharedQuota {
             period_start: i64::MIN,
             held: 0,
             exhausted: false,
-            refilling: false,
+            asking: false,
             quiet_until: i64::MIN,
         }
     }
@@ -132,7 +137,7 @@ impl SharedQuota {
             self.period_start = period;
             self.held = 0;
             self.exhausted = false;
-            self.refilling = false;
+            self.asking = false;
         }
         period
     }
@@ -143,11 +148,11 @@ impl SharedQuota {
         if self.held > 0 {
             self.held -= 1;
             let refill = (!self.exhausted
-                && !self.refilling
+                && !self.asking
                 && now_ms >= self.quiet_until
                 && self.held <= self.lease / 2)
                 .then(|| {
-                    self.refilling = true;
+                    self.asking = true;
                     Ask {
                         period_start: period,
                         want: self.lease,
@@ -167,6 +172,10 @@ impl SharedQuota {
                 ),
             };
         }
+        if self.asking {
+            return Admit::Wait;
+        }
+        self.asking = true;
         Admit::Ask(Ask {
             period_start: period,
             want: self.lease,
@@ -180,7 +189,7 @@ impl SharedQuota {
         if ask.period_start != period {
             return;
         }
-        self.refilling = false;
+        self.asking = false;
         self.quiet_until = i64::MIN;
         self.held = self.held.saturating_add(granted.min(ask.want));
         if granted < ask.want || counted >= self.quota {
@@ -193,7 +202,7 @@ impl SharedQuota {
     pub fn failed(&mut self, ask: Ask, now_ms: i64) {
         let period = self.roll(now_ms);
         if ask.period_start == period {
-            self.refilling = false;
+            self.asking = false;
         }
         self.quiet_until = now_ms.saturating_add(RETRY_AFTER_FAILURE_MS);
     }
@@ -231,6 +240,27 @@ mod tests {
         assert_eq!(q.held(), 1);
         q.granted(ask, 4, 8, T0);
         assert_eq!(q.held(), 5);
+    }
+
+    #[test]
+    fn one_lease_is_asked_for_at_a_time_and_others_wait_for_it() {
+        let mut q = SharedQuota::new(10, 60, 4);
+        let Admit::Ask(ask) = q.admit(T0) else {
+            panic!("nothing held: ask")
+        };
+        // A second request while that lease is on its way waits for it.
+        assert_eq!(q.admit(T0), Admit::Wait);
+        q.granted(ask, 4, 4, T0);
+        yes(q.admit(T0));
+        // Spent down to half a lease: a refill is asked for; spent out meanwhile, the
+        // next request waits for the refill rather than asking again.
+        let refill = yes(q.admit(T0)).unwrap();
+        yes(q.admit(T0));
+        yes(q.admit(T0));
+        assert_eq!(q.held(), 0);
+        assert_eq!(q.admit(T0), Admit::Wait);
+        q.granted(refill, 4, 8, T0);
+        assert_eq!(q.held(), 4);
     }
 
     #[test]
@@ -322,7 +352,9 @@ mod tests {
                         g.granted(ask, granted, c, T0);
                     }
                     Admit::Exhausted { .. } => break,
-                    Admit::Unavailable { .. } => panic!("no failures here"),
+                    Admit::Unavailable { .. } | Admit::Wait => {
+                        panic!("no failures, and every ask is answered at once")
+                    }
                 }
             }
         }

@@ -14,15 +14,20 @@ use crate::metrics::Label;
 use crate::quota_lease::{Admit, Ask, SharedQuota};
 use crate::sync::ServerClient;
 
-/// How many times one request may find nothing held and ask: more than once only when
-/// other requests spent a lease before this one could.
+/// How many times one request may find nothing held and ask (or wait for another's ask):
+/// more than once only when other requests spent a lease before this one could.
 const ASKS_PER_REQUEST: usize = 3;
+
+/// The longest a request waits for a lease another request or a refill asked for.
+const WAIT_FOR_LEASE: Duration = Duration::from_secs(5);
 
 /// One API key's shared quota, as the request path and the background refills share it.
 pub(super) struct SharedKey {
     /// The key's id, as the server counts it.
     pub(super) id: Arc<str>,
     pub(super) quota: Arc<Mutex<SharedQuota>>,
+    /// Woken when a lease's answer is in.
+    pub(super) answered: Arc<tokio::sync::Notify>,
 }
 
 /// The time now, in Unix milliseconds.
@@ -37,19 +42,38 @@ impl SharedKey {
     /// Spends one admission, asking the server for a lease when none is held.
     pub(super) async fn spend(&self, server: &ServerClient) -> Result<(), Refusal> {
         for _ in 0..ASKS_PER_REQUEST {
+            // Registered before the state is read, so an answer that comes in between is
+            // not missed.
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
             let admit = self.lock().admit(now_ms());
             match admit {
                 Admit::Yes { refill } => {
                     if let Some(ask) = refill {
-                        let (id, quota, server) =
-                            (self.id.clone(), self.quota.clone(), server.clone());
-                        tokio::spawn(async move {
-                            ask_and_apply(&server, &id, &quota, ask).await;
-                        });
+                        self.ask(server, ask);
                     }
                     return Ok(());
                 }
-                Admit::Ask(ask) => ask_and_apply(server, &self.id, &self.quota, ask).await,
+                // The ask runs on its own, so that a request given up half way (its client
+                // gone) never leaves the lease unasked and the others waiting.
+                Admit::Ask(ask) => {
+                    self.ask(server, ask);
+                    if tokio::time::timeout(WAIT_FOR_LEASE, answered)
+                        .await
+                        .is_err()
+                    {
+                        return Err(unavailable(&self.id, Duration::from_secs(1)));
+                    }
+                }
+                Admit::Wait => {
+                    if tokio::time::timeout(WAIT_FOR_LEASE, answered)
+                        .await
+                        .is_err()
+                    {
+                        return Err(unavailable(&self.id, Duration::from_secs(1)));
+                    }
+                }
                 Admit::Exhausted { retry_after } => {
                     let mut r = Refusal::new(
                         StatusCode::TOO_MANY_REQUESTS,
@@ -66,6 +90,21 @@ impl SharedKey {
             }
         }
         Err(unavailable(&self.id, Duration::from_secs(1)))
+    }
+
+    /// Asks for `ask` in a task of its own, and wakes the requests waiting for it when
+    /// the answer is in.
+    fn ask(&self, server: &ServerClient, ask: Ask) {
+        let (id, quota, answered, server) = (
+            self.id.clone(),
+            self.quota.clone(),
+            self.answered.clone(),
+            server.clone(),
+        );
+        tokio::spawn(async move {
+            ask_and_apply(&server, &id, &quota, ask).await;
+            answered.notify_waiters();
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SharedQuota> {
