@@ -115,6 +115,12 @@ impl SharedQuota {
         self.held
     }
 
+    /// Whether a request finding nothing held would wait ([`Admit::Wait`]): a lease is on
+    /// its way. Changes nothing.
+    pub fn waiting(&self) -> bool {
+        self.held == 0 && self.asking
+    }
+
     /// The start (Unix seconds) of the period `now_ms` is in.
     pub fn period_of(&self, now_ms: i64) -> i64 {
         let seconds = i64::try_from(self.period_seconds).unwrap_or(i64::MAX);
@@ -249,6 +255,7 @@ mod tests {
             panic!("nothing held: ask")
         };
         // A second request while that lease is on its way waits for it.
+        assert!(q.waiting());
         assert_eq!(q.admit(T0), Admit::Wait);
         q.granted(ask, 4, 4, T0);
         yes(q.admit(T0));
@@ -261,6 +268,7 @@ mod tests {
         assert_eq!(q.admit(T0), Admit::Wait);
         q.granted(refill, 4, 8, T0);
         assert_eq!(q.held(), 4);
+        assert!(!q.waiting());
     }
 
     #[test]

@@ -350,9 +350,9 @@ impl Gateway {
         Ok(id.to_string())
     }
 
-    /// The checks of an API key that need no server: its secret, its routes, its rate
-    /// and its plan's quota when this gateway counts it alone. The shared quota, if the
-    /// plan has one, is left to the caller.
+    /// The checks of an API key that need no wait: its secret, its routes, its rate and
+    /// its plan's quota (a shared quota's admission spent if one is held). The shared
+    /// quota is returned when a request must wait for a lease from the server.
     fn check_api_key_locally(
         &self,
         id: &str,
@@ -407,6 +407,9 @@ impl Gateway {
             r.retry_after = Some(wait);
             return Err(r);
         }
-        Ok(state.shared.clone())
+        match &state.shared {
+            Some(shared) if !shared.try_spend(&self.server)? => Ok(Some(shared.clone())),
+            _ => Ok(None),
+        }
     }
 }

@@ -39,54 +39,59 @@ fn now_ms() -> i64 {
 }
 
 impl SharedKey {
-    /// Spends one admission, asking the server for a lease when none is held.
+    /// Spends one admission if one is held, without waiting: `Ok(true)` when spent
+    /// (asking for the next lease in the background once half a lease is left),
+    /// `Ok(false)` when nothing is held and a lease is on its way (asked for now, if it
+    /// was not already): then [`SharedKey::spend`] waits for it. A refusal when the
+    /// period's quota is spent (429) or the server could not be asked (503).
+    pub(super) fn try_spend(&self, server: &ServerClient) -> Result<bool, Refusal> {
+        let admit = self.lock().admit(now_ms());
+        match admit {
+            Admit::Yes { refill } => {
+                if let Some(ask) = refill {
+                    self.ask(server, ask);
+                }
+                Ok(true)
+            }
+            // The ask runs on its own, so that a request given up half way (its client
+            // gone) never leaves the lease unasked and others waiting.
+            Admit::Ask(ask) => {
+                self.ask(server, ask);
+                Ok(false)
+            }
+            Admit::Wait => Ok(false),
+            Admit::Exhausted { retry_after } => {
+                let mut r = Refusal::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "quotaExceeded",
+                    Label::QuotaExceeded,
+                    format!("API key {} has used its quota", self.id),
+                );
+                r.retry_after = Some(retry_after);
+                Err(r)
+            }
+            Admit::Unavailable { retry_after } => Err(unavailable(&self.id, retry_after)),
+        }
+    }
+
+    /// Spends one admission once the lease on its way is in (after
+    /// [`SharedKey::try_spend`] found none held).
     pub(super) async fn spend(&self, server: &ServerClient) -> Result<(), Refusal> {
         for _ in 0..ASKS_PER_REQUEST {
-            // Registered before the state is read, so an answer that comes in between is
-            // not missed.
+            // Registered before the state is read, so that an answer coming in between
+            // is not missed.
             let answered = self.answered.notified();
             tokio::pin!(answered);
             answered.as_mut().enable();
-            let admit = self.lock().admit(now_ms());
-            match admit {
-                Admit::Yes { refill } => {
-                    if let Some(ask) = refill {
-                        self.ask(server, ask);
-                    }
-                    return Ok(());
-                }
-                // The ask runs on its own, so that a request given up half way (its client
-                // gone) never leaves the lease unasked and the others waiting.
-                Admit::Ask(ask) => {
-                    self.ask(server, ask);
-                    if tokio::time::timeout(WAIT_FOR_LEASE, answered)
-                        .await
-                        .is_err()
-                    {
-                        return Err(unavailable(&self.id, Duration::from_secs(1)));
-                    }
-                }
-                Admit::Wait => {
-                    if tokio::time::timeout(WAIT_FOR_LEASE, answered)
-                        .await
-                        .is_err()
-                    {
-                        return Err(unavailable(&self.id, Duration::from_secs(1)));
-                    }
-                }
-                Admit::Exhausted { retry_after } => {
-                    let mut r = Refusal::new(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        "quotaExceeded",
-                        Label::QuotaExceeded,
-                        format!("API key {} has used its quota", self.id),
-                    );
-                    r.retry_after = Some(retry_after);
-                    return Err(r);
-                }
-                Admit::Unavailable { retry_after } => {
-                    return Err(unavailable(&self.id, retry_after));
-                }
+            if self.lock().waiting()
+                && tokio::time::timeout(WAIT_FOR_LEASE, answered)
+                    .await
+                    .is_err()
+            {
+                return Err(unavailable(&self.id, Duration::from_secs(1)));
+            }
+            if self.try_spend(server)? {
+                return Ok(());
             }
         }
         Err(unavailable(&self.id, Duration::from_secs(1)))
