@@ -36,6 +36,7 @@
 //! | `GET /v1/audit/checkpoints` | [`ReadAuditCheckpoints`] | [`CheckpointsQuery`] | [`Checkpoints`] |
 //! | `POST /v1/aws/signing-key` | [`DeriveAwsSigningKey`] | [`SigningKeyRequest`] | [`SigningKey`] |
 //! | `POST /v1/aws/credentials` | [`IssueAwsCredentials`] | [`AwsCredentialsRequest`] | [`AwsCredentials`] |
+//! | `POST /v1/quotas/lease` | [`LeaseQuota`] | [`QuotaLeaseRequest`] | [`QuotaLease`] |
 //! | `POST /v1/secrets/create` | [`CreateSecret`] | [`CreateSecretRequest`] | [`SecretCreated`] |
 //! | `POST /v1/secrets/put` | [`PutSecretValue`] | [`PutSecretRequest`] | [`SecretVersionPut`] |
 //! | `POST /v1/secrets/get` | [`GetSecretValue`] | [`GetSecretRequest`] | [`SecretValue`] |
@@ -77,6 +78,7 @@ use crate::intentions::{
     CheckRequest, IntentionDeleted, IntentionList, IntentionPair, IntentionVerdict,
     IntentionWritten, IntentionsQuery,
 };
+use crate::quotas::{QuotaLease, QuotaLeaseRequest};
 use crate::secrets::{
     CreateSecretRequest, DeleteSecretRequest, GetSecretRequest, PutSecretRequest,
     RotateSecretRequest, Rotated, SecretCreated, SecretDeleted, SecretDescription, SecretList,
@@ -198,6 +200,8 @@ documented!(
     AwsCredentialsRequest,
     AwsCredentials,
     SigningKey,
+    QuotaLeaseRequest,
+    QuotaLease,
     CreateSecretRequest,
     SecretCreated,
     PutSecretRequest,
@@ -617,6 +621,16 @@ endpoint! {
 }
 
 endpoint! {
+    /// `POST /v1/quotas/lease` (`writ:LeaseQuota` on `writ:quotas`): for gateways
+    /// counting an API key's quota together, admissions leased from the server's count
+    /// of the key's period, never past the limit the request names.
+    LeaseQuota: POST "/v1/quotas/lease" by Operators answers OK,
+    "leaseQuota", "quotas", "Lease admissions from an API key's shared quota count",
+    []
+    { takes_body!(QuotaLeaseRequest => QuotaLease); }
+}
+
+endpoint! {
     /// `POST /v1/aws/credentials` (`writ:GetAwsCredentials` on the caller, over mutual
     /// TLS): writ's temporary AWS credentials for the calling function, as writ's STS gives
     /// them for a JWT-SVID, bound to the X.509-SVID that asked.
@@ -739,6 +753,7 @@ pub fn all() -> Vec<EndpointInfo> {
         EndpointInfo::of::<ReadAuditCheckpoints>(),
         EndpointInfo::of::<DeriveAwsSigningKey>(),
         EndpointInfo::of::<IssueAwsCredentials>(),
+        EndpointInfo::of::<LeaseQuota>(),
         EndpointInfo::of::<CreateSecret>(),
         EndpointInfo::of::<PutSecretValue>(),
         EndpointInfo::of::<GetSecretValue>(),

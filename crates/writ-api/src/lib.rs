@@ -4,7 +4,7 @@
 //!
 //! - The domain modules hold the wire types, named as they are on the wire (camelCase):
 //!   [`system`], [`identity`], [`functions`], [`tokens`], [`intentions`], [`ca`],
-//!   [`audit`], [`secrets`]; [`error`] holds the error shape every route answers with.
+//!   [`audit`], [`secrets`], [`aws`], [`quotas`]; [`error`] holds the error shape every route answers with.
 //!   Requests refuse unknown fields, as the server does; answers take them, so a field a
 //!   newer server adds does not break an older client.
 //! - [`endpoint::Endpoint`] describes one route: method, path, who may call it, and how a
@@ -31,6 +31,7 @@ pub mod gateways;
 pub mod identity;
 pub mod intentions;
 pub mod openapi;
+pub mod quotas;
 pub mod schemas;
 pub mod secrets;
 pub mod system;

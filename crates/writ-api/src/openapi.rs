@@ -28,7 +28,7 @@ pub const SVID: &str = "svid";
 pub const JWT_SVID: &str = "jwtSvid";
 
 /// The groups routes are listed under, in order, with what each holds.
-const TAGS: [(&str, &str); 10] = [
+const TAGS: [(&str, &str); 11] = [
     ("system", "The server itself"),
     (
         "identity",
@@ -50,6 +50,10 @@ const TAGS: [(&str, &str); 10] = [
     (
         "aws",
         "The AWS-compatible surfaces: signing keys of writ's AWS credentials, for gateways",
+    ),
+    (
+        "quotas",
+        "API-key quotas counted together by several gateways",
     ),
 ];
 

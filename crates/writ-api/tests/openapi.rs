@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 /// The routes the server mounts (crates/writ-server/src/api/routes.rs), method and path.
-const MOUNTED: [(&str, &str); 42] = [
+const MOUNTED: [(&str, &str); 43] = [
     ("GET", "/v1/health"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/bundle"),
@@ -40,6 +40,7 @@ const MOUNTED: [(&str, &str); 42] = [
     ("GET", "/v1/audit/checkpoints"),
     ("POST", "/v1/aws/signing-key"),
     ("POST", "/v1/aws/credentials"),
+    ("POST", "/v1/quotas/lease"),
     ("POST", "/v1/secrets/create"),
     ("POST", "/v1/secrets/put"),
     ("POST", "/v1/secrets/get"),

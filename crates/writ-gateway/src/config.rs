@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How a route authenticates callers. A route lists one or several; the first that the
 /// request presents credentials for decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMethod {
     /// An X.509-SVID as the TLS client certificate.
@@ -40,7 +40,7 @@ impl AuthMethod {
 }
 
 /// Which webhook signature scheme a route checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WebhookStyle {
     /// `X-Hub-Signature-256: sha256=<hex of HMAC-SHA256(key, body)>`.
@@ -51,7 +51,7 @@ pub enum WebhookStyle {
 }
 
 /// A route's webhook settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// The signature scheme.
@@ -68,7 +68,7 @@ fn default_tolerance() -> Duration {
 }
 
 /// Requests per second with a burst, as a token bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Sustained requests per second.
@@ -78,16 +78,29 @@ pub struct RateLimit {
 }
 
 /// A usage plan for API keys: a rate and a quota per key.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UsagePlan {
     /// The rate limit per key.
     pub rate: Option<RateLimit>,
     /// The most requests per key in each `quota_period`.
     pub quota: Option<u64>,
-    /// The quota's period (default one day).
+    /// The quota's period (default one day). A shared quota's periods are aligned to the
+    /// wall clock (they start at multiples of the period since the Unix epoch); a local
+    /// one's start at the key's first request.
     #[serde(default = "default_quota_period", with = "duration")]
     pub quota_period: Duration,
+    /// Whether the quota is counted through the server, together with every other
+    /// gateway whose plan for the key says so, rather than by this gateway alone
+    /// ([`crate::quota_lease`]). The gateway's token then needs `writ:LeaseQuota` on
+    /// `writ:quotas`.
+    #[serde(default)]
+    pub shared: bool,
+    /// For a shared quota: how many admissions the gateway leases from the server at a
+    /// time (default a hundredth of the quota, 1 to 1000). Larger leases mean fewer calls
+    /// to the server, and more of the quota held unused by gateways that go quiet.
+    #[serde(default)]
+    pub lease: Option<u64>,
 }
 
 fn default_quota_period() -> Duration {
@@ -95,7 +108,7 @@ fn default_quota_period() -> Duration {
 }
 
 /// An API key: its id and the SHA-256 of its secret part, never the key itself.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKey {
     /// The id (the `ID` in `writ.apikey.ID.SECRET`).
@@ -109,7 +122,7 @@ pub struct ApiKey {
 }
 
 /// Cross-origin settings of a route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cors {
     /// Origins allowed to call (`*` for any, which cannot go with credentials).
@@ -137,7 +150,7 @@ fn default_max_age() -> u64 {
 }
 
 /// One route: requests for a host and path prefix go to one function's upstream.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// A name for logs, events and metrics.
@@ -199,7 +212,7 @@ pub struct Route {
 
 /// What a route taking `aws-iam` checks of a SigV4 signature besides the signature itself:
 /// `aws_iam = { service = "lambda", region = "us-east-1" }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AwsIam {
     /// The service the credential scope must name: `lambda` by default, as function URLs
@@ -227,7 +240,7 @@ fn default_aws_service() -> String {
 /// A route's Lambda function: `lambda = { function = "orders", region = "us-east-1" }`.
 /// Strings keep their place in the file, so that a mistake is reported at its line and
 /// column.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lambda {
     /// The function's name (`orders`) or ARN
@@ -269,7 +282,7 @@ fn default_timeout() -> Duration {
 }
 
 /// Where the control plane is.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerLink {
     /// `https://HOST:PORT` of `writ server`.
@@ -284,7 +297,7 @@ pub struct ServerLink {
 
 /// The gateway's own TLS certificate: from files (`cert` and `key`), or issued by writ
 /// (`from_writ`), one or the other.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// The certificate chain (PEM).
@@ -302,7 +315,7 @@ pub struct Tls {
 }
 
 /// How the gateway proves itself to writ for its certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Attest {
     /// A one-time join token (`writ gateway join-token NAME`), read from `token_file`.
@@ -314,7 +327,7 @@ pub enum Attest {
 }
 
 /// `[tls] from_writ`: the gateway's identity in writ, and its evidence.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FromWrit {
     /// The gateway's name, as registered (`writ gateway register NAME`).
@@ -334,7 +347,7 @@ pub struct FromWrit {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where to listen (HTTPS).
@@ -408,7 +421,13 @@ fn default_staleness() -> Duration {
 mod duration {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes a duration as [`super::parse_duration`] reads it, in the largest unit that
+    /// holds it exactly (`1d`, `90s`, `1500ms`).
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_duration(*d))
+    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         #[derive(Deserialize)]
@@ -422,6 +441,49 @@ mod duration {
             Raw::Text(t) => super::parse_duration(&t).map_err(serde::de::Error::custom),
         }
     }
+}
+
+/// Writes a duration as [`parse_duration`] reads it, in the largest unit that holds it
+/// exactly; below a millisecond is dropped (the file cannot say it).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (per, unit) in [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ] {
+        if ms != 0 && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Writes the configuration in the file's format (TOML): every setting, defaults filled
+/// and paths as resolved, so that reading the text back gives the same configuration. It
+/// holds nothing secret: API keys are only hashes, and the token is named by its file.
+pub fn to_toml(config: &Config) -> Result<String, String> {
+    toml::to_string(config).map_err(|e| format!("the configuration cannot be written as TOML: {e}"))
+}
+
+/// The first setting, other than the routes, usage plans and API keys, that differs
+/// between `old` and `new`, by its name in the file: what a reload cannot change
+/// without a restart. `None` when only those three differ.
+pub fn fixed_setting_changed(old: &Config, new: &Config) -> Result<Option<String>, String> {
+    let fixed = |c: &Config| -> Result<toml::Table, String> {
+        let mut c = c.clone();
+        c.routes.clear();
+        c.usage_plans.clear();
+        c.api_keys.clear();
+        toml::Table::try_from(&c).map_err(|e| format!("the configuration cannot be compared: {e}"))
+    };
+    let (old, new) = (fixed(old)?, fixed(new)?);
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    Ok(names
+        .into_iter()
+        .find(|name| old.get(*name) != new.get(*name))
+        .cloned())
 }
 
 /// Parses `<digits><unit>` with unit `ms`, `s`, `m`, `h` or `d`.
@@ -819,6 +881,28 @@ fn check(config: &Config) -> Result<(), String> {
                 "usage_plan.{name}.rate: per_second and burst must be positive"
             ));
         }
+        if plan.shared && plan.quota.is_none() {
+            return Err(format!(
+                "usage_plan.{name}.shared: a shared plan needs a quota"
+            ));
+        }
+        if let (Some(lease), Some(quota)) = (plan.lease, plan.quota)
+            && (lease == 0 || lease > quota)
+        {
+            return Err(format!(
+                "usage_plan.{name}.lease: from 1 to the quota ({quota}), got {lease}"
+            ));
+        }
+        if plan.shared && plan.quota_period.subsec_nanos() != 0 {
+            return Err(format!(
+                "usage_plan.{name}.quota_period: a shared quota's period is whole seconds"
+            ));
+        }
+        if plan.lease.is_some() && !plan.shared {
+            return Err(format!(
+                "usage_plan.{name}.lease: only a shared plan leases; set shared = true or remove it"
+            ));
+        }
         if plan.quota_period.is_zero() {
             return Err(format!(
                 "usage_plan.{name}.quota_period: must be longer than zero"
@@ -852,6 +936,18 @@ fn check(config: &Config) -> Result<(), String> {
             return Err(format!(
                 "api_key[{i}] ({}).plan: no usage plan {:?}",
                 k.id, k.plan
+            ));
+        }
+        if config.usage_plans[&k.plan].shared
+            && (k.id.len() > 128
+                || !k
+                    .id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+        {
+            return Err(format!(
+                "api_key[{i}] ({}).id: a key of a shared plan is counted by the server by its id: 1 to 128 letters, digits, '-', '_' or '.'",
+                k.id
             ));
         }
         let hex = k.hash.strip_prefix("sha256:").unwrap_or_default();
@@ -1197,5 +1293,213 @@ timeout = "5s"
             let e = parse_tls(tls).unwrap_err();
             assert!(e.contains(want), "{tls}: {e}");
         }
+    }
+
+    #[test]
+    fn a_shared_plan_needs_a_quota_of_whole_seconds_and_a_lease_within_it() {
+        const KEY: &str = r#"
+[[route]]
+name = "partner"
+function = "partner"
+upstream = "http://127.0.0.1:9001"
+auth = ["api-key"]
+[[api_key]]
+id = "partner-a"
+hash = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+plan = "p"
+routes = ["partner"]
+"#;
+        let c = with(&format!(
+            "{KEY}[usage_plan.p]\nquota = 500\nquota_period = \"1m\"\nshared = true\n"
+        ))
+        .unwrap();
+        let plan = &c.usage_plans["p"];
+        assert!(plan.shared);
+        assert_eq!(plan.lease, None);
+        assert!(
+            !with(&format!("{KEY}[usage_plan.p]\nquota = 500\n"))
+                .unwrap()
+                .usage_plans["p"]
+                .shared
+        );
+        for (plan, expect) in [
+            (
+                "shared = true\n",
+                "usage_plan.p.shared: a shared plan needs a quota",
+            ),
+            (
+                "quota = 5\nshared = true\nlease = 6\n",
+                "usage_plan.p.lease: from 1 to the quota (5), got 6",
+            ),
+            (
+                "quota = 5\nshared = true\nlease = 0\n",
+                "usage_plan.p.lease: from 1 to the quota (5), got 0",
+            ),
+            (
+                "quota = 5\nlease = 2\n",
+                "usage_plan.p.lease: only a shared plan leases",
+            ),
+            (
+                "quota = 5\nshared = true\nquota_period = \"1500ms\"\n",
+                "usage_plan.p.quota_period: a shared quota's period is whole seconds",
+            ),
+        ] {
+            let e = with(&format!("{KEY}[usage_plan.p]\n{plan}")).unwrap_err();
+            assert!(e.contains(expect), "{plan}: {e}");
+        }
+        let e = with(&format!(
+            "{}[usage_plan.p]\nquota = 5\nshared = true\n",
+            KEY.replace("partner-a", "partner a")
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("api_key[0] (partner a).id: a key of a shared plan"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_printed_configuration_reads_back_as_the_same_configuration() {
+        let text = format!(
+            r#"metrics_listen = "127.0.0.1:9090"
+max_staleness = "90s"
+workers = 2
+{BASE}
+[[route]]
+name = "payments"
+function = "payments"
+path_prefix = "/pay"
+upstream = "https://127.0.0.1:9001/v2"
+upstream_ca = "ledger-ca.pem"
+auth = ["mtls", "jwt"]
+timeout = "1500ms"
+schema = "charge.json"
+rate_limit = {{ per_second = 2.5, burst = 4 }}
+allow_multi_audience = true
+cors = {{ allow_origins = ["https://shop.example.org"], allow_methods = ["POST"] }}
+
+[[route]]
+name = "hooks"
+function = "hooks"
+path_prefix = "/hooks"
+upstream = "http://127.0.0.1:9002"
+auth = ["webhook"]
+webhook = {{ style = "stripe", secret = "hooks/stripe", tolerance = "5m" }}
+
+[[route]]
+name = "orders"
+function = "orders"
+path_prefix = "/orders"
+lambda = {{ function = "orders", region = "us-east-1", qualifier = "live" }}
+auth = ["aws-iam", "api-key"]
+aws_iam = {{ service = "lambda", region = "eu-west-1" }}
+
+[usage_plan.basic]
+rate = {{ per_second = 5.0, burst = 10 }}
+quota = 1000
+quota_period = "1d"
+shared = true
+lease = 10
+
+[[api_key]]
+id = "partner-a"
+hash = "sha256:{hash}"
+plan = "basic"
+routes = ["orders"]
+"#,
+            hash = "ab".repeat(32)
+        );
+        let first = parse(&text, "gateway.toml", Path::new("/etc/writ")).unwrap();
+        let printed = to_toml(&first).unwrap();
+        // TOML, not Rust's Debug output.
+        assert!(
+            printed.starts_with("listen = \"127.0.0.1:8443\"\n"),
+            "{printed}"
+        );
+        assert!(
+            !printed.contains("Spanned") && !printed.contains("Config {"),
+            "{printed}"
+        );
+        // Defaults filled, durations in the file's units, paths resolved.
+        for line in [
+            "max_staleness = \"90s\"",
+            "timeout = \"1500ms\"",
+            "quota_period = \"1d\"",
+            "tolerance = \"5m\"",
+            "ca_file = \"/etc/writ/ca.pem\"",
+            "max_connections_per_client = 256",
+            "shared = true",
+        ] {
+            assert!(printed.contains(line), "{line} in {printed}");
+        }
+        // Read from anywhere else, it is the same configuration, and prints the same.
+        let again = parse(&printed, "printed.toml", Path::new("/elsewhere")).unwrap();
+        assert_eq!(to_toml(&again).unwrap(), printed);
+        assert_eq!(again.server.ca_file, Path::new("/etc/writ/ca.pem"));
+        assert_eq!(again.routes[0].timeout, Duration::from_millis(1500));
+        assert_eq!(
+            again.routes[0].schema.as_deref(),
+            Some(Path::new("/etc/writ/charge.json"))
+        );
+        assert_eq!(
+            again.routes[2]
+                .lambda
+                .as_ref()
+                .unwrap()
+                .get_ref()
+                .qualifier
+                .as_ref()
+                .unwrap()
+                .get_ref(),
+            "live"
+        );
+        assert_eq!(again.usage_plans, first.usage_plans);
+        assert_eq!(again.max_staleness, Duration::from_secs(90));
+        assert_eq!(again.workers, Some(2));
+    }
+
+    #[test]
+    fn durations_are_written_in_the_largest_exact_unit() {
+        for (d, text) in [
+            (Duration::from_secs(86_400), "1d"),
+            (Duration::from_secs(7200), "2h"),
+            (Duration::from_secs(90), "90s"),
+            (Duration::from_secs(300), "5m"),
+            (Duration::from_millis(1500), "1500ms"),
+            (Duration::ZERO, "0ms"),
+        ] {
+            assert_eq!(format_duration(d), text);
+            assert_eq!(parse_duration(text).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn a_reload_may_change_routes_plans_and_keys_and_nothing_else() {
+        let route =
+            "[[route]]\nname = \"a\"\nfunction = \"a\"\nupstream = \"http://h:1\"\npublic = true\n";
+        let old = with(route).unwrap();
+        let more = with(&format!(
+            "{route}{}[usage_plan.p]\nquota = 5\n",
+            route.replace("\"a\"", "\"b\"")
+        ))
+        .unwrap();
+        assert_eq!(fixed_setting_changed(&old, &more).unwrap(), None);
+        let slower = parse(
+            &format!("max_staleness = \"1m\"\n{BASE}{route}"),
+            "gateway.toml",
+            Path::new("/etc/writ"),
+        )
+        .unwrap();
+        assert_eq!(
+            fixed_setting_changed(&more, &slower).unwrap().as_deref(),
+            Some("max_staleness")
+        );
+        let elsewhere =
+            parse(&format!("{BASE}{route}"), "gateway.toml", Path::new("/srv")).unwrap();
+        assert_eq!(
+            fixed_setting_changed(&old, &elsewhere).unwrap().as_deref(),
+            Some("server"),
+            "the token and CA files moved with the directory"
+        );
     }
 }

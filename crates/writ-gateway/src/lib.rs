@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod own_cert;
 pub mod path;
 pub mod proxy;
+pub mod quota_lease;
 pub mod serve;
 pub mod sync;
 pub mod tls;

@@ -125,10 +125,18 @@ struct Shard {
     open_connections: AtomicU64,
 }
 
+/// How many route names beyond those it starts with the counters have room for: routes
+/// added by reloads ([`crate::proxy::Gateway::reload`]) take these.
+pub const SPARE_ROUTES: usize = 64;
+
 /// The gateway's counters.
 pub struct Metrics {
-    /// The routes' names, then `(none)` for requests that matched no route.
-    names: Vec<String>,
+    /// The routes' names, in the order of their counters; routes added by reloads are
+    /// appended, up to [`SPARE_ROUTES`] more. The last counters, past them all, are
+    /// `(none)`'s, for requests that matched no route.
+    names: std::sync::RwLock<Vec<String>>,
+    /// How many routes' counters each shard has, `(none)` excluded.
+    capacity: usize,
     shards: Vec<Shard>,
     /// Connections closed as they were accepted, their client having too many open.
     connections_refused: AtomicU64,
@@ -143,20 +151,42 @@ impl Metrics {
     /// Counters for `routes` (by name, in the configuration's order), counted by up to
     /// `shards` threads at once without sharing.
     pub fn new(routes: &[String], shards: usize) -> Metrics {
-        let mut names = routes.to_vec();
-        names.push("(none)".to_string());
+        let mut names: Vec<String> = Vec::with_capacity(routes.len());
+        for r in routes {
+            if !names.contains(r) {
+                names.push(r.clone());
+            }
+        }
+        let capacity = names.len() + SPARE_ROUTES;
         Metrics {
             shards: (0..shards.max(1))
                 .map(|_| Shard {
-                    routes: names.iter().map(|_| RouteCounters::new()).collect(),
+                    routes: (0..=capacity).map(|_| RouteCounters::new()).collect(),
                     audit_dropped: AtomicU64::new(0),
                     open_connections: AtomicU64::new(0),
                 })
                 .collect(),
-            names,
+            names: std::sync::RwLock::new(names),
+            capacity,
             connections_refused: AtomicU64::new(0),
             body_budget: None,
         }
+    }
+
+    /// The index of the counters of the route named `name`: its own if it has been
+    /// counted before, else new ones, while there is room ([`SPARE_ROUTES`]).
+    pub fn route_index(&self, name: &str) -> Option<usize> {
+        let mut names = self
+            .names
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(i) = names.iter().position(|n| n == name) {
+            return Some(i);
+        }
+        (names.len() < self.capacity).then(|| {
+            names.push(name.to_string());
+            names.len() - 1
+        })
     }
 
     /// The same, showing how much of `budget` is in use.
@@ -176,7 +206,7 @@ impl Metrics {
     /// how long the gateway took with it, in the shard of worker `shard`.
     pub fn observe(&self, shard: usize, route: usize, label: Label, took: Duration) {
         let shard = &self.shards[shard % self.shards.len()];
-        let route = route.min(self.names.len() - 1);
+        let route = route.min(self.capacity);
         let c = &shard.routes[route];
         c.requests[label as usize].fetch_add(1, Ordering::Relaxed);
         let seconds = took.as_secs_f64();
@@ -219,9 +249,22 @@ impl Metrics {
     pub fn render(&self) -> String {
         let total = |f: &dyn Fn(&Shard) -> u64| self.shards.iter().map(f).sum::<u64>();
         let mut out = String::new();
+        // The routes' counters, then `(none)`'s (the last).
+        let counted: Vec<(usize, String)> = {
+            let names = self
+                .names
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            names
+                .iter()
+                .cloned()
+                .enumerate()
+                .chain([(self.capacity, "(none)".to_string())])
+                .collect()
+        };
         out.push_str("# HELP writ_gateway_requests_total Requests by route and decision.\n");
         out.push_str("# TYPE writ_gateway_requests_total counter\n");
-        for (r, name) in self.names.iter().enumerate() {
+        for (r, name) in counted.iter().map(|(r, n)| (*r, n)) {
             for label in Label::ALL {
                 let n = total(&|s| s.routes[r].requests[label as usize].load(Ordering::Relaxed));
                 if n > 0 {
@@ -238,7 +281,7 @@ impl Metrics {
             "# HELP writ_gateway_request_duration_seconds Time the gateway took per request, upstream included.\n",
         );
         out.push_str("# TYPE writ_gateway_request_duration_seconds histogram\n");
-        for (r, name) in self.names.iter().enumerate() {
+        for (r, name) in counted.iter().map(|(r, n)| (*r, n)) {
             let counts: Vec<u64> = (0..=BUCKETS.len())
                 .map(|b| total(&|s| s.routes[r].buckets[b].load(Ordering::Relaxed)))
                 .collect();
@@ -392,5 +435,32 @@ mod tests {
             m.render()
                 .contains("writ_gateway_unauthenticated_body_bytes 0\n")
         );
+    }
+
+    #[test]
+    fn routes_added_by_reloads_get_counters_of_their_own_while_there_is_room() {
+        let m = Metrics::new(&["pay".to_string()], 1);
+        assert_eq!(m.route_index("pay"), Some(0));
+        let added = m.route_index("hooks").unwrap();
+        assert_eq!(added, 1);
+        assert_eq!(
+            m.route_index("hooks"),
+            Some(1),
+            "the same name, the same counters"
+        );
+        m.observe(0, added, Label::Allowed, Duration::from_micros(10));
+        m.observe(0, NO_ROUTE, Label::NoRoute, Duration::from_micros(10));
+        let text = m.render();
+        assert!(
+            text.contains("writ_gateway_requests_total{route=\"hooks\",decision=\"allowed\"} 1")
+        );
+        assert!(
+            text.contains("writ_gateway_requests_total{route=\"(none)\",decision=\"no_route\"} 1")
+        );
+        for i in 2..=SPARE_ROUTES {
+            assert!(m.route_index(&format!("r{i}")).is_some());
+        }
+        assert_eq!(m.route_index("one-too-many"), None);
+        assert_eq!(m.route_index("pay"), Some(0));
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -26,6 +26,7 @@ use crate::config::{AuthMethod, Config, Route};
 use crate::limits::{BodyBudget, Bucket, Quota, Reserved};
 use crate::metrics::{Label, Metrics, NO_ROUTE};
 use crate::path::check_path;
+use crate::quota_lease::{SharedQuota, default_lease};
 use crate::sync::{ServerClient, Shared};
 use crate::upstream::{Pooled, SendError, Upstream, Upstreams};
 
@@ -37,6 +38,7 @@ mod headers;
 mod lambda;
 mod refusal;
 mod route;
+mod shared_quota;
 
 use authenticate::{Caller, CheckedCert, JwtHit, KeyState};
 use authorize::Decided;
@@ -54,8 +56,11 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A route, ready to serve.
 struct Live {
-    /// Its place in the configuration, which indexes its metrics.
+    /// Its counters' place in the metrics ([`Metrics::route_index`]).
     index: usize,
+    /// Unique among every route the process builds, across reloads: what a connection's
+    /// cached authorization decision is for.
+    key: u64,
     route: Route,
     schema: Option<jsonschema::Validator>,
     bucket: Option<Mutex<Bucket>>,
@@ -138,11 +143,28 @@ impl Connection {
     }
 }
 
+/// The routes, API keys and upstreams of one configuration.
+struct Table {
+    /// The configuration they were built from.
+    config: Arc<Config>,
+    routes: Vec<Live>,
+    keys: Mutex<HashMap<String, KeyState>>,
+    /// Every upstream address, with its idle connections.
+    upstreams: Upstreams,
+}
+
+/// The source of [`Live::key`].
+static NEXT_ROUTE_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// The gateway.
 pub struct Gateway {
     config: Arc<Config>,
     trust_domain: TrustDomain,
-    routes: Vec<Live>,
+    /// The routes, API keys and upstreams in force: swapped whole by [`Gateway::reload`];
+    /// a request keeps the table it started with.
+    table: RwLock<Arc<Table>>,
+    /// What Lambda routes sign with, for the tables reloads build.
+    aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
     shared: Arc<Shared>,
     secrets: SecretCache<ServerClient>,
     audit: Arc<AuditBuffer>,
@@ -152,9 +174,6 @@ pub struct Gateway {
     aws_keys: Mutex<HashMap<[u8; 32], aws_iam::KeyHit>>,
     /// The server's API, asked for those signing keys.
     server: ServerClient,
-    keys: Mutex<HashMap<String, KeyState>>,
-    /// Every upstream address, with its idle connections.
-    upstreams: Upstreams,
     /// [`UNROUTED`], shared by the events of requests no route took.
     unrouted: Arc<str>,
     /// The bytes of request bodies it may hold before their requests are authenticated.
@@ -170,27 +189,29 @@ fn now_unix() -> i64 {
     }
 }
 
-impl Gateway {
-    /// Builds the gateway from its checked configuration, with upstream connections kept
-    /// per worker of [`Config::worker_count`]; bodies it reads before authentication are
-    /// held within `body_budget`; Lambda routes sign with `aws`; `server` is asked for the
-    /// signing keys of writ credentials on `aws-iam` routes.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
+/// What a reload put in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// How many routes.
+    pub routes: usize,
+    /// How many API keys.
+    pub api_keys: usize,
+}
+
+impl Table {
+    /// The routes, keys and upstreams of `config`; keys of `previous` whose plan is
+    /// unchanged keep their state.
+    fn build(
         config: Arc<Config>,
-        aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
-        server: ServerClient,
-        shared: Arc<Shared>,
-        secrets: SecretCache<ServerClient>,
-        audit: Arc<AuditBuffer>,
-        metrics: Arc<Metrics>,
-        body_budget: Arc<BodyBudget>,
-    ) -> Result<Gateway, String> {
-        let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
+        trust_domain: &TrustDomain,
+        aws: Option<&Arc<crate::aws_credentials::AwsCredentials>>,
+        metrics: &Metrics,
+        previous: Option<&Table>,
+    ) -> Result<Table, String> {
         let now = Instant::now();
         let mut upstreams = Upstreams::new(config.worker_count());
         let mut routes = Vec::new();
-        for (index, r) in config.routes.iter().enumerate() {
+        for r in &config.routes {
             let schema = match &r.schema {
                 Some(path) => {
                     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -205,7 +226,7 @@ impl Gateway {
                 }
                 None => None,
             };
-            let audience = SpiffeId::for_function(&trust_domain, &r.function)
+            let audience = SpiffeId::for_function(trust_domain, &r.function)
                 .map_err(|e| e.to_string())?
                 .to_string();
             let (url, lambda_route) = match (&r.upstream, &r.lambda) {
@@ -213,7 +234,6 @@ impl Gateway {
                 (None, Some(l)) => {
                     let l = l.get_ref();
                     let creds = aws
-                        .as_ref()
                         .ok_or_else(|| format!("route {:?}: lambda: no AWS credentials", r.name))?;
                     let live =
                         lambda::LambdaRoute::new(l, creds.clone(), |k| std::env::var(k).ok())
@@ -222,8 +242,16 @@ impl Gateway {
                 }
                 (None, None) => return Err(format!("route {:?}: no upstream", r.name)),
             };
+            let index = metrics.route_index(&r.name).ok_or_else(|| {
+                format!(
+                    "route {:?}: more new route names than a reload can count ({}); restart the gateway",
+                    r.name,
+                    crate::metrics::SPARE_ROUTES
+                )
+            })?;
             routes.push(Live {
                 index,
+                key: NEXT_ROUTE_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 route: r.clone(),
                 schema,
                 bucket: r.rate_limit.map(|l| Mutex::new(Bucket::new(l, now))),
@@ -250,26 +278,90 @@ impl Gateway {
                 lambda: lambda_route,
             });
         }
-        let keys = config
+        let keys: HashMap<String, KeyState> = config
             .api_keys
             .iter()
             .map(|k| {
                 let plan = &config.usage_plans[&k.plan];
+                // A key whose plan is unchanged keeps what it has used.
+                if let Some(kept) = previous.and_then(|p| p.take(&k.id, plan)) {
+                    return (
+                        k.id.clone(),
+                        KeyState {
+                            hash: k.hash.clone(),
+                            routes: k.routes.clone(),
+                            ..kept
+                        },
+                    );
+                }
                 (
                     k.id.clone(),
                     KeyState {
+                        plan: plan.clone(),
                         hash: k.hash.clone(),
                         routes: k.routes.clone(),
                         bucket: plan.rate.map(|l| Bucket::new(l, now)),
-                        quota: plan.quota.map(|q| Quota::new(q, plan.quota_period, now)),
+                        quota: plan
+                            .quota
+                            .filter(|_| !plan.shared)
+                            .map(|q| Quota::new(q, plan.quota_period, now)),
+                        shared: plan.quota.filter(|_| plan.shared).map(|q| {
+                            Arc::new(shared_quota::SharedKey {
+                                id: Arc::from(k.id.as_str()),
+                                quota: Arc::new(Mutex::new(SharedQuota::new(
+                                    q,
+                                    plan.quota_period.as_secs(),
+                                    plan.lease.unwrap_or_else(|| default_lease(q)),
+                                ))),
+                                answered: Arc::new(tokio::sync::Notify::new()),
+                            })
+                        }),
                     },
                 )
             })
             .collect();
+        Ok(Table {
+            config,
+            routes,
+            keys: Mutex::new(keys),
+            upstreams,
+        })
+    }
+
+    /// The state of API key `id` if its plan was `plan`, taken out of this table.
+    fn take(&self, id: &str, plan: &crate::config::UsagePlan) -> Option<KeyState> {
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if keys.get(id).is_some_and(|k| &k.plan == plan) {
+            keys.remove(id)
+        } else {
+            None
+        }
+    }
+}
+
+impl Gateway {
+    /// Builds the gateway from its checked configuration, with upstream connections kept
+    /// per worker of [`Config::worker_count`]; bodies it reads before authentication are
+    /// held within `body_budget`; Lambda routes sign with `aws`; `server` is asked for the
+    /// signing keys of writ credentials on `aws-iam` routes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Arc<Config>,
+        aws: Option<Arc<crate::aws_credentials::AwsCredentials>>,
+        server: ServerClient,
+        shared: Arc<Shared>,
+        secrets: SecretCache<ServerClient>,
+        audit: Arc<AuditBuffer>,
+        metrics: Arc<Metrics>,
+        body_budget: Arc<BodyBudget>,
+    ) -> Result<Gateway, String> {
+        let trust_domain = TrustDomain::new(&config.trust_domain).map_err(|e| e.to_string())?;
+        let table = Table::build(config.clone(), &trust_domain, aws.as_ref(), &metrics, None)?;
         Ok(Gateway {
             config,
             trust_domain,
-            routes,
+            table: RwLock::new(Arc::new(table)),
+            aws,
             shared,
             secrets,
             audit,
@@ -277,17 +369,52 @@ impl Gateway {
             jwt_cache: Mutex::new(HashMap::new()),
             aws_keys: Mutex::new(HashMap::new()),
             server,
-            keys: Mutex::new(keys),
-            upstreams,
             unrouted: Arc::from(UNROUTED),
             body_budget,
         })
     }
 
+    /// The routes, API keys and upstreams in force now.
+    fn table(&self) -> Arc<Table> {
+        self.table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Puts `config`'s routes, usage plans and API keys in force, for the requests that
+    /// start from now on (those under way finish on the routes they started with). The
+    /// configuration is checked whole first: on any error nothing changes. Only those
+    /// three reload: a change to any other setting (addresses, TLS, the server link,
+    /// limits) is refused, naming it, since it needs a restart. API keys whose usage plan
+    /// is unchanged keep what they have used.
+    pub fn reload(&self, config: Config) -> Result<ReloadSummary, String> {
+        let current = self.table();
+        if let Some(setting) = crate::config::fixed_setting_changed(&current.config, &config)? {
+            return Err(format!(
+                "{setting} changed: it takes effect only when the gateway restarts; nothing was reloaded"
+            ));
+        }
+        let config = Arc::new(config);
+        let table = Table::build(
+            config.clone(),
+            &self.trust_domain,
+            self.aws.as_ref(),
+            &self.metrics,
+            Some(&current),
+        )?;
+        let summary = ReloadSummary {
+            routes: table.routes.len(),
+            api_keys: config.api_keys.len(),
+        };
+        *self.table.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        Ok(summary)
+    }
+
     /// Closes `worker`'s idle upstream connections that their upstream closed or that
     /// went unused too long; run on `worker`'s thread, every second.
     pub fn sweep_idle_upstreams(&self, worker: usize) {
-        self.upstreams.sweep(worker);
+        self.table().upstreams.sweep(worker);
     }
 
     /// Serves one request.
@@ -324,7 +451,8 @@ impl Gateway {
             );
             return self.refuse_unrouted(&r, req, conn, started).await;
         }
-        let Some(live) = self.route_for(host, path) else {
+        let table = self.table();
+        let Some(live) = table.route_for(host, path) else {
             let r = Refusal::new(
                 StatusCode::NOT_FOUND,
                 "notFound",

@@ -142,7 +142,40 @@ pub async fn bind_with_aws_credentials(
     })
 }
 
+/// Reloads the routes, usage plans and API keys from the configuration file at `path`
+/// on each SIGHUP ([`Gateway::reload`]): the file is read and checked whole first, and
+/// on any error (logged with its file:line:col or route and field) the configuration in
+/// force stays. Runs until the process ends.
+pub async fn reload_on_hangup(path: std::path::PathBuf, gateway: Arc<Gateway>) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot wait for SIGHUP; the configuration will not reload");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match crate::config::load(&path).and_then(|config| gateway.reload(config)) {
+            Ok(done) => tracing::info!(
+                file = %path.display(),
+                routes = done.routes,
+                api_keys = done.api_keys,
+                "SIGHUP: reloaded the routes, usage plans and API keys"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "SIGHUP: the configuration was not reloaded; the one in force stays"
+            ),
+        }
+    }
+}
+
 impl Bound {
+    /// The gateway it serves, for [`reload_on_hangup`].
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.clone()
+    }
+
     /// Serves until `shutdown` resolves. Connections are served by worker threads (one
     /// per core unless the configuration's `workers` says otherwise), each with a
     /// single-threaded runtime accepting from the shared listener (as nginx's workers

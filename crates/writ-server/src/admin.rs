@@ -17,6 +17,7 @@
 //! | `writ:ReadRevocations` | `writ:revocations` |
 //! | `writ:ReadAudit`, `writ:PutAuditEvents` | `writ:audit` |
 //! | `writ:ReadIntentions` | `writ:intentions` |
+//! | `writ:LeaseQuota` (gateways counting API-key quotas together) | `writ:quotas` |
 //! | `writ:WriteIntention`, `writ:DeleteIntention` | `writ:intention/SOURCE/DESTINATION` (`*` for any function) |
 //! | `secrets:CreateSecret`, `PutSecretValue`, `GetSecretValue`, `DescribeSecret`, `DeleteSecret`, `RestoreSecret`, `PutResourcePolicy` | `writ:secret/NAME` |
 //! | `secrets:ListSecrets` | `writ:secrets` |
@@ -52,6 +53,7 @@ pub const ACTIONS: &[&str] = &[
     "writ:ReadIntentions",
     "writ:WriteIntention",
     "writ:DeleteIntention",
+    "writ:LeaseQuota",
 ];
 
 /// The policy of the bootstrap token: every action on everything. As the boundary of the

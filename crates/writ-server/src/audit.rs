@@ -276,6 +276,11 @@ impl AuditLog {
             .map_err(|_| AuditError("the audit writer has stopped".into()))?
     }
 
+    /// How many messages (an event, or a batch sent in together) wait for the writer.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// Waits until every event recorded before is committed: at shutdown, so queued events
     /// are not lost.
     pub async fn flush(&self) -> Result<(), AuditError> {

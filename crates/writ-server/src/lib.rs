@@ -17,6 +17,7 @@ pub mod duration;
 pub mod hook_destination;
 pub mod master_key;
 pub mod master_key_rotation;
+pub mod metrics;
 pub mod rotation;
 pub mod server;
 pub mod server_lock;

@@ -49,6 +49,8 @@ pub struct ServerNames {
 pub struct AppState {
     /// The store.
     pub store: Store,
+    /// The counters `/metrics` shows ([`crate::metrics`]).
+    pub metrics: crate::metrics::Metrics,
     /// The trust domain.
     pub trust_domain: TrustDomain,
     /// Lifetimes.
@@ -126,6 +128,7 @@ impl AppState {
         let (config, tls_state) = build_tls(&trust_domain, &authorities, &names, now)?;
         let state = AppState {
             store,
+            metrics: crate::metrics::Metrics::default(),
             trust_domain,
             limits,
             audit,
@@ -265,6 +268,7 @@ impl AppState {
     /// takes in new revocations, and rebuilds the TLS configuration when the bundle or the
     /// signing CA changed or the server certificate is at half life.
     pub async fn refresh(&self, now: OffsetDateTime) -> Result<(), String> {
+        let started = std::time::Instant::now();
         let meta = self
             .store
             .meta()
@@ -285,6 +289,9 @@ impl AppState {
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(loaded);
         }
         self.take_revocations().await?;
+        self.store
+            .latency()
+            .observe(crate::store::StoreOp::Refresh, started.elapsed());
         let authorities = self.authorities();
         let wanted = tls_inputs(&authorities, now.unix_timestamp());
         let stale = {

@@ -88,6 +88,11 @@ fn sample(method: &Method, path: &str) -> Option<(String, Option<Value>)> {
                         "date": "20260101", "region": "eu-west-1", "service": "lambda"}),
             ),
         ),
+        ("POST", "/v1/quotas/lease") => (
+            path.into(),
+            Some(json!({"key": "partner-a", "periodSeconds": 60,
+                        "periodStart": 0, "limit": 10, "want": 1})),
+        ),
         ("POST", "/v1/secrets/policy") => (
             path.into(),
             Some(json!({"name": "app/key", "policy": null})),

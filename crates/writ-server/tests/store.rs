@@ -15,8 +15,8 @@ use writ_policy::intentions::{HeaderMatch, Intention, IntentionAction, Permissio
 use writ_secrets::model::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, Labels};
 use writ_server::store::{
     Applied, AuditKeyRecord, Backend, FunctionRecord, GatewayRecord, KeyKind, KeyRecord, Meta,
-    RevocationKind, RewrapCounts, SecretChange, SecretRecord, Store, StoreError, TokenKind,
-    TokenRecord, VersionRecord, WrappedKey,
+    QuotaCount, QuotaPeriod, RevocationKind, RewrapCounts, SecretChange, SecretRecord, Store,
+    StoreError, TokenKind, TokenRecord, VersionRecord, WrappedKey,
 };
 
 const POSTGRES_ENV: &str = "WRIT_TEST_POSTGRES_URL";
@@ -189,6 +189,8 @@ backends!(
     a_change_that_fails_is_undone_alone,
     a_rotations_finish_commits_with_its_event,
     a_failed_transaction_never_leaves_its_connection_inside_it,
+    quota_leases_never_grant_past_the_limit,
+    concurrent_quota_leases_from_two_pools_grant_the_limit_exactly,
 );
 
 // --- fixtures ---
@@ -304,7 +306,7 @@ async fn migrations_run_at_open_and_are_idempotent(ctx: Ctx) {
     let versions = schema_versions(&url).await;
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
         "each migration recorded once"
     );
 
@@ -2167,6 +2169,7 @@ async fn an_audit_log_of_rows_per_event_moves_to_segments(ctx: Ctx) {
             "DROP TABLE audit_segment_actors; DROP TABLE audit_segments; \
              ALTER TABLE functions DROP COLUMN boundary; DROP TABLE used_oidc_tokens; \
              DROP TABLE gateways; ALTER TABLE tokens DROP COLUMN gateway_name; \
+             DROP TABLE api_key_quotas; \
              DELETE FROM writ_schema WHERE version >= 6; \
              CREATE TABLE audit_events (seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, \
                actor TEXT NOT NULL, action TEXT NOT NULL, decision TEXT, outcome TEXT NOT NULL, \
@@ -2227,7 +2230,7 @@ async fn migrated_log_reads_the_same_and_continues(
     let store = Store::open(url).await.expect("open and migrate");
     assert_eq!(
         schema_versions(url).await,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     );
     let all = AuditFilter {
         limit: 100,
@@ -2295,7 +2298,7 @@ async fn store_as_schema_6(
         "DROP TABLE audit_segments; DELETE FROM audit_segment_actors; \
          DELETE FROM audit_checkpoints; ALTER TABLE functions DROP COLUMN boundary; \
          DROP TABLE used_oidc_tokens; DROP TABLE gateways; \
-         ALTER TABLE tokens DROP COLUMN gateway_name; \
+         ALTER TABLE tokens DROP COLUMN gateway_name; DROP TABLE api_key_quotas; \
          DELETE FROM writ_schema WHERE version >= 7; \
          CREATE TABLE audit_segments (first_seq BIGINT PRIMARY KEY, last_seq BIGINT NOT NULL, \
            min_time_ms BIGINT NOT NULL, max_time_ms BIGINT NOT NULL, prev_hash TEXT NOT NULL, \
@@ -2995,4 +2998,128 @@ async fn the_wal_is_checkpointed_and_cut_back() {
     );
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// --- shared API-key quotas ---
+
+fn quota_period(key: &str) -> QuotaPeriod<'_> {
+    QuotaPeriod {
+        key,
+        seconds: 60,
+        start: T0 - T0 % 60,
+    }
+}
+
+async fn quota_leases_never_grant_past_the_limit(ctx: Ctx) {
+    let Ctx { store, .. } = ctx;
+    let p = quota_period("partner-a");
+    let lease = |want| store.lease_quota(p, 10, want, T0);
+    assert_eq!(
+        lease(4).await.unwrap(),
+        Some(QuotaCount {
+            granted: 4,
+            counted: 4
+        })
+    );
+    assert_eq!(
+        lease(4).await.unwrap(),
+        Some(QuotaCount {
+            granted: 4,
+            counted: 8
+        })
+    );
+    // Only 2 left: a short grant, then none.
+    assert_eq!(
+        lease(4).await.unwrap(),
+        Some(QuotaCount {
+            granted: 2,
+            counted: 10
+        })
+    );
+    assert_eq!(
+        lease(1).await.unwrap(),
+        Some(QuotaCount {
+            granted: 0,
+            counted: 10
+        })
+    );
+    // Another key, another period, another period length: counted apart.
+    let other = store
+        .lease_quota(quota_period("partner-b"), 10, 3, T0)
+        .await
+        .unwrap();
+    assert_eq!(other.map(|c| c.counted), Some(3));
+    let next = QuotaPeriod {
+        start: p.start + 60,
+        ..p
+    };
+    assert_eq!(
+        store
+            .lease_quota(next, 10, 3, T0 + 60)
+            .await
+            .unwrap()
+            .map(|c| c.counted),
+        Some(3)
+    );
+    let hourly = QuotaPeriod {
+        seconds: 3600,
+        start: T0 - T0 % 3600,
+        ..p
+    };
+    assert_eq!(
+        store
+            .lease_quota(hourly, 10, 5, T0)
+            .await
+            .unwrap()
+            .map(|c| c.counted),
+        Some(5)
+    );
+    // A new period a day and more later drops the rows of periods long over.
+    let much_later = T0 + 3 * 86_400;
+    let late = QuotaPeriod {
+        start: much_later - much_later % 60,
+        ..p
+    };
+    store.lease_quota(late, 10, 1, much_later).await.unwrap();
+    assert_eq!(
+        lease(4).await.unwrap().map(|c| c.counted),
+        Some(4),
+        "the old period's row was dropped, so it counts from zero"
+    );
+}
+
+async fn concurrent_quota_leases_from_two_pools_grant_the_limit_exactly(ctx: Ctx) {
+    let Ctx { store, url } = ctx;
+    // Two pools, as two servers on one database would have.
+    let other = Store::open(&url).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = if i % 2 == 0 {
+            store.clone()
+        } else {
+            other.clone()
+        };
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut got = 0;
+            for _ in 0..10 {
+                if let Some(c) = s
+                    .lease_quota(quota_period("race"), 50, 3, T0)
+                    .await
+                    .expect("no database error under contention")
+                {
+                    got += c.granted;
+                }
+            }
+            got
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        granted += t.await.unwrap();
+    }
+    assert_eq!(granted, 50, "16 x 10 leases of 3 against a limit of 50");
+    other.close().await;
 }

@@ -116,9 +116,9 @@ fn steps(readme: &str) -> Vec<Step> {
 fn left_out(command: &str) -> Option<&'static str> {
     let program = command.split_whitespace().next().unwrap_or("");
     match program {
-        "cargo" if command.contains("cargo install") => {
-            Some("installs writ; the walk runs the writ this test was built with (CI runs `cargo install`)")
-        }
+        "cargo" if command.contains("cargo install") => Some(
+            "installs writ; the walk runs the writ this test was built with (CI runs `cargo install`)",
+        ),
         "docker" => Some("builds the container image; CI builds it (`.ci/run`)"),
         _ => None,
     }
@@ -147,7 +147,10 @@ fn script(steps: &[Step], logs: &Path) -> String {
                 content,
             } => {
                 let _ = writeln!(s, "echo '::step {line}'");
-                let _ = writeln!(s, "cat > '{name}' <<'WRIT_README_EOF'\n{content}WRIT_README_EOF");
+                let _ = writeln!(
+                    s,
+                    "cat > '{name}' <<'WRIT_README_EOF'\n{content}WRIT_README_EOF"
+                );
             }
             Step::Run {
                 line,
@@ -216,9 +219,15 @@ fn repo() -> PathBuf {
 fn the_readme_is_read_as_the_walk_reads_it() {
     let readme = "text\n```console\n$ writ a \\\n    --b   # exits 2: why\nprinted\n$ writ server --x &\n```\n```toml\n# gw.toml: the gateway\nlisten = 1\n```\n";
     let s = steps(readme);
-    assert!(matches!(&s[0], Step::Run { line: 3, exits: 2, background: false, command } if command.contains("--b")));
-    assert!(matches!(&s[1], Step::Run { line: 6, exits: 0, background: true, command } if command == "writ server --x"));
-    assert!(matches!(&s[2], Step::File { name, content, .. } if name == "gw.toml" && content.contains("listen = 1")));
+    assert!(
+        matches!(&s[0], Step::Run { line: 3, exits: 2, background: false, command } if command.contains("--b"))
+    );
+    assert!(
+        matches!(&s[1], Step::Run { line: 6, exits: 0, background: true, command } if command == "writ server --x")
+    );
+    assert!(
+        matches!(&s[2], Step::File { name, content, .. } if name == "gw.toml" && content.contains("listen = 1"))
+    );
 }
 
 #[test]

@@ -23,10 +23,15 @@ use crate::metrics::Label;
 
 /// Per API key: its hash, and its plan's limits.
 pub(super) struct KeyState {
+    /// Its plan, as configured: a reload keeps the state of a key whose plan is the same.
+    pub(super) plan: crate::config::UsagePlan,
     pub(super) hash: String,
     pub(super) routes: Vec<String>,
     pub(super) bucket: Option<Bucket>,
+    /// The plan's quota, counted by this gateway alone.
     pub(super) quota: Option<Quota>,
+    /// The plan's quota, counted through the server with the other gateways.
+    pub(super) shared: Option<Arc<super::shared_quota::SharedKey>>,
 }
 
 /// A client certificate checked against one bundle (by its digest), or why it was refused.
@@ -111,7 +116,7 @@ impl Gateway {
                 }
                 AuthMethod::ApiKey => {
                     if let Some(key) = headers.get(names::X_API_KEY).and_then(|v| v.to_str().ok()) {
-                        return self.check_api_key(key, &route.name).map(|id| Caller {
+                        return self.check_api_key(key, &route.name).await.map(|id| Caller {
                             actor: format!("apikey:{id}").into(),
                             svid: None,
                             workload: false,
@@ -334,11 +339,28 @@ impl Gateway {
         Ok(id)
     }
 
-    fn check_api_key(&self, presented: &str, route: &str) -> Result<String, Refusal> {
+    async fn check_api_key(&self, presented: &str, route: &str) -> Result<String, Refusal> {
         let Some((id, secret)) = authn::parse_api_key(presented) else {
             return Err(Refusal::unauthenticated("x-api-key: not a writ API key"));
         };
-        let mut keys = self
+        let shared = self.check_api_key_locally(id, secret, route)?;
+        if let Some(shared) = shared {
+            shared.spend(&self.server).await?;
+        }
+        Ok(id.to_string())
+    }
+
+    /// The checks of an API key that need no wait: its secret, its routes, its rate and
+    /// its plan's quota (a shared quota's admission spent if one is held). The shared
+    /// quota is returned when a request must wait for a lease from the server.
+    fn check_api_key_locally(
+        &self,
+        id: &str,
+        secret: &str,
+        route: &str,
+    ) -> Result<Option<Arc<super::shared_quota::SharedKey>>, Refusal> {
+        let table = self.table();
+        let mut keys = table
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -385,6 +407,9 @@ impl Gateway {
             r.retry_after = Some(wait);
             return Err(r);
         }
-        Ok(id.to_string())
+        match &state.shared {
+            Some(shared) if !shared.try_spend(&self.server)? => Ok(Some(shared.clone())),
+            _ => Ok(None),
+        }
     }
 }

@@ -16,7 +16,8 @@ use crate::metrics::Label;
 /// the connection's), so the same request under the same intentions gets the same answer.
 pub(super) struct Decided {
     intentions: u64,
-    route: usize,
+    /// The route's [`super::Live`] key: unique across reloads.
+    route: u64,
     method: hyper::Method,
     path: String,
     headers: Vec<(String, String)>,
@@ -90,7 +91,7 @@ impl Gateway {
         });
         if let Some(Some(d)) = decided.as_deref()
             && d.intentions == control.intentions_digest
-            && d.route == live.index
+            && d.route == live.key
             && d.method == parts.method
             && d.path == path
             && d.headers == headers
@@ -110,7 +111,7 @@ impl Gateway {
         if let Some(slot) = decided.as_deref_mut() {
             *slot = Some(Decided {
                 intentions: control.intentions_digest,
-                route: live.index,
+                route: live.key,
                 method: parts.method.clone(),
                 path: path.to_owned(),
                 headers,

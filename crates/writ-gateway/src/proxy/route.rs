@@ -1,8 +1,8 @@
 //! Routing, the request path's first step: the route for a request's host and path.
 
-use super::{Gateway, Live};
+use super::{Live, Table};
 
-impl Gateway {
+impl Table {
     /// The route for `host` (the `Host` header without its port) and `path`: among the
     /// routes for that host or for any host, the one with the longest `path_prefix` that
     /// `path` equals or lies under (`/pay` takes `/pay` and `/pay/x`, not `/payroll`); a

@@ -26,6 +26,7 @@ mod functions;
 mod gateways;
 mod identity;
 mod intentions;
+mod quotas;
 mod revocations;
 pub mod routes;
 pub mod secrets;
@@ -493,7 +494,20 @@ pub fn router(state: Arc<AppState>) -> Router {
                 access::enforce(access, path, limit, state, req, next)
             },
         ));
-        router = router.route(r.path, admitted);
+        let method: &'static str = method_name(&r.method);
+        let counted = admitted.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            move |State(state): State<Arc<AppState>>,
+                  req: Request,
+                  next: axum::middleware::Next| async move {
+                let response = next.run(req).await;
+                state
+                    .metrics
+                    .request(method, path, response.status().as_u16());
+                response
+            },
+        ));
+        router = router.route(r.path, counted);
     }
     // The AWS-compatible APIs (STS, Secrets Manager, SSM) answer at `/`, as AWS's do. Their
     // access is declared per operation in crate::aws::dispatch's table and decided there
@@ -508,6 +522,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(one_host))
         .with_state(state)
+}
+
+/// A route's method as `/metrics` names it.
+fn method_name(method: &axum::http::Method) -> &'static str {
+    match *method {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::DELETE => "DELETE",
+        axum::http::Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
 }
 
 /// HTTP/1.1 requires exactly one `Host`: a request with none, or with two that proxies on

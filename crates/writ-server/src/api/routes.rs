@@ -13,7 +13,8 @@ use writ_api::endpoints as ep;
 
 pub use super::access::{Access, Callers, Decide, Resource};
 use super::{
-    audit_log, aws, ca, functions, gateways, identity, intentions, revocations, secrets, tokens,
+    audit_log, aws, ca, functions, gateways, identity, intentions, quotas, revocations, secrets,
+    tokens,
 };
 use crate::state::AppState;
 
@@ -204,6 +205,10 @@ pub fn all() -> Vec<Route> {
         route::<ep::IssueAwsCredentials>(
             Access::to(Functions, Decide::On(aws::CREDENTIALS_ACTION, TheCaller)),
             post(aws::credentials),
+        ),
+        route::<ep::LeaseQuota>(
+            operators(quotas::ACTION, Fixed(quotas::RESOURCE)),
+            post(quotas::lease),
         ),
         route::<ep::CreateSecret>(secret("secrets:CreateSecret"), post(secrets::create))
             .taking(secrets::MAX_VALUE_BODY_BYTES),

@@ -91,6 +91,7 @@ pub fn sign(
         .ca
         .sign_csr_for(csr.as_bytes(), id, names, now, ttl)
         .map_err(issue_error)?;
+    state.metrics.issued(crate::metrics::SvidKind::X509);
     let serial = hex(&svid.serial);
     let t = now.unix_timestamp();
     Ok((
@@ -576,6 +577,7 @@ pub fn mint_jwt(
         .authority
         .mint_bound(&caller.id, audience, now, ttl, serial)
         .map_err(|e| Error::internal("could not sign the JWT-SVID", e))?;
+    state.metrics.issued(crate::metrics::SvidKind::Jwt);
     state.audit(
         conn,
         caller.id.as_str(),

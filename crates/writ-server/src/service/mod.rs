@@ -12,6 +12,7 @@
 //! | [`intentions`] | which function may call which: list (and follow), write, delete, check |
 //! | [`tokens`] | admin tokens for operators and gateways |
 //! | [`ca`] | rotating the trust domain's signing keys |
+//! | [`quotas`] | API-key quotas that several gateways count together: leases from the count |
 //! | [`revocations`] | revoking a function, an SVID serial or a token; the revocation feed |
 //! | [`secrets`] | secrets and their versions, labels, resource policies and rotation, for the `/v1` and the AWS-compatible APIs |
 //! | [`audit_log`] | reading the audit log and its checkpoints; taking in gateways' and agents' events |
@@ -25,6 +26,7 @@ pub mod functions;
 pub mod gateways;
 pub mod identity;
 pub mod intentions;
+pub mod quotas;
 pub mod revocations;
 pub mod secrets;
 pub mod tokens;

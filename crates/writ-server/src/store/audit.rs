@@ -160,6 +160,7 @@ impl Store {
         sign: impl Fn(&Head) -> Result<Checkpoint, SignerError>,
         signed: impl Fn(&Checkpoint) -> bool,
     ) -> Result<(Head, Segment), StoreError> {
+        let started = std::time::Instant::now();
         let result = async {
             let mut tx = self.begin_append().await?;
             let head = self.audit_head(&mut tx, signed).await?;
@@ -169,6 +170,8 @@ impl Store {
         }
         .await;
         self.note_write(&result);
+        self.latency
+            .observe(super::StoreOp::AuditAppend, started.elapsed());
         result
     }
 
@@ -189,6 +192,7 @@ impl Store {
         sign: impl Fn(&Head) -> Result<Checkpoint, SignerError>,
         signed: impl Fn(&Checkpoint) -> bool,
     ) -> Result<AppendedChanges, StoreError> {
+        let started = std::time::Instant::now();
         let result = async {
             let mut tx = self.begin_append().await?;
             let head = self.audit_head(&mut tx, signed).await?;
@@ -224,6 +228,8 @@ impl Store {
         }
         .await;
         self.note_write(&result);
+        self.latency
+            .observe(super::StoreOp::AuditAppend, started.elapsed());
         result
     }
 

@@ -74,6 +74,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("migrations/sqlite/0010_gateways.sql"),
         postgres: include_str!("migrations/postgres/0010_gateways.sql"),
     },
+    Migration {
+        version: 11,
+        name: "API-key quotas",
+        sqlite: include_str!("migrations/sqlite/0011_api_key_quotas.sql"),
+        postgres: include_str!("migrations/postgres/0011_api_key_quotas.sql"),
+    },
 ];
 
 /// Brings the schema up to date. On PostgreSQL an advisory lock serialises servers that

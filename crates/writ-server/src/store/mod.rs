@@ -14,13 +14,17 @@ use sqlx::{AnyPool, Connection, Row};
 mod audit;
 mod health;
 mod intentions;
+mod latency;
 mod migrate;
+mod quotas;
 mod secrets;
 mod sqlite_file;
 
 pub use audit::{AppendedChanges, AuditFilter, AuditKeyRecord};
 pub use health::WriteFailure;
 pub use intentions::{IntentionRecord, IntentionWrite};
+pub use latency::{Latency, OpLatency, StoreOp};
+pub use quotas::{QuotaCount, QuotaPeriod};
 pub use secrets::{
     Applied, Relabel, RewrapCounts, SecretChange, SecretRecord, VersionRecord, WrappedKey,
 };
@@ -275,6 +279,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     writes: Arc<health::WriteHealth>,
+    latency: Arc<Latency>,
 }
 
 impl Store {
@@ -353,6 +358,7 @@ impl Store {
             pool,
             backend,
             writes: Arc::default(),
+            latency: Arc::default(),
         };
         migrate::run(&store.pool, backend).await?;
         Ok(store)
@@ -369,6 +375,11 @@ impl Store {
     /// succeeds clears this.
     pub fn write_failure(&self) -> Option<WriteFailure> {
         self.writes.last()
+    }
+
+    /// How long its timed operations took, for `/metrics`.
+    pub fn latency(&self) -> &Latency {
+        &self.latency
     }
 
     /// Remembers how a write went, for [`Store::write_failure`].

@@ -16,6 +16,7 @@ use super::client::{Client, ClientArgs, print_answer};
     after_help = "Examples:
   writ gateway --config gateway.toml
   writ gateway --config gateway.toml --print-config
+  kill -HUP $(pidof writ)       # reload the routes, usage plans and API keys from the file
   writ gateway apikey partner-a --route partners   # a new API key, and its entry for gateway.toml
   writ gateway register edge --dns gw.internal --ip 127.0.0.1   # its certificate from writ
   writ gateway join-token edge > edge.token          # for [tls] from_writ in gateway.toml
@@ -29,7 +30,8 @@ pub struct GatewayArgs {
     /// The configuration file (TOML).
     #[arg(long, env = "WRIT_GATEWAY_CONFIG")]
     config: Option<PathBuf>,
-    /// Print the configuration as read (paths resolved, defaults filled) and exit.
+    /// Print the configuration as read, in the file's format (TOML: paths resolved,
+    /// defaults filled; API keys only as their hashes), and exit.
     #[arg(long)]
     print_config: bool,
     /// This gateway's name in audit events (default: the host name).
@@ -218,7 +220,7 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode, String> {
         .ok_or("give --config FILE (see `writ gateway --help`)")?;
     let config = writ_gateway::config::load(&path)?;
     if args.print_config {
-        println!("{config:#?}");
+        print!("{}", writ_gateway::config::to_toml(&config)?);
         return Ok(ExitCode::SUCCESS);
     }
     super::server::init_logging(false);
@@ -229,6 +231,10 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("could not start the runtime: {e}"))?;
     runtime.block_on(async move {
         let bound = writ_gateway::serve::bind(config, node).await?;
+        tokio::spawn(writ_gateway::serve::reload_on_hangup(
+            path.clone(),
+            bound.gateway(),
+        ));
         println!("writ: gateway listening on https://{}", bound.addr);
         if let Some(m) = bound.metrics_addr {
             println!("writ: metrics on http://{m}/metrics");

@@ -13,6 +13,7 @@ use writ_server::state::Limits;
 #[command(after_help = "Examples:
   writ server --data-dir /var/lib/writ --trust-domain example.org
   writ server --data-dir ./node2 --store postgres://writ@db:5432/writ --listen 0.0.0.0:7443
+  writ server --data-dir /var/lib/writ --metrics-listen 127.0.0.1:9091   # Prometheus /metrics
 
 The first start initialises the trust domain, the CA and the JWT signing key, and prints a
 bootstrap admin token once (also written to DATA_DIR/admin-token, mode 0600). The master key
@@ -34,6 +35,10 @@ pub struct ServerArgs {
     /// Address to listen on.
     #[arg(long, env = "WRIT_LISTEN", default_value = "127.0.0.1:7443")]
     listen: SocketAddr,
+    /// Where to serve Prometheus `/metrics` (plain HTTP, no credentials: keep it on
+    /// loopback or a private network), if anywhere.
+    #[arg(long, env = "WRIT_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Trust domain, e.g. example.org: required on the first start, checked afterwards.
     #[arg(long, env = "WRIT_TRUST_DOMAIN")]
     trust_domain: Option<String>,
@@ -205,6 +210,7 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
         check_server_id(id)?;
     }
     init_logging(args.log_format == LogFormat::Json);
+    let metrics_listen = args.metrics_listen;
     let settings = Settings {
         data_dir: args.data_dir,
         store_url: args.store,
@@ -242,6 +248,14 @@ pub fn run(args: ServerArgs) -> Result<ExitCode, String> {
             running.state.trust_domain, running.addr
         );
         tracing::info!(addr = %running.addr, "listening");
+        if let Some(addr) = metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("--metrics-listen {addr}: {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("writ: metrics on http://{bound}/metrics");
+            tokio::spawn(writ_server::metrics::serve(listener, running.state.clone()));
+        }
         server::serve(&running, listener, shutdown_signal()).await;
         // Commit the queued audit events before the store closes.
         if let Err(e) = running.state.audit.flush().await {

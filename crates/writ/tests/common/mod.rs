@@ -875,6 +875,14 @@ impl Proc {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
+
+    /// Sends it `signal` (`HUP`, `TERM`, ...) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let out = run(Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string()));
+        success(&format!("kill -{signal}"), &out);
+    }
 }
 
 impl Drop for Proc {

@@ -410,8 +410,17 @@ pub(crate) async fn enforce(
         return next.run(req).await;
     };
     match decide_request(callers, decide, path, body_limit, &state, req).await {
-        Ok(req) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Ok(req) => {
+            state.metrics.decision(crate::metrics::Outcome::Allowed);
+            next.run(req).await
+        }
+        Err(e) => {
+            let response = e.into_response();
+            state.metrics.decision(crate::metrics::Outcome::of_refusal(
+                response.status().as_u16(),
+            ));
+            response
+        }
     }
 }
 
