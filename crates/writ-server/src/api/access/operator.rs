@@ -116,6 +116,23 @@ pub(super) async fn authenticate(
     })
 }
 
+impl Operator {
+    /// Whether the operator's policies allow `action` on `resource` from `source`, decided
+    /// as a route decides it but neither audited nor answered: for narrowing a list to
+    /// what the caller may see item by item.
+    pub(crate) fn allows(&self, action: &str, resource: &str, source: std::net::IpAddr) -> bool {
+        admin::decide(
+            &self.policies,
+            action,
+            resource,
+            &self.token_id,
+            Some(source),
+            OffsetDateTime::now_utc(),
+        )
+        .is_allowed()
+    }
+}
+
 /// Decides `action` on `resource` by the operator's policies; a denial is audited and
 /// answered 403 with the reason.
 pub(super) fn decide(
