@@ -18,10 +18,9 @@ export function loadAudit() {
     audit.loaded = (async () => {
       try {
         for (;;) {
-          const page = await auditEvents({ after: audit.next, limit: 10000 });
+          const page = await auditEvents({ after: audit.next, limit: PAGE });
           addRecords(page.records);
-          if (page.records.length === 0 || page.next <= audit.next) break;
-          audit.next = page.next;
+          if (page.records.length < PAGE) break;
         }
         follow();
       } catch (e) {
@@ -32,15 +31,32 @@ export function loadAudit() {
   return audit.loaded;
 }
 
+/** The most records one read asks for (the API's most). */
+const PAGE = 10000;
+
+/** A record of the log; its event is parsed from the record's text when first read. */
+class Entry {
+  constructor(record) {
+    this.seq = record.seq;
+    this.record = record;
+    this.parsed = null;
+  }
+
+  get event() {
+    if (this.parsed === null) {
+      try {
+        this.parsed = JSON.parse(this.record.event);
+      } catch {
+        this.parsed = { action: "(unreadable)", reason: "the stored event is not JSON" };
+      }
+    }
+    return this.parsed;
+  }
+}
+
 function addRecords(records) {
   for (const r of records) {
-    let event;
-    try {
-      event = JSON.parse(r.event);
-    } catch {
-      event = { action: "(unreadable)", reason: "the stored event is not JSON" };
-    }
-    audit.records.push({ seq: r.seq, event, record: r });
+    audit.records.push(new Entry(r));
     if (r.seq > audit.next) audit.next = r.seq;
   }
 }
@@ -52,7 +68,7 @@ async function follow() {
   audit.following = true;
   while (audit.following) {
     try {
-      const page = await auditEvents({ after: audit.next, limit: 10000, wait: 20 });
+      const page = await auditEvents({ after: audit.next, limit: PAGE, wait: 20 });
       if (page.records.length > 0) {
         const from = audit.records.length;
         addRecords(page.records);

@@ -44,13 +44,13 @@ function describePermissions(i) {
 
 /** The intentions view. */
 export async function intentionsView(host) {
-  const { intentions } = await call("GET", "/v1/intentions");
+  // Both at once; a token that may not list functions still sees the intentions' ends.
+  const [listed, fns] = await Promise.allSettled([call("GET", "/v1/intentions"), call("GET", "/v1/functions")]);
+  if (listed.status === "rejected") throw listed.reason;
+  const { intentions } = listed.value;
   let functions = [];
-  try {
-    functions = (await call("GET", "/v1/functions")).functions;
-  } catch (e) {
-    if (!(e instanceof ApiError && e.status === 403)) throw e;
-  }
+  if (fns.status === "fulfilled") functions = fns.value.functions;
+  else if (!(fns.reason instanceof ApiError && fns.reason.status === 403)) throw fns.reason;
   const names = new Set(functions.map((f) => f.name));
   for (const i of intentions) { names.add(i.source); names.add(i.destination); }
   const revoked = new Set(functions.filter((f) => f.revokedAt).map((f) => f.name));

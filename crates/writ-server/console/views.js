@@ -248,10 +248,16 @@ export async function auditView(host, hash) {
     tr.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); open(); } });
     return tr;
   };
+  const filtering = () => Object.values(inputs).some((input) => input.value.trim() !== "");
   const render = () => {
     const shown = [];
     let total = 0;
-    for (let i = audit.records.length - 1; i >= 0; i--) {
+    if (!filtering()) {
+      // No filter: the newest events, without reading the others.
+      shown.push(...audit.records.slice(-SHOWN).reverse());
+      total = audit.records.length;
+    }
+    for (let i = filtering() ? audit.records.length - 1 : -1; i >= 0; i--) {
       if (!matches(audit.records[i].event)) continue;
       total++;
       if (shown.length < SHOWN) shown.push(audit.records[i]);
