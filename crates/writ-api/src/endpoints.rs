@@ -309,7 +309,8 @@ endpoint! {
 }
 
 endpoint! {
-    /// `GET /v1/functions` (`writ:ListFunctions` on `writ:functions`).
+    /// `GET /v1/functions` (`writ:ListFunctions` on `writ:functions`): the functions the
+    /// caller may also `writ:GetFunction`.
     ListFunctions: GET "/v1/functions" by Operators answers OK,
     "listFunctions", "functions", "List functions", []
     { takes_nothing!(FunctionList); }

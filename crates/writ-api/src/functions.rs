@@ -170,7 +170,7 @@ pub struct Function {
 /// `GET /v1/functions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FunctionList {
-    /// Every registered function.
+    /// The registered functions the caller may read (`writ:GetFunction`).
     pub functions: Vec<Function>,
 }
 

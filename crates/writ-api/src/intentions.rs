@@ -147,6 +147,12 @@ pub struct CheckRequest {
     /// The request's headers, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// An intention not saved yet, checked in place of the stored one for its source and
+    /// destination (or beside the stored ones, when there is none): what a call would meet
+    /// if it were saved. Nothing is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<IntentionSchema>)]
+    pub proposed: Option<Intention>,
 }
 
 /// Whether a call would be allowed.

@@ -250,6 +250,7 @@ fn every_type_survives_a_round_trip() {
         method: Some("POST".into()),
         path: Some("/charge".into()),
         headers: BTreeMap::from([("x-env".into(), "prod".into())]),
+        proposed: Some(intention()),
     });
     round_trip(IntentionVerdict {
         decision: IntentionDecision::Denied,

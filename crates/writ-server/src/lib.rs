@@ -1,6 +1,7 @@
 //! writ's control plane: the function registry, attestation (join tokens, OIDC, AWS IAM), the CA
 //! that signs X.509-SVIDs for callers' CSRs, JWT-SVIDs on demand, key rotation, and the
-//! revocation feed, served as an HTTPS JSON API under `/v1`.
+//! revocation feed, served as an HTTPS JSON API under `/v1`, with a web console at `/ui/`
+//! ([`console`]).
 //!
 //! The functional core lives in `writ-identity` and `writ-policy`; this crate is the shell
 //! around it: storage ([`store`]), TLS ([`tls`]), the API ([`api`]) and start-up
@@ -13,6 +14,7 @@ pub mod audit;
 pub mod authority;
 pub mod aws;
 pub mod cache;
+pub mod console;
 pub mod duration;
 pub mod hook_destination;
 pub mod master_key;

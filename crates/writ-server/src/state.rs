@@ -87,6 +87,8 @@ pub struct AppState {
     pub aws_iam: crate::attest::AwsIamSettings,
     /// The AWS-compatible surfaces' account id and signing-key cache.
     pub aws: crate::aws::AwsState,
+    /// The console's sessions, in memory only ([`crate::console::session`]).
+    pub console_sessions: crate::console::session::Sessions,
     tls_state: Mutex<TlsState>,
 }
 
@@ -147,6 +149,7 @@ impl AppState {
             auth_failures: crate::throttle::FailureThrottle::default(),
             aws_iam,
             aws,
+            console_sessions: crate::console::session::Sessions::default(),
             tls_state: Mutex::new(tls_state),
         };
         state.write_bundle_file(now);

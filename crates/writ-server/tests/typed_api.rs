@@ -161,6 +161,30 @@ async fn every_answer_decodes_as_the_type_clients_read() {
         .await
         .unwrap();
     assert!(verdict.allowed(), "{verdict:?}");
+    // A proposed intention is decided as if saved, and nothing is written.
+    let proposed: writ_api::intentions::CheckRequest = serde_json::from_value(json!({
+        "source": "orders", "destination": "payments", "method": "GET", "path": "/x",
+        "proposed": {"source": "orders", "destination": "payments", "action": "allow",
+                     "permissions": [{"methods": ["POST"]}]}}))
+    .unwrap();
+    let verdict = send::<ep::CheckIntention>(&router, t, &proposed)
+        .await
+        .unwrap();
+    assert!(!verdict.allowed(), "{verdict:?}");
+    let bad: writ_api::intentions::CheckRequest = serde_json::from_value(json!({
+        "source": "orders", "destination": "payments",
+        "proposed": {"source": "orders", "destination": "payments", "action": "allow",
+                     "permissions": [{"methods": ["post"]}]}}))
+    .unwrap();
+    let (status, error) = send::<ep::CheckIntention>(&router, t, &bad)
+        .await
+        .unwrap_err();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error.error.message.starts_with("proposed: "), "{error:?}");
+    let again = send::<ep::ListIntentions>(&router, t, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(again.intentions, list.intentions);
     let deleted = send::<ep::DeleteIntention>(
         &router,
         t,
@@ -249,6 +273,29 @@ async fn every_answer_decodes_as_the_type_clients_read() {
         .await
         .unwrap();
     assert!(issued.token.starts_with("writ.admin."));
+    // A token that may list functions but read only orders lists only orders.
+    let orders_only: writ_api::tokens::AdminTokenRequest = serde_json::from_value(json!({
+        "policies": [{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "writ:ListFunctions", "Resource": "writ:functions"},
+            {"Effect": "Allow", "Action": "writ:GetFunction",
+             "Resource": "spiffe://example.org/fn/orders"}]}]
+    }))
+    .unwrap();
+    send::<ep::RegisterFunction>(
+        &router,
+        t,
+        &serde_json::from_value(json!({"name": "payments"})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let narrow = send::<ep::CreateAdminToken>(&router, t, &orders_only)
+        .await
+        .unwrap();
+    let listed = send::<ep::ListFunctions>(&router, &narrow.token, &NoRequest)
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed.functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["orders"]);
     let revoked = send::<ep::Revoke>(
         &router,
         t,

@@ -144,22 +144,6 @@ fn demo_keeps_serving(label: &str, python: &str, while_serving: impl FnOnce(&str
     out
 }
 
-/// Reads `child`'s stdout until `writ dev` says it is serving; returns what it printed.
-fn until_serving(child: &mut std::process::Child) -> String {
-    let mut out = String::new();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    for line in lines {
-        let line = line.unwrap();
-        out.push_str(&line);
-        out.push('\n');
-        if line.contains("Serving until Ctrl-C") || std::time::Instant::now() > deadline {
-            break;
-        }
-    }
-    out
-}
-
 #[test]
 fn ctrl_c_removes_the_temporary_data_directory_and_its_keys() {
     let tmp = TempDir::new("dev-tmp");
@@ -171,7 +155,7 @@ fn ctrl_c_removes_the_temporary_data_directory_and_its_keys() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start writ dev");
-    let out = until_serving(&mut child);
+    let out = common::until_serving(&mut child);
     assert!(out.contains("Serving until Ctrl-C"), "{out}");
     let data = out
         .lines()

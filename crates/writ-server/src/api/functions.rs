@@ -173,9 +173,17 @@ pub(super) async fn list_functions(
 ) -> Result<Json<FunctionList>, ApiError> {
     auth.record_read(&state, &conn)?;
     let all = functions::list(&state).await?;
+    // The list shows each function as `writ:GetFunction` does: only those the token may
+    // read one by one (a token scoped to some functions sees only them).
+    let visible = |f: &&FunctionRecord| {
+        auth.caller
+            .operator()
+            .is_some_and(|op| op.allows("writ:GetFunction", &f.spiffe_id, conn.remote.ip()))
+    };
     Ok(Json(FunctionList {
         functions: all
             .iter()
+            .filter(visible)
             .map(|f| function_answer(&state, f))
             .collect::<Result<_, _>>()?,
     }))

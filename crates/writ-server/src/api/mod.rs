@@ -516,6 +516,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         "/",
         axum::routing::post(crate::aws::handle).layer(DefaultBodyLimit::disable()),
     );
+    // The console's files and its session: not API, and holding no data (see crate::console).
+    router = router.merge(crate::console::router());
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

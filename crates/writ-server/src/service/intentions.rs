@@ -80,6 +80,22 @@ pub async fn delete(state: &AppState, source: &str, destination: &str) -> Result
         .ok_or_else(|| Error::NotFound(format!("no intention from {source} to {destination}")))
 }
 
+/// The intentions a check decides by: the stored ones, with `proposed` (validated as a
+/// write would be) in place of the stored one of its source and destination.
+fn with_proposed(
+    mut stored: Vec<Intention>,
+    proposed: Option<&Intention>,
+) -> Result<Vec<Intention>> {
+    let Some(p) = proposed else {
+        return Ok(stored);
+    };
+    p.validate()
+        .map_err(|e| Error::Invalid(format!("proposed: {e}")))?;
+    stored.retain(|i| !(i.source == p.source && i.destination == p.destination));
+    stored.push(p.clone());
+    Ok(stored)
+}
+
 /// Whether the stored intentions allow the call `body` describes, which intention and
 /// statements decided, and why.
 pub async fn check(state: &AppState, body: &CheckRequest) -> Result<IntentionVerdict> {
@@ -101,11 +117,10 @@ pub async fn check(state: &AppState, body: &CheckRequest) -> Result<IntentionVer
         )));
     }
     let (records, index) = state.store.intentions().await?;
-    let set = IntentionSet::new(
-        records.into_iter().map(|r| r.intention).collect(),
-        state.trust_domain.as_str(),
-    )
-    .map_err(|e| Error::internal("the stored intentions do not compile", e))?;
+    let stored = records.into_iter().map(|r| r.intention).collect();
+    let intentions = with_proposed(stored, body.proposed.as_ref())?;
+    let set = IntentionSet::new(intentions, state.trust_domain.as_str())
+        .map_err(|e| Error::internal("the stored intentions do not compile", e))?;
     let source_id = format!(
         "spiffe://{}/fn/{}",
         state.trust_domain.as_str(),

@@ -652,7 +652,9 @@ Through AWS's SDKs (writ's Secrets Manager and SSM APIs):"
     }
 
     println!(
-        "\nTry it (in another terminal):\n  export WRIT_ADDR={server_addr} WRIT_CACERT={ca} WRIT_TOKEN_FILE={token}\n  writ audit tail\n  writ intention check orders payments --method POST --path /payments/charge\n  curl --cacert {ca} --cert {oc} --key {ok} -d '{{\"amount\": 5}}' {gateway}/payments/charge\n  {boto3}\n  writ revoke --fn orders     # then the curl above gets 401 within a second\n\nServing until Ctrl-C.",
+        "\nConsole: {server_addr}/ui/ (sign in with the admin token in {token}; its TLS \
+         certificate is signed by {ca}, which a browser does not know: trust that CA or \
+         accept the warning)\n\nTry it (in another terminal):\n  export WRIT_ADDR={server_addr} WRIT_CACERT={ca} WRIT_TOKEN_FILE={token}\n  writ audit tail\n  writ intention check orders payments --method POST --path /payments/charge\n  curl --cacert {ca} --cert {oc} --key {ok} -d '{{\"amount\": 5}}' {gateway}/payments/charge\n  {boto3}\n  writ revoke --fn orders     # then the curl above gets 401 within a second\n\nServing until Ctrl-C.",
         ca = ca_file.display(),
         token = dir.join("admin-token").display(),
         oc = orders.cert.display(),

@@ -985,3 +985,19 @@ pub fn raw_tls(port: u16, ca_file: &Path, request: &[u8]) -> String {
     }
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// Reads `child`'s stdout until `writ dev` says it is serving; returns what it printed.
+pub fn until_serving(child: &mut Child) -> String {
+    let mut out = String::new();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for line in lines {
+        let line = line.unwrap();
+        out.push_str(&line);
+        out.push('\n');
+        if line.contains("Serving until Ctrl-C") || Instant::now() > deadline {
+            break;
+        }
+    }
+    out
+}

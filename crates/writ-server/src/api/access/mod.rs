@@ -204,13 +204,17 @@ pub enum Presented {
     Jwt,
     /// `Authorization` of any other kind (another token, another scheme).
     OtherAuthorization,
+    /// The console's session cookie ([`crate::console::session`]), and no `Authorization`:
+    /// it stands for the admin token it was started with, from the console's pages only.
+    ConsoleSession,
     /// A client certificate (already verified against the trust bundle by TLS), and no
     /// `Authorization`.
     Svid,
 }
 
 impl Presented {
-    /// What the request presents. An `Authorization` header wins over a certificate.
+    /// What the request presents. An `Authorization` header wins over a console cookie,
+    /// and either over a certificate.
     pub fn of(headers: &HeaderMap, has_certificate: bool) -> Presented {
         match operator::bearer(headers) {
             Some(t) if t.starts_with("writ.admin.") => Presented::AdminToken,
@@ -218,6 +222,7 @@ impl Presented {
             _ if headers.contains_key(axum::http::header::AUTHORIZATION) => {
                 Presented::OtherAuthorization
             }
+            _ if crate::console::session::cookie(headers).is_some() => Presented::ConsoleSession,
             _ if has_certificate => Presented::Svid,
             _ => Presented::Nothing,
         }
@@ -231,7 +236,7 @@ impl Callers {
         use Presented::*;
         let (ok, takes) = match self {
             Callers::Operators => (
-                presented == AdminToken,
+                matches!(presented, AdminToken | ConsoleSession),
                 "this route takes an admin token (Authorization: Bearer)",
             ),
             Callers::Functions => (
@@ -243,11 +248,11 @@ impl Callers {
                 "this route takes a gateway's X.509-SVID (mutual TLS)",
             ),
             Callers::OperatorsOrFunctions => (
-                matches!(presented, AdminToken | Svid),
+                matches!(presented, AdminToken | ConsoleSession | Svid),
                 "this route takes an admin token or a function's X.509-SVID",
             ),
             Callers::OperatorsOrFunctionsByPolicy => (
-                matches!(presented, AdminToken | Svid | Jwt),
+                matches!(presented, AdminToken | ConsoleSession | Svid | Jwt),
                 "this route takes an admin token, a function's X.509-SVID, or a JWT-SVID for \
                  the server",
             ),
@@ -466,6 +471,9 @@ async fn decide_request(
         Presented::Svid if callers == Callers::Gateways => {
             gateway::by_svid(state, &conn, action).await?
         }
+        Presented::ConsoleSession => {
+            crate::console::authenticate(state, req.method(), req.headers(), &conn, action).await?
+        }
         Presented::Svid => function::by_svid(state, &conn, action).await?,
         // Callers::admits took none of these.
         Presented::Nothing | Presented::OtherAuthorization => {
@@ -640,34 +648,60 @@ mod tests {
         let admin = with_bearer("writ.admin.0123.secret");
         let jwt = with_bearer("eyJhbGciOiJFUzI1NiJ9.e30.sig");
         let other = with_bearer("writ.join.0123.secret");
+        let mut cookie = HeaderMap::new();
+        cookie.insert(
+            axum::http::header::COOKIE,
+            "__Host-writ_session=abc".parse().unwrap(),
+        );
+        let mut cookie_and_admin = admin.clone();
+        cookie_and_admin.insert(
+            axum::http::header::COOKIE,
+            "__Host-writ_session=abc".parse().unwrap(),
+        );
         let cases = [
             (Presented::of(&none, false), Presented::Nothing),
             (Presented::of(&none, true), Presented::Svid),
             (Presented::of(&admin, true), Presented::AdminToken),
             (Presented::of(&jwt, false), Presented::Jwt),
             (Presented::of(&other, true), Presented::OtherAuthorization),
+            (Presented::of(&cookie, true), Presented::ConsoleSession),
+            (
+                Presented::of(&cookie_and_admin, false),
+                Presented::AdminToken,
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);
         }
         use Presented::*;
+        // Nothing, AdminToken, Jwt, OtherAuthorization, Svid, ConsoleSession.
         let table = [
-            (Callers::Operators, [false, true, false, false, false]),
-            (Callers::Functions, [false, false, false, false, true]),
-            (Callers::Gateways, [false, false, false, false, true]),
+            (Callers::Operators, [false, true, false, false, false, true]),
+            (
+                Callers::Functions,
+                [false, false, false, false, true, false],
+            ),
+            (Callers::Gateways, [false, false, false, false, true, false]),
             (
                 Callers::OperatorsOrFunctions,
-                [false, true, false, false, true],
+                [false, true, false, false, true, true],
             ),
             (
                 Callers::OperatorsOrFunctionsByPolicy,
-                [false, true, true, false, true],
+                [false, true, true, false, true, true],
             ),
         ];
         for (callers, admitted) in table {
-            for (presented, want) in [Nothing, AdminToken, Jwt, OtherAuthorization, Svid]
-                .into_iter()
-                .zip(admitted)
+            for (presented, want) in [
+                Nothing,
+                AdminToken,
+                Jwt,
+                OtherAuthorization,
+                Svid,
+                ConsoleSession,
+            ]
+            .into_iter()
+            .zip(admitted)
             {
                 assert_eq!(
                     callers.admits(presented).is_ok(),

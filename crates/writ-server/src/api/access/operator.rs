@@ -43,11 +43,23 @@ impl std::fmt::Debug for Operator {
     }
 }
 
-/// Authenticates an admin token. A refusal is audited with its cause under `action` and
-/// counted against the source; a source that failed too often is refused unheard.
-pub(super) async fn authenticate(
+/// Authenticates the admin token of a request's `Authorization: Bearer`. A refusal is
+/// audited with its cause under `action` and counted against the source; a source that
+/// failed too often is refused unheard.
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
+    conn: &ConnInfo,
+    action: &'static str,
+) -> Result<Caller, ApiError> {
+    authenticate_token(state, bearer(headers), conn, action).await
+}
+
+/// Authenticates an admin token presented by some means (a bearer header, or the token a
+/// console session was started with), as [`authenticate`] does.
+pub(crate) async fn authenticate_token(
+    state: &AppState,
+    presented: Option<&str>,
     conn: &ConnInfo,
     action: &'static str,
 ) -> Result<Caller, ApiError> {
@@ -68,7 +80,7 @@ pub(super) async fn authenticate(
             Err(e) => e.into(),
         }
     };
-    let Some(presented) = bearer(headers) else {
+    let Some(presented) = presented else {
         return Err(refuse("anonymous", "no Authorization: Bearer token"));
     };
     let Some(parsed) = tokens::parse(presented).filter(|p| p.kind == TokenKind::Admin) else {
@@ -114,6 +126,23 @@ pub(super) async fn authenticate(
             stored_policies: record.policies,
         }),
     })
+}
+
+impl Operator {
+    /// Whether the operator's policies allow `action` on `resource` from `source`, decided
+    /// as a route decides it but neither audited nor answered: for narrowing a list to
+    /// what the caller may see item by item.
+    pub(crate) fn allows(&self, action: &str, resource: &str, source: std::net::IpAddr) -> bool {
+        admin::decide(
+            &self.policies,
+            action,
+            resource,
+            &self.token_id,
+            Some(source),
+            OffsetDateTime::now_utc(),
+        )
+        .is_allowed()
+    }
 }
 
 /// Decides `action` on `resource` by the operator's policies; a denial is audited and
