@@ -227,16 +227,41 @@ pub async fn create_join_token(
         return Err(Error::Conflict {
             code: "functionRevoked",
             message: format!(
-                "function {name:?} is revoked; a join token for it could not log in (delete \
-                 and register it again to give it a new life)"
+                "function {name:?} is revoked; a join token for it could not log in \
+                 (reinstate it first: writ fn reinstate {name})"
             ),
         });
     }
-    let rules: Vec<AttestationRule> = serde_json::from_str(&f.attestation)
+    join_token(state, JoinHolder::Function(name), &f.attestation, ttl).await
+}
+
+/// Whom a join token is made for: it names one function or one gateway, and logs in as
+/// that one only.
+#[derive(Debug, Clone, Copy)]
+pub enum JoinHolder<'a> {
+    /// The function of that name.
+    Function(&'a str),
+    /// The gateway of that name.
+    Gateway(&'a str),
+}
+
+/// Makes a join token for `holder`, whose stored attestation rules (`attestation`, JSON)
+/// must take join tokens, living `ttl`.
+pub(super) async fn join_token(
+    state: &AppState,
+    holder: JoinHolder<'_>,
+    attestation: &str,
+    ttl: time::Duration,
+) -> Result<JoinToken> {
+    let (kind, name) = match holder {
+        JoinHolder::Function(n) => ("function", n),
+        JoinHolder::Gateway(n) => ("gateway", n),
+    };
+    let rules: Vec<AttestationRule> = serde_json::from_str(attestation)
         .map_err(|e| Error::internal("stored rules are unreadable", e))?;
     if !rules.contains(&AttestationRule::JoinToken) {
         return Err(Error::Invalid(format!(
-            "function {name:?} does not accept join tokens; its attestation rules are {}",
+            "{kind} {name:?} does not accept join tokens; its attestation rules are {}",
             rules
                 .iter()
                 .map(|r| r.method())
@@ -248,16 +273,24 @@ pub async fn create_join_token(
         .map_err(|_| Error::internal("token generation failed", "random source"))?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let expires_at = now + ttl.whole_seconds();
+    let (function_name, gateway_name, description) = match holder {
+        JoinHolder::Function(n) => (Some(n.to_string()), None, format!("join token for {n}")),
+        JoinHolder::Gateway(n) => (
+            None,
+            Some(n.to_string()),
+            format!("join token for gateway {n}"),
+        ),
+    };
     state
         .store
         .insert_token(&TokenRecord {
             id: issued.id.clone(),
             kind: TokenKind::Join,
             secret_hash: issued.secret_hash.clone(),
-            function_name: Some(name.to_string()),
-            gateway_name: None,
+            function_name,
+            gateway_name,
             policies: None,
-            description: format!("join token for {name}"),
+            description,
             created_at: now,
             expires_at: Some(expires_at),
             used_at: None,

@@ -11,8 +11,7 @@ use super::{Error, Result};
 use crate::attest::{self, AttestationRule};
 use crate::duration;
 use crate::state::AppState;
-use crate::store::{GatewayRecord, TokenKind, TokenRecord};
-use crate::tokens;
+use crate::store::GatewayRecord;
 
 /// A gateway to register.
 pub struct Registration {
@@ -164,39 +163,13 @@ pub async fn create_join_token(
             message: format!("gateway {name:?} is revoked; a join token for it could not log in"),
         });
     }
-    let rules: Vec<AttestationRule> = serde_json::from_str(&g.attestation)
-        .map_err(|e| Error::internal("stored rules are unreadable", e))?;
-    if !rules.contains(&AttestationRule::JoinToken) {
-        return Err(Error::Invalid(format!(
-            "gateway {name:?} does not accept join tokens; its attestation rules are {}",
-            rules
-                .iter()
-                .map(|r| r.method())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
-    let issued = tokens::issue(TokenKind::Join)
-        .map_err(|_| Error::internal("token generation failed", "random source"))?;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let expires_at = now + ttl.whole_seconds();
-    state
-        .store
-        .insert_token(&TokenRecord {
-            id: issued.id.clone(),
-            kind: TokenKind::Join,
-            secret_hash: issued.secret_hash.clone(),
-            function_name: None,
-            gateway_name: Some(name.to_string()),
-            policies: None,
-            description: format!("join token for gateway {name}"),
-            created_at: now,
-            expires_at: Some(expires_at),
-            used_at: None,
-            revoked_at: None,
-        })
-        .await?;
-    Ok(super::functions::JoinToken { issued, expires_at })
+    super::functions::join_token(
+        state,
+        super::functions::JoinHolder::Gateway(name),
+        &g.attestation,
+        ttl,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -145,30 +145,7 @@ pub async fn login_function(
     evidence: &Evidence,
     csr: &str,
 ) -> Result<Svid> {
-    let resource = state
-        .function_id(name)
-        .map(|id| id.to_string())
-        .unwrap_or_else(|_| name.to_string());
-    let refuse = refusal(state, conn, &resource, evidence.method());
-    let Ok(id) = state.function_id(name) else {
-        return Err(refuse("not a valid function name".into()));
-    };
-    let Some(function) = state.store.function(name).await? else {
-        return Err(refuse("no such function".into()));
-    };
-    if function.revoked_at.is_some() {
-        return Err(refuse("the function is revoked".into()));
-    }
-    let rules: Vec<AttestationRule> = serde_json::from_str(&function.attestation)
-        .map_err(|e| Error::internal("stored rules are unreadable", e))?;
-    let subject = Subject {
-        id,
-        rules,
-        ttl: function_ttl(state, &function),
-        names: ServerNames::default(),
-        holder: Holder::Function(name),
-    };
-    attest(state, conn, &subject, evidence, csr, &refuse).await
+    login(state, conn, Holder::Function(name), evidence, csr).await
 }
 
 /// A gateway logs in as `spiffe://TD/writ/gateway/NAME` with the evidence its rules
@@ -181,28 +158,62 @@ pub async fn login_gateway(
     evidence: &Evidence,
     csr: &str,
 ) -> Result<Svid> {
-    let resource = state
-        .gateway_id(name)
-        .map(|id| id.to_string())
+    login(state, conn, Holder::Gateway(name), evidence, csr).await
+}
+
+/// The login of `holder`: its registration read, then its evidence checked against its
+/// rules ([`attest`]).
+async fn login(
+    state: &AppState,
+    conn: &ConnInfo,
+    holder: Holder<'_>,
+    evidence: &Evidence,
+    csr: &str,
+) -> Result<Svid> {
+    let (name, kind) = match holder {
+        Holder::Function(n) => (n, "function"),
+        Holder::Gateway(n) => (n, "gateway"),
+    };
+    let id = match holder {
+        Holder::Function(n) => state.function_id(n),
+        Holder::Gateway(n) => state.gateway_id(n),
+    };
+    let resource = id
+        .as_ref()
+        .map(ToString::to_string)
         .unwrap_or_else(|_| name.to_string());
     let refuse = refusal(state, conn, &resource, evidence.method());
-    let Ok(id) = state.gateway_id(name) else {
-        return Err(refuse("not a valid gateway name".into()));
+    let Ok(id) = id else {
+        return Err(refuse(format!("not a valid {kind} name")));
     };
-    let Some(gateway) = state.store.gateway(name).await? else {
-        return Err(refuse("no such gateway".into()));
+    // Its rules, whether it is revoked, its certificates' lifetime and names.
+    let registered = match holder {
+        Holder::Function(n) => state.store.function(n).await?.map(|f| {
+            let ttl = function_ttl(state, &f);
+            (f.attestation, f.revoked_at, ttl, ServerNames::default())
+        }),
+        Holder::Gateway(n) => match state.store.gateway(n).await? {
+            Some(g) => {
+                let (ttl, names) = (gateway_ttl(state, &g), super::gateways::stored_names(&g)?);
+                Some((g.attestation, g.revoked_at, ttl, names))
+            }
+            None => None,
+        },
     };
-    if gateway.revoked_at.is_some() {
-        return Err(refuse("the gateway is revoked".into()));
+    let Some((attestation, revoked_at, ttl, names)) = registered else {
+        return Err(refuse(format!("no such {kind}")));
+    };
+    if revoked_at.is_some() {
+        return Err(refuse(format!("the {kind} is revoked")));
     }
-    let rules: Vec<AttestationRule> = serde_json::from_str(&gateway.attestation)
+    let rules: Vec<AttestationRule> = serde_json::from_str(&attestation)
         .map_err(|e| Error::internal("stored rules are unreadable", e))?;
     let subject = Subject {
         id,
         rules,
-        ttl: gateway_ttl(state, &gateway),
-        names: super::gateways::stored_names(&gateway)?,
-        holder: Holder::Gateway(name),
+        ttl,
+        names,
+        holder,
     };
     attest(state, conn, &subject, evidence, csr, &refuse).await
 }
@@ -244,7 +255,8 @@ struct Subject<'a> {
     holder: Holder<'a>,
 }
 
-/// Whom a join token must have been made for.
+/// Who logs in, and whom a join token must have been made for.
+#[derive(Clone, Copy)]
 enum Holder<'a> {
     Function(&'a str),
     Gateway(&'a str),

@@ -4,10 +4,9 @@
 //! policies, their permissions boundary and the resource's own policy (secrets).
 
 use time::OffsetDateTime;
-use writ_audit::{Decision, Outcome, hex};
+use writ_audit::{Decision, Outcome};
 use writ_identity::SpiffeId;
 use writ_policy::{Context, PolicyKind, PolicySet, Principal, Request};
-use x509_parser::prelude::FromDer;
 
 use super::{Caller, CallerKind, Callers, Grant, Target};
 use crate::api::ApiError;
@@ -40,46 +39,16 @@ pub(super) async fn by_svid(
     conn: &ConnInfo,
     action: &'static str,
 ) -> Result<Caller, ApiError> {
-    let refuse = |actor: &str, reason: &str| -> ApiError {
-        match state.audit(
-            conn,
-            actor,
-            "x509Svid",
-            action,
-            actor,
-            Outcome::Denied,
-            Some(reason.to_string()),
-            None,
-        ) {
-            Ok(()) => ApiError::unauthenticated(),
-            Err(e) => e.into(),
-        }
-    };
-    let Some(der) = &conn.peer_cert else {
-        return Err(refuse(
-            "anonymous",
-            "no client certificate: connect with the current X.509-SVID",
-        ));
-    };
-    let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
-        return Err(refuse("anonymous", "unreadable client certificate"));
-    };
-    let uris = writ_identity::uri_sans(&cert);
-    let [uri] = uris.as_slice() else {
-        return Err(refuse(
-            "anonymous",
-            "the client certificate must carry exactly one URI SAN",
-        ));
-    };
-    let Ok(id) = SpiffeId::parse(uri) else {
-        return Err(refuse("anonymous", "the URI SAN is not a SPIFFE ID"));
-    };
-    // TLS checked the certificate when the connection was made; a keep-alive connection
-    // may outlive it.
-    if !cert.validity().is_valid() {
-        return Err(refuse("anonymous", "the client certificate has expired"));
-    }
-    let serial = hex(cert.raw_serial());
+    let refuse = |actor: &str, reason: &str| super::refuse_svid(state, conn, action, actor, reason);
+    let super::PeerSvid {
+        id,
+        serial,
+        not_before,
+    } = super::peer_svid(
+        conn,
+        "no client certificate: connect with the current X.509-SVID",
+    )
+    .map_err(|why| refuse("anonymous", why))?;
     let name = id
         .path()
         .strip_prefix("/fn/")
@@ -99,7 +68,7 @@ pub(super) async fn by_svid(
     // An SVID from before the function was (re-)registered belongs to an earlier life of it.
     // Certificates are backdated 30 s and carry whole seconds, so an SVID issued in the
     // very second of a re-registration is taken as the new life's (see docs/server.md).
-    let issued = cert.validity().not_before.timestamp() + 30;
+    let issued = not_before + 30;
     if issued < record.created_at {
         return Err(refuse(
             id.as_str(),

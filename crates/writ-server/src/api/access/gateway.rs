@@ -2,9 +2,7 @@
 //! (`spiffe://TD/writ/gateway/NAME`) over mutual TLS, for their own certificate's renewal.
 //! A function's SVID is never a gateway's, nor a gateway's a function's.
 
-use writ_audit::{Outcome, hex};
 use writ_identity::SpiffeId;
-use x509_parser::prelude::FromDer;
 
 use super::{Caller, CallerKind};
 use crate::api::ApiError;
@@ -37,44 +35,16 @@ pub(super) async fn by_svid(
     conn: &ConnInfo,
     action: &'static str,
 ) -> Result<Caller, ApiError> {
-    let refuse = |actor: &str, reason: &str| -> ApiError {
-        match state.audit(
-            conn,
-            actor,
-            "x509Svid",
-            action,
-            actor,
-            Outcome::Denied,
-            Some(reason.to_string()),
-            None,
-        ) {
-            Ok(()) => ApiError::unauthenticated(),
-            Err(e) => e.into(),
-        }
-    };
-    let Some(der) = &conn.peer_cert else {
-        return Err(refuse(
-            "anonymous",
-            "no client certificate: connect with the gateway's current X.509-SVID",
-        ));
-    };
-    let Ok((_, cert)) = x509_parser::certificate::X509Certificate::from_der(der) else {
-        return Err(refuse("anonymous", "unreadable client certificate"));
-    };
-    let uris = writ_identity::uri_sans(&cert);
-    let [uri] = uris.as_slice() else {
-        return Err(refuse(
-            "anonymous",
-            "the client certificate must carry exactly one URI SAN",
-        ));
-    };
-    let Ok(id) = SpiffeId::parse(uri) else {
-        return Err(refuse("anonymous", "the URI SAN is not a SPIFFE ID"));
-    };
-    if !cert.validity().is_valid() {
-        return Err(refuse("anonymous", "the client certificate has expired"));
-    }
-    let serial = hex(cert.raw_serial());
+    let refuse = |actor: &str, reason: &str| super::refuse_svid(state, conn, action, actor, reason);
+    let super::PeerSvid {
+        id,
+        serial,
+        not_before,
+    } = super::peer_svid(
+        conn,
+        "no client certificate: connect with the gateway's current X.509-SVID",
+    )
+    .map_err(|why| refuse("anonymous", why))?;
     let Some(name) = gateway_name(&id, state.trust_domain.as_str()) else {
         return Err(refuse(id.as_str(), "not a gateway of this trust domain"));
     };
@@ -88,7 +58,7 @@ pub(super) async fn by_svid(
         return Err(refuse(id.as_str(), "the gateway is revoked"));
     }
     // Certificates are backdated 30 s (see the function's check).
-    if cert.validity().not_before.timestamp() + 30 < record.created_at {
+    if not_before + 30 < record.created_at {
         return Err(refuse(
             id.as_str(),
             "the SVID predates the gateway's registration",

@@ -261,6 +261,62 @@ impl Callers {
     }
 }
 
+/// The caller's X.509-SVID, as TLS verified it against the bundle.
+pub(super) struct PeerSvid {
+    /// Its SPIFFE ID (its one URI SAN).
+    pub id: writ_identity::SpiffeId,
+    /// Its serial, lowercase hex.
+    pub serial: String,
+    /// The start of its validity (Unix seconds).
+    pub not_before: i64,
+}
+
+/// The caller's X.509-SVID on this connection, or why there is none: `missing` when no
+/// certificate was presented. TLS checked the certificate when the connection was made; a
+/// keep-alive connection may outlive it, so its validity is checked again here.
+pub(super) fn peer_svid(conn: &ConnInfo, missing: &'static str) -> Result<PeerSvid, &'static str> {
+    use x509_parser::prelude::FromDer;
+    let der = conn.peer_cert.as_ref().ok_or(missing)?;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|_| "unreadable client certificate")?;
+    let uris = writ_identity::uri_sans(&cert);
+    let [uri] = uris.as_slice() else {
+        return Err("the client certificate must carry exactly one URI SAN");
+    };
+    let id = writ_identity::SpiffeId::parse(uri).map_err(|_| "the URI SAN is not a SPIFFE ID")?;
+    if !cert.validity().is_valid() {
+        return Err("the client certificate has expired");
+    }
+    Ok(PeerSvid {
+        id,
+        serial: writ_audit::hex(cert.raw_serial()),
+        not_before: cert.validity().not_before.timestamp(),
+    })
+}
+
+/// A refused X.509-SVID caller: audited as denied with `reason`, answered 401.
+pub(super) fn refuse_svid(
+    state: &AppState,
+    conn: &ConnInfo,
+    action: &'static str,
+    actor: &str,
+    reason: &str,
+) -> ApiError {
+    match state.audit(
+        conn,
+        actor,
+        "x509Svid",
+        action,
+        actor,
+        Outcome::Denied,
+        Some(reason.to_string()),
+        None,
+    ) {
+        Ok(()) => ApiError::unauthenticated(),
+        Err(e) => e.into(),
+    }
+}
+
 /// Who called, once authenticated.
 #[derive(Debug, Clone)]
 pub struct Caller {
