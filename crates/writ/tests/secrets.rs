@@ -84,11 +84,13 @@ fn value_file(dir: &TempDir, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// `writ secret put NAME --value-file F [extra...]` as the operator; returns its JSON.
+/// `writ secret put NAME --value-file F [extra...] --format json` as the operator;
+/// returns its JSON.
 fn put(server: &Server, inputs: &TempDir, name: &str, value: &[u8], extra: &[&str]) -> Value {
     let file = value_file(inputs, value);
     let mut args = vec!["secret", "put", name, "--value-file", path_str(&file)];
     args.extend_from_slice(extra);
+    args.extend_from_slice(&["--format", "json"]);
     let out = server.cli_ok(&args);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("put answer ({e}): {out}"))
 }
@@ -732,6 +734,37 @@ fn the_cli_puts_versions_moves_labels_and_refuses_values_on_the_command_line() {
         .to_string();
     let v2 = put_version(&server, &inputs, "app/api-key", &two);
     assert_ne!(v1, v2);
+    // Text mode prints text for people, never the value; --format json the answer.
+    let text_file = value_file(&inputs, marker("v-text").as_bytes());
+    let text = server.cli_ok(&[
+        "secret",
+        "put",
+        "app/text",
+        "--value-file",
+        path_str(&text_file),
+    ]);
+    assert!(text.starts_with("created app/text: version "), "{text}");
+    let text = server.cli_ok(&[
+        "secret",
+        "put",
+        "app/text",
+        "--value-file",
+        path_str(&text_file),
+    ]);
+    assert!(
+        text.starts_with("stored app/text: version ") && text.contains("AWSCURRENT"),
+        "{text}"
+    );
+    let text = server.cli_ok(&["secret", "describe", "app/text"]);
+    assert!(text.starts_with("name:         app/text\n"), "{text}");
+    assert!(serde_json::from_str::<Value>(&text).is_err(), "{text}");
+    let text = server.cli_ok(&["secret", "delete", "app/text", "--recovery-days", "7"]);
+    assert!(
+        text.starts_with("app/text is scheduled for deletion on "),
+        "{text}"
+    );
+    let text = server.cli_ok(&["secret", "restore", "app/text"]);
+    assert_eq!(text.trim(), "restored app/text");
 
     assert_eq!(cli_get(&server, "app/api-key", &[]), two.as_bytes());
     assert_eq!(
@@ -783,9 +816,14 @@ fn the_cli_puts_versions_moves_labels_and_refuses_values_on_the_command_line() {
         all.sort();
         all
     };
-    let described: Value =
-        serde_json::from_str(&server.cli_ok(&["secret", "describe", "app/api-key"]))
-            .expect("describe json");
+    let described: Value = serde_json::from_str(&server.cli_ok(&[
+        "secret",
+        "describe",
+        "app/api-key",
+        "--format",
+        "json",
+    ]))
+    .expect("describe json");
     assert_eq!(described["name"], "app/api-key");
     assert_eq!(described["description"], "the API key");
     let mut expected = vec![
@@ -805,9 +843,14 @@ fn the_cli_puts_versions_moves_labels_and_refuses_values_on_the_command_line() {
 
     // A third put: AWSPREVIOUS moves on, the first version keeps no label but still reads.
     let v3 = put_version(&server, &inputs, "app/api-key", &three);
-    let described: Value =
-        serde_json::from_str(&server.cli_ok(&["secret", "describe", "app/api-key"]))
-            .expect("describe json");
+    let described: Value = serde_json::from_str(&server.cli_ok(&[
+        "secret",
+        "describe",
+        "app/api-key",
+        "--format",
+        "json",
+    ]))
+    .expect("describe json");
     let mut expected = vec![
         (v1.clone(), vec![]),
         (v2.clone(), vec!["AWSPREVIOUS".to_string()]),
@@ -972,6 +1015,8 @@ fn deleted_secrets_are_hidden_until_restored_and_purged_after_the_window() {
         "gone/soon",
         "--recovery-days",
         "7",
+        "--format",
+        "json",
     ]))
     .expect("delete json");
     let when = time::OffsetDateTime::parse(

@@ -182,7 +182,13 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
                 put.secret_string = Some(text);
             }
             match client.try_send::<PutSecretValue>(&put, None) {
-                Ok(a) => print_answer(&a),
+                Ok(a) if json_out => print_answer(&a),
+                Ok(a) => println!(
+                    "stored {}: version {} ({})",
+                    a.name,
+                    a.version_id,
+                    a.version_stages.join(", ")
+                ),
                 Err(ApiCallError::Refused {
                     status: 404,
                     message,
@@ -195,7 +201,11 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
                         description,
                         tags: Default::default(),
                     })?;
-                    print_answer(&a);
+                    if json_out {
+                        print_answer(&a);
+                    } else {
+                        println!("created {}: version {} (AWSCURRENT)", a.name, a.version_id);
+                    }
                 }
                 Err(e) => return Err(render(e)),
             }
@@ -235,17 +245,37 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
             print_answer(&a);
         }
         SecretCommand::Describe { name } => {
-            print_answer(&client.send::<DescribeSecret>(&SecretName { name })?);
+            let a = client.send::<DescribeSecret>(&SecretName { name })?;
+            if json_out {
+                print_answer(&a);
+            } else {
+                show_description(&a);
+            }
         }
         SecretCommand::Delete {
             name,
             recovery_days,
-        } => print_answer(&client.send::<DeleteSecret>(&DeleteSecretRequest {
-            name,
-            recovery_days: Some(recovery_days),
-        })?),
+        } => {
+            let a = client.send::<DeleteSecret>(&DeleteSecretRequest {
+                name,
+                recovery_days: Some(recovery_days),
+            })?;
+            if json_out {
+                print_answer(&a);
+            } else {
+                println!(
+                    "{} is scheduled for deletion on {}; until then `writ secret restore {}` keeps it",
+                    a.name, a.deletion_date, a.name
+                );
+            }
+        }
         SecretCommand::Restore { name } => {
-            print_answer(&client.send::<RestoreSecret>(&SecretName { name })?);
+            let a = client.send::<RestoreSecret>(&SecretName { name })?;
+            if json_out {
+                print_answer(&a);
+            } else {
+                println!("restored {}", a.name);
+            }
         }
         SecretCommand::Rotate {
             name,
@@ -287,8 +317,60 @@ pub fn run(args: SecretArgs) -> Result<ExitCode, String> {
                 )),
                 (None, false) => return Err("give --file FILE or --remove".into()),
             };
-            print_answer(&client.send::<PutResourcePolicy>(&SecretPolicyRequest { name, policy })?);
+            let removed = policy.is_none();
+            let a = client.send::<PutResourcePolicy>(&SecretPolicyRequest { name, policy })?;
+            if json_out {
+                print_answer(&a);
+            } else if removed {
+                println!("removed the resource policy of {}", a.name);
+            } else {
+                println!("set the resource policy of {}", a.name);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A secret's description, for people (never a value).
+fn show_description(a: &writ_api::secrets::SecretDescription) {
+    println!("name:         {}", a.name);
+    if !a.description.is_empty() {
+        println!("description:  {}", a.description);
+    }
+    println!("created:      {}", a.created_date);
+    println!("changed:      {}", a.last_changed_date);
+    for (k, v) in &a.tags {
+        println!("tag:          {k}={v}");
+    }
+    println!(
+        "policy:       {}",
+        if a.resource_policy.is_some() {
+            "a resource policy (--format json shows it)"
+        } else {
+            "none"
+        }
+    );
+    match &a.rotation {
+        Some(r) => {
+            let hook = match &r.hook {
+                Hook::Https { url } => format!("https hook {url}"),
+                Hook::Command { name } => format!("command hook {name}"),
+            };
+            let every = r.every.as_deref().unwrap_or("on demand");
+            println!("rotation:     {hook}, every {every}");
+            if let Some(next) = &r.next_rotation_date {
+                println!("next:         {next}");
+            }
+        }
+        None => println!("rotation:     none"),
+    }
+    println!("versions:");
+    for v in &a.versions {
+        println!(
+            "  {}  {}  {}",
+            v.version_id,
+            v.created_date,
+            v.version_stages.join(", ")
+        );
+    }
 }
