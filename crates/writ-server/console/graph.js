@@ -36,7 +36,6 @@ function describePermissions(i) {
     if (p.methods && p.methods.length) parts.push(p.methods.join("|"));
     if (p.pathExact) parts.push(`path = ${p.pathExact}`);
     if (p.pathPrefix) parts.push(`path ${p.pathPrefix}*`);
-    if (p.pathRegex) parts.push(`path ~ ${p.pathRegex}`);
     for (const h of p.headers || []) parts.push(`header ${h.name}`);
     return `allow ${parts.join(" ") || "any call"}`;
   }).join("; ");
@@ -264,7 +263,7 @@ function renderEditor(editor, edge, functions, saved) {
     options("fn-names"),
     field("i-source", "Source", source), field("i-destination", "Destination", destination),
     field("i-action", "Action", action),
-    field("i-permissions", "L7 permissions (JSON: methods, pathExact, pathPrefix, pathRegex, headers)", permissions),
+    field("i-permissions", "L7 permissions (JSON: methods, pathExact, pathPrefix, headers)", permissions),
     field("i-description", "Description", description),
     el("h2", { text: "Check a call against this intention as edited" }),
     el("div", { class: "filters" }, field("c-caller", "Caller", caller), field("c-callee", "Called", callee),
