@@ -73,8 +73,17 @@ fn update_replaces_rules_ttl_and_policies_and_is_decided_like_a_registration() {
         e["action"] == "writ:UpdateFunction" && e["resource"] == "spiffe://example.org/fn/orders"
     });
 
-    // What is not given returns to its default.
-    server.cli_ok(&["fn", "update", "orders"]);
+    // What is not given returns to its default; text mode says so in words.
+    let shown = server.cli_ok(&["fn", "update", "orders"]);
+    assert!(
+        shown.starts_with("updated spiffe://example.org/fn/orders\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("attestation: a join token (writ token create --fn NAME)\n"),
+        "{shown}"
+    );
+    assert!(!shown.contains('{'), "text mode prints no JSON: {shown}");
     let reset = show(&server, "orders");
     assert_eq!(reset["x509TtlPinned"], false);
     assert_eq!(reset["policies"], json!([]));

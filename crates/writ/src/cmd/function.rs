@@ -226,6 +226,35 @@ pub(super) fn read_rules(path: &std::path::Path) -> Result<Vec<AttestationRule>,
     })
 }
 
+/// An attestation rule, for people: how the function may prove itself.
+fn rule_text(rule: &AttestationRule) -> String {
+    match rule {
+        AttestationRule::JoinToken => "a join token (writ token create --fn NAME)".to_string(),
+        AttestationRule::Oidc(o) => {
+            let subject = o
+                .subject
+                .as_deref()
+                .map(|s| format!(", subject {s}"))
+                .unwrap_or_default();
+            format!(
+                "an OIDC token from {}, audience {}{subject}",
+                o.issuer, o.audience
+            )
+        }
+        AttestationRule::AwsIam(a) => {
+            let accounts = if a.accounts.is_empty() {
+                String::new()
+            } else {
+                format!(" in account {}", a.accounts.join(", "))
+            };
+            format!(
+                "its AWS role, matching {}{accounts}",
+                a.role_arns.join(", ")
+            )
+        }
+    }
+}
+
 /// What just happened to the function shown.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shown {
@@ -256,10 +285,10 @@ fn show(f: &Function, format: ClientFormat, shown: Shown) {
     if let Some(r) = &f.revoked_at {
         println!("revoked:     {r}");
     }
-    println!(
-        "attestation: {}",
-        serde_json::to_string(&f.attestation).unwrap_or_default()
-    );
+    for (i, rule) in f.attestation.iter().enumerate() {
+        let label = if i == 0 { "attestation:" } else { "" };
+        println!("{label:<12} {}", rule_text(rule));
+    }
     let policies = f.policies.len();
     match &f.permissions_boundary {
         Some(boundary) => println!(
