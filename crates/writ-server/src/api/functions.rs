@@ -73,16 +73,18 @@ fn default_rules() -> Vec<AttestationRule> {
     vec![AttestationRule::JoinToken]
 }
 
-pub(super) async fn register_function(
-    State(state): State<Arc<AppState>>,
-    Extension(conn): Extension<ConnInfo>,
-    auth: Authorized,
-    ApiJson(body): ApiJson<RegisterFunction>,
-) -> Result<impl IntoResponse, ApiError> {
-    let policies = super::policy_texts(&body.policies);
-    // The policies are bounded by the operator's own: the function may do only what both
-    // allow, so no operator can give a function more than it may do itself. The access
-    // layer decided writ:PutFunctionPolicy for a body with policies.
+/// What a registration or an update gives, with its policies bounded by the operator's
+/// own: the function may do only what both allow, so no operator can give a function more
+/// than it may do itself. The access layer decided `writ:PutFunctionPolicy` for a body
+/// with policies.
+fn registration(
+    auth: &Authorized,
+    name: String,
+    attestation: Vec<AttestationRule>,
+    x509_ttl: Option<String>,
+    policies: &[Value],
+) -> Result<functions::Registration, ApiError> {
+    let policies = super::policy_texts(policies);
     if !policies.is_empty() && !auth.allows("writ:PutFunctionPolicy") {
         return Err(ApiError::internal(
             "policies were given without their decision",
@@ -93,17 +95,29 @@ pub(super) async fn register_function(
         .caller
         .operator()
         .and_then(|o| o.stored_policies.clone());
-    let record = functions::register(
-        &state,
-        functions::Registration {
-            name: body.name,
-            attestation: body.attestation,
-            x509_ttl: body.x509_ttl,
-            policies,
-            boundary,
-        },
-    )
-    .await?;
+    Ok(functions::Registration {
+        name,
+        attestation,
+        x509_ttl,
+        policies,
+        boundary,
+    })
+}
+
+pub(super) async fn register_function(
+    State(state): State<Arc<AppState>>,
+    Extension(conn): Extension<ConnInfo>,
+    auth: Authorized,
+    ApiJson(body): ApiJson<RegisterFunction>,
+) -> Result<impl IntoResponse, ApiError> {
+    let registration = registration(
+        &auth,
+        body.name,
+        body.attestation,
+        body.x509_ttl,
+        &body.policies,
+    )?;
+    let record = functions::register(&state, registration).await?;
     auth.record_durable(&state, &conn).await?;
     Ok((StatusCode::CREATED, Json(function_answer(&state, &record)?)))
 }
@@ -127,30 +141,8 @@ pub(super) async fn update_function(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<UpdateFunction>,
 ) -> Result<Json<Function>, ApiError> {
-    let policies = super::policy_texts(&body.policies);
-    // As at registration: the policies are bounded by the operator's own, decided as
-    // writ:PutFunctionPolicy by the access layer.
-    if !policies.is_empty() && !auth.allows("writ:PutFunctionPolicy") {
-        return Err(ApiError::internal(
-            "policies were given without their decision",
-            "writ:PutFunctionPolicy",
-        ));
-    }
-    let boundary = auth
-        .caller
-        .operator()
-        .and_then(|o| o.stored_policies.clone());
-    let record = functions::update(
-        &state,
-        functions::Registration {
-            name,
-            attestation: body.attestation,
-            x509_ttl: body.x509_ttl,
-            policies,
-            boundary,
-        },
-    )
-    .await?;
+    let registration = registration(&auth, name, body.attestation, body.x509_ttl, &body.policies)?;
+    let record = functions::update(&state, registration).await?;
     auth.record_durable(&state, &conn).await?;
     Ok(Json(function_answer(&state, &record)?))
 }
